@@ -1,0 +1,3 @@
+//! pcaplens-core (skeleton; being filled in)
+pub mod capture;
+pub mod generate;
