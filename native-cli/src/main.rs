@@ -1,1 +1,80 @@
-fn main(){}
+//! `pcaplens` — the native command line: files, live capture, LLM analysis.
+//! All analysis lives in `pcaplens-core`; this crate does I/O and presentation.
+
+mod analyze_cmd;
+// mod generate_cmd;
+mod human;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit statuses (also listed in `--help`).
+pub mod exit {
+    /// Everything was read and analysed.
+    pub const OK: u8 = 0;
+    /// An unexpected failure (an output could not be written, …).
+    pub const FAILURE: u8 = 1;
+    /// Bad usage, or an input that is not a capture / cannot be opened.
+    pub const BAD_INPUT: u8 = 2;
+    /// A capture was cut short or damaged: the report covers what came before.
+    pub const PARTIAL: u8 = 3;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit status:
+  0  success: every input was read and analysed
+  1  unexpected failure (e.g. an output file could not be written)
+  2  bad usage, or an input that is not a pcap/pcapng capture or cannot be opened
+  3  a capture was cut short or damaged: the report covers everything before the damage";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pcaplens",
+    version,
+    about = "Packet-capture analysis: flows, failures, anomalies — fast, and safe to share",
+    after_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
+    #[command(after_help = EXIT_CODES_HELP)]
+    Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write a synthetic test capture for a scenario (deterministic for a seed)
+    #[command(after_help = EXIT_CODES_HELP)]
+    // Generate(generate_cmd::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::BAD_INPUT } else { exit::OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Analyze(args) => analyze_cmd::run(args),
+        // Command::Generate(args) => generate_cmd::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                // Output was closed early (e.g. piped into `head`): not an error.
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("pcaplens: error: {err:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}

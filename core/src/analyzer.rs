@@ -1,0 +1,349 @@
+//! The streaming analyzer: the one pass that drives reader → decode → flows →
+//! statistics and produces the [`Report`].
+//!
+//! Sans-IO in the style of quinn-proto: the caller pushes bytes with
+//! [`Analyzer::feed`], may pull finished flows with [`Analyzer::drain_flows`],
+//! and calls [`Analyzer::finish`] for the report. Time comes from the packets.
+
+use crate::capture::{Event, Reader, Record};
+use crate::decode::{self, tcp_flags};
+use crate::error::{CaptureError, ConfigError, ErrorInfo};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowInput, FlowTable};
+use crate::report::{
+    rfc3339, ts_secs, CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status, Summary, SCHEMA_VERSION,
+};
+use crate::stats::{self, Stats};
+use std::collections::BTreeMap;
+
+/// Options of one analysis run. Everything that changes the output is here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyzerConfig {
+    pub flow: FlowConfig,
+    /// Most flows listed in `Report::flows` (the rest are still counted).
+    pub flows_limit: usize,
+    /// Length of top-N lists (talkers, conversations).
+    pub top_n: usize,
+    /// Keep finished flows for [`Analyzer::drain_flows`] (e.g. `--flows FILE`).
+    pub collect_flows: bool,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            flow: FlowConfig::default(),
+            flows_limit: 10_000,
+            top_n: 10,
+            collect_flows: false,
+        }
+    }
+}
+
+impl AnalyzerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.flow.max_flows == 0 {
+            return Err(ConfigError::Invalid {
+                name: "max_flows",
+                detail: "must be at least 1".into(),
+            });
+        }
+        if self.flow.idle_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "idle_timeout",
+                detail: "must be at least 1 second".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How far the analysis has got (for progress bars).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes_fed: u64,
+    pub packets: u64,
+    pub live_flows: u64,
+}
+
+/// Per-record pipeline state (everything but the reader, so the reader's
+/// callback can borrow it mutably).
+struct Pipeline {
+    cfg: AnalyzerConfig,
+    table: FlowTable,
+    stats: Stats,
+    listed: BTreeMap<u64, FlowSummary>,
+    omitted: u64,
+    collected: Vec<FlowSummary>,
+}
+
+/// Streaming analyzer. See the module documentation.
+pub struct Analyzer {
+    reader: Reader,
+    pipe: Pipeline,
+    bytes_fed: u64,
+    error: Option<ErrorInfo>,
+}
+
+impl Analyzer {
+    pub fn new(cfg: AnalyzerConfig) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Analyzer {
+            reader: Reader::new(),
+            pipe: Pipeline {
+                table: FlowTable::new(cfg.flow.clone()),
+                stats: Stats::new(cfg.top_n),
+                listed: BTreeMap::new(),
+                omitted: 0,
+                collected: Vec::new(),
+                cfg,
+            },
+            bytes_fed: 0,
+            error: None,
+        })
+    }
+
+    /// Feed the next chunk of the capture (any size, including 1 byte).
+    /// After the first error the analyzer ignores further input and returns it again;
+    /// [`Analyzer::finish`] still gives the report of everything before it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CaptureError> {
+        self.bytes_fed += chunk.len() as u64;
+        if self.error.is_some() {
+            return self.reader.push(&[], &mut |_| {});
+        }
+        let pipe = &mut self.pipe;
+        let result = self.reader.push(chunk, &mut |ev| {
+            if let Event::Record(rec) = ev {
+                pipe.on_record(&rec);
+            }
+        });
+        if let Err(e) = &result {
+            self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
+        }
+        result
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress {
+            bytes_fed: self.bytes_fed,
+            packets: self.pipe.stats.packets,
+            live_flows: self.pipe.table.live() as u64,
+        }
+    }
+
+    /// Flows finished so far (only with `collect_flows`), in finishing order.
+    pub fn drain_flows(&mut self) -> Vec<FlowSummary> {
+        self.pipe.collect_finished();
+        std::mem::take(&mut self.pipe.collected)
+    }
+
+    /// End of input: finish every flow and build the report.
+    pub fn finish(self) -> Report {
+        self.finish_with_flows().0
+    }
+
+    /// Like [`Analyzer::finish`], also returning the flows finished at the end
+    /// that [`Analyzer::drain_flows`] has not returned yet (with `collect_flows`).
+    pub fn finish_with_flows(mut self) -> (Report, Vec<FlowSummary>) {
+        if self.error.is_none() {
+            if let Err(e) = self.reader.finish() {
+                self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
+            }
+        }
+        self.pipe.table.finish_all();
+        self.pipe.collect_finished();
+        let info = self.reader.info().clone();
+        let consumed = self.reader.consumed();
+        let rest = std::mem::take(&mut self.pipe.collected);
+        (self.pipe.build_report(info, consumed, self.error), rest)
+    }
+}
+
+impl Pipeline {
+    fn on_record(&mut self, rec: &Record<'_>) {
+        let pkt = decode::decode(rec.link_type, rec.data);
+        let cap_len = rec.data.len() as u32;
+        self.stats.on_packet(rec.link_type, rec.ts_nanos, rec.orig_len, cap_len, &pkt);
+        let vlan = pkt.vlan_ids.first().copied();
+        let n = pkt.ip.len();
+        for (i, layer) in pkt.ip.iter().enumerate() {
+            let Some(input) = FlowInput::from_layer(layer) else { continue };
+            // Tunnel carriers (outer layers) have no app protocol of their own.
+            let app = if i + 1 == n { pkt.app } else { None };
+            let _ = self.table.update(input, layer, rec.ts_nanos, rec.frame, rec.orig_len, app, vlan);
+        }
+    }
+
+    fn collect_finished(&mut self) {
+        let finished: Vec<Flow> = self.table.drain_finished().collect();
+        for f in finished {
+            let service = stats::service_label(&f);
+            let summary = flow_summary(&f);
+            self.stats.on_flow(&f, &service, || conversation_row(&summary, &service));
+            if self.cfg.collect_flows {
+                self.collected.push(summary.clone());
+            }
+            self.listed.insert(summary.id, summary);
+            if self.listed.len() > self.cfg.flows_limit {
+                self.listed.pop_last();
+                self.omitted += 1;
+            }
+        }
+    }
+
+    fn build_report(mut self, info: crate::capture::CaptureInfo, consumed: u64, error: Option<ErrorInfo>) -> Report {
+        let s = &self.stats;
+        let mut flow_totals = s.flow_totals.clone();
+        flow_totals.peak_live = self.table.peak_live as u64;
+        flow_totals.idle_timeouts = self.table.timed_out;
+        flow_totals.evicted = self.table.evicted;
+        flow_totals.omitted_from_list = self.omitted;
+        let duration = match (s.first_ts, s.last_ts) {
+            (Some(a), Some(b)) => (b - a).max(0) as f64 / 1e9,
+            _ => 0.0,
+        };
+        let summary = Summary {
+            packets: s.packets,
+            bytes: s.bytes,
+            captured_bytes: s.captured_bytes,
+            start_ts: s.first_ts.map(ts_secs),
+            end_ts: s.last_ts.map(ts_secs),
+            start_time: s.first_ts.map(rfc3339),
+            end_time: s.last_ts.map(rfc3339),
+            duration_secs: (duration * 1e6).round() / 1e6,
+            out_of_order_timestamps: s.ts_backwards,
+            link_types: s.link_type_counts(),
+            undecoded_frames: s.undecoded,
+            malformed_frames: s.malformed,
+            snaplen_truncated_frames: s.snapped,
+            ip_fragments: s.fragments,
+            protocol_hierarchy: s.protocol_hierarchy(),
+            flows: flow_totals,
+            top_talkers: s.top_talkers(),
+            top_conversations: s.top_conversations(),
+        };
+        let flows: Vec<FlowSummary> = std::mem::take(&mut self.listed).into_values().collect();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            generator: Generator {
+                name: "pcaplens".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            capture: CaptureSummary {
+                format: info.format.map(|f| match f {
+                    crate::capture::Format::Pcap => "pcap".to_string(),
+                    crate::capture::Format::Pcapng => "pcapng".to_string(),
+                }),
+                big_endian: info.big_endian,
+                ts_precision: info.ts_precision.map(str::to_string),
+                snaplen: info.snaplen,
+                sections: info.sections,
+                interfaces: info.interfaces,
+                bytes_read: consumed,
+            },
+            status: Status {
+                complete: error.is_none(),
+                partial: error.is_some(),
+                error,
+            },
+            summary,
+            flows,
+        }
+    }
+}
+
+fn flag_letters(f: u8) -> String {
+    let mut s = String::new();
+    for (bit, c) in [
+        (tcp_flags::SYN, 'S'),
+        (tcp_flags::ACK, 'A'),
+        (tcp_flags::PSH, 'P'),
+        (tcp_flags::FIN, 'F'),
+        (tcp_flags::RST, 'R'),
+        (tcp_flags::URG, 'U'),
+        (tcp_flags::ECE, 'E'),
+        (tcp_flags::CWR, 'C'),
+    ] {
+        if f & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// The report row of a flow.
+pub fn flow_summary(f: &Flow) -> FlowSummary {
+    let first = ts_secs(f.first_ts);
+    let last = ts_secs(f.last_ts);
+    let is_tcp = f.proto == 6;
+    let is_icmp = f.proto == 1 || f.proto == 58;
+    FlowSummary {
+        id: f.id,
+        community_id: f.community_id(),
+        transport: stats::transport_name(f.proto).to_string(),
+        orig_addr: f.orig_addr.to_string(),
+        orig_port: if is_icmp { 0 } else { f.orig_port },
+        resp_addr: f.resp_addr.to_string(),
+        resp_port: if is_icmp { 0 } else { f.resp_port },
+        service: f.service.map(|s| s.name().to_string()),
+        first_ts: first,
+        last_ts: last,
+        duration_secs: (((f.last_ts - f.first_ts).max(0) as f64 / 1e9) * 1e6).round() / 1e6,
+        first_frame: f.first_frame,
+        last_frame: f.last_frame,
+        orig_packets: f.dir[0].packets,
+        orig_bytes: f.dir[0].bytes,
+        orig_ip_bytes: f.dir[0].ip_bytes,
+        orig_payload_bytes: f.dir[0].payload_bytes,
+        resp_packets: f.dir[1].packets,
+        resp_bytes: f.dir[1].bytes,
+        resp_ip_bytes: f.dir[1].ip_bytes,
+        resp_payload_bytes: f.dir[1].payload_bytes,
+        orig_tcp_flags: is_tcp.then(|| flag_letters(f.tcp_flags[0])),
+        resp_tcp_flags: is_tcp.then(|| flag_letters(f.tcp_flags[1])),
+        conn_state: f.conn_state().to_string(),
+        history: f.history(),
+        icmp_type: f.icmp.filter(|_| is_icmp).map(|x| x.0),
+        icmp_code: f.icmp.filter(|_| is_icmp).map(|x| x.1),
+        vlan: f.vlan,
+        end_reason: match f.end_reason {
+            EndReason::CaptureEnd => "capture_end",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::Evicted => "evicted",
+            EndReason::PortReuse => "port_reuse",
+        }
+        .to_string(),
+    }
+}
+
+fn endpoint(addr: &str, port: u16, transport: &str) -> String {
+    if transport == "tcp" || transport == "udp" {
+        if addr.contains(':') {
+            format!("[{addr}]:{port}")
+        } else {
+            format!("{addr}:{port}")
+        }
+    } else {
+        addr.to_string()
+    }
+}
+
+fn conversation_row(s: &FlowSummary, service: &str) -> ConversationSummary {
+    ConversationSummary {
+        flow_id: s.id,
+        community_id: s.community_id.clone(),
+        transport: s.transport.clone(),
+        orig: endpoint(&s.orig_addr, s.orig_port, &s.transport),
+        resp: endpoint(&s.resp_addr, s.resp_port, &s.transport),
+        service: service.to_string(),
+        packets: s.orig_packets + s.resp_packets,
+        bytes: s.orig_bytes + s.resp_bytes,
+        duration_secs: s.duration_secs,
+        conn_state: s.conn_state.clone(),
+    }
+}
+
+/// Analyse a whole capture held in memory.
+pub fn analyze_bytes(bytes: &[u8], cfg: AnalyzerConfig) -> Result<Report, ConfigError> {
+    let mut a = Analyzer::new(cfg)?;
+    let _ = a.feed(bytes);
+    Ok(a.finish())
+}

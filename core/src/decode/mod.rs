@@ -1,0 +1,585 @@
+//! Frame decoding: link layer → (tunnels) → IP → TCP/UDP/ICMP → application probe.
+//!
+//! Decoding is lax and never panics: a frame cut by the snap length yields
+//! every layer that fits, and the first problem met is recorded in
+//! [`Packet::malformed`]. All views borrow the frame bytes (no copies).
+//! Header parsing of IP and its extension headers and of TCP/UDP goes through
+//! `etherparse`; its types do not leave this module.
+
+pub mod app;
+pub mod link;
+
+use arrayvec::ArrayVec;
+use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, TcpHeaderSlice};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use app::AppProto;
+
+/// Most IP layers kept per frame (outer tunnels + inner).
+pub const MAX_IP_LAYERS: usize = 4;
+/// Most protocol names kept per frame for the hierarchy.
+pub const MAX_PROTOCOLS: usize = 16;
+
+/// TCP flag bits as on the wire (low byte of the flags field).
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+/// IPv4/IPv6 fragment facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub id: u32,
+    /// Offset in bytes.
+    pub offset: u32,
+    pub more: bool,
+}
+
+/// Decoded TCP header facts plus the captured payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Tcp<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub header_len: u16,
+    /// Payload length on the wire (from the IP length), even when snapped.
+    pub payload_len: u32,
+    /// Payload bytes actually captured.
+    pub payload: &'a [u8],
+    pub options: TcpOptions,
+}
+
+/// The TCP options the analysis needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    /// Number of SACK blocks, and the blocks themselves (left, right).
+    pub sack_blocks: u8,
+    pub sack: [(u32, u32); 4],
+    pub timestamp: Option<(u32, u32)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Udp<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Payload length on the wire.
+    pub payload_len: u32,
+    pub payload: &'a [u8],
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Icmp<'a> {
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    /// Bytes after the 4-byte type/code/checksum (rest of header + data).
+    pub body: &'a [u8],
+}
+
+impl<'a> Icmp<'a> {
+    /// True for messages that quote the packet that caused them.
+    pub fn is_error(&self) -> bool {
+        if self.v6 {
+            self.icmp_type < 128
+        } else {
+            matches!(self.icmp_type, 3 | 4 | 5 | 11 | 12)
+        }
+    }
+
+    /// The quoted packet of an error message (starts at its IP header).
+    pub fn quoted(&self) -> Option<&'a [u8]> {
+        if self.is_error() && self.body.len() > 4 {
+            Some(&self.body[4..])
+        } else {
+            None
+        }
+    }
+
+    /// Echo identifier for echo request/reply (used as the flow's "port").
+    pub fn echo_id(&self) -> Option<u16> {
+        let echo = if self.v6 {
+            matches!(self.icmp_type, 128 | 129)
+        } else {
+            matches!(self.icmp_type, 0 | 8)
+        };
+        if echo && self.body.len() >= 2 {
+            Some(u16::from_be_bytes([self.body[0], self.body[1]]))
+        } else {
+            None
+        }
+    }
+}
+
+/// Transport layer of one IP layer.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport<'a> {
+    Tcp(Tcp<'a>),
+    Udp(Udp<'a>),
+    Icmp(Icmp<'a>),
+    /// Another IP protocol, or a fragment that does not carry the transport header.
+    Other { payload: &'a [u8] },
+    /// The transport header did not fit in the captured bytes.
+    Truncated,
+}
+
+/// One IP layer with what it carries.
+#[derive(Clone, Copy, Debug)]
+pub struct IpLayer<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IP protocol number of the transport (after IPv6 extension headers).
+    pub proto: u8,
+    pub ttl: u8,
+    /// Length of this IP packet on the wire (header + payload).
+    pub total_len: u32,
+    pub fragment: Option<Fragment>,
+    pub transport: Transport<'a>,
+    /// Byte offset of this IP header in the frame.
+    pub offset: usize,
+}
+
+impl IpLayer<'_> {
+    /// (src port, dst port) for TCP/UDP, (type-ish, code-ish) as Zeek for ICMP.
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        match &self.transport {
+            Transport::Tcp(t) => Some((t.src_port, t.dst_port)),
+            Transport::Udp(u) => Some((u.src_port, u.dst_port)),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded frame: borrowed views into the frame bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Packet<'a> {
+    /// Protocol names outermost first (as tshark's protocol hierarchy).
+    pub protocols: ArrayVec<&'static str, MAX_PROTOCOLS>,
+    /// IP layers outermost first; the last one is the innermost.
+    pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
+    /// Ethernet source/destination (outermost), when the link has them.
+    pub eth_src: Option<[u8; 6]>,
+    pub eth_dst: Option<[u8; 6]>,
+    pub vlan_ids: ArrayVec<u16, 4>,
+    /// Application protocol found on the innermost transport.
+    pub app: Option<AppProto>,
+    /// False when the link type is not one we decode.
+    pub link_decoded: bool,
+    /// First decoding problem met, with the layer it was in.
+    pub malformed: Option<&'static str>,
+}
+
+impl<'a> Packet<'a> {
+    /// The innermost IP layer, if any.
+    pub fn inner(&self) -> Option<&IpLayer<'a>> {
+        self.ip.last()
+    }
+
+    fn push_proto(&mut self, name: &'static str) {
+        let _ = self.protocols.try_push(name);
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        if self.malformed.is_none() {
+            self.malformed = Some(what);
+        }
+    }
+}
+
+/// Ethertypes we follow.
+pub(crate) mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88A8;
+    pub const QINQ_OLD: u16 = 0x9100;
+    pub const IPV6: u16 = 0x86DD;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MC: u16 = 0x8848;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const TEB: u16 = 0x6558;
+}
+
+/// Decode one frame of the given LINKTYPE.
+pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
+    let mut pkt = Packet::default();
+    link::decode_link(&mut pkt, link_type, data, 0);
+    if let Some(inner) = pkt.ip.last() {
+        pkt.app = match &inner.transport {
+            Transport::Tcp(t) => app::probe_tcp(t),
+            Transport::Udp(u) => app::probe_udp(u),
+            _ => None,
+        };
+        if let Some(a) = pkt.app {
+            pkt.push_proto(a.name());
+        }
+    }
+    pkt
+}
+
+/// Continue decoding at an ethertype (after Ethernet, VLAN, SLL, …).
+pub(crate) fn decode_ethertype<'a>(pkt: &mut Packet<'a>, ether_type: u16, data: &'a [u8], depth: u8) {
+    use ethertype::*;
+    match ether_type {
+        IPV4 | IPV6 => decode_ip(pkt, data, depth),
+        VLAN | QINQ | QINQ_OLD => {
+            if data.len() < 4 {
+                pkt.push_proto("vlan");
+                pkt.mark("vlan");
+                return;
+            }
+            pkt.push_proto("vlan");
+            let tci = u16::from_be_bytes([data[0], data[1]]);
+            let _ = pkt.vlan_ids.try_push(tci & 0x0FFF);
+            let next = u16::from_be_bytes([data[2], data[3]]);
+            if depth < 8 {
+                decode_ethertype(pkt, next, &data[4..], depth + 1);
+            }
+        }
+        ARP => pkt.push_proto("arp"),
+        MPLS | MPLS_MC => link::decode_mpls(pkt, data, depth),
+        PPPOE_SESSION => {
+            pkt.push_proto("pppoes");
+            if data.len() >= 8 {
+                let proto = u16::from_be_bytes([data[6], data[7]]);
+                link::decode_ppp_proto(pkt, proto, &data[8..], depth);
+            }
+        }
+        TEB => link::decode_ethernet(pkt, data, depth + 1),
+        _ => {}
+    }
+}
+
+/// Decode an IPv4 or IPv6 packet (version from the first nibble).
+pub(crate) fn decode_ip<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
+    if pkt.ip.is_full() || depth > 12 {
+        return;
+    }
+    let Some(&first) = data.first() else {
+        pkt.mark("ip");
+        return;
+    };
+    let base = pkt_offset_hint(data);
+    match first >> 4 {
+        4 => decode_ipv4(pkt, data, depth, base),
+        6 => decode_ipv6(pkt, data, depth, base),
+        _ => pkt.mark("ip"),
+    }
+}
+
+// Offsets inside the frame are not needed by the analysis; kept at 0 for now
+// so that the API can carry them once the sanitizer rewrites in place.
+fn pkt_offset_hint(_data: &[u8]) -> usize {
+    0
+}
+
+fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
+    pkt.push_proto("ip");
+    let hdr = match Ipv4HeaderSlice::from_slice(data) {
+        Ok(h) => h,
+        Err(_) => {
+            pkt.mark("ip");
+            return;
+        }
+    };
+    let hlen = hdr.slice().len();
+    let total_len = hdr.total_len() as usize;
+    if total_len < hlen {
+        // Wireshark flags this; TSO captures write 0 here. Use what was captured.
+        pkt.mark("ip");
+    }
+    let wire_total = if total_len >= hlen { total_len } else { data.len() };
+    let end = wire_total.min(data.len());
+    let payload = &data[hlen..end.max(hlen)];
+    let payload_wire = (wire_total - hlen) as u32;
+    let frag_off = hdr.fragments_offset().value() as u32 * 8;
+    let more = hdr.more_fragments();
+    let fragment = if more || frag_off > 0 {
+        Some(Fragment {
+            id: hdr.identification() as u32,
+            offset: frag_off,
+            more,
+        })
+    } else {
+        None
+    };
+    let proto = hdr.protocol().0;
+    let src = IpAddr::V4(Ipv4Addr::from(hdr.source()));
+    let dst = IpAddr::V4(Ipv4Addr::from(hdr.destination()));
+    let transport = if frag_off > 0 {
+        Transport::Other { payload }
+    } else {
+        decode_transport(pkt, proto, payload, payload_wire, depth, false)
+    };
+    let layer = IpLayer {
+        src,
+        dst,
+        proto,
+        ttl: hdr.ttl(),
+        total_len: wire_total as u32,
+        fragment,
+        transport,
+        offset,
+    };
+    push_layer(pkt, layer, payload, payload_wire, depth);
+}
+
+fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
+    pkt.push_proto("ipv6");
+    let hdr = match Ipv6HeaderSlice::from_slice(data) {
+        Ok(h) => h,
+        Err(_) => {
+            pkt.mark("ipv6");
+            return;
+        }
+    };
+    let plen = hdr.payload_length() as usize;
+    // Jumbograms (payload length 0, e.g. big TCP) carry their length elsewhere: use the capture.
+    let wire_payload = if plen == 0 { data.len() - 40 } else { plen };
+    let end = (40 + wire_payload).min(data.len());
+    let body = &data[40..end];
+    let (exts, next, rest, err) = Ipv6ExtensionsSlice::from_slice_lax(hdr.next_header(), body);
+    if err.is_some() {
+        pkt.mark("ipv6");
+    }
+    let mut fragment = None;
+    for ext in exts.clone().into_iter() {
+        if let Ipv6ExtensionSlice::Fragment(f) = ext {
+            let off = f.fragment_offset().value() as u32 * 8;
+            let more = f.more_fragments();
+            if off > 0 || more {
+                fragment = Some(Fragment {
+                    id: f.identification(),
+                    offset: off,
+                    more,
+                });
+            }
+        }
+    }
+    let ext_len = body.len() - rest.len();
+    let payload_wire = wire_payload.saturating_sub(ext_len) as u32;
+    let proto = next.0;
+    let transport = if fragment.is_some_and(|f| f.offset > 0) || err.is_some() {
+        Transport::Other { payload: rest }
+    } else {
+        decode_transport(pkt, proto, rest, payload_wire, depth, true)
+    };
+    let layer = IpLayer {
+        src: IpAddr::V6(Ipv6Addr::from(hdr.source())),
+        dst: IpAddr::V6(Ipv6Addr::from(hdr.destination())),
+        proto,
+        ttl: hdr.hop_limit(),
+        total_len: 40 + wire_payload as u32,
+        fragment,
+        transport,
+        offset,
+    };
+    push_layer(pkt, layer, rest, payload_wire, depth);
+}
+
+/// Record the layer, then follow tunnels it carries (IP-in-IP, GRE, VXLAN, GTP-U, Teredo).
+fn push_layer<'a>(pkt: &mut Packet<'a>, layer: IpLayer<'a>, ip_payload: &'a [u8], _wire: u32, depth: u8) {
+    let proto = layer.proto;
+    let transport = layer.transport;
+    let first_fragment_or_whole = layer.fragment.is_none_or(|f| f.offset == 0);
+    if pkt.ip.try_push(layer).is_err() {
+        return;
+    }
+    if !first_fragment_or_whole || layer.fragment.is_some() {
+        // Tunnelled payload in a fragment cannot be followed without reassembly.
+        return;
+    }
+    match (proto, transport) {
+        (4, _) | (41, _) => decode_ip(pkt, ip_payload, depth + 1),
+        (47, _) => link::decode_gre(pkt, ip_payload, depth + 1),
+        (_, Transport::Udp(u)) => link::decode_udp_tunnel(pkt, &u, depth + 1),
+        _ => {}
+    }
+}
+
+fn decode_transport<'a>(
+    pkt: &mut Packet<'a>,
+    proto: u8,
+    payload: &'a [u8],
+    payload_wire: u32,
+    _depth: u8,
+    v6: bool,
+) -> Transport<'a> {
+    match IpNumber(proto) {
+        IpNumber::TCP => {
+            pkt.push_proto("tcp");
+            match TcpHeaderSlice::from_slice(payload) {
+                Ok(h) => {
+                    let hl = h.slice().len();
+                    let options = parse_tcp_options(h.options());
+                    let flags = payload[13];
+                    Transport::Tcp(Tcp {
+                        src_port: h.source_port(),
+                        dst_port: h.destination_port(),
+                        seq: h.sequence_number(),
+                        ack: h.acknowledgment_number(),
+                        flags,
+                        window: h.window_size(),
+                        header_len: hl as u16,
+                        payload_len: payload_wire.saturating_sub(hl as u32),
+                        payload: &payload[hl..],
+                        options,
+                    })
+                }
+                Err(_) => {
+                    pkt.mark("tcp");
+                    Transport::Truncated
+                }
+            }
+        }
+        IpNumber::UDP => {
+            pkt.push_proto("udp");
+            if payload.len() < 8 {
+                pkt.mark("udp");
+                return Transport::Truncated;
+            }
+            let udp_len = u16::from_be_bytes([payload[4], payload[5]]) as u32;
+            let payload_len = if udp_len >= 8 { udp_len - 8 } else { payload_wire.saturating_sub(8) };
+            let end = (8 + payload_len as usize).min(payload.len());
+            Transport::Udp(Udp {
+                src_port: u16::from_be_bytes([payload[0], payload[1]]),
+                dst_port: u16::from_be_bytes([payload[2], payload[3]]),
+                payload_len,
+                payload: &payload[8..end],
+            })
+        }
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => {
+            let is_v6 = proto == 58;
+            pkt.push_proto(if is_v6 { "icmpv6" } else { "icmp" });
+            if payload.len() < 4 {
+                pkt.mark(if is_v6 { "icmpv6" } else { "icmp" });
+                return Transport::Truncated;
+            }
+            let _ = v6;
+            Transport::Icmp(Icmp {
+                v6: is_v6,
+                icmp_type: payload[0],
+                code: payload[1],
+                body: &payload[4..],
+            })
+        }
+        IpNumber::IPV4 | IpNumber::IPV6 => Transport::Other { payload },
+        IpNumber::GRE => {
+            pkt.push_proto("gre");
+            Transport::Other { payload }
+        }
+        other => {
+            if let Some(name) = ip_proto_name(other.0) {
+                pkt.push_proto(name);
+            }
+            Transport::Other { payload }
+        }
+    }
+}
+
+fn ip_proto_name(p: u8) -> Option<&'static str> {
+    Some(match p {
+        2 => "igmp",
+        50 => "esp",
+        51 => "ah",
+        89 => "ospf",
+        103 => "pim",
+        112 => "vrrp",
+        132 => "sctp",
+        _ => return None,
+    })
+}
+
+/// Walk TCP options; stops quietly at the first inconsistent length.
+pub fn parse_tcp_options(mut opts: &[u8]) -> TcpOptions {
+    let mut out = TcpOptions::default();
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => break,
+            1 => {
+                opts = &opts[1..];
+                continue;
+            }
+            _ => {}
+        }
+        if opts.len() < 2 {
+            break;
+        }
+        let len = opts[1] as usize;
+        if len < 2 || len > opts.len() {
+            break;
+        }
+        let body = &opts[2..len];
+        match (kind, body.len()) {
+            (2, 2) => out.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+            (3, 1) => out.window_scale = Some(body[0]),
+            (4, 0) => out.sack_permitted = true,
+            (5, n) if n % 8 == 0 => {
+                for (i, b) in body.chunks_exact(8).take(4).enumerate() {
+                    out.sack[i] = (
+                        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                        u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                    );
+                    out.sack_blocks = i as u8 + 1;
+                }
+            }
+            (8, 8) => {
+                out.timestamp = Some((
+                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                ))
+            }
+            _ => {}
+        }
+        opts = &opts[len..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_options_parse_and_stop_on_garbage() {
+        let o = parse_tcp_options(&[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(o.mss, Some(1460));
+        assert_eq!(o.window_scale, Some(7));
+        assert!(o.sack_permitted);
+        assert_eq!(o.timestamp, Some((1, 2)));
+        let o = parse_tcp_options(&[2, 40, 1]);
+        assert_eq!(o, TcpOptions::default());
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_decodes_without_panic() {
+        // Ethernet + IPv4 + TCP SYN.
+        let frame: Vec<u8> = [
+            &[0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00][..],
+            &[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2][..],
+            &[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0][..],
+        ]
+        .concat();
+        let full = decode(1, &frame);
+        let ip = full.inner().expect("ip layer");
+        assert!(matches!(ip.transport, Transport::Tcp(t) if t.dst_port == 80 && t.flags == tcp_flags::SYN));
+        assert_eq!(full.protocols.as_slice(), &["eth", "ip", "tcp"]);
+        for cut in 0..frame.len() {
+            let p = decode(1, &frame[..cut]);
+            if cut >= 34 {
+                assert!(p.inner().is_some(), "ip layer survives a cut at {cut}");
+            }
+        }
+    }
+}

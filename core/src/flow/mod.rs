@@ -1,0 +1,456 @@
+//! Bidirectional flows: canonical keys, Community ID, per-direction counters,
+//! Zeek-style state, service, and a bounded table with idle timeout and eviction.
+//!
+//! Time comes only from packet timestamps. Memory is bounded by the number of
+//! live flows ([`FlowConfig::max_flows`]); flows that end, time out or are
+//! evicted are handed back to the caller through [`FlowTable::drain_finished`]
+//! so they still count in every total.
+
+pub mod community_id;
+pub mod zeek;
+
+use crate::decode::{tcp_flags, AppProto, IpLayer, Transport};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+
+pub use community_id::community_id_v1;
+
+/// Fast, deterministic hasher for flow keys (FxHash); keys are not attacker
+/// controlled in a way that matters here, and iteration order is never output.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ i).wrapping_mul(FX_SEED);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
+
+/// Canonical, direction-free flow key: the lower (address, port) endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub proto: u8,
+    pub a: IpAddr,
+    pub pa: u16,
+    pub b: IpAddr,
+    pub pb: u16,
+}
+
+impl FlowKey {
+    /// Key and whether (src, sport) is the `a` side.
+    pub fn new(proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
+        if (src, sport) <= (dst, dport) {
+            (
+                FlowKey {
+                    proto,
+                    a: src,
+                    pa: sport,
+                    b: dst,
+                    pb: dport,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    proto,
+                    a: dst,
+                    pa: dport,
+                    b: src,
+                    pb: sport,
+                },
+                false,
+            )
+        }
+    }
+}
+
+/// Counters for one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub packets: u64,
+    /// Frame bytes on the wire (as tshark's conversation table).
+    pub bytes: u64,
+    /// IP bytes (header + payload), as Zeek's `*_ip_bytes`.
+    pub ip_bytes: u64,
+    /// Transport payload bytes.
+    pub payload_bytes: u64,
+}
+
+/// Tunables of the flow table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowConfig {
+    /// A flow with no packet for this long (capture time) is finished.
+    pub idle_timeout_secs: u64,
+    /// Most live flows; beyond it the longest-idle flows are evicted.
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_timeout_secs: 600,
+            max_flows: 200_000,
+        }
+    }
+}
+
+/// Why a flow left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Still open when the capture ended.
+    CaptureEnd,
+    IdleTimeout,
+    /// Evicted to stay under `max_flows`.
+    Evicted,
+    /// A new connection reused the same ports.
+    PortReuse,
+}
+
+/// One bidirectional flow.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// Creation order (0-based); makes every output order deterministic.
+    pub id: u64,
+    pub proto: u8,
+    pub orig_addr: IpAddr,
+    pub orig_port: u16,
+    pub resp_addr: IpAddr,
+    pub resp_port: u16,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// [originator → responder, responder → originator].
+    pub dir: [DirStats; 2],
+    /// OR of TCP flags per direction.
+    pub tcp_flags: [u8; 2],
+    pub zeek: zeek::ZeekConn,
+    pub service: Option<AppProto>,
+    /// ICMP type/code of the first message (for ICMP flows).
+    pub icmp: Option<(u8, u8)>,
+    pub vlan: Option<u16>,
+    /// First sequence number seen from each side (Wireshark's base_seq).
+    pub base_seq: [Option<u32>; 2],
+    pub end_reason: EndReason,
+}
+
+impl Flow {
+    pub fn community_id(&self) -> String {
+        let ports = match self.proto {
+            6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
+            1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
+            _ => None,
+        };
+        community_id_v1(0, self.orig_addr, self.resp_addr, self.proto, ports)
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.dir[0].packets + self.dir[1].packets
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.dir[0].bytes + self.dir[1].bytes
+    }
+
+    /// Zeek's conn_state.
+    pub fn conn_state(&self) -> &'static str {
+        if self.proto == 6 {
+            self.zeek.tcp_conn_state()
+        } else {
+            zeek::connless_conn_state(self.dir[0].packets > 0, self.dir[1].packets > 0)
+        }
+    }
+
+    /// Zeek's history string.
+    pub fn history(&self) -> String {
+        if self.proto == 6 {
+            self.zeek.history().to_string()
+        } else {
+            zeek::connless_history(self.dir[0].payload_bytes > 0, self.dir[1].payload_bytes > 0, false)
+        }
+    }
+}
+
+/// Result of accounting one packet to its flow.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    /// The packet travels originator → responder.
+    pub from_orig: bool,
+    /// The packet created the flow.
+    pub new_flow: bool,
+}
+
+/// What one IP layer contributes to flow keying.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowInput {
+    pub proto: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl FlowInput {
+    /// Flow identity for an IP layer: ports for TCP/UDP, echo id or type for ICMP.
+    pub fn from_layer(l: &IpLayer<'_>) -> Option<FlowInput> {
+        let (sport, dport) = match &l.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port),
+            Transport::Udp(u) => (u.src_port, u.dst_port),
+            Transport::Icmp(i) => {
+                if i.is_error() {
+                    // Errors belong to the flow they report on, not to a flow of their own.
+                    return None;
+                }
+                let id = i.echo_id().unwrap_or(0);
+                (id, id)
+            }
+            Transport::Other { .. } | Transport::Truncated => {
+                if l.fragment.is_some_and(|f| f.offset > 0) {
+                    return None;
+                }
+                (0, 0)
+            }
+        };
+        Some(FlowInput {
+            proto: l.proto,
+            src: l.src,
+            dst: l.dst,
+            sport,
+            dport,
+        })
+    }
+}
+
+/// The bounded flow table.
+#[derive(Clone, Debug)]
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: FxHashMap<FlowKey, Flow>,
+    next_id: u64,
+    next_sweep_ts: Option<i64>,
+    finished: Vec<Flow>,
+    pub evicted: u64,
+    pub timed_out: u64,
+    pub peak_live: usize,
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            map: FxHashMap::default(),
+            next_id: 0,
+            next_sweep_ts: None,
+            finished: Vec::new(),
+            evicted: 0,
+            timed_out: 0,
+            peak_live: 0,
+        }
+    }
+
+    pub fn live(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Flows created so far (live and finished).
+    pub fn created(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Account one packet; returns the flow and the packet's direction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &mut self,
+        input: FlowInput,
+        layer: &IpLayer<'_>,
+        ts: i64,
+        frame: u64,
+        wire_len: u32,
+        app: Option<AppProto>,
+        vlan: Option<u16>,
+    ) -> (&mut Flow, Placement) {
+        self.maybe_sweep(ts);
+        let (key, src_is_a) = FlowKey::new(input.proto, input.src, input.sport, input.dst, input.dport);
+        let tcp = match &layer.transport {
+            Transport::Tcp(t) => Some(*t),
+            _ => None,
+        };
+
+        // Port reuse: a new SYN whose sequence number differs from the side's
+        // first one starts a new connection (as Wireshark and Zeek do).
+        if let (Some(t), Some(existing)) = (tcp, self.map.get(&key)) {
+            if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
+                let from_orig = existing.orig_addr == input.src && existing.orig_port == input.sport;
+                let side = if from_orig { 0 } else { 1 };
+                if existing.base_seq[side].is_some_and(|s| s != t.seq) {
+                    let mut old = self.map.remove(&key).expect("present");
+                    old.end_reason = EndReason::PortReuse;
+                    self.finished.push(old);
+                }
+            }
+        }
+
+        if !self.map.contains_key(&key) && self.map.len() >= self.cfg.max_flows {
+            self.evict_oldest();
+        }
+        let next_id = &mut self.next_id;
+        let mut new_flow = false;
+        let flow = self.map.entry(key).or_insert_with(|| {
+            new_flow = true;
+            let id = *next_id;
+            *next_id += 1;
+            // The sender of the first packet is the originator, unless that packet
+            // is a SYN-ACK: then the other side opened the connection.
+            let flipped = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK));
+            let (oa, op, ra, rp) = if flipped {
+                (input.dst, input.dport, input.src, input.sport)
+            } else {
+                (input.src, input.sport, input.dst, input.dport)
+            };
+            let _ = src_is_a;
+            Flow {
+                id,
+                proto: input.proto,
+                orig_addr: oa,
+                orig_port: op,
+                resp_addr: ra,
+                resp_port: rp,
+                first_ts: ts,
+                last_ts: ts,
+                first_frame: frame,
+                last_frame: frame,
+                dir: [DirStats::default(); 2],
+                tcp_flags: [0; 2],
+                zeek: zeek::ZeekConn::new(flipped),
+                service: None,
+                icmp: None,
+                vlan,
+                base_seq: [None; 2],
+                end_reason: EndReason::CaptureEnd,
+            }
+        });
+        let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
+            // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
+            flow.resp_addr != input.src || flow.resp_port != input.sport || new_flow || flow.dir[0].packets > 0
+        };
+        let d = if from_orig { 0 } else { 1 };
+        flow.last_ts = flow.last_ts.max(ts);
+        flow.last_frame = frame;
+        let st = &mut flow.dir[d];
+        st.packets += 1;
+        st.bytes += wire_len as u64;
+        st.ip_bytes += layer.total_len as u64;
+        match &layer.transport {
+            Transport::Tcp(t) => {
+                st.payload_bytes += t.payload_len as u64;
+                flow.tcp_flags[d] |= t.flags;
+                if flow.base_seq[d].is_none() {
+                    flow.base_seq[d] = Some(t.seq);
+                }
+                flow.zeek.on_tcp(from_orig, t.flags, t.seq, t.payload_len, t.window);
+            }
+            Transport::Udp(u) => st.payload_bytes += u.payload_len as u64,
+            Transport::Icmp(i) => {
+                st.payload_bytes += i.body.len() as u64;
+                if flow.icmp.is_none() {
+                    flow.icmp = Some((i.icmp_type, i.code));
+                }
+            }
+            _ => {}
+        }
+        if flow.service.is_none() {
+            flow.service = app;
+        }
+        let placement = Placement { from_orig, new_flow };
+        if self.map.len() > self.peak_live {
+            self.peak_live = self.map.len();
+        }
+        (self.map.get_mut(&key).expect("just inserted"), placement)
+    }
+
+    fn maybe_sweep(&mut self, ts: i64) {
+        let timeout = self.cfg.idle_timeout_secs as i64 * 1_000_000_000;
+        let interval = (timeout / 4).max(1_000_000_000);
+        match self.next_sweep_ts {
+            None => self.next_sweep_ts = Some(ts.saturating_add(interval)),
+            Some(next) if ts >= next => {
+                self.next_sweep_ts = Some(ts.saturating_add(interval));
+                let cutoff = ts.saturating_sub(timeout);
+                let mut expired: Vec<FlowKey> = self.map.iter().filter(|(_, f)| f.last_ts < cutoff).map(|(k, _)| *k).collect();
+                expired.sort_unstable();
+                for k in expired {
+                    if let Some(mut f) = self.map.remove(&k) {
+                        f.end_reason = EndReason::IdleTimeout;
+                        self.timed_out += 1;
+                        self.finished.push(f);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Evict the longest-idle eighth of the table (amortised: one sort per many inserts).
+    fn evict_oldest(&mut self) {
+        let n = (self.map.len() / 8).max(1);
+        let mut ages: Vec<(i64, u64, FlowKey)> = self.map.iter().map(|(k, f)| (f.last_ts, f.id, *k)).collect();
+        ages.sort_unstable();
+        for (_, _, k) in ages.into_iter().take(n) {
+            if let Some(mut f) = self.map.remove(&k) {
+                f.end_reason = EndReason::Evicted;
+                self.evicted += 1;
+                self.finished.push(f);
+            }
+        }
+    }
+
+    /// Flows that ended since the last call, in a deterministic order.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Flow> {
+        self.finished.drain(..)
+    }
+
+    /// End of capture: every live flow is finished (in creation order).
+    pub fn finish_all(&mut self) {
+        let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
+        rest.sort_unstable_by_key(|f| f.id);
+        self.finished.extend(rest);
+    }
+}

@@ -1,0 +1,331 @@
+//! The report: the one data contract every front prints or converts.
+//!
+//! Deterministic: maps are `BTreeMap`s, lists have a documented order, and
+//! nothing depends on hash order or the wall clock. Documented field by field
+//! in `docs/report.md`; bump [`SCHEMA_VERSION`] on any incompatible change.
+
+use crate::error::ErrorInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the report layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub generator: Generator,
+    pub capture: CaptureSummary,
+    pub status: Status,
+    pub summary: Summary,
+    /// Flows in creation order (first packet order), at most `flows_limit` of them.
+    pub flows: Vec<FlowSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    pub name: String,
+    pub version: String,
+}
+
+/// Facts about the container.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct CaptureSummary {
+    /// "pcap" or "pcapng"; null when the input was not a capture.
+    pub format: Option<String>,
+    pub big_endian: bool,
+    /// pcap: "usec", "nsec" or "modified"; null for pcapng.
+    pub ts_precision: Option<String>,
+    pub snaplen: Option<u32>,
+    pub sections: u32,
+    pub interfaces: u32,
+    /// Bytes of input consumed as complete records.
+    pub bytes_read: u64,
+}
+
+/// Whether the whole input was analysed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Status {
+    /// True when the input ended cleanly after the last record.
+    pub complete: bool,
+    /// True when an error stopped reading; everything before it is in the report.
+    pub partial: bool,
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Summary {
+    /// Frames read.
+    pub packets: u64,
+    /// Sum of frame lengths on the wire.
+    pub bytes: u64,
+    /// Sum of captured lengths.
+    pub captured_bytes: u64,
+    /// Timestamps of the earliest and latest frame, seconds since the epoch.
+    pub start_ts: Option<f64>,
+    pub end_ts: Option<f64>,
+    /// RFC 3339 UTC renderings of the above.
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub duration_secs: f64,
+    /// Frames whose timestamp is earlier than the previous frame's.
+    pub out_of_order_timestamps: u64,
+    /// Frames per link type, ascending by link type.
+    pub link_types: Vec<LinkTypeCount>,
+    /// Frames of a link type pcaplens does not decode (counted, not dropped).
+    pub undecoded_frames: u64,
+    /// Frames where a header was inconsistent or cut short.
+    pub malformed_frames: u64,
+    /// Frames captured shorter than on the wire (snap length).
+    pub snaplen_truncated_frames: u64,
+    /// IPv4/IPv6 fragments (any fragment, first or not).
+    pub ip_fragments: u64,
+    /// Protocol hierarchy like `tshark -z io,phs`, flattened depth-first.
+    pub protocol_hierarchy: Vec<ProtocolNode>,
+    pub flows: FlowTotals,
+    /// Addresses by total bytes (sent + received), descending.
+    pub top_talkers: Vec<Talker>,
+    /// Flows by total bytes, descending (ties: creation order).
+    pub top_conversations: Vec<ConversationSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTypeCount {
+    pub link_type: u32,
+    pub name: String,
+    pub decoded: bool,
+    pub frames: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolNode {
+    pub depth: u32,
+    pub protocol: String,
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FlowTotals {
+    pub total: u64,
+    /// Flows per transport: "tcp", "udp", "icmp", "icmpv6", "other".
+    pub by_transport: BTreeMap<String, u64>,
+    /// Flows per Zeek conn_state.
+    pub by_state: BTreeMap<String, u64>,
+    /// Flows per service ("unknown" when none was identified).
+    pub by_service: BTreeMap<String, u64>,
+    /// Most flows alive at once in the table.
+    pub peak_live: u64,
+    pub idle_timeouts: u64,
+    pub evicted: u64,
+    /// Flows not listed in `flows` because of `flows_limit`.
+    pub omitted_from_list: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Talker {
+    pub addr: String,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub flows: u64,
+    /// The service carrying most of this address's bytes.
+    pub main_service: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub flow_id: u64,
+    pub community_id: String,
+    pub transport: String,
+    pub orig: String,
+    pub resp: String,
+    pub service: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub duration_secs: f64,
+    pub conn_state: String,
+}
+
+/// One flow, as a row (also the NDJSON/CSV record of `--flows`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowSummary {
+    pub id: u64,
+    pub community_id: String,
+    pub transport: String,
+    pub orig_addr: String,
+    pub orig_port: u16,
+    pub resp_addr: String,
+    pub resp_port: u16,
+    pub service: Option<String>,
+    pub first_ts: f64,
+    pub last_ts: f64,
+    pub duration_secs: f64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub orig_packets: u64,
+    pub orig_bytes: u64,
+    pub orig_ip_bytes: u64,
+    pub orig_payload_bytes: u64,
+    pub resp_packets: u64,
+    pub resp_bytes: u64,
+    pub resp_ip_bytes: u64,
+    pub resp_payload_bytes: u64,
+    /// TCP flags seen from each side, as letters (e.g. "SAF").
+    pub orig_tcp_flags: Option<String>,
+    pub resp_tcp_flags: Option<String>,
+    pub conn_state: String,
+    pub history: String,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+    pub vlan: Option<u16>,
+    /// "capture_end", "idle_timeout", "evicted" or "port_reuse".
+    pub end_reason: String,
+}
+
+impl FlowSummary {
+    /// Column names for CSV output, in field order.
+    pub const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "community_id",
+        "transport",
+        "orig_addr",
+        "orig_port",
+        "resp_addr",
+        "resp_port",
+        "service",
+        "first_ts",
+        "last_ts",
+        "duration_secs",
+        "first_frame",
+        "last_frame",
+        "orig_packets",
+        "orig_bytes",
+        "orig_ip_bytes",
+        "orig_payload_bytes",
+        "resp_packets",
+        "resp_bytes",
+        "resp_ip_bytes",
+        "resp_payload_bytes",
+        "orig_tcp_flags",
+        "resp_tcp_flags",
+        "conn_state",
+        "history",
+        "icmp_type",
+        "icmp_code",
+        "vlan",
+        "end_reason",
+    ];
+
+    /// One CSV line (RFC 4180 quoting where needed), without the newline.
+    pub fn to_csv_row(&self) -> String {
+        fn opt<T: ToString>(v: &Option<T>) -> String {
+            v.as_ref().map(|x| x.to_string()).unwrap_or_default()
+        }
+        fn q(s: &str) -> String {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        }
+        let cols = [
+            self.id.to_string(),
+            q(&self.community_id),
+            q(&self.transport),
+            q(&self.orig_addr),
+            self.orig_port.to_string(),
+            q(&self.resp_addr),
+            self.resp_port.to_string(),
+            q(&opt(&self.service)),
+            fmt_f64(self.first_ts),
+            fmt_f64(self.last_ts),
+            fmt_f64(self.duration_secs),
+            self.first_frame.to_string(),
+            self.last_frame.to_string(),
+            self.orig_packets.to_string(),
+            self.orig_bytes.to_string(),
+            self.orig_ip_bytes.to_string(),
+            self.orig_payload_bytes.to_string(),
+            self.resp_packets.to_string(),
+            self.resp_bytes.to_string(),
+            self.resp_ip_bytes.to_string(),
+            self.resp_payload_bytes.to_string(),
+            q(&opt(&self.orig_tcp_flags)),
+            q(&opt(&self.resp_tcp_flags)),
+            q(&self.conn_state),
+            q(&self.history),
+            opt(&self.icmp_type),
+            opt(&self.icmp_code),
+            opt(&self.vlan),
+            q(&self.end_reason),
+        ];
+        cols.join(",")
+    }
+}
+
+/// Shortest exact decimal for a float, as JSON prints it.
+pub fn fmt_f64(v: f64) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|_| "0".into())
+}
+
+impl Report {
+    /// Pretty JSON, byte-identical for identical input and options.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serializes")
+    }
+
+    /// Compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("report serializes")
+    }
+}
+
+/// Seconds since the epoch as f64 (µs-exact for present-day timestamps).
+pub fn ts_secs(ts_nanos: i64) -> f64 {
+    // Round to microseconds so that the decimal rendering is short and stable.
+    let micros = ts_nanos.div_euclid(1000);
+    micros as f64 / 1e6
+}
+
+/// RFC 3339 rendering (UTC, nanoseconds) without a date library.
+pub fn rfc3339(ts_nanos: i64) -> String {
+    let secs = ts_nanos.div_euclid(1_000_000_000);
+    let nanos = ts_nanos.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_452_286_755_320_017_000), "2016-01-08T20:59:15.320017000Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+    }
+}

@@ -1,0 +1,286 @@
+//! Capture-wide statistics: totals, link types, protocol hierarchy, talkers,
+//! conversations and flow totals. Per-packet work is a few counter updates;
+//! talkers and conversations are fed once per finished flow.
+
+use crate::decode::{link, Packet};
+use crate::flow::{Flow, FxHashMap};
+use crate::report::{ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
+
+/// Most distinct addresses tracked for top talkers; beyond it the smallest
+/// half is folded away (approximate, but memory stays bounded).
+const MAX_TALKERS: usize = 100_000;
+
+#[derive(Clone, Debug)]
+struct PhsNode {
+    name: &'static str,
+    frames: u64,
+    bytes: u64,
+    children: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TalkerAcc {
+    bytes_sent: u64,
+    bytes_received: u64,
+    packets_sent: u64,
+    packets_received: u64,
+    flows: u64,
+    by_service: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub captured_bytes: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    prev_ts: Option<i64>,
+    pub ts_backwards: u64,
+    link_types: BTreeMap<u32, u64>,
+    pub undecoded: u64,
+    pub malformed: u64,
+    pub snapped: u64,
+    pub fragments: u64,
+    phs: Vec<PhsNode>,
+    talkers: FxHashMap<IpAddr, TalkerAcc>,
+    top_flows: BinaryHeap<Reverse<(u64, Reverse<u64>)>>,
+    top_flow_rows: BTreeMap<u64, ConversationSummary>,
+    top_n: usize,
+    pub flow_totals: FlowTotals,
+}
+
+impl Stats {
+    pub fn new(top_n: usize) -> Self {
+        Stats {
+            packets: 0,
+            bytes: 0,
+            captured_bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            prev_ts: None,
+            ts_backwards: 0,
+            link_types: BTreeMap::new(),
+            undecoded: 0,
+            malformed: 0,
+            snapped: 0,
+            fragments: 0,
+            phs: vec![PhsNode {
+                name: "",
+                frames: 0,
+                bytes: 0,
+                children: Vec::new(),
+            }],
+            talkers: FxHashMap::default(),
+            top_flows: BinaryHeap::new(),
+            top_flow_rows: BTreeMap::new(),
+            top_n,
+            flow_totals: FlowTotals::default(),
+        }
+    }
+
+    pub fn on_packet(&mut self, link_type: u32, ts: i64, wire_len: u32, cap_len: u32, pkt: &Packet<'_>) {
+        self.packets += 1;
+        self.bytes += wire_len as u64;
+        self.captured_bytes += cap_len as u64;
+        if cap_len < wire_len {
+            self.snapped += 1;
+        }
+        self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+        if self.prev_ts.is_some_and(|p| ts < p) {
+            self.ts_backwards += 1;
+        }
+        self.prev_ts = Some(ts);
+        *self.link_types.entry(link_type).or_insert(0) += 1;
+        if !pkt.link_decoded {
+            self.undecoded += 1;
+        }
+        if pkt.malformed.is_some() {
+            self.malformed += 1;
+        }
+        if pkt.ip.iter().any(|l| l.fragment.is_some()) {
+            self.fragments += 1;
+        }
+        // Protocol hierarchy: walk (and grow) the tree along this frame's protocols.
+        let mut node = 0usize;
+        for &name in &pkt.protocols {
+            let found = self.phs[node].children.iter().copied().find(|&c| std::ptr::eq(self.phs[c].name, name) || self.phs[c].name == name);
+            let child = match found {
+                Some(c) => c,
+                None => {
+                    self.phs.push(PhsNode {
+                        name,
+                        frames: 0,
+                        bytes: 0,
+                        children: Vec::new(),
+                    });
+                    let c = self.phs.len() - 1;
+                    self.phs[node].children.push(c);
+                    c
+                }
+            };
+            self.phs[child].frames += 1;
+            self.phs[child].bytes += wire_len as u64;
+            node = child;
+        }
+    }
+
+    /// Account a finished flow in talkers, conversations and totals.
+    pub fn on_flow(&mut self, flow: &Flow, service: &str, row: impl FnOnce() -> ConversationSummary) {
+        let t = &mut self.flow_totals;
+        t.total += 1;
+        *t.by_transport.entry(transport_name(flow.proto).to_string()).or_insert(0) += 1;
+        *t.by_state.entry(flow.conn_state().to_string()).or_insert(0) += 1;
+        *t.by_service
+            .entry(flow.service.map(|s| s.name().to_string()).unwrap_or_else(|| "unknown".into()))
+            .or_insert(0) += 1;
+
+        let sent_o = flow.dir[0];
+        let sent_r = flow.dir[1];
+        for (addr, sent, recv) in [(flow.orig_addr, sent_o, sent_r), (flow.resp_addr, sent_r, sent_o)] {
+            let acc = self.talkers.entry(addr).or_default();
+            acc.bytes_sent += sent.bytes;
+            acc.bytes_received += recv.bytes;
+            acc.packets_sent += sent.packets;
+            acc.packets_received += recv.packets;
+            acc.flows += 1;
+            *acc.by_service.entry(service.to_string()).or_insert(0) += sent.bytes + recv.bytes;
+        }
+        if self.talkers.len() > MAX_TALKERS {
+            self.fold_talkers();
+        }
+
+        let key = (flow.bytes(), Reverse(flow.id));
+        if self.top_flows.len() < self.top_n {
+            self.top_flows.push(Reverse(key));
+            self.top_flow_rows.insert(flow.id, row());
+        } else if let Some(Reverse(min)) = self.top_flows.peek() {
+            if key > *min {
+                let Reverse((_, Reverse(old_id))) = self.top_flows.pop().expect("non-empty");
+                self.top_flow_rows.remove(&old_id);
+                self.top_flows.push(Reverse(key));
+                self.top_flow_rows.insert(flow.id, row());
+            }
+        }
+    }
+
+    fn fold_talkers(&mut self) {
+        let mut all: Vec<(u64, IpAddr)> = self.talkers.iter().map(|(a, t)| (t.bytes_sent + t.bytes_received, *a)).collect();
+        all.sort_unstable();
+        for (_, a) in all.into_iter().take(MAX_TALKERS / 2) {
+            self.talkers.remove(&a);
+        }
+    }
+
+    pub fn link_type_counts(&self) -> Vec<LinkTypeCount> {
+        self.link_types
+            .iter()
+            .map(|(&lt, &n)| LinkTypeCount {
+                link_type: lt,
+                name: link::link_type_name(lt).to_string(),
+                decoded: link::is_decoded(lt),
+                frames: n,
+            })
+            .collect()
+    }
+
+    pub fn protocol_hierarchy(&self) -> Vec<ProtocolNode> {
+        let mut out = Vec::new();
+        fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
+            let mut kids = nodes[i].children.clone();
+            // Busiest first, then by name, as a stable order.
+            kids.sort_by(|&a, &b| nodes[b].frames.cmp(&nodes[a].frames).then(nodes[a].name.cmp(nodes[b].name)));
+            for c in kids {
+                out.push(ProtocolNode {
+                    depth,
+                    protocol: nodes[c].name.to_string(),
+                    frames: nodes[c].frames,
+                    bytes: nodes[c].bytes,
+                });
+                walk(nodes, c, depth + 1, out);
+            }
+        }
+        walk(&self.phs, 0, 0, &mut out);
+        out
+    }
+
+    pub fn top_talkers(&self) -> Vec<Talker> {
+        let mut v: Vec<(&IpAddr, &TalkerAcc)> = self.talkers.iter().collect();
+        v.sort_by(|a, b| {
+            (b.1.bytes_sent + b.1.bytes_received)
+                .cmp(&(a.1.bytes_sent + a.1.bytes_received))
+                .then(a.0.cmp(b.0))
+        });
+        v.into_iter()
+            .take(self.top_n)
+            .map(|(a, t)| {
+                let main = t
+                    .by_service
+                    .iter()
+                    .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default();
+                Talker {
+                    addr: a.to_string(),
+                    bytes_sent: t.bytes_sent,
+                    bytes_received: t.bytes_received,
+                    packets_sent: t.packets_sent,
+                    packets_received: t.packets_received,
+                    flows: t.flows,
+                    main_service: main,
+                }
+            })
+            .collect()
+    }
+
+    pub fn top_conversations(&self) -> Vec<ConversationSummary> {
+        let mut v: Vec<ConversationSummary> = self.top_flow_rows.values().cloned().collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.flow_id.cmp(&b.flow_id)));
+        v
+    }
+}
+
+pub fn transport_name(proto: u8) -> &'static str {
+    match proto {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        58 => "icmpv6",
+        132 => "sctp",
+        _ => "other",
+    }
+}
+
+/// Service label for a flow: the identified protocol, else a well-known port
+/// name, else "<transport>/<port>".
+pub fn service_label(flow: &Flow) -> String {
+    if let Some(s) = flow.service {
+        return s.name().to_string();
+    }
+    let t = transport_name(flow.proto);
+    if flow.proto != 6 && flow.proto != 17 {
+        return t.to_string();
+    }
+    let p = flow.resp_port;
+    let known = match (flow.proto, p) {
+        (6, 80) | (6, 8080) => "http",
+        (6, 443) | (6, 8443) => "tls",
+        (17, 443) => "quic",
+        (_, 53) => "dns",
+        (6, 22) => "ssh",
+        (6, 25) | (6, 587) => "smtp",
+        (6, 21) => "ftp",
+        (17, 123) => "ntp",
+        (17, 67) | (17, 68) => "dhcp",
+        _ => "",
+    };
+    if known.is_empty() {
+        format!("{t}/{p}")
+    } else {
+        known.to_string()
+    }
+}

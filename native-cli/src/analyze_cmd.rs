@@ -1,0 +1,256 @@
+//! `pcaplens analyze`: stream files (or stdin) through the core analyzer.
+
+use crate::{exit, human};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+/// Read size per feed: large enough to amortise calls, small enough for flat memory.
+const CHUNK: usize = 1 << 20;
+/// Show a progress bar only for inputs at least this large (and only on a terminal).
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng); `-` reads standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print the full JSON report instead of the terminal summary
+    #[arg(long)]
+    pub json: bool,
+    /// Write every flow to this file (NDJSON, or CSV when the name ends in .csv)
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+    /// Format of --flows (default: from the file name)
+    #[arg(long, value_enum)]
+    pub flows_format: Option<FlowsFormat>,
+    /// Seconds of inactivity (capture time) after which a flow is finished
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Most flows held at once; beyond it the longest-idle flows are finished early
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub max_flows: usize,
+    /// Most flows listed in the JSON report's `flows` (all are counted)
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub flows_limit: usize,
+    /// Length of top-N lists (talkers, conversations)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Never show a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlowsFormat {
+    Ndjson,
+    Csv,
+}
+
+impl AnalyzeArgs {
+    pub fn config(&self) -> AnalyzerConfig {
+        let mut cfg = AnalyzerConfig::default();
+        cfg.flow.idle_timeout_secs = self.idle_timeout;
+        cfg.flow.max_flows = self.max_flows;
+        cfg.flows_limit = self.flows_limit;
+        cfg.top_n = self.top;
+        cfg.collect_flows = self.flows.is_some();
+        cfg
+    }
+}
+
+/// Writes flows as they finish, so the flow file never needs the whole set in memory.
+struct FlowSink {
+    out: BufWriter<File>,
+    format: FlowsFormat,
+}
+
+impl FlowSink {
+    fn open(path: &PathBuf, format: Option<FlowsFormat>) -> Result<Self> {
+        let format = format.unwrap_or_else(|| {
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+                FlowsFormat::Csv
+            } else {
+                FlowsFormat::Ndjson
+            }
+        });
+        let file = File::create(path).with_context(|| format!("cannot create flow file {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        if format == FlowsFormat::Csv {
+            writeln!(out, "file,{}", FlowSummary::CSV_COLUMNS.join(","))?;
+        }
+        Ok(FlowSink { out, format })
+    }
+
+    fn write(&mut self, file_label: &str, flows: &[FlowSummary]) -> Result<()> {
+        for f in flows {
+            match self.format {
+                FlowsFormat::Ndjson => {
+                    let mut v = serde_json::to_value(f)?;
+                    if let serde_json::Value::Object(m) = &mut v {
+                        m.insert("file".into(), file_label.into());
+                    }
+                    serde_json::to_writer(&mut self.out, &v)?;
+                    self.out.write_all(b"\n")?;
+                }
+                FlowsFormat::Csv => {
+                    let label = if file_label.contains([',', '"', '\n']) {
+                        format!("\"{}\"", file_label.replace('"', "\"\""))
+                    } else {
+                        file_label.to_string()
+                    };
+                    writeln!(self.out, "{label},{}", f.to_csv_row())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of reading one input.
+pub enum Outcome {
+    Report(Box<Report>),
+    /// Could not be opened at all.
+    OpenFailed(String),
+}
+
+pub fn run(args: AnalyzeArgs) -> Result<u8> {
+    let cfg = args.config();
+    let mut sink = match &args.flows {
+        Some(p) => Some(FlowSink::open(p, args.flows_format)?),
+        None => None,
+    };
+    let mut results: Vec<(String, Outcome)> = Vec::new();
+    for path in &args.files {
+        let label = path.display().to_string();
+        let outcome = analyze_one(path, &cfg, &args, &label, sink.as_mut())?;
+        results.push((label, outcome));
+    }
+    if let Some(s) = sink.as_mut() {
+        s.out.flush()?;
+    }
+
+    let mut status = exit::OK;
+    for (label, outcome) in &results {
+        match outcome {
+            Outcome::OpenFailed(msg) => {
+                eprintln!("pcaplens: {label}: {msg}");
+                status = status.max(exit::BAD_INPUT);
+            }
+            Outcome::Report(r) => {
+                if let Some(err) = &r.status.error {
+                    eprintln!("pcaplens: {label}: {}", err.message);
+                    let code = if err.code == "not_a_capture" { exit::BAD_INPUT } else { exit::PARTIAL };
+                    status = if status == exit::BAD_INPUT { status } else { status.max(code) };
+                    if code == exit::BAD_INPUT {
+                        status = exit::BAD_INPUT;
+                    }
+                }
+            }
+        }
+    }
+
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        let reports: Vec<(&String, &Report)> = results
+            .iter()
+            .filter_map(|(l, o)| match o {
+                Outcome::Report(r) => Some((l, r.as_ref())),
+                Outcome::OpenFailed(_) => None,
+            })
+            .collect();
+        if args.files.len() == 1 {
+            if let Some((_, r)) = reports.first() {
+                out.write_all(r.to_json_pretty().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        } else {
+            let arr: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(l, r)| serde_json::json!({"file": l, "report": r}))
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &arr)?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        for (label, outcome) in &results {
+            if let Outcome::Report(r) = outcome {
+                if r.status.error.as_ref().is_some_and(|e| e.code == "not_a_capture") {
+                    continue;
+                }
+                human::print_report(&mut out, label, r, color)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+fn analyze_one(
+    path: &PathBuf,
+    cfg: &AnalyzerConfig,
+    args: &AnalyzeArgs,
+    label: &str,
+    mut sink: Option<&mut FlowSink>,
+) -> Result<Outcome> {
+    let (mut input, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        match File::open(path) {
+            Ok(f) => {
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(f), size)
+            }
+            Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
+        }
+    };
+    let mut analyzer = Analyzer::new(cfg.clone())?;
+    let bar = match size {
+        Some(n) if n >= PROGRESS_MIN_BYTES && !args.no_progress && io::stderr().is_terminal() => {
+            let pb = indicatif::ProgressBar::new(n);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            Some(pb)
+        }
+        _ => None,
+    };
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {label}")),
+        };
+        let fed = analyzer.feed(&buf[..n]);
+        if let Some(pb) = &bar {
+            pb.inc(n as u64);
+            pb.set_message(format!("{} packets", analyzer.progress().packets));
+        }
+        if let Some(s) = sink.as_deref_mut() {
+            s.write(label, &analyzer.drain_flows())?;
+        }
+        if fed.is_err() {
+            // The report will carry the error; reading further cannot help.
+            break;
+        }
+    }
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    let (report, rest) = analyzer.finish_with_flows();
+    if let Some(s) = sink {
+        s.write(label, &rest)?;
+    }
+    Ok(Outcome::Report(Box::new(report)))
+}
