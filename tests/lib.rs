@@ -15,7 +15,9 @@ pub fn repo_root() -> PathBuf {
 
 /// Capture files of the corpus, sorted by name.
 pub fn corpus_files() -> Vec<PathBuf> {
-    let Some(dir) = corpus_dir() else { return Vec::new() };
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read corpus dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -28,7 +30,10 @@ pub fn corpus_files() -> Vec<PathBuf> {
 /// The truth JSON of a corpus capture.
 pub fn truth(path: &std::path::Path) -> serde_json::Value {
     let name = path.file_name().unwrap().to_string_lossy();
-    let t = corpus_dir().unwrap().join("truth").join(format!("{name}.json"));
+    let t = corpus_dir()
+        .unwrap()
+        .join("truth")
+        .join(format!("{name}.json"));
     serde_json::from_slice(&std::fs::read(&t).expect("truth file")).expect("truth json")
 }
 

@@ -7,10 +7,12 @@
 
 use crate::capture::{Event, Reader, Record};
 use crate::decode::{self, tcp_flags};
+use crate::detect::{DetectConfig, Detectors, FlowCtx, PacketCtx};
 use crate::error::{CaptureError, ConfigError, ErrorInfo};
 use crate::flow::{EndReason, Flow, FlowConfig, FlowInput, FlowTable};
 use crate::report::{
-    rfc3339, ts_secs, CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status, Summary, SCHEMA_VERSION,
+    rfc3339, ts_secs, CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status,
+    Summary, SCHEMA_VERSION,
 };
 use crate::stats::{self, Stats};
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ pub struct AnalyzerConfig {
     pub top_n: usize,
     /// Keep finished flows for [`Analyzer::drain_flows`] (e.g. `--flows FILE`).
     pub collect_flows: bool,
+    pub detect: DetectConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -34,6 +37,7 @@ impl Default for AnalyzerConfig {
             flows_limit: 10_000,
             top_n: 10,
             collect_flows: false,
+            detect: DetectConfig::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ struct Pipeline {
     cfg: AnalyzerConfig,
     table: FlowTable,
     stats: Stats,
+    detectors: Detectors,
     listed: BTreeMap<u64, FlowSummary>,
     omitted: u64,
     collected: Vec<FlowSummary>,
@@ -91,6 +96,7 @@ impl Analyzer {
             pipe: Pipeline {
                 table: FlowTable::new(cfg.flow.clone()),
                 stats: Stats::new(cfg.top_n),
+                detectors: Detectors::new(&cfg.detect),
                 listed: BTreeMap::new(),
                 omitted: 0,
                 collected: Vec::new(),
@@ -161,23 +167,54 @@ impl Pipeline {
     fn on_record(&mut self, rec: &Record<'_>) {
         let pkt = decode::decode(rec.link_type, rec.data);
         let cap_len = rec.data.len() as u32;
-        self.stats.on_packet(rec.link_type, rec.ts_nanos, rec.orig_len, cap_len, &pkt);
+        self.stats
+            .on_packet(rec.link_type, rec.ts_nanos, rec.orig_len, cap_len, &pkt);
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
+        let mut inner_flow = None;
         for (i, layer) in pkt.ip.iter().enumerate() {
-            let Some(input) = FlowInput::from_layer(layer) else { continue };
+            let Some(input) = FlowInput::from_layer(layer) else {
+                continue;
+            };
+            let innermost = i + 1 == n;
             // Tunnel carriers (outer layers) have no app protocol of their own.
-            let app = if i + 1 == n { pkt.app } else { None };
-            let _ = self.table.update(input, layer, rec.ts_nanos, rec.frame, rec.orig_len, app, vlan);
+            let app = if innermost { pkt.app } else { None };
+            let (flow, placement) = self.table.update(
+                input,
+                layer,
+                rec.ts_nanos,
+                rec.frame,
+                rec.orig_len,
+                app,
+                vlan,
+            );
+            if innermost {
+                inner_flow = Some((flow.key(), placement));
+            }
         }
+        let flow = inner_flow.and_then(|(key, placement)| {
+            self.table.get(&key).map(|flow| FlowCtx {
+                flow,
+                from_orig: placement.from_orig,
+                new_flow: placement.new_flow,
+            })
+        });
+        let ctx = PacketCtx {
+            record: rec,
+            packet: &pkt,
+            flow,
+        };
+        self.detectors.on_packet(&ctx);
     }
 
     fn collect_finished(&mut self) {
         let finished: Vec<Flow> = self.table.drain_finished().collect();
         for f in finished {
+            self.detectors.on_flow_end(&f);
             let service = stats::service_label(&f);
             let summary = flow_summary(&f);
-            self.stats.on_flow(&f, &service, || conversation_row(&summary, &service));
+            self.stats
+                .on_flow(&f, &service, || conversation_row(&summary, &service));
             if self.cfg.collect_flows {
                 self.collected.push(summary.clone());
             }
@@ -189,7 +226,12 @@ impl Pipeline {
         }
     }
 
-    fn build_report(mut self, info: crate::capture::CaptureInfo, consumed: u64, error: Option<ErrorInfo>) -> Report {
+    fn build_report(
+        mut self,
+        info: crate::capture::CaptureInfo,
+        consumed: u64,
+        error: Option<ErrorInfo>,
+    ) -> Report {
         let s = &self.stats;
         let mut flow_totals = s.flow_totals.clone();
         flow_totals.peak_live = self.table.peak_live as u64;
@@ -221,6 +263,7 @@ impl Pipeline {
             top_conversations: s.top_conversations(),
         };
         let flows: Vec<FlowSummary> = std::mem::take(&mut self.listed).into_values().collect();
+        let failures = self.detectors.finish();
         Report {
             schema_version: SCHEMA_VERSION,
             generator: Generator {
@@ -245,6 +288,7 @@ impl Pipeline {
                 error,
             },
             summary,
+            failures,
             flows,
         }
     }
@@ -277,7 +321,7 @@ pub fn flow_summary(f: &Flow) -> FlowSummary {
     let is_icmp = f.proto == 1 || f.proto == 58;
     FlowSummary {
         id: f.id,
-        community_id: f.community_id(),
+        community_id: f.community_id.clone(),
         transport: stats::transport_name(f.proto).to_string(),
         orig_addr: f.orig_addr.to_string(),
         orig_port: if is_icmp { 0 } else { f.orig_port },

@@ -13,7 +13,9 @@ pub enum CaptureError {
     NotACapture { first_bytes: String },
 
     /// The input ended in the middle of a header or record.
-    #[error("capture cut short at byte {offset}: {what} needs {needed} bytes, only {available} present")]
+    #[error(
+        "capture cut short at byte {offset}: {what} needs {needed} bytes, only {available} present"
+    )]
     Truncated {
         offset: u64,
         what: &'static str,
@@ -114,7 +116,13 @@ pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
     let printable: String = bytes
         .iter()
         .take(8)
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect();
     format!("{} \"{}\"", shown.join(" "), printable)
 }

@@ -36,6 +36,7 @@
 pub mod analyzer;
 pub mod capture;
 pub mod decode;
+pub mod detect;
 pub mod error;
 pub mod flow;
 pub mod generate;

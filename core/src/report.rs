@@ -18,6 +18,8 @@ pub struct Report {
     pub capture: CaptureSummary,
     pub status: Status,
     pub summary: Summary,
+    /// What went wrong, with evidence (see `detect`).
+    pub failures: crate::detect::Failures,
     /// Flows in creation order (first packet order), at most `flows_limit` of them.
     pub flows: Vec<FlowSummary>,
 }
@@ -325,7 +327,13 @@ mod tests {
     #[test]
     fn rfc3339_known_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(1_452_286_755_320_017_000), "2016-01-08T20:59:15.320017000Z");
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(1_452_286_755_320_017_000),
+            "2016-01-08T20:59:15.320017000Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 }

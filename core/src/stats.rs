@@ -82,7 +82,14 @@ impl Stats {
         }
     }
 
-    pub fn on_packet(&mut self, link_type: u32, ts: i64, wire_len: u32, cap_len: u32, pkt: &Packet<'_>) {
+    pub fn on_packet(
+        &mut self,
+        link_type: u32,
+        ts: i64,
+        wire_len: u32,
+        cap_len: u32,
+        pkt: &Packet<'_>,
+    ) {
         self.packets += 1;
         self.bytes += wire_len as u64;
         self.captured_bytes += cap_len as u64;
@@ -108,7 +115,11 @@ impl Stats {
         // Protocol hierarchy: walk (and grow) the tree along this frame's protocols.
         let mut node = 0usize;
         for &name in &pkt.protocols {
-            let found = self.phs[node].children.iter().copied().find(|&c| std::ptr::eq(self.phs[c].name, name) || self.phs[c].name == name);
+            let found = self.phs[node]
+                .children
+                .iter()
+                .copied()
+                .find(|&c| std::ptr::eq(self.phs[c].name, name) || self.phs[c].name == name);
             let child = match found {
                 Some(c) => c,
                 None => {
@@ -130,18 +141,32 @@ impl Stats {
     }
 
     /// Account a finished flow in talkers, conversations and totals.
-    pub fn on_flow(&mut self, flow: &Flow, service: &str, row: impl FnOnce() -> ConversationSummary) {
+    pub fn on_flow(
+        &mut self,
+        flow: &Flow,
+        service: &str,
+        row: impl FnOnce() -> ConversationSummary,
+    ) {
         let t = &mut self.flow_totals;
         t.total += 1;
-        *t.by_transport.entry(transport_name(flow.proto).to_string()).or_insert(0) += 1;
+        *t.by_transport
+            .entry(transport_name(flow.proto).to_string())
+            .or_insert(0) += 1;
         *t.by_state.entry(flow.conn_state().to_string()).or_insert(0) += 1;
         *t.by_service
-            .entry(flow.service.map(|s| s.name().to_string()).unwrap_or_else(|| "unknown".into()))
+            .entry(
+                flow.service
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+            )
             .or_insert(0) += 1;
 
         let sent_o = flow.dir[0];
         let sent_r = flow.dir[1];
-        for (addr, sent, recv) in [(flow.orig_addr, sent_o, sent_r), (flow.resp_addr, sent_r, sent_o)] {
+        for (addr, sent, recv) in [
+            (flow.orig_addr, sent_o, sent_r),
+            (flow.resp_addr, sent_r, sent_o),
+        ] {
             let acc = self.talkers.entry(addr).or_default();
             acc.bytes_sent += sent.bytes;
             acc.bytes_received += recv.bytes;
@@ -169,7 +194,11 @@ impl Stats {
     }
 
     fn fold_talkers(&mut self) {
-        let mut all: Vec<(u64, IpAddr)> = self.talkers.iter().map(|(a, t)| (t.bytes_sent + t.bytes_received, *a)).collect();
+        let mut all: Vec<(u64, IpAddr)> = self
+            .talkers
+            .iter()
+            .map(|(a, t)| (t.bytes_sent + t.bytes_received, *a))
+            .collect();
         all.sort_unstable();
         for (_, a) in all.into_iter().take(MAX_TALKERS / 2) {
             self.talkers.remove(&a);
@@ -193,7 +222,12 @@ impl Stats {
         fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
             let mut kids = nodes[i].children.clone();
             // Busiest first, then by name, as a stable order.
-            kids.sort_by(|&a, &b| nodes[b].frames.cmp(&nodes[a].frames).then(nodes[a].name.cmp(nodes[b].name)));
+            kids.sort_by(|&a, &b| {
+                nodes[b]
+                    .frames
+                    .cmp(&nodes[a].frames)
+                    .then(nodes[a].name.cmp(nodes[b].name))
+            });
             for c in kids {
                 out.push(ProtocolNode {
                     depth,

@@ -71,13 +71,17 @@ struct FlowSink {
 impl FlowSink {
     fn open(path: &PathBuf, format: Option<FlowsFormat>) -> Result<Self> {
         let format = format.unwrap_or_else(|| {
-            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            {
                 FlowsFormat::Csv
             } else {
                 FlowsFormat::Ndjson
             }
         });
-        let file = File::create(path).with_context(|| format!("cannot create flow file {}", path.display()))?;
+        let file = File::create(path)
+            .with_context(|| format!("cannot create flow file {}", path.display()))?;
         let mut out = BufWriter::new(file);
         if format == FlowsFormat::Csv {
             writeln!(out, "file,{}", FlowSummary::CSV_COLUMNS.join(","))?;
@@ -143,8 +147,16 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             Outcome::Report(r) => {
                 if let Some(err) = &r.status.error {
                     eprintln!("pcaplens: {label}: {}", err.message);
-                    let code = if err.code == "not_a_capture" { exit::BAD_INPUT } else { exit::PARTIAL };
-                    status = if status == exit::BAD_INPUT { status } else { status.max(code) };
+                    let code = if err.code == "not_a_capture" {
+                        exit::BAD_INPUT
+                    } else {
+                        exit::PARTIAL
+                    };
+                    status = if status == exit::BAD_INPUT {
+                        status
+                    } else {
+                        status.max(code)
+                    };
                     if code == exit::BAD_INPUT {
                         status = exit::BAD_INPUT;
                     }
@@ -180,7 +192,11 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         for (label, outcome) in &results {
             if let Outcome::Report(r) = outcome {
-                if r.status.error.as_ref().is_some_and(|e| e.code == "not_a_capture") {
+                if r.status
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.code == "not_a_capture")
+                {
                     continue;
                 }
                 human::print_report(&mut out, label, r, color)?;

@@ -76,26 +76,49 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
         fmt
     )?;
     if let (Some(a), Some(b)) = (&s.start_time, &s.end_time) {
-        writeln!(out, "{:<14}{} → {} ({})", "time", a, b, human_duration(s.duration_secs))?;
+        writeln!(
+            out,
+            "{:<14}{} → {} ({})",
+            "time",
+            a,
+            b,
+            human_duration(s.duration_secs)
+        )?;
     }
     let links: Vec<String> = s
         .link_types
         .iter()
-        .map(|l| format!("{} ({}){}", l.name, l.frames, if l.decoded { "" } else { " not decoded" }))
+        .map(|l| {
+            format!(
+                "{} ({}){}",
+                l.name,
+                l.frames,
+                if l.decoded { "" } else { " not decoded" }
+            )
+        })
         .collect();
     writeln!(out, "{:<14}{}", "link types", links.join(", "))?;
     let mut notes = Vec::new();
     if s.undecoded_frames > 0 {
-        notes.push(format!("{} frames of undecoded link types", s.undecoded_frames));
+        notes.push(format!(
+            "{} frames of undecoded link types",
+            s.undecoded_frames
+        ));
     }
     if s.malformed_frames > 0 {
         notes.push(format!("{} malformed frames", s.malformed_frames));
     }
     if s.snaplen_truncated_frames > 0 {
-        notes.push(format!("{} frames cut by the snap length", s.snaplen_truncated_frames));
+        notes.push(format!(
+            "{} frames cut by the snap length",
+            s.snaplen_truncated_frames
+        ));
     }
     if s.out_of_order_timestamps > 0 {
-        notes.push(format!("{} timestamps going backwards", s.out_of_order_timestamps));
+        notes.push(format!(
+            "{} timestamps going backwards",
+            s.out_of_order_timestamps
+        ));
     }
     if s.ip_fragments > 0 {
         notes.push(format!("{} IP fragments", s.ip_fragments));
@@ -104,7 +127,11 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
         writeln!(out, "{:<14}{}", "notes", st.warn(&notes.join("; ")))?;
     }
     let f = &s.flows;
-    let by_t: Vec<String> = f.by_transport.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let by_t: Vec<String> = f
+        .by_transport
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     writeln!(out, "{:<14}{} ({})", "flows", f.total, by_t.join(", "))?;
     let mut states: Vec<(&String, &u64)> = f.by_state.iter().collect();
     states.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -113,7 +140,11 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
 
     writeln!(out, "\n{}", st.head("Protocols"))?;
     for p in s.protocol_hierarchy.iter().take(24) {
-        let pct = if s.packets > 0 { p.frames as f64 * 100.0 / s.packets as f64 } else { 0.0 };
+        let pct = if s.packets > 0 {
+            p.frames as f64 * 100.0 / s.packets as f64
+        } else {
+            0.0
+        };
         writeln!(
             out,
             "  {:indent$}{:<12} {:>9} frames {:>6.1}%  {:>10}",
@@ -127,7 +158,11 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
     }
     if !s.top_talkers.is_empty() {
         writeln!(out, "\n{}", st.head("Top talkers"))?;
-        writeln!(out, "  {:<40} {:>10} {:>10}  {}", "address", "sent", "received", "mostly")?;
+        writeln!(
+            out,
+            "  {:<40} {:>10} {:>10}  {}",
+            "address", "sent", "received", "mostly"
+        )?;
         for t in &s.top_talkers {
             writeln!(
                 out,

@@ -44,8 +44,8 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
-    /// Write a synthetic test capture for a scenario (deterministic for a seed)
-    #[command(after_help = EXIT_CODES_HELP)]
+    // /// Write a synthetic test capture for a scenario (deterministic for a seed)
+    // #[command(after_help = EXIT_CODES_HELP)]
     // Generate(generate_cmd::GenerateArgs),
 }
 
@@ -54,7 +54,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::BAD_INPUT } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            });
         }
     };
     let result = match cli.command {
@@ -75,6 +79,8 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -9,7 +9,9 @@ use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
 
 fn known(file: &str, counter: &str) -> bool {
-    KNOWN_DIFFERENCES.iter().any(|(f, c, _)| *f == file && *c == counter)
+    KNOWN_DIFFERENCES
+        .iter()
+        .any(|(f, c, _)| *f == file && *c == counter)
 }
 
 #[test]
@@ -34,22 +36,39 @@ fn corpus_packets_and_conversations_match_tshark() {
         checked += 1;
         let want_packets = t["packets"].as_u64().unwrap();
         if r.summary.packets != want_packets && !known(&name, "packets") {
-            mismatches.push((name.clone(), "packets", want_packets.to_string(), r.summary.packets.to_string()));
+            mismatches.push((
+                name.clone(),
+                "packets",
+                want_packets.to_string(),
+                r.summary.packets.to_string(),
+            ));
         }
         for proto in ["tcp", "udp"] {
             let want = t["conversations"][proto].as_u64().unwrap_or(0);
-            let got = r.summary.flows.by_transport.get(proto).copied().unwrap_or(0);
+            let got = r
+                .summary
+                .flows
+                .by_transport
+                .get(proto)
+                .copied()
+                .unwrap_or(0);
             if want != got && !known(&name, proto) {
                 mismatches.push((name.clone(), proto, want.to_string(), got.to_string()));
             }
         }
     }
     if !mismatches.is_empty() {
-        let mut table = format!("{:<50} {:<10} {:>8} {:>8}\n", "file", "counter", "tshark", "pcaplens");
+        let mut table = format!(
+            "{:<50} {:<10} {:>8} {:>8}\n",
+            "file", "counter", "tshark", "pcaplens"
+        );
         for (f, c, w, g) in &mismatches {
             table.push_str(&format!("{f:<50} {c:<10} {w:>8} {g:>8}\n"));
         }
-        panic!("{} mismatches over {checked} files:\n{table}", mismatches.len());
+        panic!(
+            "{} mismatches over {checked} files:\n{table}",
+            mismatches.len()
+        );
     }
     assert!(checked > 50, "only {checked} corpus files checked");
 }

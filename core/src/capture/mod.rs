@@ -184,7 +184,11 @@ impl Reader {
 
     /// Feed the next chunk. Complete records are passed to `sink` in order.
     /// After an error the reader stays failed and returns the same error.
-    pub fn push<F: FnMut(Event<'_>)>(&mut self, chunk: &[u8], sink: &mut F) -> Result<(), CaptureError> {
+    pub fn push<F: FnMut(Event<'_>)>(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut F,
+    ) -> Result<(), CaptureError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
@@ -239,7 +243,12 @@ impl Reader {
         }
     }
 
-    fn truncated_record(&self, header_len: usize, len_at: usize, what: &'static str) -> CaptureError {
+    fn truncated_record(
+        &self,
+        header_len: usize,
+        len_at: usize,
+        what: &'static str,
+    ) -> CaptureError {
         let available = self.pending.len() as u64;
         let needed = if self.pending.len() >= header_len {
             let big = match &self.state {
@@ -264,7 +273,11 @@ impl Reader {
     }
 
     /// Parse as many complete structures as `data` holds; returns bytes consumed.
-    fn parse<F: FnMut(Event<'_>)>(&mut self, data: &[u8], sink: &mut F) -> Result<usize, CaptureError> {
+    fn parse<F: FnMut(Event<'_>)>(
+        &mut self,
+        data: &[u8],
+        sink: &mut F,
+    ) -> Result<usize, CaptureError> {
         let mut pos = 0usize;
         loop {
             let rest = &data[pos..];
@@ -283,7 +296,11 @@ impl Reader {
         }
     }
 
-    fn parse_magic<F: FnMut(Event<'_>)>(&mut self, rest: &[u8], sink: &mut F) -> Result<Step, CaptureError> {
+    fn parse_magic<F: FnMut(Event<'_>)>(
+        &mut self,
+        rest: &[u8],
+        sink: &mut F,
+    ) -> Result<Step, CaptureError> {
         if rest.len() < 4 {
             return Ok(Step::NeedMore);
         }
@@ -293,10 +310,12 @@ impl Reader {
                 if rest.len() < 24 {
                     return Ok(Step::NeedMore);
                 }
-                let (_, hdr) = pcap_parser::parse_pcap_header(&rest[..24]).map_err(|_| CaptureError::Malformed {
-                    offset: self.consumed,
-                    what: "pcap file header",
-                    detail: "unreadable".into(),
+                let (_, hdr) = pcap_parser::parse_pcap_header(&rest[..24]).map_err(|_| {
+                    CaptureError::Malformed {
+                        offset: self.consumed,
+                        what: "pcap file header",
+                        detail: "unreadable".into(),
+                    }
                 })?;
                 let big_endian = hdr.is_bigendian();
                 let raw_link = hdr.network.0 as u32;
@@ -304,7 +323,10 @@ impl Reader {
                     return Err(CaptureError::Unsupported {
                         offset: 4,
                         what: "pcap version",
-                        detail: format!("{}.{} (only 2.x exists)", hdr.version_major, hdr.version_minor),
+                        detail: format!(
+                            "{}.{} (only 2.x exists)",
+                            hdr.version_major, hdr.version_minor
+                        ),
                     });
                 }
                 if raw_link & 0x03FF_0000 != 0 {
@@ -312,7 +334,10 @@ impl Reader {
                     return Err(CaptureError::Unsupported {
                         offset: 20,
                         what: "pcap link type",
-                        detail: format!("network type reserved field not zero (0x{:08x})", raw_link & 0x03FF_0000),
+                        detail: format!(
+                            "network type reserved field not zero (0x{:08x})",
+                            raw_link & 0x03FF_0000
+                        ),
                     });
                 }
                 let nanos = hdr.is_nanosecond_precision();
@@ -360,7 +385,11 @@ impl Reader {
         }
     }
 
-    fn parse_pcap_record<F: FnMut(Event<'_>)>(&mut self, rest: &[u8], sink: &mut F) -> Result<Step, CaptureError> {
+    fn parse_pcap_record<F: FnMut(Event<'_>)>(
+        &mut self,
+        rest: &[u8],
+        sink: &mut F,
+    ) -> Result<Step, CaptureError> {
         let State::Pcap {
             big_endian,
             nanos,
@@ -399,7 +428,11 @@ impl Reader {
             what: "pcap record",
             detail: "unreadable record header".into(),
         })?;
-        let frac = if nanos { blk.ts_usec as i64 } else { blk.ts_usec as i64 * 1000 };
+        let frac = if nanos {
+            blk.ts_usec as i64
+        } else {
+            blk.ts_usec as i64 * 1000
+        };
         self.frames += 1;
         sink(Event::Record(Record {
             frame: self.frames,
@@ -413,7 +446,11 @@ impl Reader {
         Ok(Step::Advance(total))
     }
 
-    fn parse_ng_block<F: FnMut(Event<'_>)>(&mut self, rest: &[u8], sink: &mut F) -> Result<Step, CaptureError> {
+    fn parse_ng_block<F: FnMut(Event<'_>)>(
+        &mut self,
+        rest: &[u8],
+        sink: &mut F,
+    ) -> Result<Step, CaptureError> {
         if rest.len() < 12 {
             return Ok(Step::NeedMore);
         }
@@ -434,7 +471,9 @@ impl Reader {
                 return Err(CaptureError::Malformed {
                     offset: offset + 8,
                     what: "pcapng section header",
-                    detail: format!("byte-order magic 0x{bom:08x} is neither 1a2b3c4d nor 4d3c2b1a"),
+                    detail: format!(
+                        "byte-order magic 0x{bom:08x} is neither 1a2b3c4d nor 4d3c2b1a"
+                    ),
                 });
             }
         } else {
@@ -495,7 +534,9 @@ impl Reader {
             Ok((_, b)) => b,
             Err(e) => {
                 let detail = match e {
-                    pcap_parser::nom::Err::Incomplete(_) => "a field runs past the end of its block".to_string(),
+                    pcap_parser::nom::Err::Incomplete(_) => {
+                        "a field runs past the end of its block".to_string()
+                    }
                     other => format!("{other:?}").chars().take(120).collect(),
                 };
                 return Err(CaptureError::Malformed {
@@ -505,7 +546,11 @@ impl Reader {
                 });
             }
         };
-        let State::PcapNg { interfaces, big_endian } = &mut self.state else {
+        let State::PcapNg {
+            interfaces,
+            big_endian,
+        } = &mut self.state
+        else {
             unreachable!()
         };
         match block {
@@ -521,11 +566,13 @@ impl Reader {
                 });
             }
             Block::InterfaceDescription(idb) => {
-                let units_per_sec = idb.ts_resolution().ok_or_else(|| CaptureError::Unsupported {
-                    offset,
-                    what: "pcapng interface",
-                    detail: format!("timestamp resolution option 0x{:02x}", idb.if_tsresol),
-                })?;
+                let units_per_sec =
+                    idb.ts_resolution()
+                        .ok_or_else(|| CaptureError::Unsupported {
+                            offset,
+                            what: "pcapng interface",
+                            detail: format!("timestamp resolution option 0x{:02x}", idb.if_tsresol),
+                        })?;
                 interfaces.push(Interface {
                     link_type: idb.linktype.0 as u32 & 0xFFFF,
                     units_per_sec,
@@ -636,7 +683,10 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: &[u8], chunk: usize) -> (Vec<(u64, i64, Vec<u8>)>, Result<(), CaptureError>) {
+    fn read_all(
+        bytes: &[u8],
+        chunk: usize,
+    ) -> (Vec<(u64, i64, Vec<u8>)>, Result<(), CaptureError>) {
         let mut r = Reader::new();
         let mut out = Vec::new();
         let mut res = Ok(());

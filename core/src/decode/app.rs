@@ -54,7 +54,15 @@ impl AppProto {
 }
 
 const HTTP_METHODS: &[&[u8]] = &[
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE ",
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"PATCH ",
+    b"TRACE ",
 ];
 
 /// Does this look like the start of an HTTP/1.x request?
@@ -64,7 +72,9 @@ pub fn looks_like_http_request(p: &[u8]) -> bool {
 
 /// Does this look like the start of an HTTP/1.x response?
 pub fn looks_like_http_response(p: &[u8]) -> bool {
-    p.len() >= 12 && (p.starts_with(b"HTTP/1.0 ") || p.starts_with(b"HTTP/1.1 ")) && p[9..12].iter().all(u8::is_ascii_digit)
+    p.len() >= 12
+        && (p.starts_with(b"HTTP/1.0 ") || p.starts_with(b"HTTP/1.1 "))
+        && p[9..12].iter().all(u8::is_ascii_digit)
 }
 
 /// A TLS record header: content type 20..=23, version 3.x.
@@ -167,7 +177,9 @@ pub fn probe_udp(u: &Udp<'_>) -> Option<AppProto> {
     if has(514) {
         return Some(AppProto::Syslog);
     }
-    if has(1900) && (p.starts_with(b"M-SEARCH") || p.starts_with(b"NOTIFY") || p.starts_with(b"HTTP/1.1")) {
+    if has(1900)
+        && (p.starts_with(b"M-SEARCH") || p.starts_with(b"NOTIFY") || p.starts_with(b"HTTP/1.1"))
+    {
         return Some(AppProto::Ssdp);
     }
     None

@@ -31,7 +31,23 @@ pub fn link_type_name(link_type: u32) -> &'static str {
 pub fn is_decoded(link_type: u32) -> bool {
     matches!(
         link_type,
-        0 | 1 | 9 | 12 | 14 | 50 | 101 | 105 | 108 | 113 | 127 | 149 | 192 | 226 | 228 | 229 | 239 | 276
+        0 | 1
+            | 9
+            | 12
+            | 14
+            | 50
+            | 101
+            | 105
+            | 108
+            | 113
+            | 127
+            | 149
+            | 192
+            | 226
+            | 228
+            | 229
+            | 239
+            | 276
     )
 }
 
@@ -81,7 +97,11 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
         }
         9 | 50 => {
             pkt.push_proto("ppp");
-            let d = if data.len() >= 2 && data[0] == 0xff && data[1] == 0x03 { &data[2..] } else { data };
+            let d = if data.len() >= 2 && data[0] == 0xff && data[1] == 0x03 {
+                &data[2..]
+            } else {
+                data
+            };
             if d.len() < 2 {
                 return;
             }
@@ -324,7 +344,11 @@ pub(crate) fn decode_gre<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
         }
         0x880B => {
             if body.len() >= 2 {
-                let d = if body[0] == 0xff && body[1] == 0x03 { &body[2..] } else { body };
+                let d = if body[0] == 0xff && body[1] == 0x03 {
+                    &body[2..]
+                } else {
+                    body
+                };
                 if d.len() >= 2 {
                     decode_ppp_proto(pkt, u16::from_be_bytes([d[0], d[1]]), &d[2..], depth);
                 }

@@ -10,7 +10,10 @@ pub mod app;
 pub mod link;
 
 use arrayvec::ArrayVec;
-use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, TcpHeaderSlice};
+use etherparse::{
+    IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice,
+    TcpHeaderSlice,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use app::AppProto;
@@ -129,7 +132,9 @@ pub enum Transport<'a> {
     Udp(Udp<'a>),
     Icmp(Icmp<'a>),
     /// Another IP protocol, or a fragment that does not carry the transport header.
-    Other { payload: &'a [u8] },
+    Other {
+        payload: &'a [u8],
+    },
     /// The transport header did not fit in the captured bytes.
     Truncated,
 }
@@ -229,7 +234,12 @@ pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
 }
 
 /// Continue decoding at an ethertype (after Ethernet, VLAN, SLL, …).
-pub(crate) fn decode_ethertype<'a>(pkt: &mut Packet<'a>, ether_type: u16, data: &'a [u8], depth: u8) {
+pub(crate) fn decode_ethertype<'a>(
+    pkt: &mut Packet<'a>,
+    ether_type: u16,
+    data: &'a [u8],
+    depth: u8,
+) {
     use ethertype::*;
     match ether_type {
         IPV4 | IPV6 => decode_ip(pkt, data, depth),
@@ -299,7 +309,11 @@ fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
         // Wireshark flags this; TSO captures write 0 here. Use what was captured.
         pkt.mark("ip");
     }
-    let wire_total = if total_len >= hlen { total_len } else { data.len() };
+    let wire_total = if total_len >= hlen {
+        total_len
+    } else {
+        data.len()
+    };
     let end = wire_total.min(data.len());
     let payload = &data[hlen..end.max(hlen)];
     let payload_wire = (wire_total - hlen) as u32;
@@ -389,7 +403,13 @@ fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
 }
 
 /// Record the layer, then follow tunnels it carries (IP-in-IP, GRE, VXLAN, GTP-U, Teredo).
-fn push_layer<'a>(pkt: &mut Packet<'a>, layer: IpLayer<'a>, ip_payload: &'a [u8], _wire: u32, depth: u8) {
+fn push_layer<'a>(
+    pkt: &mut Packet<'a>,
+    layer: IpLayer<'a>,
+    ip_payload: &'a [u8],
+    _wire: u32,
+    depth: u8,
+) {
     let proto = layer.proto;
     let transport = layer.transport;
     let first_fragment_or_whole = layer.fragment.is_none_or(|f| f.offset == 0);
@@ -450,7 +470,11 @@ fn decode_transport<'a>(
                 return Transport::Truncated;
             }
             let udp_len = u16::from_be_bytes([payload[4], payload[5]]) as u32;
-            let payload_len = if udp_len >= 8 { udp_len - 8 } else { payload_wire.saturating_sub(8) };
+            let payload_len = if udp_len >= 8 {
+                udp_len - 8
+            } else {
+                payload_wire.saturating_sub(8)
+            };
             let end = (8 + payload_len as usize).min(payload.len());
             Transport::Udp(Udp {
                 src_port: u16::from_be_bytes([payload[0], payload[1]]),
@@ -553,7 +577,9 @@ mod tests {
 
     #[test]
     fn tcp_options_parse_and_stop_on_garbage() {
-        let o = parse_tcp_options(&[2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let o = parse_tcp_options(&[
+            2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+        ]);
         assert_eq!(o.mss, Some(1460));
         assert_eq!(o.window_scale, Some(7));
         assert!(o.sack_permitted);
@@ -567,13 +593,19 @@ mod tests {
         // Ethernet + IPv4 + TCP SYN.
         let frame: Vec<u8> = [
             &[0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00][..],
-            &[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2][..],
-            &[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0][..],
+            &[
+                0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+            ][..],
+            &[
+                0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+            ][..],
         ]
         .concat();
         let full = decode(1, &frame);
         let ip = full.inner().expect("ip layer");
-        assert!(matches!(ip.transport, Transport::Tcp(t) if t.dst_port == 80 && t.flags == tcp_flags::SYN));
+        assert!(
+            matches!(ip.transport, Transport::Tcp(t) if t.dst_port == 80 && t.flags == tcp_flags::SYN)
+        );
         assert_eq!(full.protocols.as_slice(), &["eth", "ip", "tcp"]);
         for cut in 0..frame.len() {
             let p = decode(1, &frame[..cut]);

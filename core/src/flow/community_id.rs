@@ -46,7 +46,13 @@ fn icmp6_counterpart(t: u8) -> Option<u8> {
 ///
 /// For ICMP/ICMPv6 pass the type as `src_port` and the code as `dst_port`,
 /// as the specification does. Protocols without ports pass `None`.
-pub fn community_id_v1(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, ports: Option<(u16, u16)>) -> String {
+pub fn community_id_v1(
+    seed: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ports: Option<(u16, u16)>,
+) -> String {
     let mut sport_dport = ports;
     let mut one_way = false;
     if let Some((t, c)) = ports {
@@ -82,7 +88,10 @@ pub fn community_id_v1(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, ports: Op
         h.update(&pb.to_be_bytes());
     }
     let digest = h.digest().bytes();
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(digest))
+    format!(
+        "1:{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 fn addr_bytes(a: IpAddr) -> Vec<u8> {
@@ -104,11 +113,46 @@ mod tests {
     #[test]
     fn published_vectors() {
         let cases: &[(u16, &str, &str, u8, Option<(u16, u16)>, &str)] = &[
-            (0, "1.2.3.4", "5.6.7.8", 6, Some((1122, 3344)), "1:wCb3OG7yAFWelaUydu0D+125CLM="),
-            (0, "5.6.7.8", "1.2.3.4", 6, Some((3344, 1122)), "1:wCb3OG7yAFWelaUydu0D+125CLM="),
-            (0, "1.2.3.4", "5.6.7.8", 17, Some((1122, 3344)), "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg="),
-            (0, "1.2.3.4", "5.6.7.8", 1, Some((8, 0)), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0="),
-            (0, "5.6.7.8", "1.2.3.4", 1, Some((0, 0)), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0="),
+            (
+                0,
+                "1.2.3.4",
+                "5.6.7.8",
+                6,
+                Some((1122, 3344)),
+                "1:wCb3OG7yAFWelaUydu0D+125CLM=",
+            ),
+            (
+                0,
+                "5.6.7.8",
+                "1.2.3.4",
+                6,
+                Some((3344, 1122)),
+                "1:wCb3OG7yAFWelaUydu0D+125CLM=",
+            ),
+            (
+                0,
+                "1.2.3.4",
+                "5.6.7.8",
+                17,
+                Some((1122, 3344)),
+                "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=",
+            ),
+            (
+                0,
+                "1.2.3.4",
+                "5.6.7.8",
+                1,
+                Some((8, 0)),
+                "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=",
+            ),
+            (
+                0,
+                "5.6.7.8",
+                "1.2.3.4",
+                1,
+                Some((0, 0)),
+                "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=",
+            ),
             (
                 0,
                 "fe80:1:203:405:607:809:a0b:c0d",
@@ -117,9 +161,30 @@ mod tests {
                 Some((128, 0)),
                 "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=",
             ),
-            (1, "1.2.3.4", "5.6.7.8", 6, Some((1122, 3344)), "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="),
-            (1, "1.2.3.4", "5.6.7.8", 17, Some((1122, 3344)), "1:OShq+iKDAMVouh/4bMxB9Sz4amw="),
-            (1, "1.2.3.4", "5.6.7.8", 1, Some((8, 0)), "1:9pr4ZGTICiuZoIh90RRYE2RyXpU="),
+            (
+                1,
+                "1.2.3.4",
+                "5.6.7.8",
+                6,
+                Some((1122, 3344)),
+                "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk=",
+            ),
+            (
+                1,
+                "1.2.3.4",
+                "5.6.7.8",
+                17,
+                Some((1122, 3344)),
+                "1:OShq+iKDAMVouh/4bMxB9Sz4amw=",
+            ),
+            (
+                1,
+                "1.2.3.4",
+                "5.6.7.8",
+                1,
+                Some((8, 0)),
+                "1:9pr4ZGTICiuZoIh90RRYE2RyXpU=",
+            ),
             (
                 1,
                 "fe80:1:203:405:607:809:a0b:c0d",
@@ -128,10 +193,21 @@ mod tests {
                 Some((128, 0)),
                 "1:IO27GQzPuCtNnwFvjWALMHu5tJE=",
             ),
-            (0, "1.2.3.4", "5.6.7.8", 46, None, "1:ikv3kmf89luf73WPz1jOs49S768="),
+            (
+                0,
+                "1.2.3.4",
+                "5.6.7.8",
+                46,
+                None,
+                "1:ikv3kmf89luf73WPz1jOs49S768=",
+            ),
         ];
         for (seed, s, d, p, ports, want) in cases {
-            assert_eq!(&community_id_v1(*seed, ip(s), ip(d), *p, *ports), want, "{s} -> {d} proto {p}");
+            assert_eq!(
+                &community_id_v1(*seed, ip(s), ip(d), *p, *ports),
+                want,
+                "{s} -> {d} proto {p}"
+            );
         }
     }
 }

@@ -170,10 +170,24 @@ pub struct Flow {
     /// First sequence number seen from each side (Wireshark's base_seq).
     pub base_seq: [Option<u32>; 2],
     pub end_reason: EndReason,
+    /// Community ID v1 (seed 0), computed once when the flow is created.
+    pub community_id: String,
 }
 
 impl Flow {
-    pub fn community_id(&self) -> String {
+    /// The canonical key of this flow.
+    pub fn key(&self) -> FlowKey {
+        FlowKey::new(
+            self.proto,
+            self.orig_addr,
+            self.orig_port,
+            self.resp_addr,
+            self.resp_port,
+        )
+        .0
+    }
+
+    fn compute_community_id(&self) -> String {
         let ports = match self.proto {
             6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
             1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
@@ -204,7 +218,11 @@ impl Flow {
         if self.proto == 6 {
             self.zeek.history().to_string()
         } else {
-            zeek::connless_history(self.dir[0].payload_bytes > 0, self.dir[1].payload_bytes > 0, false)
+            zeek::connless_history(
+                self.dir[0].payload_bytes > 0,
+                self.dir[1].payload_bytes > 0,
+                false,
+            )
         }
     }
 }
@@ -286,6 +304,11 @@ impl FlowTable {
         }
     }
 
+    /// A live flow by key.
+    pub fn get(&self, key: &FlowKey) -> Option<&Flow> {
+        self.map.get(key)
+    }
+
     pub fn live(&self) -> usize {
         self.map.len()
     }
@@ -308,7 +331,8 @@ impl FlowTable {
         vlan: Option<u16>,
     ) -> (&mut Flow, Placement) {
         self.maybe_sweep(ts);
-        let (key, src_is_a) = FlowKey::new(input.proto, input.src, input.sport, input.dst, input.dport);
+        let (key, src_is_a) =
+            FlowKey::new(input.proto, input.src, input.sport, input.dst, input.dport);
         let tcp = match &layer.transport {
             Transport::Tcp(t) => Some(*t),
             _ => None,
@@ -318,7 +342,8 @@ impl FlowTable {
         // first one starts a new connection (as Wireshark and Zeek do).
         if let (Some(t), Some(existing)) = (tcp, self.map.get(&key)) {
             if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
-                let from_orig = existing.orig_addr == input.src && existing.orig_port == input.sport;
+                let from_orig =
+                    existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
                 if existing.base_seq[side].is_some_and(|s| s != t.seq) {
                     let mut old = self.map.remove(&key).expect("present");
@@ -339,7 +364,9 @@ impl FlowTable {
             *next_id += 1;
             // The sender of the first packet is the originator, unless that packet
             // is a SYN-ACK: then the other side opened the connection.
-            let flipped = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK));
+            let flipped = tcp.is_some_and(|t| {
+                t.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK)
+            });
             let (oa, op, ra, rp) = if flipped {
                 (input.dst, input.dport, input.src, input.sport)
             } else {
@@ -365,11 +392,15 @@ impl FlowTable {
                 vlan,
                 base_seq: [None; 2],
                 end_reason: EndReason::CaptureEnd,
+                community_id: String::new(),
             }
         });
         let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
             // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
-            flow.resp_addr != input.src || flow.resp_port != input.sport || new_flow || flow.dir[0].packets > 0
+            flow.resp_addr != input.src
+                || flow.resp_port != input.sport
+                || new_flow
+                || flow.dir[0].packets > 0
         };
         let d = if from_orig { 0 } else { 1 };
         flow.last_ts = flow.last_ts.max(ts);
@@ -385,7 +416,8 @@ impl FlowTable {
                 if flow.base_seq[d].is_none() {
                     flow.base_seq[d] = Some(t.seq);
                 }
-                flow.zeek.on_tcp(from_orig, t.flags, t.seq, t.payload_len, t.window);
+                flow.zeek
+                    .on_tcp(from_orig, t.flags, t.seq, t.payload_len, t.window);
             }
             Transport::Udp(u) => st.payload_bytes += u.payload_len as u64,
             Transport::Icmp(i) => {
@@ -399,7 +431,13 @@ impl FlowTable {
         if flow.service.is_none() {
             flow.service = app;
         }
-        let placement = Placement { from_orig, new_flow };
+        if new_flow {
+            flow.community_id = flow.compute_community_id();
+        }
+        let placement = Placement {
+            from_orig,
+            new_flow,
+        };
         if self.map.len() > self.peak_live {
             self.peak_live = self.map.len();
         }
@@ -414,7 +452,12 @@ impl FlowTable {
             Some(next) if ts >= next => {
                 self.next_sweep_ts = Some(ts.saturating_add(interval));
                 let cutoff = ts.saturating_sub(timeout);
-                let mut expired: Vec<FlowKey> = self.map.iter().filter(|(_, f)| f.last_ts < cutoff).map(|(k, _)| *k).collect();
+                let mut expired: Vec<FlowKey> = self
+                    .map
+                    .iter()
+                    .filter(|(_, f)| f.last_ts < cutoff)
+                    .map(|(k, _)| *k)
+                    .collect();
                 expired.sort_unstable();
                 for k in expired {
                     if let Some(mut f) = self.map.remove(&k) {
@@ -431,7 +474,11 @@ impl FlowTable {
     /// Evict the longest-idle eighth of the table (amortised: one sort per many inserts).
     fn evict_oldest(&mut self) {
         let n = (self.map.len() / 8).max(1);
-        let mut ages: Vec<(i64, u64, FlowKey)> = self.map.iter().map(|(k, f)| (f.last_ts, f.id, *k)).collect();
+        let mut ages: Vec<(i64, u64, FlowKey)> = self
+            .map
+            .iter()
+            .map(|(k, f)| (f.last_ts, f.id, *k))
+            .collect();
         ages.sort_unstable();
         for (_, _, k) in ages.into_iter().take(n) {
             if let Some(mut f) = self.map.remove(&k) {

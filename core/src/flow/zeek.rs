@@ -64,12 +64,17 @@ impl ZeekConn {
 
     fn add(&mut self, is_orig: bool, c: char) {
         if self.history.len() < 64 {
-            self.history.push(if is_orig { c } else { c.to_ascii_lowercase() });
+            self.history
+                .push(if is_orig { c } else { c.to_ascii_lowercase() });
         }
     }
 
     fn check(&mut self, is_orig: bool, mask: u16, c: char) -> bool {
-        let ep = if is_orig { &mut self.orig } else { &mut self.resp };
+        let ep = if is_orig {
+            &mut self.orig
+        } else {
+            &mut self.resp
+        };
         if ep.hist_seen & mask == 0 {
             ep.hist_seen |= mask;
             self.add(is_orig, c);
@@ -86,7 +91,11 @@ impl ZeekConn {
         let rst = flags & RST != 0;
         let ack = flags & ACK != 0;
         {
-            let ep = if is_orig { &mut self.orig } else { &mut self.resp };
+            let ep = if is_orig {
+                &mut self.orig
+            } else {
+                &mut self.resp
+            };
             if ep.start_seq.is_none() {
                 ep.start_seq = Some(if syn { seq } else { seq.wrapping_sub(1) });
             }
@@ -105,7 +114,11 @@ impl ZeekConn {
         } else if bits == 1 {
             if syn {
                 let code = if ack { 'H' } else { 'S' };
-                let last = if is_orig { self.orig.last_syn } else { self.resp.last_syn };
+                let last = if is_orig {
+                    self.orig.last_syn
+                } else {
+                    self.resp.last_syn
+                };
                 if self.check(is_orig, HIST_SYN, code) && last != Some(rel) {
                     self.add(is_orig, code);
                 }
@@ -175,7 +188,15 @@ impl ZeekConn {
         }
     }
 
-    fn update_state(&mut self, is_orig: bool, syn: bool, ack: bool, fin: bool, rst: bool, len: u32) {
+    fn update_state(
+        &mut self,
+        is_orig: bool,
+        syn: bool,
+        ack: bool,
+        fin: bool,
+        rst: bool,
+        len: u32,
+    ) {
         use EndpointState::*;
         let peer_state = self.ep(!is_orig).state;
         let state = self.ep(is_orig).state;
@@ -201,7 +222,10 @@ impl ZeekConn {
             }
         } else if state == Inactive {
             self.ep(is_orig).state = Partial;
-        } else if (state == SynSent || state == SynAckSent) && ack && (peer_state == Established || peer_state == SynAckSent) {
+        } else if (state == SynSent || state == SynAckSent)
+            && ack
+            && (peer_state == Established || peer_state == SynAckSent)
+        {
             self.ep(is_orig).state = Established;
             if peer_state == SynAckSent {
                 self.ep(!is_orig).state = Established;
@@ -225,7 +249,10 @@ impl ZeekConn {
         let o_inactive = os == Inactive || os == Partial;
         let r_inactive = rs == Inactive || rs == Partial;
         if rs == Reset {
-            if os == SynSent || os == SynAckSent || (os == Reset && self.orig.size == 0 && self.resp.size == 0) {
+            if os == SynSent
+                || os == SynAckSent
+                || (os == Reset && self.orig.size == 0 && self.resp.size == 0)
+            {
                 "REJ"
             } else if o_inactive {
                 "RSTRH"

@@ -1,0 +1,187 @@
+//! Detectors: one per concern, each a small type behind [`Detector`] with
+//! no-op defaults (in the spirit of rusticata's analyzer plugins, without any
+//! I/O). They see every packet after flow accounting, every finished flow, and
+//! write their section of the report at the end.
+//!
+//! Findings carry evidence: frame numbers (1-based, as Wireshark counts),
+//! timestamps and Community IDs. Instance lists are capped by
+//! [`DetectConfig::max_instances`]; totals never are.
+
+pub mod dns;
+pub mod http;
+pub mod icmp;
+pub mod perf;
+pub mod quic;
+pub mod tcp;
+pub mod tls;
+
+use crate::capture::Record;
+use crate::decode::Packet;
+use crate::flow::Flow;
+use crate::report::ts_secs;
+use serde::{Deserialize, Serialize};
+
+/// Options of every detector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectConfig {
+    /// Most instances listed per failure class (totals are never capped).
+    pub max_instances: usize,
+    pub tcp: tcp::TcpConfig,
+    pub dns: dns::DnsConfig,
+    pub http: http::HttpConfig,
+    pub tls: tls::TlsConfig,
+    pub quic: quic::QuicConfig,
+    pub icmp: icmp::IcmpConfig,
+    pub perf: perf::PerfConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            max_instances: 20,
+            tcp: Default::default(),
+            dns: Default::default(),
+            http: Default::default(),
+            tls: Default::default(),
+            quic: Default::default(),
+            icmp: Default::default(),
+            perf: Default::default(),
+        }
+    }
+}
+
+/// What a detector sees for one packet.
+pub struct PacketCtx<'r, 'a> {
+    pub record: &'r Record<'a>,
+    pub packet: &'r Packet<'a>,
+    /// Flow of the innermost IP layer, when it has one.
+    pub flow: Option<FlowCtx<'r>>,
+}
+
+/// The innermost flow of a packet, after this packet was accounted.
+pub struct FlowCtx<'r> {
+    pub flow: &'r Flow,
+    /// The packet travels originator → responder.
+    pub from_orig: bool,
+    pub new_flow: bool,
+}
+
+impl PacketCtx<'_, '_> {
+    pub fn frame(&self) -> u64 {
+        self.record.frame
+    }
+    pub fn ts(&self) -> i64 {
+        self.record.ts_nanos
+    }
+    /// Community ID of the packet's flow ("" when it has none).
+    pub fn community_id(&self) -> &str {
+        self.flow
+            .as_ref()
+            .map(|f| f.flow.community_id.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// One analysis concern. Every hook defaults to doing nothing.
+pub trait Detector {
+    fn on_packet(&mut self, _ctx: &PacketCtx<'_, '_>) {}
+    fn on_flow_end(&mut self, _flow: &Flow) {}
+    fn finish(&mut self, _out: &mut Failures) {}
+}
+
+/// The failures section of the report: what went wrong, with evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Failures {
+    pub tcp: tcp::TcpReport,
+    pub icmp: icmp::IcmpReport,
+    pub dns: dns::DnsReport,
+    pub http: http::HttpReport,
+    pub tls: tls::TlsReport,
+    pub quic: quic::QuicReport,
+    pub performance: perf::PerfReport,
+}
+
+/// Evidence for one instance: where to look in the capture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// 1-based frame number, as Wireshark numbers frames.
+    pub frame: u64,
+    pub ts: f64,
+    pub community_id: String,
+}
+
+impl Evidence {
+    pub fn new(frame: u64, ts_nanos: i64, community_id: &str) -> Self {
+        Evidence {
+            frame,
+            ts: ts_secs(ts_nanos),
+            community_id: community_id.to_string(),
+        }
+    }
+}
+
+/// A counted class of events with the first instances kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counted<T> {
+    pub total: u64,
+    pub instances: Vec<T>,
+}
+
+impl<T> Default for Counted<T> {
+    fn default() -> Self {
+        Counted {
+            total: 0,
+            instances: Vec::new(),
+        }
+    }
+}
+
+impl<T> Counted<T> {
+    /// Count one event; keep it (built lazily) while under `cap`.
+    pub fn add(&mut self, cap: usize, make: impl FnOnce() -> T) {
+        self.total += 1;
+        if self.instances.len() < cap {
+            self.instances.push(make());
+        }
+    }
+}
+
+/// All detectors of a run, in a fixed order (the order is part of determinism).
+pub struct Detectors {
+    list: Vec<Box<dyn Detector + Send>>,
+}
+
+impl Detectors {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        let list: Vec<Box<dyn Detector + Send>> = vec![
+            Box::new(tcp::TcpDetector::new(cfg)),
+            Box::new(icmp::IcmpDetector::new(cfg)),
+            Box::new(dns::DnsDetector::new(cfg)),
+            Box::new(http::HttpDetector::new(cfg)),
+            Box::new(tls::TlsDetector::new(cfg)),
+            Box::new(quic::QuicDetector::new(cfg)),
+            Box::new(perf::PerfDetector::new(cfg)),
+        ];
+        Detectors { list }
+    }
+
+    pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        for d in &mut self.list {
+            d.on_packet(ctx);
+        }
+    }
+
+    pub fn on_flow_end(&mut self, flow: &Flow) {
+        for d in &mut self.list {
+            d.on_flow_end(flow);
+        }
+    }
+
+    pub fn finish(&mut self) -> Failures {
+        let mut out = Failures::default();
+        for d in &mut self.list {
+            d.finish(&mut out);
+        }
+        out
+    }
+}
