@@ -166,9 +166,7 @@ impl Analyzer {
 impl Pipeline {
     fn on_record(&mut self, rec: &Record<'_>) {
         let pkt = decode::decode(rec.link_type, rec.data);
-        let cap_len = rec.data.len() as u32;
-        self.stats
-            .on_packet(rec.link_type, rec.ts_nanos, rec.orig_len, cap_len, &pkt);
+        self.stats.on_packet(rec, &pkt);
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
         let mut inner_flow = None;
@@ -259,6 +257,12 @@ impl Pipeline {
             ip_fragments: s.fragments,
             protocol_hierarchy: s.protocol_hierarchy(),
             flows: flow_totals,
+            conversations: self
+                .table
+                .conversations
+                .iter()
+                .map(|(&p, &n)| (stats::transport_name(p).to_string(), n))
+                .collect(),
             top_talkers: s.top_talkers(),
             top_conversations: s.top_conversations(),
         };

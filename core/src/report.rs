@@ -85,6 +85,10 @@ pub struct Summary {
     /// Protocol hierarchy like `tshark -z io,phs`, flattened depth-first.
     pub protocol_hierarchy: Vec<ProtocolNode>,
     pub flows: FlowTotals,
+    /// Conversations per transport as `tshark -z conv,…` counts them: one per
+    /// address/port pair (a new TCP connection on reused ports is a new one),
+    /// however often the flow table split it by idle timeout.
+    pub conversations: BTreeMap<String, u64>,
     /// Addresses by total bytes (sent + received), descending.
     pub top_talkers: Vec<Talker>,
     /// Flows by total bytes, descending (ties: creation order).

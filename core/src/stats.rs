@@ -2,6 +2,7 @@
 //! conversations and flow totals. Per-packet work is a few counter updates;
 //! talkers and conversations are fed once per finished flow.
 
+use crate::capture::Record;
 use crate::decode::{link, Packet};
 use crate::flow::{Flow, FxHashMap};
 use crate::report::{ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker};
@@ -82,26 +83,24 @@ impl Stats {
         }
     }
 
-    pub fn on_packet(
-        &mut self,
-        link_type: u32,
-        ts: i64,
-        wire_len: u32,
-        cap_len: u32,
-        pkt: &Packet<'_>,
-    ) {
+    pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>) {
+        let (link_type, ts, wire_len) = (rec.link_type, rec.ts_nanos, rec.orig_len);
+        let cap_len = rec.data.len() as u32;
         self.packets += 1;
         self.bytes += wire_len as u64;
         self.captured_bytes += cap_len as u64;
         if cap_len < wire_len {
             self.snapped += 1;
         }
-        self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
-        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
-        if self.prev_ts.is_some_and(|p| ts < p) {
-            self.ts_backwards += 1;
+        // Records without a timestamp (simple packet / custom blocks) leave time alone.
+        if rec.has_ts {
+            self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
+            self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+            if self.prev_ts.is_some_and(|p| ts < p) {
+                self.ts_backwards += 1;
+            }
+            self.prev_ts = Some(ts);
         }
-        self.prev_ts = Some(ts);
         *self.link_types.entry(link_type).or_insert(0) += 1;
         if !pkt.link_decoded {
             self.undecoded += 1;

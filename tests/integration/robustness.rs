@@ -1,1 +1,97 @@
+//! No byte sequence panics, hangs or allocates by an untrusted length.
 
+use pcaplens_core::{analyze_bytes, AnalyzerConfig};
+use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
+use proptest::prelude::*;
+
+fn seeds() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = fixture_files().iter().map(|p| std::fs::read(p).unwrap()).collect();
+    if corpus_dir().is_some() {
+        v.extend(
+            corpus_files()
+                .iter()
+                .filter(|p| std::fs::metadata(p).unwrap().len() < 40_000)
+                .map(|p| std::fs::read(p).unwrap()),
+        );
+    }
+    assert!(!v.is_empty(), "no seed captures (fixtures/ empty and corpus absent)");
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let r = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+        prop_assert!(r.status.complete || r.status.error.is_some());
+    }
+
+    #[test]
+    fn random_bytes_behind_a_valid_header_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..4096), nanos in any::<bool>(), link in prop::sample::select(vec![0u32, 1, 101, 105, 113, 127, 192, 228, 229, 239, 276, 9, 226, 149])) {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(if nanos { 0xa1b2_3c4du32 } else { 0xa1b2_c3d4 }).to_le_bytes());
+        bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0]);
+        bytes.extend_from_slice(&link.to_le_bytes());
+        bytes.extend_from_slice(&tail);
+        let _ = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn mutated_real_captures_never_panic(pick in any::<prop::sample::Index>(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24), cut in any::<prop::sample::Index>()) {
+        let seeds = seeds();
+        let mut bytes = pick.get(&seeds).clone();
+        for (at, v) in flips {
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] ^= v;
+            }
+        }
+        let keep = cut.index(bytes.len() + 1);
+        bytes.truncate(keep.max(bytes.len() / 2));
+        let r = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+        // A cut or damaged capture is reported as partial, with a location.
+        if let Some(e) = &r.status.error {
+            prop_assert!(r.status.partial);
+            prop_assert!(!e.message.is_empty());
+        }
+    }
+}
+
+#[test]
+fn huge_record_length_is_an_error_at_its_offset() {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    bytes.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    bytes.extend_from_slice(&[0xAB; 64]);
+    let r = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    let e = r.status.error.expect("error");
+    assert_eq!(e.code, "record_too_large");
+    assert_eq!(e.offset, 24);
+    assert!(r.status.partial);
+}
+
+#[test]
+fn not_a_capture_says_what_it_starts_with() {
+    let r = analyze_bytes(b"%PDF-1.7 not a capture", AnalyzerConfig::default()).unwrap();
+    let e = r.status.error.expect("error");
+    assert_eq!(e.code, "not_a_capture");
+    assert!(e.message.starts_with("not a pcap or pcapng file (starts with 25 50 44 46"), "{}", e.message);
+}
+
+#[test]
+fn cut_short_capture_keeps_everything_before_the_cut() {
+    let path = fixture_files().into_iter().next().expect("a fixture");
+    let bytes = std::fs::read(path).unwrap();
+    let whole = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    let cut = &bytes[..bytes.len() - 7];
+    let r = analyze_bytes(cut, AnalyzerConfig::default()).unwrap();
+    let e = r.status.error.expect("truncation reported");
+    assert_eq!(e.code, "truncated");
+    assert!(r.status.partial);
+    assert_eq!(r.summary.packets + 1, whole.summary.packets);
+    assert!(e.offset > 24 && e.offset < bytes.len() as u64);
+}

@@ -22,6 +22,11 @@ pub const MAX_PACKET_LEN: u32 = 262_144;
 /// Largest pcapng block we accept (Wireshark's limit for non-packet blocks).
 pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
 
+/// Pseudo link types for pcapng blocks that Wireshark numbers as frames
+/// although they carry no packet; counting them keeps frame numbers aligned.
+pub const LINK_PCAPNG_CUSTOM_BLOCK: u32 = 0x8000_0BAD;
+pub const LINK_SYSTEMD_JOURNAL: u32 = 0x8000_0009;
+
 const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
 const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 
@@ -38,8 +43,10 @@ pub enum Format {
 pub struct Record<'a> {
     /// 1-based frame number, as Wireshark counts.
     pub frame: u64,
-    /// Nanoseconds since the Unix epoch.
+    /// Nanoseconds since the Unix epoch (the previous frame's when `has_ts` is false).
     pub ts_nanos: i64,
+    /// False for records without a timestamp (simple packet blocks, custom blocks).
+    pub has_ts: bool,
     /// LINKTYPE_* value of the interface the frame was captured on.
     pub link_type: u32,
     /// Interface index (0 for pcap).
@@ -120,6 +127,8 @@ pub struct Reader {
     /// Absolute offset of the first byte not yet consumed.
     consumed: u64,
     frames: u64,
+    /// Timestamp of the last timestamped record (for records without one).
+    last_ts: i64,
     info: CaptureInfo,
     failed: Option<CaptureError>,
 }
@@ -162,6 +171,7 @@ impl Reader {
             pending: Vec::new(),
             consumed: 0,
             frames: 0,
+            last_ts: 0,
             info: CaptureInfo::default(),
             failed: None,
         }
@@ -428,15 +438,19 @@ impl Reader {
             what: "pcap record",
             detail: "unreadable record header".into(),
         })?;
+        // Like Wireshark, scale an out-of-range microsecond field in 32 bits
+        // rather than trusting it (fuzzed files put 2^31 there).
         let frac = if nanos {
             blk.ts_usec as i64
         } else {
-            blk.ts_usec as i64 * 1000
+            blk.ts_usec.wrapping_mul(1000) as i64
         };
         self.frames += 1;
+        self.last_ts = blk.ts_sec as i64 * 1_000_000_000 + frac;
         sink(Event::Record(Record {
             frame: self.frames,
             ts_nanos: blk.ts_sec as i64 * 1_000_000_000 + frac,
+            has_ts: true,
             link_type,
             interface: 0,
             orig_len: blk.origlen.max(caplen),
@@ -525,6 +539,9 @@ impl Reader {
                 });
             }
         }
+        if let Some(start) = options_start(raw, block_type_le, big) {
+            check_options(raw, start, big, offset)?;
+        }
         let parsed = if big {
             pcap_parser::pcapng::parse_block_be(raw)
         } else {
@@ -537,7 +554,7 @@ impl Reader {
                     pcap_parser::nom::Err::Incomplete(_) => {
                         "a field runs past the end of its block".to_string()
                     }
-                    other => format!("{other:?}").chars().take(120).collect(),
+                    _ => "its contents do not match its type (inconsistent lengths)".to_string(),
                 };
                 return Err(CaptureError::Malformed {
                     offset,
@@ -608,9 +625,11 @@ impl Reader {
                 let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                 let ts_nanos = units_to_nanos(units, iface.units_per_sec, iface.offset_sec);
                 self.frames += 1;
+                self.last_ts = ts_nanos;
                 sink(Event::Record(Record {
                     frame: self.frames,
                     ts_nanos,
+                    has_ts: true,
                     link_type: iface.link_type,
                     interface: epb.if_id,
                     orig_len: epb.origlen.max(epb.caplen),
@@ -630,11 +649,30 @@ impl Reader {
                 self.frames += 1;
                 sink(Event::Record(Record {
                     frame: self.frames,
-                    ts_nanos: 0,
+                    ts_nanos: self.last_ts,
+                    has_ts: false,
                     link_type: iface.link_type,
                     interface: 0,
                     orig_len: spb.origlen.max(data.len() as u32),
                     data,
+                    offset,
+                }));
+            }
+            Block::Custom(_) | Block::SystemdJournalExport(_) => {
+                let link_type = if matches!(block, Block::Custom(_)) {
+                    LINK_PCAPNG_CUSTOM_BLOCK
+                } else {
+                    LINK_SYSTEMD_JOURNAL
+                };
+                self.frames += 1;
+                sink(Event::Record(Record {
+                    frame: self.frames,
+                    ts_nanos: self.last_ts,
+                    has_ts: false,
+                    link_type,
+                    interface: 0,
+                    orig_len: raw.len() as u32,
+                    data: raw,
                     offset,
                 }));
             }
@@ -651,6 +689,54 @@ impl Reader {
         }
         Ok(Step::Advance(len))
     }
+}
+
+/// Where the options of a block start, for the block types that carry them.
+fn options_start(raw: &[u8], block_type_le: u32, big: bool) -> Option<usize> {
+    let block_type = if big { block_type_le.swap_bytes() } else { block_type_le };
+    match block_type {
+        PCAPNG_SHB => Some(24),
+        1 => Some(16),
+        6 if raw.len() >= 28 => {
+            let caplen = rd_u32(raw, 20, big) as usize;
+            Some(28usize.saturating_add(caplen.saturating_add(3) & !3))
+        }
+        _ => None,
+    }
+}
+
+/// Walk a block's options so a bad option length gets a precise message
+/// (what and where) instead of a generic parse failure.
+fn check_options(raw: &[u8], start: usize, big: bool, block_offset: u64) -> Result<(), CaptureError> {
+    let end = raw.len() - 4; // trailing block length
+    if start > end {
+        return Err(CaptureError::Malformed {
+            offset: block_offset,
+            what: "pcapng block",
+            detail: format!("captured data runs past the end of the {}-byte block", raw.len()),
+        });
+    }
+    let mut at = start;
+    while at + 4 <= end {
+        let code = rd_u16(raw, at, big);
+        let len = rd_u16(raw, at + 2, big) as usize;
+        if code == 0 {
+            break;
+        }
+        let padded = (len + 3) & !3;
+        if at + 4 + padded > end {
+            return Err(CaptureError::Malformed {
+                offset: block_offset + at as u64,
+                what: "pcapng option",
+                detail: format!(
+                    "option {code} claims {len} bytes but only {} remain in its block",
+                    end - at - 4
+                ),
+            });
+        }
+        at += 4 + padded;
+    }
+    Ok(())
 }
 
 /// Convert a pcapng timestamp in interface units to nanoseconds since the epoch.

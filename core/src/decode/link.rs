@@ -23,6 +23,8 @@ pub fn link_type_name(link_type: u32) -> &'static str {
         239 => "nflog",
         276 => "linux_sll2",
         284 => "dsa_tag_brcm",
+        crate::capture::LINK_PCAPNG_CUSTOM_BLOCK => "pcapng_custom_block",
+        crate::capture::LINK_SYSTEMD_JOURNAL => "systemd_journal_export",
         _ => "unknown",
     }
 }
@@ -206,6 +208,7 @@ fn decode_sll_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [u8], depth:
 pub(crate) fn decode_ppp_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [u8], depth: u8) {
     match proto {
         0x0021 | 0x0057 => decode_ip(pkt, data, depth),
+        0x0281 | 0x0283 => decode_mpls(pkt, data, depth),
         _ => {}
     }
 }

@@ -459,7 +459,7 @@ fn decode_transport<'a>(
                 }
                 Err(_) => {
                     pkt.mark("tcp");
-                    Transport::Truncated
+                    partial_tcp(payload, payload_wire)
                 }
             }
         }
@@ -510,6 +510,36 @@ fn decode_transport<'a>(
             Transport::Other { payload }
         }
     }
+}
+
+/// A TCP header cut short (snap length) or with a bad data offset: keep the
+/// fields that are present, as Wireshark does, so the frame stays in its flow.
+fn partial_tcp(payload: &[u8], payload_wire: u32) -> Transport<'_> {
+    // Without the 20-byte fixed header Wireshark keeps no conversation either.
+    if payload.len() < 20 {
+        return Transport::Truncated;
+    }
+    let be32 = |at: usize| payload.get(at..at + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let be16 = |at: usize| payload.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let data_offset = match payload.get(12) {
+        // A data offset below 5 words is bogus: Wireshark drops such a header entirely.
+        Some(b) if b >> 4 < 5 => return Transport::Truncated,
+        Some(b) => (b >> 4) as u16 * 4,
+        None => 20,
+    };
+    let options = payload.get(20..(data_offset as usize).min(payload.len())).map(parse_tcp_options).unwrap_or_default();
+    Transport::Tcp(Tcp {
+        src_port: be16(0),
+        dst_port: be16(2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: payload.get(13).copied().unwrap_or(0),
+        window: be16(14),
+        header_len: data_offset,
+        payload_len: payload_wire.saturating_sub(data_offset as u32),
+        payload: &[],
+        options,
+    })
 }
 
 fn ip_proto_name(p: u8) -> Option<&'static str> {

@@ -260,7 +260,9 @@ impl FlowInput {
                 let id = i.echo_id().unwrap_or(0);
                 (id, id)
             }
-            Transport::Other { .. } | Transport::Truncated => {
+            // Ports unknown: keying it by (0, 0) would invent a flow.
+            Transport::Truncated => return None,
+            Transport::Other { .. } => {
                 if l.fragment.is_some_and(|f| f.offset > 0) {
                     return None;
                 }
@@ -288,7 +290,16 @@ pub struct FlowTable {
     pub evicted: u64,
     pub timed_out: u64,
     pub peak_live: usize,
+    /// Conversations as tshark counts them (a tuple's flows split by idle
+    /// timeout or eviction are one conversation; a reused-port connection is a new one).
+    pub conversations: std::collections::BTreeMap<u8, u64>,
+    /// Keys of flows that left the table early, to recognise their return.
+    departed: std::collections::HashSet<FlowKey, FxBuild>,
 }
+
+/// Most departed keys remembered for conversation counting (bounds memory;
+/// beyond it a returning tuple may count as a new conversation).
+const MAX_DEPARTED: usize = 1 << 20;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
@@ -301,6 +312,8 @@ impl FlowTable {
             evicted: 0,
             timed_out: 0,
             peak_live: 0,
+            conversations: Default::default(),
+            departed: Default::default(),
         }
     }
 
@@ -348,6 +361,7 @@ impl FlowTable {
                 if existing.base_seq[side].is_some_and(|s| s != t.seq) {
                     let mut old = self.map.remove(&key).expect("present");
                     old.end_reason = EndReason::PortReuse;
+                    self.departed.remove(&key);
                     self.finished.push(old);
                 }
             }
@@ -357,6 +371,9 @@ impl FlowTable {
             self.evict_oldest();
         }
         let next_id = &mut self.next_id;
+        if !self.map.contains_key(&key) && !self.departed.contains(&key) {
+            *self.conversations.entry(input.proto).or_insert(0) += 1;
+        }
         let mut new_flow = false;
         let flow = self.map.entry(key).or_insert_with(|| {
             new_flow = true;
@@ -463,6 +480,9 @@ impl FlowTable {
                     if let Some(mut f) = self.map.remove(&k) {
                         f.end_reason = EndReason::IdleTimeout;
                         self.timed_out += 1;
+                        if self.departed.len() < MAX_DEPARTED {
+                            self.departed.insert(k);
+                        }
                         self.finished.push(f);
                     }
                 }
@@ -484,6 +504,9 @@ impl FlowTable {
             if let Some(mut f) = self.map.remove(&k) {
                 f.end_reason = EndReason::Evicted;
                 self.evicted += 1;
+                if self.departed.len() < MAX_DEPARTED {
+                    self.departed.insert(k);
+                }
                 self.finished.push(f);
             }
         }
