@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Foundation benchmark: pcaplens analyze vs tshark and capinfos on one capture.
+
+Generates a 1,000,000-packet capture with `pcaplens generate`, then times
+`pcaplens analyze`, `tshark -n -q -z conv,tcp` and `capinfos` on the same file
+in the same run, and prints packets/s, MB/s, peak RSS and the ratios. A second
+part checks that memory does not grow with the number of packets: the same
+flows with 10x the packets must keep peak RSS within 10%.
+
+Usage: python3 bench/bench.py [--packets N] [--skip-tshark] [--extra-args "..."]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PCAPLENS = os.path.join(ROOT, "target", "release", "pcaplens")
+
+
+def run(cmd, stdout=subprocess.DEVNULL):
+    """Run cmd; return (wall seconds, peak RSS in MB of that process)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"command failed ({code}): {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def best_of(n, cmd):
+    runs = [run(cmd) for _ in range(n)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def generate(path, packets, flows=None):
+    cmd = [PCAPLENS, "generate", "--scenario", "normal", "--packets", str(packets), "--seed", "7", "-o", path]
+    if flows:
+        cmd += ["--flows", str(flows)]
+    subprocess.run(cmd, check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--skip-tshark", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--extra-args", default="", help="extra arguments for pcaplens analyze")
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pcaplens-cli"], cwd=ROOT, check=True)
+    tmp = tempfile.mkdtemp(prefix="pcaplens-bench-")
+    big = os.path.join(tmp, "bench.pcap")
+    generate(big, args.packets)
+    size_mb = os.path.getsize(big) / 1e6
+    out = subprocess.run([PCAPLENS, "analyze", "--json", big], capture_output=True, check=True).stdout
+    import json
+
+    packets = json.loads(out)["summary"]["packets"]
+    print(f"capture: {packets:,} packets, {size_mb:.1f} MB ({big})")
+
+    rows = []
+    pl = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *args.extra_args.split(), big])
+    rows.append(("pcaplens analyze --json", pl))
+    if shutil.which("capinfos"):
+        rows.append(("capinfos", best_of(1, ["capinfos", big])))
+    if not args.skip_tshark and shutil.which("tshark"):
+        rows.append(("tshark -n -q -z conv,tcp", best_of(1, ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", big])))
+
+    print(f"\n{'tool':<28}{'seconds':>10}{'packets/s':>14}{'MB/s':>10}{'peak RSS MB':>13}")
+    for name, (secs, rss) in rows:
+        print(f"{name:<28}{secs:>10.3f}{packets / secs:>14,.0f}{size_mb / secs:>10.1f}{rss:>13.1f}")
+    base = rows[0][1][0]
+    for name, (secs, _) in rows[1:]:
+        print(f"speed vs {name}: pcaplens is {secs / base:.1f}x faster")
+    rss = rows[0][1][1]
+    print(f"pcaplens peak RSS: {rss:.1f} MB (target < 100 MB)")
+
+    # Memory must not grow with packets: same flows, 10x the packets.
+    flows = 2000
+    small = os.path.join(tmp, "flows-small.pcap")
+    large = os.path.join(tmp, "flows-large.pcap")
+    generate(small, max(args.packets // 10, 10_000), flows)
+    generate(large, max(args.packets, 100_000), flows)
+    _, rss_small = best_of(1, [PCAPLENS, "analyze", "--json", small])
+    _, rss_large = best_of(1, [PCAPLENS, "analyze", "--json", large])
+    growth = (rss_large - rss_small) / rss_small * 100
+    print(f"\nsame {flows} flows: {os.path.getsize(small) / 1e6:.1f} MB -> {rss_small:.1f} MB RSS; "
+          f"10x packets ({os.path.getsize(large) / 1e6:.1f} MB) -> {rss_large:.1f} MB RSS ({growth:+.1f}%, target within 10%)")
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
