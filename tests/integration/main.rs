@@ -2,5 +2,6 @@
 //! against real captures, chunking invariance, robustness, CLI behaviour.
 
 mod chunking;
+mod cli;
 mod conformance;
 mod robustness;
