@@ -4,3 +4,4 @@
 mod chunking;
 mod conformance;
 mod robustness;
+mod zeek_oracle;
