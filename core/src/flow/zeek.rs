@@ -856,6 +856,63 @@ mod tests {
         assert_eq!(z.tcp_conn_state(), "RSTOS0");
     }
 
+    fn tcp(src_port: u16, dst_port: u16, flags: u8) -> crate::decode::Transport<'static> {
+        crate::decode::Transport::Tcp(crate::decode::Tcp {
+            src_port,
+            dst_port,
+            seq: 0,
+            ack: 0,
+            flags,
+            window: 0,
+            header_len: 20,
+            payload_len: 0,
+            payload: &[],
+            options: Default::default(),
+        })
+    }
+
+    #[test]
+    fn originator_is_flipped_as_zeek_does() {
+        // A plain SYN never flips, whatever the ports.
+        assert!(!flip_roles(&tcp(80, 40000, SYN)));
+        // SYN-ACK or mid-stream from a server port: the receiver is the client.
+        assert!(flip_roles(&tcp(22, 51880, SYN | ACK)));
+        assert!(flip_roles(&tcp(80, 40000, ACK)));
+        // ... but not from an unknown port (stealth scans, peer-to-peer).
+        assert!(!flip_roles(&tcp(40000, 41000, SYN | ACK)));
+        // Both ports plausible: only a non-SYN towards the higher port flips.
+        assert!(flip_roles(&tcp(80, 443, ACK)));
+        assert!(!flip_roles(&tcp(80, 443, SYN | ACK)));
+        assert!(!flip_roles(&tcp(443, 80, ACK)));
+    }
+
+    #[test]
+    fn zero_window_counts_until_the_peer_closes() {
+        let mut z = ZeekConn::new(false);
+        z.on_tcp(seg(true, SYN, 0, 0, 0));
+        z.on_tcp(seg(false, SYN | ACK, 50, 1, 0));
+        let mut zero = seg(true, ACK, 1, 51, 0);
+        zero.window = 0;
+        z.on_tcp(zero);
+        z.on_tcp(seg(false, FIN | ACK, 51, 1, 0));
+        z.on_tcp(zero); // after the peer's FIN: not interesting
+        assert_eq!(z.history(), "ShAWf");
+        assert_eq!(z.tcp_conn_state(), "S3");
+    }
+
+    #[test]
+    fn no_gap_for_acks_of_data_seen_out_of_order() {
+        let mut z = ZeekConn::new(false);
+        z.on_tcp(seg(true, SYN, 0, 0, 0));
+        z.on_tcp(seg(false, SYN | ACK, 1000, 1, 0));
+        z.on_tcp(seg(true, ACK, 1, 1001, 0));
+        z.on_tcp(seg(false, ACK, 1101, 1, 100)); // second segment first
+        z.on_tcp(seg(false, ACK, 1001, 1, 100));
+        z.on_tcp(seg(true, ACK, 1, 1201, 0));
+        // Zeek calls reordered data a retransmission ('t'), but nothing is missing.
+        assert_eq!(z.history(), "ShAdt");
+    }
+
     #[test]
     fn scaled_letters_at_powers_of_ten() {
         let mut s = Scaled::default();
