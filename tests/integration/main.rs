@@ -5,3 +5,4 @@ mod chunking;
 mod cli;
 mod conformance;
 mod robustness;
+mod zeek_oracle;

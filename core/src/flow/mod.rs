@@ -209,20 +209,22 @@ impl Flow {
         if self.proto == 6 {
             self.zeek.tcp_conn_state()
         } else {
-            zeek::connless_conn_state(self.dir[0].packets > 0, self.dir[1].packets > 0)
+            zeek::connless_conn_state(self.proto, self.dir[0].packets > 0, self.dir[1].packets > 0)
         }
     }
 
     /// Zeek's history string.
     pub fn history(&self) -> String {
-        if self.proto == 6 {
-            self.zeek.history().to_string()
-        } else {
-            zeek::connless_history(
-                self.dir[0].payload_bytes > 0,
-                self.dir[1].payload_bytes > 0,
-                false,
-            )
+        match self.proto {
+            6 => self.zeek.history().to_string(),
+            // Zeek marks each side of a UDP flow that sent a datagram; other
+            // transports have no history.
+            17 => zeek::connless_history(
+                self.dir[0].packets > 0,
+                self.dir[1].packets > 0,
+                self.zeek.history().starts_with('^'),
+            ),
+            _ => String::new(),
         }
     }
 }
@@ -379,11 +381,7 @@ impl FlowTable {
             new_flow = true;
             let id = *next_id;
             *next_id += 1;
-            // The sender of the first packet is the originator, unless that packet
-            // is a SYN-ACK: then the other side opened the connection.
-            let flipped = tcp.is_some_and(|t| {
-                t.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK)
-            });
+            let flipped = zeek::flip_roles(&layer.transport);
             let (oa, op, ra, rp) = if flipped {
                 (input.dst, input.dport, input.src, input.sport)
             } else {
@@ -433,8 +431,15 @@ impl FlowTable {
                 if flow.base_seq[d].is_none() {
                     flow.base_seq[d] = Some(t.seq);
                 }
-                flow.zeek
-                    .on_tcp(from_orig, t.flags, t.seq, t.payload_len, t.window);
+                flow.zeek.on_tcp(zeek::TcpSegment {
+                    is_orig: from_orig,
+                    flags: t.flags,
+                    seq: t.seq,
+                    ack: t.ack,
+                    len: t.payload_len,
+                    captured: t.payload.len() as u64 >= t.payload_len as u64,
+                    window: t.window,
+                });
             }
             Transport::Udp(u) => st.payload_bytes += u.payload_len as u64,
             Transport::Icmp(i) => {
