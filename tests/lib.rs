@@ -61,17 +61,26 @@ pub fn pcaplens_bin() -> PathBuf {
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test exe path");
             // target/<profile>/deps/integration-… → target/<profile>
-            let profile_dir = exe.parent().and_then(|p| p.parent()).expect("profile dir").to_path_buf();
+            let profile_dir = exe
+                .parent()
+                .and_then(|p| p.parent())
+                .expect("profile dir")
+                .to_path_buf();
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = std::process::Command::new(cargo);
-            cmd.args(["build", "-q", "-p", "pcaplens-cli"]).current_dir(repo_root());
+            cmd.args(["build", "-q", "-p", "pcaplens-cli"])
+                .current_dir(repo_root());
             if release {
                 cmd.arg("--release");
             }
             let status = cmd.status().expect("run cargo build");
             assert!(status.success(), "building pcaplens-cli failed");
-            let bin = profile_dir.join(if cfg!(windows) { "pcaplens.exe" } else { "pcaplens" });
+            let bin = profile_dir.join(if cfg!(windows) {
+                "pcaplens.exe"
+            } else {
+                "pcaplens"
+            });
             assert!(bin.exists(), "{} missing after build", bin.display());
             bin
         })
