@@ -197,6 +197,7 @@ impl Pipeline {
                 flow,
                 from_orig: placement.from_orig,
                 new_flow: placement.new_flow,
+                tcp: placement.tcp,
             })
         });
         let ctx = PacketCtx {
