@@ -173,9 +173,10 @@ impl Pipeline {
         let n = pkt.ip.len();
         let mut inner_flow = None;
         for (i, layer) in pkt.ip.iter().enumerate() {
-            let Some(input) = FlowInput::from_layer(layer) else {
+            let Some(mut input) = FlowInput::from_layer(layer) else {
                 continue;
             };
+            input.snapped_bytes = rec.orig_len.saturating_sub(cap_len);
             let innermost = i + 1 == n;
             // Tunnel carriers (outer layers) have no app protocol of their own.
             let app = if innermost { pkt.app } else { None };

@@ -249,6 +249,9 @@ pub struct FlowInput {
     pub dst: IpAddr,
     pub sport: u16,
     pub dport: u16,
+    /// Bytes of the frame cut by the snap length (orig_len - cap_len): an IP
+    /// length beyond the frame is trusted only this far, as tshark does.
+    pub snapped_bytes: u32,
 }
 
 impl FlowInput {
@@ -278,6 +281,7 @@ impl FlowInput {
             dst: l.dst,
             sport,
             dport,
+            snapped_bytes: 0,
         })
     }
 }
@@ -433,8 +437,12 @@ impl FlowTable {
                     ack: t.ack,
                     flags: t.flags,
                     window: t.window,
-                    // A fragment's TCP length is unknown without reassembly.
-                    seglen: layer.fragment.is_none().then_some(t.payload_len),
+                    // A fragment's TCP length is unknown without reassembly; an
+                    // IP length past the end of the frame is clamped to it.
+                    seglen: layer.fragment.is_none().then_some(
+                        t.payload_len
+                            .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
+                    ),
                     wscale: t.options.window_scale,
                     ts,
                     frame,
