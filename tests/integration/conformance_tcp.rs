@@ -78,6 +78,32 @@ fn corpus_tcp_analysis_matches_tshark() {
         let bytes = std::fs::read(&path).unwrap();
         let r = analyze_bytes(&bytes, cfg.clone()).unwrap();
         let tcp = &r.failures.tcp;
+        if let Ok(dir) = std::env::var("PCAPLENS_TCP_DUMP") {
+            // Every flag's frames, one "flag frame" line each, to diff with tshark.
+            let mut out = String::new();
+            for (flag, l) in [
+                ("retransmission", &tcp.retransmission),
+                ("fast_retransmission", &tcp.fast_retransmission),
+                ("spurious_retransmission", &tcp.spurious_retransmission),
+                ("out_of_order", &tcp.out_of_order),
+                ("duplicate_ack", &tcp.duplicate_ack),
+                ("zero_window", &tcp.zero_window),
+                ("zero_window_probe", &tcp.zero_window_probe),
+                ("zero_window_probe_ack", &tcp.zero_window_probe_ack),
+                ("keep_alive", &tcp.keep_alive),
+                ("keep_alive_ack", &tcp.keep_alive_ack),
+                ("window_full", &tcp.window_full),
+                ("window_update", &tcp.window_update),
+                ("lost_segment", &tcp.lost_segment),
+                ("ack_lost_segment", &tcp.ack_unseen_segment),
+                ("reused_ports", &tcp.reused_ports),
+            ] {
+                for e in &l.instances {
+                    out.push_str(&format!("{flag} {}\n", e.frame));
+                }
+            }
+            std::fs::write(format!("{dir}/{name}.txt"), out).unwrap();
+        }
         if debug.as_deref() == Some(name.as_str()) {
             for c in COUNTERS {
                 if let Some(l) = list(tcp, c) {

@@ -336,15 +336,12 @@ impl TcpAnalysis {
 
         // ACKs data the other side never showed us.
         if rev.maxseqtobeacked != 0 && gt_seq(ack, rev.maxseqtobeacked) && fl & ACK != 0 {
-            if rev.maxseqtobeacked > rev.nextseq {
-                rev.maxseqtobeacked = rev.nextseq;
+            // Report a gap once: until the other side sends a new ACK number.
+            if rev.dupacknum == 0 {
                 ta |= flags::ACK_LOST_PACKET;
-            } else {
-                if rev.dupacknum == 0 {
-                    ta |= flags::ACK_LOST_PACKET;
-                }
-                rev.dupacknum = -1;
             }
+            rev.dupacknum = -1;
+            rev.maxseqtobeacked = rev.nextseq;
         }
 
         'retrans: {
