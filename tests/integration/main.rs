@@ -4,5 +4,6 @@
 mod chunking;
 mod cli;
 mod conformance;
+mod conformance_tcp;
 mod robustness;
 mod zeek_oracle;
