@@ -497,6 +497,30 @@ pub(crate) enum Stream {
 
 const TLS_MAX_BODY: u64 = 16401;
 
+fn tls_record_body(left: u64) -> u64 {
+    // Never leave a tail too short for a record header + 1 byte.
+    let avail = left - 5;
+    if avail <= TLS_MAX_BODY {
+        avail
+    } else if avail - TLS_MAX_BODY < 6 {
+        TLS_MAX_BODY - 6
+    } else {
+        TLS_MAX_BODY
+    }
+}
+
+/// Offsets at which records start in `Stream::tls(total)`.
+pub(crate) fn tls_record_starts(total: u64) -> Vec<u64> {
+    let total = total.max(6);
+    let mut v = Vec::new();
+    let mut p = 0;
+    while p < total {
+        v.push(p);
+        p += 5 + tls_record_body(total - p);
+    }
+    v
+}
+
 impl Stream {
     pub fn bytes(data: Vec<u8>) -> Self {
         Stream::Bytes { data, pos: 0 }
@@ -594,15 +618,7 @@ impl Stream {
                         *left -= k as u64;
                         n -= k;
                     } else {
-                        // Never leave a tail too short for a record header + 1 byte.
-                        let avail = *left - 5;
-                        let body = if avail <= TLS_MAX_BODY {
-                            avail
-                        } else if avail - TLS_MAX_BODY < 6 {
-                            TLS_MAX_BODY - 6
-                        } else {
-                            TLS_MAX_BODY
-                        };
+                        let body = tls_record_body(*left);
                         *hdr = app_record_header(body as usize);
                         *hdr_pos = 0;
                         *rec_left = body;

@@ -603,10 +603,10 @@ fn retransmissions(cx: &mut Ctx, n: u64) {
         let mut ex = Vec::new();
         for j in 0..2 {
             let segs = rng.range(20, 90);
-            let hoisted = rng.range(0, 700);
-            let mut e = Exchange::ok(&mut rng, segs * 1448 - hoisted);
+            let trim = rng.range(0, 700);
+            let mut e = Exchange::ok(&mut rng, segs * 1448 - trim);
             e.loss = if j == 0 && (i == 0 || rng.chance(0.75)) {
-                Loss::Fast(rng.range(3, segs - 5) as u32)
+                fast_loss_segment(&mut rng, e.resp, segs)
             } else if j == 1 && (i == 0 || rng.chance(0.6)) {
                 Loss::Timeout
             } else {
@@ -616,6 +616,26 @@ fn retransmissions(cx: &mut Ctx, n: u64) {
         }
         let s = tls_session(&mut rng, cx.truth, &c, "downloads.example.net", &ex, End::Close, None);
         cx.out.push((start, flow(start, s)));
+    }
+}
+
+/// Picks a segment to lose such that no TLS record completes before its
+/// retransmission: the capture point saw the "lost" segment, so tshark
+/// would otherwise finish reassembling the record and then flag the
+/// retransmitted copy as overlapping a completed reassembly (an error).
+fn fast_loss_segment(rng: &mut Rng, resp: u64, segs: u64) -> Loss {
+    let starts = proto::tls_record_starts(resp);
+    let ok: Vec<u64> = (3..segs.saturating_sub(5))
+        .filter(|at| {
+            // The lost segment and the three that provoke dup ACKs.
+            let (a, b) = ((at - 1) * 1448, (at + 3) * 1448);
+            !starts.iter().any(|&p| p >= a && p <= b + 5)
+        })
+        .collect();
+    if ok.is_empty() {
+        Loss::None
+    } else {
+        Loss::Fast(*rng.pick(&ok) as u32)
     }
 }
 

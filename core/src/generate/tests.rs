@@ -143,6 +143,7 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
         panic!("tshark is not on PATH: install it (apt-get install tshark) or set PCAPLENS_NO_TSHARK=1 to skip this test");
     }
     let dir = std::env::temp_dir();
+    let mut failures = Vec::new();
     for &s in Scenario::ALL {
         let g = generate(s, &opts(2500, 11)).unwrap();
         let path = dir.join(format!("pcaplens-gen-test-{}-{}.pcap", std::process::id(), s.name()));
@@ -172,6 +173,9 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
         if errs.is_empty() {
             let _ = std::fs::remove_file(&path);
         }
-        assert!(errs.is_empty(), "{s} ({}): {}", path.display(), errs.join("; "));
+        if !errs.is_empty() {
+            failures.push(format!("{s} ({}): {}", path.display(), errs.join("; ")));
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
