@@ -23,7 +23,6 @@ struct Client {
 
 pub(crate) struct World {
     clients: Vec<Client>,
-    t0: u64,
 }
 
 fn local_mac(rng: &mut Rng, oui: [u8; 3]) -> [u8; 6] {
@@ -39,7 +38,7 @@ const OUIS: [[u8; 3]; 4] = [
 ];
 
 impl World {
-    fn new(seed: u64, n_clients: usize, t0: u64) -> Self {
+    fn new(seed: u64, n_clients: usize) -> Self {
         let mut rng = Rng::derive(seed, 4, 0);
         let clients = (0..n_clients)
             .map(|i| {
@@ -55,7 +54,7 @@ impl World {
                 }
             })
             .collect();
-        World { clients, t0 }
+        World { clients }
     }
 
     fn client(&self, ci: usize, v6: bool) -> Host {
@@ -962,8 +961,8 @@ fn http_errors(cx: &mut Ctx, n503: u64, n404: u64, n500: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(10, 30) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, server, 80, hoisted);
+        let draw = rng.range(10, 30) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, server, 80, draw);
         let nreq = rng.range(2, 5);
         let ex: Vec<Exchange> = (0..nreq)
             .map(|j| {
@@ -997,8 +996,8 @@ fn http_errors(cx: &mut Ctx, n503: u64, n404: u64, n500: u64) {
         } else {
             "api.example.net"
         };
-        let hoisted = rng.range(5, 50) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, site_v4(name), 80, hoisted);
+        let draw = rng.range(5, 50) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, site_v4(name), 80, draw);
         let mut e = Exchange::ok(&mut rng, 0);
         if i < n404 {
             e.code = 404;
@@ -1058,8 +1057,8 @@ fn port_scan(cx: &mut Ctx, nports: u64) {
 fn long_lived(cx: &mut Ctx, duration: u64) {
     let ci = cx.client();
     let mut rng = cx.sub();
-    let hoisted = rng.range(20, 45) * MS;
-    let c = conn_spec(cx.w, &mut rng, ci, v4(203, 0, 113, 200), 443, hoisted);
+    let draw = rng.range(20, 45) * MS;
+    let c = conn_spec(cx.w, &mut rng, ci, v4(203, 0, 113, 200), 443, draw);
     let mut ex = vec![Exchange::ok(&mut rng, 2200)];
     ex[0].think = 2 * MS;
     let mut s = tls_session(
@@ -1079,10 +1078,10 @@ fn long_lived(cx: &mut Ctx, duration: u64) {
         s.push(Phase::Idle(gap));
         if rng.chance(0.8) {
             // Client heartbeat, server echo.
-            let hoisted = rng.range(24, 60);
+            let draw = rng.range(24, 60);
             s.push(Phase::Send(Send::new(
                 Dir::C2S,
-                Stream::bytes(proto::app_record(&mut rng, hoisted as usize)),
+                Stream::bytes(proto::app_record(&mut rng, draw as usize)),
                 200 * US,
                 AckMode::Piggyback,
             )));
@@ -1113,7 +1112,7 @@ fn blocklisted(cx: &mut Ctx, conns: u64) {
         let mut rng = cx.sub();
         let pre = (i == 0).then(|| {
             let a = addr_answer(&mut rng, None, ip);
-            let hoisted = rng.range(20, 80) * MS;
+            let draw = rng.range(20, 80) * MS;
             lookup(
                 cx.w,
                 &mut rng,
@@ -1123,14 +1122,14 @@ fn blocklisted(cx: &mut Ctx, conns: u64) {
                 name,
                 a,
                 Some(DnsAnswer::NoData),
-                hoisted,
+                draw,
                 false,
             )
         });
-        let hoisted = rng.range(60, 140) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 443, hoisted);
-        let hoisted = rng.range(300, 6000);
-        let ex = [Exchange::ok(&mut rng, hoisted)];
+        let draw = rng.range(60, 140) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 443, draw);
+        let draw = rng.range(300, 6000);
+        let ex = [Exchange::ok(&mut rng, draw)];
         let s = tls_session(&mut rng, cx.truth, &c, name, &ex, End::Close, pre);
         cx.truth.blocklisted_connections += 1;
         cx.out.push((first, flow(first, s)));
@@ -1149,8 +1148,8 @@ fn odd_port(cx: &mut Ctx, n: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(5, 30) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 8081, hoisted);
+        let draw = rng.range(5, 30) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 8081, draw);
         let ex: Vec<Exchange> = (0..rng.range(1, 4))
             .map(|_| {
                 let sz = resp_size(&mut rng);
@@ -1178,8 +1177,8 @@ fn non_http80(cx: &mut Ctx, n: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(20, 60) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 80, hoisted);
+        let draw = rng.range(20, 60) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 80, draw);
         let mut s = open(&mut rng, cx.truth, &c);
         s.push(Phase::Connect);
         for i in 0..rng.range(3, 9) {
@@ -1188,12 +1187,8 @@ fn non_http80(cx: &mut Ctx, n: u64) {
             let mut m = vec![0x00, 0x01, 0xbe, 0xef];
             m.extend_from_slice(&(len as u32).to_be_bytes());
             m.extend_from_slice(&rng.bytes(len));
-            let hoisted = rng.range(20 * MS, 500 * MS);
-            let delay = if i == 0 {
-                client_delay(&mut rng)
-            } else {
-                hoisted
-            };
+            let draw = rng.range(20 * MS, 500 * MS);
+            let delay = if i == 0 { client_delay(&mut rng) } else { draw };
             s.push(Phase::Send(Send::new(
                 Dir::C2S,
                 Stream::bytes(m),
@@ -1223,7 +1218,7 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     let date = t0 / SEC;
     let est_sessions = o.flows.unwrap_or((o.packets / AVG_SESSION).max(1));
     let n_clients = (est_sessions / 40).clamp(8, 250) as usize;
-    let mut w = World::new(o.seed, n_clients, t0);
+    let mut w = World::new(o.seed, n_clients);
     let mut prng = Rng::derive(o.seed, 3, 0);
     let long = matches!(scenario, Scenario::LongLived | Scenario::Mixed);
     let long_dur = 7200 * SEC + prng.range(300, 1500) * SEC;
@@ -1296,7 +1291,6 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
         stopped: false,
         date,
     };
-    let _ = w.t0;
     Plan {
         world: w,
         faults: faults.into(),

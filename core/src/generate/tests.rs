@@ -181,7 +181,21 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
     let dir = std::env::temp_dir();
     let mut failures = Vec::new();
     for &s in Scenario::ALL {
-        let g = generate(s, &opts(2500, 11)).unwrap();
+        // Overridable to sweep other sizes/seeds by hand.
+        let env = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let g = generate(
+            s,
+            &opts(
+                env("PCAPLENS_GEN_PACKETS", 2500),
+                env("PCAPLENS_GEN_SEED", 11),
+            ),
+        )
+        .unwrap();
         let path = dir.join(format!(
             "pcaplens-gen-test-{}-{}.pcap",
             std::process::id(),
