@@ -2,7 +2,7 @@
 //! All analysis lives in `pcaplens-core`; this crate does I/O and presentation.
 
 mod analyze_cmd;
-// mod generate_cmd;
+mod generate_cmd;
 mod human;
 
 use clap::{Parser, Subcommand};
@@ -44,9 +44,9 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
-    // /// Write a synthetic test capture for a scenario (deterministic for a seed)
-    // #[command(after_help = EXIT_CODES_HELP)]
-    // Generate(generate_cmd::GenerateArgs),
+    /// Write a synthetic test capture for a scenario (deterministic for a seed)
+    #[command(after_help = EXIT_CODES_HELP)]
+    Generate(generate_cmd::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
-        // Command::Generate(args) => generate_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

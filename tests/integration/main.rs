@@ -5,5 +5,6 @@ mod chunking;
 mod cli;
 mod conformance;
 mod conformance_tcp;
+mod fixtures;
 mod robustness;
 mod zeek_oracle;
