@@ -169,36 +169,46 @@ impl Pipeline {
         self.stats.on_packet(rec, &pkt);
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
-        let mut inner_flow = None;
-        for (i, layer) in pkt.ip.iter().enumerate() {
-            let Some(mut input) = FlowInput::from_layer(layer) else {
-                continue;
-            };
-            input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
-            let innermost = i + 1 == n;
-            // Tunnel carriers (outer layers) have no app protocol of their own.
-            let app = if innermost { pkt.app } else { None };
-            let (flow, placement) = self.table.update(
-                input,
-                layer,
-                rec.ts_nanos,
-                rec.frame,
-                rec.orig_len,
-                app,
-                vlan,
-            );
-            if innermost {
-                inner_flow = Some((flow.key(), placement));
+        // Outer (tunnel) layers first: they have flows of their own but no app protocol.
+        for layer in pkt.ip.iter().take(n.saturating_sub(1)) {
+            if let Some(mut input) = FlowInput::from_layer(layer) {
+                input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
+                let _ = self.table.update(
+                    input,
+                    layer,
+                    rec.ts_nanos,
+                    rec.frame,
+                    rec.orig_len,
+                    None,
+                    vlan,
+                );
             }
         }
-        let flow = inner_flow.and_then(|(key, placement)| {
-            self.table.get(&key).map(|flow| FlowCtx {
-                flow,
-                from_orig: placement.from_orig,
-                new_flow: placement.new_flow,
-                tcp: placement.tcp,
-            })
-        });
+        let flow = match pkt
+            .ip
+            .last()
+            .and_then(|l| FlowInput::from_layer(l).map(|i| (l, i)))
+        {
+            Some((layer, mut input)) => {
+                input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
+                let (flow, placement) = self.table.update(
+                    input,
+                    layer,
+                    rec.ts_nanos,
+                    rec.frame,
+                    rec.orig_len,
+                    pkt.app,
+                    vlan,
+                );
+                Some(FlowCtx {
+                    flow: &*flow,
+                    from_orig: placement.from_orig,
+                    new_flow: placement.new_flow,
+                    tcp: placement.tcp,
+                })
+            }
+            None => None,
+        };
         let ctx = PacketCtx {
             record: rec,
             packet: &pkt,

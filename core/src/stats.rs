@@ -20,6 +20,8 @@ struct PhsNode {
     frames: u64,
     bytes: u64,
     children: Vec<usize>,
+    /// Child matched last (0: none), a cache for the common path.
+    last_child: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -74,6 +76,7 @@ impl Stats {
                 frames: 0,
                 bytes: 0,
                 children: Vec::new(),
+                last_child: 0,
             }],
             talkers: FxHashMap::default(),
             top_flows: BinaryHeap::new(),
@@ -114,24 +117,34 @@ impl Stats {
         // Protocol hierarchy: walk (and grow) the tree along this frame's protocols.
         let mut node = 0usize;
         for &name in &pkt.protocols {
-            let found = self.phs[node]
-                .children
-                .iter()
-                .copied()
-                .find(|&c| std::ptr::eq(self.phs[c].name, name) || self.phs[c].name == name);
-            let child = match found {
-                Some(c) => c,
-                None => {
-                    self.phs.push(PhsNode {
-                        name,
-                        frames: 0,
-                        bytes: 0,
-                        children: Vec::new(),
-                    });
-                    let c = self.phs.len() - 1;
-                    self.phs[node].children.push(c);
-                    c
-                }
+            // Consecutive frames mostly share a path: try the child used last time
+            // (pointer comparison) before scanning the children by name.
+            let cached = self.phs[node].last_child;
+            let child = if cached != 0 && std::ptr::eq(self.phs[cached].name, name) {
+                cached
+            } else {
+                let found = self.phs[node]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| self.phs[c].name == name);
+                let c = match found {
+                    Some(c) => c,
+                    None => {
+                        self.phs.push(PhsNode {
+                            name,
+                            frames: 0,
+                            bytes: 0,
+                            children: Vec::new(),
+                            last_child: 0,
+                        });
+                        let c = self.phs.len() - 1;
+                        self.phs[node].children.push(c);
+                        c
+                    }
+                };
+                self.phs[node].last_child = c;
+                c
             };
             self.phs[child].frames += 1;
             self.phs[child].bytes += wire_len as u64;

@@ -5,11 +5,9 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
-/// Read size per feed: large enough to amortise calls, small enough for flat memory.
-const CHUNK: usize = 1 << 20;
 /// Show a progress bar only for inputs at least this large (and only on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 32 << 20;
 
@@ -214,17 +212,11 @@ fn analyze_one(
     label: &str,
     mut sink: Option<&mut FlowSink>,
 ) -> Result<Outcome> {
-    let (mut input, size): (Box<dyn Read>, Option<u64>) = if path.as_os_str() == "-" {
-        (Box::new(io::stdin().lock()), None)
-    } else {
-        match File::open(path) {
-            Ok(f) => {
-                let size = f.metadata().ok().map(|m| m.len());
-                (Box::new(f), size)
-            }
-            Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
-        }
+    let input = match crate::input::open(path) {
+        Ok(i) => i,
+        Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
     };
+    let size = input.size;
     let mut analyzer = Analyzer::new(cfg.clone())?;
     let bar = match size {
         Some(n) if n >= PROGRESS_MIN_BYTES && !args.no_progress && io::stderr().is_terminal() => {
@@ -240,27 +232,18 @@ fn analyze_one(
         }
         _ => None,
     };
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {label}")),
-        };
-        let fed = analyzer.feed(&buf[..n]);
+    input.for_each_chunk(label, |chunk| {
+        let fed = analyzer.feed(chunk);
         if let Some(pb) = &bar {
-            pb.inc(n as u64);
+            pb.inc(chunk.len() as u64);
             pb.set_message(format!("{} packets", analyzer.progress().packets));
         }
         if let Some(s) = sink.as_deref_mut() {
             s.write(label, &analyzer.drain_flows())?;
         }
-        if fed.is_err() {
-            // The report will carry the error; reading further cannot help.
-            break;
-        }
-    }
+        // After an error the report carries it; reading further cannot help.
+        Ok(fed.is_ok())
+    })?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }

@@ -4,6 +4,7 @@
 mod analyze_cmd;
 mod generate_cmd;
 mod human;
+mod input;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

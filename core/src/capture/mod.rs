@@ -202,30 +202,87 @@ impl Reader {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        let result = if self.pending.is_empty() {
-            // Fast path: parse straight from the caller's chunk, keep only the tail.
-            match self.parse(chunk, sink) {
-                Ok(n) => {
-                    self.pending.extend_from_slice(&chunk[n..]);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            let mut buf = std::mem::take(&mut self.pending);
-            buf.extend_from_slice(chunk);
-            let r = self.parse(&buf, sink);
-            if let Ok(n) = r {
-                buf.drain(..n);
-            }
-            self.pending = buf;
-            r.map(|_| ())
-        };
+        let result = self.push_inner(chunk, sink);
         if let Err(e) = &result {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
         }
         result
+    }
+
+    fn push_inner<F: FnMut(Event<'_>)>(
+        &mut self,
+        mut chunk: &[u8],
+        sink: &mut F,
+    ) -> Result<(), CaptureError> {
+        // Complete a structure left over from the previous push by copying only
+        // the bytes it still needs, then parse the rest straight from the chunk:
+        // each input byte is copied at most once, and only near chunk borders.
+        while !self.pending.is_empty() && !chunk.is_empty() {
+            let want = self
+                .structure_len(&self.pending)
+                .saturating_sub(self.pending.len())
+                .max(1);
+            let take = want.min(chunk.len());
+            self.pending.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            let buf = std::mem::take(&mut self.pending);
+            let r = self.parse(&buf, sink);
+            let mut buf = buf;
+            match r {
+                Ok(n) => {
+                    buf.drain(..n);
+                    self.pending = buf;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let n = self.parse(chunk, sink)?;
+        self.pending.extend_from_slice(&chunk[n..]);
+        Ok(())
+    }
+
+    /// Total length of the structure that starts at `buf` (header plus body),
+    /// or the header length while the header itself is incomplete.
+    fn structure_len(&self, buf: &[u8]) -> usize {
+        match &self.state {
+            State::Magic => {
+                if buf.len() >= 4
+                    && u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) == PCAPNG_SHB
+                {
+                    12
+                } else {
+                    24
+                }
+            }
+            State::Pcap {
+                modified,
+                big_endian,
+                ..
+            } => {
+                let hdr = if *modified { 24 } else { 16 };
+                if buf.len() < hdr {
+                    hdr
+                } else {
+                    hdr + (rd_u32(buf, 8, *big_endian).min(MAX_PACKET_LEN) as usize)
+                }
+            }
+            State::PcapNg { big_endian, .. } => {
+                if buf.len() < 12 {
+                    return 12;
+                }
+                let is_shb = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) == PCAPNG_SHB;
+                let big = if is_shb {
+                    u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) != PCAPNG_BOM
+                } else {
+                    *big_endian
+                };
+                (rd_u32(buf, 4, big).clamp(12, MAX_BLOCK_LEN)) as usize
+            }
+        }
     }
 
     /// Declare the end of input. Leftover bytes mean the capture was cut short.

@@ -65,13 +65,32 @@ pub type FxBuild = BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
 
 /// Canonical, direction-free flow key: the lower (address, port) endpoint first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub proto: u8,
     pub a: IpAddr,
     pub pa: u16,
     pub b: IpAddr,
     pub pb: u16,
+}
+
+fn addr_word(a: &IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u32::from_be_bytes(v.octets()) as u128,
+        IpAddr::V6(v) => u128::from_be_bytes(v.octets()) ^ (1u128 << 127),
+    }
+}
+
+// Hashing three words instead of the enum-and-slice walk of the derive:
+// the flow lookup is the hottest path of the analysis.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let a = addr_word(&self.a);
+        let b = addr_word(&self.b);
+        state.write_u64((a as u64) ^ ((a >> 64) as u64).rotate_left(17));
+        state.write_u64((b as u64) ^ ((b >> 64) as u64).rotate_left(17));
+        state.write_u64(((self.proto as u64) << 32) | ((self.pa as u64) << 16) | self.pb as u64);
+    }
 }
 
 impl FlowKey {
@@ -365,8 +384,11 @@ impl FlowTable {
         // Port reuse: a new SYN whose sequence number differs from the side's
         // base sequence number starts a new connection (Wireshark's tcp.stream rule).
         let mut reused = false;
-        if let (Some(t), Some(existing)) = (tcp, self.map.get(&key)) {
-            if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
+        let pure_syn =
+            tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        // Only pure SYNs can start a new connection: other packets skip this lookup.
+        if let (Some(t), Some(existing)) = (tcp.filter(|_| pure_syn), self.map.get(&key)) {
+            {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
@@ -381,48 +403,53 @@ impl FlowTable {
             }
         }
 
-        if !self.map.contains_key(&key) && self.map.len() >= self.cfg.max_flows {
+        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
             self.evict_oldest();
         }
-        let next_id = &mut self.next_id;
-        if !self.map.contains_key(&key) && !self.departed.contains(&key) {
-            *self.conversations.entry(input.proto).or_insert(0) += 1;
-        }
+        let live_before = self.map.len();
         let mut new_flow = false;
-        let flow = self.map.entry(key).or_insert_with(|| {
-            new_flow = true;
-            let id = *next_id;
-            *next_id += 1;
-            let flipped = zeek::flip_roles(&layer.transport);
-            let (oa, op, ra, rp) = if flipped {
-                (input.dst, input.dport, input.src, input.sport)
-            } else {
-                (input.src, input.sport, input.dst, input.dport)
-            };
-            let _ = src_is_a;
-            Flow {
-                id,
-                proto: input.proto,
-                orig_addr: oa,
-                orig_port: op,
-                resp_addr: ra,
-                resp_port: rp,
-                first_ts: ts,
-                last_ts: ts,
-                first_frame: frame,
-                last_frame: frame,
-                dir: [DirStats::default(); 2],
-                tcp_flags: [0; 2],
-                zeek: zeek::ZeekConn::new(flipped),
-                service: None,
-                icmp: None,
-                vlan,
-                base_seq: [None; 2],
-                end_reason: EndReason::CaptureEnd,
-                community_id: String::new(),
-                tcp: tcp.map(|_| Box::default()),
+        // One hash lookup for the common case of a packet of a known flow.
+        let flow = match self.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                new_flow = true;
+                if !self.departed.contains(&key) {
+                    *self.conversations.entry(input.proto).or_insert(0) += 1;
+                }
+                self.peak_live = self.peak_live.max(live_before + 1);
+                let id = self.next_id;
+                self.next_id += 1;
+                let flipped = zeek::flip_roles(&layer.transport);
+                let (oa, op, ra, rp) = if flipped {
+                    (input.dst, input.dport, input.src, input.sport)
+                } else {
+                    (input.src, input.sport, input.dst, input.dport)
+                };
+                let _ = src_is_a;
+                v.insert(Flow {
+                    id,
+                    proto: input.proto,
+                    orig_addr: oa,
+                    orig_port: op,
+                    resp_addr: ra,
+                    resp_port: rp,
+                    first_ts: ts,
+                    last_ts: ts,
+                    first_frame: frame,
+                    last_frame: frame,
+                    dir: [DirStats::default(); 2],
+                    tcp_flags: [0; 2],
+                    zeek: zeek::ZeekConn::new(flipped),
+                    service: None,
+                    icmp: None,
+                    vlan,
+                    base_seq: [None; 2],
+                    end_reason: EndReason::CaptureEnd,
+                    community_id: String::new(),
+                    tcp: tcp.map(|_| Box::default()),
+                })
             }
-        });
+        };
         let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
             // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
             flow.resp_addr != input.src
@@ -495,10 +522,7 @@ impl FlowTable {
             new_flow,
             tcp: tcp_result,
         };
-        if self.map.len() > self.peak_live {
-            self.peak_live = self.map.len();
-        }
-        (self.map.get_mut(&key).expect("just inserted"), placement)
+        (flow, placement)
     }
 
     fn maybe_sweep(&mut self, ts: i64) {
