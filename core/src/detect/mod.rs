@@ -12,6 +12,7 @@ pub mod http;
 pub mod icmp;
 pub mod perf;
 pub mod quic;
+pub(crate) mod stream;
 pub mod tcp;
 pub mod tls;
 
