@@ -248,6 +248,35 @@ impl Iterator for Labels<'_> {
     }
 }
 
+/// Whether the name at `pos` can be read to its end without leaving the
+/// message (pointers in any direction, at most [`MAX_POINTERS`] of them;
+/// a loop is not an overrun). tshark gives up on a message at such a name.
+pub fn name_in_bounds(b: &[u8], mut pos: usize) -> bool {
+    let mut pointers = 0;
+    for _ in 0..MAX_LABELS + MAX_POINTERS {
+        let Some(&len) = b.get(pos) else {
+            return false;
+        };
+        match len & 0xC0 {
+            0x00 if len == 0 => return true,
+            0x00 => pos += 1 + len as usize,
+            0xC0 => {
+                let Some(&lo) = b.get(pos + 1) else {
+                    return false;
+                };
+                pointers += 1;
+                if pointers > MAX_POINTERS {
+                    return true;
+                }
+                pos = (((len & 0x3F) as usize) << 8) | lo as usize;
+            }
+            // Extended label types: shown as unknown, not an overrun.
+            _ => return true,
+        }
+    }
+    true
+}
+
 /// Offset just after the name starting at `pos` (pointers end a name).
 pub fn skip_name(b: &[u8], mut pos: usize) -> Option<usize> {
     for _ in 0..MAX_LABELS {

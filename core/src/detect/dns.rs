@@ -11,9 +11,10 @@
 
 use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
-use crate::decode::dns::{rcode_name, Header, Message};
+use crate::decode::dns::{name_in_bounds, rcode_name, Header, Message, HEADER_LEN};
 use crate::decode::Transport;
 use crate::flow::{Flow, FxHashMap};
+use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -67,8 +68,10 @@ pub struct DnsUnanswered {
     pub qtype: u16,
     pub server: String,
     pub client: String,
-    /// Frames of the retransmissions of this query.
+    /// How many times the query was sent again (each is unanswered too).
     pub retransmissions: u32,
+    /// Frames of the first retransmissions.
+    pub retransmission_frames: Vec<u64>,
 }
 
 /// A query/response pair (used for slow responses).
@@ -131,10 +134,17 @@ pub struct DnsReport {
     pub error_response_frames: u64,
     /// `"<rcode>:<name>"` → error responses.
     pub rcodes: BTreeMap<String, u64>,
-    /// Query messages (retransmissions included) that got no response.
+    /// Queries that got no response (one per transaction; its
+    /// retransmissions are in `query_retransmissions`).
     pub unanswered_queries: Counted<DnsUnanswered>,
+    /// Queries sent again within the retransmission window. tshark shows
+    /// `dns.response_in` only on the first copy, so its unanswered count is
+    /// `unanswered_queries.total + query_retransmissions`.
+    pub query_retransmissions: u64,
     /// Responses that matched no query.
     pub unmatched_responses: u64,
+    /// Messages whose question name runs out of the message: not paired.
+    pub untracked_messages: u64,
     pub response_times: ResponseTimes,
     /// Responses slower than `perf.slow_dns_ms`.
     pub slow_responses: Counted<DnsExchange>,
@@ -146,6 +156,7 @@ struct Txn {
     ts: i64,
     answered: bool,
     retransmissions: u32,
+    retransmission_frames: ArrayVec<u64, 4>,
     qtype: u16,
     qname: Box<str>,
     client: IpAddr,
@@ -231,9 +242,8 @@ impl DnsDetector {
             server: t.server.to_string(),
             client: t.client.to_string(),
             retransmissions: t.retransmissions,
+            retransmission_frames: t.retransmission_frames.to_vec(),
         });
-        // Retransmitted copies are unanswered query messages too (as tshark counts frames).
-        self.report.unanswered_queries.total += t.retransmissions as u64;
         let server = t.server.to_string();
         if let Some(s) = self.name_stat(&t.qname) {
             s.unanswered += 1;
@@ -295,12 +305,35 @@ impl DnsDetector {
         let question = m.as_ref().and_then(|m| m.question().map(|q| (m, q)));
         let frame = ctx.frame();
         let ts = ctx.ts();
+        // tshark stops at a question name that runs out of the message, before
+        // it tracks the transaction: such a message neither opens nor answers one.
+        let trackable = h.qdcount == 0 || name_in_bounds(msg, HEADER_LEN);
         if !h.is_response() {
             self.report.queries += 1;
+            if !trackable {
+                // Never paired, so never answered.
+                self.report.untracked_messages += 1;
+                let t = Txn {
+                    frame,
+                    ts,
+                    answered: false,
+                    retransmissions: 0,
+                    retransmission_frames: ArrayVec::new(),
+                    qtype: 0,
+                    qname: "".into(),
+                    client: src,
+                    server: dst,
+                    community_id: ctx.community_id().into(),
+                };
+                self.give_up(t, h.id);
+                return;
+            }
             let retrans_ns = (self.cfg.retransmission_secs * 1e9) as i64;
             if let Some(t) = self.txns.get_mut(&(conv, h.id)) {
                 if !t.answered && ts.saturating_sub(t.ts) < retrans_ns && t.frame != frame {
                     t.retransmissions += 1;
+                    self.report.query_retransmissions += 1;
+                    let _ = t.retransmission_frames.try_push(frame);
                     return;
                 }
             }
@@ -313,6 +346,7 @@ impl DnsDetector {
                 ts,
                 answered: false,
                 retransmissions: 0,
+                retransmission_frames: ArrayVec::new(),
                 qtype,
                 qname: qname.into_boxed_str(),
                 client: src,
@@ -331,7 +365,13 @@ impl DnsDetector {
         }
         self.report.responses += 1;
         let mut query_frame = None;
-        match self.txns.get_mut(&(conv, h.id)) {
+        let txn = if trackable {
+            self.txns.get_mut(&(conv, h.id))
+        } else {
+            self.report.untracked_messages += 1;
+            None
+        };
+        match txn {
             Some(t) if !t.answered => {
                 t.answered = true;
                 query_frame = Some(t.frame);

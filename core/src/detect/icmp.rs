@@ -146,6 +146,24 @@ pub fn parse_quoted(b: &[u8]) -> Option<QuotedTuple> {
     Some((proto, src, dst, ports))
 }
 
+/// The UDP payload of a packet quoted in an ICMP error (usually cut short).
+pub fn quoted_udp_payload(b: &[u8]) -> Option<&[u8]> {
+    let first = *b.first()?;
+    let l4 = match first >> 4 {
+        4 => {
+            let ihl = (first & 0xF) as usize * 4;
+            let frag_off = u16::from_be_bytes([*b.get(6)?, *b.get(7)?]) & 0x1FFF;
+            if *b.get(9)? != 17 || frag_off != 0 || ihl < 20 {
+                return None;
+            }
+            b.get(ihl..)?
+        }
+        6 if *b.get(6)? == 17 => b.get(40..)?,
+        _ => return None,
+    };
+    l4.get(8..)
+}
+
 pub struct IcmpDetector {
     cfg: IcmpConfig,
     cap: usize,

@@ -6,10 +6,11 @@
 //! decoder uses (tshark also finds QUIC by heuristic, not by port). Versions
 //! are counted once per coalesced long-header packet, like `quic.version`.
 
+use super::icmp::quoted_udp_payload;
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::app::looks_like_quic;
 use crate::decode::quic::{long_headers, negotiated_versions};
-use crate::decode::Transport;
+use crate::decode::{Icmp, Transport};
 use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,13 +86,48 @@ impl QuicDetector {
     }
 }
 
+impl QuicDetector {
+    /// A version negotiation quoted in an ICMP error still matches
+    /// `quic.version==0` in tshark (any layer counts).
+    fn on_quoted(&mut self, ctx: &PacketCtx<'_, '_>, icmp: &Icmp<'_>) {
+        let Some(p) = icmp.quoted().and_then(quoted_udp_payload) else {
+            return;
+        };
+        if !looks_like_quic(p) {
+            return;
+        }
+        let mut vn = false;
+        for h in long_headers(p) {
+            *self.report.versions.entry(hex(h.version)).or_default() += 1;
+            vn |= h.is_version_negotiation();
+        }
+        if vn {
+            let offered = long_headers(p)
+                .find(|h| h.is_version_negotiation())
+                .map(|h| negotiated_versions(p, &h).map(hex).collect())
+                .unwrap_or_default();
+            self.report
+                .version_negotiation
+                .add(self.cap, || VersionNegotiation {
+                    evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                    offered,
+                });
+        }
+    }
+}
+
 impl Detector for QuicDetector {
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         let Some(inner) = ctx.packet.inner() else {
             return;
         };
-        let Transport::Udp(u) = &inner.transport else {
-            return;
+        let u = match &inner.transport {
+            Transport::Udp(u) => u,
+            Transport::Icmp(icmp) => {
+                self.on_quoted(ctx, icmp);
+                return;
+            }
+            _ => return,
         };
         let id = ctx.flow.as_ref().map(|f| (f.flow.id, f.from_orig));
         let p = u.payload;

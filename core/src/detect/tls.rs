@@ -17,10 +17,10 @@ use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// tshark 4.0's default TCP ports for TLS.
+/// tshark 4.0's default TCP ports for TLS (`tshark -G decodes`).
 pub const TLS_PORTS: &[u16] = &[
-    261, 443, 448, 465, 563, 614, 636, 989, 990, 992, 993, 994, 995, 2221, 2252, 2376, 3269, 3713,
-    4433, 4443, 5061, 5443, 8443, 9943, 10443,
+    324, 443, 465, 636, 802, 853, 993, 995, 1300, 2221, 2443, 3249, 3250, 3251, 3252, 3496, 5061,
+    5671, 5684, 5868, 8883, 11207, 19999, 27017,
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +167,12 @@ impl Detector for TlsDetector {
         let id = f.flow.id;
         if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
             let by_port = TLS_PORTS.contains(&t.src_port) || TLS_PORTS.contains(&t.dst_port);
-            if !by_port && !looks_like_tls(t.payload) {
+            // Off the port table, only a ClientHello at the segment start makes it
+            // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
+            // with a hello is still worth reporting).
+            let hello =
+                looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1);
+            if !by_port && !hello {
                 return;
             }
             e.insert(Conn::default());
