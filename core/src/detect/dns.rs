@@ -505,3 +505,104 @@ impl Detector for DnsDetector {
         out.dns = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn errors_unanswered_retransmissions_and_mdns_apart() {
+        let mut p = Pcap::new();
+        // 1: query, 2: NXDOMAIN answer after 30 ms.
+        p.push(0, &udp(C, 40000, S, 53, &dns(1, 0x0100, "nx.example")));
+        p.push(30, &udp(S, 53, C, 40000, &dns(1, 0x8183, "nx.example")));
+        // 3: query never answered; 4: its retransmission 1 s later.
+        p.push(100, &udp(C, 40001, S, 53, &dns(2, 0x0100, "lost.example")));
+        p.push(1100, &udp(C, 40001, S, 53, &dns(2, 0x0100, "lost.example")));
+        // 5/6: SERVFAIL after 900 ms (slow: above the 500 ms default).
+        p.push(2000, &udp(C, 40002, S, 53, &dns(3, 0x0100, "nx.example")));
+        p.push(2900, &udp(S, 53, C, 40002, &dns(3, 0x8182, "nx.example")));
+        // 7: mDNS, kept apart.
+        p.push(
+            3000,
+            &udp(C, 5353, [224, 0, 0, 251], 5353, &dns(0, 0x8400, "a.local")),
+        );
+        let f = p.failures().dns;
+        assert_eq!((f.queries, f.responses, f.mdns_messages), (4, 2, 1));
+        assert_eq!(f.error_response_frames, 2);
+        assert_eq!(f.rcodes.get("3:NXDomain"), Some(&1));
+        assert_eq!(f.rcodes.get("2:ServFail"), Some(&1));
+        let e = &f.error_responses.instances[0];
+        assert_eq!((e.evidence.frame, e.query_frame), (2, Some(1)));
+        assert_eq!(
+            (e.qname.as_str(), e.server.as_str()),
+            ("nx.example", "10.0.0.2")
+        );
+        assert_eq!(f.unanswered_queries.total, 1);
+        assert_eq!(f.query_retransmissions, 1);
+        let u = &f.unanswered_queries.instances[0];
+        assert_eq!(
+            (u.evidence.frame, u.retransmission_frames.clone()),
+            (3, vec![4])
+        );
+        assert_eq!(f.response_times.count, 2);
+        assert_eq!(f.response_times.max_ms, 900.0);
+        assert_eq!(f.slow_responses.total, 1);
+        let top = &f.top_failing_names[0];
+        assert_eq!((top.name.as_str(), top.errors), ("nx.example", 2));
+        assert_eq!(top.servers, vec!["10.0.0.2".to_string()]);
+    }
+
+    #[test]
+    fn tcp_messages_packed_and_split_across_segments() {
+        let framed = |m: Vec<u8>| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&m);
+            v
+        };
+        let q1 = framed(dns(10, 0x0100, "a.example"));
+        let q2 = framed(dns(11, 0x0100, "b.example"));
+        let mut both = q1.clone();
+        both.extend_from_slice(&q2);
+        let r1 = framed(dns(10, 0x8185, "a.example"));
+        let r2 = framed(dns(11, 0x8185, "b.example"));
+        let mut resp = r1.clone();
+        resp.extend_from_slice(&r2);
+        let (a, b) = resp.split_at(r1.len() + 5);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 5000, S, 53, 100, 0, 0x02, &[]));
+        p.push(1, &tcp(S, 53, C, 5000, 900, 101, 0x12, &[]));
+        p.push(2, &tcp(C, 5000, S, 53, 101, 901, 0x18, &both));
+        p.push(
+            3,
+            &tcp(S, 53, C, 5000, 901, 101 + both.len() as u32, 0x18, a),
+        );
+        let seq = 901 + a.len() as u32;
+        p.push(
+            4,
+            &tcp(S, 53, C, 5000, seq, 101 + both.len() as u32, 0x18, b),
+        );
+        let f = p.failures().dns;
+        assert_eq!((f.queries, f.responses), (2, 2));
+        assert_eq!(f.rcodes.get("5:Refused"), Some(&2));
+        // One frame completes the first response, the next one the second.
+        assert_eq!(f.error_response_frames, 2);
+        let frames: Vec<u64> = f
+            .error_responses
+            .instances
+            .iter()
+            .map(|e| e.evidence.frame)
+            .collect();
+        assert_eq!(frames, vec![4, 5]);
+        assert_eq!(f.unanswered_queries.total, 0);
+    }
+
+    #[test]
+    fn port_choice_follows_the_lower_port() {
+        use super::{udp_kind, DnsKind};
+        assert_eq!(udp_kind(53, 5353), Some(DnsKind::Dns));
+        assert_eq!(udp_kind(5355, 40000), Some(DnsKind::Llmnr));
+        assert_eq!(udp_kind(5353, 5353), Some(DnsKind::Mdns));
+        assert_eq!(udp_kind(80, 40000), None);
+    }
+}

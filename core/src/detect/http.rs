@@ -299,3 +299,80 @@ impl Detector for HttpDetector {
         out.http = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn pipelined_requests_pair_in_order_with_errors() {
+        let reqs = b"HEAD /x HTTP/1.1\r\nHost: h.example\r\n\r\nGET /missing HTTP/1.1\r\nHost: h.example\r\n\r\nPOST /api HTTP/1.1\r\nHost: h.example\r\nContent-Length: 4\r\n\r\nbody";
+        // The HEAD response has a Content-Length but no body.
+        let resp1 = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        let resp23 = b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnopHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 6000, S, 8080, 1, 0, 0x02, &[]));
+        p.push(5, &tcp(S, 8080, C, 6000, 50, 2, 0x12, &[]));
+        p.push(10, &tcp(C, 6000, S, 8080, 2, 51, 0x18, reqs));
+        p.push(
+            20,
+            &tcp(S, 8080, C, 6000, 51, 2 + reqs.len() as u32, 0x18, resp1),
+        );
+        let seq = 51 + resp1.len() as u32;
+        p.push(
+            1500,
+            &tcp(S, 8080, C, 6000, seq, 2 + reqs.len() as u32, 0x18, resp23),
+        );
+        let f = p.failures().http;
+        assert_eq!((f.requests, f.responses), (3, 3));
+        assert_eq!(f.status_codes.get(&404), Some(&1));
+        assert_eq!((f.client_errors, f.server_errors), (1, 1));
+        // Both errors are in one frame: tshark counts that frame once.
+        assert_eq!(f.error_response_frames, 1);
+        assert_eq!(f.error_responses.total, 2);
+        let e = &f.error_responses.instances[0];
+        assert_eq!(e.code, 404);
+        assert_eq!(e.method.as_deref(), Some("GET"));
+        assert_eq!(e.uri.as_deref(), Some("/missing"));
+        assert_eq!(e.host.as_deref(), Some("h.example"));
+        assert_eq!(e.request_frame, Some(3));
+        assert_eq!(
+            f.error_responses.instances[1].method.as_deref(),
+            Some("POST")
+        );
+        assert_eq!(f.response_times.count, 3);
+        assert_eq!(f.slow_responses.total, 2);
+        assert_eq!(f.unanswered_requests, 0);
+    }
+
+    #[test]
+    fn head_split_across_segments_and_other_ports_ignored() {
+        let resp = b"HTTP/1.1 500 Internal Server Error\r\nServer: x\r\n\r\n";
+        let (a, b) = resp.split_at(20);
+        let mut p = Pcap::new();
+        p.push(
+            0,
+            &tcp(C, 6001, S, 80, 1, 0, 0x18, b"GET / HTTP/1.1\r\n\r\n"),
+        );
+        p.push(1, &tcp(S, 80, C, 6001, 10, 19, 0x18, a));
+        p.push(2, &tcp(S, 80, C, 6001, 10 + a.len() as u32, 19, 0x18, b));
+        // Port 22 and no HTTP start: not HTTP.
+        p.push(
+            3,
+            &tcp(
+                S,
+                22,
+                C,
+                6002,
+                1,
+                1,
+                0x18,
+                b"garbage HTTP/1.1 500 x\r\n\r\n",
+            ),
+        );
+        let f = p.failures().http;
+        assert_eq!(f.error_response_frames, 1);
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 3);
+        assert_eq!(f.responses, 1);
+    }
+}

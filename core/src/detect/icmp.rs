@@ -278,3 +278,57 @@ impl Detector for IcmpDetector {
         out.icmp = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn unreachable_ties_back_to_the_quoted_flow() {
+        let mut p = Pcap::new();
+        let probe = udp(C, 33000, S, 9999, b"hello");
+        p.push(0, &probe);
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&probe[..28]);
+        p.push(1, &ipv4(S, C, 1, &icmp));
+        let mut icmp = vec![3, 13, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&tcp(C, 40000, [192, 0, 2, 9], 443, 1, 0, 2, &[])[..28]);
+        p.push(2, &ipv4(R, C, 1, &icmp));
+        let f = p.failures().icmp;
+        assert_eq!(f.unreachable_v4.total, 2);
+        assert_eq!(f.v4_codes.get("3:port"), Some(&1));
+        assert_eq!(f.v4_codes.get("13:communication-prohibited"), Some(&1));
+        let u = &f.unreachable_v4.instances[0];
+        let q = u.quoted.as_ref().expect("quoted flow");
+        assert_eq!(
+            (q.proto, q.src_port, q.dst_port),
+            (17, Some(33000), Some(9999))
+        );
+        let want = crate::flow::community_id_v1(
+            0,
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            17,
+            Some((33000, 9999)),
+        );
+        assert_eq!(q.community_id, want);
+        assert!(q.flow_id.is_some(), "the probe's flow was seen");
+        let second = f.unreachable_v4.instances[1].quoted.as_ref().unwrap();
+        assert_eq!(second.flow_id, None, "that TCP flow never appeared");
+        assert_eq!(f.unreachable_v4.instances[1].reporter, "10.0.0.254");
+    }
+
+    #[test]
+    fn hostile_quotes_do_not_panic() {
+        for b in [
+            &[][..],
+            &[0x45][..],
+            &[0x4f, 0, 0, 0][..],
+            &[0x60; 39][..],
+            &[0x46; 24][..],
+        ] {
+            let _ = super::parse_quoted(b);
+            let _ = super::quoted_udp_payload(b);
+        }
+    }
+}

@@ -14,6 +14,8 @@ pub mod perf;
 pub mod quic;
 pub(crate) mod stream;
 pub mod tcp;
+#[cfg(test)]
+mod testpcap;
 pub mod tls;
 
 use crate::capture::Record;

@@ -232,3 +232,48 @@ impl Detector for PerfDetector {
         out.performance = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn slow_handshake_retransmissions_and_fragments() {
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 8000, S, 22, 1, 0, 0x02, &[]));
+        p.push(700, &tcp(S, 22, C, 8000, 50, 2, 0x12, &[]));
+        p.push(701, &tcp(C, 8000, S, 22, 2, 51, 0x10, &[]));
+        let mut seq = 2u32;
+        for i in 0..20u64 {
+            p.push(800 + i, &tcp(C, 8000, S, 22, seq, 51, 0x18, &[0u8; 100]));
+            if i % 4 == 0 {
+                // Same bytes again: a retransmission.
+                p.push(800 + i, &tcp(C, 8000, S, 22, seq, 51, 0x18, &[0u8; 100]));
+            }
+            seq += 100;
+        }
+        // A first and a last IPv4 fragment.
+        p.push(900, &ipv4_frag(C, S, 17, 0x2000, &[0; 16]));
+        p.push(901, &ipv4_frag(C, S, 17, 2, &[0; 16]));
+        let f = p.failures().performance;
+        assert_eq!(f.slow_handshakes.total, 1);
+        assert!((f.slow_handshakes.instances[0].handshake_ms - 701.0).abs() < 0.01);
+        assert_eq!(
+            (f.tcp_data_segments, f.tcp_retransmissions_estimate),
+            (25, 5)
+        );
+        assert_eq!(f.high_retransmission_flows.total, 1);
+        assert_eq!(f.ipv4_fragment_frames.total, 2);
+    }
+
+    #[test]
+    fn slow_dns_and_http_come_from_their_sections() {
+        let mut p = Pcap::new();
+        p.push(0, &udp(C, 40000, S, 53, &dns(1, 0x0100, "a.example")));
+        p.push(2000, &udp(S, 53, C, 40000, &dns(1, 0x8180, "a.example")));
+        let mut cfg = crate::detect::DetectConfig::default();
+        cfg.perf.slow_dns_ms = 3000.0;
+        assert_eq!(p.failures_with(cfg).performance.slow_dns_responses, 0);
+        assert_eq!(p.failures().performance.slow_dns_responses, 1);
+    }
+}

@@ -191,3 +191,56 @@ impl Detector for QuicDetector {
         out.quic = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    fn initial(version: u32) -> Vec<u8> {
+        let mut p = vec![0xc0];
+        p.extend_from_slice(&version.to_be_bytes());
+        p.extend_from_slice(&[8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0]);
+        p.resize(1200, 0);
+        p
+    }
+
+    fn vn(offered: &[u32]) -> Vec<u8> {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        for v in offered {
+            p.extend_from_slice(&v.to_be_bytes());
+        }
+        p
+    }
+
+    #[test]
+    fn version_negotiation_then_silence_is_a_failure() {
+        let mut p = Pcap::new();
+        // Connection A: VN, the client never retries with a supported version.
+        p.push(0, &udp(C, 50000, S, 443, &initial(0x1a2a_3a4a)));
+        p.push(10, &udp(S, 443, C, 50000, &vn(&[1, 0x6b33_43cf])));
+        // Connection B: VN, then a v1 Initial and a server Handshake: it worked.
+        p.push(20, &udp(C, 50001, S, 443, &initial(0x0a0a_0a0a)));
+        p.push(30, &udp(S, 443, C, 50001, &vn(&[1])));
+        p.push(40, &udp(C, 50001, S, 443, &initial(1)));
+        let mut hs = vec![0xe0, 0, 0, 0, 1, 0, 0, 0x40, 0x10];
+        hs.resize(0x13, 0);
+        p.push(50, &udp(S, 443, C, 50001, &hs));
+        // A VN quoted in an ICMP port unreachable counts as well (any layer).
+        let quoted = udp(S, 443, C, 50002, &vn(&[1]));
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted);
+        p.push(60, &ipv4(C, S, 1, &icmp));
+        let f = p.failures().quic;
+        assert_eq!(f.version_negotiation.total, 3);
+        assert_eq!(
+            f.version_negotiation.instances[0].offered,
+            vec!["0x00000001", "0x6b3343cf"]
+        );
+        assert_eq!(f.versions.get("0x00000000"), Some(&3));
+        assert_eq!(f.versions.get("0x00000001"), Some(&2));
+        assert_eq!(f.failed_after_version_negotiation.total, 1);
+        let fail = &f.failed_after_version_negotiation.instances[0];
+        assert_eq!(fail.vn_frame, 2);
+        assert_eq!(fail.client_versions, vec!["0x1a2a3a4a"]);
+    }
+}

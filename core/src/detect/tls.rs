@@ -308,3 +308,111 @@ impl Detector for TlsDetector {
         out.tls = std::mem::take(&mut self.report);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    fn hello(sni: &str) -> Vec<u8> {
+        let n = sni.len() as u16;
+        let mut ext = vec![0, 0];
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(sni.as_bytes());
+        ext.extend_from_slice(&[0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut rec = vec![
+            22,
+            3,
+            1,
+            0,
+            0,
+            1,
+            0,
+            (body.len() >> 8) as u8,
+            body.len() as u8,
+        ];
+        rec.extend_from_slice(&body);
+        let l = (rec.len() - 5) as u16;
+        rec[3..5].copy_from_slice(&l.to_be_bytes());
+        rec
+    }
+
+    #[test]
+    fn hello_alert_and_incomplete_handshake() {
+        let h = hello("bad.example");
+        let (a, b) = h.split_at(30);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7000, S, 443, 1, 0, 0x02, &[]));
+        p.push(1, &tcp(S, 443, C, 7000, 10, 2, 0x12, &[]));
+        // The ClientHello is split across two segments.
+        p.push(2, &tcp(C, 7000, S, 443, 2, 11, 0x18, a));
+        p.push(3, &tcp(C, 7000, S, 443, 2 + a.len() as u32, 11, 0x18, b));
+        // Fatal unrecognized_name alert from the server.
+        p.push(
+            4,
+            &tcp(
+                S,
+                443,
+                C,
+                7000,
+                11,
+                2 + h.len() as u32,
+                0x18,
+                &[21, 3, 3, 0, 2, 2, 112],
+            ),
+        );
+        // A connection on port 443 that completes (both sides send application data).
+        p.push(5, &tcp(C, 7001, S, 443, 1, 1, 0x18, &hello("ok.example")));
+        p.push(6, &tcp(S, 443, C, 7001, 1, 200, 0x18, &[23, 3, 3, 0, 1, 0]));
+        p.push(7, &tcp(C, 7001, S, 443, 200, 7, 0x18, &[23, 3, 3, 0, 1, 0]));
+        // An encrypted alert (after ChangeCipherSpec) on the second connection.
+        p.push(
+            8,
+            &tcp(
+                C,
+                7001,
+                S,
+                443,
+                206,
+                7,
+                0x18,
+                &[20, 3, 3, 0, 1, 1, 21, 3, 3, 0, 26],
+            ),
+        );
+        let f = p.failures().tls;
+        assert_eq!(f.client_hellos, 2);
+        assert_eq!(f.server_names.get("bad.example"), Some(&1));
+        assert_eq!(f.alpn.get("h2"), Some(&2));
+        assert_eq!(f.versions.get("TLS 1.2"), Some(&2));
+        assert_eq!(
+            f.alert_frames, 1,
+            "the cut encrypted alert record is not complete"
+        );
+        let al = &f.alerts.instances[0];
+        assert_eq!((al.level, al.description), (Some(2), Some(112)));
+        assert_eq!(al.sni.as_deref(), Some("bad.example"));
+        assert_eq!(f.alert_descriptions.get("112:unrecognized_name"), Some(&1));
+        assert_eq!(f.incomplete_handshakes.total, 1);
+        assert_eq!(f.incomplete_handshakes.instances[0].stage, "alert");
+        assert_eq!(f.incomplete_handshakes.instances[0].evidence.frame, 4);
+    }
+
+    #[test]
+    fn encrypted_alert_counts_without_description() {
+        let mut alert = vec![20, 3, 3, 0, 1, 1, 21, 3, 3, 0, 26];
+        alert.extend_from_slice(&[0xAB; 26]);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7002, S, 993, 1, 1, 0x18, &alert));
+        let f = p.failures().tls;
+        assert_eq!((f.alert_frames, f.encrypted_alerts), (1, 1));
+        assert_eq!(f.alerts.instances[0].description, None);
+        assert!(f.alert_descriptions.is_empty());
+    }
+}
