@@ -134,3 +134,66 @@ fn corpus_application_failures_match_tshark() {
     assert!(checked > 50, "only {checked} corpus files checked");
     assert!(nonzero > 30, "the corpus should exercise these counters");
 }
+
+/// The generator's scenarios know their exact failure counts.
+#[test]
+fn generator_scenarios_have_the_known_failure_counts() {
+    use pcaplens_core::generate::{generate, GenerateOptions, Scenario};
+    for scenario in [Scenario::DnsFailures, Scenario::HttpErrors, Scenario::Mixed] {
+        for seed in [1, 7, 42] {
+            let opts = GenerateOptions {
+                seed,
+                packets: 3000,
+                ..Default::default()
+            };
+            let g = generate(scenario, &opts).expect("generate");
+            let t = &g.truth;
+            let r = analyze_bytes(&g.bytes, AnalyzerConfig::default()).unwrap();
+            let d = &r.failures.dns;
+            let h = &r.failures.http;
+            let ctx = format!("{} seed {seed}", scenario.name());
+            let rc = |k: &str| d.rcodes.get(k).copied().unwrap_or(0);
+            assert_eq!(d.queries, t.dns_queries, "{ctx}: dns queries");
+            assert_eq!(
+                d.error_responses.total, t.dns_error_responses,
+                "{ctx}: dns errors"
+            );
+            assert_eq!(rc("3:NXDomain"), t.dns_nxdomain, "{ctx}: NXDOMAIN");
+            assert_eq!(rc("2:ServFail"), t.dns_servfail, "{ctx}: SERVFAIL");
+            assert_eq!(rc("5:Refused"), t.dns_refused, "{ctx}: REFUSED");
+            // Truth counts every query packet without a response, retries included.
+            assert_eq!(
+                d.unanswered_queries.total + d.query_retransmissions,
+                t.dns_unanswered,
+                "{ctx}: unanswered queries"
+            );
+            assert_eq!(
+                d.error_response_frames, t.dns_error_responses,
+                "{ctx}: error frames"
+            );
+            assert_eq!(h.requests, t.http_requests, "{ctx}: http requests");
+            assert_eq!(
+                h.error_responses.total, t.http_error_responses,
+                "{ctx}: http errors"
+            );
+            assert_eq!(h.client_errors, t.http_4xx, "{ctx}: 4xx");
+            assert_eq!(h.server_errors, t.http_5xx, "{ctx}: 5xx");
+            if let Some(server) = &t.dns_servfail_resolver {
+                let failing = d
+                    .error_responses
+                    .instances
+                    .iter()
+                    .any(|e| &e.server == server);
+                assert!(failing, "{ctx}: the SERVFAIL resolver {server} is named");
+            }
+            if let Some(dead) = &t.dns_dead_resolver {
+                let named = d
+                    .unanswered_queries
+                    .instances
+                    .iter()
+                    .any(|u| &u.server == dead);
+                assert!(named, "{ctx}: the dead resolver {dead} is named");
+            }
+        }
+    }
+}
