@@ -108,7 +108,6 @@ enum Ev {
     },
     ServerHello,
     Ccs,
-    AppData,
     Alert {
         level: Option<u8>,
         desc: Option<u8>,
@@ -185,6 +184,8 @@ impl Detector for TlsDetector {
             return;
         };
         let mut evs: Vec<Ev> = Vec::new();
+        // Application data is by far the commonest record: a flag, not an event.
+        let mut app_data = false;
         let encrypted_dir = conn.ccs[dir];
         let max = self.cfg.max_record_bytes;
         conn.streams[dir].feed(t, max, |b| {
@@ -233,11 +234,14 @@ impl Detector for TlsDetector {
                     }
                 }
                 CONTENT_CHANGE_CIPHER_SPEC => evs.push(Ev::Ccs),
-                CONTENT_APPLICATION_DATA => evs.push(Ev::AppData),
+                CONTENT_APPLICATION_DATA => app_data = true,
                 _ => {}
             }
             Step::Skip(total as u64)
         });
+        if app_data {
+            conn.app_data[dir] = true;
+        }
         let from = if f.from_orig { "client" } else { "server" };
         for ev in evs {
             let Some(conn) = self.conns.get_mut(&id) else {
@@ -259,7 +263,6 @@ impl Detector for TlsDetector {
                 }
                 Ev::ServerHello => conn.server_hello = true,
                 Ev::Ccs => conn.ccs[dir] = true,
-                Ev::AppData => conn.app_data[dir] = true,
                 Ev::Alert { level, desc } => {
                     conn.alerted = true;
                     let sni = conn.sni.as_ref().map(|s| s.to_string());
