@@ -423,3 +423,35 @@ mod tests {
         assert!(Message::parse(&m).unwrap().records().count() <= MAX_RECORDS);
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    proptest! {
+        // Any bytes: every walker ends, none panics (DNS, TLS, HTTP, QUIC).
+        #[test]
+        fn app_walkers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Some(m) = super::Message::parse(&b) {
+                for r in m.records() {
+                    let _ = m.name(r.name_offset);
+                }
+                let _ = m.question();
+                let _ = super::name_in_bounds(&b, 12);
+            }
+            for r in crate::decode::tls::records(&b) {
+                let _ = crate::decode::tls::parse_client_hello(r.body);
+            }
+            let mut hello = vec![1u8, 0, 0, 0, 3, 3];
+            hello.extend_from_slice(&b);
+            let _ = crate::decode::tls::parse_client_hello(&hello);
+            let mut quic = vec![0xc0u8, 0, 0, 0, 1];
+            quic.extend_from_slice(&b);
+            let _ = crate::decode::quic::long_headers(&quic).count();
+            let _ = crate::decode::http::parse_head(&b);
+            for h in crate::decode::quic::long_headers(&b) {
+                let _ = crate::decode::quic::negotiated_versions(&b, &h).count();
+            }
+        }
+    }
+}
