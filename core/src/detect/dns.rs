@@ -254,7 +254,12 @@ impl DnsDetector {
     /// Give up on transactions older than the wait (bounded memory).
     fn sweep(&mut self, now: i64, force_all: bool) {
         let wait = (self.cfg.wait_secs * 1e9) as i64;
-        let over = self.txns.len().saturating_sub(self.cfg.max_pending);
+        // Beyond the cap, shed a tenth at once so a query flood does not sweep per packet.
+        let over = if self.txns.len() > self.cfg.max_pending {
+            self.txns.len() - self.cfg.max_pending * 9 / 10
+        } else {
+            0
+        };
         let mut expired: Vec<(u64, u16)> = self
             .txns
             .iter()
@@ -595,6 +600,22 @@ mod tests {
             .collect();
         assert_eq!(frames, vec![4, 5]);
         assert_eq!(f.unanswered_queries.total, 0);
+    }
+
+    #[test]
+    fn pending_table_is_bounded() {
+        let mut p = Pcap::new();
+        for i in 0..50u16 {
+            p.push(
+                i as u64,
+                &udp(C, 40000 + i, S, 53, &dns(i, 0x0100, "q.example")),
+            );
+        }
+        let mut cfg = crate::detect::DetectConfig::default();
+        cfg.dns.max_pending = 10;
+        let f = p.failures_with(cfg).dns;
+        // Shed transactions are given up as unanswered, none is lost from the count.
+        assert_eq!(f.unanswered_queries.total, 50);
     }
 
     #[test]
