@@ -4,6 +4,7 @@
 mod chunking;
 mod cli;
 mod conformance;
+mod conformance_app;
 mod conformance_tcp;
 mod fixtures;
 mod robustness;

@@ -7,7 +7,11 @@
 //! `etherparse`; its types do not leave this module.
 
 pub mod app;
+pub mod dns;
+pub mod http;
 pub mod link;
+pub mod quic;
+pub mod tls;
 
 use arrayvec::ArrayVec;
 use etherparse::{

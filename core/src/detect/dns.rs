@@ -1,20 +1,629 @@
-//! Dns failures (placeholder: filled in by the failure-detection work).
+//! DNS failures: error responses by RCODE, unanswered queries, response
+//! times, the names that fail most and the servers that failed them.
+//!
+//! Semantics follow tshark's DNS dissector so numbers can be cross-checked:
+//! the RCODE is the 4-bit header value; queries pair with responses by
+//! (conversation, transaction id), a repeated query within the retransmission
+//! window joins the earlier transaction, a later one starts a new one; UDP
+//! port 53 is DNS (lower port tried first), 5353 is mDNS and 5355 LLMNR,
+//! which are counted apart and not analysed as DNS. TCP messages carry a
+//! 2-byte length prefix and may be split across or packed into segments.
 
-use super::{DetectConfig, Detector};
+use super::stream::{HalfStream, Step};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use crate::decode::dns::{name_in_bounds, rcode_name, Header, Message, HEADER_LEN};
+use crate::decode::Transport;
+use crate::flow::{Flow, FxHashMap};
+use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct DnsConfig {}
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsConfig {
+    /// A query with no response this long after it (capture time) is unanswered.
+    pub wait_secs: f64,
+    /// A repeated query within this window is a retransmission (tshark: 5 s).
+    pub retransmission_secs: f64,
+    /// Most open transactions kept; the oldest are given up beyond.
+    pub max_pending: usize,
+    /// Length of the failing-names list.
+    pub top_names: usize,
+}
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-pub struct DnsReport {}
-
-pub struct DnsDetector {}
-
-impl DnsDetector {
-    pub fn new(_cfg: &DetectConfig) -> Self {
-        DnsDetector {}
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            wait_secs: 60.0,
+            retransmission_secs: 5.0,
+            max_pending: 65_536,
+            top_names: 10,
+        }
     }
 }
 
-impl Detector for DnsDetector {}
+/// An error response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsError {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub id: u16,
+    pub rcode: u8,
+    pub rcode_name: String,
+    pub qname: String,
+    pub qtype: u16,
+    pub server: String,
+    pub client: String,
+    /// Query frame, when the query was seen.
+    pub query_frame: Option<u64>,
+}
+
+/// A query that got no response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsUnanswered {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub id: u16,
+    pub qname: String,
+    pub qtype: u16,
+    pub server: String,
+    pub client: String,
+    /// How many times the query was sent again (each is unanswered too).
+    pub retransmissions: u32,
+    /// Frames of the first retransmissions.
+    pub retransmission_frames: Vec<u64>,
+}
+
+/// A query/response pair (used for slow responses).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsExchange {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub query_frame: u64,
+    pub qname: String,
+    pub server: String,
+    pub rtt_ms: f64,
+}
+
+/// Summary of response times, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct ResponseTimes {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+    #[serde(skip)]
+    sum_ms: f64,
+}
+
+impl ResponseTimes {
+    pub fn add(&mut self, ms: f64) {
+        if self.count == 0 || ms < self.min_ms {
+            self.min_ms = ms;
+        }
+        if ms > self.max_ms {
+            self.max_ms = ms;
+        }
+        self.count += 1;
+        self.sum_ms += ms;
+        self.mean_ms = ((self.sum_ms / self.count as f64) * 1000.0).round() / 1000.0;
+    }
+}
+
+/// A name that failed, with the servers that failed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailingName {
+    pub name: String,
+    pub errors: u64,
+    pub unanswered: u64,
+    pub rcodes: BTreeMap<String, u64>,
+    pub servers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct DnsReport {
+    pub messages: u64,
+    pub queries: u64,
+    pub responses: u64,
+    /// mDNS and LLMNR messages, counted apart and not analysed as DNS.
+    pub mdns_messages: u64,
+    pub llmnr_messages: u64,
+    /// Responses with a non-zero header RCODE (one per message).
+    pub error_responses: Counted<DnsError>,
+    /// Frames holding at least one error response (tshark's frame count).
+    pub error_response_frames: u64,
+    /// `"<rcode>:<name>"` → error responses.
+    pub rcodes: BTreeMap<String, u64>,
+    /// Queries that got no response (one per transaction; its
+    /// retransmissions are in `query_retransmissions`).
+    pub unanswered_queries: Counted<DnsUnanswered>,
+    /// Queries sent again within the retransmission window. tshark shows
+    /// `dns.response_in` only on the first copy, so its unanswered count is
+    /// `unanswered_queries.total + query_retransmissions`.
+    pub query_retransmissions: u64,
+    /// Responses that matched no query.
+    pub unmatched_responses: u64,
+    /// Messages whose question name runs out of the message: not paired.
+    pub untracked_messages: u64,
+    pub response_times: ResponseTimes,
+    /// Responses slower than `perf.slow_dns_ms`.
+    pub slow_responses: Counted<DnsExchange>,
+    pub top_failing_names: Vec<FailingName>,
+}
+
+struct Txn {
+    frame: u64,
+    ts: i64,
+    answered: bool,
+    retransmissions: u32,
+    retransmission_frames: ArrayVec<u64, 4>,
+    qtype: u16,
+    qname: Box<str>,
+    client: IpAddr,
+    server: IpAddr,
+    community_id: Box<str>,
+}
+
+#[derive(Default)]
+struct NameStat {
+    errors: u64,
+    unanswered: u64,
+    rcodes: BTreeMap<String, u64>,
+    servers: BTreeMap<String, u64>,
+}
+
+const MAX_NAME_STATS: usize = 10_000;
+const MAX_TCP_PENDING: usize = 65_537;
+
+pub struct DnsDetector {
+    cfg: DnsConfig,
+    cap: usize,
+    slow_ms: f64,
+    report: DnsReport,
+    txns: FxHashMap<(u64, u16), Txn>,
+    tcp: FxHashMap<u64, [HalfStream; 2]>,
+    names: BTreeMap<String, NameStat>,
+    last_error_frame: u64,
+    last_sweep_ts: i64,
+}
+
+/// Which of DNS, mDNS, LLMNR a UDP port pair is (tshark tries the lower port first).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DnsKind {
+    Dns,
+    Mdns,
+    Llmnr,
+}
+
+pub fn udp_kind(sport: u16, dport: u16) -> Option<DnsKind> {
+    let of = |p: u16| match p {
+        53 => Some(DnsKind::Dns),
+        5353 => Some(DnsKind::Mdns),
+        5355 => Some(DnsKind::Llmnr),
+        _ => None,
+    };
+    let (lo, hi) = if sport <= dport {
+        (sport, dport)
+    } else {
+        (dport, sport)
+    };
+    of(lo).or_else(|| of(hi))
+}
+
+impl DnsDetector {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        DnsDetector {
+            cfg: cfg.dns.clone(),
+            cap: cfg.max_instances,
+            slow_ms: cfg.perf.slow_dns_ms,
+            report: DnsReport::default(),
+            txns: FxHashMap::default(),
+            tcp: FxHashMap::default(),
+            names: BTreeMap::new(),
+            last_error_frame: 0,
+            last_sweep_ts: i64::MIN,
+        }
+    }
+
+    fn name_stat(&mut self, name: &str) -> Option<&mut NameStat> {
+        if !self.names.contains_key(name) && self.names.len() >= MAX_NAME_STATS {
+            return None;
+        }
+        Some(self.names.entry(name.to_string()).or_default())
+    }
+
+    fn give_up(&mut self, t: Txn, id: u16) {
+        let cap = self.cap;
+        self.report.unanswered_queries.add(cap, || DnsUnanswered {
+            evidence: Evidence::new(t.frame, t.ts, &t.community_id),
+            id,
+            qname: t.qname.to_string(),
+            qtype: t.qtype,
+            server: t.server.to_string(),
+            client: t.client.to_string(),
+            retransmissions: t.retransmissions,
+            retransmission_frames: t.retransmission_frames.to_vec(),
+        });
+        let server = t.server.to_string();
+        if let Some(s) = self.name_stat(&t.qname) {
+            s.unanswered += 1;
+            *s.servers.entry(server).or_default() += 1;
+        }
+    }
+
+    /// Give up on transactions older than the wait (bounded memory).
+    fn sweep(&mut self, now: i64, force_all: bool) {
+        let wait = (self.cfg.wait_secs * 1e9) as i64;
+        // Beyond the cap, shed a tenth at once so a query flood does not sweep per packet.
+        let over = if self.txns.len() > self.cfg.max_pending {
+            self.txns.len() - self.cfg.max_pending * 9 / 10
+        } else {
+            0
+        };
+        let mut expired: Vec<(u64, u16)> = self
+            .txns
+            .iter()
+            .filter(|(_, t)| force_all || now.saturating_sub(t.ts) > wait)
+            .map(|(k, _)| *k)
+            .collect();
+        if over > 0 && expired.len() < over {
+            // Still too many: drop the oldest regardless of age.
+            let mut all: Vec<_> = self.txns.iter().map(|(k, t)| (t.ts, t.frame, *k)).collect();
+            all.sort_unstable();
+            expired = all.into_iter().take(over).map(|x| x.2).collect();
+        }
+        // Deterministic order of instances: by query frame.
+        let mut gone: Vec<((u64, u16), Txn)> = expired
+            .into_iter()
+            .filter_map(|k| self.txns.remove(&k).map(|t| (k, t)))
+            .collect();
+        gone.sort_unstable_by_key(|(_, t)| t.frame);
+        for ((_, id), t) in gone {
+            if !t.answered {
+                self.give_up(t, id);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_message(
+        &mut self,
+        msg: &[u8],
+        ctx: &PacketCtx<'_, '_>,
+        conv: u64,
+        src: IpAddr,
+        dst: IpAddr,
+    ) {
+        // tshark shows the flags once the first 4 bytes are there.
+        if msg.len() < 4 {
+            self.report.messages += 1;
+            return;
+        }
+        let mut hdr_bytes = [0u8; 12];
+        let n = msg.len().min(12);
+        hdr_bytes[..n].copy_from_slice(&msg[..n]);
+        let Some(h) = Header::parse(&hdr_bytes) else {
+            return;
+        };
+        self.report.messages += 1;
+        let m = Message::parse(msg);
+        let question = m.as_ref().and_then(|m| m.question().map(|q| (m, q)));
+        let frame = ctx.frame();
+        let ts = ctx.ts();
+        // tshark stops at a question name that runs out of the message, before
+        // it tracks the transaction: such a message neither opens nor answers one.
+        let trackable = h.qdcount == 0 || name_in_bounds(msg, HEADER_LEN);
+        if !h.is_response() {
+            self.report.queries += 1;
+            if !trackable {
+                // Never paired, so never answered.
+                self.report.untracked_messages += 1;
+                let t = Txn {
+                    frame,
+                    ts,
+                    answered: false,
+                    retransmissions: 0,
+                    retransmission_frames: ArrayVec::new(),
+                    qtype: 0,
+                    qname: "".into(),
+                    client: src,
+                    server: dst,
+                    community_id: ctx.community_id().into(),
+                };
+                self.give_up(t, h.id);
+                return;
+            }
+            let retrans_ns = (self.cfg.retransmission_secs * 1e9) as i64;
+            if let Some(t) = self.txns.get_mut(&(conv, h.id)) {
+                if !t.answered && ts.saturating_sub(t.ts) < retrans_ns && t.frame != frame {
+                    t.retransmissions += 1;
+                    self.report.query_retransmissions += 1;
+                    let _ = t.retransmission_frames.try_push(frame);
+                    return;
+                }
+            }
+            let (qname, qtype) = match &question {
+                Some((m, q)) => (m.name(q.name_offset), q.qtype),
+                None => (String::new(), 0),
+            };
+            let txn = Txn {
+                frame,
+                ts,
+                answered: false,
+                retransmissions: 0,
+                retransmission_frames: ArrayVec::new(),
+                qtype,
+                qname: qname.into_boxed_str(),
+                client: src,
+                server: dst,
+                community_id: ctx.community_id().into(),
+            };
+            if let Some(old) = self.txns.insert((conv, h.id), txn) {
+                if !old.answered {
+                    self.give_up(old, h.id);
+                }
+            }
+            if self.txns.len() > self.cfg.max_pending {
+                self.sweep(ts, false);
+            }
+            return;
+        }
+        self.report.responses += 1;
+        let mut query_frame = None;
+        let txn = if trackable {
+            self.txns.get_mut(&(conv, h.id))
+        } else {
+            self.report.untracked_messages += 1;
+            None
+        };
+        match txn {
+            Some(t) if !t.answered => {
+                t.answered = true;
+                query_frame = Some(t.frame);
+                let ms = (ts - t.ts) as f64 / 1e6;
+                self.report.response_times.add(ms);
+                if ms > self.slow_ms {
+                    let (qf, qname) = (t.frame, t.qname.to_string());
+                    self.report.slow_responses.add(self.cap, || DnsExchange {
+                        evidence: Evidence::new(frame, ts, ctx.community_id()),
+                        query_frame: qf,
+                        qname,
+                        server: src.to_string(),
+                        rtt_ms: ms,
+                    });
+                }
+            }
+            Some(t) => query_frame = Some(t.frame),
+            None => self.report.unmatched_responses += 1,
+        }
+        let rcode = h.rcode();
+        if rcode == 0 {
+            return;
+        }
+        if self.last_error_frame != frame {
+            self.last_error_frame = frame;
+            self.report.error_response_frames += 1;
+        }
+        let key = format!("{rcode}:{}", rcode_name(rcode));
+        *self.report.rcodes.entry(key.clone()).or_default() += 1;
+        let (qname, qtype) = match &question {
+            Some((m, q)) => (m.name(q.name_offset), q.qtype),
+            None => (String::new(), 0),
+        };
+        let server = src.to_string();
+        if let Some(s) = self.name_stat(&qname) {
+            s.errors += 1;
+            *s.rcodes.entry(key).or_default() += 1;
+            *s.servers.entry(server.clone()).or_default() += 1;
+        }
+        self.report.error_responses.add(self.cap, || DnsError {
+            evidence: Evidence::new(frame, ts, ctx.community_id()),
+            id: h.id,
+            rcode,
+            rcode_name: rcode_name(rcode).to_string(),
+            qname,
+            qtype,
+            server,
+            client: dst.to_string(),
+            query_frame,
+        });
+    }
+}
+
+impl Detector for DnsDetector {
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let pkt = ctx.packet;
+        let Some(inner) = pkt.inner() else {
+            return;
+        };
+        // Periodic expiry keeps the table bounded by time as well as size.
+        let wait = (self.cfg.wait_secs * 1e9) as i64;
+        if !self.txns.is_empty() && ctx.ts().saturating_sub(self.last_sweep_ts) > wait {
+            self.last_sweep_ts = ctx.ts();
+            self.sweep(ctx.ts(), false);
+        }
+        let conv = ctx.flow.as_ref().map_or(0, |f| f.flow.id);
+        let (src, dst) = (inner.src, inner.dst);
+        match &inner.transport {
+            Transport::Udp(u) => match udp_kind(u.src_port, u.dst_port) {
+                Some(DnsKind::Dns) => self.on_message(u.payload, ctx, conv, src, dst),
+                Some(DnsKind::Mdns) => self.report.mdns_messages += 1,
+                Some(DnsKind::Llmnr) => self.report.llmnr_messages += 1,
+                None => {}
+            },
+            Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
+                let Some(f) = ctx.flow.as_ref() else {
+                    return;
+                };
+                let dir = usize::from(!f.from_orig);
+                let mut streams = self.tcp.remove(&conv).unwrap_or_default();
+                let mut msgs: Vec<(usize, usize)> = Vec::new();
+                let mut owned: Vec<u8> = Vec::new();
+                streams[dir].feed(t, MAX_TCP_PENDING, |b| {
+                    if b.len() < 2 {
+                        return Step::NeedMore;
+                    }
+                    let len = u16::from_be_bytes([b[0], b[1]]) as usize;
+                    if len == 0 {
+                        return Step::Consumed(2);
+                    }
+                    if b.len() < 2 + len {
+                        return Step::NeedMore;
+                    }
+                    // Copy out: the stream buffer is borrowed while parsing.
+                    msgs.push((owned.len(), len));
+                    owned.extend_from_slice(&b[2..2 + len]);
+                    Step::Consumed(2 + len)
+                });
+                self.tcp.insert(conv, streams);
+                for (off, len) in msgs {
+                    self.on_message(&owned[off..off + len], ctx, conv, src, dst);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_flow_end(&mut self, flow: &Flow) {
+        self.tcp.remove(&flow.id);
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
+        self.sweep(i64::MAX, true);
+        let mut names: Vec<(&String, &NameStat)> = self.names.iter().collect();
+        names.sort_by(|a, b| {
+            (b.1.errors + b.1.unanswered)
+                .cmp(&(a.1.errors + a.1.unanswered))
+                .then(a.0.cmp(b.0))
+        });
+        self.report.top_failing_names = names
+            .into_iter()
+            .take(self.cfg.top_names)
+            .map(|(n, s)| FailingName {
+                name: n.clone(),
+                errors: s.errors,
+                unanswered: s.unanswered,
+                rcodes: s.rcodes.clone(),
+                servers: s.servers.keys().cloned().collect(),
+            })
+            .collect();
+        out.dns = std::mem::take(&mut self.report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn errors_unanswered_retransmissions_and_mdns_apart() {
+        let mut p = Pcap::new();
+        // 1: query, 2: NXDOMAIN answer after 30 ms.
+        p.push(0, &udp(C, 40000, S, 53, &dns(1, 0x0100, "nx.example")));
+        p.push(30, &udp(S, 53, C, 40000, &dns(1, 0x8183, "nx.example")));
+        // 3: query never answered; 4: its retransmission 1 s later.
+        p.push(100, &udp(C, 40001, S, 53, &dns(2, 0x0100, "lost.example")));
+        p.push(1100, &udp(C, 40001, S, 53, &dns(2, 0x0100, "lost.example")));
+        // 5/6: SERVFAIL after 900 ms (slow: above the 500 ms default).
+        p.push(2000, &udp(C, 40002, S, 53, &dns(3, 0x0100, "nx.example")));
+        p.push(2900, &udp(S, 53, C, 40002, &dns(3, 0x8182, "nx.example")));
+        // 7: mDNS, kept apart.
+        p.push(
+            3000,
+            &udp(C, 5353, [224, 0, 0, 251], 5353, &dns(0, 0x8400, "a.local")),
+        );
+        let f = p.failures().dns;
+        assert_eq!((f.queries, f.responses, f.mdns_messages), (4, 2, 1));
+        assert_eq!(f.error_response_frames, 2);
+        assert_eq!(f.rcodes.get("3:NXDomain"), Some(&1));
+        assert_eq!(f.rcodes.get("2:ServFail"), Some(&1));
+        let e = &f.error_responses.instances[0];
+        assert_eq!((e.evidence.frame, e.query_frame), (2, Some(1)));
+        assert_eq!(
+            (e.qname.as_str(), e.server.as_str()),
+            ("nx.example", "10.0.0.2")
+        );
+        assert_eq!(f.unanswered_queries.total, 1);
+        assert_eq!(f.query_retransmissions, 1);
+        let u = &f.unanswered_queries.instances[0];
+        assert_eq!(
+            (u.evidence.frame, u.retransmission_frames.clone()),
+            (3, vec![4])
+        );
+        assert_eq!(f.response_times.count, 2);
+        assert_eq!(f.response_times.max_ms, 900.0);
+        assert_eq!(f.slow_responses.total, 1);
+        let top = &f.top_failing_names[0];
+        assert_eq!((top.name.as_str(), top.errors), ("nx.example", 2));
+        assert_eq!(top.servers, vec!["10.0.0.2".to_string()]);
+    }
+
+    #[test]
+    fn tcp_messages_packed_and_split_across_segments() {
+        let framed = |m: Vec<u8>| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&m);
+            v
+        };
+        let q1 = framed(dns(10, 0x0100, "a.example"));
+        let q2 = framed(dns(11, 0x0100, "b.example"));
+        let mut both = q1.clone();
+        both.extend_from_slice(&q2);
+        let r1 = framed(dns(10, 0x8185, "a.example"));
+        let r2 = framed(dns(11, 0x8185, "b.example"));
+        let mut resp = r1.clone();
+        resp.extend_from_slice(&r2);
+        let (a, b) = resp.split_at(r1.len() + 5);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 5000, S, 53, 100, 0, 0x02, &[]));
+        p.push(1, &tcp(S, 53, C, 5000, 900, 101, 0x12, &[]));
+        p.push(2, &tcp(C, 5000, S, 53, 101, 901, 0x18, &both));
+        p.push(
+            3,
+            &tcp(S, 53, C, 5000, 901, 101 + both.len() as u32, 0x18, a),
+        );
+        let seq = 901 + a.len() as u32;
+        p.push(
+            4,
+            &tcp(S, 53, C, 5000, seq, 101 + both.len() as u32, 0x18, b),
+        );
+        let f = p.failures().dns;
+        assert_eq!((f.queries, f.responses), (2, 2));
+        assert_eq!(f.rcodes.get("5:Refused"), Some(&2));
+        // One frame completes the first response, the next one the second.
+        assert_eq!(f.error_response_frames, 2);
+        let frames: Vec<u64> = f
+            .error_responses
+            .instances
+            .iter()
+            .map(|e| e.evidence.frame)
+            .collect();
+        assert_eq!(frames, vec![4, 5]);
+        assert_eq!(f.unanswered_queries.total, 0);
+    }
+
+    #[test]
+    fn pending_table_is_bounded() {
+        let mut p = Pcap::new();
+        for i in 0..50u16 {
+            p.push(
+                i as u64,
+                &udp(C, 40000 + i, S, 53, &dns(i, 0x0100, "q.example")),
+            );
+        }
+        let mut cfg = crate::detect::DetectConfig::default();
+        cfg.dns.max_pending = 10;
+        let f = p.failures_with(cfg).dns;
+        // Shed transactions are given up as unanswered, none is lost from the count.
+        assert_eq!(f.unanswered_queries.total, 50);
+    }
+
+    #[test]
+    fn port_choice_follows_the_lower_port() {
+        use super::{udp_kind, DnsKind};
+        assert_eq!(udp_kind(53, 5353), Some(DnsKind::Dns));
+        assert_eq!(udp_kind(5355, 40000), Some(DnsKind::Llmnr));
+        assert_eq!(udp_kind(5353, 5353), Some(DnsKind::Mdns));
+        assert_eq!(udp_kind(80, 40000), None);
+    }
+}

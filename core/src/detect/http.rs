@@ -1,20 +1,378 @@
-//! Http failures (placeholder: filled in by the failure-detection work).
+//! HTTP/1.x: request/response pairing per connection (pipelining order),
+//! status codes, 4xx/5xx with method, host and URI, response times.
+//!
+//! A connection is HTTP when a port is in tshark 4.0's HTTP port table or
+//! when a segment starts like an HTTP message (tshark's heuristic), so the
+//! numbers match `http.response.code`. Message heads split across segments
+//! are reassembled (bounded); bodies with a Content-Length are skipped so
+//! pipelined messages in one segment are all seen.
 
-use super::{DetectConfig, Detector};
+use super::dns::ResponseTimes;
+use super::stream::{HalfStream, Step};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use crate::decode::app::{looks_like_http_request, looks_like_http_response};
+use crate::decode::http::{parse_head, StartLine};
+use crate::decode::Transport;
+use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct HttpConfig {}
+/// tshark 4.0's default TCP ports for HTTP (`tshark -G decodes`).
+pub const HTTP_PORTS: &[u16] = &[
+    80, 631, 1900, 2710, 2869, 3128, 3132, 3689, 5985, 8080, 8088, 11371,
+];
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-pub struct HttpReport {}
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpConfig {
+    /// Longest message head reassembled across segments.
+    pub max_head_bytes: usize,
+    /// Most outstanding requests kept per connection (pipelining depth).
+    pub max_outstanding: usize,
+}
 
-pub struct HttpDetector {}
-
-impl HttpDetector {
-    pub fn new(_cfg: &DetectConfig) -> Self {
-        HttpDetector {}
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_head_bytes: 65_536,
+            max_outstanding: 64,
+        }
     }
 }
 
-impl Detector for HttpDetector {}
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpError {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub code: u16,
+    pub reason: String,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub uri: Option<String>,
+    pub request_frame: Option<u64>,
+    pub response_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub code: u16,
+    pub method: String,
+    pub host: Option<String>,
+    pub uri: String,
+    pub request_frame: u64,
+    pub response_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct HttpReport {
+    pub requests: u64,
+    pub responses: u64,
+    /// Status code → responses.
+    pub status_codes: BTreeMap<u16, u64>,
+    /// Responses with code >= 400 (one per message).
+    pub error_responses: Counted<HttpError>,
+    /// Frames holding at least one response with code >= 400 (tshark's count).
+    pub error_response_frames: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    /// Responses with no request seen before them on the connection.
+    pub unmatched_responses: u64,
+    /// Requests still waiting for a response when their connection ended.
+    pub unanswered_requests: u64,
+    pub response_times: ResponseTimes,
+    /// Responses slower than `perf.slow_http_ms`.
+    pub slow_responses: Counted<HttpExchange>,
+}
+
+struct Request {
+    frame: u64,
+    ts: i64,
+    method: Box<str>,
+    uri: Box<str>,
+    host: Option<Box<str>>,
+}
+
+#[derive(Default)]
+struct Conn {
+    streams: [HalfStream; 2],
+    outstanding: VecDeque<Request>,
+}
+
+pub struct HttpDetector {
+    cfg: HttpConfig,
+    cap: usize,
+    slow_ms: f64,
+    report: HttpReport,
+    conns: FxHashMap<u64, Conn>,
+    last_error_frame: u64,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A parsed head, copied out of the stream buffer.
+enum Msg {
+    Request(Request),
+    Response { code: u16, reason: String },
+}
+
+impl HttpDetector {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        HttpDetector {
+            cfg: cfg.http.clone(),
+            cap: cfg.max_instances,
+            slow_ms: cfg.perf.slow_http_ms,
+            report: HttpReport::default(),
+            conns: FxHashMap::default(),
+            last_error_frame: 0,
+        }
+    }
+
+    fn on_response(&mut self, ctx: &PacketCtx<'_, '_>, conn_id: u64, code: u16, reason: String) {
+        let frame = ctx.frame();
+        let ts = ctx.ts();
+        self.report.responses += 1;
+        *self.report.status_codes.entry(code).or_default() += 1;
+        // Interim responses do not answer the request.
+        let req = if (100..200).contains(&code) {
+            None
+        } else {
+            self.conns
+                .get_mut(&conn_id)
+                .and_then(|c| c.outstanding.pop_front())
+        };
+        if req.is_none() && !(100..200).contains(&code) {
+            self.report.unmatched_responses += 1;
+        }
+        let ms = req.as_ref().map(|r| (ts - r.ts) as f64 / 1e6);
+        if let (Some(r), Some(ms)) = (&req, ms) {
+            self.report.response_times.add(ms);
+            if ms > self.slow_ms {
+                self.report.slow_responses.add(self.cap, || HttpExchange {
+                    evidence: Evidence::new(frame, ts, ctx.community_id()),
+                    code,
+                    method: r.method.to_string(),
+                    host: r.host.as_ref().map(|h| h.to_string()),
+                    uri: r.uri.to_string(),
+                    request_frame: r.frame,
+                    response_ms: ms,
+                });
+            }
+        }
+        if code < 400 {
+            return;
+        }
+        if code < 500 {
+            self.report.client_errors += 1;
+        } else {
+            self.report.server_errors += 1;
+        }
+        if self.last_error_frame != frame {
+            self.last_error_frame = frame;
+            self.report.error_response_frames += 1;
+        }
+        self.report.error_responses.add(self.cap, || HttpError {
+            evidence: Evidence::new(frame, ts, ctx.community_id()),
+            code,
+            reason,
+            method: req.as_ref().map(|r| r.method.to_string()),
+            host: req
+                .as_ref()
+                .and_then(|r| r.host.as_ref().map(|h| h.to_string())),
+            uri: req.as_ref().map(|r| r.uri.to_string()),
+            request_frame: req.as_ref().map(|r| r.frame),
+            response_ms: ms,
+        });
+    }
+}
+
+impl Detector for HttpDetector {
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let Some(inner) = ctx.packet.inner() else {
+            return;
+        };
+        let Transport::Tcp(t) = &inner.transport else {
+            return;
+        };
+        let Some(f) = ctx.flow.as_ref() else {
+            return;
+        };
+        let id = f.flow.id;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
+            let by_port = HTTP_PORTS.contains(&t.src_port) || HTTP_PORTS.contains(&t.dst_port);
+            let by_content =
+                looks_like_http_request(t.payload) || looks_like_http_response(t.payload);
+            if !by_port && !by_content {
+                return;
+            }
+            e.insert(Conn::default());
+        }
+        if t.payload_len == 0 && t.flags & crate::decode::tcp_flags::SYN == 0 {
+            return;
+        }
+        let dir = usize::from(!f.from_orig);
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut msgs: Vec<Msg> = Vec::new();
+        let max_head = self.cfg.max_head_bytes;
+        // HEAD responses carry no body even with a Content-Length.
+        let head_first = conn
+            .outstanding
+            .front()
+            .is_some_and(|r| &*r.method == "HEAD");
+        let mut responses_seen = 0usize;
+        conn.streams[dir].feed(t, max_head, |b| {
+            let Some(h) = parse_head(b) else {
+                return Step::Desync;
+            };
+            if !h.complete {
+                return Step::NeedMore;
+            }
+            let body = match &h.start {
+                StartLine::Request { method, uri } => {
+                    let m = &b[method.clone()];
+                    msgs.push(Msg::Request(Request {
+                        frame: 0,
+                        ts: 0,
+                        method: text(m).into(),
+                        uri: text(&b[uri.clone()]).into(),
+                        host: h.host.clone().map(|r| text(&b[r]).into()),
+                    }));
+                    h.content_length.unwrap_or(0)
+                }
+                StartLine::Response { code, reason } => {
+                    let code = *code;
+                    msgs.push(Msg::Response {
+                        code,
+                        reason: text(&b[reason.clone()]),
+                    });
+                    let no_body = (100..200).contains(&code)
+                        || code == 204
+                        || code == 304
+                        || (responses_seen == 0 && head_first);
+                    if !(100..200).contains(&code) {
+                        responses_seen += 1;
+                    }
+                    if no_body {
+                        0
+                    } else {
+                        h.content_length.unwrap_or(0)
+                    }
+                }
+            };
+            Step::Skip(h.head_len as u64 + body)
+        });
+        for m in msgs {
+            match m {
+                Msg::Request(mut r) => {
+                    self.report.requests += 1;
+                    r.frame = ctx.frame();
+                    r.ts = ctx.ts();
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        if c.outstanding.len() < self.cfg.max_outstanding {
+                            c.outstanding.push_back(r);
+                        }
+                    }
+                }
+                Msg::Response { code, reason } => self.on_response(ctx, id, code, reason),
+            }
+        }
+    }
+
+    fn on_flow_end(&mut self, flow: &Flow) {
+        if let Some(c) = self.conns.remove(&flow.id) {
+            self.report.unanswered_requests += c.outstanding.len() as u64;
+        }
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
+        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(c) = self.conns.remove(&id) {
+                self.report.unanswered_requests += c.outstanding.len() as u64;
+            }
+        }
+        out.http = std::mem::take(&mut self.report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    #[test]
+    fn pipelined_requests_pair_in_order_with_errors() {
+        let reqs = b"HEAD /x HTTP/1.1\r\nHost: h.example\r\n\r\nGET /missing HTTP/1.1\r\nHost: h.example\r\n\r\nPOST /api HTTP/1.1\r\nHost: h.example\r\nContent-Length: 4\r\n\r\nbody";
+        // The HEAD response has a Content-Length but no body.
+        let resp1 = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        let resp23 = b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnopHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 6000, S, 8080, 1, 0, 0x02, &[]));
+        p.push(5, &tcp(S, 8080, C, 6000, 50, 2, 0x12, &[]));
+        p.push(10, &tcp(C, 6000, S, 8080, 2, 51, 0x18, reqs));
+        p.push(
+            20,
+            &tcp(S, 8080, C, 6000, 51, 2 + reqs.len() as u32, 0x18, resp1),
+        );
+        let seq = 51 + resp1.len() as u32;
+        p.push(
+            1500,
+            &tcp(S, 8080, C, 6000, seq, 2 + reqs.len() as u32, 0x18, resp23),
+        );
+        let f = p.failures().http;
+        assert_eq!((f.requests, f.responses), (3, 3));
+        assert_eq!(f.status_codes.get(&404), Some(&1));
+        assert_eq!((f.client_errors, f.server_errors), (1, 1));
+        // Both errors are in one frame: tshark counts that frame once.
+        assert_eq!(f.error_response_frames, 1);
+        assert_eq!(f.error_responses.total, 2);
+        let e = &f.error_responses.instances[0];
+        assert_eq!(e.code, 404);
+        assert_eq!(e.method.as_deref(), Some("GET"));
+        assert_eq!(e.uri.as_deref(), Some("/missing"));
+        assert_eq!(e.host.as_deref(), Some("h.example"));
+        assert_eq!(e.request_frame, Some(3));
+        assert_eq!(
+            f.error_responses.instances[1].method.as_deref(),
+            Some("POST")
+        );
+        assert_eq!(f.response_times.count, 3);
+        assert_eq!(f.slow_responses.total, 2);
+        assert_eq!(f.unanswered_requests, 0);
+    }
+
+    #[test]
+    fn head_split_across_segments_and_other_ports_ignored() {
+        let resp = b"HTTP/1.1 500 Internal Server Error\r\nServer: x\r\n\r\n";
+        let (a, b) = resp.split_at(20);
+        let mut p = Pcap::new();
+        p.push(
+            0,
+            &tcp(C, 6001, S, 80, 1, 0, 0x18, b"GET / HTTP/1.1\r\n\r\n"),
+        );
+        p.push(1, &tcp(S, 80, C, 6001, 10, 19, 0x18, a));
+        p.push(2, &tcp(S, 80, C, 6001, 10 + a.len() as u32, 19, 0x18, b));
+        // Port 22 and no HTTP start: not HTTP.
+        p.push(
+            3,
+            &tcp(
+                S,
+                22,
+                C,
+                6002,
+                1,
+                1,
+                0x18,
+                b"garbage HTTP/1.1 500 x\r\n\r\n",
+            ),
+        );
+        let f = p.failures().http;
+        assert_eq!(f.error_response_frames, 1);
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 3);
+        assert_eq!(f.responses, 1);
+    }
+}

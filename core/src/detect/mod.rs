@@ -12,7 +12,10 @@ pub mod http;
 pub mod icmp;
 pub mod perf;
 pub mod quic;
+pub(crate) mod stream;
 pub mod tcp;
+#[cfg(test)]
+mod testpcap;
 pub mod tls;
 
 use crate::capture::Record;

@@ -1,20 +1,421 @@
-//! Tls failures (placeholder: filled in by the failure-detection work).
+//! TLS: ClientHello SNI, ALPN and version; alerts (level and description;
+//! encrypted alerts count without a description, as tshark); handshakes that
+//! never complete.
+//!
+//! Records are followed per direction across segments (bounded); alert
+//! frames are counted once per frame like tshark's `tls.alert_message`.
 
-use super::{DetectConfig, Detector};
+use super::stream::{HalfStream, Step};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use crate::decode::app::looks_like_tls;
+use crate::decode::tls::{
+    alert_name, parse_client_hello, version_name, RecordHeader, CONTENT_ALERT,
+    CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
+};
+use crate::decode::Transport;
+use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct TlsConfig {}
+/// tshark 4.0's default TCP ports for TLS (`tshark -G decodes`).
+pub const TLS_PORTS: &[u16] = &[
+    324, 443, 465, 636, 802, 853, 993, 995, 1300, 2221, 2443, 3249, 3250, 3251, 3252, 3496, 5061,
+    5671, 5684, 5868, 8883, 11207, 19999, 27017,
+];
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-pub struct TlsReport {}
+#[derive(Clone, Debug, PartialEq)]
+pub struct TlsConfig {
+    /// Longest handshake/alert record reassembled across segments.
+    pub max_record_bytes: usize,
+    /// Most distinct names kept in the SNI/ALPN tables.
+    pub max_names: usize,
+}
 
-pub struct TlsDetector {}
-
-impl TlsDetector {
-    pub fn new(_cfg: &DetectConfig) -> Self {
-        TlsDetector {}
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            max_record_bytes: 18_437,
+            max_names: 10_000,
+        }
     }
 }
 
-impl Detector for TlsDetector {}
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TlsAlert {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// "client" or "server" (who sent the alert).
+    pub from: String,
+    /// 1 warning, 2 fatal; absent when encrypted.
+    pub level: Option<u8>,
+    pub description: Option<u8>,
+    pub description_name: Option<String>,
+    pub encrypted: bool,
+    pub sni: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TlsIncomplete {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    pub sni: Option<String>,
+    /// How far it got: "client_hello", "server_hello", "alert".
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct TlsReport {
+    pub client_hellos: u64,
+    pub server_names: BTreeMap<String, u64>,
+    pub alpn: BTreeMap<String, u64>,
+    /// Highest version offered by each ClientHello.
+    pub versions: BTreeMap<String, u64>,
+    /// Alert records (one per record).
+    pub alerts: Counted<TlsAlert>,
+    /// Frames holding at least one alert (tshark's `tls.alert_message` count).
+    pub alert_frames: u64,
+    /// `"<desc>:<name>"` → alerts (plaintext alerts only).
+    pub alert_descriptions: BTreeMap<String, u64>,
+    pub encrypted_alerts: u64,
+    /// Connections with a ClientHello whose handshake never completed.
+    pub incomplete_handshakes: Counted<TlsIncomplete>,
+}
+
+#[derive(Default)]
+struct Conn {
+    streams: [HalfStream; 2],
+    ccs: [bool; 2],
+    app_data: [bool; 2],
+    hello: Option<(u64, i64, Box<str>)>,
+    sni: Option<Box<str>>,
+    server_hello: bool,
+    alerted: bool,
+}
+
+pub struct TlsDetector {
+    cfg: TlsConfig,
+    cap: usize,
+    report: TlsReport,
+    conns: FxHashMap<u64, Conn>,
+    last_alert_frame: u64,
+}
+
+enum Ev {
+    Hello {
+        sni: Option<String>,
+        alpn: Vec<String>,
+        version: u16,
+    },
+    ServerHello,
+    Ccs,
+    Alert {
+        level: Option<u8>,
+        desc: Option<u8>,
+    },
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: String, max: usize) {
+    if map.len() < max || map.contains_key(&key) {
+        *map.entry(key).or_default() += 1;
+    }
+}
+
+impl TlsDetector {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        TlsDetector {
+            cfg: cfg.tls.clone(),
+            cap: cfg.max_instances,
+            report: TlsReport::default(),
+            conns: FxHashMap::default(),
+            last_alert_frame: 0,
+        }
+    }
+
+    fn end_conn(&mut self, c: Conn) {
+        let complete = (c.ccs[0] && c.ccs[1]) || (c.app_data[0] && c.app_data[1]);
+        if let (Some((frame, ts, cid)), false) = (&c.hello, complete) {
+            let stage = if c.alerted {
+                "alert"
+            } else if c.server_hello {
+                "server_hello"
+            } else {
+                "client_hello"
+            };
+            self.report
+                .incomplete_handshakes
+                .add(self.cap, || TlsIncomplete {
+                    evidence: Evidence::new(*frame, *ts, cid),
+                    sni: c.sni.as_ref().map(|s| s.to_string()),
+                    stage: stage.to_string(),
+                });
+        }
+    }
+}
+
+impl Detector for TlsDetector {
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let Some(inner) = ctx.packet.inner() else {
+            return;
+        };
+        let Transport::Tcp(t) = &inner.transport else {
+            return;
+        };
+        let Some(f) = ctx.flow.as_ref() else {
+            return;
+        };
+        let id = f.flow.id;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
+            let by_port = TLS_PORTS.contains(&t.src_port) || TLS_PORTS.contains(&t.dst_port);
+            // Off the port table, only a ClientHello at the segment start makes it
+            // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
+            // with a hello is still worth reporting).
+            let hello =
+                looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1);
+            if !by_port && !hello {
+                return;
+            }
+            e.insert(Conn::default());
+        }
+        if t.payload_len == 0 {
+            return;
+        }
+        let dir = usize::from(!f.from_orig);
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut evs: Vec<Ev> = Vec::new();
+        // Application data is by far the commonest record: a flag, not an event.
+        let mut app_data = false;
+        let encrypted_dir = conn.ccs[dir];
+        let max = self.cfg.max_record_bytes;
+        conn.streams[dir].feed(t, max, |b| {
+            let Some(h) = RecordHeader::parse(b) else {
+                return Step::Desync;
+            };
+            let total = h.total_len();
+            let parsed = matches!(h.content_type, CONTENT_ALERT | CONTENT_HANDSHAKE);
+            if parsed && b.len() < total {
+                return Step::NeedMore;
+            }
+            match h.content_type {
+                CONTENT_ALERT => {
+                    let body = &b[5..total];
+                    // Plaintext alerts are 2 bytes (level 1 or 2) before ChangeCipherSpec.
+                    let plain = !encrypted_dir && body.len() == 2 && matches!(body[0], 1 | 2);
+                    evs.push(if plain {
+                        Ev::Alert {
+                            level: Some(body[0]),
+                            desc: Some(body[1]),
+                        }
+                    } else {
+                        Ev::Alert {
+                            level: None,
+                            desc: None,
+                        }
+                    });
+                }
+                CONTENT_HANDSHAKE if !encrypted_dir => {
+                    let body = &b[5..total];
+                    match body.first() {
+                        Some(1) => {
+                            if let Some(hello) = parse_client_hello(body) {
+                                let s = |r: std::ops::Range<usize>| {
+                                    String::from_utf8_lossy(&body[r]).into_owned()
+                                };
+                                evs.push(Ev::Hello {
+                                    sni: hello.sni.clone().map(s),
+                                    alpn: hello.alpn.iter().cloned().map(s).collect(),
+                                    version: hello.max_supported_version.unwrap_or(hello.version),
+                                });
+                            }
+                        }
+                        Some(2) => evs.push(Ev::ServerHello),
+                        _ => {}
+                    }
+                }
+                CONTENT_CHANGE_CIPHER_SPEC => evs.push(Ev::Ccs),
+                CONTENT_APPLICATION_DATA => app_data = true,
+                _ => {}
+            }
+            Step::Skip(total as u64)
+        });
+        if app_data {
+            conn.app_data[dir] = true;
+        }
+        let from = if f.from_orig { "client" } else { "server" };
+        for ev in evs {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            match ev {
+                Ev::Hello { sni, alpn, version } => {
+                    self.report.client_hellos += 1;
+                    conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id().into()));
+                    conn.sni = sni.clone().map(Into::into);
+                    let max = self.cfg.max_names;
+                    if let Some(s) = sni {
+                        bump(&mut self.report.server_names, s, max);
+                    }
+                    for a in alpn {
+                        bump(&mut self.report.alpn, a, max);
+                    }
+                    bump(&mut self.report.versions, version_name(version).into(), max);
+                }
+                Ev::ServerHello => conn.server_hello = true,
+                Ev::Ccs => conn.ccs[dir] = true,
+                Ev::Alert { level, desc } => {
+                    conn.alerted = true;
+                    let sni = conn.sni.as_ref().map(|s| s.to_string());
+                    if self.last_alert_frame != ctx.frame() {
+                        self.last_alert_frame = ctx.frame();
+                        self.report.alert_frames += 1;
+                    }
+                    match desc {
+                        Some(d) => {
+                            *self
+                                .report
+                                .alert_descriptions
+                                .entry(format!("{d}:{}", alert_name(d)))
+                                .or_default() += 1
+                        }
+                        None => self.report.encrypted_alerts += 1,
+                    }
+                    self.report.alerts.add(self.cap, || TlsAlert {
+                        evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                        from: from.to_string(),
+                        level,
+                        description: desc,
+                        description_name: desc.map(|d| alert_name(d).to_string()),
+                        encrypted: desc.is_none(),
+                        sni,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_flow_end(&mut self, flow: &Flow) {
+        if let Some(c) = self.conns.remove(&flow.id) {
+            self.end_conn(c);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
+        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(c) = self.conns.remove(&id) {
+                self.end_conn(c);
+            }
+        }
+        out.tls = std::mem::take(&mut self.report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::*;
+
+    fn hello(sni: &str) -> Vec<u8> {
+        let n = sni.len() as u16;
+        let mut ext = vec![0, 0];
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(sni.as_bytes());
+        ext.extend_from_slice(&[0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut rec = vec![
+            22,
+            3,
+            1,
+            0,
+            0,
+            1,
+            0,
+            (body.len() >> 8) as u8,
+            body.len() as u8,
+        ];
+        rec.extend_from_slice(&body);
+        let l = (rec.len() - 5) as u16;
+        rec[3..5].copy_from_slice(&l.to_be_bytes());
+        rec
+    }
+
+    #[test]
+    fn hello_alert_and_incomplete_handshake() {
+        let h = hello("bad.example");
+        let (a, b) = h.split_at(30);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7000, S, 443, 1, 0, 0x02, &[]));
+        p.push(1, &tcp(S, 443, C, 7000, 10, 2, 0x12, &[]));
+        // The ClientHello is split across two segments.
+        p.push(2, &tcp(C, 7000, S, 443, 2, 11, 0x18, a));
+        p.push(3, &tcp(C, 7000, S, 443, 2 + a.len() as u32, 11, 0x18, b));
+        // Fatal unrecognized_name alert from the server.
+        p.push(
+            4,
+            &tcp(
+                S,
+                443,
+                C,
+                7000,
+                11,
+                2 + h.len() as u32,
+                0x18,
+                &[21, 3, 3, 0, 2, 2, 112],
+            ),
+        );
+        // A connection on port 443 that completes (both sides send application data).
+        p.push(5, &tcp(C, 7001, S, 443, 1, 1, 0x18, &hello("ok.example")));
+        p.push(6, &tcp(S, 443, C, 7001, 1, 200, 0x18, &[23, 3, 3, 0, 1, 0]));
+        p.push(7, &tcp(C, 7001, S, 443, 200, 7, 0x18, &[23, 3, 3, 0, 1, 0]));
+        // An encrypted alert (after ChangeCipherSpec) on the second connection.
+        p.push(
+            8,
+            &tcp(
+                C,
+                7001,
+                S,
+                443,
+                206,
+                7,
+                0x18,
+                &[20, 3, 3, 0, 1, 1, 21, 3, 3, 0, 26],
+            ),
+        );
+        let f = p.failures().tls;
+        assert_eq!(f.client_hellos, 2);
+        assert_eq!(f.server_names.get("bad.example"), Some(&1));
+        assert_eq!(f.alpn.get("h2"), Some(&2));
+        assert_eq!(f.versions.get("TLS 1.2"), Some(&2));
+        assert_eq!(
+            f.alert_frames, 1,
+            "the cut encrypted alert record is not complete"
+        );
+        let al = &f.alerts.instances[0];
+        assert_eq!((al.level, al.description), (Some(2), Some(112)));
+        assert_eq!(al.sni.as_deref(), Some("bad.example"));
+        assert_eq!(f.alert_descriptions.get("112:unrecognized_name"), Some(&1));
+        assert_eq!(f.incomplete_handshakes.total, 1);
+        assert_eq!(f.incomplete_handshakes.instances[0].stage, "alert");
+        assert_eq!(f.incomplete_handshakes.instances[0].evidence.frame, 4);
+    }
+
+    #[test]
+    fn encrypted_alert_counts_without_description() {
+        let mut alert = vec![20, 3, 3, 0, 1, 1, 21, 3, 3, 0, 26];
+        alert.extend_from_slice(&[0xAB; 26]);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7002, S, 993, 1, 1, 0x18, &alert));
+        let f = p.failures().tls;
+        assert_eq!((f.alert_frames, f.encrypted_alerts), (1, 1));
+        assert_eq!(f.alerts.instances[0].description, None);
+        assert!(f.alert_descriptions.is_empty());
+    }
+}

@@ -1,0 +1,112 @@
+//! Hand-built captures for detector unit tests (raw-IP pcap, LINKTYPE 101).
+
+use super::{DetectConfig, Failures};
+use crate::{analyze_bytes, AnalyzerConfig};
+
+pub const C: [u8; 4] = [10, 0, 0, 1];
+pub const S: [u8; 4] = [10, 0, 0, 2];
+pub const R: [u8; 4] = [10, 0, 0, 254];
+
+pub struct Pcap {
+    buf: Vec<u8>,
+}
+
+impl Pcap {
+    pub fn new() -> Self {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        buf.extend_from_slice(&2u16.to_le_bytes());
+        buf.extend_from_slice(&4u16.to_le_bytes());
+        buf.extend_from_slice(&[0; 8]);
+        buf.extend_from_slice(&65535u32.to_le_bytes());
+        buf.extend_from_slice(&101u32.to_le_bytes());
+        Pcap { buf }
+    }
+
+    /// Append one packet at `ms` milliseconds after time 1000 s.
+    pub fn push(&mut self, ms: u64, ip: &[u8]) -> &mut Self {
+        let us = 1_000_000_000 + ms * 1000;
+        self.buf
+            .extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        self.buf.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(ip);
+        self
+    }
+
+    pub fn failures(&self) -> Failures {
+        self.failures_with(DetectConfig::default())
+    }
+
+    pub fn failures_with(&self, detect: DetectConfig) -> Failures {
+        let cfg = AnalyzerConfig {
+            detect,
+            ..Default::default()
+        };
+        analyze_bytes(&self.buf, cfg).expect("config").failures
+    }
+}
+
+pub fn ipv4_frag(src: [u8; 4], dst: [u8; 4], proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
+    let len = (20 + payload.len()) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&len.to_be_bytes());
+    p.extend_from_slice(&[0x12, 0x34]);
+    p.extend_from_slice(&frag.to_be_bytes());
+    p.extend_from_slice(&[64, proto, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(payload);
+    p
+}
+
+pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+    ipv4_frag(src, dst, proto, 0, payload)
+}
+
+pub fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    ipv4(src, dst, 17, &u)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    ipv4(src, dst, 6, &t)
+}
+
+/// A DNS message with one question.
+pub fn dns(id: u16, flags: u16, name: &str) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m
+}

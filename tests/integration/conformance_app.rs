@@ -1,0 +1,199 @@
+//! Application-protocol conformance against `../shared/corpus`: ICMP, DNS,
+//! HTTP, TLS and QUIC failure counts equal tshark's for every capture tshark
+//! read fully. Justified differences are listed in `KNOWN` and in the
+//! "Application protocols" section of docs/conformance.md; anything else
+//! fails with a file × counter table.
+
+use pcaplens_core::{analyze_bytes, AnalyzerConfig, Report};
+use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// (file, counter, why) — each also explained in docs/conformance.md.
+const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "ndpi__doq.pcapng",
+        "dns_queries_unanswered_dnsproto",
+        "DNS over QUIC: tshark decrypts with the capture's embedded TLS secrets; pcaplens does not",
+    ),
+    (
+        "ndpi__fuzz-2006-06-26-2594.pcap",
+        "dns_queries_unanswered_dnsproto",
+        "fuzzer-made capture: tshark dissects fuzzed ports as DNS and skips pairings on corrupt frames",
+    ),
+];
+
+fn known(file: &str, counter: &str) -> bool {
+    KNOWN.iter().any(|(f, c, _)| *f == file && *c == counter)
+}
+
+/// Our value of each counter, as tshark's frame counts.
+fn ours(r: &Report) -> Vec<(&'static str, String)> {
+    let f = &r.failures;
+    let http_errors: BTreeMap<String, u64> = f
+        .http
+        .status_codes
+        .iter()
+        .filter(|(c, _)| **c >= 400)
+        .map(|(c, n)| (c.to_string(), *n))
+        .collect();
+    vec![
+        (
+            "dns_error_responses_dnsproto",
+            f.dns.error_response_frames.to_string(),
+        ),
+        ("dns_error_rcodes_dnsproto", fmt_map(&f.dns.rcodes)),
+        (
+            "dns_queries_unanswered_dnsproto",
+            (f.dns.unanswered_queries.total + f.dns.query_retransmissions).to_string(),
+        ),
+        (
+            "http_error_responses",
+            f.http.error_response_frames.to_string(),
+        ),
+        ("http_error_codes", fmt_map(&http_errors)),
+        ("icmp_dest_unreach", f.icmp.unreachable_v4.total.to_string()),
+        (
+            "icmpv6_dest_unreach",
+            f.icmp.unreachable_v6.total.to_string(),
+        ),
+        ("tls_alert_frames", f.tls.alert_frames.to_string()),
+        (
+            "quic_version_negotiation",
+            f.quic.version_negotiation.total.to_string(),
+        ),
+    ]
+}
+
+fn fmt_map(m: &BTreeMap<String, u64>) -> String {
+    let v: Vec<String> = m.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    format!("{{{}}}", v.join(","))
+}
+
+fn truth_map(v: &Value) -> BTreeMap<String, u64> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn theirs(t: &Value, counter: &str) -> String {
+    match counter {
+        "dns_error_rcodes_dnsproto" | "http_error_codes" => {
+            fmt_map(&truth_map(&t["breakdowns"][counter]))
+        }
+        c => t["counts"][c].as_u64().unwrap_or(0).to_string(),
+    }
+}
+
+#[test]
+fn corpus_application_failures_match_tshark() {
+    if corpus_dir().is_none() {
+        corpus_absent_notice("corpus_application_failures_match_tshark");
+        return;
+    }
+    let mut rows = Vec::new();
+    let mut checked = 0;
+    let mut nonzero = 0;
+    for path in corpus_files() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let t = truth(&path);
+        if t["tshark_rc"].as_i64() != Some(0) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let r = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+        checked += 1;
+        for (counter, got) in ours(&r) {
+            let want = theirs(&t, counter);
+            if want != "0" && want != "{}" {
+                nonzero += 1;
+            }
+            if want != got {
+                rows.push((name.clone(), counter, want, got, known(&name, counter)));
+            }
+        }
+    }
+    let mut table = format!(
+        "{:<48} {:<32} {:>12} {:>12}\n",
+        "file", "counter", "tshark", "pcaplens"
+    );
+    for (f, c, w, g, k) in &rows {
+        let mark = if *k { " (known)" } else { "" };
+        table.push_str(&format!("{f:<48} {c:<32} {w:>12} {g:>12}{mark}\n"));
+    }
+    eprintln!(
+        "application conformance: {checked} files, {nonzero} non-zero truth values, {} differences\n{table}",
+        rows.len()
+    );
+    let unexplained = rows.iter().filter(|r| !r.4).count();
+    assert_eq!(unexplained, 0, "unexplained differences:\n{table}");
+    assert!(checked > 50, "only {checked} corpus files checked");
+    assert!(nonzero > 30, "the corpus should exercise these counters");
+}
+
+/// The generator's scenarios know their exact failure counts.
+#[test]
+fn generator_scenarios_have_the_known_failure_counts() {
+    use pcaplens_core::generate::{generate, GenerateOptions, Scenario};
+    for scenario in [Scenario::DnsFailures, Scenario::HttpErrors, Scenario::Mixed] {
+        for seed in [1, 7, 42] {
+            let opts = GenerateOptions {
+                seed,
+                packets: 3000,
+                ..Default::default()
+            };
+            let g = generate(scenario, &opts).expect("generate");
+            let t = &g.truth;
+            let r = analyze_bytes(&g.bytes, AnalyzerConfig::default()).unwrap();
+            let d = &r.failures.dns;
+            let h = &r.failures.http;
+            let ctx = format!("{} seed {seed}", scenario.name());
+            let rc = |k: &str| d.rcodes.get(k).copied().unwrap_or(0);
+            assert_eq!(d.queries, t.dns_queries, "{ctx}: dns queries");
+            assert_eq!(
+                d.error_responses.total, t.dns_error_responses,
+                "{ctx}: dns errors"
+            );
+            assert_eq!(rc("3:NXDomain"), t.dns_nxdomain, "{ctx}: NXDOMAIN");
+            assert_eq!(rc("2:ServFail"), t.dns_servfail, "{ctx}: SERVFAIL");
+            assert_eq!(rc("5:Refused"), t.dns_refused, "{ctx}: REFUSED");
+            // Truth counts every query packet without a response, retries included.
+            assert_eq!(
+                d.unanswered_queries.total + d.query_retransmissions,
+                t.dns_unanswered,
+                "{ctx}: unanswered queries"
+            );
+            assert_eq!(
+                d.error_response_frames, t.dns_error_responses,
+                "{ctx}: error frames"
+            );
+            assert_eq!(h.requests, t.http_requests, "{ctx}: http requests");
+            assert_eq!(
+                h.error_responses.total, t.http_error_responses,
+                "{ctx}: http errors"
+            );
+            assert_eq!(h.client_errors, t.http_4xx, "{ctx}: 4xx");
+            assert_eq!(h.server_errors, t.http_5xx, "{ctx}: 5xx");
+            if let Some(server) = &t.dns_servfail_resolver {
+                let failing = d
+                    .error_responses
+                    .instances
+                    .iter()
+                    .any(|e| &e.server == server);
+                assert!(failing, "{ctx}: the SERVFAIL resolver {server} is named");
+            }
+            if let Some(dead) = &t.dns_dead_resolver {
+                let named = d
+                    .unanswered_queries
+                    .instances
+                    .iter()
+                    .any(|u| &u.server == dead);
+                assert!(named, "{ctx}: the dead resolver {dead} is named");
+            }
+        }
+    }
+}
