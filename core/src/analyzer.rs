@@ -222,15 +222,31 @@ impl Pipeline {
         for f in finished {
             self.detectors.on_flow_end(&f);
             let service = stats::service_label(&f);
+            self.stats.on_flow(&f, &service, || {
+                conversation_row(&flow_summary(&f), &service)
+            });
+            // Build the row only when someone keeps it: most flows of a big
+            // capture fall past `flows_limit` and are only counted.
+            let listed = self.listed.len() < self.cfg.flows_limit
+                || self
+                    .listed
+                    .last_key_value()
+                    .is_some_and(|(&last, _)| f.id < last);
+            if !listed && !self.cfg.collect_flows {
+                self.omitted += 1;
+                continue;
+            }
             let summary = flow_summary(&f);
-            self.stats
-                .on_flow(&f, &service, || conversation_row(&summary, &service));
             if self.cfg.collect_flows {
                 self.collected.push(summary.clone());
             }
-            self.listed.insert(summary.id, summary);
-            if self.listed.len() > self.cfg.flows_limit {
-                self.listed.pop_last();
+            if listed {
+                self.listed.insert(summary.id, summary);
+                if self.listed.len() > self.cfg.flows_limit {
+                    self.listed.pop_last();
+                    self.omitted += 1;
+                }
+            } else {
                 self.omitted += 1;
             }
         }

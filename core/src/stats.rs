@@ -161,17 +161,13 @@ impl Stats {
     ) {
         let t = &mut self.flow_totals;
         t.total += 1;
-        *t.by_transport
-            .entry(transport_name(flow.proto).to_string())
-            .or_insert(0) += 1;
-        *t.by_state.entry(flow.conn_state().to_string()).or_insert(0) += 1;
-        *t.by_service
-            .entry(
-                flow.service
-                    .map(|s| s.name().to_string())
-                    .unwrap_or_else(|| "unknown".into()),
-            )
-            .or_insert(0) += 1;
+        bump(&mut t.by_transport, transport_name(flow.proto), 1);
+        bump(&mut t.by_state, flow.conn_state(), 1);
+        bump(
+            &mut t.by_service,
+            flow.service.map_or("unknown", |s| s.name()),
+            1,
+        );
 
         let sent_o = flow.dir[0];
         let sent_r = flow.dir[1];
@@ -185,7 +181,7 @@ impl Stats {
             acc.packets_sent += sent.packets;
             acc.packets_received += recv.packets;
             acc.flows += 1;
-            *acc.by_service.entry(service.to_string()).or_insert(0) += sent.bytes + recv.bytes;
+            bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
         }
         if self.talkers.len() > MAX_TALKERS {
             self.fold_talkers();
@@ -290,6 +286,16 @@ impl Stats {
     }
 }
 
+/// Add to a counter keyed by name, allocating the key only the first time.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
+    match map.get_mut(key) {
+        Some(v) => *v += by,
+        None => {
+            map.insert(key.to_string(), by);
+        }
+    }
+}
+
 pub fn transport_name(proto: u8) -> &'static str {
     match proto {
         6 => "tcp",
@@ -303,13 +309,13 @@ pub fn transport_name(proto: u8) -> &'static str {
 
 /// Service label for a flow: the identified protocol, else a well-known port
 /// name, else "<transport>/<port>".
-pub fn service_label(flow: &Flow) -> String {
+pub fn service_label(flow: &Flow) -> std::borrow::Cow<'static, str> {
     if let Some(s) = flow.service {
-        return s.name().to_string();
+        return s.name().into();
     }
     let t = transport_name(flow.proto);
     if flow.proto != 6 && flow.proto != 17 {
-        return t.to_string();
+        return t.into();
     }
     let p = flow.resp_port;
     let known = match (flow.proto, p) {
@@ -325,8 +331,8 @@ pub fn service_label(flow: &Flow) -> String {
         _ => "",
     };
     if known.is_empty() {
-        format!("{t}/{p}")
+        format!("{t}/{p}").into()
     } else {
-        known.to_string()
+        known.into()
     }
 }

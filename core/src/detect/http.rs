@@ -22,6 +22,14 @@ pub const HTTP_PORTS: &[u16] = &[
     80, 631, 1900, 2710, 2869, 3128, 3132, 3689, 5985, 8080, 8088, 11371,
 ];
 
+/// `HTTP_PORTS.contains(&p)` as a jump table: it runs for every TCP segment.
+pub fn is_http_port(p: u16) -> bool {
+    matches!(
+        p,
+        80 | 631 | 1900 | 2710 | 2869 | 3128 | 3132 | 3689 | 5985 | 8080 | 8088 | 11371
+    )
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpConfig {
     /// Longest message head reassembled across segments.
@@ -201,7 +209,7 @@ impl Detector for HttpDetector {
         };
         let id = f.flow.id;
         if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
-            let by_port = HTTP_PORTS.contains(&t.src_port) || HTTP_PORTS.contains(&t.dst_port);
+            let by_port = is_http_port(t.src_port) || is_http_port(t.dst_port);
             let by_content =
                 looks_like_http_request(t.payload) || looks_like_http_response(t.payload);
             if !by_port && !by_content {
@@ -374,5 +382,19 @@ mod tests {
         assert_eq!(f.error_response_frames, 1);
         assert_eq!(f.error_responses.instances[0].evidence.frame, 3);
         assert_eq!(f.responses, 1);
+    }
+}
+
+#[cfg(test)]
+mod port_table_tests {
+    #[test]
+    fn jump_table_equals_the_list() {
+        for p in 0..=u16::MAX {
+            assert_eq!(
+                super::is_http_port(p),
+                super::HTTP_PORTS.contains(&p),
+                "{p}"
+            );
+        }
     }
 }

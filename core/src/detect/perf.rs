@@ -1,15 +1,13 @@
 //! Performance signs: high retransmission rates, slow TCP handshakes, slow
 //! DNS and HTTP responses (thresholds configurable), IP fragmentation.
 //!
-//! Runs last in [`super::Detectors::finish`], so it reads the DNS and HTTP
-//! sections already written (their detectors apply `slow_*_ms` while pairing).
-//! The retransmission rate here is a light per-flow estimate (a data segment
-//! that brings no new sequence space); the TCP detector has the exact
-//! Wireshark-style analysis.
+//! Runs last in [`super::Detectors::finish`] and reads the TCP, DNS and HTTP
+//! sections already written: the TCP detector applies the handshake and
+//! retransmission thresholds during its exact Wireshark-style analysis, the
+//! DNS and HTTP detectors apply `slow_*_ms` while pairing. Only IP fragments
+//! are counted here, per packet.
 
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
-use crate::decode::{tcp_flags, Transport};
-use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,8 +18,6 @@ pub struct PerfConfig {
     pub slow_handshake_ms: f64,
     /// Flows retransmitting more than this share of data segments…
     pub high_retransmission_rate: f64,
-    /// …with at least this many data segments.
-    pub min_segments_for_rate: u32,
 }
 
 impl Default for PerfConfig {
@@ -31,26 +27,8 @@ impl Default for PerfConfig {
             slow_http_ms: 1000.0,
             slow_handshake_ms: 500.0,
             high_retransmission_rate: 0.05,
-            min_segments_for_rate: 20,
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SlowHandshake {
-    #[serde(flatten)]
-    pub evidence: Evidence,
-    pub handshake_ms: f64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RetransmittingFlow {
-    #[serde(flatten)]
-    pub evidence: Evidence,
-    pub flow_id: u64,
-    pub data_segments: u64,
-    pub retransmissions: u64,
-    pub rate: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,11 +43,15 @@ pub struct FragmentSeen {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct PerfReport {
+    /// Data segments and retransmissions over all TCP flows (Wireshark's definition).
     pub tcp_data_segments: u64,
-    pub tcp_retransmissions_estimate: u64,
+    pub tcp_retransmissions: u64,
     pub retransmission_rate: f64,
-    pub high_retransmission_flows: Counted<RetransmittingFlow>,
-    pub slow_handshakes: Counted<SlowHandshake>,
+    /// Flows above `high_retransmission_rate`: total, and the worst flows as listed
+    /// in `failures.tcp.retransmission_rate.worst_flows`.
+    pub high_retransmission_flows: Counted<crate::detect::tcp::FlowRetransmissions>,
+    /// Handshakes slower than `slow_handshake_ms`: total, and the slowest.
+    pub slow_handshakes: Counted<crate::detect::tcp::HandshakeEvent>,
     pub slow_dns_responses: u64,
     pub slow_http_responses: u64,
     /// Frames carrying an IPv4 fragment (`ip.flags.mf==1 || ip.frag_offset>0`).
@@ -78,24 +60,10 @@ pub struct PerfReport {
     pub ipv6_fragment_frames: Counted<FragmentSeen>,
 }
 
-#[derive(Default)]
-struct TcpPerf {
-    syn_ts: Option<i64>,
-    synack_seen: bool,
-    handshake_done: bool,
-    next_seq: [Option<u32>; 2],
-    segments: u64,
-    retrans: u64,
-    first_frame: u64,
-    first_ts: i64,
-    community_id: Box<str>,
-}
-
 pub struct PerfDetector {
     cfg: PerfConfig,
     cap: usize,
     report: PerfReport,
-    flows: FxHashMap<u64, TcpPerf>,
 }
 
 impl PerfDetector {
@@ -104,26 +72,6 @@ impl PerfDetector {
             cfg: cfg.perf.clone(),
             cap: cfg.max_instances,
             report: PerfReport::default(),
-            flows: FxHashMap::default(),
-        }
-    }
-
-    fn end_flow(&mut self, id: u64, f: TcpPerf) {
-        self.report.tcp_data_segments += f.segments;
-        self.report.tcp_retransmissions_estimate += f.retrans;
-        if f.segments >= self.cfg.min_segments_for_rate as u64 {
-            let rate = f.retrans as f64 / f.segments as f64;
-            if rate > self.cfg.high_retransmission_rate {
-                self.report
-                    .high_retransmission_flows
-                    .add(self.cap, || RetransmittingFlow {
-                        evidence: Evidence::new(f.first_frame, f.first_ts, &f.community_id),
-                        flow_id: id,
-                        data_segments: f.segments,
-                        retransmissions: f.retrans,
-                        rate: (rate * 10_000.0).round() / 10_000.0,
-                    });
-            }
         }
     }
 }
@@ -156,77 +104,35 @@ impl Detector for PerfDetector {
                 more: fr.more,
             });
         }
-        let (Some(inner), Some(f)) = (ctx.packet.inner(), ctx.flow.as_ref()) else {
-            return;
-        };
-        let Transport::Tcp(t) = &inner.transport else {
-            return;
-        };
-        let dir = usize::from(!f.from_orig);
-        let st = self.flows.entry(f.flow.id).or_insert_with(|| TcpPerf {
-            first_frame: ctx.frame(),
-            first_ts: ctx.ts(),
-            community_id: f.flow.community_id.as_str().into(),
-            ..Default::default()
-        });
-        let syn = t.flags & tcp_flags::SYN != 0;
-        let ack = t.flags & tcp_flags::ACK != 0;
-        if syn && !ack && st.syn_ts.is_none() {
-            st.syn_ts = Some(ctx.ts());
-        } else if syn && ack {
-            st.synack_seen = true;
-        } else if ack && st.synack_seen && !st.handshake_done && f.from_orig {
-            st.handshake_done = true;
-            if let Some(s) = st.syn_ts {
-                let ms = (ctx.ts() - s) as f64 / 1e6;
-                if ms > self.cfg.slow_handshake_ms {
-                    let ev = Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id());
-                    self.report.slow_handshakes.add(self.cap, || SlowHandshake {
-                        evidence: ev,
-                        handshake_ms: ms,
-                    });
-                }
-            }
-        }
-        if t.payload_len == 0 {
-            if syn {
-                st.next_seq[dir] = Some(t.seq.wrapping_add(1));
-            }
-            return;
-        }
-        st.segments += 1;
-        let end = t.seq.wrapping_add(t.payload_len);
-        match st.next_seq[dir] {
-            Some(next) if (end.wrapping_sub(next) as i32) <= 0 => {
-                // Keep-alives (1 byte just below the next expected) are not retransmissions.
-                let keepalive = t.payload_len <= 1 && t.seq.wrapping_add(1) == next;
-                if !keepalive {
-                    st.retrans += 1;
-                }
-            }
-            _ => st.next_seq[dir] = Some(end),
-        }
-    }
-
-    fn on_flow_end(&mut self, flow: &Flow) {
-        if let Some(f) = self.flows.remove(&flow.id) {
-            self.end_flow(flow.id, f);
-        }
     }
 
     fn finish(&mut self, out: &mut Failures) {
-        let mut ids: Vec<u64> = self.flows.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(f) = self.flows.remove(&id) {
-                self.end_flow(id, f);
-            }
-        }
         let r = &mut self.report;
-        if r.tcp_data_segments > 0 {
-            let rate = r.tcp_retransmissions_estimate as f64 / r.tcp_data_segments as f64;
-            r.retransmission_rate = (rate * 10_000.0).round() / 10_000.0;
-        }
+        let rate = &out.tcp.retransmission_rate;
+        r.tcp_data_segments = rate.data_segments;
+        r.tcp_retransmissions = rate.retransmissions;
+        r.retransmission_rate = rate.rate;
+        r.high_retransmission_flows = Counted {
+            total: rate.flows_above_threshold,
+            instances: rate
+                .worst_flows
+                .iter()
+                .filter(|f| f.rate > self.cfg.high_retransmission_rate)
+                .take(self.cap)
+                .cloned()
+                .collect(),
+        };
+        let h = &out.tcp.handshake_rtt;
+        r.slow_handshakes = Counted {
+            total: h.slow,
+            instances: h
+                .slowest
+                .iter()
+                .filter(|e| e.rtt_ms > self.cfg.slow_handshake_ms)
+                .take(self.cap)
+                .cloned()
+                .collect(),
+        };
         r.slow_dns_responses = out.dns.slow_responses.total;
         r.slow_http_responses = out.http.slow_responses.total;
         out.performance = std::mem::take(&mut self.report);
@@ -247,7 +153,7 @@ mod tests {
         for i in 0..20u64 {
             p.push(800 + i, &tcp(C, 8000, S, 22, seq, 51, 0x18, &[0u8; 100]));
             if i % 4 == 0 {
-                // Same bytes again: a retransmission.
+                // Same bytes again, much later: a retransmission.
                 p.push(800 + i, &tcp(C, 8000, S, 22, seq, 51, 0x18, &[0u8; 100]));
             }
             seq += 100;
@@ -257,11 +163,8 @@ mod tests {
         p.push(901, &ipv4_frag(C, S, 17, 2, &[0; 16]));
         let f = p.failures().performance;
         assert_eq!(f.slow_handshakes.total, 1);
-        assert!((f.slow_handshakes.instances[0].handshake_ms - 701.0).abs() < 0.01);
-        assert_eq!(
-            (f.tcp_data_segments, f.tcp_retransmissions_estimate),
-            (25, 5)
-        );
+        assert!((f.slow_handshakes.instances[0].rtt_ms - 701.0).abs() < 0.01);
+        assert_eq!((f.tcp_data_segments, f.tcp_retransmissions), (25, 5));
         assert_eq!(f.high_retransmission_flows.total, 1);
         assert_eq!(f.ipv4_fragment_frames.total, 2);
     }

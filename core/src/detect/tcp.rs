@@ -116,6 +116,8 @@ pub struct HandshakeRtt {
     pub median_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// Handshakes slower than the `slow_handshake_ms` performance threshold.
+    pub slow: u64,
     /// Slowest first.
     pub slowest: Vec<HandshakeEvent>,
 }
@@ -139,6 +141,9 @@ pub struct RetransmissionRate {
     pub data_segments: u64,
     pub retransmissions: u64,
     pub rate: f64,
+    /// Flows above the `high_retransmission_rate` performance threshold
+    /// (with at least `min_segments_for_rate` data segments).
+    pub flows_above_threshold: u64,
     /// Highest rate first (flows with at least `min_segments_for_rate` data segments).
     pub worst_flows: Vec<FlowRetransmissions>,
 }
@@ -199,6 +204,8 @@ pub struct TcpDetector {
     slowest: Vec<(i64, HandshakeEvent)>,
     unanswered: Vec<UnansweredSyn>,
     worst: Vec<FlowRetransmissions>,
+    slow_handshake_ns: i64,
+    high_rate: f64,
 }
 
 impl TcpDetector {
@@ -212,6 +219,8 @@ impl TcpDetector {
             slowest: Vec::new(),
             unanswered: Vec::new(),
             worst: Vec::new(),
+            slow_handshake_ns: (cfg.perf.slow_handshake_ms * 1e6) as i64,
+            high_rate: cfg.perf.high_retransmission_rate,
         }
     }
 }
@@ -502,6 +511,11 @@ impl Detector for TcpDetector {
                 });
             }
         }
+        if conn.data_segments >= self.cfg.min_segments_for_rate
+            && ratio(conn.retransmissions, conn.data_segments) > self.high_rate
+        {
+            self.report.retransmission_rate.flows_above_threshold += 1;
+        }
         if conn.data_segments >= self.cfg.min_segments_for_rate && conn.retransmissions > 0 {
             self.worst.push(FlowRetransmissions {
                 community_id: flow.community_id.clone(),
@@ -531,6 +545,11 @@ impl Detector for TcpDetector {
         h.max_ms = self.rtts.last().map(|&x| ms(x));
         h.median_ms = percentile(&self.rtts, 50.0).map(ms);
         h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
+        h.slow = self
+            .rtts
+            .iter()
+            .filter(|&&r| r > self.slow_handshake_ns)
+            .count() as u64;
         self.slowest
             .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
         self.slowest.truncate(n);

@@ -23,6 +23,36 @@ pub const TLS_PORTS: &[u16] = &[
     5671, 5684, 5868, 8883, 11207, 19999, 27017,
 ];
 
+/// `TLS_PORTS.contains(&p)` as a jump table: it runs for every TCP segment.
+pub fn is_tls_port(p: u16) -> bool {
+    matches!(
+        p,
+        324 | 443
+            | 465
+            | 636
+            | 802
+            | 853
+            | 993
+            | 995
+            | 1300
+            | 2221
+            | 2443
+            | 3249
+            | 3250
+            | 3251
+            | 3252
+            | 3496
+            | 5061
+            | 5671
+            | 5684
+            | 5868
+            | 8883
+            | 11207
+            | 19999
+            | 27017
+    )
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TlsConfig {
     /// Longest handshake/alert record reassembled across segments.
@@ -165,7 +195,7 @@ impl Detector for TlsDetector {
         };
         let id = f.flow.id;
         if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
-            let by_port = TLS_PORTS.contains(&t.src_port) || TLS_PORTS.contains(&t.dst_port);
+            let by_port = is_tls_port(t.src_port) || is_tls_port(t.dst_port);
             // Off the port table, only a ClientHello at the segment start makes it
             // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
             // with a hello is still worth reporting).
@@ -417,5 +447,15 @@ mod tests {
         assert_eq!((f.alert_frames, f.encrypted_alerts), (1, 1));
         assert_eq!(f.alerts.instances[0].description, None);
         assert!(f.alert_descriptions.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod port_table_tests {
+    #[test]
+    fn jump_table_equals_the_list() {
+        for p in 0..=u16::MAX {
+            assert_eq!(super::is_tls_port(p), super::TLS_PORTS.contains(&p), "{p}");
+        }
     }
 }
