@@ -206,7 +206,7 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
 }
 
 fn analyze_one(
-    path: &PathBuf,
+    path: &std::path::Path,
     cfg: &AnalyzerConfig,
     args: &AnalyzeArgs,
     label: &str,
