@@ -693,7 +693,11 @@ impl Reader {
 
 /// Where the options of a block start, for the block types that carry them.
 fn options_start(raw: &[u8], block_type_le: u32, big: bool) -> Option<usize> {
-    let block_type = if big { block_type_le.swap_bytes() } else { block_type_le };
+    let block_type = if big {
+        block_type_le.swap_bytes()
+    } else {
+        block_type_le
+    };
     match block_type {
         PCAPNG_SHB => Some(24),
         1 => Some(16),
@@ -707,13 +711,21 @@ fn options_start(raw: &[u8], block_type_le: u32, big: bool) -> Option<usize> {
 
 /// Walk a block's options so a bad option length gets a precise message
 /// (what and where) instead of a generic parse failure.
-fn check_options(raw: &[u8], start: usize, big: bool, block_offset: u64) -> Result<(), CaptureError> {
+fn check_options(
+    raw: &[u8],
+    start: usize,
+    big: bool,
+    block_offset: u64,
+) -> Result<(), CaptureError> {
     let end = raw.len() - 4; // trailing block length
     if start > end {
         return Err(CaptureError::Malformed {
             offset: block_offset,
             what: "pcapng block",
-            detail: format!("captured data runs past the end of the {}-byte block", raw.len()),
+            detail: format!(
+                "captured data runs past the end of the {}-byte block",
+                raw.len()
+            ),
         });
     }
     let mut at = start;

@@ -519,15 +519,26 @@ fn partial_tcp(payload: &[u8], payload_wire: u32) -> Transport<'_> {
     if payload.len() < 20 {
         return Transport::Truncated;
     }
-    let be32 = |at: usize| payload.get(at..at + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    let be16 = |at: usize| payload.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let be32 = |at: usize| {
+        payload
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let be16 = |at: usize| {
+        payload
+            .get(at..at + 2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    };
     let data_offset = match payload.get(12) {
         // A data offset below 5 words is bogus: Wireshark drops such a header entirely.
         Some(b) if b >> 4 < 5 => return Transport::Truncated,
         Some(b) => (b >> 4) as u16 * 4,
         None => 20,
     };
-    let options = payload.get(20..(data_offset as usize).min(payload.len())).map(parse_tcp_options).unwrap_or_default();
+    let options = payload
+        .get(20..(data_offset as usize).min(payload.len()))
+        .map(parse_tcp_options)
+        .unwrap_or_default();
     Transport::Tcp(Tcp {
         src_port: be16(0),
         dst_port: be16(2),
