@@ -2,8 +2,11 @@
 //! All analysis lives in `pcaplens-core`; this crate does I/O and presentation.
 
 mod analyze_cmd;
+mod ask_cmd;
 // mod generate_cmd;
 mod human;
+mod llm;
+mod prepare_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +47,10 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write the evidence for a language model (sanitized by default) into a directory
+    Prepare(prepare_cmd::PrepareArgs),
+    /// Root-cause analysis by a language model (Azure OpenAI or OpenAI-compatible), or --offline
+    Ask(ask_cmd::AskArgs),
     // /// Write a synthetic test capture for a scenario (deterministic for a seed)
     // #[command(after_help = EXIT_CODES_HELP)]
     // Generate(generate_cmd::GenerateArgs),
@@ -63,6 +70,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Prepare(args) => prepare_cmd::run(args),
+        Command::Ask(args) => ask_cmd::run(args),
         // Command::Generate(args) => generate_cmd::run(args),
     };
     match result {

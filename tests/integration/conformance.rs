@@ -109,8 +109,15 @@ fn corpus_files_tshark_rejects_get_clear_errors() {
             panic!("{name}: tshark failed ({stderr}) but pcaplens reports a clean read")
         });
         assert!(r.status.partial, "{name}");
-        assert!(err.message.contains("byte "), "{name}: error does not say where: {}", err.message);
-        assert!(r.summary.packets <= t["packets"].as_u64().unwrap_or(0).max(1), "{name}");
+        assert!(
+            err.message.contains("byte "),
+            "{name}: error does not say where: {}",
+            err.message
+        );
+        assert!(
+            r.summary.packets <= t["packets"].as_u64().unwrap_or(0).max(1),
+            "{name}"
+        );
     }
     assert!(checked >= 4, "only {checked} unreadable files seen");
 }

@@ -5,7 +5,10 @@ use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
 use proptest::prelude::*;
 
 fn seeds() -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = fixture_files().iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let mut v: Vec<Vec<u8>> = fixture_files()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     if corpus_dir().is_some() {
         v.extend(
             corpus_files()
@@ -14,7 +17,10 @@ fn seeds() -> Vec<Vec<u8>> {
                 .map(|p| std::fs::read(p).unwrap()),
         );
     }
-    assert!(!v.is_empty(), "no seed captures (fixtures/ empty and corpus absent)");
+    assert!(
+        !v.is_empty(),
+        "no seed captures (fixtures/ empty and corpus absent)"
+    );
     v
 }
 
@@ -62,7 +68,9 @@ proptest! {
 fn huge_record_length_is_an_error_at_its_offset() {
     let mut bytes = Vec::new();
     bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+    bytes.extend_from_slice(&[
+        2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ]);
     bytes.extend_from_slice(&[0; 8]);
     bytes.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
     bytes.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
@@ -79,7 +87,12 @@ fn not_a_capture_says_what_it_starts_with() {
     let r = analyze_bytes(b"%PDF-1.7 not a capture", AnalyzerConfig::default()).unwrap();
     let e = r.status.error.expect("error");
     assert_eq!(e.code, "not_a_capture");
-    assert!(e.message.starts_with("not a pcap or pcapng file (starts with 25 50 44 46"), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with("not a pcap or pcapng file (starts with 25 50 44 46"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

@@ -184,6 +184,10 @@ pub struct EvidencePack {
     pub diagnoses: Vec<Diagnosis>,
     pub system_prompt: String,
     pub evidence: String,
+    /// `report.failures`, masked (every instance with its frame numbers).
+    pub failures_detail: serde_json::Value,
+    /// Top conversations, masked.
+    pub conversations: serde_json::Value,
     /// Pseudonym → original. Local only: never part of the prompt.
     #[serde(skip)]
     pub unmask_table: BTreeMap<String, String>,
@@ -200,20 +204,25 @@ impl EvidencePack {
 
     /// The rule-based diagnosis as plain text (`ask --offline`).
     pub fn diagnosis_text(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "{}", self.coverage.line());
-        if self.diagnoses.is_empty() {
-            let _ = writeln!(
-                s,
-                "No rule found a likely cause: no failure pattern stands out."
-            );
-        }
-        for d in &self.diagnoses {
-            let _ = writeln!(s, "{}. {}", d.rank, d.summary);
-            let _ = writeln!(s, "   {}", cite_line(d));
-        }
-        s
+        diagnosis_text(&self.coverage, &self.diagnoses)
     }
+}
+
+/// The coverage line and the ranked diagnosis, one item per paragraph.
+pub fn diagnosis_text(coverage: &Coverage, diagnoses: &[Diagnosis]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", coverage.line());
+    if diagnoses.is_empty() {
+        let _ = writeln!(
+            s,
+            "No rule found a likely cause: no failure pattern stands out."
+        );
+    }
+    for d in diagnoses {
+        let _ = writeln!(s, "{}. {}", d.rank, d.summary);
+        let _ = writeln!(s, "   {}", cite_line(d));
+    }
+    s
 }
 
 fn cite_line(d: &Diagnosis) -> String {
@@ -329,6 +338,41 @@ impl<'r, 'p> Masker<'r, 'p> {
         // No unmasking entry: the flow is found again by its endpoints.
         community_id_v1(0, ma, mb, proto, ports)
     }
+
+    /// Mask a JSON tree from the report: fields are classified by key
+    /// (names, free text, Community IDs); any string or map key that parses
+    /// as an address or endpoint is masked as one.
+    fn json(&mut self, v: &serde_json::Value, key: &str) -> serde_json::Value {
+        use serde_json::Value;
+        const NAME_KEYS: &[&str] = &["qname", "name", "host", "sni", "server_name", "domain"];
+        const TEXT_KEYS: &[&str] = &["uri", "user_agent", "path", "referer"];
+        const NAME_MAPS: &[&str] = &["server_names", "names", "hosts"];
+        if !self.sanitize {
+            return v.clone();
+        }
+        match v {
+            Value::String(s) if key == "community_id" => Value::String(self.community_id(s)),
+            Value::String(s) if parse_endpoint(s).is_some() => Value::String(self.endpoint(s)),
+            Value::String(s) if NAME_KEYS.contains(&key) => Value::String(self.rec.name(s)),
+            Value::String(s) if TEXT_KEYS.contains(&key) => Value::String(self.rec.text(key, s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.json(x, key)).collect()),
+            Value::Object(o) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in o {
+                    let mk = if NAME_MAPS.contains(&key) {
+                        self.rec.name(k)
+                    } else if parse_endpoint(k).is_some() {
+                        self.endpoint(k)
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(mk, self.json(x, k));
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
 }
 
 /// Build the evidence pack. `pseudo` is [`mask::Identity`] for an unmasked
@@ -436,7 +480,15 @@ pub fn build_pack(
         }
         let tokens = counter.count(&system_prompt) + counter.count(&evidence);
         if tokens <= cfg.token_budget || included.is_empty() {
+            let failures_detail =
+                m.json(doc.get("failures").unwrap_or(&serde_json::Value::Null), "");
+            let conversations = m.json(
+                &serde_json::to_value(&report.summary.top_conversations).unwrap_or_default(),
+                "",
+            );
             return EvidencePack {
+                failures_detail,
+                conversations,
                 focus: cfg.focus,
                 sanitized: sanitize,
                 token_budget: cfg.token_budget,

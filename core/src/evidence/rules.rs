@@ -320,7 +320,10 @@ fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
                 Part::Endpoint(scanner.to_string()),
                 text(format!(" probed {} TCP ports of ", ports.len())),
                 Part::Endpoint(target.to_string()),
-                text(format!(" ({} probes refused or unanswered)", g.count)),
+                text(format!(
+                    " ({} probe connections refused or unanswered)",
+                    g.count
+                )),
             ],
             endpoint: target.to_string(),
             count: ports.len() as u64,
