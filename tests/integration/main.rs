@@ -3,4 +3,5 @@
 
 mod chunking;
 mod conformance;
+mod llm;
 mod robustness;
