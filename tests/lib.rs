@@ -52,3 +52,45 @@ pub fn fixture_files() -> Vec<PathBuf> {
 pub fn corpus_absent_notice(test: &str) {
     eprintln!("NOTICE: {test}: ../shared/corpus is absent; corpus checks skipped");
 }
+
+/// Path of the `pcaplens` binary of the current profile, built once on demand
+/// (the tests crate cannot depend on a binary crate directly).
+pub fn pcaplens_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test exe path");
+            // target/<profile>/deps/integration-… → target/<profile>
+            let profile_dir = exe
+                .parent()
+                .and_then(|p| p.parent())
+                .expect("profile dir")
+                .to_path_buf();
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["build", "-q", "-p", "pcaplens-cli"])
+                .current_dir(repo_root());
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "building pcaplens-cli failed");
+            let bin = profile_dir.join(if cfg!(windows) {
+                "pcaplens.exe"
+            } else {
+                "pcaplens"
+            });
+            assert!(bin.exists(), "{} missing after build", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pcaplens-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}

@@ -171,9 +171,10 @@ impl Pipeline {
         let n = pkt.ip.len();
         let mut inner_flow = None;
         for (i, layer) in pkt.ip.iter().enumerate() {
-            let Some(input) = FlowInput::from_layer(layer) else {
+            let Some(mut input) = FlowInput::from_layer(layer) else {
                 continue;
             };
+            input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
             let innermost = i + 1 == n;
             // Tunnel carriers (outer layers) have no app protocol of their own.
             let app = if innermost { pkt.app } else { None };
@@ -195,6 +196,7 @@ impl Pipeline {
                 flow,
                 from_orig: placement.from_orig,
                 new_flow: placement.new_flow,
+                tcp: placement.tcp,
             })
         });
         let ctx = PacketCtx {

@@ -47,7 +47,8 @@ pub fn run(args: GenerateArgs) -> Result<u8> {
     let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(BufWriter::new(std::io::stdout().lock()))
     } else {
-        let f = File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+        let f = File::create(&args.output)
+            .with_context(|| format!("cannot create {}", args.output.display()))?;
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
     let mut io_err: Option<std::io::Error> = None;

@@ -160,8 +160,8 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
         writeln!(out, "\n{}", st.head("Top talkers"))?;
         writeln!(
             out,
-            "  {:<40} {:>10} {:>10}  {}",
-            "address", "sent", "received", "mostly"
+            "  {:<40} {:>10} {:>10}  mostly",
+            "address", "sent", "received"
         )?;
         for t in &s.top_talkers {
             writeln!(

@@ -3,7 +3,7 @@
 
 mod analyze_cmd;
 mod ask_cmd;
-// mod generate_cmd;
+mod generate_cmd;
 mod human;
 mod llm;
 mod prepare_cmd;
@@ -47,13 +47,11 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
-    /// Write the evidence for a language model (sanitized by default) into a directory
     Prepare(prepare_cmd::PrepareArgs),
-    /// Root-cause analysis by a language model (Azure OpenAI or OpenAI-compatible), or --offline
     Ask(ask_cmd::AskArgs),
-    // /// Write a synthetic test capture for a scenario (deterministic for a seed)
-    // #[command(after_help = EXIT_CODES_HELP)]
-    // Generate(generate_cmd::GenerateArgs),
+    /// Write a synthetic test capture for a scenario (deterministic for a seed)
+    #[command(after_help = EXIT_CODES_HELP)]
+    Generate(generate_cmd::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,7 +70,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Ask(args) => ask_cmd::run(args),
-        // Command::Generate(args) => generate_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,10 @@
 //! against real captures, chunking invariance, robustness, CLI behaviour.
 
 mod chunking;
+mod cli;
 mod conformance;
+mod conformance_tcp;
+mod fixtures;
 mod llm;
 mod robustness;
+mod zeek_oracle;

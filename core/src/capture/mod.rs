@@ -781,10 +781,10 @@ mod tests {
         v
     }
 
-    fn read_all(
-        bytes: &[u8],
-        chunk: usize,
-    ) -> (Vec<(u64, i64, Vec<u8>)>, Result<(), CaptureError>) {
+    /// (frame number, timestamp, data) of a record.
+    type FrameSeen = (u64, i64, Vec<u8>);
+
+    fn read_all(bytes: &[u8], chunk: usize) -> (Vec<FrameSeen>, Result<(), CaptureError>) {
         let mut r = Reader::new();
         let mut out = Vec::new();
         let mut res = Ok(());

@@ -64,6 +64,8 @@ pub struct FlowCtx<'r> {
     /// The packet travels originator → responder.
     pub from_orig: bool,
     pub new_flow: bool,
+    /// Wireshark's TCP analysis of this packet (empty for non-TCP).
+    pub tcp: crate::flow::tcp_analysis::TcpPacketAnalysis,
 }
 
 impl PacketCtx<'_, '_> {

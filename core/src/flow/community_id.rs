@@ -112,7 +112,8 @@ mod tests {
     // The specification's published baseline vectors (seeds 0 and 1).
     #[test]
     fn published_vectors() {
-        let cases: &[(u16, &str, &str, u8, Option<(u16, u16)>, &str)] = &[
+        type Case<'a> = (u16, &'a str, &'a str, u8, Option<(u16, u16)>, &'a str);
+        let cases: &[Case] = &[
             (
                 0,
                 "1.2.3.4",

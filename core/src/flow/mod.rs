@@ -7,6 +7,7 @@
 //! so they still count in every total.
 
 pub mod community_id;
+pub mod tcp_analysis;
 pub mod zeek;
 
 use crate::decode::{tcp_flags, AppProto, IpLayer, Transport};
@@ -172,6 +173,8 @@ pub struct Flow {
     pub end_reason: EndReason,
     /// Community ID v1 (seed 0), computed once when the flow is created.
     pub community_id: String,
+    /// Wireshark-style sequence analysis (TCP flows only; boxed to keep other flows small).
+    pub tcp: Option<Box<tcp_analysis::TcpAnalysis>>,
 }
 
 impl Flow {
@@ -209,20 +212,22 @@ impl Flow {
         if self.proto == 6 {
             self.zeek.tcp_conn_state()
         } else {
-            zeek::connless_conn_state(self.dir[0].packets > 0, self.dir[1].packets > 0)
+            zeek::connless_conn_state(self.proto, self.dir[0].packets > 0, self.dir[1].packets > 0)
         }
     }
 
     /// Zeek's history string.
     pub fn history(&self) -> String {
-        if self.proto == 6 {
-            self.zeek.history().to_string()
-        } else {
-            zeek::connless_history(
-                self.dir[0].payload_bytes > 0,
-                self.dir[1].payload_bytes > 0,
-                false,
-            )
+        match self.proto {
+            6 => self.zeek.history().to_string(),
+            // Zeek marks each side of a UDP flow that sent a datagram; other
+            // transports have no history.
+            17 => zeek::connless_history(
+                self.dir[0].packets > 0,
+                self.dir[1].packets > 0,
+                self.zeek.history().starts_with('^'),
+            ),
+            _ => String::new(),
         }
     }
 }
@@ -234,6 +239,8 @@ pub struct Placement {
     pub from_orig: bool,
     /// The packet created the flow.
     pub new_flow: bool,
+    /// Wireshark's TCP analysis flags for this packet (empty for non-TCP).
+    pub tcp: tcp_analysis::TcpPacketAnalysis,
 }
 
 /// What one IP layer contributes to flow keying.
@@ -244,6 +251,9 @@ pub struct FlowInput {
     pub dst: IpAddr,
     pub sport: u16,
     pub dport: u16,
+    /// Bytes of the frame cut by the snap length (orig_len - cap_len): an IP
+    /// length beyond the frame is trusted only this far, as tshark does.
+    pub snapped_bytes: u32,
 }
 
 impl FlowInput {
@@ -275,6 +285,7 @@ impl FlowInput {
             dst: l.dst,
             sport,
             dport,
+            snapped_bytes: 0,
         })
     }
 }
@@ -352,17 +363,20 @@ impl FlowTable {
         };
 
         // Port reuse: a new SYN whose sequence number differs from the side's
-        // first one starts a new connection (as Wireshark and Zeek do).
+        // base sequence number starts a new connection (Wireshark's tcp.stream rule).
+        let mut reused = false;
         if let (Some(t), Some(existing)) = (tcp, self.map.get(&key)) {
             if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
-                if existing.base_seq[side].is_some_and(|s| s != t.seq) {
+                let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
+                if base.is_some_and(|s| s != t.seq) {
                     let mut old = self.map.remove(&key).expect("present");
                     old.end_reason = EndReason::PortReuse;
                     self.departed.remove(&key);
                     self.finished.push(old);
+                    reused = true;
                 }
             }
         }
@@ -379,11 +393,7 @@ impl FlowTable {
             new_flow = true;
             let id = *next_id;
             *next_id += 1;
-            // The sender of the first packet is the originator, unless that packet
-            // is a SYN-ACK: then the other side opened the connection.
-            let flipped = tcp.is_some_and(|t| {
-                t.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK)
-            });
+            let flipped = zeek::flip_roles(&layer.transport);
             let (oa, op, ra, rp) = if flipped {
                 (input.dst, input.dport, input.src, input.sport)
             } else {
@@ -410,6 +420,7 @@ impl FlowTable {
                 base_seq: [None; 2],
                 end_reason: EndReason::CaptureEnd,
                 community_id: String::new(),
+                tcp: tcp.map(|_| Box::default()),
             }
         });
         let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
@@ -422,6 +433,7 @@ impl FlowTable {
         let d = if from_orig { 0 } else { 1 };
         flow.last_ts = flow.last_ts.max(ts);
         flow.last_frame = frame;
+        let mut tcp_result = tcp_analysis::TcpPacketAnalysis::default();
         let st = &mut flow.dir[d];
         st.packets += 1;
         st.bytes += wire_len as u64;
@@ -433,8 +445,35 @@ impl FlowTable {
                 if flow.base_seq[d].is_none() {
                     flow.base_seq[d] = Some(t.seq);
                 }
-                flow.zeek
-                    .on_tcp(from_orig, t.flags, t.seq, t.payload_len, t.window);
+                flow.zeek.on_tcp(zeek::TcpSegment {
+                    is_orig: from_orig,
+                    flags: t.flags,
+                    seq: t.seq,
+                    ack: t.ack,
+                    len: t.payload_len,
+                    captured: t.payload.len() as u64 >= t.payload_len as u64,
+                    window: t.window,
+                });
+                let seg = tcp_analysis::Segment {
+                    seq: t.seq,
+                    ack: t.ack,
+                    flags: t.flags,
+                    window: t.window,
+                    // A fragment's TCP length is unknown without reassembly; an
+                    // IP length past the end of the frame is clamped to it.
+                    seglen: layer.fragment.is_none().then_some(
+                        t.payload_len
+                            .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
+                    ),
+                    wscale: t.options.window_scale,
+                    ts,
+                    frame,
+                };
+                tcp_result = flow.tcp.get_or_insert_with(Box::default).on_segment(
+                    d,
+                    &seg,
+                    reused && new_flow,
+                );
             }
             Transport::Udp(u) => st.payload_bytes += u.payload_len as u64,
             Transport::Icmp(i) => {
@@ -454,6 +493,7 @@ impl FlowTable {
         let placement = Placement {
             from_orig,
             new_flow,
+            tcp: tcp_result,
         };
         if self.map.len() > self.peak_live {
             self.peak_live = self.map.len();

@@ -1,0 +1,198 @@
+//! The `pcaplens` binary: exit codes, output formats, stdin, flow files.
+
+use pcaplens_tests::{fixture_files, pcaplens_bin, temp_dir};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn sample() -> std::path::PathBuf {
+    fixture_files()
+        .into_iter()
+        .find(|p| p.ends_with("normal.pcap"))
+        .expect("fixtures/normal.pcap")
+}
+
+#[test]
+fn not_a_capture_exits_2_and_says_what_it_starts_with() {
+    let dir = temp_dir("notcap");
+    let f = dir.join("notes.txt");
+    std::fs::write(&f, b"hello, this is text\n").unwrap();
+    let out = Command::new(pcaplens_bin())
+        .args(["analyze"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a pcap or pcapng file (starts with 68 65 6c 6c"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_exits_2() {
+    let out = Command::new(pcaplens_bin())
+        .args(["analyze", "/nonexistent/x.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
+}
+
+#[test]
+fn cut_short_capture_exits_3_with_partial_json() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let dir = temp_dir("cut");
+    let f = dir.join("cut.pcap");
+    std::fs::write(&f, &bytes[..bytes.len() - 10]).unwrap();
+    let out = Command::new(pcaplens_bin())
+        .args(["analyze", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"]["partial"], true);
+    assert_eq!(r["status"]["error"]["code"], "truncated");
+    assert!(r["summary"]["packets"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn json_is_deterministic_and_stdin_equals_file() {
+    let f = sample();
+    let a = Command::new(pcaplens_bin())
+        .args(["analyze", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let b = Command::new(pcaplens_bin())
+        .args(["analyze", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout, "two runs differ");
+    let mut child = Command::new(pcaplens_bin())
+        .args(["analyze", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&f).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        out.stdout, a.stdout,
+        "stdin report differs from file report"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(r["schema_version"], 1);
+}
+
+#[test]
+fn flows_file_lists_every_flow_as_ndjson_and_csv() {
+    let f = sample();
+    let dir = temp_dir("flows");
+    let nd = dir.join("flows.ndjson");
+    let csv = dir.join("flows.csv");
+    let json = Command::new(pcaplens_bin())
+        .args(["analyze", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let total = r["summary"]["flows"]["total"].as_u64().unwrap();
+    assert!(total > 0);
+    for (path, is_csv) in [(&nd, false), (&csv, true)] {
+        let out = Command::new(pcaplens_bin())
+            .args(["analyze", "--flows"])
+            .arg(path)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        if is_csv {
+            assert!(
+                lines[0].starts_with("file,id,community_id,transport"),
+                "{}",
+                lines[0]
+            );
+            assert_eq!(lines.len() as u64 - 1, total);
+        } else {
+            assert_eq!(lines.len() as u64, total);
+            let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+            assert!(first["community_id"].as_str().unwrap().starts_with("1:"));
+        }
+    }
+}
+
+#[test]
+fn terminal_summary_names_the_essentials() {
+    let out = Command::new(pcaplens_bin())
+        .args(["analyze"])
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["packets", "flows", "Protocols", "Top talkers"] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let out = Command::new(pcaplens_bin())
+        .args(["analyze", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Exit status:") && text.contains("cut short"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generate_is_deterministic_and_analyzable() {
+    let dir = temp_dir("gen");
+    let a = dir.join("a.pcap");
+    let b = dir.join("b.pcap");
+    for p in [&a, &b] {
+        let out = Command::new(pcaplens_bin())
+            .args([
+                "generate",
+                "--scenario",
+                "tcp-resets",
+                "--packets",
+                "500",
+                "--seed",
+                "9",
+                "-o",
+            ])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let bad = Command::new(pcaplens_bin())
+        .args(["generate", "--scenario", "nope", "-o"])
+        .arg(dir.join("c.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp-resets"));
+}
