@@ -11,7 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 CAP=${1:-}
 if [ -z "$CAP" ]; then
   CAP="$WORK/mixed-1m.pcap"
-  if ! "$BIN" generate mixed --packets 1000000 -o "$CAP" >/dev/null 2>&1; then
+  if ! "$BIN" generate --scenario mixed --packets 1000000 -o "$CAP" >/dev/null 2>&1; then
     echo "prepare_bench: cannot generate a capture (pcaplens generate is missing); pass CAPTURE" >&2
     exit 2
   fi
