@@ -38,6 +38,7 @@ pub mod capture;
 pub mod decode;
 pub mod detect;
 pub mod error;
+pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod report;

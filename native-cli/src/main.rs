@@ -2,9 +2,12 @@
 //! All analysis lives in `pcaplens-core`; this crate does I/O and presentation.
 
 mod analyze_cmd;
+mod ask_cmd;
 mod generate_cmd;
 mod human;
 mod input;
+mod llm;
+mod prepare_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +48,8 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
+    Prepare(prepare_cmd::PrepareArgs),
+    Ask(ask_cmd::AskArgs),
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Prepare(args) => prepare_cmd::run(args),
+        Command::Ask(args) => ask_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
     };
     match result {

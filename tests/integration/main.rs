@@ -7,5 +7,6 @@ mod conformance;
 mod conformance_app;
 mod conformance_tcp;
 mod fixtures;
+mod llm;
 mod robustness;
 mod zeek_oracle;

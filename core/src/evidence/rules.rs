@@ -1,0 +1,729 @@
+//! Rule-based diagnosis: each rule reads the report and proposes findings
+//! ranked by evidence. Adding a rule = one function + one line in [`RULES`].
+//!
+//! Rules read `report.failures` (and later `report.findings`) through its
+//! serde JSON form, so they keep working while detector schemas evolve: a
+//! missing section is simply no evidence. Flow-state rules read
+//! `report.flows` (Zeek `conn_state`), which needs no detector at all.
+
+use super::Part;
+use crate::report::{FlowSummary, Report};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most frames / Community IDs cited per finding.
+pub const MAX_CITED_FRAMES: usize = 6;
+pub const MAX_CITED_FLOWS: usize = 3;
+
+/// What a rule sees.
+pub struct RuleCtx<'a> {
+    pub report: &'a Report,
+    /// The report as JSON without the flow list (failures, later findings).
+    pub doc: &'a Value,
+    pub flows_by_cid: BTreeMap<&'a str, &'a FlowSummary>,
+}
+
+impl<'a> RuleCtx<'a> {
+    pub fn new(report: &'a Report, doc: &'a Value) -> Self {
+        let flows_by_cid = report
+            .flows
+            .iter()
+            .map(|f| (f.community_id.as_str(), f))
+            .collect();
+        RuleCtx {
+            report,
+            doc,
+            flows_by_cid,
+        }
+    }
+
+    /// `doc` at a dotted path, e.g. "failures.dns.error_responses".
+    pub fn at(&self, path: &str) -> Option<&'a Value> {
+        path.split('.').try_fold(self.doc, |v, k| v.get(k))
+    }
+
+    /// Instances of a `Counted` section (empty when the section is absent).
+    pub fn instances(&self, path: &str) -> &'a [Value] {
+        self.at(path)
+            .and_then(|v| v.get("instances"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn total(&self, path: &str) -> u64 {
+        self.at(path)
+            .and_then(|v| v.get("total"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    }
+
+    /// Server endpoint ("addr:port") of the flow with this Community ID.
+    pub fn server_of(&self, cid: &str) -> Option<String> {
+        self.flows_by_cid
+            .get(cid)
+            .map(|f| endpoint(&f.resp_addr, f.resp_port))
+    }
+}
+
+/// One proposed cause, with raw (unmasked) identifiers in its parts.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub category: Category,
+    pub score: f64,
+    /// Sentence naming the fault and its endpoint.
+    pub summary: Vec<Part>,
+    /// The endpoint at fault (raw).
+    pub endpoint: String,
+    /// Events behind the finding.
+    pub count: u64,
+    /// Share of the endpoint's traffic affected, 0..=1, when known.
+    pub share: Option<f64>,
+    /// Distinct flows involved.
+    pub flows: u64,
+    pub frames: Vec<u64>,
+    pub community_ids: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Category {
+    Errors,
+    Performance,
+    Dns,
+    Security,
+}
+
+pub type RuleFn = fn(&RuleCtx<'_>, &mut Vec<Finding>);
+
+/// Every rule, in a fixed order (part of determinism; ties keep this order).
+pub const RULES: &[(&str, RuleFn)] = &[
+    ("port_scan", port_scan),
+    ("resets_from_server", resets_from_server),
+    ("unanswered_syns", unanswered_syns),
+    ("dns_errors", dns_errors),
+    ("dns_unanswered", dns_unanswered),
+    ("retransmissions_on_path", retransmissions_on_path),
+    ("http_errors", http_errors),
+    ("tls_alerts", tls_alerts),
+];
+
+/// Evidence weight: grows with the count (logarithmically) and the share.
+fn score(base: f64, count: u64, share: Option<f64>) -> f64 {
+    base * (1.0 + (count as f64).ln_1p()) * (0.5 + share.unwrap_or(0.5))
+}
+
+pub fn endpoint(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+/// Address part of "addr:port" / "[v6]:port" / "addr".
+fn host_of(ep: &str) -> &str {
+    if let Some(rest) = ep.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match ep.rsplit_once(':') {
+        Some((a, p)) if !a.contains(':') && p.parse::<u16>().is_ok() => a,
+        _ => ep,
+    }
+}
+
+fn s<'v>(v: &'v Value, key: &str) -> &'v str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Frame and Community ID of an instance: top-level or under `evidence`.
+fn cite(v: &Value) -> (Option<u64>, &str) {
+    let ev = v.get("evidence").unwrap_or(v);
+    (
+        ev.get("frame").and_then(Value::as_u64),
+        ev.get("community_id").and_then(Value::as_str).unwrap_or(""),
+    )
+}
+
+/// Collects evidence for one group.
+#[derive(Default)]
+struct Group {
+    count: u64,
+    frames: BTreeSet<u64>,
+    cids: BTreeSet<String>,
+    names: BTreeSet<String>,
+    extra: u64,
+}
+
+impl Group {
+    fn add(&mut self, frame: Option<u64>, cid: &str) {
+        self.count += 1;
+        if let Some(f) = frame {
+            self.frames.insert(f);
+        }
+        if !cid.is_empty() {
+            self.cids.insert(cid.to_string());
+        }
+    }
+
+    fn frames(&self) -> Vec<u64> {
+        self.frames.iter().take(MAX_CITED_FRAMES).copied().collect()
+    }
+
+    fn cids(&self) -> Vec<String> {
+        self.cids.iter().take(MAX_CITED_FLOWS).cloned().collect()
+    }
+}
+
+fn text(t: impl Into<String>) -> Part {
+    Part::Text(t.into())
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+fn is_tcp(f: &FlowSummary) -> bool {
+    f.transport == "tcp"
+}
+
+/// Reset by the server: refused (REJ) or torn down by the responder.
+fn reset_by_responder(f: &FlowSummary) -> bool {
+    matches!(f.conn_state.as_str(), "REJ" | "RSTR" | "RSTRH")
+}
+
+fn resets_from_server(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    // Exact RST frames from the TCP detector, when it ran.
+    let mut rst_frame: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in ctx.instances("failures.tcp.resets") {
+        let (frame, cid) = cite(r);
+        if let Some(f) = frame {
+            rst_frame.entry(cid).or_insert(f);
+        }
+    }
+    let mut by_server: BTreeMap<String, (u64, Group)> = BTreeMap::new();
+    for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
+        let e = by_server
+            .entry(endpoint(&f.resp_addr, f.resp_port))
+            .or_default();
+        e.0 += 1;
+        if reset_by_responder(f) {
+            let frame = rst_frame
+                .get(f.community_id.as_str())
+                .copied()
+                .unwrap_or(f.last_frame);
+            e.1.add(Some(frame), &f.community_id);
+            if f.conn_state == "REJ" {
+                e.1.extra += 1;
+            }
+        }
+    }
+    for (server, (flows, g)) in by_server {
+        if g.count < 3 {
+            continue;
+        }
+        let share = g.count as f64 / flows as f64;
+        out.push(Finding {
+            rule: "resets_from_server",
+            category: Category::Errors,
+            score: score(3.0, g.count, Some(share)),
+            summary: vec![
+                text(format!(
+                    "TCP resets from the server: {} of {} connections to ",
+                    g.count, flows
+                )),
+                Part::Endpoint(server.clone()),
+                text(format!(
+                    " ({}) were reset by the server ({} refused at the handshake, {} aborted later)",
+                    pct(share),
+                    g.extra,
+                    g.count - g.extra
+                )),
+            ],
+            endpoint: server,
+            count: g.count,
+            share: Some(share),
+            flows: g.count,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn unanswered_syns(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let mut by_server: BTreeMap<String, (u64, Group)> = BTreeMap::new();
+    for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
+        let e = by_server
+            .entry(endpoint(&f.resp_addr, f.resp_port))
+            .or_default();
+        e.0 += 1;
+        if f.conn_state == "S0" && f.resp_packets == 0 {
+            e.1.add(Some(f.first_frame), &f.community_id);
+        }
+    }
+    for (server, (flows, g)) in by_server {
+        if g.count < 3 {
+            continue;
+        }
+        let share = g.count as f64 / flows as f64;
+        out.push(Finding {
+            rule: "unanswered_syns",
+            category: Category::Errors,
+            score: score(2.5, g.count, Some(share)),
+            summary: vec![
+                text(format!(
+                    "Unanswered SYNs: {} of {flows} connection attempts to ",
+                    g.count
+                )),
+                Part::Endpoint(server.clone()),
+                text(format!(
+                    " ({}) got no reply (filtered, down or unreachable)",
+                    pct(share)
+                )),
+            ],
+            endpoint: server,
+            count: g.count,
+            share: Some(share),
+            flows: g.count,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    // (scanner, target) → ports probed, failed probes.
+    let mut pairs: BTreeMap<(&str, &str), (BTreeSet<u16>, Group)> = BTreeMap::new();
+    for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
+        let e = pairs
+            .entry((f.orig_addr.as_str(), f.resp_addr.as_str()))
+            .or_default();
+        e.0.insert(f.resp_port);
+        if matches!(
+            f.conn_state.as_str(),
+            "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
+        ) {
+            e.1.add(Some(f.first_frame), &f.community_id);
+        }
+    }
+    for ((scanner, target), (ports, g)) in pairs {
+        if ports.len() < 15 || (g.count as f64) < 0.8 * ports.len() as f64 {
+            continue;
+        }
+        let share = g.count as f64 / ports.len().max(1) as f64;
+        out.push(Finding {
+            rule: "port_scan",
+            category: Category::Security,
+            score: score(4.0, ports.len() as u64, Some(share.min(1.0))),
+            summary: vec![
+                text("Port scan: "),
+                Part::Endpoint(scanner.to_string()),
+                text(format!(" probed {} TCP ports of ", ports.len())),
+                Part::Endpoint(target.to_string()),
+                text(format!(
+                    " ({} probe connections refused or unanswered)",
+                    g.count
+                )),
+            ],
+            endpoint: target.to_string(),
+            count: ports.len() as u64,
+            share: Some(share.min(1.0)),
+            flows: g.count,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+/// Longest common label suffix of names, as "*.suffix" (or the one name).
+fn common_domain(names: &BTreeSet<String>) -> Option<String> {
+    let mut iter = names.iter();
+    let first: Vec<&str> = iter.next()?.trim_end_matches('.').rsplit('.').collect();
+    if names.len() == 1 {
+        return Some(names.iter().next()?.clone());
+    }
+    let mut common = first.len();
+    for n in iter {
+        let labels: Vec<&str> = n.trim_end_matches('.').rsplit('.').collect();
+        common = common.min(
+            first
+                .iter()
+                .zip(&labels)
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .count(),
+        );
+    }
+    (common >= 2).then(|| {
+        let mut suffix: Vec<&str> = first[..common].to_vec();
+        suffix.reverse();
+        format!("*.{}", suffix.join("."))
+    })
+}
+
+fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let responses = ctx.at("failures.dns.responses").and_then(Value::as_u64);
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    for e in ctx.instances("failures.dns.error_responses") {
+        let rcode = s(e, "rcode_name").to_string();
+        let server = s(e, "server").to_string();
+        let g = groups.entry((server, rcode)).or_default();
+        let (frame, cid) = cite(e);
+        g.add(frame, cid);
+        let q = s(e, "qname");
+        if !q.is_empty() && g.names.len() < 50 {
+            g.names.insert(q.to_string());
+        }
+    }
+    // Instances are capped: scale each group to the section's total.
+    let listed: u64 = groups.values().map(|g| g.count).sum();
+    let total = ctx.total("failures.dns.error_responses").max(listed);
+    for ((server, rcode), g) in groups {
+        let count = if listed > 0 {
+            (g.count as f64 * total as f64 / listed as f64).round() as u64
+        } else {
+            g.count
+        };
+        let base = match rcode.as_str() {
+            "SERVFAIL" => 3.2,
+            "REFUSED" => 2.2,
+            "NXDOMAIN" => 1.2,
+            _ => 1.5,
+        };
+        let share = responses.map(|r| (count as f64 / r.max(1) as f64).min(1.0));
+        let mut summary = vec![
+            text(format!("DNS {rcode}: {count} responses from resolver ")),
+            Part::Endpoint(server.clone()),
+        ];
+        match common_domain(&g.names) {
+            Some(d) => {
+                summary.push(text(" for "));
+                summary.push(Part::Name(d));
+            }
+            None => {
+                summary.push(text(" for names like "));
+                for (i, n) in g.names.iter().take(3).enumerate() {
+                    if i > 0 {
+                        summary.push(text(", "));
+                    }
+                    summary.push(Part::Name(n.clone()));
+                }
+            }
+        }
+        out.push(Finding {
+            rule: "dns_errors",
+            category: Category::Dns,
+            score: score(base, count, share),
+            summary,
+            endpoint: server,
+            count,
+            share,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn dns_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for e in ctx.instances("failures.dns.unanswered_queries") {
+        let g = groups.entry(s(e, "server").to_string()).or_default();
+        let (frame, cid) = cite(e);
+        g.add(frame, cid);
+    }
+    for (server, g) in groups {
+        if g.count < 2 {
+            continue;
+        }
+        out.push(Finding {
+            rule: "dns_unanswered",
+            category: Category::Dns,
+            score: score(2.0, g.count, None),
+            summary: vec![
+                text(format!("DNS timeouts: {} queries to resolver ", g.count)),
+                Part::Endpoint(server.clone()),
+                text(" got no answer"),
+            ],
+            endpoint: server,
+            count: g.count,
+            share: None,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn retransmissions_on_path(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    // Per-flow rates when the TCP detector lists them; else the instances.
+    let mut paths: BTreeMap<String, (u64, Group)> = BTreeMap::new();
+    let worst = ctx
+        .at("failures.tcp.retransmission_rate.worst_flows")
+        .and_then(Value::as_array);
+    if let Some(worst) = worst.filter(|w| !w.is_empty()) {
+        for w in worst {
+            let server = s(w, "resp").to_string();
+            let retrans = w
+                .get("retransmissions")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let segs = w.get("data_segments").and_then(Value::as_u64).unwrap_or(0);
+            let e = paths.entry(server).or_default();
+            e.0 += segs;
+            e.1.count += retrans;
+            if let Some(f) = w.get("first_frame").and_then(Value::as_u64) {
+                e.1.frames.insert(f);
+            }
+            e.1.cids.insert(s(w, "community_id").to_string());
+        }
+    }
+    for kind in [
+        "failures.tcp.retransmission",
+        "failures.tcp.fast_retransmission",
+    ] {
+        for r in ctx.instances(kind) {
+            let (frame, cid) = cite(r);
+            // The sender of a retransmission is the data source; name the
+            // server side of its flow when known.
+            let server = ctx
+                .server_of(cid)
+                .unwrap_or_else(|| s(r, "src").to_string());
+            let e = paths.entry(server).or_default();
+            if worst.is_none_or(|w| w.is_empty()) {
+                e.1.count += 1;
+            }
+            if let Some(f) = frame {
+                e.1.frames.insert(f);
+            }
+            if !cid.is_empty() {
+                e.1.cids.insert(cid.to_string());
+            }
+        }
+    }
+    for (server, (segs, g)) in paths {
+        if g.count < 3 || server.is_empty() {
+            continue;
+        }
+        let share = (segs > 0).then(|| (g.count as f64 / segs as f64).min(1.0));
+        let mut summary = vec![
+            text("TCP retransmissions on the path to "),
+            Part::Endpoint(server.clone()),
+            text(format!(": {} retransmitted segments", g.count)),
+        ];
+        if let Some(sh) = share {
+            summary.push(text(format!(" ({:.1}% of data segments)", sh * 100.0)));
+        }
+        summary.push(text(" — packet loss or congestion on this path"));
+        out.push(Finding {
+            rule: "retransmissions_on_path",
+            category: Category::Performance,
+            // A few percent of loss already hurts: weigh the share up.
+            score: score(2.8, g.count, share.map(|s| (s * 10.0).min(1.0))),
+            summary,
+            endpoint: server,
+            count: g.count,
+            share,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn http_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let mut groups: BTreeMap<(String, u16), Group> = BTreeMap::new();
+    for e in ctx.instances("failures.http.error_responses") {
+        let code = e.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
+        let (frame, cid) = cite(e);
+        let server = ctx
+            .server_of(cid)
+            .or_else(|| e.get("server").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        let g = groups.entry((server, code)).or_default();
+        g.add(frame, cid);
+        if let Some(h) = e.get("host").and_then(Value::as_str) {
+            if g.names.len() < 3 {
+                g.names.insert(h.to_string());
+            }
+        }
+    }
+    let requests_to = |server: &str| -> u64 {
+        // Requests are not split per server in the report; use flows to it.
+        ctx.report
+            .flows
+            .iter()
+            .filter(|f| endpoint(&f.resp_addr, f.resp_port) == server)
+            .count() as u64
+    };
+    for ((server, code), g) in groups {
+        if server.is_empty() || g.count < 2 {
+            continue;
+        }
+        let base = if code >= 500 { 3.0 } else { 1.0 };
+        let flows = requests_to(&server);
+        let share = (flows > 0).then(|| (g.cids.len() as f64 / flows as f64).min(1.0));
+        let mut summary = vec![
+            text(format!("HTTP {code}: {} error responses from ", g.count)),
+            Part::Endpoint(server.clone()),
+        ];
+        if !g.names.is_empty() {
+            summary.push(text(" (Host "));
+            for (i, n) in g.names.iter().enumerate() {
+                if i > 0 {
+                    summary.push(text(", "));
+                }
+                summary.push(Part::Name(n.clone()));
+            }
+            summary.push(text(")"));
+        }
+        if code >= 500 {
+            summary.push(text(" — the server side fails"));
+        }
+        out.push(Finding {
+            rule: "http_errors",
+            category: Category::Errors,
+            score: score(base, g.count, share),
+            summary,
+            endpoint: server,
+            count: g.count,
+            share,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    for a in ctx.instances("failures.tls.alerts") {
+        let desc = a
+            .get("description_name")
+            .and_then(Value::as_str)
+            .unwrap_or(
+                if a.get("encrypted").and_then(Value::as_bool) == Some(true) {
+                    "encrypted"
+                } else {
+                    "unknown"
+                },
+            )
+            .to_string();
+        let from = s(a, "from").to_string();
+        let g = groups.entry((from, desc)).or_default();
+        let (frame, cid) = cite(a);
+        g.add(frame, cid);
+        if let Some(sni) = a.get("sni").and_then(Value::as_str) {
+            if g.names.len() < 3 {
+                g.names.insert(sni.to_string());
+            }
+        }
+    }
+    for ((from, desc), g) in groups {
+        let base = if desc == "close_notify" || desc == "encrypted" {
+            0.5
+        } else {
+            2.4
+        };
+        let mut summary = vec![
+            text(format!("TLS alert {desc}: {} alerts sent by ", g.count)),
+            Part::Endpoint(from.clone()),
+        ];
+        if !g.names.is_empty() {
+            summary.push(text(" (SNI "));
+            for (i, n) in g.names.iter().enumerate() {
+                if i > 0 {
+                    summary.push(text(", "));
+                }
+                summary.push(Part::Name(n.clone()));
+            }
+            summary.push(text(")"));
+        }
+        out.push(Finding {
+            rule: "tls_alerts",
+            category: Category::Errors,
+            score: score(base, g.count, None),
+            summary,
+            endpoint: host_of(&from).to_string(),
+            count: g.count,
+            share: None,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+/// Sum of every `Counted` total under `failures` (the "L" of the coverage line).
+pub fn failure_events(doc: &Value) -> u64 {
+    fn walk(v: &Value) -> u64 {
+        match v {
+            Value::Object(m) => {
+                if let (Some(t), Some(_)) = (
+                    m.get("total").and_then(Value::as_u64),
+                    m.get("instances").and_then(Value::as_array),
+                ) {
+                    return t;
+                }
+                m.values().map(walk).sum()
+            }
+            _ => 0,
+        }
+    }
+    doc.get("failures").map(walk).unwrap_or(0)
+}
+
+/// Every non-zero `Counted` total under `failures`, as ("tcp.resets", n).
+pub fn failure_totals(doc: &Value) -> Vec<(String, u64)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
+        if let Value::Object(m) = v {
+            if let (Some(t), Some(_)) = (
+                m.get("total").and_then(Value::as_u64),
+                m.get("instances").and_then(Value::as_array),
+            ) {
+                if t > 0 {
+                    out.push((prefix.to_string(), t));
+                }
+                return;
+            }
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                walk(&p, v, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(f) = doc.get("failures") {
+        walk("", f, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_domain_finds_suffix() {
+        let names: BTreeSet<String> = ["a.internal.example.org", "b.c.internal.example.org"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            common_domain(&names).as_deref(),
+            Some("*.internal.example.org")
+        );
+        let apart: BTreeSet<String> = ["a.com", "b.net"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(common_domain(&apart), None);
+    }
+
+    #[test]
+    fn host_of_strips_ports() {
+        assert_eq!(host_of("10.0.0.1:53"), "10.0.0.1");
+        assert_eq!(host_of("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(host_of("2001:db8::1"), "2001:db8::1");
+    }
+}
