@@ -1,0 +1,66 @@
+"""Type stubs of the private extension module ``pcaplens._native`` (see ``src/*.rs``)."""
+
+from typing import Any, final
+
+from typing_extensions import CapsuleType
+
+__version__: str
+SCHEMA_VERSION: int
+OPTION_NAMES: list[str]
+
+class PcaplensError(Exception):
+    """Base class of every error raised by pcaplens."""
+
+class CaptureFormatError(PcaplensError):
+    """The input is not a pcap or pcapng capture."""
+
+class TruncatedCaptureError(PcaplensError):
+    """The capture was cut short in the middle of a header or record."""
+
+class CorruptCaptureError(PcaplensError):
+    """The capture is malformed, claims an oversized record, or uses an unsupported structure."""
+
+class OptionsError(PcaplensError):
+    """An analysis option is unknown or has an invalid value."""
+
+@final
+class ArrowTable:
+    """An immutable Arrow table exported with the Arrow PyCapsule interface."""
+
+    def __arrow_c_schema__(self) -> CapsuleType: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> CapsuleType: ...
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+
+@final
+class NativeReport:
+    """The core report held in Rust."""
+
+    def to_json(self) -> str: ...
+    @property
+    def partial(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def packets(self) -> int: ...
+    def exception(self) -> PcaplensError | None: ...
+    def flows_table(self) -> ArrowTable: ...
+
+@final
+class Analyzer:
+    """Incremental analyzer: feed() byte chunks of any size, then finish()."""
+
+    def __new__(cls, options: dict[str, Any] | None = None) -> Analyzer: ...
+    def feed(self, data: bytes | bytearray) -> None: ...
+    @property
+    def error(self) -> PcaplensError | None: ...
+    @property
+    def bytes_fed(self) -> int: ...
+    @property
+    def packets(self) -> int: ...
+    def finish(self) -> NativeReport: ...
+
+def analyze_path(path: str | bytes, options: dict[str, Any] | None = None) -> NativeReport: ...
