@@ -64,8 +64,13 @@ pub fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The exception for a capture error recorded in a report (or by a feed).
 pub fn capture_error(py: Python<'_>, info: &ErrorInfo) -> PyErr {
+    let analysed = match info.next_frame {
+        0 | 1 => "no frame was analysed".to_string(),
+        2 => "frame 1 was analysed".to_string(),
+        n => format!("frames 1-{} were analysed", n - 1),
+    };
     let msg = format!(
-        "{} [code {}, byte offset {}, frame {}; frames before it were analysed]",
+        "{} [code {}, byte offset {}, frame {}; {analysed}]",
         info.message, info.code, info.offset, info.next_frame
     );
     let err = match info.code.as_str() {

@@ -51,7 +51,7 @@ pub fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<AnalyzerConf
                 "max_instances" => cfg.detect.max_instances = count(&name, &value)?,
                 _ => {
                     return Err(OptionsError::new_err(format!(
-                        "unknown option {name:?}; known options: {}",
+                        "unknown option '{name}'; known options: {}",
                         OPTION_NAMES.join(", ")
                     )))
                 }

@@ -196,7 +196,7 @@ class Report:
         return self._native.complete
 
     @property
-    def error(self) -> PcaplensError | None:
+    def error(self) -> _native._CaptureError | None:
         """The capture error of a partial report as an exception (not raised), or None."""
         exc = self._native.exception()
         if exc is not None:
@@ -345,11 +345,8 @@ class Analyzer:
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Analyse the next bytes of the capture (any size)."""
-        if isinstance(chunk, memoryview):
-            for start in range(0, chunk.nbytes, CHUNK_SIZE):
-                self._native.feed(chunk.cast("B")[start : start + CHUNK_SIZE].tobytes())
-        else:
-            self._native.feed(chunk)
+        for piece in _chunks(chunk) if isinstance(chunk, memoryview) else (chunk,):
+            self._native.feed(piece)
         exc = self._native.error
         if exc is not None and (self._strict or isinstance(exc, CaptureFormatError)):
             raise exc
@@ -386,25 +383,39 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
     :class:`PartialCaptureWarning`, or raises with ``strict=True``
     (:class:`TruncatedCaptureError`, :class:`CorruptCaptureError`; the partial
     report is the exception's ``report`` attribute). Input that is not a capture
-    raises :class:`CaptureFormatError`. A missing file raises ``FileNotFoundError``.
+    raises :class:`CaptureFormatError` (also with ``report``). A missing file
+    raises ``FileNotFoundError``.
     """
     if isinstance(source, (str, os.PathLike)):
         return _checked(_native.analyze_path(os.fspath(source), options), strict)
-    analyzer = Analyzer(strict=strict, **options)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        analyzer.feed(source)
+    native = _native.Analyzer(options)
+    for chunk in _chunks(source):
+        native.feed(chunk)
+        if native.error is not None:
+            # The report will carry the error; reading further cannot help.
+            break
+    return _checked(native.finish(), strict)
+
+
+def _chunks(source: object) -> Iterator[bytes | bytearray]:
+    """The byte chunks of an in-memory, file-like or iterable source."""
+    if isinstance(source, (bytes, bytearray)):
+        yield source
+    elif isinstance(source, memoryview):
+        flat = source.cast("B")
+        for start in range(0, flat.nbytes, CHUNK_SIZE):
+            yield flat[start : start + CHUNK_SIZE].tobytes()
     elif hasattr(source, "read"):
         while True:
-            chunk = source.read(CHUNK_SIZE)
-            if not chunk:
+            data = source.read(CHUNK_SIZE)
+            if not data:
                 break
-            analyzer.feed(chunk)
+            yield data
     elif isinstance(source, Iterable):
         for chunk in source:
-            analyzer.feed(chunk)
+            yield from _chunks(chunk) if isinstance(chunk, memoryview) else (chunk,)
     else:
         raise TypeError(
             "source must be a path, bytes, a binary file object or an iterable of "
             f"byte chunks, not {type(source).__name__}"
         )
-    return analyzer.finish()

@@ -4,6 +4,20 @@ from typing import Any, final
 
 from typing_extensions import CapsuleType
 
+__all__ = [
+    "Analyzer",
+    "ArrowTable",
+    "CaptureFormatError",
+    "CorruptCaptureError",
+    "NativeReport",
+    "OPTION_NAMES",
+    "OptionsError",
+    "PcaplensError",
+    "SCHEMA_VERSION",
+    "TruncatedCaptureError",
+    "__version__",
+    "analyze_path",
+]
 __version__: str
 SCHEMA_VERSION: int
 OPTION_NAMES: list[str]
@@ -11,13 +25,20 @@ OPTION_NAMES: list[str]
 class PcaplensError(Exception):
     """Base class of every error raised by pcaplens."""
 
-class CaptureFormatError(PcaplensError):
+class _CaptureError(PcaplensError):
+    # Typing-only base: the attributes every capture error carries.
+    code: str
+    offset: int
+    frame: int
+    report: Any
+
+class CaptureFormatError(_CaptureError):
     """The input is not a pcap or pcapng capture."""
 
-class TruncatedCaptureError(PcaplensError):
+class TruncatedCaptureError(_CaptureError):
     """The capture was cut short in the middle of a header or record."""
 
-class CorruptCaptureError(PcaplensError):
+class CorruptCaptureError(_CaptureError):
     """The capture is malformed, claims an oversized record, or uses an unsupported structure."""
 
 class OptionsError(PcaplensError):
@@ -46,7 +67,7 @@ class NativeReport:
     def complete(self) -> bool: ...
     @property
     def packets(self) -> int: ...
-    def exception(self) -> PcaplensError | None: ...
+    def exception(self) -> _CaptureError | None: ...
     def flows_table(self) -> ArrowTable: ...
 
 @final
@@ -56,7 +77,7 @@ class Analyzer:
     def __new__(cls, options: dict[str, Any] | None = None) -> Analyzer: ...
     def feed(self, data: bytes | bytearray) -> None: ...
     @property
-    def error(self) -> PcaplensError | None: ...
+    def error(self) -> _CaptureError | None: ...
     @property
     def bytes_fed(self) -> int: ...
     @property
