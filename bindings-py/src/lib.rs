@@ -10,11 +10,13 @@
 //! | [`analyzer::PyAnalyzer`] | streaming `feed(bytes)` / `finish()`, GIL released while Rust works |
 //! | [`analyzer::analyze_path`] | a file streamed in Rust (bounded memory, GIL released) |
 //! | [`report::PyReport`] | the core `Report`, its exact JSON, and Arrow tables |
+//! | [`generate::generate`] | seeded synthetic captures (pcap bytes + truth) |
 //! | [`errors`] | the one place where core errors become Python exceptions |
 
 mod analyzer;
 mod arrow;
 mod errors;
+mod generate;
 mod options;
 mod report;
 
@@ -31,5 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::PyReport>()?;
     m.add_class::<arrow::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(analyzer::analyze_path, m)?)?;
+    m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
+    m.add_function(wrap_pyfunction!(generate::scenarios, m)?)?;
     Ok(())
 }

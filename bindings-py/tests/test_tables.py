@@ -71,3 +71,11 @@ def test_dataframe_without_pandas(report: pcaplens.Report, monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="pip install pandas"):
         report.flows_df()
+
+
+def test_flows_df_without_pyarrow_is_the_same(report: pcaplens.Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    via_arrow = report.flows_df()
+    monkeypatch.setattr(pcaplens, "_optional_pyarrow", lambda: None)
+    via_rows = report.flows_df()
+    assert list(via_rows.columns) == list(via_arrow.columns)
+    assert via_rows.astype(str).values.tolist() == via_arrow.astype(str).values.tolist()

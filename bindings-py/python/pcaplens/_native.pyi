@@ -17,6 +17,8 @@ __all__ = [
     "TruncatedCaptureError",
     "__version__",
     "analyze_path",
+    "generate",
+    "scenarios",
 ]
 __version__: str
 SCHEMA_VERSION: int
@@ -85,3 +87,7 @@ class Analyzer:
     def finish(self) -> NativeReport: ...
 
 def analyze_path(path: str | bytes, options: dict[str, Any] | None = None) -> NativeReport: ...
+def generate(
+    scenario: str, packets: int = 2000, seed: int = 1, flows: int | None = None
+) -> tuple[bytes, str]: ...
+def scenarios() -> list[str]: ...
