@@ -50,6 +50,9 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Byte offset of the record (its header) in the capture.
     pub offset: u64,
+    /// The whole record as stored (pcap record header + data, or the whole
+    /// pcapng block), so a rewriter can copy the container exactly.
+    pub raw: &'a [u8],
 }
 
 /// What kind of non-packet structure a [`Event::Meta`] carries.
@@ -442,6 +445,7 @@ impl Reader {
             orig_len: blk.origlen.max(caplen),
             data: blk.data,
             offset: self.consumed,
+            raw: &rest[..total],
         }));
         Ok(Step::Advance(total))
     }
@@ -616,6 +620,7 @@ impl Reader {
                     orig_len: epb.origlen.max(epb.caplen),
                     data: epb.data,
                     offset,
+                    raw,
                 }));
             }
             Block::SimplePacket(spb) => {
@@ -636,6 +641,7 @@ impl Reader {
                     orig_len: spb.origlen.max(data.len() as u32),
                     data,
                     offset,
+                    raw,
                 }));
             }
             other => {
