@@ -18,6 +18,7 @@ use pcaplens_core::{ConfigError, ErrorInfo};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::wrap_pyfunction;
 
 create_exception!(
     pcaplens,
@@ -59,6 +60,7 @@ pub fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("CorruptCaptureError", py.get_type::<CorruptCaptureError>())?;
     m.add("OptionsError", py.get_type::<OptionsError>())?;
+    m.add_function(wrap_pyfunction!(capture_error_from_parts, m)?)?;
     Ok(())
 }
 
@@ -89,4 +91,23 @@ pub fn capture_error(py: Python<'_>, info: &ErrorInfo) -> PyErr {
 
 pub fn options_error(err: ConfigError) -> PyErr {
     OptionsError::new_err(err.to_string())
+}
+
+/// The exception (not raised) for a capture error given by its report fields,
+/// for errors that reach Python as JSON (e.g. the sanitize summary).
+#[pyfunction]
+pub fn capture_error_from_parts(
+    py: Python<'_>,
+    code: String,
+    message: String,
+    offset: u64,
+    frame: u64,
+) -> PyObject {
+    let info = ErrorInfo {
+        code,
+        message,
+        offset,
+        next_frame: frame,
+    };
+    capture_error(py, &info).into_value(py).into_any()
 }

@@ -11,6 +11,7 @@
 //! | [`analyzer::analyze_path`] | a file streamed in Rust (bounded memory, GIL released) |
 //! | [`report::PyReport`] | the core `Report`, its exact JSON, and Arrow tables |
 //! | [`generate::generate`] | seeded synthetic captures (pcap bytes + truth) |
+//! | [`sanitize`] | keyed capture rewriting + leak audit, streamed |
 //! | [`errors`] | the one place where core errors become Python exceptions |
 
 mod analyzer;
@@ -19,6 +20,7 @@ mod errors;
 mod generate;
 mod options;
 mod report;
+mod sanitize;
 
 use pyo3::prelude::*;
 
@@ -35,5 +37,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyzer::analyze_path, m)?)?;
     m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add_function(wrap_pyfunction!(generate::scenarios, m)?)?;
+    m.add("SANITIZE_OPTION_NAMES", sanitize::POLICY_NAMES.to_vec())?;
+    m.add_class::<sanitize::PySanitizer>()?;
+    m.add_class::<sanitize::PyLeakAudit>()?;
+    m.add_function(wrap_pyfunction!(sanitize::sanitize_path, m)?)?;
     Ok(())
 }

@@ -52,8 +52,11 @@ __all__ = [
     "Section",
     "TruncatedCaptureError",
     "analyze",
+    "LeakAuditError",
+    "SanitizeResult",
     "generate",
     "generate_with_truth",
+    "sanitize",
     "scenarios",
     "__version__",
 ]
@@ -77,6 +80,16 @@ Source = Union[
     BinaryIO,
     Iterable[Union[bytes, bytearray, memoryview]],
 ]
+
+
+class LeakAuditError(PcaplensError):
+    """The leak audit found original identifiers in a sanitised capture.
+
+    The output must not be shared; ``result`` holds the :class:`SanitizeResult`
+    with the audit's hits.
+    """
+
+    result: SanitizeResult
 
 
 class PartialCaptureWarning(UserWarning):
@@ -467,3 +480,130 @@ def generate_with_truth(
 def scenarios() -> list[str]:
     """Names of the scenarios :func:`generate` knows."""
     return _native.scenarios()
+
+
+# -- sanitize -----------------------------------------------------------------
+
+
+class SanitizeResult(Section):
+    """What :func:`sanitize` did: ``sanitize`` (counters, distinct identifiers,
+    policy, error) and ``audit`` (the leak audit of the output: ``passed``,
+    ``hits``, ``patterns``, ``frames_checked``, …)."""
+
+    __slots__ = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when the audit found no original identifier in the output."""
+        return bool(self._data["audit"]["passed"])
+
+
+def _key_bytes(key: bytes | bytearray | str) -> bytes:
+    if isinstance(key, str):
+        try:
+            return bytes.fromhex(key)
+        except ValueError:
+            raise OptionsError("a str key must be hex digits (or pass the key as bytes)") from None
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key)
+    raise OptionsError(f"key must be bytes or a hex str, not {type(key).__name__}")
+
+
+def sanitize(
+    source: Source,
+    dest: str | os.PathLike[str] | BinaryIO,
+    *,
+    key: bytes | bytearray | str,
+    strict: bool = False,
+    **policy: Any,
+) -> SanitizeResult:
+    """Write a sanitised copy of a capture to ``dest`` and audit it for leaks.
+
+    Addresses (Crypto-PAn, prefix-preserving), MACs, names and secrets are
+    replaced with keyed pseudonyms, lengths kept and checksums recomputed; the
+    output is then re-read and searched for every original identifier (the
+    same steps as ``pcaplens sanitize``). The same key gives the same
+    pseudonyms, so sanitised captures of one network stay joinable.
+
+    ``source`` is anything :func:`analyze` accepts; ``dest`` a path or a
+    writable binary file object (which must also be readable and seekable, e.g.
+    ``open(p, "w+b")`` or ``io.BytesIO()``, for the audit). ``key``: at least 16
+    bytes (or hex text). Policy options: ``payload`` (``"redact"`` (default),
+    ``"keep"`` or ``"truncate"``: what happens to payload no parser
+    understands), ``keep_special_ranges`` (keep private/loopback/multicast
+    prefixes recognisable), ``time_shift`` (shift all timestamps by one keyed
+    offset); others raise :class:`OptionsError`.
+
+    Raises :class:`LeakAuditError` when the audit finds an original in the
+    output, :class:`CaptureFormatError` when the input is not a capture. A
+    damaged capture is sanitised up to the damage (warning, or raise with
+    ``strict=True``).
+    """
+    key = _key_bytes(key)
+    if isinstance(source, (str, os.PathLike)) and isinstance(dest, (str, os.PathLike)):
+        doc = json.loads(_native.sanitize_path(os.fspath(source), os.fspath(dest), key, policy))
+    else:
+        doc = _sanitize_stream(source, dest, key, policy)
+    result = SanitizeResult(doc)
+    error = doc["sanitize"].get("error")
+    if error is not None:
+        exc = _native.capture_error_from_parts(
+            error["code"], error["message"], error["offset"], error["next_frame"]
+        )
+        if doc["sanitize"].get("format") is None:
+            if isinstance(dest, (str, os.PathLike)):
+                try:
+                    os.remove(dest)
+                except OSError:
+                    pass
+            raise exc
+        if strict:
+            raise exc
+        warnings.warn(str(exc), PartialCaptureWarning, stacklevel=2)
+    if not result.passed:
+        leak = LeakAuditError(
+            f"leak audit failed: original identifiers found in the output: "
+            f"{doc['audit'].get('hits_by_form')}; do not share it"
+        )
+        leak.result = result
+        raise leak
+    return result
+
+
+def _sanitize_stream(
+    source: object, dest: str | os.PathLike[str] | BinaryIO, key: bytes, policy: dict[str, Any]
+) -> dict[str, Any]:
+    sanitizer = _native.Sanitizer(key, policy)
+    if isinstance(dest, (str, os.PathLike)):
+        with open(dest, "w+b") as out:
+            return _sanitize_into(sanitizer, source, out)
+    return _sanitize_into(sanitizer, source, dest)
+
+
+def _sanitize_into(sanitizer: _native.Sanitizer, source: object, out: BinaryIO) -> dict[str, Any]:
+    try:
+        start = out.tell()
+    except (OSError, AttributeError):
+        start = None
+    for chunk in _chunks(source):
+        out.write(sanitizer.feed(chunk))
+        if sanitizer.failed:
+            break
+    summary = json.loads(sanitizer.finish())
+    if start is None or not out.seekable() or not out.readable():
+        raise ValueError(
+            "sanitize needs a path or a readable, seekable binary file as dest, to audit the output"
+        )
+    out.flush()
+    end = out.tell()
+    out.seek(start)
+    audit = sanitizer.audit()
+    remaining = end - start
+    while remaining > 0:
+        data = out.read(min(CHUNK_SIZE, remaining))
+        if not data:
+            break
+        audit.feed(data)
+        remaining -= len(data)
+    out.seek(end)
+    return {"sanitize": summary, "audit": json.loads(audit.finish())}

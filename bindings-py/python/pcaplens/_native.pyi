@@ -17,6 +17,11 @@ __all__ = [
     "TruncatedCaptureError",
     "__version__",
     "analyze_path",
+    "capture_error_from_parts",
+    "LeakAudit",
+    "SANITIZE_OPTION_NAMES",
+    "Sanitizer",
+    "sanitize_path",
     "generate",
     "scenarios",
 ]
@@ -91,3 +96,28 @@ def generate(
     scenario: str, packets: int = 2000, seed: int = 1, flows: int | None = None
 ) -> tuple[bytes, str]: ...
 def scenarios() -> list[str]: ...
+def capture_error_from_parts(code: str, message: str, offset: int, frame: int) -> _CaptureError: ...
+
+SANITIZE_OPTION_NAMES: list[str]
+
+@final
+class LeakAudit:
+    """Re-parses a sanitised capture and searches it for the originals."""
+
+    def feed(self, data: bytes | bytearray) -> None: ...
+    def finish(self) -> str: ...
+
+@final
+class Sanitizer:
+    """Streaming sanitiser: feed() returns the sanitised bytes for each chunk."""
+
+    def __new__(cls, key: bytes, policy: dict[str, Any] | None = None) -> Sanitizer: ...
+    def feed(self, data: bytes | bytearray) -> bytes: ...
+    @property
+    def failed(self) -> bool: ...
+    def finish(self) -> str: ...
+    def audit(self) -> LeakAudit: ...
+
+def sanitize_path(
+    src: str | bytes, dest: str | bytes, key: bytes, policy: dict[str, Any] | None = None
+) -> str: ...
