@@ -199,3 +199,16 @@ def test_bad_source_type() -> None:
 
 def test_version() -> None:
     assert pcaplens.__version__.count(".") == 2
+
+
+def test_html_lists_failure_totals_generically() -> None:
+    # Detector sections differ per class; every non-zero `total` shows by its path.
+    failures = {
+        "tcp": {"resets": {"total": 3, "instances": []}, "zero_window": {"total": 0}},
+        "dns": {"servfail": {"total": 2}, "by_server": {"a": {"total": 1}}},
+    }
+    assert pcaplens._failure_totals(failures) == [
+        ("tcp.resets", 3),
+        ("dns.servfail", 2),
+        ("dns.by_server.a", 1),
+    ]
