@@ -42,6 +42,7 @@ pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod report;
+pub mod sanitize;
 pub mod stats;
 
 pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};

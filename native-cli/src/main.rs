@@ -8,6 +8,8 @@ mod human;
 mod input;
 mod llm;
 mod prepare_cmd;
+mod sanitize_cmd;
+mod unmask_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +24,8 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// A capture was cut short or damaged: the report covers what came before.
     pub const PARTIAL: u8 = 3;
+    /// `sanitize`: the leak audit found an original identifier in the output.
+    pub const LEAK: u8 = 4;
 }
 
 const EXIT_CODES_HELP: &str = "\
@@ -29,7 +33,8 @@ Exit status:
   0  success: every input was read and analysed
   1  unexpected failure (e.g. an output file could not be written)
   2  bad usage, or an input that is not a pcap/pcapng capture or cannot be opened
-  3  a capture was cut short or damaged: the report covers everything before the damage";
+  3  a capture was cut short or damaged: the report covers everything before the damage
+  4  sanitize: the leak audit found an original identifier in the output";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,6 +58,9 @@ enum Command {
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
+    #[command(after_help = EXIT_CODES_HELP)]
+    Sanitize(sanitize_cmd::SanitizeArgs),
+    Unmask(unmask_cmd::UnmaskArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +80,8 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Ask(args) => ask_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Sanitize(args) => sanitize_cmd::run(args),
+        Command::Unmask(args) => unmask_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,4 +9,5 @@ mod conformance_tcp;
 mod fixtures;
 mod llm;
 mod robustness;
+mod sanitize;
 mod zeek_oracle;

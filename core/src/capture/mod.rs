@@ -57,6 +57,9 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Byte offset of the record (its header) in the capture.
     pub offset: u64,
+    /// The whole record as stored (pcap record header + data, or the whole
+    /// pcapng block), so a rewriter can copy the container exactly.
+    pub raw: &'a [u8],
 }
 
 /// What kind of non-packet structure a [`Event::Meta`] carries.
@@ -513,6 +516,7 @@ impl Reader {
             orig_len: blk.origlen.max(caplen),
             data: blk.data,
             offset: self.consumed,
+            raw: &rest[..total],
         }));
         Ok(Step::Advance(total))
     }
@@ -692,6 +696,7 @@ impl Reader {
                     orig_len: epb.origlen.max(epb.caplen),
                     data: epb.data,
                     offset,
+                    raw,
                 }));
             }
             Block::SimplePacket(spb) => {
@@ -713,6 +718,7 @@ impl Reader {
                     orig_len: spb.origlen.max(data.len() as u32),
                     data,
                     offset,
+                    raw,
                 }));
             }
             Block::Custom(_) | Block::SystemdJournalExport(_) => {
@@ -731,6 +737,7 @@ impl Reader {
                     orig_len: raw.len() as u32,
                     data: raw,
                     offset,
+                    raw,
                 }));
             }
             other => {

@@ -1,0 +1,609 @@
+"""pcaplens: packet-capture analysis (flows, failures, statistics) from Python.
+
+The analysis runs in Rust (the ``pcaplens-core`` engine, the same one the
+``pcaplens`` command line uses) with the GIL released; this package is the
+idiomatic Python face of it::
+
+    import pcaplens
+    report = pcaplens.analyze("capture.pcapng")     # a path, bytes, a file object or chunks
+    report.summary.packets                          # attribute access to the JSON report
+    report.flows_df()                               # pandas (optional dependency)
+    pyarrow.table(report.flows_table())             # Arrow, zero-copy (PyCapsule interface)
+
+Damaged captures: :func:`analyze` returns the report of everything before the
+damage with ``report.partial == True`` (and warns with
+:class:`PartialCaptureWarning`); pass ``strict=True`` to raise instead. An input
+that is not a capture at all always raises :class:`CaptureFormatError`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
+
+from . import _native
+from ._native import (
+    ArrowTable,
+    CaptureFormatError,
+    CorruptCaptureError,
+    OptionsError,
+    PcaplensError,
+    TruncatedCaptureError,
+)
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "Analyzer",
+    "ArrowTable",
+    "CaptureFormatError",
+    "CorruptCaptureError",
+    "OPTION_NAMES",
+    "OptionsError",
+    "PartialCaptureWarning",
+    "PcaplensError",
+    "Report",
+    "SCHEMA_VERSION",
+    "Section",
+    "TruncatedCaptureError",
+    "analyze",
+    "LeakAuditError",
+    "SanitizeResult",
+    "generate",
+    "generate_with_truth",
+    "sanitize",
+    "scenarios",
+    "__version__",
+]
+
+__version__: str = _native.__version__
+#: Version of the report layout (``report.schema_version``).
+SCHEMA_VERSION: int = _native.SCHEMA_VERSION
+#: Names accepted as keyword options by :func:`analyze` and :class:`Analyzer`.
+OPTION_NAMES: tuple[str, ...] = tuple(_native.OPTION_NAMES)
+
+#: Chunk size for file objects and memoryviews (the CLI's read size).
+CHUNK_SIZE = 1 << 20
+
+#: What :func:`analyze` accepts as a capture.
+Source = Union[
+    str,
+    "os.PathLike[str]",
+    bytes,
+    bytearray,
+    memoryview,
+    BinaryIO,
+    Iterable[Union[bytes, bytearray, memoryview]],
+]
+
+
+class LeakAuditError(PcaplensError):
+    """The leak audit found original identifiers in a sanitised capture.
+
+    The output must not be shared; ``result`` holds the :class:`SanitizeResult`
+    with the audit's hits.
+    """
+
+    result: SanitizeResult
+
+
+class PartialCaptureWarning(UserWarning):
+    """A capture was cut short or damaged; the report covers everything before it."""
+
+
+def _wrap(value: Any) -> Any:
+    """JSON value → attribute-friendly value (dicts become :class:`Section`)."""
+    if isinstance(value, dict):
+        return Section(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+class Section(Mapping[str, Any]):
+    """A read-only part of a report: a mapping that also allows attribute access.
+
+    ``report.summary.flows.total`` and ``report.summary["flows"]["total"]`` are
+    the same value. :meth:`to_dict` returns plain dicts and lists.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._data[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return _wrap(self._data[name])
+        except KeyError:
+            raise AttributeError(
+                f"no field {name!r} here; fields: {', '.join(self._data)}"
+            ) from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy as plain Python dicts and lists."""
+        copied: dict[str, Any] = json.loads(json.dumps(self._data))
+        return copied
+
+    def __repr__(self) -> str:
+        return f"Section({self._data!r})"
+
+
+def _optional_pyarrow() -> Any:
+    """pyarrow when installed, else None (it only speeds DataFrames up)."""
+    try:
+        import pyarrow  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return pyarrow
+
+
+def _dataframe(records: list[dict[str, Any]], columns: list[str] | None = None) -> pandas.DataFrame:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "pandas is needed for DataFrames: pip install pandas "
+            "(or use report.flows_table() with pyarrow/polars, or report.to_dict())"
+        ) from None
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+class Report:
+    """The result of an analysis: the same data as ``pcaplens analyze --json``.
+
+    Every top-level section of the JSON report is an attribute (``summary``,
+    ``flows``, ``failures``, ``capture``, ``status``, ``generator``, and any
+    section added later); nested objects are :class:`Section` mappings with
+    attribute access. :meth:`to_json` is byte-identical to the CLI's output
+    (without its trailing newline).
+    """
+
+    __slots__ = ("_native", "_data")
+
+    def __init__(self, native: _native.NativeReport) -> None:
+        self._native = native
+        self._data: dict[str, Any] | None = None
+
+    def _dict(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._native.to_json())
+        return self._data
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        data = self._dict()
+        try:
+            return _wrap(data[name])
+        except KeyError:
+            raise AttributeError(
+                f"the report has no section {name!r}; sections: {', '.join(data)}"
+            ) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._dict()[key])
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._dict()))
+
+    def keys(self) -> list[str]:
+        """Names of the report's top-level sections."""
+        return list(self._dict())
+
+    @property
+    def partial(self) -> bool:
+        """True when damage stopped reading; everything before it is in the report."""
+        return self._native.partial
+
+    @property
+    def complete(self) -> bool:
+        """True when the input ended cleanly after the last record."""
+        return self._native.complete
+
+    @property
+    def error(self) -> _native._CaptureError | None:
+        """The capture error of a partial report as an exception (not raised), or None."""
+        exc = self._native.exception()
+        if exc is not None:
+            exc.report = self
+        return exc
+
+    def raise_for_status(self) -> Report:
+        """Raise the capture error if the report is partial; return self otherwise."""
+        exc = self.error
+        if exc is not None:
+            raise exc
+        return self
+
+    def to_json(self) -> str:
+        """Pretty JSON, byte-identical to ``pcaplens analyze --json`` minus its final newline."""
+        return self._native.to_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as plain dicts and lists (a fresh copy each call)."""
+        parsed: dict[str, Any] = json.loads(self._native.to_json())
+        return parsed
+
+    # -- tables ---------------------------------------------------------------
+
+    def flows_table(self) -> ArrowTable:
+        """The listed flows as an Arrow table (``__arrow_c_stream__``).
+
+        ``pyarrow.table(t)``, ``polars.DataFrame(t)`` or DuckDB take it without
+        copying the columns, which are built in Rust.
+        """
+        return self._native.flows_table()
+
+    def flows_df(self) -> pandas.DataFrame:
+        """The listed flows as a pandas DataFrame (one row per flow, JSON field names).
+
+        Built from :meth:`flows_table` through pyarrow when it is installed
+        (fast), from the JSON rows otherwise (same columns and values).
+        """
+        table = self.flows_table()
+        pyarrow = _optional_pyarrow()
+        if pyarrow is None:
+            return _dataframe(self._dict()["flows"], table.column_names)
+        _dataframe([])  # a clear error when pandas itself is missing
+        # Columnar, straight from the Rust-built Arrow buffers: no JSON round trip.
+        frame: pandas.DataFrame = pyarrow.table(table).to_pandas()
+        return frame
+
+    def talkers_df(self) -> pandas.DataFrame:
+        """``summary.top_talkers`` as a pandas DataFrame."""
+        return _dataframe(self._dict()["summary"]["top_talkers"])
+
+    def conversations_df(self) -> pandas.DataFrame:
+        """``summary.top_conversations`` as a pandas DataFrame."""
+        return _dataframe(self._dict()["summary"]["top_conversations"])
+
+    def protocols_df(self) -> pandas.DataFrame:
+        """``summary.protocol_hierarchy`` (like ``tshark -z io,phs``) as a pandas DataFrame."""
+        return _dataframe(self._dict()["summary"]["protocol_hierarchy"])
+
+    # -- display ----------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "partial" if self.partial else "complete"
+        return f"<pcaplens.Report {self._native.packets} packets, {state}>"
+
+    def _repr_html_(self) -> str:
+        d = self._dict()
+        s = d["summary"]
+        e = html.escape
+        rows = [
+            ("packets", f"{s['packets']:,}"),
+            ("bytes", f"{s['bytes']:,}"),
+            ("start", s.get("start_time") or "–"),
+            ("duration", f"{s['duration_secs']:.3f} s"),
+            ("flows", f"{s['flows']['total']:,}"),
+            ("format", d["capture"].get("format") or "–"),
+        ]
+        status = d["status"]
+        parts = ["<div class='pcaplens-report'>", "<strong>pcaplens report</strong>"]
+        if status.get("error"):
+            parts.append(
+                "<p style='color:#b00'>partial: " + e(status["error"]["message"]) + "</p>"
+            )
+        parts.append("<table>")
+        parts += [f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows]
+        parts.append("</table>")
+        failures = _failure_totals(d.get("failures", {}))
+        if failures:
+            parts.append("<p><strong>failures</strong></p><table>")
+            parts += [f"<tr><td>{e(k)}</td><td>{n:,}</td></tr>" for k, n in failures]
+            parts.append("</table>")
+        parts.append(_html_table("top talkers", s["top_talkers"], 10))
+        parts.append(_html_table("top conversations", s["top_conversations"], 10))
+        parts.append(_html_table("protocols", s["protocol_hierarchy"], 15))
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def _failure_totals(failures: Mapping[str, Any], prefix: str = "") -> list[tuple[str, int]]:
+    """Non-zero ``count``/``total`` leaves of the failures section, by dotted path."""
+    out: list[tuple[str, int]] = []
+    for key, value in failures.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            count = value.get("count", value.get("total"))
+            if isinstance(count, int) and not isinstance(count, bool):
+                if count:
+                    out.append((path, count))
+            else:
+                out += _failure_totals(value, path + ".")
+    return out
+
+
+def _html_table(title: str, rows: list[dict[str, Any]], limit: int) -> str:
+    if not rows:
+        return ""
+    e = html.escape
+    cols = list(rows[0])
+    head = "".join(f"<th>{e(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+        for r in rows[:limit]
+    )
+    return f"<p><strong>{e(title)}</strong></p><table><tr>{head}</tr>{body}</table>"
+
+
+def _checked(native: _native.NativeReport, strict: bool) -> Report:
+    """The one place where a report's capture error becomes a raise or a warning."""
+    report = Report(native)
+    exc = report.error
+    if exc is not None:
+        if strict or isinstance(exc, CaptureFormatError):
+            raise exc
+        warnings.warn(str(exc), PartialCaptureWarning, stacklevel=3)
+    return report
+
+
+class Analyzer:
+    """Streaming analysis: :meth:`feed` chunks as they arrive, then :meth:`finish`.
+
+    Chunk boundaries do not matter: feeding a capture whole, byte by byte or in
+    random pieces gives the same report. The GIL is released while Rust works.
+
+    Keyword options are those of :func:`analyze`. With ``strict=True``,
+    :meth:`feed` raises as soon as the capture turns out damaged; otherwise the
+    error is recorded and :meth:`finish` returns a partial report (with a
+    :class:`PartialCaptureWarning`). Input that is not a capture raises
+    :class:`CaptureFormatError` either way.
+    """
+
+    __slots__ = ("_native", "_strict")
+
+    def __init__(self, *, strict: bool = False, **options: Any) -> None:
+        self._native = _native.Analyzer(options)
+        self._strict = strict
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Analyse the next bytes of the capture (any size)."""
+        for piece in _chunks(chunk) if isinstance(chunk, memoryview) else (chunk,):
+            self._native.feed(piece)
+        exc = self._native.error
+        if exc is not None and (self._strict or isinstance(exc, CaptureFormatError)):
+            raise exc
+
+    @property
+    def packets(self) -> int:
+        """Packets analysed so far."""
+        return self._native.packets
+
+    @property
+    def bytes_fed(self) -> int:
+        """Bytes fed so far."""
+        return self._native.bytes_fed
+
+    def finish(self) -> Report:
+        """End of input: finish all flows and return the :class:`Report`."""
+        return _checked(self._native.finish(), self._strict)
+
+
+def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
+    """Analyse a pcap or pcapng capture and return its :class:`Report`.
+
+    ``source`` is a path (``str`` or ``os.PathLike``; streamed from disk in Rust
+    with bounded memory), ``bytes``/``bytearray``/``memoryview`` holding a whole
+    capture, a binary file object (read in 1 MiB chunks), or an iterable of byte
+    chunks.
+
+    Options (all optional, as the ``pcaplens analyze`` flags):
+    ``idle_timeout`` (seconds, 600), ``max_flows`` (200000), ``flows_limit``
+    (10000; ``None`` lists every flow), ``top_n`` (10), ``max_instances`` (20).
+    An unknown option or a bad value raises :class:`OptionsError`.
+
+    A damaged capture gives a partial report (``report.partial``) and a
+    :class:`PartialCaptureWarning`, or raises with ``strict=True``
+    (:class:`TruncatedCaptureError`, :class:`CorruptCaptureError`; the partial
+    report is the exception's ``report`` attribute). Input that is not a capture
+    raises :class:`CaptureFormatError` (also with ``report``). A missing file
+    raises ``FileNotFoundError``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _checked(_native.analyze_path(os.fspath(source), options), strict)
+    native = _native.Analyzer(options)
+    for chunk in _chunks(source):
+        native.feed(chunk)
+        if native.error is not None:
+            # The report will carry the error; reading further cannot help.
+            break
+    return _checked(native.finish(), strict)
+
+
+def _chunks(source: object) -> Iterator[bytes | bytearray]:
+    """The byte chunks of an in-memory, file-like or iterable source."""
+    if isinstance(source, (bytes, bytearray)):
+        yield source
+    elif isinstance(source, memoryview):
+        flat = source.cast("B")
+        for start in range(0, flat.nbytes, CHUNK_SIZE):
+            yield flat[start : start + CHUNK_SIZE].tobytes()
+    elif hasattr(source, "read"):
+        while True:
+            data = source.read(CHUNK_SIZE)
+            if not data:
+                break
+            yield data
+    elif isinstance(source, Iterable):
+        for chunk in source:
+            yield from _chunks(chunk) if isinstance(chunk, memoryview) else (chunk,)
+    else:
+        raise TypeError(
+            "source must be a path, bytes, a binary file object or an iterable of "
+            f"byte chunks, not {type(source).__name__}"
+        )
+
+
+def generate(scenario: str, *, packets: int = 2000, seed: int = 1, flows: int | None = None) -> bytes:
+    """A synthetic pcap for a test scenario, byte-identical for the same arguments.
+
+    ``scenario`` is one of :func:`scenarios` (``"normal"``, ``"tcp-resets"``,
+    ``"dns-failures"``, …); ``packets`` is the approximate packet count;
+    ``flows`` fixes the number of background flows (default: grows with
+    ``packets``). Same generator as ``pcaplens generate``. Bad arguments raise
+    :class:`OptionsError`.
+    """
+    return _native.generate(scenario, packets, seed, flows)[0]
+
+
+def generate_with_truth(
+    scenario: str, *, packets: int = 2000, seed: int = 1, flows: int | None = None
+) -> tuple[bytes, dict[str, Any]]:
+    """Like :func:`generate`, also returning what was injected (exact counts) as a dict."""
+    data, truth = _native.generate(scenario, packets, seed, flows)
+    parsed: dict[str, Any] = json.loads(truth)
+    return data, parsed
+
+
+def scenarios() -> list[str]:
+    """Names of the scenarios :func:`generate` knows."""
+    return _native.scenarios()
+
+
+# -- sanitize -----------------------------------------------------------------
+
+
+class SanitizeResult(Section):
+    """What :func:`sanitize` did: ``sanitize`` (counters, distinct identifiers,
+    policy, error) and ``audit`` (the leak audit of the output: ``passed``,
+    ``hits``, ``patterns``, ``frames_checked``, …)."""
+
+    __slots__ = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when the audit found no original identifier in the output."""
+        return bool(self._data["audit"]["passed"])
+
+
+def _key_bytes(key: bytes | bytearray | str) -> bytes:
+    if isinstance(key, str):
+        try:
+            return bytes.fromhex(key)
+        except ValueError:
+            raise OptionsError("a str key must be hex digits (or pass the key as bytes)") from None
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key)
+    raise OptionsError(f"key must be bytes or a hex str, not {type(key).__name__}")
+
+
+def sanitize(
+    source: Source,
+    dest: str | os.PathLike[str] | BinaryIO,
+    *,
+    key: bytes | bytearray | str,
+    strict: bool = False,
+    **policy: Any,
+) -> SanitizeResult:
+    """Write a sanitised copy of a capture to ``dest`` and audit it for leaks.
+
+    Addresses (Crypto-PAn, prefix-preserving), MACs, names and secrets are
+    replaced with keyed pseudonyms, lengths kept and checksums recomputed; the
+    output is then re-read and searched for every original identifier (the
+    same steps as ``pcaplens sanitize``). The same key gives the same
+    pseudonyms, so sanitised captures of one network stay joinable.
+
+    ``source`` is anything :func:`analyze` accepts; ``dest`` a path or a
+    writable binary file object (which must also be readable and seekable, e.g.
+    ``open(p, "w+b")`` or ``io.BytesIO()``, for the audit). ``key``: at least 16
+    bytes (or hex text). Policy options: ``payload`` (``"redact"`` (default),
+    ``"keep"`` or ``"truncate"``: what happens to payload no parser
+    understands), ``keep_special_ranges`` (keep private/loopback/multicast
+    prefixes recognisable), ``time_shift`` (shift all timestamps by one keyed
+    offset); others raise :class:`OptionsError`.
+
+    Raises :class:`LeakAuditError` when the audit finds an original in the
+    output, :class:`CaptureFormatError` when the input is not a capture. A
+    damaged capture is sanitised up to the damage (warning, or raise with
+    ``strict=True``).
+    """
+    key = _key_bytes(key)
+    if isinstance(source, (str, os.PathLike)) and isinstance(dest, (str, os.PathLike)):
+        doc = json.loads(_native.sanitize_path(os.fspath(source), os.fspath(dest), key, policy))
+    else:
+        doc = _sanitize_stream(source, dest, key, policy)
+    result = SanitizeResult(doc)
+    error = doc["sanitize"].get("error")
+    if error is not None:
+        exc = _native.capture_error_from_parts(
+            error["code"], error["message"], error["offset"], error["next_frame"]
+        )
+        if doc["sanitize"].get("format") is None:
+            if isinstance(dest, (str, os.PathLike)):
+                try:
+                    os.remove(dest)
+                except OSError:
+                    pass
+            raise exc
+        if strict:
+            raise exc
+        warnings.warn(str(exc), PartialCaptureWarning, stacklevel=2)
+    if not result.passed:
+        leak = LeakAuditError(
+            f"leak audit failed: original identifiers found in the output: "
+            f"{doc['audit'].get('hits_by_form')}; do not share it"
+        )
+        leak.result = result
+        raise leak
+    return result
+
+
+def _sanitize_stream(
+    source: object, dest: str | os.PathLike[str] | BinaryIO, key: bytes, policy: dict[str, Any]
+) -> dict[str, Any]:
+    sanitizer = _native.Sanitizer(key, policy)
+    if isinstance(dest, (str, os.PathLike)):
+        with open(dest, "w+b") as out:
+            return _sanitize_into(sanitizer, source, out)
+    return _sanitize_into(sanitizer, source, dest)
+
+
+def _sanitize_into(sanitizer: _native.Sanitizer, source: object, out: BinaryIO) -> dict[str, Any]:
+    try:
+        start = out.tell()
+    except (OSError, AttributeError):
+        start = None
+    for chunk in _chunks(source):
+        out.write(sanitizer.feed(chunk))
+        if sanitizer.failed:
+            break
+    summary = json.loads(sanitizer.finish())
+    if start is None or not out.seekable() or not out.readable():
+        raise ValueError(
+            "sanitize needs a path or a readable, seekable binary file as dest, to audit the output"
+        )
+    out.flush()
+    end = out.tell()
+    out.seek(start)
+    audit = sanitizer.audit()
+    remaining = end - start
+    while remaining > 0:
+        data = out.read(min(CHUNK_SIZE, remaining))
+        if not data:
+            break
+        audit.feed(data)
+        remaining -= len(data)
+    out.seek(end)
+    return {"sanitize": summary, "audit": json.loads(audit.finish())}

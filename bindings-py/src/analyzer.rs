@@ -1,0 +1,136 @@
+//! Streaming analysis with the GIL released while Rust works.
+
+use crate::errors::{capture_error, PcaplensError};
+use crate::options::config_from;
+use crate::report::PyReport;
+use pcaplens_core::{Analyzer, ErrorInfo};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyDict;
+use std::io::{ErrorKind, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Read size for files streamed in Rust: the CLI's, so both take the same path.
+const CHUNK: usize = 1 << 20;
+
+/// Mutable state behind a mutex: the class is shared with Python threads.
+#[derive(Default)]
+struct State {
+    analyzer: Option<Analyzer>,
+    error: Option<ErrorInfo>,
+}
+
+/// Incremental analyzer: `feed()` byte chunks of any size, then `finish()`.
+#[pyclass(module = "pcaplens._native", name = "Analyzer", frozen)]
+pub struct PyAnalyzer {
+    state: Mutex<State>,
+}
+
+fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    // Nothing in the critical sections panics; a poisoned lock still holds valid state.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn finished_error() -> PyErr {
+    PcaplensError::new_err("this Analyzer has already finished; create a new one")
+}
+
+#[pymethods]
+impl PyAnalyzer {
+    #[new]
+    #[pyo3(signature = (options = None))]
+    fn new(options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let cfg = config_from(options)?;
+        let analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
+        Ok(PyAnalyzer {
+            state: Mutex::new(State {
+                analyzer: Some(analyzer),
+                error: None,
+            }),
+        })
+    }
+
+    /// Feed the next chunk. Capture errors do not raise here: they are kept
+    /// (see `error`) and end up in the report, which covers everything before them.
+    fn feed(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
+        py.allow_threads(|| {
+            let mut st = lock(&self.state);
+            let st = &mut *st;
+            let analyzer = st.analyzer.as_mut().ok_or_else(finished_error)?;
+            if let Err(e) = analyzer.feed(&data) {
+                if st.error.is_none() {
+                    st.error = Some(ErrorInfo::new(&e, analyzer.progress().packets + 1));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The first capture error met by `feed`, as the exception it maps to (or None).
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Option<PyObject> {
+        let st = lock(&self.state);
+        st.error
+            .as_ref()
+            .map(|info| capture_error(py, info).into_value(py).into_any())
+    }
+
+    /// Bytes fed so far.
+    #[getter]
+    fn bytes_fed(&self) -> u64 {
+        lock(&self.state)
+            .analyzer
+            .as_ref()
+            .map_or(0, |a| a.progress().bytes_fed)
+    }
+
+    /// Packets analysed so far.
+    #[getter]
+    fn packets(&self) -> u64 {
+        lock(&self.state)
+            .analyzer
+            .as_ref()
+            .map_or(0, |a| a.progress().packets)
+    }
+
+    /// End of input: finish every flow and return the report.
+    fn finish(&self, py: Python<'_>) -> PyResult<PyReport> {
+        let analyzer = lock(&self.state)
+            .analyzer
+            .take()
+            .ok_or_else(finished_error)?;
+        Ok(PyReport::new(py.allow_threads(|| analyzer.finish())))
+    }
+}
+
+/// Analyse a capture file, streamed in Rust in 1 MiB chunks (memory bounded by
+/// live flows, not file size) with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (path, options = None))]
+pub fn analyze_path(
+    py: Python<'_>,
+    path: PathBuf,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyReport> {
+    let cfg = config_from(options)?;
+    let mut analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
+    let report = py.allow_threads(move || -> std::io::Result<_> {
+        let mut file = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if analyzer.feed(&buf[..n]).is_err() {
+                // The report carries the error; reading further cannot help.
+                break;
+            }
+        }
+        Ok(analyzer.finish())
+    })?;
+    Ok(PyReport::new(report))
+}

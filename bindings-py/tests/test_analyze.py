@@ -1,0 +1,214 @@
+"""analyze() over every kind of source, streaming, options and the Report API."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+import pcaplens
+
+from conftest import CORPUS, small_capture
+
+
+def test_every_source_kind_gives_the_same_report(capture_bytes: bytes, capture_file: Path) -> None:
+    expected = pcaplens.analyze(str(capture_file)).to_json()
+    chunks = [capture_bytes[i : i + 7] for i in range(0, len(capture_bytes), 7)]
+    sources: list[object] = [
+        capture_file,  # os.PathLike
+        capture_bytes,
+        bytearray(capture_bytes),
+        memoryview(capture_bytes),
+        io.BytesIO(capture_bytes),
+        iter(chunks),
+        chunks,
+        (bytes([b]) for b in capture_bytes),
+    ]
+    for source in sources:
+        assert pcaplens.analyze(source).to_json() == expected, type(source)  # type: ignore[arg-type]
+    with open(capture_file, "rb") as f:
+        assert pcaplens.analyze(f).to_json() == expected
+
+
+def test_report_counts_what_was_built(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(capture_bytes)
+    assert report.complete and not report.partial
+    assert report.summary.packets == 12
+    # 3 clients × 1 server, each a request/response conversation on UDP/53.
+    assert report.summary.flows.total == 3
+    assert len(report.flows) == 3
+    assert {f.orig_addr for f in report.flows} == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+    assert all(f.resp_port == 53 and f.transport == "udp" for f in report.flows)
+    assert report.capture.format == "pcap"
+    assert report.schema_version == pcaplens.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_chunking_equals_whole_file(seed: int) -> None:
+    data = small_capture(60)
+    whole = pcaplens.analyze(data).to_json()
+    rng = random.Random(seed)
+    analyzer = pcaplens.Analyzer()
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, 200)
+        analyzer.feed(data[pos : pos + step])
+        pos += step
+    assert analyzer.bytes_fed == len(data)
+    assert analyzer.finish().to_json() == whole
+
+
+def test_chunked_corpus_equals_path_analysis() -> None:
+    if not CORPUS.is_dir():
+        print(f"NOTICE: {CORPUS} absent; corpus chunking test not run")
+        return
+    files = sorted(CORPUS.glob("*.pcapng"))[:5] + sorted(CORPUS.glob("*.pcap"))[:5]
+    assert files
+    rng = random.Random(7)
+    for path in files:
+        data = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pcaplens.PartialCaptureWarning)
+            whole = _json_or_format_error(lambda: pcaplens.analyze(path))
+            chunks = []
+            pos = 0
+            while pos < len(data):
+                step = rng.randint(1, 4096)
+                chunks.append(data[pos : pos + step])
+                pos += step
+            streamed = _json_or_format_error(lambda: pcaplens.analyze(chunks))
+        assert streamed == whole, path.name
+
+
+def _json_or_format_error(run: object) -> str:
+    try:
+        return run().to_json()  # type: ignore[operator,no-any-return]
+    except pcaplens.CaptureFormatError as exc:
+        return exc.report.to_json()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_analyzer_progress_and_finish_once(capture_bytes: bytes) -> None:
+    analyzer = pcaplens.Analyzer()
+    analyzer.feed(capture_bytes[:100])
+    assert analyzer.packets == 0 or analyzer.packets == 1
+    analyzer.feed(capture_bytes[100:])
+    assert analyzer.packets == 12
+    analyzer.finish()
+    with pytest.raises(pcaplens.PcaplensError, match="already finished"):
+        analyzer.feed(b"x")
+    with pytest.raises(pcaplens.PcaplensError, match="already finished"):
+        analyzer.finish()
+
+
+def test_threads_analyse_concurrently(capture_bytes: bytes) -> None:
+    expected = pcaplens.analyze(capture_bytes).to_json()
+    results: list[str] = []
+
+    def work() -> None:
+        results.append(pcaplens.analyze([capture_bytes[:50], capture_bytes[50:]]).to_json())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4
+
+
+# -- options ------------------------------------------------------------------
+
+
+def test_options_change_the_report(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(capture_bytes, flows_limit=1, top_n=1)
+    assert len(report.flows) == 1
+    assert report.summary.flows.omitted_from_list == 2
+    assert len(report.summary.top_talkers) == 1
+    assert len(pcaplens.analyze(capture_bytes, flows_limit=None).flows) == 3
+
+
+def test_unknown_option_is_an_error(capture_bytes: bytes) -> None:
+    with pytest.raises(pcaplens.OptionsError, match="unknown option 'flow_limit'.*flows_limit"):
+        pcaplens.analyze(capture_bytes, flow_limit=3)
+    assert "flows_limit" in pcaplens.OPTION_NAMES
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_flows": 0}, "max_flows"),
+        ({"idle_timeout": 0}, "idle_timeout"),
+        ({"top_n": -1}, "top_n must be a non-negative integer"),
+        ({"flows_limit": "ten"}, "flows_limit must be a non-negative integer"),
+        ({"max_instances": True}, "not a bool"),
+    ],
+)
+def test_bad_option_values(capture_file: Path, options: dict[str, object], message: str) -> None:
+    with pytest.raises(pcaplens.OptionsError, match=message):
+        pcaplens.analyze(capture_file, **options)
+    with pytest.raises(pcaplens.OptionsError, match=message):
+        pcaplens.Analyzer(**options)
+
+
+# -- Report ---------------------------------------------------------------------
+
+
+def test_every_json_section_is_an_attribute(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(capture_bytes)
+    data = report.to_dict()
+    assert data == json.loads(report.to_json())
+    assert set(report.keys()) == set(data)
+    for name, value in data.items():
+        attr = getattr(report, name)
+        plain = attr.to_dict() if isinstance(attr, pcaplens.Section) else attr
+        if isinstance(plain, list):
+            plain = [x.to_dict() if isinstance(x, pcaplens.Section) else x for x in plain]
+        assert plain == value, name
+        assert name in dir(report)
+    assert report.summary["flows"]["total"] == report.summary.flows.total
+    with pytest.raises(AttributeError, match="no section 'nonsense'"):
+        report.nonsense
+    with pytest.raises(AttributeError, match="no field 'nope'"):
+        report.summary.nope
+
+
+def test_to_dict_is_a_fresh_copy(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(capture_bytes)
+    d = report.to_dict()
+    d["summary"]["packets"] = -1
+    assert report.to_dict()["summary"]["packets"] == 12
+    assert report.summary.packets == 12
+
+
+def test_repr_and_html(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(capture_bytes)
+    assert repr(report) == "<pcaplens.Report 12 packets, complete>"
+    page = report._repr_html_()
+    assert "<table>" in page and ">12</td>" in page and "10.0.0.100" in page
+
+
+def test_bad_source_type() -> None:
+    with pytest.raises(TypeError, match="source must be a path"):
+        pcaplens.analyze(42)  # type: ignore[arg-type]
+
+
+def test_version() -> None:
+    assert pcaplens.__version__.count(".") == 2
+
+
+def test_html_lists_failure_totals_generically() -> None:
+    # Detector sections differ per class; every non-zero `total` shows by its path.
+    failures = {
+        "tcp": {"resets": {"total": 3, "instances": []}, "zero_window": {"total": 0}},
+        "dns": {"servfail": {"total": 2}, "by_server": {"a": {"total": 1}}},
+    }
+    assert pcaplens._failure_totals(failures) == [
+        ("tcp.resets", 3),
+        ("dns.servfail", 2),
+        ("dns.by_server.a", 1),
+    ]

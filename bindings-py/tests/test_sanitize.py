@@ -1,0 +1,117 @@
+"""pcaplens.sanitize: pseudonymised output, leak audit, policies, errors, CLI parity."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+import pcaplens
+
+from conftest import run_cli, small_capture
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+def capture() -> bytes:
+    return pcaplens.generate("normal", packets=1500, seed=2)
+
+
+def test_sanitize_keeps_the_traffic_and_hides_the_addresses(capture: bytes) -> None:
+    out = io.BytesIO()
+    result = pcaplens.sanitize(capture, out, key=KEY)
+    assert result.passed and result.audit.patterns > 0
+    assert result.sanitize.counters.frames == pcaplens.analyze(capture).summary.packets
+    sanitized = out.getvalue()
+    assert len(sanitized) == len(capture)  # length-preserving with the default policy
+    before = pcaplens.analyze(capture, flows_limit=None)
+    after = pcaplens.analyze(sanitized, flows_limit=None)
+    assert after.summary.packets == before.summary.packets
+    assert after.summary.flows.total == before.summary.flows.total
+    original = {f.orig_addr for f in before.flows} | {f.resp_addr for f in before.flows}
+    seen = {f.orig_addr for f in after.flows} | {f.resp_addr for f in after.flows}
+    assert original and not (original & seen)
+
+
+def test_same_key_same_output_other_key_other_output(capture: bytes, tmp_path: Path) -> None:
+    src = tmp_path / "in.pcap"
+    src.write_bytes(capture)
+    a, b, c = tmp_path / "a.pcap", tmp_path / "b.pcap", tmp_path / "c.pcap"
+    pcaplens.sanitize(src, a, key=KEY)  # path → path: streamed in Rust
+    streamed = io.BytesIO()
+    pcaplens.sanitize([capture[:999], capture[999:]], streamed, key=KEY.hex())
+    pcaplens.sanitize(capture, b, key=bytearray(KEY))
+    pcaplens.sanitize(capture, c, key=b"another key of 16+ bytes")
+    assert a.read_bytes() == streamed.getvalue() == b.read_bytes()
+    assert c.read_bytes() != a.read_bytes()
+
+
+def test_matches_cli_sanitize(capture: bytes, tmp_path: Path) -> None:
+    src, key_file = tmp_path / "in.pcap", tmp_path / "key"
+    src.write_bytes(capture)
+    key_file.write_bytes(KEY)
+    cli = run_cli("sanitize", str(src), "-o", str(tmp_path / "cli.pcap"), "--key-file", str(key_file))
+    assert cli.returncode == 0, cli.stderr
+    pcaplens.sanitize(src, tmp_path / "py.pcap", key=KEY)
+    assert (tmp_path / "py.pcap").read_bytes() == (tmp_path / "cli.pcap").read_bytes()
+
+
+def test_policy_options(capture: bytes) -> None:
+    redacted, truncated, shifted = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    pcaplens.sanitize(capture, redacted, key=KEY)
+    r = pcaplens.sanitize(capture, truncated, key=KEY, payload="truncate")
+    assert r.sanitize.payload_policy == "truncate"
+    assert len(truncated.getvalue()) <= len(redacted.getvalue())
+    r = pcaplens.sanitize(capture, shifted, key=KEY, time_shift=True)
+    assert r.sanitize.time_shifted
+    start = pcaplens.analyze(redacted.getvalue()).summary.start_ts
+    assert pcaplens.analyze(shifted.getvalue()).summary.start_ts != start
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": b"short"}, "at least 16 bytes"),
+        ({"key": "not hex"}, "hex"),
+        ({"key": KEY, "payload": "shred"}, "unknown payload policy"),
+        ({"key": KEY, "time_shift": "yes"}, "True or False"),
+        ({"key": KEY, "keep_ranges": True}, "unknown sanitize option 'keep_ranges'"),
+    ],
+)
+def test_bad_sanitize_options(capture: bytes, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(pcaplens.OptionsError, match=message):
+        pcaplens.sanitize(capture, io.BytesIO(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_not_a_capture(tmp_path: Path) -> None:
+    src, dest = tmp_path / "x.txt", tmp_path / "out.pcap"
+    src.write_bytes(b"just some text, no capture")
+    with pytest.raises(pcaplens.CaptureFormatError, match="byte offset 0"):
+        pcaplens.sanitize(src, dest, key=KEY)
+    assert not dest.exists()
+
+
+def test_damaged_capture_is_sanitised_up_to_the_damage() -> None:
+    data = small_capture(10)
+    cut = data[:-7]
+    out = io.BytesIO()
+    with pytest.warns(pcaplens.PartialCaptureWarning, match="frame 10"):
+        result = pcaplens.sanitize(cut, out, key=KEY)
+    assert result.sanitize.error.code == "truncated"
+    assert pcaplens.analyze(out.getvalue()).summary.packets == 9
+    with pytest.raises(pcaplens.TruncatedCaptureError):
+        pcaplens.sanitize(cut, io.BytesIO(), key=KEY, strict=True)
+
+
+def test_unseekable_dest_is_refused(capture: bytes) -> None:
+    class WriteOnly(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            return len(b)  # type: ignore[arg-type]
+
+    with pytest.raises(ValueError, match="seekable"):
+        pcaplens.sanitize(capture, WriteOnly(), key=KEY)  # type: ignore[arg-type]
