@@ -25,7 +25,11 @@ impl PcapWriter {
     /// `nanosecond` selects the `a1b23c4d` magic (nanosecond timestamps).
     pub fn new(link_type: u32, snaplen: u32, nanosecond: bool) -> Self {
         let mut buf = Vec::with_capacity(64 * 1024);
-        let magic = if nanosecond { MAGIC_NANOS } else { MAGIC_MICROS };
+        let magic = if nanosecond {
+            MAGIC_NANOS
+        } else {
+            MAGIC_MICROS
+        };
         buf.extend_from_slice(&magic.to_le_bytes());
         buf.extend_from_slice(&2u16.to_le_bytes()); // version major
         buf.extend_from_slice(&4u16.to_le_bytes()); // version minor
@@ -111,7 +115,10 @@ mod tests {
         w.write_record(1_700_000_000_123_456_789, 3, &[1, 2, 3]);
         let b = w.as_bytes();
         assert_eq!(b.len(), 24 + 16 + 3);
-        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 1_700_000_000);
+        assert_eq!(
+            u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            1_700_000_000
+        );
         assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 123_456);
         assert_eq!(&b[40..], &[1, 2, 3]);
     }

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use super::proto::{self, DnsAnswer, Stream};
 use super::rng::Rng;
 use super::wire::{
-    tcp_frame, udp_frame, Dir, Emitter, Host, IpParams, Opts, TcpConn, ACK, FIN, MS, PSH, RST,
-    SEC, SYN, US,
+    tcp_frame, udp_frame, Dir, Emitter, Host, IpParams, Opts, TcpConn, ACK, FIN, MS, PSH, RST, SEC,
+    SYN, US,
 };
 use super::Truth;
 
@@ -84,7 +84,11 @@ impl Send {
         if let Some(c) = self.cut {
             n = n.min(c as u64);
         }
-        let acks = if self.ack == AckMode::Delayed { n.div_ceil(2) } else { 0 };
+        let acks = if self.ack == AckMode::Delayed {
+            n.div_ceil(2)
+        } else {
+            0
+        };
         let extra = match self.loss {
             Loss::None => 0,
             Loss::Fast(_) => 4,
@@ -256,7 +260,14 @@ impl Script for Session {
             } => {
                 let t = em.cursor;
                 let rx = t + *rtt / 2;
-                let f = udp_frame(client, server, *cport, 123, &proto::ntp_client(t), udp_ip(rng, 64));
+                let f = udp_frame(
+                    client,
+                    server,
+                    *cport,
+                    123,
+                    &proto::ntp_client(t),
+                    udp_ip(rng, 64),
+                );
                 em.push(t, f);
                 let back = t + *rtt + rng.range(0, 200) * US;
                 let p = proto::ntp_server(t, rx, rx + 30 * US);
@@ -319,7 +330,13 @@ impl Script for Session {
 }
 
 /// One data segment (plus the ACKs it provokes). Returns true when done.
-fn send_step(s: &mut Send, c: &mut TcpConn, rng: &mut Rng, em: &mut Emitter, truth: &mut Truth) -> bool {
+fn send_step(
+    s: &mut Send,
+    c: &mut TcpConn,
+    rng: &mut Rng,
+    em: &mut Emitter,
+    truth: &mut Truth,
+) -> bool {
     let snd = s.dir.idx();
     let rcv = 1 - snd;
     if !s.started {
@@ -353,10 +370,11 @@ fn send_step(s: &mut Send, c: &mut TcpConn, rng: &mut Rng, em: &mut Emitter, tru
             t + c.rtt + rng.range(0, 20) * US
         }
     };
-    let pure_ack = |c: &mut TcpConn, em: &mut Emitter, truth: &mut Truth, at: u64, ack: u32, opts: Opts| {
-        let seq = c.side[rcv].nxt;
-        c.emit(em, truth, at, rcv, ACK, seq, ack, opts, &[]);
-    };
+    let pure_ack =
+        |c: &mut TcpConn, em: &mut Emitter, truth: &mut Truth, at: u64, ack: u32, opts: Opts| {
+            let seq = c.side[rcv].nxt;
+            c.emit(em, truth, at, rcv, ACK, seq, ack, opts, &[]);
+        };
 
     match s.loss {
         Loss::Fast(at) if snd == 1 && s.total >= at + 3 && at >= 2 => {
@@ -461,28 +479,64 @@ impl Script for Scan {
             flow_label: 0,
         };
         let syn = tcp_frame(
-            &self.scanner, &self.target, self.sport, port, seq, 0, SYN, 1024,
-            &[2, 4, 0x05, 0xb4], &[], ipp(rng.u16(), 46),
+            &self.scanner,
+            &self.target,
+            self.sport,
+            port,
+            seq,
+            0,
+            SYN,
+            1024,
+            &[2, 4, 0x05, 0xb4],
+            &[],
+            ipp(rng.u16(), 46),
         );
         em.push(t, syn);
         let rt = t + self.rtt + rng.range(0, 100) * US;
         self.ip_id = self.ip_id.wrapping_add(1);
         if self.open.contains(&port) {
             let f = tcp_frame(
-                &self.target, &self.scanner, port, self.sport, rng.u32(), seq.wrapping_add(1),
-                SYN | ACK, 64240, &[2, 4, 0x05, 0xb4], &[], ipp(0, 64),
+                &self.target,
+                &self.scanner,
+                port,
+                self.sport,
+                rng.u32(),
+                seq.wrapping_add(1),
+                SYN | ACK,
+                64240,
+                &[2, 4, 0x05, 0xb4],
+                &[],
+                ipp(0, 64),
             );
             em.push(rt, f);
             let f = tcp_frame(
-                &self.scanner, &self.target, self.sport, port, seq.wrapping_add(1), 0, RST,
-                0, &[], &[], ipp(rng.u16(), 64),
+                &self.scanner,
+                &self.target,
+                self.sport,
+                port,
+                seq.wrapping_add(1),
+                0,
+                RST,
+                0,
+                &[],
+                &[],
+                ipp(rng.u16(), 64),
             );
             em.push(rt + rng.range(10, 40) * US, f);
             truth.tcp_rst_frames += 1;
         } else {
             let f = tcp_frame(
-                &self.target, &self.scanner, port, self.sport, 0, seq.wrapping_add(1),
-                RST | ACK, 0, &[], &[], ipp(0, 64),
+                &self.target,
+                &self.scanner,
+                port,
+                self.sport,
+                0,
+                seq.wrapping_add(1),
+                RST | ACK,
+                0,
+                &[],
+                &[],
+                ipp(0, 64),
             );
             em.push(rt, f);
             truth.tcp_rst_frames += 1;

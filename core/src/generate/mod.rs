@@ -300,7 +300,9 @@ pub fn generate_into(
     sink: &mut dyn FnMut(&[u8]),
 ) -> Result<Truth, GenerateError> {
     if opts.packets == 0 {
-        return Err(GenerateError::InvalidOptions("packets must be at least 1".into()));
+        return Err(GenerateError::InvalidOptions(
+            "packets must be at least 1".into(),
+        ));
     }
     if opts.packets > MAX_PACKETS {
         return Err(GenerateError::InvalidOptions(format!(
@@ -309,7 +311,9 @@ pub fn generate_into(
     }
     match opts.flows {
         Some(0) => {
-            return Err(GenerateError::InvalidOptions("flows must be at least 1".into()));
+            return Err(GenerateError::InvalidOptions(
+                "flows must be at least 1".into(),
+            ));
         }
         Some(f) if f > opts.packets => {
             return Err(GenerateError::InvalidOptions(format!(

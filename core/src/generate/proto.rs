@@ -106,7 +106,12 @@ pub(crate) fn dns_response(id: u16, name: &str, qtype: u16, ans: &DnsAnswer) -> 
         DnsAnswer::NoData | DnsAnswer::Error(RCODE_NXDOMAIN) => {
             // Zone = last two labels for NODATA, the TLD for NXDOMAIN.
             let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
-            let keep = if matches!(ans, DnsAnswer::NoData) { 2 } else { 1 }.min(labels.len());
+            let keep = if matches!(ans, DnsAnswer::NoData) {
+                2
+            } else {
+                1
+            }
+            .min(labels.len());
             let skip = labels.len() - keep;
             let off = 12 + labels[..skip].iter().map(|l| l.len() + 1).sum::<usize>();
             rr_head(&mut m, off as u16, 6, 900);
@@ -303,7 +308,9 @@ pub(crate) fn tls_client_hello(rng: &mut Rng, sni: &str, alpn: &[&str]) -> (Vec<
     a.extend_from_slice(&al);
     ext(&mut e, 16, &a);
     ext(&mut e, 5, &[1, 0, 0, 0, 0]);
-    let sigs: [u16; 8] = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
+    let sigs: [u16; 8] = [
+        0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+    ];
     let mut sg = ((sigs.len() * 2) as u16).to_be_bytes().to_vec();
     for s in sigs {
         sg.extend_from_slice(&s.to_be_bytes());
@@ -492,7 +499,9 @@ pub(crate) enum Stream {
         rec_left: u64,
     },
     /// Opaque random bytes (encrypted SSH, unknown binary protocols).
-    Random { left: u64 },
+    Random {
+        left: u64,
+    },
 }
 
 const TLS_MAX_BODY: u64 = 16401;

@@ -151,7 +151,13 @@ mod tests {
 
     #[test]
     fn streams_differ() {
-        assert_ne!(Rng::derive(1, 1, 0).next_u64(), Rng::derive(1, 1, 1).next_u64());
-        assert_ne!(Rng::derive(1, 1, 0).next_u64(), Rng::derive(2, 1, 0).next_u64());
+        assert_ne!(
+            Rng::derive(1, 1, 0).next_u64(),
+            Rng::derive(1, 1, 1).next_u64()
+        );
+        assert_ne!(
+            Rng::derive(1, 1, 0).next_u64(),
+            Rng::derive(2, 1, 0).next_u64()
+        );
     }
 }

@@ -23,7 +23,6 @@ struct Client {
 
 pub(crate) struct World {
     clients: Vec<Client>,
-    t0: u64,
 }
 
 fn local_mac(rng: &mut Rng, oui: [u8; 3]) -> [u8; 6] {
@@ -31,10 +30,15 @@ fn local_mac(rng: &mut Rng, oui: [u8; 3]) -> [u8; 6] {
     [oui[0], oui[1], oui[2], b[0], b[1], b[2]]
 }
 
-const OUIS: [[u8; 3]; 4] = [[0x3c, 0x22, 0xfb], [0xa4, 0x83, 0xe7], [0x00, 0x1b, 0x21], [0xf0, 0x2f, 0x74]];
+const OUIS: [[u8; 3]; 4] = [
+    [0x3c, 0x22, 0xfb],
+    [0xa4, 0x83, 0xe7],
+    [0x00, 0x1b, 0x21],
+    [0xf0, 0x2f, 0x74],
+];
 
 impl World {
-    fn new(seed: u64, n_clients: usize, t0: u64) -> Self {
+    fn new(seed: u64, n_clients: usize) -> Self {
         let mut rng = Rng::derive(seed, 4, 0);
         let clients = (0..n_clients)
             .map(|i| {
@@ -42,20 +46,26 @@ impl World {
                 let host = 10 + i as u32;
                 Client {
                     mac: local_mac(&mut rng, oui),
-                    v4: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + (host % 200) + (host / 200) * 256),
+                    v4: Ipv4Addr::from(
+                        u32::from(Ipv4Addr::new(10, 0, 0, 0)) + (host % 200) + (host / 200) * 256,
+                    ),
                     v6: Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, (host >> 16) as u16, host as u16),
                     next_port: rng.range(32768, 50000) as u16,
                 }
             })
             .collect();
-        World { clients, t0 }
+        World { clients }
     }
 
     fn client(&self, ci: usize, v6: bool) -> Host {
         let c = &self.clients[ci];
         Host {
             mac: c.mac,
-            ip: if v6 { IpAddr::V6(c.v6) } else { IpAddr::V4(c.v4) },
+            ip: if v6 {
+                IpAddr::V6(c.v6)
+            } else {
+                IpAddr::V4(c.v4)
+            },
         }
     }
 
@@ -64,17 +74,27 @@ impl World {
         let c = &mut self.clients[ci];
         let p = c.next_port;
         let n = p as u64 + 1 + rng.below(3);
-        c.next_port = if n > 60999 { 32768 + (n as u16 - 61000) } else { n as u16 };
+        c.next_port = if n > 60999 {
+            32768 + (n as u16 - 61000)
+        } else {
+            n as u16
+        };
         p
     }
 }
 
 fn remote(ip: IpAddr) -> Host {
-    Host { mac: ROUTER_MAC, ip }
+    Host {
+        mac: ROUTER_MAC,
+        ip,
+    }
 }
 
 fn local(ip: Ipv4Addr, mac: [u8; 6]) -> Host {
-    Host { mac, ip: IpAddr::V4(ip) }
+    Host {
+        mac,
+        ip: IpAddr::V4(ip),
+    }
 }
 
 fn resolver() -> Host {
@@ -100,13 +120,19 @@ const SITES: &[(&str, Option<&str>, bool)] = &[
     ("img.example.org", Some("img.example-cdn.net"), true),
     ("docs.example.com", None, false),
     ("shop.example.org", None, true),
-    ("video.example.net", Some("video.edge.example-cdn.net"), true),
+    (
+        "video.example.net",
+        Some("video.edge.example-cdn.net"),
+        true,
+    ),
     ("status.example.com", None, false),
     ("telemetry.example.net", None, false),
 ];
 
 fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Stable address per name, in ranges that never collide with fault hosts.
@@ -121,7 +147,16 @@ fn site_v4(name: &str) -> IpAddr {
 
 fn site_v6(name: &str) -> IpAddr {
     let h = hash(name);
-    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xcafe, (h >> 16) as u16 & 0xff, 0, 0, 0, 0x10 + (h & 0xfff) as u16))
+    IpAddr::V6(Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0xcafe,
+        (h >> 16) as u16 & 0xff,
+        0,
+        0,
+        0,
+        0x10 + (h & 0xfff) as u16,
+    ))
 }
 
 fn addr_answer(rng: &mut Rng, cname: Option<&str>, ip: IpAddr) -> DnsAnswer {
@@ -165,10 +200,39 @@ fn lookup(
 fn site_lookup(w: &mut World, rng: &mut Rng, truth: &mut Truth, ci: usize, site: usize) -> Phase {
     let (name, cname, has6) = SITES[site];
     let a = addr_answer(rng, cname, site_v4(name));
-    let aaaa = if has6 { addr_answer(rng, cname, site_v6(name)) } else { DnsAnswer::NoData };
-    let rtt = if rng.chance(0.6) { rng.range(300, 2000) * US } else { rng.range(8, 60) * MS };
-    lookup(w, rng, truth, ci, resolver(), name, a, Some(aaaa), rtt, false)
+    let aaaa = if has6 {
+        addr_answer(rng, cname, site_v6(name))
+    } else {
+        DnsAnswer::NoData
+    };
+    let rtt = if rng.chance(0.6) {
+        rng.range(300, 2000) * US
+    } else {
+        rng.range(8, 60) * MS
+    };
+    lookup(
+        w,
+        rng,
+        truth,
+        ci,
+        resolver(),
+        name,
+        a,
+        Some(aaaa),
+        rtt,
+        false,
+    )
 }
+
+const PATHS: [&str; 7] = [
+    "/",
+    "/index.html",
+    "/assets/app.js",
+    "/css/site.css",
+    "/news/today",
+    "/api/v1/items",
+    "/download/file.bin",
+];
 
 /// One request/response exchange on a connection.
 #[derive(Clone, Debug)]
@@ -189,7 +253,7 @@ impl Exchange {
             think: rng.range(300 * US, 40 * MS),
             loss: Loss::None,
             code: 200,
-            path: *rng.pick(&["/", "/index.html", "/assets/app.js", "/css/site.css", "/news/today", "/api/v1/items", "/download/file.bin"]),
+            path: PATHS[rng.below(PATHS.len() as u64) as usize],
         }
     }
 }
@@ -208,7 +272,14 @@ struct ConnSpec {
     rtt: u64,
 }
 
-fn conn_spec(w: &mut World, rng: &mut Rng, ci: usize, server: IpAddr, sport: u16, rtt: u64) -> ConnSpec {
+fn conn_spec(
+    w: &mut World,
+    rng: &mut Rng,
+    ci: usize,
+    server: IpAddr,
+    sport: u16,
+    rtt: u64,
+) -> ConnSpec {
     let v6 = server.is_ipv6();
     ConnSpec {
         client: w.client(ci, v6),
@@ -249,7 +320,15 @@ fn client_delay(rng: &mut Rng) -> u64 {
 }
 
 /// TLS 1.3 connection: handshake then one application exchange per entry.
-fn tls_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, sni: &str, ex: &[Exchange], end: End, pre: Option<Phase>) -> Session {
+fn tls_session(
+    rng: &mut Rng,
+    truth: &mut Truth,
+    c: &ConnSpec,
+    sni: &str,
+    ex: &[Exchange],
+    end: End,
+    pre: Option<Phase>,
+) -> Session {
     let mut s = open(rng, truth, c);
     let mut r = s.rng.clone();
     if let Some(p) = pre {
@@ -259,9 +338,19 @@ fn tls_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, sni: &str, ex: &[
     let (hello, sid) = proto::tls_client_hello(&mut r, sni, &["h2", "http/1.1"]);
     truth.tls_client_hellos += 1;
     s.push(Phase::Connect);
-    s.push(Phase::Send(Send::new(Dir::C2S, Stream::bytes(hello), rng.range(100, 400) * US, AckMode::Piggyback)));
+    s.push(Phase::Send(Send::new(
+        Dir::C2S,
+        Stream::bytes(hello),
+        rng.range(100, 400) * US,
+        AckMode::Piggyback,
+    )));
     let flight = proto::tls_server_flight(&mut r, &sid);
-    s.push(Phase::Send(Send::new(Dir::S2C, Stream::bytes(flight), c.rtt + rng.range(200 * US, 3 * MS), AckMode::Delayed)));
+    s.push(Phase::Send(Send::new(
+        Dir::S2C,
+        Stream::bytes(flight),
+        c.rtt + rng.range(200 * US, 3 * MS),
+        AckMode::Delayed,
+    )));
     for (i, e) in ex.iter().enumerate() {
         let mut req = Vec::new();
         if i == 0 {
@@ -269,21 +358,46 @@ fn tls_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, sni: &str, ex: &[
             req.extend_from_slice(&proto::app_record(&mut r, 53));
         }
         req.extend_from_slice(&proto::app_record(&mut r, e.req));
-        let delay = if i == 0 { client_delay(rng) } else { rng.range(5 * MS, 900 * MS) };
-        s.push(Phase::Send(Send::new(Dir::C2S, Stream::bytes(req), delay, AckMode::Piggyback)));
+        let delay = if i == 0 {
+            client_delay(rng)
+        } else {
+            rng.range(5 * MS, 900 * MS)
+        };
+        s.push(Phase::Send(Send::new(
+            Dir::C2S,
+            Stream::bytes(req),
+            delay,
+            AckMode::Piggyback,
+        )));
         s.push(Phase::Send(
-            Send::new(Dir::S2C, Stream::tls(e.resp), c.rtt + e.think, AckMode::Delayed).with_loss(e.loss),
+            Send::new(
+                Dir::S2C,
+                Stream::tls(e.resp),
+                c.rtt + e.think,
+                AckMode::Delayed,
+            )
+            .with_loss(e.loss),
         ));
     }
     s.push(match end {
-        End::Close => Phase::Close { client_first: rng.chance(0.7) },
+        End::Close => Phase::Close {
+            client_first: rng.chance(0.7),
+        },
         End::Abort => Phase::Abort { by_server: true },
     });
     s.rng = r;
     s
 }
 
-fn http_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, host: &str, ex: &[Exchange], pre: Option<Phase>, date: u64) -> Session {
+fn http_session(
+    rng: &mut Rng,
+    truth: &mut Truth,
+    c: &ConnSpec,
+    host: &str,
+    ex: &[Exchange],
+    pre: Option<Phase>,
+    date: u64,
+) -> Session {
     let mut s = open(rng, truth, c);
     if let Some(p) = pre {
         s.push(p);
@@ -291,7 +405,12 @@ fn http_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, host: &str, ex: 
     }
     s.push(Phase::Connect);
     let ua = *rng.pick(proto::UAS);
-    let server = *rng.pick(&["nginx/1.24.0", "Apache/2.4.58 (Debian)", "nginx", "cloudflare"]);
+    let server = *rng.pick(&[
+        "nginx/1.24.0",
+        "Apache/2.4.58 (Debian)",
+        "nginx",
+        "cloudflare",
+    ]);
     for (i, e) in ex.iter().enumerate() {
         let post = e.code == 500 || (e.code == 200 && rng.chance(0.1));
         let req = if post {
@@ -300,8 +419,17 @@ fn http_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, host: &str, ex: 
             proto::http_request("GET", host, e.path, ua, None)
         };
         truth.http_requests += 1;
-        let delay = if i == 0 { client_delay(rng) } else { rng.range(5 * MS, 900 * MS) };
-        s.push(Phase::Send(Send::new(Dir::C2S, Stream::bytes(req), delay, AckMode::Piggyback)));
+        let delay = if i == 0 {
+            client_delay(rng)
+        } else {
+            rng.range(5 * MS, 900 * MS)
+        };
+        s.push(Phase::Send(Send::new(
+            Dir::C2S,
+            Stream::bytes(req),
+            delay,
+            AckMode::Piggyback,
+        )));
         let stream = if e.code >= 400 {
             truth.http_error_responses += 1;
             if e.code >= 500 {
@@ -310,7 +438,8 @@ fn http_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, host: &str, ex: 
                 truth.http_4xx += 1;
             }
             let body = proto::http_error_body(e.code);
-            let mut v = proto::http_response_head(e.code, "text/html", body.len() as u64, date, server);
+            let mut v =
+                proto::http_response_head(e.code, "text/html", body.len() as u64, date, server);
             v.extend_from_slice(&body);
             Stream::bytes(v)
         } else {
@@ -325,11 +454,19 @@ fn http_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, host: &str, ex: 
             };
             let head = proto::http_response_head(200, ctype, 0, date, server);
             let body = e.resp.saturating_sub(head.len() as u64).max(64);
-            Stream::http(proto::http_response_head(200, ctype, body, date, server), body, text)
+            Stream::http(
+                proto::http_response_head(200, ctype, body, date, server),
+                body,
+                text,
+            )
         };
-        s.push(Phase::Send(Send::new(Dir::S2C, stream, c.rtt + e.think, AckMode::Delayed).with_loss(e.loss)));
+        s.push(Phase::Send(
+            Send::new(Dir::S2C, stream, c.rtt + e.think, AckMode::Delayed).with_loss(e.loss),
+        ));
     }
-    s.push(Phase::Close { client_first: rng.chance(0.6) });
+    s.push(Phase::Close {
+        client_first: rng.chance(0.6),
+    });
     s
 }
 
@@ -339,10 +476,16 @@ fn ssh_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, rounds: u64, bulk
     truth.ssh_sessions += 1;
     let d = c.rtt;
     let sends: Vec<(Dir, Vec<u8>)> = vec![
-        (Dir::S2C, b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n".to_vec()),
+        (
+            Dir::S2C,
+            b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n".to_vec(),
+        ),
         (Dir::C2S, b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()),
         (Dir::S2C, proto::ssh_kexinit(&mut r)),
-        (Dir::C2S, [proto::ssh_kexinit(&mut r), proto::ssh_ecdh_init(&mut r)].concat()),
+        (
+            Dir::C2S,
+            [proto::ssh_kexinit(&mut r), proto::ssh_ecdh_init(&mut r)].concat(),
+        ),
         (Dir::S2C, proto::ssh_ecdh_reply_newkeys(&mut r)),
         (Dir::C2S, proto::ssh_newkeys(&mut r)),
     ];
@@ -354,16 +497,41 @@ fn ssh_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, rounds: u64, bulk
         };
         s.push(Phase::Send(Send::new(dir, Stream::bytes(b), delay, ack)));
     }
-    s.push(Phase::Send(Send::new(Dir::S2C, Stream::Random { left: 44 }, d + rng.range(100, 900) * US, AckMode::Delayed)));
+    s.push(Phase::Send(Send::new(
+        Dir::S2C,
+        Stream::Random { left: 44 },
+        d + rng.range(100, 900) * US,
+        AckMode::Delayed,
+    )));
     for _ in 0..rounds {
         let gap = rng.range(80 * MS, 1500 * MS);
-        s.push(Phase::Send(Send::new(Dir::C2S, Stream::Random { left: 36 }, gap, AckMode::Piggyback)));
+        s.push(Phase::Send(Send::new(
+            Dir::C2S,
+            Stream::Random { left: 36 },
+            gap,
+            AckMode::Piggyback,
+        )));
         let out = rng.range(36, 600);
-        s.push(Phase::Send(Send::new(Dir::S2C, Stream::Random { left: out }, d + rng.range(50, 400) * US, AckMode::Delayed)));
+        s.push(Phase::Send(Send::new(
+            Dir::S2C,
+            Stream::Random { left: out },
+            d + rng.range(50, 400) * US,
+            AckMode::Delayed,
+        )));
     }
     if bulk > 0 {
-        s.push(Phase::Send(Send::new(Dir::C2S, Stream::Random { left: 52 }, client_delay(rng), AckMode::Piggyback)));
-        s.push(Phase::Send(Send::new(Dir::S2C, Stream::Random { left: bulk }, d + rng.range(1, 5) * MS, AckMode::Delayed)));
+        s.push(Phase::Send(Send::new(
+            Dir::C2S,
+            Stream::Random { left: 52 },
+            client_delay(rng),
+            AckMode::Piggyback,
+        )));
+        s.push(Phase::Send(Send::new(
+            Dir::S2C,
+            Stream::Random { left: bulk },
+            d + rng.range(1, 5) * MS,
+            AckMode::Delayed,
+        )));
     }
     s.push(Phase::Close { client_first: true });
     s.rng = r;
@@ -372,7 +540,11 @@ fn ssh_session(rng: &mut Rng, truth: &mut Truth, c: &ConnSpec, rounds: u64, bulk
 
 fn ntp_session(w: &mut World, rng: &mut Rng, truth: &mut Truth, ci: usize) -> Session {
     truth.udp_flows += 1;
-    let server = remote(*rng.pick(&[v4(192, 0, 2, 123), v4(203, 0, 113, 123), v4(198, 51, 100, 123)]));
+    let server = remote(*rng.pick(&[
+        v4(192, 0, 2, 123),
+        v4(203, 0, 113, 123),
+        v4(198, 51, 100, 123),
+    ]));
     let mut s = Session::new(rng.clone(), None);
     s.push(Phase::Ntp {
         client: w.client(ci, false),
@@ -446,15 +618,27 @@ fn mixed_session(w: &mut World, rng: &mut Rng, truth: &mut Truth, date: u64) -> 
             Exchange::ok(rng, sz)
         })
         .collect();
-    let dns = if rng.chance(0.85) { Some(site_lookup(w, rng, truth, ci, site)) } else { None };
+    let dns = if rng.chance(0.85) {
+        Some(site_lookup(w, rng, truth, ci, site))
+    } else {
+        None
+    };
     match r {
         0..=49 => {
-            let ip = if has6 && r < 12 { site_v6(name) } else { site_v4(name) };
+            let ip = if has6 && r < 12 {
+                site_v6(name)
+            } else {
+                site_v4(name)
+            };
             let c = conn_spec(w, rng, ci, ip, 443, rtt);
             tls_session(rng, truth, &c, name, &ex, End::Close, dns)
         }
         50..=71 => {
-            let ip = if has6 && r < 53 { site_v6(name) } else { site_v4(name) };
+            let ip = if has6 && r < 53 {
+                site_v6(name)
+            } else {
+                site_v4(name)
+            };
             let c = conn_spec(w, rng, ci, ip, 80, rtt);
             http_session(rng, truth, &c, name, &ex, dns, date)
         }
@@ -466,10 +650,18 @@ fn mixed_session(w: &mut World, rng: &mut Rng, truth: &mut Truth, date: u64) -> 
             s
         }
         82..=87 => {
-            let ip = *rng.pick(&[v4(198, 51, 100, 122), v4(203, 0, 113, 122), v4(93, 184, 216, 222)]);
+            let ip = *rng.pick(&[
+                v4(198, 51, 100, 122),
+                v4(203, 0, 113, 122),
+                v4(93, 184, 216, 222),
+            ]);
             let c = conn_spec(w, rng, ci, ip, 22, rtt);
             let rounds = rng.range(3, 25);
-            let bulk = if rng.chance(0.2) { rng.range(5_000, 200_000) } else { 0 };
+            let bulk = if rng.chance(0.2) {
+                rng.range(5_000, 200_000)
+            } else {
+                0
+            };
             ssh_session(rng, truth, &c, rounds, bulk)
         }
         _ => ntp_session(w, rng, truth, ci),
@@ -484,7 +676,11 @@ fn fixed_session(w: &mut World, rng: &mut Rng, truth: &mut Truth, budget: u64) -
     let (name, _, has6) = SITES[site];
     let kind = rng.below(100);
     let rtt = rng.range(4, 60) * MS;
-    let ip = if has6 && kind < 12 { site_v6(name) } else { site_v4(name) };
+    let ip = if has6 && kind < 12 {
+        site_v6(name)
+    } else {
+        site_v4(name)
+    };
     let (port, kind) = match kind {
         0..=59 => (443, 0),
         60..=89 => (80, 1),
@@ -553,7 +749,17 @@ fn resets(cx: &mut Ctx, n: u64) {
     let server = v4(203, 0, 113, 10);
     cx.truth.reset_server = Some("203.0.113.10:8443".into());
     let n_reset = ((n as f64 * 0.4).round() as u64).max(2);
-    let mut kinds: Vec<u8> = (0..n).map(|i| if i < n_reset / 2 { 0 } else if i < n_reset { 1 } else { 2 }).collect();
+    let mut kinds: Vec<u8> = (0..n)
+        .map(|i| {
+            if i < n_reset / 2 {
+                0
+            } else if i < n_reset {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
     cx.rng.shuffle(&mut kinds);
     for k in kinds {
         let start = cx.at();
@@ -572,7 +778,15 @@ fn resets(cx: &mut Ctx, n: u64) {
                 cx.truth.tcp_aborted_connections += 1;
                 let sz = rng.range(8, 40) * 1448;
                 let ex = [Exchange::ok(&mut rng, sz)];
-                let mut s = tls_session(&mut rng, cx.truth, &c, "gateway.example.com", &ex, End::Abort, None);
+                let mut s = tls_session(
+                    &mut rng,
+                    cx.truth,
+                    &c,
+                    "gateway.example.com",
+                    &ex,
+                    End::Abort,
+                    None,
+                );
                 // Cut the response short: the server resets mid-transfer.
                 truncate_last_response(&mut s);
                 s
@@ -580,7 +794,15 @@ fn resets(cx: &mut Ctx, n: u64) {
             _ => {
                 let sz = resp_size(&mut rng);
                 let ex = [Exchange::ok(&mut rng, sz)];
-                tls_session(&mut rng, cx.truth, &c, "gateway.example.com", &ex, End::Close, None)
+                tls_session(
+                    &mut rng,
+                    cx.truth,
+                    &c,
+                    "gateway.example.com",
+                    &ex,
+                    End::Close,
+                    None,
+                )
             }
         };
         cx.out.push((start, flow(start, s)));
@@ -614,7 +836,15 @@ fn retransmissions(cx: &mut Ctx, n: u64) {
             };
             ex.push(e);
         }
-        let s = tls_session(&mut rng, cx.truth, &c, "downloads.example.net", &ex, End::Close, None);
+        let s = tls_session(
+            &mut rng,
+            cx.truth,
+            &c,
+            "downloads.example.net",
+            &ex,
+            End::Close,
+            None,
+        );
         cx.out.push((start, flow(start, s)));
     }
 }
@@ -642,13 +872,21 @@ fn fast_loss_segment(rng: &mut Rng, resp: u64, segs: u64) -> Loss {
 fn dns_failures(cx: &mut Ctx, servfail: u64, nx: u64, dead: u64, refused: u64) {
     cx.truth.dns_servfail_resolver = Some(RESOLVER.to_string());
     cx.truth.dns_servfail_domain = Some("internal.example.org".into());
-    let push = |cx: &mut Ctx, name: String, ans: DnsAnswer, server: Host, rtt: (u64, u64), dead: bool, both: bool| {
+    let push = |cx: &mut Ctx,
+                name: String,
+                ans: DnsAnswer,
+                server: Host,
+                rtt: (u64, u64),
+                dead: bool,
+                both: bool| {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
         let rtt = rng.range(rtt.0, rtt.1);
         let aaaa = both.then(|| ans.clone());
-        let p = lookup(cx.w, &mut rng, cx.truth, ci, server, &name, ans, aaaa, rtt, dead);
+        let p = lookup(
+            cx.w, &mut rng, cx.truth, ci, server, &name, ans, aaaa, rtt, dead,
+        );
         let mut s = Session::new(rng, None);
         s.push(p);
         cx.out.push((start, flow(start, s)));
@@ -656,12 +894,35 @@ fn dns_failures(cx: &mut Ctx, servfail: u64, nx: u64, dead: u64, refused: u64) {
     const HOSTS: [&str; 7] = ["wiki", "git", "jira", "vault", "ci", "intranet", "grafana"];
     for _ in 0..servfail {
         let h = *cx.rng.pick(&HOSTS);
-        push(cx, format!("{h}.internal.example.org"), DnsAnswer::Error(proto::RCODE_SERVFAIL), resolver(), (50 * MS, 1500 * MS), false, true);
+        push(
+            cx,
+            format!("{h}.internal.example.org"),
+            DnsAnswer::Error(proto::RCODE_SERVFAIL),
+            resolver(),
+            (50 * MS, 1500 * MS),
+            false,
+            true,
+        );
     }
-    const TYPOS: [&str; 6] = ["wwww.example.com", "exmaple.com", "www.exampel.org", "api.exmaple.net", "gooogle.example", "staitc.example.com"];
+    const TYPOS: [&str; 6] = [
+        "wwww.example.com",
+        "exmaple.com",
+        "www.exampel.org",
+        "api.exmaple.net",
+        "gooogle.example",
+        "staitc.example.com",
+    ];
     for _ in 0..nx {
         let h = *cx.rng.pick(&TYPOS);
-        push(cx, h.to_string(), DnsAnswer::Error(proto::RCODE_NXDOMAIN), resolver(), (10 * MS, 60 * MS), false, true);
+        push(
+            cx,
+            h.to_string(),
+            DnsAnswer::Error(proto::RCODE_NXDOMAIN),
+            resolver(),
+            (10 * MS, 60 * MS),
+            false,
+            true,
+        );
     }
     if dead > 0 {
         cx.truth.dns_dead_resolver = Some(DEAD_RESOLVER.to_string());
@@ -669,11 +930,27 @@ fn dns_failures(cx: &mut Ctx, servfail: u64, nx: u64, dead: u64, refused: u64) {
     for _ in 0..dead {
         let site = cx.rng.below(SITES.len() as u64) as usize;
         let dead_host = local(DEAD_RESOLVER, [0x00, 0x16, 0x3e, 0x53, 0x53, 0x02]);
-        push(cx, SITES[site].0.to_string(), DnsAnswer::NoData, dead_host, (MS, 2 * MS), true, true);
+        push(
+            cx,
+            SITES[site].0.to_string(),
+            DnsAnswer::NoData,
+            dead_host,
+            (MS, 2 * MS),
+            true,
+            true,
+        );
     }
     for _ in 0..refused {
         let site = cx.rng.below(SITES.len() as u64) as usize;
-        push(cx, SITES[site].0.to_string(), DnsAnswer::Error(proto::RCODE_REFUSED), remote(v4(198, 51, 100, 53)), (15 * MS, 40 * MS), false, false);
+        push(
+            cx,
+            SITES[site].0.to_string(),
+            DnsAnswer::Error(proto::RCODE_REFUSED),
+            remote(v4(198, 51, 100, 53)),
+            (15 * MS, 40 * MS),
+            false,
+            false,
+        );
     }
 }
 
@@ -684,8 +961,8 @@ fn http_errors(cx: &mut Ctx, n503: u64, n404: u64, n500: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(10, 30) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, server, 80, hoisted);
+        let draw = rng.range(10, 30) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, server, 80, draw);
         let nreq = rng.range(2, 5);
         let ex: Vec<Exchange> = (0..nreq)
             .map(|j| {
@@ -698,7 +975,15 @@ fn http_errors(cx: &mut Ctx, n503: u64, n404: u64, n500: u64) {
                 e
             })
             .collect();
-        let s = http_session(&mut rng, cx.truth, &c, "shop.example.com", &ex, None, cx.date);
+        let s = http_session(
+            &mut rng,
+            cx.truth,
+            &c,
+            "shop.example.com",
+            &ex,
+            None,
+            cx.date,
+        );
         cx.out.push((start, flow(start, s)));
     }
     for i in 0..(n404 + n500) {
@@ -706,13 +991,23 @@ fn http_errors(cx: &mut Ctx, n503: u64, n404: u64, n500: u64) {
         let ci = cx.client();
         let mut rng = cx.sub();
         let site = rng.below(SITES.len() as u64) as usize;
-        let name = if i < n404 { SITES[site].0 } else { "api.example.net" };
-        let hoisted = rng.range(5, 50) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, site_v4(name), 80, hoisted);
+        let name = if i < n404 {
+            SITES[site].0
+        } else {
+            "api.example.net"
+        };
+        let draw = rng.range(5, 50) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, site_v4(name), 80, draw);
         let mut e = Exchange::ok(&mut rng, 0);
         if i < n404 {
             e.code = 404;
-            e.path = *rng.pick(&["/favicon.ico", "/wp-login.php", "/old-page.html", "/.env", "/images/logo-2019.png"]);
+            e.path = *rng.pick(&[
+                "/favicon.ico",
+                "/wp-login.php",
+                "/old-page.html",
+                "/.env",
+                "/images/logo-2019.png",
+            ]);
         } else {
             e.code = 500;
             e.path = "/v1/orders";
@@ -726,9 +1021,18 @@ fn port_scan(cx: &mut Ctx, nports: u64) {
     let mut rng = cx.sub();
     let mut ports: Vec<u16> = (1..=nports as u16).collect();
     rng.shuffle(&mut ports);
-    let open: Vec<u16> = [22u16, 80, 111, 443, 631, 3306, 8080].into_iter().filter(|p| (*p as u64) <= nports).collect();
-    let scanner = local(Ipv4Addr::new(10, 0, 0, 66), local_mac(&mut rng, [0x08, 0x00, 0x27]));
-    let target = local(Ipv4Addr::new(10, 0, 0, 20), local_mac(&mut rng, [0x00, 0x25, 0x90]));
+    let open: Vec<u16> = [22u16, 80, 111, 443, 631, 3306, 8080]
+        .into_iter()
+        .filter(|p| (*p as u64) <= nports)
+        .collect();
+    let scanner = local(
+        Ipv4Addr::new(10, 0, 0, 66),
+        local_mac(&mut rng, [0x08, 0x00, 0x27]),
+    );
+    let target = local(
+        Ipv4Addr::new(10, 0, 0, 20),
+        local_mac(&mut rng, [0x00, 0x25, 0x90]),
+    );
     cx.truth.scanner = Some("10.0.0.66".into());
     cx.truth.scan_target = Some("10.0.0.20".into());
     cx.truth.scan_ports = nports;
@@ -753,11 +1057,19 @@ fn port_scan(cx: &mut Ctx, nports: u64) {
 fn long_lived(cx: &mut Ctx, duration: u64) {
     let ci = cx.client();
     let mut rng = cx.sub();
-    let hoisted = rng.range(20, 45) * MS;
-    let c = conn_spec(cx.w, &mut rng, ci, v4(203, 0, 113, 200), 443, hoisted);
+    let draw = rng.range(20, 45) * MS;
+    let c = conn_spec(cx.w, &mut rng, ci, v4(203, 0, 113, 200), 443, draw);
     let mut ex = vec![Exchange::ok(&mut rng, 2200)];
     ex[0].think = 2 * MS;
-    let mut s = tls_session(&mut rng, cx.truth, &c, "push.example.com", &ex, End::Close, None);
+    let mut s = tls_session(
+        &mut rng,
+        cx.truth,
+        &c,
+        "push.example.com",
+        &ex,
+        End::Close,
+        None,
+    );
     let close = s.pop_last().expect("close phase");
     let mut t = 0;
     while t < duration {
@@ -766,10 +1078,20 @@ fn long_lived(cx: &mut Ctx, duration: u64) {
         s.push(Phase::Idle(gap));
         if rng.chance(0.8) {
             // Client heartbeat, server echo.
-            let hoisted = rng.range(24, 60);
-            s.push(Phase::Send(Send::new(Dir::C2S, Stream::bytes(proto::app_record(&mut rng, hoisted as usize)), 200 * US, AckMode::Piggyback)));
+            let draw = rng.range(24, 60);
+            s.push(Phase::Send(Send::new(
+                Dir::C2S,
+                Stream::bytes(proto::app_record(&mut rng, draw as usize)),
+                200 * US,
+                AckMode::Piggyback,
+            )));
         }
-        s.push(Phase::Send(Send::new(Dir::S2C, Stream::tls(rng.range(30, 400)), c.rtt + rng.range(100, 900) * US, AckMode::Delayed)));
+        s.push(Phase::Send(Send::new(
+            Dir::S2C,
+            Stream::tls(rng.range(30, 400)),
+            c.rtt + rng.range(100, 900) * US,
+            AckMode::Delayed,
+        )));
     }
     s.push(close);
     cx.truth.long_lived_flow = Some(format!("{}:{} -> 203.0.113.200:443", c.client.ip, c.cport));
@@ -790,17 +1112,31 @@ fn blocklisted(cx: &mut Ctx, conns: u64) {
         let mut rng = cx.sub();
         let pre = (i == 0).then(|| {
             let a = addr_answer(&mut rng, None, ip);
-            let hoisted = rng.range(20, 80) * MS;
-            lookup(cx.w, &mut rng, cx.truth, ci, resolver(), name, a, Some(DnsAnswer::NoData), hoisted, false)
+            let draw = rng.range(20, 80) * MS;
+            lookup(
+                cx.w,
+                &mut rng,
+                cx.truth,
+                ci,
+                resolver(),
+                name,
+                a,
+                Some(DnsAnswer::NoData),
+                draw,
+                false,
+            )
         });
-        let hoisted = rng.range(60, 140) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 443, hoisted);
-        let hoisted = rng.range(300, 6000);
-        let ex = [Exchange::ok(&mut rng, hoisted)];
+        let draw = rng.range(60, 140) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 443, draw);
+        let draw = rng.range(300, 6000);
+        let ex = [Exchange::ok(&mut rng, draw)];
         let s = tls_session(&mut rng, cx.truth, &c, name, &ex, End::Close, pre);
         cx.truth.blocklisted_connections += 1;
         cx.out.push((first, flow(first, s)));
-        first += rng.range(20 * SEC, 70 * SEC).min(cx.span / (conns + 1)).max(2 * SEC);
+        first += rng
+            .range(20 * SEC, 70 * SEC)
+            .min(cx.span / (conns + 1))
+            .max(2 * SEC);
     }
 }
 
@@ -812,8 +1148,8 @@ fn odd_port(cx: &mut Ctx, n: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(5, 30) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 8081, hoisted);
+        let draw = rng.range(5, 30) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 8081, draw);
         let ex: Vec<Exchange> = (0..rng.range(1, 4))
             .map(|_| {
                 let sz = resp_size(&mut rng);
@@ -821,7 +1157,15 @@ fn odd_port(cx: &mut Ctx, n: u64) {
             })
             .collect();
         cx.truth.odd_http_requests += ex.len() as u64;
-        let s = http_session(&mut rng, cx.truth, &c, "intranet.example.com:8081", &ex, None, cx.date);
+        let s = http_session(
+            &mut rng,
+            cx.truth,
+            &c,
+            "intranet.example.com:8081",
+            &ex,
+            None,
+            cx.date,
+        );
         cx.out.push((start, flow(start, s)));
     }
 }
@@ -833,8 +1177,8 @@ fn non_http80(cx: &mut Ctx, n: u64) {
         let start = cx.at();
         let ci = cx.client();
         let mut rng = cx.sub();
-        let hoisted = rng.range(20, 60) * MS;
-        let c = conn_spec(cx.w, &mut rng, ci, ip, 80, hoisted);
+        let draw = rng.range(20, 60) * MS;
+        let c = conn_spec(cx.w, &mut rng, ci, ip, 80, draw);
         let mut s = open(&mut rng, cx.truth, &c);
         s.push(Phase::Connect);
         for i in 0..rng.range(3, 9) {
@@ -843,14 +1187,24 @@ fn non_http80(cx: &mut Ctx, n: u64) {
             let mut m = vec![0x00, 0x01, 0xbe, 0xef];
             m.extend_from_slice(&(len as u32).to_be_bytes());
             m.extend_from_slice(&rng.bytes(len));
-            let hoisted = rng.range(20 * MS, 500 * MS);
-            let delay = if i == 0 { client_delay(&mut rng) } else { hoisted };
-            s.push(Phase::Send(Send::new(Dir::C2S, Stream::bytes(m), delay, AckMode::Piggyback)));
+            let draw = rng.range(20 * MS, 500 * MS);
+            let delay = if i == 0 { client_delay(&mut rng) } else { draw };
+            s.push(Phase::Send(Send::new(
+                Dir::C2S,
+                Stream::bytes(m),
+                delay,
+                AckMode::Piggyback,
+            )));
             let rl = rng.range(16, 2000) as usize;
             let mut r = vec![0x00, 0x02, 0xbe, 0xef];
             r.extend_from_slice(&(rl as u32).to_be_bytes());
             r.extend_from_slice(&rng.bytes(rl));
-            s.push(Phase::Send(Send::new(Dir::S2C, Stream::bytes(r), c.rtt + rng.range(100, 3000) * US, AckMode::Delayed)));
+            s.push(Phase::Send(Send::new(
+                Dir::S2C,
+                Stream::bytes(r),
+                c.rtt + rng.range(100, 3000) * US,
+                AckMode::Delayed,
+            )));
         }
         s.push(Phase::Close { client_first: true });
         s.rng = rng;
@@ -864,21 +1218,39 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     let date = t0 / SEC;
     let est_sessions = o.flows.unwrap_or((o.packets / AVG_SESSION).max(1));
     let n_clients = (est_sessions / 40).clamp(8, 250) as usize;
-    let mut w = World::new(o.seed, n_clients, t0);
+    let mut w = World::new(o.seed, n_clients);
     let mut prng = Rng::derive(o.seed, 3, 0);
     let long = matches!(scenario, Scenario::LongLived | Scenario::Mixed);
     let long_dur = 7200 * SEC + prng.range(300, 1500) * SEC;
-    let mean_ia = if long { long_dur as f64 / est_sessions as f64 } else { MEAN_IA };
+    let mean_ia = if long {
+        long_dur as f64 / est_sessions as f64
+    } else {
+        MEAN_IA
+    };
     let span = ((est_sessions as f64 * mean_ia) as u64).max(3 * SEC);
     // Faults scale gently with capture size so they stay a minority.
     let k = (o.packets as f64 / 2000.0).sqrt().clamp(1.0, 20.0);
-    let mut cx = Ctx { w: &mut w, rng: prng, truth, t0, span, date, out: Vec::new() };
+    let mut cx = Ctx {
+        w: &mut w,
+        rng: prng,
+        truth,
+        t0,
+        span,
+        date,
+        out: Vec::new(),
+    };
     let scan_ports = |div: u64, min: u64| (o.packets / div).clamp(min, 1024);
     match scenario {
         Scenario::Normal => {}
         Scenario::TcpResets => resets(&mut cx, count(k, 14.0)),
         Scenario::Retransmissions => retransmissions(&mut cx, count(k, 4.0)),
-        Scenario::DnsFailures => dns_failures(&mut cx, count(k, 6.0), count(k, 4.0), count(k, 2.0), count(k, 1.0)),
+        Scenario::DnsFailures => dns_failures(
+            &mut cx,
+            count(k, 6.0),
+            count(k, 4.0),
+            count(k, 2.0),
+            count(k, 1.0),
+        ),
         Scenario::HttpErrors => http_errors(&mut cx, count(k, 6.0), count(k, 4.0), count(k, 1.0)),
         Scenario::PortScan => port_scan(&mut cx, scan_ports(8, 100)),
         Scenario::LongLived => long_lived(&mut cx, long_dur),
@@ -888,7 +1260,13 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
         Scenario::Mixed => {
             resets(&mut cx, count(k, 6.0));
             retransmissions(&mut cx, count(k, 2.0));
-            dns_failures(&mut cx, count(k, 3.0), count(k, 2.0), count(k, 1.0), count(k, 1.0));
+            dns_failures(
+                &mut cx,
+                count(k, 3.0),
+                count(k, 2.0),
+                count(k, 1.0),
+                count(k, 1.0),
+            );
             http_errors(&mut cx, count(k, 3.0), count(k, 2.0), count(k, 1.0));
             port_scan(&mut cx, scan_ports(20, 50));
             long_lived(&mut cx, long_dur);
@@ -900,7 +1278,9 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     let mut faults = std::mem::take(&mut cx.out);
     faults.sort_by_key(|(s, _)| *s);
     let fault_packets: u64 = faults.iter().map(|(_, f)| f.planned).sum();
-    let fixed = o.flows.map(|f| (f, (o.packets.saturating_sub(fault_packets) / f).max(1)));
+    let fixed = o
+        .flows
+        .map(|f| (f, (o.packets.saturating_sub(fault_packets) / f).max(1)));
     let bg = Background {
         seed: o.seed,
         arrivals: Rng::derive(o.seed, 2, 0),
@@ -911,6 +1291,9 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
         stopped: false,
         date,
     };
-    let _ = w.t0;
-    Plan { world: w, faults: faults.into(), bg }
+    Plan {
+        world: w,
+        faults: faults.into(),
+        bg,
+    }
 }

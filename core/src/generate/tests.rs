@@ -46,7 +46,10 @@ fn invalid_options() {
     assert!(generate(Scenario::Normal, &opts(0, 1)).is_err());
     let mut o = opts(10, 1);
     o.flows = Some(0);
-    assert!(matches!(generate(Scenario::Normal, &o), Err(GenerateError::InvalidOptions(_))));
+    assert!(matches!(
+        generate(Scenario::Normal, &o),
+        Err(GenerateError::InvalidOptions(_))
+    ));
 }
 
 #[test]
@@ -57,22 +60,38 @@ fn every_scenario_generates_close_to_target() {
         assert!(mono, "{s}: timestamps decrease");
         assert_eq!(n, g.truth.packets, "{s}");
         let t = &g.truth;
-        assert!(t.packets > 1500 && t.packets < 2600, "{s}: {} packets", t.packets);
+        assert!(
+            t.packets > 1500 && t.packets < 2600,
+            "{s}: {} packets",
+            t.packets
+        );
         assert!(t.tcp_flows > 0 && t.udp_flows > 0, "{s}: {t:?}");
         match s {
             Scenario::Normal => {
-                assert_eq!(t.tcp_rst_frames + t.tcp_retransmissions + t.dns_error_responses + t.http_error_responses, 0)
+                assert_eq!(
+                    t.tcp_rst_frames
+                        + t.tcp_retransmissions
+                        + t.dns_error_responses
+                        + t.http_error_responses,
+                    0
+                )
             }
             Scenario::TcpResets => assert!(t.tcp_rst_frames > 0 && t.tcp_refused_connections > 0),
-            Scenario::Retransmissions => assert!(t.tcp_fast_retransmissions > 0 && t.tcp_timeout_retransmissions > 0),
-            Scenario::DnsFailures => assert!(t.dns_servfail > 0 && t.dns_nxdomain > 0 && t.dns_unanswered >= 4),
+            Scenario::Retransmissions => {
+                assert!(t.tcp_fast_retransmissions > 0 && t.tcp_timeout_retransmissions > 0)
+            }
+            Scenario::DnsFailures => {
+                assert!(t.dns_servfail > 0 && t.dns_nxdomain > 0 && t.dns_unanswered >= 4)
+            }
             Scenario::HttpErrors => assert!(t.http_5xx > 0 && t.http_4xx > 0),
             Scenario::PortScan => assert!(t.scan_ports >= 100 && t.scanner.is_some()),
             Scenario::LongLived => assert!(t.long_lived_seconds.unwrap() > 7200),
             Scenario::Blocklisted => assert!(t.blocklisted_connections > 0),
             Scenario::HttpOddPort => assert!(t.odd_http_requests > 0),
             Scenario::NonHttpPort80 => assert!(t.non_http_port80_flows > 0),
-            Scenario::Mixed => assert!(t.scan_ports > 0 && t.long_lived_seconds.is_some() && t.tcp_retransmissions > 0),
+            Scenario::Mixed => assert!(
+                t.scan_ports > 0 && t.long_lived_seconds.is_some() && t.tcp_retransmissions > 0
+            ),
         }
     }
 }
@@ -117,7 +136,10 @@ fn fixed_flows_scale_packets_not_flows() {
 }
 
 fn tshark_available() -> bool {
-    Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success())
+    Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn tshark_count(file: &std::path::Path, filter: &str) -> u64 {
@@ -125,12 +147,26 @@ fn tshark_count(file: &std::path::Path, filter: &str) -> u64 {
         .args(["-n", "-r"])
         .arg(file)
         .args(["-Y", filter])
-        .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
+        .args([
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+        ])
         .args(["-T", "fields", "-e", "frame.number"])
         .output()
         .expect("run tshark");
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count() as u64
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
 }
 
 #[test]
@@ -145,19 +181,43 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
     let dir = std::env::temp_dir();
     let mut failures = Vec::new();
     for &s in Scenario::ALL {
-        let g = generate(s, &opts(2500, 11)).unwrap();
-        let path = dir.join(format!("pcaplens-gen-test-{}-{}.pcap", std::process::id(), s.name()));
+        // Overridable to sweep other sizes/seeds by hand.
+        let env = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let g = generate(
+            s,
+            &opts(
+                env("PCAPLENS_GEN_PACKETS", 2500),
+                env("PCAPLENS_GEN_SEED", 11),
+            ),
+        )
+        .unwrap();
+        let path = dir.join(format!(
+            "pcaplens-gen-test-{}-{}.pcap",
+            std::process::id(),
+            s.name()
+        ));
         std::fs::write(&path, &g.bytes).unwrap();
         let t = &g.truth;
         let bad = tshark_count(&path, "_ws.malformed || _ws.expert.severity >= error");
         let checks = [
             ("frame", t.packets),
             ("tcp.flags.reset==1", t.tcp_rst_frames),
-            ("dns.flags.rcode!=0 && dns.flags.response==1", t.dns_error_responses),
+            (
+                "dns.flags.rcode!=0 && dns.flags.response==1",
+                t.dns_error_responses,
+            ),
             ("dns.flags.response==0", t.dns_queries),
             ("http.response.code>=400", t.http_error_responses),
             ("tcp.analysis.retransmission", t.tcp_retransmissions),
-            ("tcp.analysis.fast_retransmission", t.tcp_fast_retransmissions),
+            (
+                "tcp.analysis.fast_retransmission",
+                t.tcp_fast_retransmissions,
+            ),
             ("tls.handshake.type==1", t.tls_client_hellos),
         ];
         let mut errs = Vec::new();
@@ -178,4 +238,21 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Benchmark-sized run; `cargo test --release -p pcaplens-core -- --ignored million`.
+#[test]
+#[ignore]
+fn million_packets_streaming() {
+    let t0 = std::time::Instant::now();
+    let mut bytes = 0usize;
+    let mut max_chunk = 0usize;
+    let t = generate_into(Scenario::Mixed, &opts(1_000_000, 1), &mut |c| {
+        bytes += c.len();
+        max_chunk = max_chunk.max(c.len());
+    })
+    .unwrap();
+    eprintln!("{} packets, {} bytes, {:?}", t.packets, bytes, t0.elapsed());
+    assert!((990_000..1_010_000).contains(&t.packets), "{}", t.packets);
+    assert!(max_chunk < 4 << 20);
 }

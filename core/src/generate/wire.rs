@@ -103,7 +103,10 @@ pub(crate) fn build_frame(
             p += l4len as u64 + proto as u64;
             pseudo = p;
         }
-        _ => panic!("address family mismatch between {:?} and {:?}", src.ip, dst.ip),
+        _ => panic!(
+            "address family mismatch between {:?} and {:?}",
+            src.ip, dst.ip
+        ),
     }
     let l4start = f.len();
     f.extend_from_slice(l4hdr);
@@ -386,7 +389,17 @@ impl TcpConn {
             truth.tcp_rst_frames += 1;
         }
         let frame = tcp_frame(
-            &src, &dst, sport, dport, seq, ack, flags, win, &o[..olen], payload, ip,
+            &src,
+            &dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            win,
+            &o[..olen],
+            payload,
+            ip,
         );
         em.push(ts, frame);
     }
@@ -443,15 +456,34 @@ mod tests {
             ttl: 64,
             flow_label: 0,
         };
-        let f = tcp_frame(&a, &b, 40000, 80, 1, 2, ACK | PSH, 500, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], b"hello", ip);
+        let f = tcp_frame(
+            &a,
+            &b,
+            40000,
+            80,
+            1,
+            2,
+            ACK | PSH,
+            500,
+            &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+            b"hello",
+            ip,
+        );
         let p = etherparse::SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(v4)) = p.net else { panic!() };
-        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else { panic!() };
+        let Some(etherparse::NetSlice::Ipv4(v4)) = p.net else {
+            panic!()
+        };
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
+            panic!()
+        };
         let want = tcp
             .to_header()
             .calc_checksum_ipv4(&v4.header().to_header(), tcp.payload())
             .unwrap();
         assert_eq!(tcp.checksum(), want);
-        assert_eq!(v4.header().to_header().calc_header_checksum(), v4.header().header_checksum());
+        assert_eq!(
+            v4.header().to_header().calc_header_checksum(),
+            v4.header().header_checksum()
+        );
     }
 }
