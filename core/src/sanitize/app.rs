@@ -86,16 +86,24 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
     }
     while p < r.end {
         match st {
-            St::Tls { remaining, rtype } if remaining > 0 => {
+            St::Tls {
+                remaining,
+                rtype,
+                hs_type,
+                hs_rem,
+            } if remaining > 0 => {
                 let e = (p + remaining as usize).min(r.end);
+                let (mut ht, mut hr) = (hs_type, hs_rem);
                 match rtype {
-                    22 => der_strings(f, p..e),
+                    22 => (ht, hr) = handshake(f, p..e, ht, hr),
                     23 | 24 => f.policy(p..e),
                     _ => {}
                 }
                 st = St::Tls {
                     remaining: remaining - (e - p) as u32,
                     rtype,
+                    hs_type: ht,
+                    hs_rem: hr,
                 };
                 p = e;
             }
@@ -112,7 +120,13 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
             St::Unknown | St::Tls { .. } => {
                 let rest = &f.orig[p..r.end];
                 if looks_like_tls(rest) {
-                    st = tls(f, p..r.end);
+                    let (ht, hr) = match st {
+                        St::Tls {
+                            hs_type, hs_rem, ..
+                        } => (hs_type, hs_rem),
+                        _ => (0, 0),
+                    };
+                    st = tls(f, p..r.end, ht, hr);
                     p = r.end;
                 } else if looks_like_http_request(rest) || looks_like_http_response(rest) {
                     let le = rest
@@ -934,7 +948,9 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
 
 // ---- TLS --------------------------------------------------------------------
 
-fn tls(f: &mut Frame<'_>, r: Range<usize>) -> St {
+/// TLS records from a record boundary. Handshake messages may span records
+/// and segments: (`hs_type`, `hs_rem`) carries the one in progress.
+fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> St {
     let mut p = r.start;
     while p + 5 <= r.end {
         let h = &f.orig[p..p + 5];
@@ -942,40 +958,61 @@ fn tls(f: &mut Frame<'_>, r: Range<usize>) -> St {
             f.policy(p..r.end);
             return St::Unknown;
         }
+        let rtype = h[0];
         let len = u16::from_be_bytes([h[3], h[4]]) as usize;
         let body = p + 5..(p + 5 + len).min(r.end);
-        match h[0] {
-            22 => handshake(f, body),
+        match rtype {
+            22 => (hs_type, hs_rem) = handshake(f, body, hs_type, hs_rem),
             23 | 24 => f.policy(body),
             _ => {}
         }
         if p + 5 + len > r.end {
             return St::Tls {
                 remaining: (p + 5 + len - r.end) as u32,
-                rtype: h[0],
+                rtype,
+                hs_type,
+                hs_rem,
             };
         }
         p += 5 + len;
     }
-    St::Unknown
+    St::Tls {
+        remaining: 0,
+        rtype: 0,
+        hs_type,
+        hs_rem,
+    }
 }
 
-fn handshake(f: &mut Frame<'_>, r: Range<usize>) {
+/// Handshake bytes; returns the message in progress at the end.
+fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> (u8, u32) {
     let mut q = r.start;
-    while q + 4 <= r.end {
-        let ht = f.orig[q];
-        let hl = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]) as usize;
-        let m = q + 4..(q + 4 + hl).min(r.end);
-        match ht {
-            1 => client_hello(f, m),
-            2 | 4 | 14 | 15 | 16 | 20 | 24 => {}
-            _ => der_strings(f, m),
+    while q < r.end {
+        if hs_rem > 0 {
+            let e = (q + hs_rem as usize).min(r.end);
+            // Certificates, CA names, OCSP responses carry names in DER.
+            if matches!(hs_type, 11 | 13 | 22) {
+                der_strings(f, q..e);
+            }
+            hs_rem -= (e - q) as u32;
+            q = e;
+            continue;
         }
-        q += 4 + hl;
+        if q + 4 > r.end {
+            // A message header cut by the segment: what follows is unknown.
+            return (0, 0);
+        }
+        hs_type = f.orig[q];
+        hs_rem = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]);
+        q += 4;
+        if hs_type == 1 {
+            let e = (q + hs_rem as usize).min(r.end);
+            client_hello(f, q..e);
+            hs_rem -= (e - q) as u32;
+            q = e;
+        }
     }
-    if q < r.end {
-        der_strings(f, q..r.end);
-    }
+    (hs_type, hs_rem)
 }
 
 fn client_hello(f: &mut Frame<'_>, m: Range<usize>) {
@@ -1025,14 +1062,30 @@ fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
             tag,
             0x0c | 0x12 | 0x13 | 0x14 | 0x16 | 0x1a | 0x81 | 0x82 | 0x86
         );
-        if stringy && (1..0x80).contains(&len) {
+        // 0x81/0x82 right after a constructed tag are long-form lengths.
+        let long_len = matches!(tag, 0x81 | 0x82)
+            && i > r.start
+            && matches!(f.orig[i - 1], 0x30 | 0x31 | 0xa0..=0xa8 | 0x04 | 0x03);
+        if stringy && !long_len && (2..0x80).contains(&len) {
             let s = i + 2;
             let se = (s + len).min(r.end);
             let content = &f.orig[s..se];
-            if content.iter().all(|c| (0x20..0x7f).contains(c)) {
+            let is_time = content.len() >= 11
+                && content[..content.len() - 1].iter().all(u8::is_ascii_digit)
+                && content.last() == Some(&b'Z');
+            if !is_time && content.iter().all(|c| (0x20..0x7f).contains(c)) {
                 let trimmed = content.strip_prefix(b"*.").map_or(content, |c| c);
                 let off = content.len() - trimmed.len();
-                if looks_like_hostname(trimmed) {
+                let scheme = content
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .filter(|&k| k <= 8 && content[..k].iter().all(u8::is_ascii_alphabetic));
+                if let Some(k) = scheme {
+                    // A URI: the scheme stays, host and path are replaced.
+                    url(f, s, se);
+                    let _ = k;
+                    f.c.tls_names += 1;
+                } else if looks_like_hostname(trimmed) {
                     f.dns_text(s + off..se);
                     f.c.tls_names += 1;
                 } else if content.contains(&b'@') {

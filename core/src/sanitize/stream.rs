@@ -20,8 +20,14 @@ pub enum St {
     /// Nothing known: the next segment must start a message we recognise.
     #[default]
     Unknown,
-    /// Inside a TLS record: `remaining` bytes of content type `rtype` follow.
-    Tls { remaining: u32, rtype: u8 },
+    /// Inside a TLS record: `remaining` bytes of content type `rtype` follow;
+    /// for handshake records, `hs_rem` bytes of a message of type `hs_type`.
+    Tls {
+        remaining: u32,
+        rtype: u8,
+        hs_type: u8,
+        hs_rem: u32,
+    },
     /// Inside an HTTP header block (`mid_line`: a line was cut).
     HttpHeaders {
         mid_line: bool,
