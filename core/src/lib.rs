@@ -41,6 +41,7 @@ pub mod error;
 pub mod flow;
 pub mod generate;
 pub mod report;
+pub mod sanitize;
 pub mod stats;
 
 pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};

@@ -4,6 +4,8 @@
 mod analyze_cmd;
 // mod generate_cmd;
 mod human;
+mod sanitize_cmd;
+mod unmask_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +20,8 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// A capture was cut short or damaged: the report covers what came before.
     pub const PARTIAL: u8 = 3;
+    /// `sanitize`: the leak audit found an original identifier in the output.
+    pub const LEAK: u8 = 4;
 }
 
 const EXIT_CODES_HELP: &str = "\
@@ -25,7 +29,8 @@ Exit status:
   0  success: every input was read and analysed
   1  unexpected failure (e.g. an output file could not be written)
   2  bad usage, or an input that is not a pcap/pcapng capture or cannot be opened
-  3  a capture was cut short or damaged: the report covers everything before the damage";
+  3  a capture was cut short or damaged: the report covers everything before the damage
+  4  sanitize: the leak audit found an original identifier in the output";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,6 +49,11 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Pseudonymise a capture (keyed, length-preserving) and prove nothing leaked
+    #[command(after_help = EXIT_CODES_HELP)]
+    Sanitize(sanitize_cmd::SanitizeArgs),
+    /// Turn pseudonyms in any text back into the originals (needs the --map of sanitize)
+    Unmask(unmask_cmd::UnmaskArgs),
     // /// Write a synthetic test capture for a scenario (deterministic for a seed)
     // #[command(after_help = EXIT_CODES_HELP)]
     // Generate(generate_cmd::GenerateArgs),
@@ -63,6 +73,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Sanitize(args) => sanitize_cmd::run(args),
+        Command::Unmask(args) => unmask_cmd::run(args),
         // Command::Generate(args) => generate_cmd::run(args),
     };
     match result {

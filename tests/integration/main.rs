@@ -4,3 +4,4 @@
 mod chunking;
 mod conformance;
 mod robustness;
+mod sanitize;

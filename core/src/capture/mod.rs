@@ -57,6 +57,9 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Byte offset of the record (its header) in the capture.
     pub offset: u64,
+    /// The whole record as stored (pcap record header + data, or the whole
+    /// pcapng block), so a rewriter can copy the container exactly.
+    pub raw: &'a [u8],
 }
 
 /// What kind of non-packet structure a [`Event::Meta`] carries.
@@ -456,6 +459,7 @@ impl Reader {
             orig_len: blk.origlen.max(caplen),
             data: blk.data,
             offset: self.consumed,
+            raw: &rest[..total],
         }));
         Ok(Step::Advance(total))
     }
@@ -635,6 +639,7 @@ impl Reader {
                     orig_len: epb.origlen.max(epb.caplen),
                     data: epb.data,
                     offset,
+                    raw,
                 }));
             }
             Block::SimplePacket(spb) => {
@@ -656,6 +661,7 @@ impl Reader {
                     orig_len: spb.origlen.max(data.len() as u32),
                     data,
                     offset,
+                    raw,
                 }));
             }
             Block::Custom(_) | Block::SystemdJournalExport(_) => {
@@ -674,6 +680,7 @@ impl Reader {
                     orig_len: raw.len() as u32,
                     data: raw,
                     offset,
+                    raw,
                 }));
             }
             other => {

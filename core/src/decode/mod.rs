@@ -183,6 +183,9 @@ pub struct Packet<'a> {
     pub link_decoded: bool,
     /// First decoding problem met, with the layer it was in.
     pub malformed: Option<&'static str>,
+    /// Address of the frame's first byte, so layers can report their offsets
+    /// (the sanitizer rewrites in place).
+    frame_base: usize,
 }
 
 impl<'a> Packet<'a> {
@@ -218,7 +221,10 @@ pub(crate) mod ethertype {
 
 /// Decode one frame of the given LINKTYPE.
 pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
-    let mut pkt = Packet::default();
+    let mut pkt = Packet {
+        frame_base: data.as_ptr() as usize,
+        ..Packet::default()
+    };
     link::decode_link(&mut pkt, link_type, data, 0);
     if let Some(inner) = pkt.ip.last() {
         pkt.app = match &inner.transport {
@@ -280,18 +286,12 @@ pub(crate) fn decode_ip<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
         pkt.mark("ip");
         return;
     };
-    let base = pkt_offset_hint(data);
+    let base = (data.as_ptr() as usize).wrapping_sub(pkt.frame_base);
     match first >> 4 {
         4 => decode_ipv4(pkt, data, depth, base),
         6 => decode_ipv6(pkt, data, depth, base),
         _ => pkt.mark("ip"),
     }
-}
-
-// Offsets inside the frame are not needed by the analysis; kept at 0 for now
-// so that the API can carry them once the sanitizer rewrites in place.
-fn pkt_offset_hint(_data: &[u8]) -> usize {
-    0
 }
 
 fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
@@ -368,7 +368,15 @@ fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
         pkt.mark("ipv6");
     }
     let mut fragment = None;
-    for ext in exts.clone().into_iter() {
+    // etherparse 0.21's iterator trusts the chain up to the header that failed
+    // and reads past the slice (UB) when there was an error: iterate only a
+    // chain that parsed cleanly.
+    let iterable = if err.is_none() {
+        Some(exts.clone())
+    } else {
+        None
+    };
+    for ext in iterable.into_iter().flatten() {
         if let Ipv6ExtensionSlice::Fragment(f) = ext {
             let off = f.fragment_offset().value() as u32 * 8;
             let more = f.more_fragments();

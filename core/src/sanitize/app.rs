@@ -1,0 +1,1195 @@
+//! In-place walkers for the application protocols that carry identifiers:
+//! DNS (and mDNS/LLMNR/NBNS), DHCP, HTTP/1.x (and SSDP), TLS handshakes,
+//! QUIC long headers, NTP, SSH banners. Anything else is "unknown payload"
+//! and gets the run's policy. A walker that meets bytes it cannot parse
+//! zeroes from there on (fail closed).
+
+use super::frame::Frame;
+use super::pseudo::looks_like_hostname;
+use super::stream::{Body, St};
+use super::text::scrub_text;
+use super::PayloadPolicy;
+use crate::decode::app::{
+    looks_like_dns, looks_like_http_request, looks_like_http_response, looks_like_quic,
+    looks_like_tls,
+};
+use crate::decode::{IpLayer, Tcp, Udp};
+use arrayvec::ArrayVec;
+use base64::Engine;
+use std::ops::Range;
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|x| u16::from_be_bytes([x[0], x[1]]))
+}
+
+impl Frame<'_> {
+    /// Zero a region that is understood but must not be kept (no failure).
+    pub(crate) fn redact(&mut self, r: Range<usize>) {
+        let r = r.start.min(self.len())..r.end.min(self.len());
+        if !r.is_empty() {
+            self.out[r.clone()].fill(0);
+            self.c.bytes_redacted += r.len() as u64;
+        }
+    }
+
+    pub(crate) fn token(&mut self, r: Range<usize>, record: bool) {
+        let r = r.start.min(self.len())..r.end.min(self.len());
+        if r.is_empty() {
+            return;
+        }
+        let tok: ArrayVec<u8, 4096> = self.orig[r.clone()].iter().take(4096).copied().collect();
+        let out = &mut self.out[r.start..r.start + tok.len()];
+        out.copy_from_slice(&tok);
+        if record {
+            self.ps.pseudonymize_token(out);
+            self.c.secrets += 1;
+        } else {
+            self.ps.pseudonymize_word(out);
+        }
+        if r.len() > tok.len() {
+            self.fail_closed(r.start + tok.len()..r.end);
+        }
+    }
+
+    fn dns_text(&mut self, r: Range<usize>) {
+        let r = r.start.min(self.len())..r.end.min(self.len());
+        self.out[r.clone()].copy_from_slice(&self.orig[r.clone()]);
+        self.ps.pseudonymize_dns_name_in_place(&mut self.out[r]);
+        self.c.dns_names += 1;
+    }
+}
+
+pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, layer: &IpLayer<'_>) {
+    if r.is_empty() {
+        return;
+    }
+    let key = (layer.src, layer.dst, t.src_port, t.dst_port);
+    let before = f.streams.state_for(&key, t.seq);
+    let after = tcp_stream(f, t, r.clone(), before);
+    f.streams.update(key, t.seq, r.len() as u32, before, after);
+}
+
+/// Walk one segment from the stream state it starts in; returns the state
+/// at its end.
+fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St {
+    let ports = [t.src_port, t.dst_port];
+    let mut p = r.start;
+    {
+        // A new message where a body was expected (a HEAD response, a
+        // body shorter than announced): trust the message start.
+        let rest = &f.orig[p..r.end];
+        if matches!(st, St::Body(_))
+            && (looks_like_http_request(rest) || looks_like_http_response(rest))
+        {
+            st = St::Unknown;
+        }
+    }
+    while p < r.end {
+        match st {
+            St::Tls {
+                remaining,
+                rtype,
+                hs_type,
+                hs_rem,
+            } if remaining > 0 => {
+                let e = (p + remaining as usize).min(r.end);
+                let (mut ht, mut hr) = (hs_type, hs_rem);
+                match rtype {
+                    22 => (ht, hr) = handshake(f, p..e, ht, hr),
+                    23 | 24 => f.policy(p..e),
+                    _ => {}
+                }
+                st = St::Tls {
+                    remaining: remaining - (e - p) as u32,
+                    rtype,
+                    hs_type: ht,
+                    hs_rem: hr,
+                };
+                p = e;
+            }
+            St::HttpHeaders { mid_line, next } => {
+                let (np, nst) = http_headers(f, p, r.end, mid_line, next);
+                p = np;
+                st = nst;
+            }
+            St::Body(b) => {
+                let (np, nst) = http_body(f, p, r.end, b);
+                p = np;
+                st = nst;
+            }
+            St::Unknown | St::Tls { .. } => {
+                let rest = &f.orig[p..r.end];
+                if looks_like_tls(rest) {
+                    let (ht, hr) = match st {
+                        St::Tls {
+                            hs_type, hs_rem, ..
+                        } => (hs_type, hs_rem),
+                        _ => (0, 0),
+                    };
+                    st = tls(f, p..r.end, ht, hr);
+                    p = r.end;
+                } else if looks_like_http_request(rest) || looks_like_http_response(rest) {
+                    let le = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(r.end, |i| p + i);
+                    let line_end = if le > p && f.orig[le - 1] == b'\r' {
+                        le - 1
+                    } else {
+                        le
+                    };
+                    let next = request_line(f, p, line_end);
+                    if le >= r.end {
+                        return St::HttpHeaders {
+                            mid_line: true,
+                            next,
+                        };
+                    }
+                    st = St::HttpHeaders {
+                        mid_line: false,
+                        next,
+                    };
+                    p = le + 1;
+                } else if rest.starts_with(b"SSH-") || ports.contains(&22) {
+                    // SSH: banner and key exchange hold no identifiers, the
+                    // rest is ciphertext; zeroing it would break its framing.
+                    f.out[p..r.end].copy_from_slice(&f.orig[p..r.end]);
+                    let le = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(r.end, |i| p + i + 1);
+                    if !rest.starts_with(b"SSH-") {
+                        f.c.bytes_kept += (r.end - p) as u64;
+                    } else {
+                        scrub_text(f.ps, &mut f.out[p..le]);
+                    }
+                    return St::Unknown;
+                } else if ports.contains(&53) && rest.len() >= 14 {
+                    dns_tcp(f, p..r.end);
+                    return St::Unknown;
+                } else {
+                    f.policy(p..r.end);
+                    return St::Unknown;
+                }
+            }
+        }
+    }
+    st
+}
+
+fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
+    let mut pos = r.start;
+    while pos + 2 <= r.end {
+        let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
+        let end = (pos + 2 + n).min(r.end);
+        if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
+            f.policy(pos..r.end);
+            return;
+        }
+        dns_message(f, pos + 2, end);
+        pos = pos + 2 + n;
+    }
+    if pos < r.end {
+        f.policy(pos..r.end);
+    }
+}
+
+pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
+    if r.is_empty() {
+        return;
+    }
+    let p = &f.orig[r.clone()];
+    let has = |port: u16| u.src_port == port || u.dst_port == port;
+    if (has(53) || has(5353) || has(5355) || has(137)) && looks_like_dns(p) {
+        dns_message(f, r.start, r.end);
+    } else if looks_like_quic(p) {
+        quic(f, r);
+    } else if (has(67) || has(68)) && p.len() >= 240 && p[236..240] == [99, 130, 83, 99] {
+        dhcp(f, r);
+    } else if has(123) && p.len() >= 48 {
+        if (2..16).contains(&p[1]) {
+            f.v4(r.start + 12); // reference ID = upstream server's IPv4
+        }
+        f.policy(r.start + 48..r.end);
+    } else if has(4789) && p.len() >= 8 + 14 {
+        // VXLAN without an inner IP layer (ARP, …): walk the inner Ethernet.
+        let (end, arp) = f.ethernet(r.start + 8);
+        if !arp {
+            f.policy(end..r.end);
+        }
+    } else if has(1900) {
+        http(f, r);
+    } else {
+        f.policy(r);
+    }
+}
+
+// ---- DNS --------------------------------------------------------------------
+
+/// Walk one name occurrence at `pos`; rewrite the labels stored there.
+/// Returns the position after the name, or None when it cannot be parsed.
+fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usize> {
+    let orig = f.orig;
+    let mut labels: ArrayVec<(usize, usize), 128> = ArrayVec::new();
+    let mut physical = 0;
+    let mut next = None;
+    let mut p = pos;
+    let mut hops = 0;
+    loop {
+        if p >= end {
+            return None;
+        }
+        let l = orig[p] as usize;
+        if l == 0 {
+            if next.is_none() {
+                next = Some(p + 1);
+            }
+            break;
+        }
+        if l & 0xC0 == 0xC0 {
+            let ptr = ((l & 0x3f) << 8) | *orig.get(p + 1)? as usize;
+            if next.is_none() {
+                next = Some(p + 2);
+            }
+            hops += 1;
+            if hops > 64 || msg + ptr >= end {
+                return None;
+            }
+            p = msg + ptr;
+            continue;
+        }
+        if l & 0xC0 != 0 || p + 1 + l > end {
+            return None;
+        }
+        labels.try_push((p + 1, l)).ok()?;
+        if next.is_none() {
+            physical += 1;
+        }
+        p += 1 + l;
+    }
+    let count = labels.len();
+    let label = |k: usize| &orig[labels[k].0..labels[k].0 + labels[k].1];
+    let is = |k: usize, s: &[u8]| label(k).eq_ignore_ascii_case(s);
+    let digits = |k: usize| label(k).iter().all(u8::is_ascii_digit);
+    if count == 6 && is(4, b"in-addr") && is(5, b"arpa") && physical >= 4 && (0..4).all(digits) {
+        // Reverse IPv4 name: the labels become the address's pseudonym
+        // (zero-padded; an octet needing more digits keeps its last ones).
+        let mut a = [0u8; 4];
+        for (k, o) in a.iter_mut().enumerate() {
+            let v: u32 = std::str::from_utf8(label(3 - k)).ok()?.parse().ok()?;
+            *o = u8::try_from(v).ok()?;
+        }
+        let p4 = f.ps.pseudonymize_ipv4(a);
+        for k in 0..4 {
+            let (lp, ll) = labels[k];
+            let s = format!("{:0>width$}", p4[3 - k], width = ll);
+            f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
+        }
+        f.c.ip_rewrites += 1;
+        return next;
+    }
+    if count == 34
+        && is(32, b"ip6")
+        && is(33, b"arpa")
+        && physical >= 32
+        && (0..32).all(|k| labels[k].1 == 1 && label(k)[0].is_ascii_hexdigit())
+    {
+        let mut a = [0u8; 16];
+        for k in 0..32 {
+            let nib = (label(k)[0] as char).to_digit(16)? as u8;
+            let idx = 31 - k;
+            a[idx / 2] |= if idx % 2 == 0 { nib << 4 } else { nib };
+        }
+        let p6 = f.ps.pseudonymize_ipv6(a);
+        for k in 0..32 {
+            let idx = 31 - k;
+            let nib = if idx % 2 == 0 {
+                p6[idx / 2] >> 4
+            } else {
+                p6[idx / 2] & 0xf
+            };
+            f.out[labels[k].0] = b"0123456789abcdef"[nib as usize];
+        }
+        f.c.ip_rewrites += 1;
+        return next;
+    }
+    let mut dotted_orig: ArrayVec<u8, 300> = ArrayVec::new();
+    let mut dotted_new: ArrayVec<u8, 300> = ArrayVec::new();
+    let mut tmp = [0u8; 64];
+    for k in 0..count {
+        let (lp, ll) = labels[k];
+        let text = &orig[lp..lp + ll];
+        let kept = super::pseudo::Pseudonymizer::label_is_kept(text, k, count);
+        let newl: &[u8] = if kept {
+            text
+        } else {
+            f.ps.pseudonymize_label(text, &mut tmp[..ll]);
+            &tmp[..ll]
+        };
+        if k < physical {
+            f.out[lp..lp + ll].copy_from_slice(newl);
+        }
+        if k > 0 {
+            let _ = dotted_orig.try_push(b'.');
+            let _ = dotted_new.try_push(b'.');
+        }
+        let _ = dotted_orig.try_extend_from_slice(text);
+        let _ = dotted_new.try_extend_from_slice(newl);
+    }
+    if count > 0 {
+        f.ps.note_dns_name(&dotted_orig, &dotted_new);
+        f.c.dns_names += 1;
+    }
+    next
+}
+
+/// One DNS message at `start..end` (UDP payload or one TCP-framed message).
+pub(crate) fn dns_message(f: &mut Frame<'_>, start: usize, end: usize) {
+    let end = end.min(f.len());
+    if start + 12 > end {
+        f.fail_closed(start..end);
+        return;
+    }
+    let counts: [usize; 4] =
+        std::array::from_fn(|i| u16_at(f.orig, start + 4 + 2 * i).unwrap_or(0) as usize);
+    let mut pos = start + 12;
+    for _ in 0..counts[0] {
+        match dns_name(f, start, end, pos) {
+            Some(p) if p + 4 <= end => pos = p + 4,
+            _ => {
+                f.fail_closed(pos..end);
+                return;
+            }
+        }
+    }
+    let rrs = counts[1] + counts[2] + counts[3];
+    for _ in 0..rrs {
+        let Some(p) = dns_name(f, start, end, pos) else {
+            f.fail_closed(pos..end);
+            return;
+        };
+        if p + 10 > end {
+            f.fail_closed(pos..end);
+            return;
+        }
+        let ty = u16_at(f.orig, p).unwrap_or(0);
+        let rdlen = u16_at(f.orig, p + 8).unwrap_or(0) as usize;
+        let rd = p + 10;
+        let rd_end = rd + rdlen;
+        if rd_end > end {
+            f.fail_closed(rd..end);
+            return;
+        }
+        rdata(f, start, rd, rd_end, ty);
+        pos = rd_end;
+    }
+    if pos < end {
+        f.fail_closed(pos..end);
+    }
+}
+
+fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
+    let name_at = |f: &mut Frame<'_>, at: usize| -> Option<usize> {
+        let n = dns_name(f, msg, rd_end, at)?;
+        (n <= rd_end).then_some(n)
+    };
+    let ok = match ty {
+        1 if rd_end - rd == 4 => {
+            f.v4(rd);
+            true
+        }
+        28 if rd_end - rd == 16 => {
+            f.v6(rd);
+            true
+        }
+        2..=5 | 7..=9 | 12 | 39 => name_at(f, rd) == Some(rd_end),
+        15 => name_at(f, rd + 2) == Some(rd_end),
+        33 => name_at(f, rd + 6) == Some(rd_end),
+        6 => name_at(f, rd)
+            .and_then(|n| name_at(f, n))
+            .is_some_and(|n| n + 20 == rd_end),
+        46 => name_at(f, rd + 18).is_some(),
+        47 => name_at(f, rd).is_some(),
+        32 if rd_end - rd >= 6 && (rd_end - rd) % 6 == 0 => {
+            // NBNS NB record: (flags, IPv4) entries.
+            let mut p = rd;
+            while p + 6 <= rd_end {
+                f.v4(p + 2);
+                p += 6;
+            }
+            true
+        }
+        41 => {
+            // EDNS options: Client Subnet carries (part of) an address.
+            let mut p = rd;
+            while p + 4 <= rd_end {
+                let code = u16_at(f.orig, p).unwrap_or(0);
+                let len = u16_at(f.orig, p + 2).unwrap_or(0) as usize;
+                let d = p + 4;
+                if d + len > rd_end {
+                    break;
+                }
+                if code == 4 && len >= 8 {
+                    // EDNS0 Owner (Apple sleep proxy): version, seq, MAC(s), password.
+                    f.mac(d + 2);
+                    if len >= 14 {
+                        f.mac(d + 8);
+                    }
+                    f.redact(d + 8 + if len >= 14 { 6 } else { 0 }..d + len);
+                } else if matches!(code, 10..=12) {
+                    // cookie, keepalive, padding: no identity
+                } else if code == 8 && len >= 4 {
+                    let fam = u16_at(f.orig, d).unwrap_or(0);
+                    let n = len - 4;
+                    let a = d + 4;
+                    if fam == 1 && n <= 4 {
+                        let mut x = [0u8; 4];
+                        x[..n].copy_from_slice(&f.orig[a..a + n]);
+                        let y = f.ps.pseudonymize_ipv4(x);
+                        f.out[a..a + n].copy_from_slice(&y[..n]);
+                    } else if fam == 2 && n <= 16 {
+                        let mut x = [0u8; 16];
+                        x[..n].copy_from_slice(&f.orig[a..a + n]);
+                        let y = f.ps.pseudonymize_ipv6(x);
+                        f.out[a..a + n].copy_from_slice(&y[..n]);
+                    } else {
+                        f.redact(a..a + n);
+                    }
+                } else {
+                    f.redact(d..d + len); // NSID and the rest: server/vendor data
+                }
+                p = d + len;
+            }
+            p == rd_end
+        }
+        43 | 48 | 50 | 51 | 52 | 44 | 59 | 60 | 61 => true,
+        _ => {
+            // TXT, HINFO, NBSTAT, … : free text, the payload policy decides.
+            f.policy(rd..rd_end);
+            f.c.dns_rdata_by_policy += 1;
+            true
+        }
+    };
+    if !ok {
+        f.fail_closed(rd..rd_end);
+    }
+}
+
+// ---- DHCP -------------------------------------------------------------------
+
+fn dhcp(f: &mut Frame<'_>, r: Range<usize>) {
+    let s = r.start;
+    let e = r.end;
+    for k in 0..4 {
+        f.v4(s + 12 + 4 * k);
+    }
+    if f.orig[s + 1] == 1 && f.orig[s + 2] == 6 {
+        f.mac(s + 28);
+        f.redact(s + 34..s + 44);
+    } else {
+        f.redact(s + 28..s + 44);
+    }
+    if f.orig[s + 44..s + 236].iter().any(|&b| b != 0) {
+        f.redact(s + 44..s + 236); // server name, boot file: free text
+    }
+    let mut p = s + 240;
+    while p < e {
+        let code = f.orig[p];
+        if code == 0 {
+            p += 1;
+            continue;
+        }
+        if code == 255 {
+            return;
+        }
+        let Some(&len) = f.orig.get(p + 1) else {
+            f.fail_closed(p..e);
+            return;
+        };
+        let d = p + 2;
+        let de = d + len as usize;
+        if de > e {
+            f.fail_closed(p..e);
+            return;
+        }
+        match code {
+            1 | 2 | 13 | 19..=27 | 51 | 52 | 53 | 55 | 57 | 58 | 59 | 60 | 80 | 93 | 94 | 116 => {}
+            3..=11 | 16 | 28 | 32 | 41 | 42 | 44 | 45 | 48 | 49 | 50 | 54 | 65 | 68..=76 | 118
+                if len % 4 == 0 =>
+            {
+                let mut a = d;
+                while a + 4 <= de {
+                    f.v4(a);
+                    a += 4;
+                }
+            }
+            12 | 14 | 15 | 40 | 64 | 66 | 67 => f.dns_text(d..de),
+            81 if len >= 3 => {
+                if f.orig[d] & 0x04 != 0 {
+                    // Wire-format name; no compression inside an option.
+                    if dns_name(f, d + 3, de, d + 3).is_none() {
+                        f.fail_closed(d + 3..de);
+                    }
+                } else {
+                    f.dns_text(d + 3..de);
+                }
+            }
+            61 if len == 7 && f.orig[d] == 1 => f.mac(d + 1),
+            _ => f.redact(d..de),
+        }
+        p = de;
+    }
+}
+
+// ---- HTTP -------------------------------------------------------------------
+
+const SECRET_WORDS: &[&[u8]] = &[
+    b"key",
+    b"token",
+    b"secret",
+    b"auth",
+    b"passw",
+    b"session",
+    b"signature",
+    b"credential",
+    b"csrf",
+    b"xsrf",
+    b"api",
+    b"sid",
+    b"jwt",
+];
+
+fn contains_ci(h: &[u8], n: &[u8]) -> bool {
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// A whole HTTP-like message in one datagram (SSDP).
+fn http(f: &mut Frame<'_>, r: Range<usize>) {
+    let rest = &f.orig[r.clone()];
+    let le = rest
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(r.end, |i| r.start + i);
+    let line_end = if le > r.start && f.orig[le - 1] == b'\r' {
+        le - 1
+    } else {
+        le
+    };
+    let next = request_line(f, r.start, line_end);
+    if le >= r.end {
+        return;
+    }
+    let (p, st) = http_headers(f, le + 1, r.end, false, next);
+    if p < r.end || matches!(st, St::Body(_)) {
+        f.policy(p..r.end);
+    }
+}
+
+/// Header lines from `p`; returns where they stopped and the state then.
+fn http_headers(
+    f: &mut Frame<'_>,
+    mut p: usize,
+    end: usize,
+    mid_line: bool,
+    mut next: NextBody,
+) -> (usize, St) {
+    if mid_line {
+        // The rest of a line cut by the previous segment: unknown header, not kept.
+        let le = f.orig[p..end]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(end, |i| p + i);
+        let te = if le > p && f.orig[le - 1] == b'\r' {
+            le - 1
+        } else {
+            le
+        };
+        f.token(p..te, false);
+        if le >= end {
+            return (
+                end,
+                St::HttpHeaders {
+                    mid_line: true,
+                    next,
+                },
+            );
+        }
+        p = le + 1;
+    }
+    while p < end {
+        let le = f.orig[p..end]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(end, |i| p + i);
+        let line_end = if le > p && f.orig[le - 1] == b'\r' {
+            le - 1
+        } else {
+            le
+        };
+        if line_end == p && le < end {
+            let body = match next {
+                NextBody::Nothing | NextBody::Length(0) => St::Unknown,
+                NextBody::Length(n) => St::Body(Body::Length(n)),
+                NextBody::Chunked => St::Body(Body::ChunkSize {
+                    value: 0,
+                    done: false,
+                }),
+                NextBody::UntilClose => St::Body(Body::Length(u64::MAX)),
+            };
+            return (le + 1, body);
+        }
+        header_line(f, p, line_end, &mut next);
+        if le >= end {
+            return (
+                end,
+                St::HttpHeaders {
+                    mid_line: true,
+                    next,
+                },
+            );
+        }
+        p = le + 1;
+    }
+    (
+        end,
+        St::HttpHeaders {
+            mid_line: false,
+            next,
+        },
+    )
+}
+
+/// Body bytes: the policy applies to content, never to chunk framing.
+fn http_body(f: &mut Frame<'_>, mut p: usize, end: usize, mut b: Body) -> (usize, St) {
+    while p < end {
+        match b {
+            Body::Length(n) => {
+                let take = (end - p).min(usize::try_from(n).unwrap_or(usize::MAX));
+                f.policy(p..p + take);
+                p += take;
+                let left = if n == u64::MAX { n } else { n - take as u64 };
+                if left == 0 {
+                    return (p, St::Unknown);
+                }
+                b = Body::Length(left);
+            }
+            Body::ChunkSize { value, done } => {
+                let c = f.orig[p];
+                p += 1;
+                b = if c == b'\n' {
+                    if value == 0 {
+                        Body::Trailer {
+                            at_line_start: true,
+                        }
+                    } else {
+                        Body::ChunkData(value)
+                    }
+                } else if !done && c.is_ascii_hexdigit() {
+                    let d = (c as char).to_digit(16).unwrap_or(0) as u64;
+                    Body::ChunkSize {
+                        value: value.saturating_mul(16).saturating_add(d),
+                        done,
+                    }
+                } else if c == b'\r' {
+                    Body::ChunkSize { value, done: true }
+                } else {
+                    // Chunk extensions: not kept.
+                    f.out[p - 1] = b' ';
+                    Body::ChunkSize { value, done: true }
+                };
+            }
+            Body::ChunkData(n) => {
+                let take = (end - p).min(usize::try_from(n).unwrap_or(usize::MAX));
+                f.policy(p..p + take);
+                p += take;
+                let left = n - take as u64;
+                b = if left == 0 {
+                    Body::ChunkEnd(2)
+                } else {
+                    Body::ChunkData(left)
+                };
+            }
+            Body::ChunkEnd(_) => {
+                let c = f.orig[p];
+                p += 1;
+                b = if c == b'\n' {
+                    Body::ChunkSize {
+                        value: 0,
+                        done: false,
+                    }
+                } else {
+                    Body::ChunkEnd(1)
+                };
+            }
+            Body::Trailer { at_line_start } => {
+                let c = f.orig[p];
+                p += 1;
+                if c == b'\n' {
+                    if at_line_start {
+                        return (p, St::Unknown);
+                    }
+                    b = Body::Trailer {
+                        at_line_start: true,
+                    };
+                } else if c != b'\r' {
+                    f.out[p - 1] = b'x';
+                    b = Body::Trailer {
+                        at_line_start: false,
+                    };
+                }
+            }
+        }
+    }
+    (end, St::Body(b))
+}
+
+fn request_line(f: &mut Frame<'_>, p: usize, e: usize) -> NextBody {
+    let line = &f.orig[p..e];
+    if line.starts_with(b"HTTP/") {
+        // Status line: 1xx, 204 and 304 have no body; others run to close
+        // unless a length or chunking is announced.
+        let code = line.get(9..12).unwrap_or(b"000");
+        return if code[0] == b'1' || code == b"204" || code == b"304" {
+            NextBody::Nothing
+        } else {
+            NextBody::UntilClose
+        };
+    }
+    let Some(s1) = line.iter().position(|&c| c == b' ') else {
+        f.fail_closed(p..e);
+        return NextBody::Nothing;
+    };
+    let rest = &line[s1 + 1..];
+    let uri_end = rest
+        .iter()
+        .rposition(|&c| c == b' ')
+        .filter(|&i| rest[i + 1..].starts_with(b"HTTP/"))
+        .unwrap_or(rest.len());
+    let verb = &line[..s1];
+    let u0 = p + s1 + 1;
+    if verb != b"M-SEARCH" && verb != b"NOTIFY" {
+        url(f, u0, u0 + uri_end);
+    }
+    NextBody::Nothing
+}
+
+fn url(f: &mut Frame<'_>, s: usize, e: usize) {
+    let u = &f.orig[s..e];
+    let mut i = s;
+    let lower: ArrayVec<u8, 8> = u.iter().take(8).map(u8::to_ascii_lowercase).collect();
+    let scheme = if lower.starts_with(b"http://") {
+        7
+    } else if lower.starts_with(b"https://") {
+        8
+    } else {
+        0
+    };
+    if scheme > 0 {
+        i += scheme;
+        let he = f.orig[i..e]
+            .iter()
+            .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+            .map_or(e, |k| i + k);
+        host(f, i, he);
+        i = he;
+    } else if u.first() != Some(&b'/') && !u.is_empty() {
+        // CONNECT host:port
+        host(f, s, e);
+        return;
+    }
+    // Path and query: every word is replaced; '/', '?', '&', '=', '.', '%XX' stay.
+    let mut k = i;
+    let mut in_query_value = false;
+    while k < e {
+        let c = f.orig[k];
+        if c == b'%' && k + 2 < e {
+            k += 3;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() {
+            let mut j = k;
+            while j < e && (f.orig[j].is_ascii_alphanumeric() || matches!(f.orig[j], b'-' | b'_')) {
+                j += 1;
+            }
+            f.token(k..j, in_query_value && j - k >= 8);
+            k = j;
+            continue;
+        }
+        if c == b'=' {
+            in_query_value = true;
+        } else if c == b'&' || c == b'?' {
+            in_query_value = false;
+        }
+        k += 1;
+    }
+}
+
+fn host(f: &mut Frame<'_>, s: usize, e: usize) {
+    let h = &f.orig[s..e];
+    let mut he = e;
+    if let Some(c) = h.iter().rposition(|&c| c == b':') {
+        if h[c + 1..].iter().all(u8::is_ascii_digit) && !h.starts_with(b"[") {
+            he = s + c;
+        }
+    }
+    if h.starts_with(b"[") {
+        f.token(s..he, true);
+        return;
+    }
+    if super::text::scrub_is_ipv4(&f.orig[s..he]) {
+        f.out[s..he].copy_from_slice(&f.orig[s..he]);
+        scrub_text(f.ps, &mut f.out[s..he]);
+        return;
+    }
+    f.dns_text(s..he);
+}
+
+fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
+    let line = &f.orig[p..e];
+    let Some(colon) = line.iter().position(|&c| c == b':') else {
+        // A cut or odd line: nothing to recognise, so nothing kept.
+        f.token(p..e, false);
+        return;
+    };
+    let name: ArrayVec<u8, 64> = line[..colon]
+        .iter()
+        .take(64)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let mut v = p + colon + 1;
+    while v < e && f.orig[v] == b' ' {
+        v += 1;
+    }
+    if v >= e {
+        return;
+    }
+    f.c.http_headers += 1;
+    match name.as_slice() {
+        b"content-length" => {
+            let n = std::str::from_utf8(&f.orig[v..e])
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if let (Some(n), false) = (n, *next == NextBody::Chunked) {
+                *next = NextBody::Length(n);
+            }
+        }
+        b"transfer-encoding" => {
+            if contains_ci(&f.orig[v..e], b"chunked") {
+                *next = NextBody::Chunked;
+            }
+        }
+        b"content-type" | b"content-encoding" if f.policy != PayloadPolicy::Keep => {
+            // The body is zeroed: name no type a dissector would try to parse.
+            let val = &f.orig[v..e];
+            let from = val.iter().position(|&c| c == b'/').map_or(0, |i| i + 1);
+            let to = val.iter().position(|&c| c == b';').unwrap_or(val.len());
+            if from < to {
+                f.out[v + from..v + to].fill(b'x');
+            }
+        }
+        b"host" => host(f, v, e),
+        b"authorization" | b"proxy-authorization" => {
+            let val = &f.orig[v..e];
+            if let Some(sp) = val.iter().position(|&c| c == b' ') {
+                if val[..sp].eq_ignore_ascii_case(b"basic") {
+                    if let Ok(dec) =
+                        base64::engine::general_purpose::STANDARD.decode(val[sp + 1..].trim_ascii())
+                    {
+                        f.ps.note_secret(&dec);
+                    }
+                }
+                f.token(v + sp + 1..e, true);
+            } else {
+                f.token(v..e, true);
+            }
+        }
+        b"cookie" | b"set-cookie" => {
+            let set = name.as_slice() == b"set-cookie";
+            let mut k = v;
+            let mut first = true;
+            while k < e {
+                let pe = f.orig[k..e]
+                    .iter()
+                    .position(|&c| c == b';')
+                    .map_or(e, |i| k + i);
+                let pair = &f.orig[k..pe];
+                let eq = pair.iter().position(|&c| c == b'=');
+                match eq {
+                    Some(q) if set && !first => {
+                        let an = pair[..q].trim_ascii();
+                        if an.eq_ignore_ascii_case(b"domain") {
+                            let mut ds = k + q + 1;
+                            while ds < pe && f.orig[ds] == b'.' {
+                                ds += 1;
+                            }
+                            f.dns_text(ds..pe);
+                        }
+                    }
+                    Some(q) => f.token(k + q + 1..pe, true),
+                    None if !set || first => f.token(k..pe, true),
+                    None => {}
+                }
+                first = false;
+                k = pe + 1;
+            }
+        }
+        b"referer" | b"location" | b"origin" | b"content-location" | b"x-original-url" => {
+            url(f, v, e)
+        }
+        b"user-agent" => f.token(v..e, true),
+        n if n.ends_with(b"url") || n.ends_with(b"uri") => url(f, v, e),
+        n if SECRET_WORDS.iter().any(|w| contains_ci(n, w)) => f.token(v..e, true),
+        _ => {
+            f.out[v..e].copy_from_slice(&f.orig[v..e]);
+            scrub_text(f.ps, &mut f.out[v..e]);
+        }
+    }
+}
+
+// ---- TLS --------------------------------------------------------------------
+
+/// TLS records from a record boundary. Handshake messages may span records
+/// and segments: (`hs_type`, `hs_rem`) carries the one in progress.
+fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> St {
+    let mut p = r.start;
+    while p + 5 <= r.end {
+        let h = &f.orig[p..p + 5];
+        if !(20..=24).contains(&h[0]) || h[1] != 3 {
+            f.policy(p..r.end);
+            return St::Unknown;
+        }
+        let rtype = h[0];
+        let len = u16::from_be_bytes([h[3], h[4]]) as usize;
+        let body = p + 5..(p + 5 + len).min(r.end);
+        match rtype {
+            22 => (hs_type, hs_rem) = handshake(f, body, hs_type, hs_rem),
+            23 | 24 => f.policy(body),
+            _ => {}
+        }
+        if p + 5 + len > r.end {
+            return St::Tls {
+                remaining: (p + 5 + len - r.end) as u32,
+                rtype,
+                hs_type,
+                hs_rem,
+            };
+        }
+        p += 5 + len;
+    }
+    St::Tls {
+        remaining: 0,
+        rtype: 0,
+        hs_type,
+        hs_rem,
+    }
+}
+
+/// Handshake bytes; returns the message in progress at the end.
+fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> (u8, u32) {
+    let mut q = r.start;
+    while q < r.end {
+        if hs_rem > 0 {
+            let e = (q + hs_rem as usize).min(r.end);
+            // Certificates, CA names, OCSP responses carry names in DER.
+            if matches!(hs_type, 11 | 13 | 22) {
+                der_strings(f, q..e);
+            }
+            hs_rem -= (e - q) as u32;
+            q = e;
+            continue;
+        }
+        if q + 4 > r.end {
+            // A message header cut by the segment: what follows is unknown.
+            return (0, 0);
+        }
+        hs_type = f.orig[q];
+        hs_rem = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]);
+        q += 4;
+        if hs_type == 1 {
+            let e = (q + hs_rem as usize).min(r.end);
+            client_hello(f, q..e);
+            hs_rem -= (e - q) as u32;
+            q = e;
+        }
+    }
+    (hs_type, hs_rem)
+}
+
+fn client_hello(f: &mut Frame<'_>, m: Range<usize>) {
+    let o = f.orig;
+    let e = m.end;
+    let mut p = m.start + 34;
+    let skip8 = |p: usize| o.get(p).map(|&n| p + 1 + n as usize);
+    let skip16 = |p: usize| u16_at(o, p).map(|n| p + 2 + n as usize);
+    let Some(p2) = skip8(p).and_then(skip16).and_then(skip8) else {
+        return;
+    };
+    p = p2;
+    let Some(ext_len) = u16_at(o, p) else { return };
+    let ext_end = (p + 2 + ext_len as usize).min(e);
+    p += 2;
+    while p + 4 <= ext_end {
+        let ty = u16_at(o, p).unwrap_or(0);
+        let len = u16_at(o, p + 2).unwrap_or(0) as usize;
+        let d = p + 4;
+        let de = (d + len).min(ext_end);
+        if ty == 0 {
+            // server_name list: (type, len16, name)*
+            let mut q = d + 2;
+            while q + 3 <= de {
+                let nl = u16_at(o, q + 1).unwrap_or(0) as usize;
+                let ne = (q + 3 + nl).min(de);
+                f.dns_text(q + 3..ne);
+                f.c.tls_names += 1;
+                q += 3 + nl;
+            }
+        }
+        p = d + len;
+    }
+    if p < ext_end {
+        f.token(p..ext_end, false);
+    }
+}
+
+/// Names inside certificates (and CA lists, OCSP): every printable DER
+/// string and SAN entry is replaced in place; DER structure is untouched.
+fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
+    let mut i = r.start;
+    while i + 2 < r.end {
+        let tag = f.orig[i];
+        let len = f.orig[i + 1] as usize;
+        let stringy = matches!(
+            tag,
+            0x0c | 0x12 | 0x13 | 0x14 | 0x16 | 0x1a | 0x81 | 0x82 | 0x86
+        );
+        // 0x81/0x82 right after a constructed tag are long-form lengths.
+        let long_len = matches!(tag, 0x81 | 0x82)
+            && i > r.start
+            && matches!(f.orig[i - 1], 0x30 | 0x31 | 0xa0..=0xa8 | 0x04 | 0x03);
+        if stringy && !long_len && (2..0x80).contains(&len) {
+            let s = i + 2;
+            let se = (s + len).min(r.end);
+            let content = &f.orig[s..se];
+            let is_time = content.len() >= 11
+                && content[..content.len() - 1].iter().all(u8::is_ascii_digit)
+                && content.last() == Some(&b'Z');
+            if !is_time && content.iter().all(|c| (0x20..0x7f).contains(c)) {
+                let trimmed = content.strip_prefix(b"*.").map_or(content, |c| c);
+                let off = content.len() - trimmed.len();
+                let scheme = content
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .filter(|&k| k <= 8 && content[..k].iter().all(u8::is_ascii_alphabetic));
+                if let Some(k) = scheme {
+                    // A URI: the scheme stays, host and path are replaced.
+                    url(f, s, se);
+                    let _ = k;
+                    f.c.tls_names += 1;
+                } else if looks_like_hostname(trimmed) {
+                    f.dns_text(s + off..se);
+                    f.c.tls_names += 1;
+                } else if content.contains(&b'@') {
+                    f.out[s..se].copy_from_slice(content);
+                    scrub_text(f.ps, &mut f.out[s..se]);
+                } else {
+                    f.token(s..se, false);
+                }
+                i = se;
+                continue;
+            }
+        }
+        if tag == 0x87 && (len == 4 || len == 16) && i + 2 + len <= r.end {
+            if len == 4 {
+                f.v4(i + 2);
+            } else {
+                f.v6(i + 2);
+            }
+            i += 2 + len;
+            continue;
+        }
+        i += 1;
+    }
+}
+
+// ---- QUIC -------------------------------------------------------------------
+
+fn varint(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let first = *b.get(at)?;
+    let n = 1usize << (first >> 6);
+    let bytes = b.get(at..at + n)?;
+    let mut v = (first & 0x3f) as u64;
+    for &x in &bytes[1..] {
+        v = (v << 8) | x as u64;
+    }
+    Some((v, n))
+}
+
+/// Long-header packets: headers kept; an Initial's payload is always zeroed
+/// (it is encrypted with keys anyone can derive and carries the SNI); other
+/// packets' (encrypted) payload follows the policy.
+fn quic(f: &mut Frame<'_>, r: Range<usize>) {
+    let o = f.orig;
+    let mut p = r.start;
+    while p < r.end {
+        let b0 = o[p];
+        if b0 & 0x80 == 0 {
+            f.policy(p..r.end);
+            return;
+        }
+        let parsed = (|| {
+            let version = u32::from_be_bytes(o.get(p + 1..p + 5)?.try_into().ok()?);
+            let dl = *o.get(p + 5)? as usize;
+            let mut q = p + 6 + dl;
+            let sl = *o.get(q)? as usize;
+            q += 1 + sl;
+            if version == 0 {
+                return Some((q, r.end, false, true));
+            }
+            let ty = (b0 >> 4) & 3;
+            let v2 = version == 0x6b33_43cf;
+            let (initial, retry) = if v2 {
+                (ty == 1, ty == 0)
+            } else {
+                (ty == 0, ty == 3)
+            };
+            if retry {
+                return Some((q, r.end, false, false));
+            }
+            if initial {
+                let (tl, n) = varint(o, q)?;
+                q += n + usize::try_from(tl).ok()?;
+            }
+            let (len, n) = varint(o, q)?;
+            q += n;
+            let end = q.checked_add(usize::try_from(len).ok()?)?;
+            Some((q, end, initial, false))
+        })();
+        let Some((q, end, initial, keep)) = parsed else {
+            f.fail_closed(p..r.end);
+            return;
+        };
+        let pe = end.min(r.end);
+        if keep {
+            return;
+        }
+        if initial {
+            f.redact(q..pe);
+            f.c.quic_initials_redacted += 1;
+        } else {
+            f.policy(q..pe);
+        }
+        if end <= p {
+            return;
+        }
+        p = end;
+    }
+}
+
+/// What follows an HTTP header block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextBody {
+    Nothing,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}

@@ -1,0 +1,874 @@
+//! Rewriting one frame in place: link layer → IP → transport, then the
+//! application walkers in [`super::app`]; checksums are updated last,
+//! innermost first.
+//!
+//! Layer offsets come from [`crate::decode::decode`] run on the original
+//! bytes (its views are sub-slices, so pointer differences give offsets);
+//! every write goes to `out`, a copy of the same length. Nothing here can
+//! panic on hostile input: every index is checked against the captured length.
+
+use super::app;
+use super::pseudo::Pseudonymizer;
+use super::text::scrub_text;
+use super::{Counters, PayloadPolicy};
+use crate::decode::{self, Transport};
+use arrayvec::ArrayVec;
+use std::ops::Range;
+
+#[derive(Clone, Copy, Debug)]
+enum Fixup {
+    /// IPv4 header checksum.
+    Ipv4Header { at: usize, len: usize },
+    /// TCP/UDP/ICMP(v6) checksum over `region`, with the pseudo-header of the
+    /// IP header at `ip` when `pseudo` is set.
+    L4 {
+        ip: usize,
+        v6: bool,
+        pseudo: bool,
+        region: (usize, usize),
+        ck_at: usize,
+        udp: bool,
+    },
+}
+
+pub(crate) struct Frame<'f> {
+    pub orig: &'f [u8],
+    pub out: &'f mut [u8],
+    pub ps: &'f mut Pseudonymizer,
+    pub policy: PayloadPolicy,
+    pub c: &'f mut Counters,
+    pub streams: &'f mut super::stream::Streams,
+    /// Bytes of the frame to keep (less than the length only under `truncate`).
+    pub keep_len: usize,
+    fixups: ArrayVec<Fixup, 24>,
+    failed_closed: bool,
+}
+
+/// Ones' complement sum of big-endian 16-bit words (odd tail padded).
+pub(crate) fn sum16(b: &[u8]) -> u32 {
+    let mut s: u64 = 0;
+    let mut chunks = b.chunks_exact(2);
+    for w in &mut chunks {
+        s += u16::from_be_bytes([w[0], w[1]]) as u64;
+    }
+    if let [last] = chunks.remainder() {
+        s += (*last as u64) << 8;
+    }
+    fold(s)
+}
+
+fn fold(mut s: u64) -> u32 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u32
+}
+
+impl<'f> Frame<'f> {
+    pub fn new(
+        orig: &'f [u8],
+        out: &'f mut [u8],
+        ps: &'f mut Pseudonymizer,
+        policy: PayloadPolicy,
+        c: &'f mut Counters,
+        streams: &'f mut super::stream::Streams,
+    ) -> Self {
+        let keep_len = orig.len();
+        Frame {
+            orig,
+            out,
+            ps,
+            policy,
+            c,
+            streams,
+            keep_len,
+            fixups: ArrayVec::new(),
+            failed_closed: false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.orig.len()
+    }
+
+    fn off(&self, s: &[u8]) -> usize {
+        (s.as_ptr() as usize).saturating_sub(self.orig.as_ptr() as usize)
+    }
+
+    pub fn mac(&mut self, at: usize) {
+        if let Some(m) = self.orig.get(at..at + 6) {
+            let p = self.ps.pseudonymize_mac(m.try_into().unwrap());
+            self.out[at..at + 6].copy_from_slice(&p);
+            self.c.mac_rewrites += 1;
+        }
+    }
+
+    pub fn v4(&mut self, at: usize) {
+        if let Some(a) = self.orig.get(at..at + 4) {
+            let p = self.ps.pseudonymize_ipv4(a.try_into().unwrap());
+            self.out[at..at + 4].copy_from_slice(&p);
+            self.c.ip_rewrites += 1;
+        }
+    }
+
+    pub fn v6(&mut self, at: usize) {
+        if let Some(a) = self.orig.get(at..at + 16) {
+            let p = self.ps.pseudonymize_ipv6(a.try_into().unwrap());
+            self.out[at..at + 16].copy_from_slice(&p);
+            self.c.ip_rewrites += 1;
+        }
+    }
+
+    /// Zero bytes that could not be understood, whatever the policy.
+    pub fn fail_closed(&mut self, r: Range<usize>) {
+        let r = r.start.min(self.len())..r.end.min(self.len());
+        if r.is_empty() {
+            return;
+        }
+        self.out[r.clone()].fill(0);
+        self.c.bytes_redacted += r.len() as u64;
+        self.failed_closed = true;
+    }
+
+    /// Apply the unknown-payload policy to a region.
+    pub fn policy(&mut self, r: Range<usize>) {
+        let r = r.start.min(self.len())..r.end.min(self.len());
+        if r.is_empty() {
+            return;
+        }
+        match self.policy {
+            PayloadPolicy::Keep => {
+                scrub_text(self.ps, &mut self.out[r.clone()]);
+                self.c.bytes_kept += r.len() as u64;
+            }
+            PayloadPolicy::Redact => {
+                self.out[r.clone()].fill(0);
+                self.c.bytes_redacted += r.len() as u64;
+            }
+            PayloadPolicy::Truncate => {
+                self.out[r.clone()].fill(0);
+                self.c.bytes_redacted += r.len() as u64;
+                if r.end == self.len() {
+                    self.keep_len = self.keep_len.min(r.start);
+                }
+            }
+        }
+    }
+
+    /// Rewrite the whole frame. Returns how many bytes to keep.
+    pub fn run(&mut self, link_type: u32) -> usize {
+        let orig = self.orig;
+        let pkt = decode::decode(link_type, orig);
+        let link_end = self.link(link_type);
+        if pkt.ip.is_empty() {
+            match link_end {
+                Some((end, true)) => self.fail_closed(end..self.len()), // ARP padding etc.
+                Some((end, false)) if self.non_ip(end) => {}
+                Some((end, false)) => {
+                    if pkt.malformed.is_some() {
+                        self.fail_closed(end..self.len());
+                    } else {
+                        self.c.non_ip_frames += 1;
+                        self.policy(end..self.len());
+                    }
+                }
+                None => {
+                    self.c.unknown_link_frames += 1;
+                    self.fail_closed(0..self.len());
+                }
+            }
+            if pkt.malformed.is_some() && link_end.is_some_and(|(e, _)| e < self.len()) {
+                self.failed_closed = true;
+            }
+            return self.finish();
+        }
+        let n_layers = pkt.ip.len();
+        for (i, layer) in pkt.ip.iter().enumerate() {
+            let o = layer.offset;
+            let want = if layer.src.is_ipv6() { 6 } else { 4 };
+            if orig.get(o).is_none_or(|b| b >> 4 != want) {
+                // Not where the decoder says: trust nothing from here on.
+                self.fail_closed(o.min(self.len())..self.len());
+                break;
+            }
+            let v6 = want == 6;
+            if v6 {
+                self.v6(o + 8);
+                self.v6(o + 24);
+            } else {
+                self.v4(o + 12);
+                self.v4(o + 16);
+                let ihl = orig.get(o).map_or(20, |b| (b & 0xf) as usize * 4);
+                if o + ihl <= self.len() {
+                    let _ = self.fixups.try_push(Fixup::Ipv4Header { at: o, len: ihl });
+                }
+            }
+            let ip_end = (o + layer.total_len as usize).min(self.len());
+            let next = pkt.ip.get(i + 1).map(|l| l.offset);
+            let innermost = i + 1 == n_layers;
+            let non_first_fragment = layer.fragment.is_some_and(|f| f.offset > 0);
+            match &layer.transport {
+                Transport::Tcp(t) => {
+                    let p0 = self.off(t.payload);
+                    let l4 = p0.saturating_sub(t.header_len as usize);
+                    self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
+                    let p_end = p0 + t.payload.len();
+                    if innermost {
+                        app::tcp(self, t, p0..p_end, layer);
+                        self.redact(p_end..ip_end);
+                    } else if let Some(n) = next {
+                        self.inner_ethernet(p0, n);
+                    }
+                }
+                Transport::Udp(u) => {
+                    let p0 = self.off(u.payload);
+                    let l4 = p0.saturating_sub(8);
+                    let udp_len = self
+                        .orig
+                        .get(l4 + 4..l4 + 6)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+                    let udp_end = if udp_len >= 8 {
+                        (l4 + udp_len).min(ip_end)
+                    } else {
+                        ip_end
+                    };
+                    self.push_l4(o, v6, true, l4, udp_end, l4 + 6, true);
+                    let p_end = p0 + u.payload.len();
+                    if innermost {
+                        app::udp(self, u, p0..p_end);
+                        // IP payload beyond the UDP length: disowned bytes.
+                        self.redact(p_end..ip_end);
+                    } else if let Some(n) = next {
+                        self.inner_ethernet(p0, n);
+                    }
+                }
+                Transport::Icmp(ic) => {
+                    let l4 = self.off(ic.body).saturating_sub(4);
+                    self.push_l4(o, v6, v6, l4, ip_end, l4 + 2, false);
+                    if innermost {
+                        self.icmp(ic.v6, ic.icmp_type, ic.is_error(), l4, ip_end);
+                    }
+                }
+                Transport::Other { payload } => {
+                    let p0 = self.off(payload);
+                    let frag_off = layer.fragment.map_or(0, |f| f.offset as usize);
+                    if let (false, Some(n)) = (innermost, next) {
+                        self.inner_ethernet(p0, n);
+                    } else if layer.proto == 2 && !non_first_fragment && pkt.malformed.is_none() {
+                        self.push_l4(o, v6, false, p0, ip_end, p0 + 2, false);
+                        self.igmp(p0, ip_end);
+                    } else if non_first_fragment && matches!(layer.proto, 6 | 17) && frag_off < 60 {
+                        // A later fragment that still holds part of the
+                        // transport header (and maybe its checksum): keep the
+                        // header bytes, fix the checksum for the new addresses.
+                        let hdr_end = (p0 + (60 - frag_off)).min(p0 + payload.len());
+                        let ck = if layer.proto == 6 { 16 } else { 6 };
+                        if (frag_off..frag_off + (hdr_end - p0)).contains(&ck) {
+                            let ck_at = p0 + ck - frag_off;
+                            self.push_l4(
+                                o,
+                                v6,
+                                true,
+                                p0,
+                                hdr_end.max(ck_at + 2),
+                                ck_at,
+                                layer.proto == 17,
+                            );
+                        }
+                        let r = hdr_end..p0 + payload.len();
+                        let before = sum16(&orig[r.clone()]);
+                        self.policy(r.clone());
+                        self.compensate(r, before);
+                    } else {
+                        let r = p0..p0 + payload.len();
+                        let before = non_first_fragment.then(|| sum16(&orig[r.clone()]));
+                        if pkt.malformed.is_some() {
+                            self.fail_closed(r.clone());
+                        } else {
+                            self.policy(r.clone());
+                        }
+                        // A later fragment keeps its ones'-complement sum, so the
+                        // reassembled datagram's checksum (in the first fragment) holds.
+                        if let Some(s) = before {
+                            self.compensate(r, s);
+                        }
+                    }
+                }
+                Transport::Truncated => {}
+            }
+        }
+        // Bytes after the outermost IP packet (Ethernet padding, trailers, FCS,
+        // or data a length field disowns): never content, so zeroed.
+        if let Some(first) = pkt.ip.first() {
+            let ip_end = first.offset.saturating_add(first.total_len as usize);
+            if ip_end < self.len() && self.orig[ip_end..].iter().any(|&b| b != 0) {
+                self.redact(ip_end..self.len());
+                self.c.trailers_redacted += 1;
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(&mut self) -> usize {
+        self.apply_fixups();
+        if self.failed_closed {
+            self.c.frames_failed_closed += 1;
+        }
+        self.keep_len
+    }
+
+    /// Make the sum of `out[r]` equal `want` by setting its first two bytes.
+    fn compensate(&mut self, r: Range<usize>, want: u32) {
+        if r.len() < 2 || r.end > self.len() {
+            return;
+        }
+        self.out[r.start] = 0;
+        self.out[r.start + 1] = 0;
+        let rest = sum16(&self.out[r.clone()]);
+        let w = fold(want as u64 + (!rest & 0xffff) as u64);
+        self.out[r.start..r.start + 2].copy_from_slice(&(w as u16).to_be_bytes());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_l4(
+        &mut self,
+        ip: usize,
+        v6: bool,
+        pseudo: bool,
+        l4: usize,
+        end: usize,
+        ck_at: usize,
+        udp: bool,
+    ) {
+        if ck_at + 2 <= end && end <= self.len() {
+            let _ = self.fixups.try_push(Fixup::L4 {
+                ip,
+                v6,
+                pseudo,
+                region: (l4, end),
+                ck_at,
+                udp,
+            });
+        }
+    }
+
+    /// Checksums by RFC 1624 incremental update over exactly the bytes we
+    /// hold: correct even for snapped frames and later fragments, and an
+    /// originally bad checksum stays bad by the same amount.
+    fn apply_fixups(&mut self) {
+        while let Some(f) = self.fixups.pop() {
+            let (region, ck_at, pseudo_at, udp, over_v6) = match f {
+                Fixup::Ipv4Header { at, len } => ((at, at + len), at + 10, None, false, false),
+                Fixup::L4 {
+                    ip,
+                    v6,
+                    pseudo,
+                    region,
+                    ck_at,
+                    udp,
+                } => {
+                    let p = if !pseudo {
+                        None
+                    } else if v6 {
+                        Some((ip + 8, ip + 40))
+                    } else {
+                        Some((ip + 12, ip + 20))
+                    };
+                    (region, ck_at, p, udp, v6)
+                }
+            };
+            let (a, b) = region;
+            if b > self.len() || ck_at + 2 > b || a > b {
+                continue;
+            }
+            let old_ck = u16::from_be_bytes([self.orig[ck_at], self.orig[ck_at + 1]]);
+            if udp && old_ck == 0 && !over_v6 {
+                continue; // UDP over IPv4 without a checksum stays without one.
+            }
+            let mut s_old = sum16(&self.orig[a..b]) as u64;
+            let mut s_new = sum16(&self.out[a..b]) as u64;
+            // The checksum field itself may already differ (a quoted packet's
+            // checksum updated earlier): count it as in the original.
+            s_new = s_new
+                + (!(u16::from_be_bytes([self.out[ck_at], self.out[ck_at + 1]]) as u32) & 0xffff)
+                    as u64
+                + old_ck as u64;
+            if let Some((ps, pe)) = pseudo_at {
+                if pe <= self.len() {
+                    s_old += sum16(&self.orig[ps..pe]) as u64;
+                    s_new += sum16(&self.out[ps..pe]) as u64;
+                }
+            }
+            let s_old = fold(s_old);
+            let s_new = fold(s_new);
+            if s_old == s_new {
+                self.out[ck_at..ck_at + 2].copy_from_slice(&old_ck.to_be_bytes());
+                continue;
+            }
+            let x = fold((!old_ck as u16) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
+            let mut ck = !(x as u16);
+            if udp && ck == 0 {
+                ck = 0xffff;
+            }
+            self.out[ck_at..ck_at + 2].copy_from_slice(&ck.to_be_bytes());
+            self.c.checksums_updated += 1;
+        }
+    }
+
+    /// Link header: pseudonymise MAC addresses. Returns (end of the link
+    /// header, whether it was ARP), or None for a link type we cannot walk.
+    fn link(&mut self, lt: u32) -> Option<(usize, bool)> {
+        self.link_at(lt, 0, 0)
+    }
+
+    fn link_at(&mut self, lt: u32, at: usize, depth: u8) -> Option<(usize, bool)> {
+        let len = self.len();
+        if depth > 4 || at > len {
+            return None;
+        }
+        if at > 0 {
+            return match lt {
+                1 => Some(self.ethernet(at)),
+                105 => Some((self.wlan(at), false)),
+                12 | 14 | 101 | 228 | 229 => Some((at, false)),
+                _ => None,
+            };
+        }
+        match lt {
+            9 | 50 => Some((
+                if self.orig.starts_with(&[0xff, 0x03]) {
+                    4
+                } else {
+                    2
+                }
+                .min(len),
+                false,
+            )),
+            226 => Some((24.min(len), false)),
+            149 => {
+                // PKTAP: keep length and inner link type; the rest names the
+                // interface and the process (pid, command): not kept.
+                let hl = self
+                    .orig
+                    .get(0..4)
+                    .map_or(len, |b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+                let dlt = self
+                    .orig
+                    .get(4..8)
+                    .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+                if hl < 8 || hl > len {
+                    return None;
+                }
+                self.redact(8..hl);
+                self.link_at(dlt, hl, depth + 1)
+            }
+            239 => self.nflog(),
+            _ => self.link_base(lt),
+        }
+    }
+
+    /// NFLOG: TLVs; the packet is in NFULA_PAYLOAD (9).
+    fn nflog(&mut self) -> Option<(usize, bool)> {
+        let len = self.len();
+        let mut p = 4;
+        while p + 4 <= len {
+            let tl = u16::from_le_bytes([self.orig[p], self.orig[p + 1]]) as usize;
+            let ty = u16::from_le_bytes([self.orig[p + 2], self.orig[p + 3]]) & 0x7fff;
+            if tl < 4 {
+                return None;
+            }
+            let v = p + 4;
+            let ve = (p + tl).min(len);
+            match ty {
+                9 => return Some((v, false)),
+                6 if ve >= v + 10 => {
+                    self.mac(v + 4);
+                    self.redact(v + 10..ve);
+                }
+                1 | 2 | 3 | 4 | 5 | 8 | 15 => {}
+                _ => self.redact(v..ve), // prefix, uid, gid, …
+            }
+            p += (tl + 3) & !3;
+        }
+        Some((len, false))
+    }
+
+    fn link_base(&mut self, lt: u32) -> Option<(usize, bool)> {
+        let len = self.len();
+        match lt {
+            1 => Some(self.ethernet(0)),
+            0 | 108 => Some((4.min(len), false)),
+            12 | 14 | 101 | 228 | 229 => Some((0, false)),
+            113 => {
+                if len < 16 {
+                    self.fail_closed(0..len);
+                    return Some((len, false));
+                }
+                let halen = u16::from_be_bytes([self.orig[4], self.orig[5]]);
+                if halen == 6 {
+                    self.mac(6);
+                } else {
+                    self.out[6..14].fill(0);
+                }
+                let proto = u16::from_be_bytes([self.orig[14], self.orig[15]]);
+                if proto == 0x0806 {
+                    self.arp(16);
+                    return Some((len, true));
+                }
+                Some((16, false))
+            }
+            276 => {
+                if len < 20 {
+                    self.fail_closed(0..len);
+                    return Some((len, false));
+                }
+                if self.orig[11] == 6 {
+                    self.mac(12);
+                } else {
+                    self.out[12..20].fill(0);
+                }
+                let proto = u16::from_be_bytes([self.orig[0], self.orig[1]]);
+                if proto == 0x0806 {
+                    self.arp(20);
+                    return Some((len, true));
+                }
+                Some((20, false))
+            }
+            105 => Some((self.wlan(0), false)),
+            127 => {
+                let hl = self
+                    .orig
+                    .get(2..4)
+                    .map_or(len, |b| u16::from_le_bytes([b[0], b[1]]) as usize);
+                Some((self.wlan(hl), false))
+            }
+            192 => {
+                let hl = self
+                    .orig
+                    .get(2..4)
+                    .map_or(len, |b| u16::from_le_bytes([b[0], b[1]]) as usize);
+                let dlt = self
+                    .orig
+                    .get(4..8)
+                    .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+                self.link_at(dlt, hl, 1)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn ethernet(&mut self, at: usize) -> (usize, bool) {
+        let len = self.len();
+        if at + 14 > len {
+            self.fail_closed(at..len);
+            return (len, false);
+        }
+        self.mac(at);
+        self.mac(at + 6);
+        let mut pos = at + 12;
+        let mut et = u16::from_be_bytes([self.orig[pos], self.orig[pos + 1]]);
+        while matches!(et, 0x8100 | 0x88a8 | 0x9100) && pos + 6 <= len {
+            pos += 4;
+            et = u16::from_be_bytes([self.orig[pos], self.orig[pos + 1]]);
+        }
+        if et == 0x0806 {
+            self.arp(pos + 2);
+            return (len, true);
+        }
+        (pos + 2, false)
+    }
+
+    fn wlan(&mut self, at: usize) -> usize {
+        let len = self.len();
+        let Some(&fc) = self.orig.get(at) else {
+            return len;
+        };
+        let flags = self.orig.get(at + 1).copied().unwrap_or(0);
+        let ftype = (fc >> 2) & 3;
+        let subtype = fc >> 4;
+        self.mac(at + 4);
+        if ftype == 1 {
+            self.mac(at + 10);
+            return len;
+        }
+        self.mac(at + 10);
+        self.mac(at + 16);
+        let mut hl = 24;
+        if ftype == 2 && flags & 3 == 3 {
+            self.mac(at + 24);
+            hl += 6;
+        }
+        if ftype == 2 && subtype & 8 != 0 {
+            hl += 2;
+        }
+        (at + hl).min(len)
+    }
+
+    fn arp(&mut self, at: usize) {
+        let len = self.len();
+        let Some(h) = self.orig.get(at..at + 8) else {
+            self.fail_closed(at..len);
+            return;
+        };
+        let (hlen, plen) = (h[4] as usize, h[5] as usize);
+        let mut pos = at + 8;
+        for _ in 0..2 {
+            if hlen == 6 {
+                self.mac(pos);
+            } else {
+                self.fail_closed(pos..pos + hlen);
+            }
+            pos += hlen;
+            if plen == 4 {
+                self.v4(pos);
+            } else if plen == 16 {
+                self.v6(pos);
+            } else {
+                self.fail_closed(pos..pos + plen);
+            }
+            pos += plen;
+        }
+        if pos > len {
+            self.failed_closed = true;
+        }
+    }
+
+    /// An Ethernet header right before an inner IP layer (VXLAN, TEB over GRE).
+    fn inner_ethernet(&mut self, from: usize, ip_at: usize) {
+        if ip_at >= from + 14 && ip_at <= self.len() {
+            let et = [self.orig[ip_at - 2], self.orig[ip_at - 1]];
+            if et == [0x08, 0x00] || et == [0x86, 0xdd] {
+                self.mac(ip_at - 14);
+                self.mac(ip_at - 8);
+            }
+        }
+    }
+
+    fn igmp(&mut self, l4: usize, end: usize) {
+        let Some(&ty) = self.orig.get(l4) else { return };
+        match ty {
+            0x11 => {
+                self.v4(l4 + 4);
+                if end >= l4 + 12 {
+                    let n = u16::from_be_bytes([self.orig[l4 + 10], self.orig[l4 + 11]]) as usize;
+                    for k in 0..n {
+                        self.v4(l4 + 12 + 4 * k);
+                    }
+                }
+            }
+            0x12 | 0x16 | 0x17 => self.v4(l4 + 4),
+            0x22 => {
+                let nrec = self
+                    .orig
+                    .get(l4 + 6..l4 + 8)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                let mut p = l4 + 8;
+                for _ in 0..nrec {
+                    let Some(h) = self.orig.get(p..p + 4) else {
+                        break;
+                    };
+                    let (aux, nsrc) =
+                        (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
+                    self.v4(p + 4);
+                    for k in 0..nsrc {
+                        self.v4(p + 8 + 4 * k);
+                    }
+                    self.fail_closed(p + 8 + 4 * nsrc..p + 8 + 4 * nsrc + aux);
+                    p += 8 + 4 * nsrc + aux;
+                }
+            }
+            _ => self.policy(l4 + 4..end),
+        }
+    }
+
+    /// Non-IP payloads we can rewrite in place (EAPOL, LLDP, STP). True when handled.
+    fn non_ip(&mut self, end: usize) -> bool {
+        let len = self.len();
+        if end < 2 || end > len {
+            return false;
+        }
+        let et = u16::from_be_bytes([self.orig[end - 2], self.orig[end - 1]]);
+        match et {
+            0x888e if end + 4 <= len => {
+                let (ty, body) = (self.orig[end + 1], end + 4);
+                let blen = u16::from_be_bytes([self.orig[end + 2], self.orig[end + 3]]) as usize;
+                let bend = (body + blen).min(len);
+                if ty == 0 && body + 5 <= bend && matches!(self.orig[body], 1 | 2) {
+                    if self.orig[body + 4] == 1 {
+                        self.token(body + 5..bend, true); // EAP identity: a user name
+                    } else if self.orig[body + 4] != 3 {
+                        self.policy(body + 5..bend);
+                    }
+                }
+                self.redact(bend..len);
+                true
+            }
+            0x88cc => {
+                let mut p = end;
+                while p + 2 <= len {
+                    let h = u16::from_be_bytes([self.orig[p], self.orig[p + 1]]);
+                    let (ty, tl) = (h >> 9, (h & 0x1ff) as usize);
+                    let v = p + 2;
+                    let ve = (v + tl).min(len);
+                    match ty {
+                        0 => break,
+                        1 | 2 if tl == 7 && matches!((ty, self.orig[v]), (1, 4) | (2, 3)) => {
+                            self.mac(v + 1)
+                        }
+                        1 | 2 => self.token(v + 1..ve, true),
+                        3 | 7 => {}
+                        4..=6 => self.token(v..ve, false),
+                        8 if tl >= 2 => {
+                            let (al, sub) = (self.orig[v] as usize, self.orig[v + 1]);
+                            match (sub, al) {
+                                (1, 5) => self.v4(v + 2),
+                                (2, 17) => self.v6(v + 2),
+                                _ => self.redact(v + 2..(v + 1 + al).min(ve)),
+                            }
+                        }
+                        _ => self.redact((v + 4).min(ve)..ve),
+                    }
+                    p = v + tl;
+                }
+                self.redact(p.min(len)..len);
+                true
+            }
+            // 802.3 length + LLC: spanning tree BPDUs carry bridge MACs.
+            n if n < 0x600 && self.orig.get(end..end + 3) == Some(&[0x42, 0x42, 0x03]) => {
+                let b = end + 3;
+                self.mac(b + 7);
+                self.mac(b + 19);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn icmp(&mut self, v6: bool, ty: u8, is_error: bool, l4: usize, end: usize) {
+        if is_error {
+            if !v6 && ty == 5 {
+                self.v4(l4 + 4);
+            }
+            self.quoted(l4 + 8, end);
+            return;
+        }
+        if !v6 {
+            self.policy(l4 + 8..end);
+            return;
+        }
+        match ty {
+            128 | 129 => self.policy(l4 + 8..end),
+            130..=132 => {
+                self.v6(l4 + 8);
+                self.fail_closed(l4 + 24..end);
+            }
+            133 => self.ndp_options(l4 + 8, end),
+            134 => self.ndp_options(l4 + 16, end),
+            135 | 136 => {
+                self.v6(l4 + 8);
+                self.ndp_options(l4 + 24, end);
+            }
+            137 => {
+                self.v6(l4 + 8);
+                self.v6(l4 + 24);
+                self.ndp_options(l4 + 40, end);
+            }
+            143 => {
+                let nrec = self
+                    .orig
+                    .get(l4 + 6..l4 + 8)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                let mut p = l4 + 8;
+                for _ in 0..nrec {
+                    let Some(h) = self.orig.get(p..p + 4) else {
+                        break;
+                    };
+                    let (aux, nsrc) =
+                        (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
+                    self.v6(p + 4);
+                    for k in 0..nsrc {
+                        self.v6(p + 20 + 16 * k);
+                    }
+                    self.fail_closed(p + 20 + 16 * nsrc..p + 20 + 16 * nsrc + aux);
+                    p += 20 + 16 * nsrc + aux;
+                }
+                self.fail_closed(p..end);
+            }
+            _ => self.policy(l4 + 4..end),
+        }
+    }
+
+    fn ndp_options(&mut self, mut p: usize, end: usize) {
+        while p + 2 <= end {
+            let (ty, ln) = (self.orig[p], self.orig[p + 1] as usize * 8);
+            if ln == 0 {
+                self.fail_closed(p..end);
+                return;
+            }
+            match ty {
+                1 | 2 if ln == 8 => self.mac(p + 2),
+                3 if ln == 32 => self.v6(p + 16),
+                5 => {}
+                25 => {
+                    let mut a = p + 8;
+                    while a + 16 <= p + ln {
+                        self.v6(a);
+                        a += 16;
+                    }
+                }
+                _ => self.fail_closed(p + 2..p + ln),
+            }
+            p += ln;
+        }
+        self.fail_closed(p..end);
+    }
+
+    /// The packet quoted in an ICMP error, as far as it was captured.
+    fn quoted(&mut self, q: usize, end: usize) {
+        let Some(&b0) = self.orig.get(q) else { return };
+        let (l4, proto, v6) = match b0 >> 4 {
+            4 if q + 20 <= end => {
+                self.v4(q + 12);
+                self.v4(q + 16);
+                let ihl = (b0 & 0xf) as usize * 4;
+                if q + ihl <= end && ihl >= 20 {
+                    let _ = self.fixups.try_push(Fixup::Ipv4Header { at: q, len: ihl });
+                }
+                (q + ihl.max(20), self.orig[q + 9], false)
+            }
+            6 if q + 40 <= end => {
+                self.v6(q + 8);
+                self.v6(q + 24);
+                (q + 40, self.orig[q + 6], true)
+            }
+            _ => {
+                self.fail_closed(q..end);
+                return;
+            }
+        };
+        match proto {
+            17 if l4 + 8 <= end => {
+                self.push_l4(q, v6, true, l4, end, l4 + 6, true);
+                let ports = [
+                    u16::from_be_bytes([self.orig[l4], self.orig[l4 + 1]]),
+                    u16::from_be_bytes([self.orig[l4 + 2], self.orig[l4 + 3]]),
+                ];
+                if ports.contains(&53) || ports.contains(&5353) {
+                    app::dns_message(self, l4 + 8, end);
+                } else {
+                    self.policy(l4 + 8..end);
+                }
+            }
+            6 if l4 + 18 <= end => {
+                self.push_l4(q, v6, true, l4, end, l4 + 16, false);
+                let hl = ((self.orig[l4 + 12] >> 4) as usize * 4).max(20);
+                self.policy(l4 + hl..end);
+            }
+            1 | 58 if l4 + 8 <= end => {
+                self.push_l4(q, v6, v6, l4, end, l4 + 2, false);
+                self.policy(l4 + 8..end);
+            }
+            _ => {}
+        }
+    }
+}
