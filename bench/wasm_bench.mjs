@@ -28,7 +28,7 @@ const wasm = await loadWasm();
 const cli = cliPath();
 
 if (!existsSync(capture)) {
-  const gen = spawnSync(cli, ["generate", "--scenario", "normal", "--packets", String(packets), "-o", capture], { stdio: "inherit" });
+  const gen = spawnSync(cli, ["generate", "--scenario", "normal", "--packets", String(packets), "-o", capture], { stdio: ["ignore", "inherit", "pipe"] });
   if (gen.status !== 0) {
     console.log("(the CLI has no `generate`; generating with the same core through wasm)");
     writeFileSync(capture, wasm.generate("normal", { packets }));

@@ -191,13 +191,20 @@ function chartDefaults() {
 
 function renderProtocols(nodes) {
   const Chart = chartDefaults();
-  // The root (frame / link layer) is every frame; show what lies under it.
-  const shown = nodes.filter((n) => n.depth > 0).slice().sort((a, b) => b.frames - a.frames).slice(0, 12);
+  // The root (frame / link layer) is every frame; show what lies under it. The
+  // same protocol can sit in several places (tls over ip/tcp and over ipv6/tcp),
+  // so a label is the node's path below the root.
+  const path = [];
+  const labelled = nodes.map((n) => {
+    path[n.depth] = n.protocol;
+    return { ...n, label: path.slice(1, n.depth + 1).join(" › ") };
+  });
+  const shown = labelled.filter((n) => n.depth > 0).sort((a, b) => b.frames - a.frames).slice(0, 12);
   const total = nodes.length ? Math.max(...nodes.map((n) => n.frames)) : 0;
   charts.push(new Chart($("protocol-chart"), {
     type: "bar",
     data: {
-      labels: shown.map((n) => n.protocol),
+      labels: shown.map((n) => n.label),
       datasets: [{ label: "frames", data: shown.map((n) => n.frames), backgroundColor: cssVar("--accent"), borderRadius: 3 }],
     },
     options: {

@@ -149,6 +149,7 @@ describe("web page in headless Chromium", () => {
     assert.equal(await page.isDisabled("#copy-llm"), true, "LLM summary stays disabled until the evidence pack exists");
 
     await page.screenshot({ path: join(RESULTS, "e2e-light.png"), fullPage: true });
+    await page.screenshot({ path: join(RESULTS, "e2e-light-top.png") });
     assert.equal(await page.isVisible("#error"), false);
     assert.deepEqual(errors, []);
     await context.close();
