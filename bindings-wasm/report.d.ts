@@ -25,6 +25,32 @@ export interface GenerateOptions {
   startTs?: number;
 }
 
+/** Options of the sanitizer, named like `pcaplens sanitize` flags. */
+export interface SanitizeOptions {
+  /** Secret key, at least 16 bytes (32 recommended). Keep it to reproduce the same pseudonyms. */
+  key: Uint8Array | number[];
+  /** Payload no parser understands: "redact" (default, zeroed), "keep" or "truncate". */
+  payload?: "redact" | "keep" | "truncate";
+  /** Keep private, loopback, link-local, CGNAT and multicast prefixes recognisable. */
+  keepSpecialRanges?: boolean;
+  /** Shift every timestamp by one keyed offset (intervals kept). */
+  timeShift?: boolean;
+}
+
+/** What the sanitizer rewrote (`Sanitizer.finish()`). */
+export interface SanitizeSummary {
+  format: "pcap" | "pcapng" | null;
+  payload_policy: "redact" | "keep" | "truncate";
+  keep_special_ranges: boolean;
+  time_shifted: boolean;
+  bytes_in: number;
+  bytes_out: number;
+  distinct_identifiers: Record<string, number>;
+  counters: Record<string, number>;
+  /** Set when the input was damaged: the output covers everything before it. */
+  error: ErrorInfo | null;
+}
+
 export interface Progress {
   bytesFed: number;
   packets: number;

@@ -44,11 +44,16 @@ function onWorkerMessage(ev) {
     case "csv":
       download(`${baseName(current.file.name)}.flows.csv`, msg.text, "text/csv");
       break;
-    case "sanitized":
-      download(`${baseName(msg.name)}.sanitized.pcap`, msg.bytes, "application/vnd.tcpdump.pcap");
+    case "sanitized": {
+      const ext = msg.summary.format === "pcapng" || /\.pcapng$/i.test(msg.name) ? "pcapng" : "pcap";
+      download(`${baseName(msg.name)}.sanitized.${ext}`, msg.blob, "application/vnd.tcpdump.pcap");
+      $("download-sanitized").disabled = false;
+      if (msg.summary.error) showWarning(`The sanitized capture stops where the input is damaged: ${msg.summary.error.message}.`);
       break;
+    }
     case "fatal":
       $("progress").hidden = true;
+      $("download-sanitized").disabled = false;
       showError(msg.message);
       break;
   }
@@ -566,7 +571,10 @@ function wire() {
   $("download-json").addEventListener("click", () =>
     download(`${baseName(current.file.name)}.report.json`, current.json + "\n", "application/json"));
   $("download-csv").addEventListener("click", () => worker.postMessage({ type: "csv", flows: current.report.flows }));
-  $("download-sanitized").addEventListener("click", () => worker.postMessage({ type: "sanitize", file: current.file }));
+  $("download-sanitized").addEventListener("click", () => {
+    $("download-sanitized").disabled = true;
+    worker.postMessage({ type: "sanitize", file: current.file });
+  });
   $("flow-filter").addEventListener("input", applyFlowFilter);
   $("flow-transport").addEventListener("change", applyFlowFilter);
   $("flows").addEventListener("click", onSortClick);

@@ -80,9 +80,26 @@ function sample(scenario, options) {
   postMessage({ type: "sample", bytes, scenario }, [bytes.buffer]);
 }
 
+// One random key per page session, never shown or stored: pseudonyms are
+// consistent within this session's downloads and cannot be reversed by anyone.
+const sessionKey = crypto.getRandomValues(new Uint8Array(32));
+
 async function sanitizeFile(file, options) {
-  // The sanitizer rewrites a whole capture in memory.
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  const out = pcaplens.sanitize(bytes, options);
-  postMessage({ type: "sanitized", bytes: out, name: file.name }, [out.buffer]);
+  const sanitizer = new pcaplens.Sanitizer({ key: sessionKey, ...options });
+  const parts = [];
+  try {
+    for (let offset = 0; offset < file.size;) {
+      const buf = await file.slice(offset, offset + SLICE_BYTES).arrayBuffer();
+      offset += buf.byteLength;
+      const out = sanitizer.feed(new Uint8Array(buf));
+      if (out.length) parts.push(out);
+    }
+  } catch (e) {
+    // Damaged input: the output holds every frame before the damage (summary.error says where).
+    if (!e || e.name !== "CaptureError") throw e;
+  }
+  const summary = sanitizer.finish();
+  // A Blob of the parts: the browser may keep large ones on disk rather than in memory.
+  const blob = new Blob(parts, { type: "application/vnd.tcpdump.pcap" });
+  postMessage({ type: "sanitized", blob, summary, name: file.name });
 }

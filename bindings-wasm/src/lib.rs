@@ -10,6 +10,9 @@
 //!   `.finishJson()`: streaming analysis, for files read slice by slice.
 //! - `analyze(bytes, options?)` / `analyzeJson(bytes, options?)`: one-shot.
 //! - `generate(scenario, options?) → Uint8Array`: the core's seeded traffic generator.
+//! - `sanitize(bytes, {key, …}) → Uint8Array` and the streaming `Sanitizer`:
+//!   the core's keyed, length-preserving rewrite (`pcaplens sanitize`).
+//! - `flowsCsv(flows)`: flow rows as the CLI's CSV.
 //!
 //! Reports cross the boundary as plain JS objects through serde-wasm-bindgen
 //! (maps as objects, `None` as `null`), i.e. exactly what `JSON.parse` gives for
@@ -19,6 +22,7 @@
 
 use js_sys::{Error, Reflect};
 use pcaplens_core::generate::{self, GenerateOptions, Scenario};
+use pcaplens_core::sanitize::{PayloadPolicy, SanitizeConfig};
 use pcaplens_core::{AnalyzerConfig, CaptureError, FlowSummary, Report};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -70,6 +74,45 @@ impl AnalyzeOptions {
 
 const ANALYZE_KEYS: &[&str] = &["idleTimeout", "maxFlows", "flowsLimit", "top"];
 const GENERATE_KEYS: &[&str] = &["packets", "seed", "flows", "startTs"];
+const SANITIZE_KEYS: &[&str] = &["key", "payload", "keepSpecialRanges", "timeShift"];
+
+/// Sanitizer options, named like `pcaplens sanitize` flags. The key comes from
+/// the caller (the core takes no randomness of its own).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct SanitizeOptions {
+    /// Secret key, at least 16 bytes (`--key-file`); a `Uint8Array` or array of numbers.
+    key: Vec<u8>,
+    /// `--payload`: "redact" (default), "keep" or "truncate".
+    payload: Option<String>,
+    /// `--keep-special-ranges`.
+    keep_special_ranges: bool,
+    /// `--time-shift`.
+    time_shift: bool,
+}
+
+impl SanitizeOptions {
+    fn from_js(options: Option<JsValue>) -> Result<SanitizeConfig, Error> {
+        let Some(options) = options.filter(|o| !o.is_null()) else {
+            return Err(typed_error(
+                "invalid_options",
+                "sanitize options need a `key` (Uint8Array of at least 16 random bytes)",
+            ));
+        };
+        check_keys(&options, "sanitize", SANITIZE_KEYS)?;
+        let opts: SanitizeOptions = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| typed_error("invalid_options", &format!("sanitize options: {e}")))?;
+        let mut cfg = SanitizeConfig::new(opts.key);
+        if let Some(p) = opts.payload {
+            cfg.payload_policy = p
+                .parse::<PayloadPolicy>()
+                .map_err(|e| typed_error("invalid_options", &e))?;
+        }
+        cfg.keep_special_ranges = opts.keep_special_ranges;
+        cfg.time_shift = opts.time_shift;
+        Ok(cfg)
+    }
+}
 
 /// Refuses option names we do not know: serde-wasm-bindgen reads only the
 /// fields a struct names, so a misspelt option would otherwise be ignored silently.
@@ -179,6 +222,57 @@ impl Analyzer {
     fn take(&mut self) -> Result<pcaplens_core::Analyzer, Error> {
         self.inner.take().ok_or_else(finished_error)
     }
+}
+
+/// Streaming sanitizer: a keyed, length-preserving rewrite of a capture
+/// (`pcaplens sanitize`). `feed` returns the sanitized bytes ready so far.
+#[wasm_bindgen]
+pub struct Sanitizer {
+    inner: Option<pcaplens_core::sanitize::Sanitizer>,
+}
+
+#[wasm_bindgen]
+impl Sanitizer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SanitizeOptions")] options: Option<JsValue>,
+    ) -> Result<Sanitizer, Error> {
+        let cfg = SanitizeOptions::from_js(options)?;
+        let inner = pcaplens_core::sanitize::Sanitizer::new(cfg)
+            .map_err(|e| typed_error("invalid_options", &e.to_string()))?;
+        Ok(Sanitizer { inner: Some(inner) })
+    }
+
+    /// Sanitize the next chunk; returns the output bytes it completed (maybe
+    /// empty). Throws a `CaptureError` at the first problem in the capture;
+    /// the bytes returned before it are a valid capture of the frames before it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+        let mut out = Vec::with_capacity(chunk.len());
+        inner.feed(chunk, &mut out).map_err(|e| capture_error(&e))?;
+        Ok(out)
+    }
+
+    /// End of input: what was rewritten (counters, distinct identifiers, error).
+    #[wasm_bindgen(unchecked_return_type = "SanitizeSummary")]
+    pub fn finish(&mut self) -> Result<JsValue, Error> {
+        let mut inner = self.inner.take().ok_or_else(finished_error)?;
+        to_js(&inner.finish())
+    }
+}
+
+/// Sanitize a whole capture held in memory; returns the sanitized capture.
+/// A damaged capture is not an error here: the output covers the frames
+/// before the damage (use `Sanitizer` to learn where it stopped).
+#[wasm_bindgen]
+pub fn sanitize(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "SanitizeOptions")] options: Option<JsValue>,
+) -> Result<Vec<u8>, Error> {
+    let cfg = SanitizeOptions::from_js(options)?;
+    pcaplens_core::sanitize::sanitize_bytes(bytes, cfg)
+        .map(|(out, _, _)| out)
+        .map_err(|e| typed_error("invalid_options", &e.to_string()))
 }
 
 /// Analyse a whole capture held in memory. Never throws for a bad capture:

@@ -143,6 +143,10 @@ describe("web page in headless Chromium", () => {
       const r = JSON.parse(cli(["analyze", "--json", sanitized]).stdout);
       assert.equal(r.status.complete, true, "the sanitized capture reads cleanly");
       assert.equal(r.summary.packets, report.summary.packets, "sanitizing keeps every packet");
+      assert.equal(r.summary.flows.total, report.summary.flows.total, "and every flow");
+      assert.equal(san.suggestedFilename(), "e2e-mixed.sanitized.pcap");
+      const seen = new Set(r.summary.top_talkers.map((t) => t.addr));
+      for (const t of report.summary.top_talkers) assert.ok(!seen.has(t.addr), `${t.addr} survived sanitizing`);
     } else {
       assert.equal(await page.isVisible("#download-sanitized"), false, "no sanitize button without a sanitizer");
     }
