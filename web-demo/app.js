@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const nf = new Intl.NumberFormat("en-US");
+const compact = new Intl.NumberFormat("en-US", { notation: "compact" });
 const FLOW_PAGE = 50;
 const SAMPLE = { scenario: "mixed", options: { packets: 20000, seed: 7 } };
 
@@ -116,14 +117,25 @@ function render(r, name, size, secs) {
   for (const c of charts) c.destroy();
   charts = [];
   renderCards(r);
-  renderQuality(r.quality);
+  guarded("quality", () => renderQuality(r.quality));
   renderProtocols(r.summary.protocol_hierarchy);
   renderTimeline(r);
   renderTalkers(r.summary.top_talkers);
   renderFailures(r.failures);
-  renderGenericSection("findings", "Findings", r.findings);
-  renderGenericSection("anomalies", "Top anomalies", r.anomalies);
+  guarded("findings", () => renderGenericSection("findings", "Findings", r.findings));
+  guarded("anomalies", () => renderGenericSection("anomalies", "Top anomalies", r.anomalies));
   setupFlows(r);
+}
+
+/** Sections newer reports add are drawn from their shape; one that cannot be drawn must not take the page down. */
+function guarded(id, draw) {
+  try {
+    draw();
+  } catch (e) {
+    const box = $(id);
+    box.hidden = false;
+    box.replaceChildren(h("h2", {}, humanize(id)), h("div", { class: "muted" }, `This section could not be displayed (${e.message}); it is in the JSON report.`));
+  }
 }
 
 function failureTotal(failures) {
@@ -221,7 +233,10 @@ function renderProtocols(nodes) {
           return `${nf.format(n.frames)} frames (${total ? ((100 * n.frames) / total).toFixed(1) : 0}%), ${fmtBytes(n.bytes)}`;
         } } },
       },
-      scales: { x: { beginAtZero: true } },
+      scales: {
+        x: { beginAtZero: true, ticks: { maxRotation: 0, callback: (v) => compact.format(v) } },
+        y: { ticks: { autoSkip: false, font: { size: 11 } } },
+      },
     },
   }));
 }
@@ -254,8 +269,8 @@ function renderTimeline(r) {
   }
   $("timeline-note").textContent = note;
   const scales = {
-    x: { ticks: { callback: (v, i) => fmtOffset(labels[i]), maxTicksLimit: 8, autoSkip: true } },
-    y: { beginAtZero: true, position: "left" },
+    x: { ticks: { callback: (v, i) => fmtOffset(labels[i]), maxTicksLimit: 7, autoSkip: true, maxRotation: 0 } },
+    y: { beginAtZero: true, position: "left", ticks: { callback: (v) => compact.format(v) } },
   };
   if (datasets.length > 1) scales.y1 = { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { callback: (v) => fmtBytes(v) } };
   charts.push(new Chart($("timeline-chart"), {

@@ -118,6 +118,18 @@ describe("bad input", () => {
     assert.throws(() => wasm.generate("no-such-scenario"), (e) => e.name === "OptionsError" && /unknown scenario/.test(e.message));
   });
 
+  test("progress counts bytes and packets as they are fed", () => {
+    const pcap = wasm.generate("normal", { packets: 500, seed: 4 });
+    const a = new wasm.Analyzer();
+    assert.deepEqual(a.progress(), { bytesFed: 0, packets: 0, liveFlows: 0 });
+    a.feed(pcap.subarray(0, 10_000));
+    const p = a.progress();
+    assert.equal(p.bytesFed, 10_000);
+    assert.ok(p.packets > 0 && p.liveFlows > 0, JSON.stringify(p));
+    a.feed(pcap.subarray(10_000));
+    assert.equal(a.progress().packets, a.finish().summary.packets);
+  });
+
   test("an analyzer cannot be finished twice", () => {
     const a = new wasm.Analyzer();
     a.finish();
