@@ -192,6 +192,8 @@ describe("web page in headless Chromium", () => {
     assert.equal(await settle(page), "results");
     assert.match(await page.textContent("#warning"), /cut short.*partial/s);
     await assertNumbersMatch(page, report);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await page.screenshot({ path: join(RESULTS, "e2e-partial-1024.png") });
     assert.deepEqual(errors, []);
     await context.close();
   });
