@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser front's tests, called by .ci/run: builds the wasm package and the
 # native CLI, installs the page's npm dependencies (and Chromium when missing),
-# then runs (1) parity of the wasm reports with `pcaplens analyze --json` and
+# then runs (1) parity of the wasm reports with `pcaplens analyze --json` (and of
+# sanitize with `pcaplens sanitize`), a type check of the package's .d.ts, and
 # (2) the end-to-end test of the page in headless Chromium. Fails when no test ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ mkdir -p test-results
 node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results/results.tap \
-  test/parity.test.mjs test/e2e.test.mjs
+  test/parity.test.mjs test/types.test.mjs test/e2e.test.mjs
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' test-results/results.tap)
 if [ "${passed:-0}" -eq 0 ]; then
   echo "web-demo/run-tests.sh: no test ran" >&2
