@@ -49,6 +49,10 @@ function onWorkerMessage(ev) {
       const ext = msg.summary.format === "pcapng" || /\.pcapng$/i.test(msg.name) ? "pcapng" : "pcap";
       download(`${baseName(msg.name)}.sanitized.${ext}`, msg.blob, "application/vnd.tcpdump.pcap");
       $("download-sanitized").disabled = false;
+      const ids = msg.summary.distinct_identifiers;
+      $("sanitize-note").textContent = `Sanitized ${nf.format(msg.summary.counters.frames)} frames: ` +
+        Object.entries(ids).filter(([, n]) => n).map(([k, n]) => `${nf.format(n)} ${humanize(k)}`).join(", ") +
+        " replaced by keyed pseudonyms (random key for this session, never stored).";
       if (msg.summary.error) showWarning(`The sanitized capture stops where the input is damaged: ${msg.summary.error.message}.`);
       break;
     }
@@ -113,6 +117,7 @@ function render(r, name, size, secs) {
     `analysed in ${secs.toFixed(2)} s (${(size / 1e6 / Math.max(secs, 1e-3)).toFixed(0)} MB/s)`,
   ].filter(Boolean).join(" · ");
   $("download-sanitized").hidden = !capabilities.sanitize;
+  $("sanitize-note").textContent = "";
 
   for (const c of charts) c.destroy();
   charts = [];

@@ -145,6 +145,7 @@ describe("web page in headless Chromium", () => {
       assert.equal(r.summary.packets, report.summary.packets, "sanitizing keeps every packet");
       assert.equal(r.summary.flows.total, report.summary.flows.total, "and every flow");
       assert.equal(san.suggestedFilename(), "e2e-mixed.sanitized.pcap");
+      assert.match(await page.textContent("#sanitize-note"), /^Sanitized [\d,]+ frames: .*ipv4.* replaced/);
       const seen = new Set(r.summary.top_talkers.map((t) => t.addr));
       for (const t of report.summary.top_talkers) assert.ok(!seen.has(t.addr), `${t.addr} survived sanitizing`);
     } else {
