@@ -6,7 +6,9 @@
 
 use super::frame::Frame;
 use super::pseudo::looks_like_hostname;
+use super::stream::{Body, St};
 use super::text::scrub_text;
+use super::PayloadPolicy;
 use crate::decode::app::{
     looks_like_dns, looks_like_http_request, looks_like_http_response, looks_like_quic,
     looks_like_tls,
@@ -30,7 +32,7 @@ impl Frame<'_> {
         }
     }
 
-    fn token(&mut self, r: Range<usize>, record: bool) {
+    pub(crate) fn token(&mut self, r: Range<usize>, record: bool) {
         let r = r.start.min(self.len())..r.end.min(self.len());
         if r.is_empty() {
             return;
@@ -57,39 +59,138 @@ impl Frame<'_> {
     }
 }
 
-pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, _layer: &IpLayer<'_>) {
+pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, layer: &IpLayer<'_>) {
     if r.is_empty() {
         return;
     }
-    let p = &f.orig[r.clone()];
+    let key = (layer.src, layer.dst, t.src_port, t.dst_port);
+    let before = f.streams.state_for(&key, t.seq);
+    let after = tcp_stream(f, t, r.clone(), before);
+    f.streams.update(key, t.seq, r.len() as u32, before, after);
+}
+
+/// Walk one segment from the stream state it starts in; returns the state
+/// at its end.
+fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St {
     let ports = [t.src_port, t.dst_port];
-    if looks_like_tls(p) {
-        tls(f, r);
-    } else if looks_like_http_request(p) || looks_like_http_response(p) {
-        http(f, r);
-    } else if p.starts_with(b"SSH-") {
-        let le = p
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(r.end, |i| r.start + i + 1);
-        f.policy(le..r.end);
-    } else if ports.contains(&53) && p.len() >= 14 {
-        let mut pos = r.start;
-        while pos + 2 <= r.end {
-            let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
-            let end = (pos + 2 + n).min(r.end);
-            if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
-                f.policy(pos..r.end);
-                return;
+    let mut p = r.start;
+    {
+        // A new message where a body was expected (a HEAD response, a
+        // body shorter than announced): trust the message start.
+        let rest = &f.orig[p..r.end];
+        if matches!(st, St::Body(_))
+            && (looks_like_http_request(rest) || looks_like_http_response(rest))
+        {
+            st = St::Unknown;
+        }
+    }
+    while p < r.end {
+        match st {
+            St::Tls {
+                remaining,
+                rtype,
+                hs_type,
+                hs_rem,
+            } if remaining > 0 => {
+                let e = (p + remaining as usize).min(r.end);
+                let (mut ht, mut hr) = (hs_type, hs_rem);
+                match rtype {
+                    22 => (ht, hr) = handshake(f, p..e, ht, hr),
+                    23 | 24 => f.policy(p..e),
+                    _ => {}
+                }
+                st = St::Tls {
+                    remaining: remaining - (e - p) as u32,
+                    rtype,
+                    hs_type: ht,
+                    hs_rem: hr,
+                };
+                p = e;
             }
-            dns_message(f, pos + 2, end);
-            pos = pos + 2 + n;
+            St::HttpHeaders { mid_line, next } => {
+                let (np, nst) = http_headers(f, p, r.end, mid_line, next);
+                p = np;
+                st = nst;
+            }
+            St::Body(b) => {
+                let (np, nst) = http_body(f, p, r.end, b);
+                p = np;
+                st = nst;
+            }
+            St::Unknown | St::Tls { .. } => {
+                let rest = &f.orig[p..r.end];
+                if looks_like_tls(rest) {
+                    let (ht, hr) = match st {
+                        St::Tls {
+                            hs_type, hs_rem, ..
+                        } => (hs_type, hs_rem),
+                        _ => (0, 0),
+                    };
+                    st = tls(f, p..r.end, ht, hr);
+                    p = r.end;
+                } else if looks_like_http_request(rest) || looks_like_http_response(rest) {
+                    let le = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(r.end, |i| p + i);
+                    let line_end = if le > p && f.orig[le - 1] == b'\r' {
+                        le - 1
+                    } else {
+                        le
+                    };
+                    let next = request_line(f, p, line_end);
+                    if le >= r.end {
+                        return St::HttpHeaders {
+                            mid_line: true,
+                            next,
+                        };
+                    }
+                    st = St::HttpHeaders {
+                        mid_line: false,
+                        next,
+                    };
+                    p = le + 1;
+                } else if rest.starts_with(b"SSH-") || ports.contains(&22) {
+                    // SSH: banner and key exchange hold no identifiers, the
+                    // rest is ciphertext; zeroing it would break its framing.
+                    f.out[p..r.end].copy_from_slice(&f.orig[p..r.end]);
+                    let le = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(r.end, |i| p + i + 1);
+                    if !rest.starts_with(b"SSH-") {
+                        f.c.bytes_kept += (r.end - p) as u64;
+                    } else {
+                        scrub_text(f.ps, &mut f.out[p..le]);
+                    }
+                    return St::Unknown;
+                } else if ports.contains(&53) && rest.len() >= 14 {
+                    dns_tcp(f, p..r.end);
+                    return St::Unknown;
+                } else {
+                    f.policy(p..r.end);
+                    return St::Unknown;
+                }
+            }
         }
-        if pos < r.end {
+    }
+    st
+}
+
+fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
+    let mut pos = r.start;
+    while pos + 2 <= r.end {
+        let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
+        let end = (pos + 2 + n).min(r.end);
+        if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
             f.policy(pos..r.end);
+            return;
         }
-    } else {
-        f.policy(r);
+        dns_message(f, pos + 2, end);
+        pos = pos + 2 + n;
+    }
+    if pos < r.end {
+        f.policy(pos..r.end);
     }
 }
 
@@ -110,6 +211,12 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
             f.v4(r.start + 12); // reference ID = upstream server's IPv4
         }
         f.policy(r.start + 48..r.end);
+    } else if has(4789) && p.len() >= 8 + 14 {
+        // VXLAN without an inner IP layer (ARP, …): walk the inner Ethernet.
+        let (end, arp) = f.ethernet(r.start + 8);
+        if !arp {
+            f.policy(end..r.end);
+        }
     } else if has(1900) {
         http(f, r);
     } else {
@@ -322,7 +429,16 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
                 if d + len > rd_end {
                     break;
                 }
-                if code == 8 && len >= 4 {
+                if code == 4 && len >= 8 {
+                    // EDNS0 Owner (Apple sleep proxy): version, seq, MAC(s), password.
+                    f.mac(d + 2);
+                    if len >= 14 {
+                        f.mac(d + 8);
+                    }
+                    f.redact(d + 8 + if len >= 14 { 6 } else { 0 }..d + len);
+                } else if matches!(code, 10..=12) {
+                    // cookie, keepalive, padding: no identity
+                } else if code == 8 && len >= 4 {
                     let fam = u16_at(f.orig, d).unwrap_or(0);
                     let n = len - 4;
                     let a = d + 4;
@@ -339,6 +455,8 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
                     } else {
                         f.redact(a..a + n);
                     }
+                } else {
+                    f.redact(d..d + len); // NSID and the rest: server/vendor data
                 }
                 p = d + len;
             }
@@ -445,41 +563,201 @@ fn contains_ci(h: &[u8], n: &[u8]) -> bool {
     h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
+/// A whole HTTP-like message in one datagram (SSDP).
 fn http(f: &mut Frame<'_>, r: Range<usize>) {
-    let mut p = r.start;
-    let mut first = true;
-    while p < r.end {
-        let le = f.orig[p..r.end]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(r.end, |i| p + i);
-        let mut line_end = le;
-        if line_end > p && f.orig[line_end - 1] == b'\r' {
-            line_end -= 1;
-        }
-        if line_end == p && le < r.end {
-            // Empty line: the body starts after it.
-            f.policy(le + 1..r.end);
-            return;
-        }
-        if first {
-            request_line(f, p, line_end);
-            first = false;
-        } else {
-            header_line(f, p, line_end);
-        }
-        p = le + 1;
+    let rest = &f.orig[r.clone()];
+    let le = rest
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(r.end, |i| r.start + i);
+    let line_end = if le > r.start && f.orig[le - 1] == b'\r' {
+        le - 1
+    } else {
+        le
+    };
+    let next = request_line(f, r.start, line_end);
+    if le >= r.end {
+        return;
+    }
+    let (p, st) = http_headers(f, le + 1, r.end, false, next);
+    if p < r.end || matches!(st, St::Body(_)) {
+        f.policy(p..r.end);
     }
 }
 
-fn request_line(f: &mut Frame<'_>, p: usize, e: usize) {
+/// Header lines from `p`; returns where they stopped and the state then.
+fn http_headers(
+    f: &mut Frame<'_>,
+    mut p: usize,
+    end: usize,
+    mid_line: bool,
+    mut next: NextBody,
+) -> (usize, St) {
+    if mid_line {
+        // The rest of a line cut by the previous segment: unknown header, not kept.
+        let le = f.orig[p..end]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(end, |i| p + i);
+        let te = if le > p && f.orig[le - 1] == b'\r' {
+            le - 1
+        } else {
+            le
+        };
+        f.token(p..te, false);
+        if le >= end {
+            return (
+                end,
+                St::HttpHeaders {
+                    mid_line: true,
+                    next,
+                },
+            );
+        }
+        p = le + 1;
+    }
+    while p < end {
+        let le = f.orig[p..end]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(end, |i| p + i);
+        let line_end = if le > p && f.orig[le - 1] == b'\r' {
+            le - 1
+        } else {
+            le
+        };
+        if line_end == p && le < end {
+            let body = match next {
+                NextBody::Nothing | NextBody::Length(0) => St::Unknown,
+                NextBody::Length(n) => St::Body(Body::Length(n)),
+                NextBody::Chunked => St::Body(Body::ChunkSize {
+                    value: 0,
+                    done: false,
+                }),
+                NextBody::UntilClose => St::Body(Body::Length(u64::MAX)),
+            };
+            return (le + 1, body);
+        }
+        header_line(f, p, line_end, &mut next);
+        if le >= end {
+            return (
+                end,
+                St::HttpHeaders {
+                    mid_line: true,
+                    next,
+                },
+            );
+        }
+        p = le + 1;
+    }
+    (
+        end,
+        St::HttpHeaders {
+            mid_line: false,
+            next,
+        },
+    )
+}
+
+/// Body bytes: the policy applies to content, never to chunk framing.
+fn http_body(f: &mut Frame<'_>, mut p: usize, end: usize, mut b: Body) -> (usize, St) {
+    while p < end {
+        match b {
+            Body::Length(n) => {
+                let take = (end - p).min(usize::try_from(n).unwrap_or(usize::MAX));
+                f.policy(p..p + take);
+                p += take;
+                let left = if n == u64::MAX { n } else { n - take as u64 };
+                if left == 0 {
+                    return (p, St::Unknown);
+                }
+                b = Body::Length(left);
+            }
+            Body::ChunkSize { value, done } => {
+                let c = f.orig[p];
+                p += 1;
+                b = if c == b'\n' {
+                    if value == 0 {
+                        Body::Trailer {
+                            at_line_start: true,
+                        }
+                    } else {
+                        Body::ChunkData(value)
+                    }
+                } else if !done && c.is_ascii_hexdigit() {
+                    let d = (c as char).to_digit(16).unwrap_or(0) as u64;
+                    Body::ChunkSize {
+                        value: value.saturating_mul(16).saturating_add(d),
+                        done,
+                    }
+                } else if c == b'\r' {
+                    Body::ChunkSize { value, done: true }
+                } else {
+                    // Chunk extensions: not kept.
+                    f.out[p - 1] = b' ';
+                    Body::ChunkSize { value, done: true }
+                };
+            }
+            Body::ChunkData(n) => {
+                let take = (end - p).min(usize::try_from(n).unwrap_or(usize::MAX));
+                f.policy(p..p + take);
+                p += take;
+                let left = n - take as u64;
+                b = if left == 0 {
+                    Body::ChunkEnd(2)
+                } else {
+                    Body::ChunkData(left)
+                };
+            }
+            Body::ChunkEnd(_) => {
+                let c = f.orig[p];
+                p += 1;
+                b = if c == b'\n' {
+                    Body::ChunkSize {
+                        value: 0,
+                        done: false,
+                    }
+                } else {
+                    Body::ChunkEnd(1)
+                };
+            }
+            Body::Trailer { at_line_start } => {
+                let c = f.orig[p];
+                p += 1;
+                if c == b'\n' {
+                    if at_line_start {
+                        return (p, St::Unknown);
+                    }
+                    b = Body::Trailer {
+                        at_line_start: true,
+                    };
+                } else if c != b'\r' {
+                    f.out[p - 1] = b'x';
+                    b = Body::Trailer {
+                        at_line_start: false,
+                    };
+                }
+            }
+        }
+    }
+    (end, St::Body(b))
+}
+
+fn request_line(f: &mut Frame<'_>, p: usize, e: usize) -> NextBody {
     let line = &f.orig[p..e];
     if line.starts_with(b"HTTP/") {
-        return; // status line
+        // Status line: 1xx, 204 and 304 have no body; others run to close
+        // unless a length or chunking is announced.
+        let code = line.get(9..12).unwrap_or(b"000");
+        return if code[0] == b'1' || code == b"204" || code == b"304" {
+            NextBody::Nothing
+        } else {
+            NextBody::UntilClose
+        };
     }
     let Some(s1) = line.iter().position(|&c| c == b' ') else {
         f.fail_closed(p..e);
-        return;
+        return NextBody::Nothing;
     };
     let rest = &line[s1 + 1..];
     let uri_end = rest
@@ -489,10 +767,10 @@ fn request_line(f: &mut Frame<'_>, p: usize, e: usize) {
         .unwrap_or(rest.len());
     let verb = &line[..s1];
     let u0 = p + s1 + 1;
-    if verb == b"M-SEARCH" || verb == b"NOTIFY" {
-        return; // SSDP: "*"
+    if verb != b"M-SEARCH" && verb != b"NOTIFY" {
+        url(f, u0, u0 + uri_end);
     }
-    url(f, u0, u0 + uri_end);
+    NextBody::Nothing
 }
 
 fn url(f: &mut Frame<'_>, s: usize, e: usize) {
@@ -566,7 +844,7 @@ fn host(f: &mut Frame<'_>, s: usize, e: usize) {
     f.dns_text(s..he);
 }
 
-fn header_line(f: &mut Frame<'_>, p: usize, e: usize) {
+fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
     let line = &f.orig[p..e];
     let Some(colon) = line.iter().position(|&c| c == b':') else {
         // A cut or odd line: nothing to recognise, so nothing kept.
@@ -587,6 +865,28 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize) {
     }
     f.c.http_headers += 1;
     match name.as_slice() {
+        b"content-length" => {
+            let n = std::str::from_utf8(&f.orig[v..e])
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if let (Some(n), false) = (n, *next == NextBody::Chunked) {
+                *next = NextBody::Length(n);
+            }
+        }
+        b"transfer-encoding" => {
+            if contains_ci(&f.orig[v..e], b"chunked") {
+                *next = NextBody::Chunked;
+            }
+        }
+        b"content-type" | b"content-encoding" if f.policy != PayloadPolicy::Keep => {
+            // The body is zeroed: name no type a dissector would try to parse.
+            let val = &f.orig[v..e];
+            let from = val.iter().position(|&c| c == b'/').map_or(0, |i| i + 1);
+            let to = val.iter().position(|&c| c == b';').unwrap_or(val.len());
+            if from < to {
+                f.out[v + from..v + to].fill(b'x');
+            }
+        }
         b"host" => host(f, v, e),
         b"authorization" | b"proxy-authorization" => {
             let val = &f.orig[v..e];
@@ -637,6 +937,7 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize) {
             url(f, v, e)
         }
         b"user-agent" => f.token(v..e, true),
+        n if n.ends_with(b"url") || n.ends_with(b"uri") => url(f, v, e),
         n if SECRET_WORDS.iter().any(|w| contains_ci(n, w)) => f.token(v..e, true),
         _ => {
             f.out[v..e].copy_from_slice(&f.orig[v..e]);
@@ -647,41 +948,71 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize) {
 
 // ---- TLS --------------------------------------------------------------------
 
-fn tls(f: &mut Frame<'_>, r: Range<usize>) {
+/// TLS records from a record boundary. Handshake messages may span records
+/// and segments: (`hs_type`, `hs_rem`) carries the one in progress.
+fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> St {
     let mut p = r.start;
     while p + 5 <= r.end {
         let h = &f.orig[p..p + 5];
         if !(20..=24).contains(&h[0]) || h[1] != 3 {
             f.policy(p..r.end);
-            return;
+            return St::Unknown;
         }
+        let rtype = h[0];
         let len = u16::from_be_bytes([h[3], h[4]]) as usize;
         let body = p + 5..(p + 5 + len).min(r.end);
-        match h[0] {
-            22 => handshake(f, body),
+        match rtype {
+            22 => (hs_type, hs_rem) = handshake(f, body, hs_type, hs_rem),
             23 | 24 => f.policy(body),
             _ => {}
         }
+        if p + 5 + len > r.end {
+            return St::Tls {
+                remaining: (p + 5 + len - r.end) as u32,
+                rtype,
+                hs_type,
+                hs_rem,
+            };
+        }
         p += 5 + len;
+    }
+    St::Tls {
+        remaining: 0,
+        rtype: 0,
+        hs_type,
+        hs_rem,
     }
 }
 
-fn handshake(f: &mut Frame<'_>, r: Range<usize>) {
+/// Handshake bytes; returns the message in progress at the end.
+fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> (u8, u32) {
     let mut q = r.start;
-    while q + 4 <= r.end {
-        let ht = f.orig[q];
-        let hl = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]) as usize;
-        let m = q + 4..(q + 4 + hl).min(r.end);
-        match ht {
-            1 => client_hello(f, m),
-            2 | 4 | 14 | 15 | 16 | 20 | 24 => {}
-            _ => der_strings(f, m),
+    while q < r.end {
+        if hs_rem > 0 {
+            let e = (q + hs_rem as usize).min(r.end);
+            // Certificates, CA names, OCSP responses carry names in DER.
+            if matches!(hs_type, 11 | 13 | 22) {
+                der_strings(f, q..e);
+            }
+            hs_rem -= (e - q) as u32;
+            q = e;
+            continue;
         }
-        q += 4 + hl;
+        if q + 4 > r.end {
+            // A message header cut by the segment: what follows is unknown.
+            return (0, 0);
+        }
+        hs_type = f.orig[q];
+        hs_rem = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]);
+        q += 4;
+        if hs_type == 1 {
+            let e = (q + hs_rem as usize).min(r.end);
+            client_hello(f, q..e);
+            hs_rem -= (e - q) as u32;
+            q = e;
+        }
     }
-    if q < r.end {
-        der_strings(f, q..r.end);
-    }
+    (hs_type, hs_rem)
 }
 
 fn client_hello(f: &mut Frame<'_>, m: Range<usize>) {
@@ -731,14 +1062,30 @@ fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
             tag,
             0x0c | 0x12 | 0x13 | 0x14 | 0x16 | 0x1a | 0x81 | 0x82 | 0x86
         );
-        if stringy && (1..0x80).contains(&len) {
+        // 0x81/0x82 right after a constructed tag are long-form lengths.
+        let long_len = matches!(tag, 0x81 | 0x82)
+            && i > r.start
+            && matches!(f.orig[i - 1], 0x30 | 0x31 | 0xa0..=0xa8 | 0x04 | 0x03);
+        if stringy && !long_len && (2..0x80).contains(&len) {
             let s = i + 2;
             let se = (s + len).min(r.end);
             let content = &f.orig[s..se];
-            if content.iter().all(|c| (0x20..0x7f).contains(c)) {
+            let is_time = content.len() >= 11
+                && content[..content.len() - 1].iter().all(u8::is_ascii_digit)
+                && content.last() == Some(&b'Z');
+            if !is_time && content.iter().all(|c| (0x20..0x7f).contains(c)) {
                 let trimmed = content.strip_prefix(b"*.").map_or(content, |c| c);
                 let off = content.len() - trimmed.len();
-                if looks_like_hostname(trimmed) {
+                let scheme = content
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .filter(|&k| k <= 8 && content[..k].iter().all(u8::is_ascii_alphabetic));
+                if let Some(k) = scheme {
+                    // A URI: the scheme stays, host and path are replaced.
+                    url(f, s, se);
+                    let _ = k;
+                    f.c.tls_names += 1;
+                } else if looks_like_hostname(trimmed) {
                     f.dns_text(s + off..se);
                     f.c.tls_names += 1;
                 } else if content.contains(&b'@') {
@@ -836,4 +1183,13 @@ fn quic(f: &mut Frame<'_>, r: Range<usize>) {
         }
         p = end;
     }
+}
+
+/// What follows an HTTP header block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextBody {
+    Nothing,
+    Length(u64),
+    Chunked,
+    UntilClose,
 }

@@ -37,6 +37,7 @@ pub(crate) struct Frame<'f> {
     pub ps: &'f mut Pseudonymizer,
     pub policy: PayloadPolicy,
     pub c: &'f mut Counters,
+    pub streams: &'f mut super::stream::Streams,
     /// Bytes of the frame to keep (less than the length only under `truncate`).
     pub keep_len: usize,
     fixups: ArrayVec<Fixup, 24>,
@@ -70,6 +71,7 @@ impl<'f> Frame<'f> {
         ps: &'f mut Pseudonymizer,
         policy: PayloadPolicy,
         c: &'f mut Counters,
+        streams: &'f mut super::stream::Streams,
     ) -> Self {
         let keep_len = orig.len();
         Frame {
@@ -78,6 +80,7 @@ impl<'f> Frame<'f> {
             ps,
             policy,
             c,
+            streams,
             keep_len,
             fixups: ArrayVec::new(),
             failed_closed: false,
@@ -160,6 +163,7 @@ impl<'f> Frame<'f> {
         if pkt.ip.is_empty() {
             match link_end {
                 Some((end, true)) => self.fail_closed(end..self.len()), // ARP padding etc.
+                Some((end, false)) if self.non_ip(end) => {}
                 Some((end, false)) => {
                     if pkt.malformed.is_some() {
                         self.fail_closed(end..self.len());
@@ -211,6 +215,7 @@ impl<'f> Frame<'f> {
                     let p_end = p0 + t.payload.len();
                     if innermost {
                         app::tcp(self, t, p0..p_end, layer);
+                        self.redact(p_end..ip_end);
                     } else if let Some(n) = next {
                         self.inner_ethernet(p0, n);
                     }
@@ -218,10 +223,21 @@ impl<'f> Frame<'f> {
                 Transport::Udp(u) => {
                     let p0 = self.off(u.payload);
                     let l4 = p0.saturating_sub(8);
-                    self.push_l4(o, v6, true, l4, ip_end, l4 + 6, true);
+                    let udp_len = self
+                        .orig
+                        .get(l4 + 4..l4 + 6)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+                    let udp_end = if udp_len >= 8 {
+                        (l4 + udp_len).min(ip_end)
+                    } else {
+                        ip_end
+                    };
+                    self.push_l4(o, v6, true, l4, udp_end, l4 + 6, true);
                     let p_end = p0 + u.payload.len();
                     if innermost {
                         app::udp(self, u, p0..p_end);
+                        // IP payload beyond the UDP length: disowned bytes.
+                        self.redact(p_end..ip_end);
                     } else if let Some(n) = next {
                         self.inner_ethernet(p0, n);
                     }
@@ -235,8 +251,34 @@ impl<'f> Frame<'f> {
                 }
                 Transport::Other { payload } => {
                     let p0 = self.off(payload);
+                    let frag_off = layer.fragment.map_or(0, |f| f.offset as usize);
                     if let (false, Some(n)) = (innermost, next) {
                         self.inner_ethernet(p0, n);
+                    } else if layer.proto == 2 && !non_first_fragment && pkt.malformed.is_none() {
+                        self.push_l4(o, v6, false, p0, ip_end, p0 + 2, false);
+                        self.igmp(p0, ip_end);
+                    } else if non_first_fragment && matches!(layer.proto, 6 | 17) && frag_off < 60 {
+                        // A later fragment that still holds part of the
+                        // transport header (and maybe its checksum): keep the
+                        // header bytes, fix the checksum for the new addresses.
+                        let hdr_end = (p0 + (60 - frag_off)).min(p0 + payload.len());
+                        let ck = if layer.proto == 6 { 16 } else { 6 };
+                        if (frag_off..frag_off + (hdr_end - p0)).contains(&ck) {
+                            let ck_at = p0 + ck - frag_off;
+                            self.push_l4(
+                                o,
+                                v6,
+                                true,
+                                p0,
+                                hdr_end.max(ck_at + 2),
+                                ck_at,
+                                layer.proto == 17,
+                            );
+                        }
+                        let r = hdr_end..p0 + payload.len();
+                        let before = sum16(&orig[r.clone()]);
+                        self.policy(r.clone());
+                        self.compensate(r, before);
                     } else {
                         let r = p0..p0 + payload.len();
                         let before = non_first_fragment.then(|| sum16(&orig[r.clone()]));
@@ -253,6 +295,15 @@ impl<'f> Frame<'f> {
                     }
                 }
                 Transport::Truncated => {}
+            }
+        }
+        // Bytes after the outermost IP packet (Ethernet padding, trailers, FCS,
+        // or data a length field disowns): never content, so zeroed.
+        if let Some(first) = pkt.ip.first() {
+            let ip_end = first.offset.saturating_add(first.total_len as usize);
+            if ip_end < self.len() && self.orig[ip_end..].iter().any(|&b| b != 0) {
+                self.redact(ip_end..self.len());
+                self.c.trailers_redacted += 1;
             }
         }
         self.finish()
@@ -367,6 +418,82 @@ impl<'f> Frame<'f> {
     /// Link header: pseudonymise MAC addresses. Returns (end of the link
     /// header, whether it was ARP), or None for a link type we cannot walk.
     fn link(&mut self, lt: u32) -> Option<(usize, bool)> {
+        self.link_at(lt, 0, 0)
+    }
+
+    fn link_at(&mut self, lt: u32, at: usize, depth: u8) -> Option<(usize, bool)> {
+        let len = self.len();
+        if depth > 4 || at > len {
+            return None;
+        }
+        if at > 0 {
+            return match lt {
+                1 => Some(self.ethernet(at)),
+                105 => Some((self.wlan(at), false)),
+                12 | 14 | 101 | 228 | 229 => Some((at, false)),
+                _ => None,
+            };
+        }
+        match lt {
+            9 | 50 => Some((
+                if self.orig.starts_with(&[0xff, 0x03]) {
+                    4
+                } else {
+                    2
+                }
+                .min(len),
+                false,
+            )),
+            226 => Some((24.min(len), false)),
+            149 => {
+                // PKTAP: keep length and inner link type; the rest names the
+                // interface and the process (pid, command): not kept.
+                let hl = self
+                    .orig
+                    .get(0..4)
+                    .map_or(len, |b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+                let dlt = self
+                    .orig
+                    .get(4..8)
+                    .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+                if hl < 8 || hl > len {
+                    return None;
+                }
+                self.redact(8..hl);
+                self.link_at(dlt, hl, depth + 1)
+            }
+            239 => self.nflog(),
+            _ => self.link_base(lt),
+        }
+    }
+
+    /// NFLOG: TLVs; the packet is in NFULA_PAYLOAD (9).
+    fn nflog(&mut self) -> Option<(usize, bool)> {
+        let len = self.len();
+        let mut p = 4;
+        while p + 4 <= len {
+            let tl = u16::from_le_bytes([self.orig[p], self.orig[p + 1]]) as usize;
+            let ty = u16::from_le_bytes([self.orig[p + 2], self.orig[p + 3]]) & 0x7fff;
+            if tl < 4 {
+                return None;
+            }
+            let v = p + 4;
+            let ve = (p + tl).min(len);
+            match ty {
+                9 => return Some((v, false)),
+                6 if ve >= v + 10 => {
+                    self.mac(v + 4);
+                    self.redact(v + 10..ve);
+                }
+                1 | 2 | 3 | 4 | 5 | 8 | 15 => {}
+                _ => self.redact(v..ve), // prefix, uid, gid, …
+            }
+            p += (tl + 3) & !3;
+        }
+        Some((len, false))
+    }
+
+    fn link_base(&mut self, lt: u32) -> Option<(usize, bool)> {
         let len = self.len();
         match lt {
             1 => Some(self.ethernet(0)),
@@ -424,17 +551,13 @@ impl<'f> Frame<'f> {
                     .orig
                     .get(4..8)
                     .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
-                match dlt {
-                    1 => Some(self.ethernet(hl)),
-                    105 => Some((self.wlan(hl), false)),
-                    _ => None,
-                }
+                self.link_at(dlt, hl, 1)
             }
             _ => None,
         }
     }
 
-    fn ethernet(&mut self, at: usize) -> (usize, bool) {
+    pub(crate) fn ethernet(&mut self, at: usize) -> (usize, bool) {
         let len = self.len();
         if at + 14 > len {
             self.fail_closed(at..len);
@@ -518,6 +641,106 @@ impl<'f> Frame<'f> {
                 self.mac(ip_at - 14);
                 self.mac(ip_at - 8);
             }
+        }
+    }
+
+    fn igmp(&mut self, l4: usize, end: usize) {
+        let Some(&ty) = self.orig.get(l4) else { return };
+        match ty {
+            0x11 => {
+                self.v4(l4 + 4);
+                if end >= l4 + 12 {
+                    let n = u16::from_be_bytes([self.orig[l4 + 10], self.orig[l4 + 11]]) as usize;
+                    for k in 0..n {
+                        self.v4(l4 + 12 + 4 * k);
+                    }
+                }
+            }
+            0x12 | 0x16 | 0x17 => self.v4(l4 + 4),
+            0x22 => {
+                let nrec = self
+                    .orig
+                    .get(l4 + 6..l4 + 8)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                let mut p = l4 + 8;
+                for _ in 0..nrec {
+                    let Some(h) = self.orig.get(p..p + 4) else {
+                        break;
+                    };
+                    let (aux, nsrc) =
+                        (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
+                    self.v4(p + 4);
+                    for k in 0..nsrc {
+                        self.v4(p + 8 + 4 * k);
+                    }
+                    self.fail_closed(p + 8 + 4 * nsrc..p + 8 + 4 * nsrc + aux);
+                    p += 8 + 4 * nsrc + aux;
+                }
+            }
+            _ => self.policy(l4 + 4..end),
+        }
+    }
+
+    /// Non-IP payloads we can rewrite in place (EAPOL, LLDP, STP). True when handled.
+    fn non_ip(&mut self, end: usize) -> bool {
+        let len = self.len();
+        if end < 2 || end > len {
+            return false;
+        }
+        let et = u16::from_be_bytes([self.orig[end - 2], self.orig[end - 1]]);
+        match et {
+            0x888e if end + 4 <= len => {
+                let (ty, body) = (self.orig[end + 1], end + 4);
+                let blen = u16::from_be_bytes([self.orig[end + 2], self.orig[end + 3]]) as usize;
+                let bend = (body + blen).min(len);
+                if ty == 0 && body + 5 <= bend && matches!(self.orig[body], 1 | 2) {
+                    if self.orig[body + 4] == 1 {
+                        self.token(body + 5..bend, true); // EAP identity: a user name
+                    } else if self.orig[body + 4] != 3 {
+                        self.policy(body + 5..bend);
+                    }
+                }
+                self.redact(bend..len);
+                true
+            }
+            0x88cc => {
+                let mut p = end;
+                while p + 2 <= len {
+                    let h = u16::from_be_bytes([self.orig[p], self.orig[p + 1]]);
+                    let (ty, tl) = (h >> 9, (h & 0x1ff) as usize);
+                    let v = p + 2;
+                    let ve = (v + tl).min(len);
+                    match ty {
+                        0 => break,
+                        1 | 2 if tl == 7 && matches!((ty, self.orig[v]), (1, 4) | (2, 3)) => {
+                            self.mac(v + 1)
+                        }
+                        1 | 2 => self.token(v + 1..ve, true),
+                        3 | 7 => {}
+                        4..=6 => self.token(v..ve, false),
+                        8 if tl >= 2 => {
+                            let (al, sub) = (self.orig[v] as usize, self.orig[v + 1]);
+                            match (sub, al) {
+                                (1, 5) => self.v4(v + 2),
+                                (2, 17) => self.v6(v + 2),
+                                _ => self.redact(v + 2..(v + 1 + al).min(ve)),
+                            }
+                        }
+                        _ => self.redact((v + 4).min(ve)..ve),
+                    }
+                    p = v + tl;
+                }
+                self.redact(p.min(len)..len);
+                true
+            }
+            // 802.3 length + LLC: spanning tree BPDUs carry bridge MACs.
+            n if n < 0x600 && self.orig.get(end..end + 3) == Some(&[0x42, 0x42, 0x03]) => {
+                let b = end + 3;
+                self.mac(b + 7);
+                self.mac(b + 19);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cryptopan;
 mod frame;
 pub mod pseudo;
+mod stream;
 pub mod text;
 
 pub use audit::{AuditReport, LeakAudit};
@@ -102,6 +103,8 @@ pub struct Counters {
     /// Frames with bytes zeroed because they could not be parsed (fail closed).
     pub frames_failed_closed: u64,
     pub frames_truncated: u64,
+    /// Frames with non-zero bytes after the IP packet (trailers), zeroed.
+    pub trailers_redacted: u64,
     pub metadata_options_blanked: u64,
     pub metadata_blocks_redacted: u64,
     pub timestamps_shifted: u64,
@@ -158,6 +161,7 @@ struct Rewriter {
     ng_units: Vec<u64>,
     shift_secs: i64,
     bytes_out: u64,
+    streams: stream::Streams,
 }
 
 /// Streaming sanitiser. See the module documentation.
@@ -196,6 +200,7 @@ impl Sanitizer {
                 ng_units: Vec::new(),
                 shift_secs,
                 bytes_out: 0,
+                streams: stream::Streams::default(),
             },
             cfg,
             bytes_in: 0,
@@ -312,6 +317,7 @@ impl Rewriter {
                         &mut self.ps,
                         self.policy,
                         &mut self.c,
+                        &mut self.streams,
                     );
                     f.run(rec.link_type)
                 };

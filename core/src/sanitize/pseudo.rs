@@ -369,7 +369,29 @@ impl Pseudonymizer {
     /// Is this label kept as is? Service labels (`_tcp`) and the top-level
     /// label of a multi-label name carry no identity.
     pub fn label_is_kept(label: &[u8], index: usize, count: usize) -> bool {
+        const WELL_KNOWN: &[&[u8]] = &[
+            b"local",
+            b"arpa",
+            b"lan",
+            b"home",
+            b"internal",
+            b"localdomain",
+            b"localhost",
+            b"corp",
+            b"com",
+            b"net",
+            b"org",
+            b"edu",
+            b"gov",
+            b"mil",
+            b"int",
+            b"io",
+            b"in-addr",
+        ];
         label.first() == Some(&b'_')
+            || (count == 1
+                && (WELL_KNOWN.iter().any(|w| label_eq(label, w))
+                    || (label.len() == 2 && label.iter().all(u8::is_ascii_alphabetic))))
             || (count >= 2 && index == count - 1)
             || (index + 2 == count && (label_eq(label, b"ip6") || label_eq(label, b"in-addr")))
     }

@@ -74,6 +74,17 @@ fn parse_dotted_v4(b: &[u8]) -> Option<([u8; 4], usize)> {
     Some((a, i))
 }
 
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(k, c)| {
+            if matches!(k, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
 /// Is the whole of `b` a dotted IPv4 address?
 pub fn scrub_is_ipv4(b: &[u8]) -> bool {
     parse_dotted_v4(b).is_some_and(|(_, n)| n == b.len())
@@ -84,6 +95,8 @@ pub fn scrub_is_ipv4(b: &[u8]) -> bool {
 pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
     let n = buf.len();
     let mut i = 0;
+    // Token runs already judged (not secret): other patterns may still start inside.
+    let mut judged_until = 0;
     while i < n {
         let c = buf[i];
         let at_word_start = i == 0 || !buf[i - 1].is_ascii_alphanumeric();
@@ -149,8 +162,40 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 continue;
             }
         }
+        // Host names in text (Via, Server-Timing, XML, …); an e-mail's local
+        // part is left to the e-mail rule.
+        if c.is_ascii_alphanumeric()
+            && (i == 0 || !(is_host_char(buf[i - 1]) || buf[i - 1] == b'@'))
+        {
+            let mut e = i;
+            while e < n && is_host_char(buf[e]) {
+                e += 1;
+            }
+            let mut he = e;
+            while he > i && buf[he - 1] == b'.' {
+                he -= 1;
+            }
+            if buf.get(e) != Some(&b'@') && looks_like_hostname(&buf[i..he]) {
+                ps.pseudonymize_dns_name_in_place(&mut buf[i..he]);
+                i = e;
+                continue;
+            }
+        }
+        // UUIDs name devices and sessions.
+        if c.is_ascii_hexdigit()
+            && n - i >= 36
+            && (i == 0 || !buf[i - 1].is_ascii_alphanumeric())
+            && is_uuid(&buf[i..i + 36])
+        {
+            ps.pseudonymize_token(&mut buf[i..i + 36]);
+            i += 36;
+            continue;
+        }
         // Token runs: JWTs, cloud keys, other high-entropy strings.
-        if is_b64ish(c) && (i == 0 || !(is_b64ish(buf[i - 1]) || buf[i - 1] == b'.')) {
+        if i >= judged_until
+            && is_b64ish(c)
+            && (i == 0 || !(is_b64ish(buf[i - 1]) || buf[i - 1] == b'.'))
+        {
             let mut e = i;
             while e < n && (is_b64ish(buf[e]) || buf[e] == b'.') {
                 e += 1;
@@ -165,6 +210,8 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 || tok.starts_with(b"sk-") && tok.len() >= 20;
             if jwt || cloud {
                 ps.pseudonymize_token(&mut buf[i..e]);
+                i = e;
+                continue;
             } else {
                 // Dots separate words; judge each piece on its own.
                 let mut s = i;
@@ -177,8 +224,7 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                     }
                 }
             }
-            i = e.max(i + 1);
-            continue;
+            judged_until = e;
         }
         i += 1;
     }

@@ -1,0 +1,241 @@
+// TypeScript types of the pcaplens report (schema_version 1), written by hand
+// from docs/report.md. Every report-producing front emits this same document.
+
+/** Options of an analysis, named like `pcaplens analyze` flags. */
+export interface AnalyzeOptions {
+  /** Seconds of inactivity (capture time) after which a flow is finished (default 600). */
+  idleTimeout?: number;
+  /** Most flows held at once; beyond it the longest-idle flows are finished early (default 200000). */
+  maxFlows?: number;
+  /** Most flows listed in `report.flows` (default 10000); all are counted. */
+  flowsLimit?: number;
+  /** Length of top-N lists (default 10). */
+  top?: number;
+}
+
+/** Options of the traffic generator (`pcaplens generate`). */
+export interface GenerateOptions {
+  /** Target packet count (default 2000). */
+  packets?: number;
+  /** Seed (default 1); the same seed gives the same bytes. */
+  seed?: number;
+  /** Exact number of background flows; default derives a mix from `packets`. */
+  flows?: number;
+  /** Capture start, whole seconds since the Unix epoch (default 1700000000). */
+  startTs?: number;
+}
+
+/** Options of the sanitizer, named like `pcaplens sanitize` flags. */
+export interface SanitizeOptions {
+  /** Secret key, at least 16 bytes (32 recommended). Keep it to reproduce the same pseudonyms. */
+  key: Uint8Array | number[];
+  /** Payload no parser understands: "redact" (default, zeroed), "keep" or "truncate". */
+  payload?: "redact" | "keep" | "truncate";
+  /** Keep private, loopback, link-local, CGNAT and multicast prefixes recognisable. */
+  keepSpecialRanges?: boolean;
+  /** Shift every timestamp by one keyed offset (intervals kept). */
+  timeShift?: boolean;
+}
+
+/** What the sanitizer rewrote (`Sanitizer.finish()`). */
+export interface SanitizeSummary {
+  format: "pcap" | "pcapng" | null;
+  payload_policy: "redact" | "keep" | "truncate";
+  keep_special_ranges: boolean;
+  time_shifted: boolean;
+  bytes_in: number;
+  bytes_out: number;
+  distinct_identifiers: Record<string, number>;
+  counters: Record<string, number>;
+  /** Set when the input was damaged: the output covers everything before it. */
+  error: ErrorInfo | null;
+}
+
+export interface Progress {
+  bytesFed: number;
+  packets: number;
+  liveFlows: number;
+}
+
+/** Thrown by `Analyzer.feed` at the first problem in a capture. */
+export interface CaptureError extends Error {
+  name: "CaptureError";
+  code: "not_a_capture" | "truncated" | "record_too_large" | "malformed" | "unsupported";
+  /** Byte offset where the problem starts. */
+  offset: number;
+}
+
+export interface Report {
+  schema_version: number;
+  generator: { name: string; version: string };
+  capture: CaptureSummary;
+  status: Status;
+  summary: Summary;
+  failures: Failures;
+  /** Flow rows in creation order, at most `flowsLimit`. */
+  flows: FlowSummary[];
+  /** Capture-quality verdict (added by a later schema; absent before). */
+  quality?: unknown;
+  /** Port scans and other findings (added by a later schema; absent before). */
+  findings?: unknown;
+  /** Top anomalies with explanations (added by a later schema; absent before). */
+  anomalies?: unknown;
+}
+
+export interface CaptureSummary {
+  format: "pcap" | "pcapng" | null;
+  big_endian: boolean;
+  ts_precision: "usec" | "nsec" | "modified" | null;
+  snaplen: number | null;
+  sections: number;
+  interfaces: number;
+  bytes_read: number;
+}
+
+export interface ErrorInfo {
+  code: "not_a_capture" | "truncated" | "record_too_large" | "malformed" | "unsupported";
+  message: string;
+  offset: number;
+  next_frame: number;
+}
+
+export interface Status {
+  complete: boolean;
+  partial: boolean;
+  error: ErrorInfo | null;
+}
+
+export interface Summary {
+  packets: number;
+  bytes: number;
+  captured_bytes: number;
+  start_ts: number | null;
+  end_ts: number | null;
+  start_time: string | null;
+  end_time: string | null;
+  duration_secs: number;
+  out_of_order_timestamps: number;
+  link_types: LinkTypeCount[];
+  undecoded_frames: number;
+  malformed_frames: number;
+  snaplen_truncated_frames: number;
+  ip_fragments: number;
+  protocol_hierarchy: ProtocolNode[];
+  flows: FlowTotals;
+  conversations: Record<string, number>;
+  top_talkers: Talker[];
+  top_conversations: ConversationSummary[];
+  /** Per-bucket traffic series (planned; absent in schema 1). */
+  timeline?: { t: number; packets: number; bytes: number }[];
+}
+
+export interface LinkTypeCount {
+  link_type: number;
+  name: string;
+  decoded: boolean;
+  frames: number;
+}
+
+export interface ProtocolNode {
+  depth: number;
+  protocol: string;
+  frames: number;
+  bytes: number;
+}
+
+export interface FlowTotals {
+  total: number;
+  by_transport: Record<string, number>;
+  by_state: Record<string, number>;
+  by_service: Record<string, number>;
+  peak_live: number;
+  idle_timeouts: number;
+  evicted: number;
+  omitted_from_list: number;
+}
+
+export interface Talker {
+  addr: string;
+  bytes_sent: number;
+  bytes_received: number;
+  packets_sent: number;
+  packets_received: number;
+  flows: number;
+  main_service: string;
+}
+
+export interface ConversationSummary {
+  flow_id: number;
+  community_id: string;
+  transport: string;
+  orig: string;
+  resp: string;
+  service: string;
+  packets: number;
+  bytes: number;
+  duration_secs: number;
+  conn_state: string;
+}
+
+export interface FlowSummary {
+  id: number;
+  community_id: string;
+  transport: "tcp" | "udp" | "icmp" | "icmpv6" | "sctp" | "other";
+  orig_addr: string;
+  orig_port: number;
+  resp_addr: string;
+  resp_port: number;
+  service: string | null;
+  first_ts: number;
+  last_ts: number;
+  duration_secs: number;
+  first_frame: number;
+  last_frame: number;
+  orig_packets: number;
+  orig_bytes: number;
+  orig_ip_bytes: number;
+  orig_payload_bytes: number;
+  resp_packets: number;
+  resp_bytes: number;
+  resp_ip_bytes: number;
+  resp_payload_bytes: number;
+  orig_tcp_flags: string | null;
+  resp_tcp_flags: string | null;
+  conn_state: string;
+  history: string;
+  icmp_type: number | null;
+  icmp_code: number | null;
+  vlan: number | null;
+  end_reason: "capture_end" | "idle_timeout" | "evicted" | "port_reuse";
+}
+
+/** Where to look in the capture: 1-based frame number, time, Community ID. */
+export interface Evidence {
+  frame: number;
+  ts: number;
+  community_id: string;
+}
+
+/** A counted failure class: `total` is never capped, `instances` holds the first N. */
+export interface Counted<T = FailureInstance> {
+  total: number;
+  instances: T[];
+}
+
+export interface FailureInstance {
+  evidence?: Evidence | Evidence[];
+  [field: string]: unknown;
+}
+
+/** One object per class; each holds counted sub-classes (see docs/failures.md). */
+export interface Failures {
+  tcp: FailureClass;
+  icmp: FailureClass;
+  dns: FailureClass;
+  http: FailureClass;
+  tls: FailureClass;
+  quic: FailureClass;
+  performance: FailureClass;
+}
+
+export type FailureClass = { [kind: string]: Counted | unknown };

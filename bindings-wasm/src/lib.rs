@@ -1,0 +1,397 @@
+//! # pcaplens-wasm
+//!
+//! The browser front of pcaplens: a thin wasm-bindgen binding of
+//! `pcaplens-core` (in the style of ruff's `ruff_wasm`). It converts types and
+//! maps errors; every fact comes from the core, so the same capture gives the
+//! same report here as in the CLI (`pcaplens analyze --json`).
+//!
+//! JS surface (see `index.d.ts` in the built package):
+//! - `new Analyzer(options?)`, `.feed(Uint8Array)`, `.progress()`, `.finish()` /
+//!   `.finishJson()`: streaming analysis, for files read slice by slice.
+//! - `analyze(bytes, options?)` / `analyzeJson(bytes, options?)`: one-shot.
+//! - `generate(scenario, options?) → Uint8Array`: the core's seeded traffic generator.
+//! - `sanitize(bytes, {key, …}) → Uint8Array` and the streaming `Sanitizer`:
+//!   the core's keyed, length-preserving rewrite (`pcaplens sanitize`).
+//! - `flowsCsv(flows)`: flow rows as the CLI's CSV.
+//!
+//! Reports cross the boundary as plain JS objects through serde-wasm-bindgen
+//! (maps as objects, `None` as `null`), i.e. exactly what `JSON.parse` gives for
+//! the CLI's JSON. `finishJson` returns the core's own pretty JSON text, byte
+//! for byte the CLI's: JavaScript prints floats differently from serde_json
+//! (`0` vs `0.0`), so only the text route is byte-exact.
+
+use js_sys::{Error, Reflect};
+use pcaplens_core::generate::{self, GenerateOptions, Scenario};
+use pcaplens_core::sanitize::{PayloadPolicy, SanitizeConfig};
+use pcaplens_core::{AnalyzerConfig, CaptureError, FlowSummary, Report};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const REPORT_TYPES: &str = include_str!("../report.d.ts");
+
+/// Analysis options, named like the CLI flags of `pcaplens analyze`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct AnalyzeOptions {
+    /// `--idle-timeout` (seconds of capture time).
+    idle_timeout: Option<u64>,
+    /// `--max-flows`.
+    max_flows: Option<usize>,
+    /// `--flows-limit`.
+    flows_limit: Option<usize>,
+    /// `--top`.
+    top: Option<usize>,
+}
+
+impl AnalyzeOptions {
+    fn from_js(options: Option<JsValue>) -> Result<AnalyzerConfig, Error> {
+        let opts: AnalyzeOptions = match options.filter(|o| !o.is_null()) {
+            None => AnalyzeOptions::default(),
+            Some(options) => {
+                check_keys(&options, "analysis", ANALYZE_KEYS)?;
+                serde_wasm_bindgen::from_value(options).map_err(|e| {
+                    typed_error("invalid_options", &format!("analysis options: {e}"))
+                })?
+            }
+        };
+        let mut cfg = AnalyzerConfig::default();
+        if let Some(v) = opts.idle_timeout {
+            cfg.flow.idle_timeout_secs = v;
+        }
+        if let Some(v) = opts.max_flows {
+            cfg.flow.max_flows = v;
+        }
+        if let Some(v) = opts.flows_limit {
+            cfg.flows_limit = v;
+        }
+        if let Some(v) = opts.top {
+            cfg.top_n = v;
+        }
+        Ok(cfg)
+    }
+}
+
+const ANALYZE_KEYS: &[&str] = &["idleTimeout", "maxFlows", "flowsLimit", "top"];
+const GENERATE_KEYS: &[&str] = &["packets", "seed", "flows", "startTs"];
+const SANITIZE_KEYS: &[&str] = &["key", "payload", "keepSpecialRanges", "timeShift"];
+
+/// Sanitizer options, named like `pcaplens sanitize` flags. The key comes from
+/// the caller (the core takes no randomness of its own).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct SanitizeOptions {
+    /// Secret key, at least 16 bytes (`--key-file`); a `Uint8Array` or array of numbers.
+    key: Vec<u8>,
+    /// `--payload`: "redact" (default), "keep" or "truncate".
+    payload: Option<String>,
+    /// `--keep-special-ranges`.
+    keep_special_ranges: bool,
+    /// `--time-shift`.
+    time_shift: bool,
+}
+
+impl SanitizeOptions {
+    fn from_js(options: Option<JsValue>) -> Result<SanitizeConfig, Error> {
+        let Some(options) = options.filter(|o| !o.is_null()) else {
+            return Err(typed_error(
+                "invalid_options",
+                "sanitize options need a `key` (Uint8Array of at least 16 random bytes)",
+            ));
+        };
+        check_keys(&options, "sanitize", SANITIZE_KEYS)?;
+        let opts: SanitizeOptions = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| typed_error("invalid_options", &format!("sanitize options: {e}")))?;
+        let mut cfg = SanitizeConfig::new(opts.key);
+        if let Some(p) = opts.payload {
+            cfg.payload_policy = p
+                .parse::<PayloadPolicy>()
+                .map_err(|e| typed_error("invalid_options", &e))?;
+        }
+        cfg.keep_special_ranges = opts.keep_special_ranges;
+        cfg.time_shift = opts.time_shift;
+        Ok(cfg)
+    }
+}
+
+/// Refuses option names we do not know: serde-wasm-bindgen reads only the
+/// fields a struct names, so a misspelt option would otherwise be ignored silently.
+fn check_keys(options: &JsValue, what: &str, known: &[&str]) -> Result<(), Error> {
+    if !options.is_object() {
+        return Err(typed_error(
+            "invalid_options",
+            &format!("{what} options must be an object"),
+        ));
+    }
+    for key in js_sys::Object::keys(options.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(typed_error(
+                "invalid_options",
+                &format!(
+                    "unknown {what} option `{key}`; expected one of: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Generator options (`pcaplens generate`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct GenOptions {
+    packets: Option<u64>,
+    seed: Option<u64>,
+    flows: Option<u64>,
+    /// Start of the capture in whole seconds since the epoch (nanoseconds do
+    /// not fit a JS number).
+    start_ts: Option<u64>,
+}
+
+/// How far a streaming analysis has got (for progress bars).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProgressJs {
+    bytes_fed: u64,
+    packets: u64,
+    live_flows: u64,
+}
+
+/// Streaming analyzer: feed a capture in chunks of any size, then finish.
+#[wasm_bindgen]
+pub struct Analyzer {
+    // `None` once finished, so a second `finish` is a clear error rather than
+    // a use of a freed object.
+    inner: Option<pcaplens_core::Analyzer>,
+}
+
+#[wasm_bindgen]
+impl Analyzer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "AnalyzeOptions | undefined")] options: Option<
+            JsValue,
+        >,
+    ) -> Result<Analyzer, Error> {
+        let cfg = AnalyzeOptions::from_js(options)?;
+        let inner = pcaplens_core::Analyzer::new(cfg)
+            .map_err(|e| typed_error("invalid_options", &e.to_string()))?;
+        Ok(Analyzer { inner: Some(inner) })
+    }
+
+    /// Feed the next chunk. Throws a `CaptureError` (with `code`, `offset`) at
+    /// the first problem in the capture; `finish()` still returns the report
+    /// of everything before it, marked partial.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.live()?.feed(chunk).map_err(|e| capture_error(&e))
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Progress")]
+    pub fn progress(&self) -> Result<JsValue, Error> {
+        let inner = self.inner.as_ref().ok_or_else(finished_error)?;
+        let p = inner.progress();
+        to_js(&ProgressJs {
+            bytes_fed: p.bytes_fed,
+            packets: p.packets,
+            live_flows: p.live_flows,
+        })
+    }
+
+    /// End of input: the report as a plain object (as `JSON.parse` of the CLI's JSON).
+    #[wasm_bindgen(unchecked_return_type = "Report")]
+    pub fn finish(&mut self) -> Result<JsValue, Error> {
+        let report = self.take()?.finish();
+        to_js(&report)
+    }
+
+    /// End of input: the report as pretty JSON text, byte-identical to
+    /// `pcaplens analyze --json` (without the trailing newline).
+    #[wasm_bindgen(js_name = finishJson)]
+    pub fn finish_json(&mut self) -> Result<String, Error> {
+        Ok(self.take()?.finish().to_json_pretty())
+    }
+}
+
+impl Analyzer {
+    fn live(&mut self) -> Result<&mut pcaplens_core::Analyzer, Error> {
+        self.inner.as_mut().ok_or_else(finished_error)
+    }
+
+    fn take(&mut self) -> Result<pcaplens_core::Analyzer, Error> {
+        self.inner.take().ok_or_else(finished_error)
+    }
+}
+
+/// Streaming sanitizer: a keyed, length-preserving rewrite of a capture
+/// (`pcaplens sanitize`). `feed` returns the sanitized bytes ready so far.
+#[wasm_bindgen]
+pub struct Sanitizer {
+    inner: Option<pcaplens_core::sanitize::Sanitizer>,
+}
+
+#[wasm_bindgen]
+impl Sanitizer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SanitizeOptions")] options: Option<JsValue>,
+    ) -> Result<Sanitizer, Error> {
+        let cfg = SanitizeOptions::from_js(options)?;
+        let inner = pcaplens_core::sanitize::Sanitizer::new(cfg)
+            .map_err(|e| typed_error("invalid_options", &e.to_string()))?;
+        Ok(Sanitizer { inner: Some(inner) })
+    }
+
+    /// Sanitize the next chunk; returns the output bytes it completed (maybe
+    /// empty). Throws a `CaptureError` at the first problem in the capture;
+    /// the bytes returned before it are a valid capture of the frames before it.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+        let mut out = Vec::with_capacity(chunk.len());
+        inner.feed(chunk, &mut out).map_err(|e| capture_error(&e))?;
+        Ok(out)
+    }
+
+    /// End of input: what was rewritten (counters, distinct identifiers, error).
+    #[wasm_bindgen(unchecked_return_type = "SanitizeSummary")]
+    pub fn finish(&mut self) -> Result<JsValue, Error> {
+        let mut inner = self.inner.take().ok_or_else(finished_error)?;
+        to_js(&inner.finish())
+    }
+}
+
+/// Sanitize a whole capture held in memory; returns the sanitized capture.
+/// A damaged capture is not an error here: the output covers the frames
+/// before the damage (use `Sanitizer` to learn where it stopped).
+#[wasm_bindgen]
+pub fn sanitize(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "SanitizeOptions")] options: Option<JsValue>,
+) -> Result<Vec<u8>, Error> {
+    let cfg = SanitizeOptions::from_js(options)?;
+    pcaplens_core::sanitize::sanitize_bytes(bytes, cfg)
+        .map(|(out, _, _)| out)
+        .map_err(|e| typed_error("invalid_options", &e.to_string()))
+}
+
+/// Analyse a whole capture held in memory. Never throws for a bad capture:
+/// the problem is in `report.status.error`.
+#[wasm_bindgen(unchecked_return_type = "Report")]
+pub fn analyze(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "AnalyzeOptions | undefined")] options: Option<JsValue>,
+) -> Result<JsValue, Error> {
+    to_js(&analyze_report(bytes, options)?)
+}
+
+/// Like `analyze`, as the core's pretty JSON text (the CLI's `--json` output).
+#[wasm_bindgen(js_name = analyzeJson)]
+pub fn analyze_json(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "AnalyzeOptions | undefined")] options: Option<JsValue>,
+) -> Result<String, Error> {
+    Ok(analyze_report(bytes, options)?.to_json_pretty())
+}
+
+fn analyze_report(bytes: &[u8], options: Option<JsValue>) -> Result<Report, Error> {
+    let cfg = AnalyzeOptions::from_js(options)?;
+    pcaplens_core::analyze_bytes(bytes, cfg)
+        .map_err(|e| typed_error("invalid_options", &e.to_string()))
+}
+
+/// A seeded, deterministic synthetic capture (pcap bytes) of one scenario:
+/// `normal`, `tcp-resets`, `retransmissions`, `dns-failures`, `http-errors`,
+/// `port-scan`, `long-lived`, `blocklisted`, `http-odd-port`,
+/// `non-http-port80`, `mixed`.
+#[wasm_bindgen]
+pub fn generate(
+    scenario: &str,
+    #[wasm_bindgen(unchecked_param_type = "GenerateOptions | undefined")] options: Option<JsValue>,
+) -> Result<Vec<u8>, Error> {
+    let scenario: Scenario = scenario
+        .parse()
+        .map_err(|e: generate::GenerateError| typed_error("invalid_options", &e.to_string()))?;
+    let opts: GenOptions = match options.filter(|o| !o.is_null()) {
+        None => GenOptions::default(),
+        Some(options) => {
+            check_keys(&options, "generate", GENERATE_KEYS)?;
+            serde_wasm_bindgen::from_value(options)
+                .map_err(|e| typed_error("invalid_options", &format!("generate options: {e}")))?
+        }
+    };
+    let mut gen = GenerateOptions::default();
+    if let Some(v) = opts.packets {
+        gen.packets = v;
+    }
+    if let Some(v) = opts.seed {
+        gen.seed = v;
+    }
+    gen.flows = opts.flows.or(gen.flows);
+    if let Some(secs) = opts.start_ts {
+        gen.start_ts_nanos = secs.saturating_mul(1_000_000_000);
+    }
+    generate::generate(scenario, &gen)
+        .map(|g| g.bytes)
+        .map_err(|e| typed_error("invalid_options", &e.to_string()))
+}
+
+/// Flow rows (`report.flows`) as CSV: a header line, then one line per flow —
+/// the columns of `pcaplens analyze --flows FILE.csv` after its `file` column.
+#[wasm_bindgen(js_name = flowsCsv)]
+pub fn flows_csv(
+    #[wasm_bindgen(unchecked_param_type = "FlowSummary[]")] flows: JsValue,
+) -> Result<String, Error> {
+    let flows: Vec<FlowSummary> = serde_wasm_bindgen::from_value(flows)
+        .map_err(|e| typed_error("invalid_options", &format!("flow rows: {e}")))?;
+    let mut out = FlowSummary::CSV_COLUMNS.join(",");
+    out.push('\n');
+    for f in &flows {
+        out.push_str(&f.to_csv_row());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Library version (the report's `generator.version`).
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, Error> {
+    // Maps as plain objects and `None` as `null`: the shape `JSON.parse` gives.
+    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    value
+        .serialize(&ser)
+        .map_err(|e| typed_error("internal", &format!("converting the result: {e}")))
+}
+
+/// One error mapping for the whole binding: a JS `Error` named after the
+/// failure kind, with the core's stable `code` (and `offset` for captures).
+fn typed_error(code: &str, message: &str) -> Error {
+    let err = Error::new(message);
+    err.set_name(if code == "invalid_options" {
+        "OptionsError"
+    } else {
+        "PcaplensError"
+    });
+    // Reflect::set on a fresh Error object cannot fail.
+    let _ = Reflect::set(&err, &"code".into(), &code.into());
+    err
+}
+
+fn capture_error(e: &CaptureError) -> Error {
+    let err = Error::new(&e.to_string());
+    err.set_name("CaptureError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    let _ = Reflect::set(&err, &"offset".into(), &(e.offset() as f64).into());
+    err
+}
+
+fn finished_error() -> Error {
+    typed_error(
+        "finished",
+        "this Analyzer has already finished; create a new one",
+    )
+}

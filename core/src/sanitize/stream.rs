@@ -1,0 +1,108 @@
+//! Per-direction TCP state, so a TLS record or an HTTP body that spans
+//! segments is rewritten with the same understanding in every segment (a
+//! certificate's continuation is still a certificate; chunk sizes of a
+//! chunked body stay intact) and a retransmission is rewritten exactly as
+//! the first copy was.
+//!
+//! Memory is bounded: at most [`MAX_STREAMS`] directions are tracked (the
+//! table is cleared when full; an untracked segment is treated fail-safe).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+pub const MAX_STREAMS: usize = 65_536;
+/// Recent (sequence number → state before it) pairs kept per direction.
+const RING: usize = 8;
+
+/// Where a direction's byte stream stands at a segment boundary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum St {
+    /// Nothing known: the next segment must start a message we recognise.
+    #[default]
+    Unknown,
+    /// Inside a TLS record: `remaining` bytes of content type `rtype` follow;
+    /// for handshake records, `hs_rem` bytes of a message of type `hs_type`.
+    Tls {
+        remaining: u32,
+        rtype: u8,
+        hs_type: u8,
+        hs_rem: u32,
+    },
+    /// Inside an HTTP header block (`mid_line`: a line was cut).
+    HttpHeaders {
+        mid_line: bool,
+        next: super::app::NextBody,
+    },
+    /// Inside an HTTP body.
+    Body(Body),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// This many body bytes follow (u64::MAX: until the connection closes).
+    Length(u64),
+    /// Chunked: reading a chunk-size line (value so far, past the digits?).
+    ChunkSize {
+        value: u64,
+        done: bool,
+    },
+    ChunkData(u64),
+    /// CR/LF after chunk data still to come.
+    ChunkEnd(u8),
+    /// Trailer lines; `at_line_start` with nothing on the line yet.
+    Trailer {
+        at_line_start: bool,
+    },
+}
+
+pub type Key = (IpAddr, IpAddr, u16, u16);
+
+#[derive(Clone, Debug, Default)]
+struct Dir {
+    next_seq: u32,
+    st: St,
+    ring: [(u32, St); RING],
+    ring_len: usize,
+    ring_at: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    dirs: HashMap<Key, Dir>,
+}
+
+impl Streams {
+    /// The state a segment starting at `seq` begins in.
+    pub fn state_for(&self, key: &Key, seq: u32) -> St {
+        let Some(d) = self.dirs.get(key) else {
+            return St::Unknown;
+        };
+        if d.next_seq == seq {
+            return d.st;
+        }
+        // A retransmission (or a segment seen before): the state it had then.
+        d.ring[..d.ring_len]
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map_or(St::Unknown, |(_, st)| *st)
+    }
+
+    /// Record that a segment [seq, seq+len) started in `before` and left `after`.
+    pub fn update(&mut self, key: Key, seq: u32, len: u32, before: St, after: St) {
+        if self.dirs.len() >= MAX_STREAMS && !self.dirs.contains_key(&key) {
+            self.dirs.clear();
+        }
+        let d = self.dirs.entry(key).or_default();
+        let end = seq.wrapping_add(len);
+        // Only a segment that extends the stream moves it forward.
+        if d.next_seq == seq || d.ring_len == 0 || end.wrapping_sub(d.next_seq) as i32 > 0 {
+            d.next_seq = end;
+            d.st = after;
+        }
+        if !d.ring[..d.ring_len].iter().any(|(s, _)| *s == seq) {
+            d.ring[d.ring_at] = (seq, before);
+            d.ring_at = (d.ring_at + 1) % RING;
+            d.ring_len = (d.ring_len + 1).min(RING);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// End to end in headless Chromium: the page served on 127.0.0.1 analyses
+// captures in the browser, shows the CLI's numbers, downloads the CLI's JSON,
+// and sends nothing anywhere.
+import assert from "node:assert/strict";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, normalize, sep } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { cli, failureTotal, loadWasm, scratchDir, WEB_DEMO } from "./helpers.mjs";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const RESULTS = join(WEB_DEMO, "test-results");
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json", ".ts": "text/plain", ".svg": "image/svg+xml",
+};
+// The page's own policy, also sent as a header so the worker (which a <meta> policy does not reach) has it too.
+const CSP = readFileSync(join(WEB_DEMO, "index.html"), "utf8").match(/http-equiv="Content-Security-Policy"\s+content="([^"]+)"/)[1];
+
+let server, origin, browser, wasm, dir;
+const requests = [];
+
+function serve() {
+  return new Promise((resolve) => {
+    const s = createServer((req, res) => {
+      const url = new URL(req.url, "http://x");
+      let path = normalize(join(WEB_DEMO, decodeURIComponent(url.pathname)));
+      if (!path.startsWith(WEB_DEMO + sep) && path !== WEB_DEMO) { res.writeHead(403).end(); return; }
+      if (existsSync(path) && statSync(path).isDirectory()) path = join(path, "index.html");
+      if (!existsSync(path) || path.includes(`${sep}node_modules${sep}`)) { res.writeHead(404).end(); return; }
+      res.writeHead(200, { "content-type": TYPES[extname(path)] || "application/octet-stream", "content-security-policy": CSP });
+      createReadStream(path).pipe(res);
+    });
+    s.listen(0, "127.0.0.1", () => resolve(s));
+  });
+}
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
+  wasm = await loadWasm();
+  dir = scratchDir();
+  mkdirSync(RESULTS, { recursive: true });
+  server = await serve();
+  origin = `http://127.0.0.1:${server.address().port}`;
+  const { chromium } = await import("playwright-core");
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    // launch() gives the browser a new, empty profile directory of its own (it refuses --user-data-dir).
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** A fresh page with every request and every error recorded. */
+async function openPage(colorScheme = "light") {
+  const context = await browser.newContext({ acceptDownloads: true, colorScheme, viewport: { width: 1366, height: 900 } });
+  const errors = [];
+  context.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+  page.on("worker", (w) => w.on("console", (m) => { if (m.type() === "error") errors.push(`worker: ${m.text()}`); }));
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => document.getElementById("version").textContent !== "", null, { timeout: 30_000 });
+  return { context, page, errors };
+}
+
+/** Waits until the page shows results or an error; returns which. */
+async function settle(page) {
+  await page.waitForSelector("#results:not([hidden]), #error:not([hidden])", { timeout: 60_000 });
+  return (await page.isVisible("#error")) ? "error" : "results";
+}
+
+async function metric(page, name) {
+  return Number(await page.getAttribute(`[data-metric=${name}]`, "data-value"));
+}
+
+async function assertNumbersMatch(page, report) {
+  assert.equal(await metric(page, "packets"), report.summary.packets, "packets card");
+  assert.equal(await metric(page, "flows"), report.summary.flows.total, "flows card");
+  assert.equal(await metric(page, "failures"), failureTotal(report), "failures card");
+  assert.equal(await metric(page, "duration"), report.summary.duration_secs, "duration card");
+  assert.equal(await page.textContent("[data-metric=packets] .card-value"), report.summary.packets.toLocaleString("en-US"));
+  // Each failure class shows its own total.
+  for (const [cls, body] of Object.entries(report.failures)) {
+    const expected = failureTotal({ failures: { [cls]: body } });
+    assert.equal(Number(await page.getAttribute(`.failure-class[data-class=${cls}]`, "data-total")), expected, `failures.${cls}`);
+  }
+  const talkers = await page.$$eval("#talkers tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
+  assert.deepEqual(talkers, report.summary.top_talkers.map((t) => t.addr), "top talkers");
+}
+
+describe("web page in headless Chromium", () => {
+  test("a dropped capture shows the CLI's numbers; downloads; no request leaves", async () => {
+    const bytes = wasm.generate("mixed", { packets: 20000, seed: 21 });
+    const path = join(dir, "e2e-mixed.pcap");
+    writeFileSync(path, bytes);
+    const native = cli(["analyze", "--json", path]).stdout;
+    const report = JSON.parse(native);
+
+    const { context, page, errors } = await openPage();
+    // Drop it, as a user dragging a file onto the page would.
+    const dt = await page.evaluateHandle((b64) => {
+      const t = new DataTransfer();
+      t.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "e2e-mixed.pcap"));
+      return t;
+    }, Buffer.from(bytes).toString("base64"));
+    await page.dispatchEvent("#dropzone", "drop", { dataTransfer: dt });
+    assert.equal(await settle(page), "results", await page.textContent("#error"));
+    assert.equal(await page.isVisible("#warning"), false, "no warning for a complete capture");
+    await assertNumbersMatch(page, report);
+
+    // Flow table: the listed flows, sortable and filterable.
+    assert.match(await page.textContent("#page-info"), new RegExp(`of ${report.flows.length.toLocaleString("en-US")}$`));
+    await page.click("#flows th[data-key=bytes]");
+    const topBytes = Math.max(...report.flows.map((f) => f.orig_bytes + f.resp_bytes));
+    const firstId = Number(await page.textContent("#flows tbody tr:first-child td:first-child"));
+    const first = report.flows.find((f) => f.id === firstId);
+    assert.equal(first.orig_bytes + first.resp_bytes, topBytes, "sorting by bytes puts the largest flow first");
+    await page.selectOption("#flow-transport", "udp");
+    const udp = report.flows.filter((f) => f.transport === "udp").length;
+    assert.match(await page.textContent("#page-info"), new RegExp(`of ${udp.toLocaleString("en-US")}$`));
+    await page.selectOption("#flow-transport", "");
+
+    // Report download: byte for byte the CLI's JSON.
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-json")]);
+    assert.equal(readFileSync(await dl.path(), "utf8"), native, "downloaded report equals `pcaplens analyze --json`");
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
+    const lines = readFileSync(await csv.path(), "utf8").trimEnd().split("\n");
+    assert.equal(lines.length, report.flows.length + 1, "CSV: header + one line per listed flow");
+    assert.match(lines[0], /^id,community_id,transport,/);
+
+    // Sanitized capture: offered only when the package has the sanitizer, then checked by the CLI.
+    if (typeof wasm.sanitize === "function") {
+      const [san] = await Promise.all([page.waitForEvent("download"), page.click("#download-sanitized")]);
+      const sanitized = join(dir, "e2e-sanitized.pcap");
+      writeFileSync(sanitized, readFileSync(await san.path()));
+      const r = JSON.parse(cli(["analyze", "--json", sanitized]).stdout);
+      assert.equal(r.status.complete, true, "the sanitized capture reads cleanly");
+      assert.equal(r.summary.packets, report.summary.packets, "sanitizing keeps every packet");
+      assert.equal(r.summary.flows.total, report.summary.flows.total, "and every flow");
+      assert.equal(san.suggestedFilename(), "e2e-mixed.sanitized.pcap");
+      assert.match(await page.textContent("#sanitize-note"), /^Sanitized [\d,]+ frames: .*ipv4.* replaced/);
+      const seen = new Set(r.summary.top_talkers.map((t) => t.addr));
+      for (const t of report.summary.top_talkers) assert.ok(!seen.has(t.addr), `${t.addr} survived sanitizing`);
+    } else {
+      assert.equal(await page.isVisible("#download-sanitized"), false, "no sanitize button without a sanitizer");
+    }
+    assert.equal(await page.isDisabled("#copy-llm"), true, "LLM summary stays disabled until the evidence pack exists");
+
+    await page.screenshot({ path: join(RESULTS, "e2e-light.png"), fullPage: true });
+    await page.screenshot({ path: join(RESULTS, "e2e-light-top.png") });
+    assert.equal(await page.isVisible("#error"), false);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("the sample button analyses a generated capture (dark mode)", async () => {
+    const { context, page, errors } = await openPage("dark");
+    await page.click("#sample-button");
+    assert.equal(await settle(page), "results", await page.textContent("#error"));
+    // The page's sample is generate("mixed", {packets: 20000, seed: 7}); the CLI must agree on it.
+    const path = join(dir, "sample-mixed.pcap");
+    writeFileSync(path, wasm.generate("mixed", { packets: 20000, seed: 7 }));
+    await assertNumbersMatch(page, JSON.parse(cli(["analyze", "--json", path]).stdout));
+    await page.screenshot({ path: join(RESULTS, "e2e-dark.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("a file that is not a capture shows a clear message", async () => {
+    const { context, page } = await openPage();
+    await page.setInputFiles("#file-input", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("just some notes\n") });
+    assert.equal(await settle(page), "error");
+    assert.match(await page.textContent("#error"), /“notes\.txt” is not a packet capture/);
+    assert.equal(await page.isVisible("#results"), false);
+    await context.close();
+  });
+
+  test("a truncated capture shows partial results with a warning", async () => {
+    const full = wasm.generate("normal", { packets: 4000, seed: 2 });
+    const path = join(dir, "cut.pcap");
+    writeFileSync(path, full.subarray(0, Math.floor(full.length * 0.7)));
+    const report = JSON.parse(cli(["analyze", "--json", path]).stdout);
+    assert.equal(report.status.partial, true);
+    const { context, page, errors } = await openPage();
+    await page.setInputFiles("#file-input", path);
+    assert.equal(await settle(page), "results");
+    assert.match(await page.textContent("#warning"), /cut short.*partial/s);
+    await assertNumbersMatch(page, report);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    await page.screenshot({ path: join(RESULTS, "e2e-partial-1024.png") });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("no request went anywhere but the page's own origin", () => {
+    assert.ok(requests.length > 0, "requests were recorded");
+    const foreign = requests.filter(({ url }) => !url.startsWith(`${origin}/`) && !url.startsWith("blob:") && !url.startsWith("data:"));
+    assert.deepEqual(foreign, []);
+    // Only the page's assets: no capture bytes were posted (every request is a GET of a file we serve).
+    for (const { url: u, method } of requests.filter(({ url }) => url.startsWith(origin))) {
+      assert.equal(method, "GET", u);
+      assert.match(new URL(u).pathname, /^\/(index\.html)?$|^\/(app|worker)\.js$|^\/style\.css$|^\/vendor\/|^\/pkg\/|^\/favicon\.(ico|svg)$/, u);
+    }
+  });
+});

@@ -1,0 +1,24 @@
+// Compiled (not run) by types.test.mjs: the package's TypeScript types describe
+// the real API and the report (docs/report.md).
+import init, { Analyzer, analyze, generate, sanitize, Sanitizer, flowsCsv } from "../pkg/pcaplens.js";
+import type { Report, FlowSummary, Progress, SanitizeSummary } from "../pkg/pcaplens.js";
+
+export async function use(bytes: Uint8Array): Promise<number> {
+  await init();
+  const a = new Analyzer({ idleTimeout: 60, maxFlows: 1000, flowsLimit: 10, top: 5 });
+  a.feed(bytes);
+  const p: Progress = a.progress();
+  const r: Report = a.finish();
+  const rows: FlowSummary[] = r.flows;
+  const first: string | null = rows[0]?.service ?? null;
+  const failed: number = r.status.error ? r.status.error.next_frame : p.packets;
+  const sample: Uint8Array = generate("mixed", { packets: 1000, seed: 1 });
+  const again: Report = analyze(sample, undefined);
+  const key = new Uint8Array(32);
+  const clean: Uint8Array = sanitize(sample, { key, payload: "redact" });
+  const s = new Sanitizer({ key });
+  const out: Uint8Array = s.feed(clean);
+  const summary: SanitizeSummary = s.finish();
+  const csv: string = flowsCsv(again.flows);
+  return r.summary.packets + r.summary.flows.total + failed + out.length + summary.bytes_out + csv.length + (first ? 1 : 0);
+}

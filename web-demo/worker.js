@@ -1,0 +1,105 @@
+// The analysis worker: reads the file in slices and feeds the streaming
+// Analyzer, so memory stays bounded by the slice size and the live flows
+// (never by the file size) and the page never freezes. All analysis is the
+// wasm core's; this file only moves bytes and messages.
+import init, * as pcaplens from "./pkg/pcaplens.js";
+
+/** Bytes read and fed per step: large enough to amortise calls, small enough for flat memory. */
+const SLICE_BYTES = 4 * 1024 * 1024;
+/** Progress messages at most this often. */
+const PROGRESS_EVERY_MS = 100;
+
+const ready = init().then(() => {
+  postMessage({
+    type: "ready",
+    version: pcaplens.version(),
+    // The sanitizer binding arrives with the core's sanitizer; offer it only when present.
+    sanitize: typeof pcaplens.sanitize === "function",
+  });
+});
+ready.catch((e) => postMessage({ type: "fatal", message: `The analyzer could not start: ${e}` }));
+
+onmessage = async (ev) => {
+  const msg = ev.data;
+  try {
+    await ready;
+    if (msg.type === "analyze") await analyzeFile(msg.file, msg.options);
+    else if (msg.type === "sample") sample(msg.scenario, msg.options);
+    else if (msg.type === "sanitize") await sanitizeFile(msg.file, msg.options);
+    else if (msg.type === "csv") postMessage({ type: "csv", text: pcaplens.flowsCsv(msg.flows) });
+  } catch (e) {
+    postMessage({ type: "fatal", message: String(e && e.message ? e.message : e) });
+  }
+};
+
+async function analyzeFile(file, options) {
+  const started = performance.now();
+  const analyzer = new pcaplens.Analyzer(options);
+  let lastProgress = 0;
+  let offset = 0;
+  // Read the next slice while the current one is analysed.
+  let next = file.size > 0 ? file.slice(0, SLICE_BYTES).arrayBuffer() : null;
+  try {
+    while (next) {
+      const buf = await next;
+      const end = offset + buf.byteLength;
+      next = end < file.size ? file.slice(end, end + SLICE_BYTES).arrayBuffer() : null;
+      offset = end;
+      analyzer.feed(new Uint8Array(buf));
+      const now = performance.now();
+      if (now - lastProgress >= PROGRESS_EVERY_MS || !next) {
+        lastProgress = now;
+        const p = analyzer.progress();
+        postMessage({
+          type: "progress",
+          bytes: p.bytesFed,
+          total: file.size,
+          packets: p.packets,
+          elapsedMs: now - started,
+        });
+      }
+    }
+  } catch (e) {
+    // A capture error stops reading; the report below covers everything before
+    // it and says what went wrong (status.error). Anything else is a real failure.
+    if (!e || e.name !== "CaptureError") throw e;
+  }
+  // The core's own JSON text: downloads are byte-identical to `pcaplens analyze --json`.
+  const json = analyzer.finishJson();
+  postMessage({
+    type: "result",
+    json,
+    name: file.name,
+    size: file.size,
+    elapsedMs: performance.now() - started,
+  });
+}
+
+function sample(scenario, options) {
+  const bytes = pcaplens.generate(scenario, options);
+  postMessage({ type: "sample", bytes, scenario }, [bytes.buffer]);
+}
+
+// One random key per page session, never shown or stored: pseudonyms are
+// consistent within this session's downloads and cannot be reversed by anyone.
+const sessionKey = crypto.getRandomValues(new Uint8Array(32));
+
+async function sanitizeFile(file, options) {
+  const sanitizer = new pcaplens.Sanitizer({ key: sessionKey, ...options });
+  const parts = [];
+  try {
+    for (let offset = 0; offset < file.size;) {
+      const buf = await file.slice(offset, offset + SLICE_BYTES).arrayBuffer();
+      offset += buf.byteLength;
+      const out = sanitizer.feed(new Uint8Array(buf));
+      if (out.length) parts.push(out);
+    }
+  } catch (e) {
+    // Damaged input: the output holds every frame before the damage (summary.error says where).
+    if (!e || e.name !== "CaptureError") throw e;
+  }
+  const summary = sanitizer.finish();
+  // A Blob of the parts: the browser may keep large ones on disk rather than in memory.
+  const blob = new Blob(parts, { type: "application/vnd.tcpdump.pcap" });
+  postMessage({ type: "sanitized", blob, summary, name: file.name });
+}
