@@ -126,7 +126,8 @@ export interface Summary {
   top_talkers: Talker[];
   top_conversations: ConversationSummary[];
   /** Per-bucket traffic series (planned; absent in schema 1). */
-  timeline?: { t: number; packets: number; bytes: number }[];
+  timeline_bucket_secs: number;
+  timeline: { t: number; packets: number; bytes: number }[];
 }
 
 export interface LinkTypeCount {

@@ -291,6 +291,8 @@ impl Pipeline {
                 .iter()
                 .map(|(&p, &n)| (stats::transport_name(p).to_string(), n))
                 .collect(),
+            timeline_bucket_secs: s.timeline().0,
+            timeline: s.timeline().1,
             top_talkers: s.top_talkers(),
             top_conversations: s.top_conversations(),
         };

@@ -89,10 +89,22 @@ pub struct Summary {
     /// address/port pair (a new TCP connection on reused ports is a new one),
     /// however often the flow table split it by idle timeout.
     pub conversations: BTreeMap<String, u64>,
+    /// Width in seconds of the `timeline` buckets (1 s, doubled as often as
+    /// needed to keep at most 600 buckets).
+    pub timeline_bucket_secs: f64,
+    /// Packets and bytes over time: bucket start `t` (seconds since the epoch).
+    pub timeline: Vec<TimelineBucket>,
     /// Addresses by total bytes (sent + received), descending.
     pub top_talkers: Vec<Talker>,
     /// Flows by total bytes, descending (ties: creation order).
     pub top_conversations: Vec<ConversationSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineBucket {
+    pub t: f64,
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,9 @@
 use crate::capture::Record;
 use crate::decode::{link, Packet};
 use crate::flow::{Flow, FxHashMap};
-use crate::report::{ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker};
+use crate::report::{
+    ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
+};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
@@ -54,6 +56,61 @@ pub struct Stats {
     top_flow_rows: BTreeMap<u64, ConversationSummary>,
     top_n: usize,
     pub flow_totals: FlowTotals,
+    timeline: Timeline,
+}
+
+/// Most buckets of the traffic-over-time series; the bucket width doubles
+/// whenever the capture outgrows it, so the series stays this small.
+const MAX_TIMELINE_BUCKETS: usize = 600;
+
+/// Packets and bytes per time bucket, with an adaptive bucket width.
+#[derive(Clone, Debug, Default)]
+struct Timeline {
+    /// Start of bucket 0 (ns), a multiple of `width`.
+    origin: Option<i64>,
+    width: i64,
+    buckets: Vec<(u64, u64)>,
+}
+
+impl Timeline {
+    fn add(&mut self, ts: i64, bytes: u64) {
+        let origin = *self.origin.get_or_insert_with(|| {
+            self.width = 1_000_000_000;
+            ts.div_euclid(1_000_000_000) * 1_000_000_000
+        });
+        // Frames earlier than the first one (timestamps going backwards) join bucket 0.
+        let mut idx = ((ts - origin).max(0) / self.width) as usize;
+        while idx >= MAX_TIMELINE_BUCKETS {
+            self.widen();
+            idx = ((ts - self.origin.unwrap_or(origin)).max(0) / self.width) as usize;
+        }
+        if idx >= self.buckets.len() {
+            self.buckets.resize(idx + 1, (0, 0));
+        }
+        let b = &mut self.buckets[idx];
+        b.0 += 1;
+        b.1 += bytes;
+    }
+
+    /// Double the bucket width, realigning the origin to the new width.
+    fn widen(&mut self) {
+        let old_origin = self.origin.unwrap_or(0);
+        let old_width = self.width;
+        self.width *= 2;
+        let origin = old_origin.div_euclid(self.width) * self.width;
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(MAX_TIMELINE_BUCKETS);
+        for (i, (p, b)) in self.buckets.iter().enumerate() {
+            let start = old_origin + i as i64 * old_width;
+            let j = ((start - origin) / self.width) as usize;
+            if j >= merged.len() {
+                merged.resize(j + 1, (0, 0));
+            }
+            merged[j].0 += p;
+            merged[j].1 += b;
+        }
+        self.origin = Some(origin);
+        self.buckets = merged;
+    }
 }
 
 impl Stats {
@@ -83,6 +140,7 @@ impl Stats {
             top_flow_rows: BTreeMap::new(),
             top_n,
             flow_totals: FlowTotals::default(),
+            timeline: Timeline::default(),
         }
     }
 
@@ -103,6 +161,7 @@ impl Stats {
                 self.ts_backwards += 1;
             }
             self.prev_ts = Some(ts);
+            self.timeline.add(ts, wire_len as u64);
         }
         *self.link_types.entry(link_type).or_insert(0) += 1;
         if !pkt.link_decoded {
@@ -250,6 +309,26 @@ impl Stats {
         out
     }
 
+    /// The traffic-over-time series and its bucket width in seconds.
+    pub fn timeline(&self) -> (f64, Vec<TimelineBucket>) {
+        let Some(origin) = self.timeline.origin else {
+            return (0.0, Vec::new());
+        };
+        let w = self.timeline.width;
+        let rows = self
+            .timeline
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, &(packets, bytes))| TimelineBucket {
+                t: crate::report::ts_secs(origin + i as i64 * w),
+                packets,
+                bytes,
+            })
+            .collect();
+        (w as f64 / 1e9, rows)
+    }
+
     pub fn top_talkers(&self) -> Vec<Talker> {
         let mut v: Vec<(&IpAddr, &TalkerAcc)> = self.talkers.iter().collect();
         v.sort_by(|a, b| {
@@ -334,5 +413,24 @@ pub fn service_label(flow: &Flow) -> std::borrow::Cow<'static, str> {
         format!("{t}/{p}").into()
     } else {
         known.into()
+    }
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::Timeline;
+
+    #[test]
+    fn widens_and_keeps_every_packet() {
+        let mut t = Timeline::default();
+        let start = 1_700_000_000_500_000_000i64;
+        for s in 0..3000i64 {
+            t.add(start + s * 1_000_000_000, 10);
+        }
+        assert!(t.buckets.len() <= super::MAX_TIMELINE_BUCKETS);
+        assert_eq!(t.width, 8_000_000_000);
+        assert_eq!(t.buckets.iter().map(|b| b.0).sum::<u64>(), 3000);
+        assert_eq!(t.buckets.iter().map(|b| b.1).sum::<u64>(), 30_000);
+        assert_eq!(t.origin.unwrap() % t.width, 0);
     }
 }
