@@ -383,7 +383,8 @@ fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
         } else {
             g.count
         };
-        let base = match rcode.as_str() {
+        // The DNS section names rcodes as Wireshark does ("ServFail", "NXDomain").
+        let base = match rcode.to_ascii_uppercase().as_str() {
             "SERVFAIL" => 3.2,
             "REFUSED" => 2.2,
             "NXDOMAIN" => 1.2,
@@ -391,7 +392,11 @@ fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
         };
         let share = responses.map(|r| (count as f64 / r.max(1) as f64).min(1.0));
         let mut summary = vec![
-            text(format!("DNS {rcode}: {count} responses from resolver ")),
+            // RFC mnemonics (SERVFAIL, NXDOMAIN) read best in a diagnosis.
+            text(format!(
+                "DNS {}: {count} responses from resolver ",
+                rcode.to_ascii_uppercase()
+            )),
             Part::Endpoint(server.clone()),
         ];
         match common_domain(&g.names) {
