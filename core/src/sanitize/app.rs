@@ -183,7 +183,7 @@ fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
         let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
         let end = (pos + 2 + n).min(r.end);
         if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
-            f.policy(pos..r.end);
+            f.policy((pos + 14).min(r.end)..r.end);
             return;
         }
         dns_message(f, pos + 2, end);
@@ -219,6 +219,10 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
         }
     } else if has(1900) {
         http(f, r);
+    } else if has(53) || has(5353) || has(5355) || has(137) {
+        // Not DNS-shaped: keep the 12 bytes that decided so (zeros would
+        // look like DNS and change the analysis); no names can hide in them.
+        f.policy(r.start + 12.min(r.len())..r.end);
     } else {
         f.policy(r);
     }
@@ -1088,7 +1092,11 @@ fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
             && matches!(f.orig[i - 1], 0x30 | 0x31 | 0xa0..=0xa8 | 0x04 | 0x03);
         if stringy && !long_len && (2..0x100).contains(&len) && (hl == 3 || len < 0x80) {
             let s = i + hl;
-            let se = (s + len).min(r.end);
+            let mut se = (s + len).min(r.end);
+            // Some encoders NUL-terminate strings; the NULs are not content.
+            while se > s && f.orig[se - 1] == 0 {
+                se -= 1;
+            }
             let content = &f.orig[s..se];
             let is_time = content.len() >= 11
                 && content[..content.len() - 1].iter().all(u8::is_ascii_digit)
