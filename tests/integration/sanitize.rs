@@ -67,6 +67,17 @@ fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
+/// Under `--payload keep`, payload no walker understands is kept as is (only
+/// text patterns are scrubbed), so identifiers inside unknown binary
+/// protocols or fuzzed garbage stay — and the audit must say so. These
+/// captures are expected to fail the audit under `keep` (see docs/sanitize.md).
+const KEEP_KNOWN_LEAKS: &[&str] = &[
+    "arkime__single-packets.pcap", // a cookie value repeated in a kept body
+    "arkime__smtp-data-521.pcap",  // a login repeated in kept SMTP text
+    "gopacket__test202.pcapng",    // a MAC inside an unknown binary payload
+    "ndpi__fuzz-2006-06-26-2594.pcap", // fuzzed frames: names/MACs in garbage
+];
+
 fn check_all(policy: PayloadPolicy, label: &str) {
     let files = inputs();
     if files.is_empty() {
@@ -85,7 +96,16 @@ fn check_all(policy: PayloadPolicy, label: &str) {
         replaced += o.total();
         let audit = audit_bytes(&out, o);
         // An output cut where the input was damaged may end early; leaks never.
-        if audit.hits.values().sum::<u64>() != 0 {
+        let leaks = audit.hits.values().sum::<u64>();
+        let expected =
+            policy == PayloadPolicy::Keep && KEEP_KNOWN_LEAKS.contains(&name(path).as_str());
+        if expected && leaks == 0 {
+            failures.push(format!(
+                "{}: listed in KEEP_KNOWN_LEAKS but the audit is clean: update the list",
+                name(path)
+            ));
+        }
+        if leaks != 0 && !expected {
             failures.push(format!(
                 "{}: leaks {:?} e.g. {:?}",
                 name(path),

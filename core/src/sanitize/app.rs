@@ -217,6 +217,30 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
         if !arp {
             f.policy(end..r.end);
         }
+    } else if has(521) && p.len() >= 4 {
+        // RIPng: 20-byte route entries led by an IPv6 prefix.
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&f.orig[e..e + 16]);
+            let pa = f.ps.pseudonymize_ipv6_prefix(a);
+            f.out[e..e + 16].copy_from_slice(&pa);
+            e += 20;
+        }
+        f.policy(e..r.end);
+    } else if has(520) && p.len() >= 4 {
+        // RIPv1/v2: 20-byte entries (family, tag, address, mask, next hop, metric).
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            if u16_at(f.orig, e) == Some(2) {
+                f.v4(e + 4);
+                f.v4(e + 12);
+            } else {
+                f.redact(e + 4..e + 16);
+            }
+            e += 20;
+        }
+        f.policy(e..r.end);
     } else if has(1900) {
         http(f, r);
     } else if has(53) || has(5353) || has(5355) || has(137) {

@@ -707,7 +707,12 @@ pub fn looks_like_hostname(b: &[u8]) -> bool {
         labels += 1;
         last = l;
     }
-    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
+    // "2.gif" is a file name: some label before the top one has a letter.
+    let head = &b[..b.len() - last.len()];
+    labels >= 2
+        && last.len() >= 2
+        && last.iter().all(u8::is_ascii_alphabetic)
+        && head.iter().any(u8::is_ascii_alphabetic)
 }
 
 pub fn fmt_mac(m: &[u8; 6]) -> String {
