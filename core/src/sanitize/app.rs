@@ -310,12 +310,12 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
         // zone and the names in it agree. Zero-padded; an octet needing
         // more digits than the label has keeps its last ones.
         let mut a = [0u8; 4];
-        for k in 0..octets {
+        for (k, o) in a.iter_mut().enumerate().take(octets) {
             let v: u32 = std::str::from_utf8(label(octets - 1 - k))
                 .ok()?
                 .parse()
                 .ok()?;
-            a[k] = u8::try_from(v).ok()?;
+            *o = u8::try_from(v).ok()?;
         }
         let p4 = if octets == 4 {
             f.ps.pseudonymize_ipv4(a)

@@ -260,9 +260,10 @@ impl LeakAudit {
             let ok = match p.boundary {
                 Boundary::None => true,
                 Boundary::Ipv4 => {
-                    !before.is_some_and(|c| c.is_ascii_digit() || c == b'.')
-                        && !after.is_some_and(|c| c.is_ascii_digit())
-                        && !(after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
+                    let digit_before = before.is_some_and(|c| c.is_ascii_digit() || c == b'.');
+                    let digit_after = after.is_some_and(|c| c.is_ascii_digit())
+                        || (after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()));
+                    !(digit_before || digit_after)
                 }
                 Boundary::Hex => {
                     !before.is_some_and(|c| c.is_ascii_hexdigit() || c == b':')

@@ -429,7 +429,7 @@ impl<'f> Frame<'f> {
                 self.out[ck_at..ck_at + 2].copy_from_slice(&old_ck.to_be_bytes());
                 continue;
             }
-            let x = fold((!old_ck as u16) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
+            let x = fold((!old_ck) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
             let mut ck = !(x as u16);
             if udp && ck == 0 {
                 ck = 0xffff;
