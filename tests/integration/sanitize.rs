@@ -239,3 +239,105 @@ fn sanitize_is_deterministic_and_chunking_invariant() {
     let (third, _, _) = sanitize_bytes(&input, other).unwrap();
     assert_ne!(third, whole);
 }
+
+fn pcaplens_bin() -> PathBuf {
+    let root = pcaplens_tests::repo_root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    ["debug", "release"]
+        .iter()
+        .map(|p| target.join(p).join("pcaplens"))
+        .find(|p| p.is_file())
+        .expect("the pcaplens binary is needed: run `cargo build -p pcaplens-cli` first")
+}
+
+/// The CLI end to end: a fresh key saved 0600, the map 0600, the audit JSON,
+/// exit 0, and `unmask` turning pseudonyms back into originals.
+#[test]
+fn sanitize_cli_key_map_audit_and_unmask() {
+    let Some(path) = inputs()
+        .into_iter()
+        .find(|p| name(p).contains("http_espn_fail"))
+    else {
+        pcaplens_tests::corpus_absent_notice("sanitize_cli_key_map_audit_and_unmask");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pcaplens-sanitize-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out.pcapng");
+    let map = dir.join("map.json");
+    let audit = dir.join("audit.json");
+    let st = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .arg("--map")
+        .arg(&map)
+        .arg("--audit-json")
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        stderr.contains("out.pcapng.key"),
+        "says where the key is: {stderr}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [dir.join("out.pcapng.key"), map.clone()] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
+    assert_eq!(doc["audit"]["passed"], Value::Bool(true));
+    assert!(doc["audit"]["patterns"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&path).unwrap().len()
+    );
+
+    // An LLM answer mentioning a pseudonym comes back with the original.
+    let m: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
+    let (pseudo, orig) = m
+        .iter()
+        .find(|(k, _)| k.parse::<std::net::Ipv4Addr>().is_ok())
+        .expect("an IPv4 in the map");
+    let answer = dir.join("answer.txt");
+    std::fs::write(&answer, format!("The slow host is {pseudo}.\n")).unwrap();
+    let un = Command::new(pcaplens_bin())
+        .args(["unmask", "--map"])
+        .arg(&map)
+        .arg(&answer)
+        .output()
+        .unwrap();
+    assert_eq!(un.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&un.stdout),
+        format!("The slow host is {}.\n", orig.as_str().unwrap())
+    );
+
+    // The same key file gives the same output.
+    let again = dir.join("again.pcapng");
+    let st2 = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(&path)
+        .arg("-o")
+        .arg(&again)
+        .arg("--key-file")
+        .arg(dir.join("out.pcapng.key"))
+        .output()
+        .unwrap();
+    assert_eq!(st2.status.code(), Some(0));
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&out).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
