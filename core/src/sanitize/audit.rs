@@ -151,9 +151,10 @@ impl LeakAudit {
         let mut macs: Vec<_> = originals.mac.iter().collect();
         macs.sort();
         for m in macs {
-            // aa:aa:aa:aa:aa:aa also spells ports and windows of fuzzed TCP:
-            // degenerate MACs are left to the structured search.
-            if m.iter().any(|&b| b != m[0]) {
+            // aa:aa:aa:aa:aa:aa also spells ports and windows of fuzzed TCP,
+            // 00:00:00:00:00:04 any run of zeros: low-entropy MACs are left
+            // to the structured search.
+            if m.iter().any(|&b| b != m[0]) && m.iter().filter(|&&b| b == 0).count() < 4 {
                 add(m.to_vec(), "mac", "binary", Boundary::None);
             }
             let colon = fmt_mac(m);
