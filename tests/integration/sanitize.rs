@@ -67,6 +67,17 @@ fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
+/// Under `--payload keep`, payload no walker understands is kept as is (only
+/// text patterns are scrubbed), so identifiers inside unknown binary
+/// protocols or fuzzed garbage stay — and the audit must say so. These
+/// captures are expected to fail the audit under `keep` (see docs/sanitize.md).
+const KEEP_KNOWN_LEAKS: &[&str] = &[
+    "arkime__single-packets.pcap", // a cookie value repeated in a kept body
+    "arkime__smtp-data-521.pcap",  // a login repeated in kept SMTP text
+    "gopacket__test202.pcapng",    // a MAC inside an unknown binary payload
+    "ndpi__fuzz-2006-06-26-2594.pcap", // fuzzed frames: names/MACs in garbage
+];
+
 fn check_all(policy: PayloadPolicy, label: &str) {
     let files = inputs();
     if files.is_empty() {
@@ -85,7 +96,16 @@ fn check_all(policy: PayloadPolicy, label: &str) {
         replaced += o.total();
         let audit = audit_bytes(&out, o);
         // An output cut where the input was damaged may end early; leaks never.
-        if audit.hits.values().sum::<u64>() != 0 {
+        let leaks = audit.hits.values().sum::<u64>();
+        let expected =
+            policy == PayloadPolicy::Keep && KEEP_KNOWN_LEAKS.contains(&name(path).as_str());
+        if expected && leaks == 0 {
+            failures.push(format!(
+                "{}: listed in KEEP_KNOWN_LEAKS but the audit is clean: update the list",
+                name(path)
+            ));
+        }
+        if leaks != 0 && !expected {
             failures.push(format!(
                 "{}: leaks {:?} e.g. {:?}",
                 name(path),
@@ -218,4 +238,106 @@ fn sanitize_is_deterministic_and_chunking_invariant() {
     other.key = vec![1; 32];
     let (third, _, _) = sanitize_bytes(&input, other).unwrap();
     assert_ne!(third, whole);
+}
+
+fn pcaplens_bin() -> PathBuf {
+    let root = pcaplens_tests::repo_root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    ["debug", "release"]
+        .iter()
+        .map(|p| target.join(p).join("pcaplens"))
+        .find(|p| p.is_file())
+        .expect("the pcaplens binary is needed: run `cargo build -p pcaplens-cli` first")
+}
+
+/// The CLI end to end: a fresh key saved 0600, the map 0600, the audit JSON,
+/// exit 0, and `unmask` turning pseudonyms back into originals.
+#[test]
+fn sanitize_cli_key_map_audit_and_unmask() {
+    let Some(path) = inputs()
+        .into_iter()
+        .find(|p| name(p).contains("http_espn_fail"))
+    else {
+        pcaplens_tests::corpus_absent_notice("sanitize_cli_key_map_audit_and_unmask");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pcaplens-sanitize-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out.pcapng");
+    let map = dir.join("map.json");
+    let audit = dir.join("audit.json");
+    let st = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .arg("--map")
+        .arg(&map)
+        .arg("--audit-json")
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        stderr.contains("out.pcapng.key"),
+        "says where the key is: {stderr}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [dir.join("out.pcapng.key"), map.clone()] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
+    assert_eq!(doc["audit"]["passed"], Value::Bool(true));
+    assert!(doc["audit"]["patterns"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&path).unwrap().len()
+    );
+
+    // An LLM answer mentioning a pseudonym comes back with the original.
+    let m: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
+    let (pseudo, orig) = m
+        .iter()
+        .find(|(k, _)| k.parse::<std::net::Ipv4Addr>().is_ok())
+        .expect("an IPv4 in the map");
+    let answer = dir.join("answer.txt");
+    std::fs::write(&answer, format!("The slow host is {pseudo}.\n")).unwrap();
+    let un = Command::new(pcaplens_bin())
+        .args(["unmask", "--map"])
+        .arg(&map)
+        .arg(&answer)
+        .output()
+        .unwrap();
+    assert_eq!(un.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&un.stdout),
+        format!("The slow host is {}.\n", orig.as_str().unwrap())
+    );
+
+    // The same key file gives the same output.
+    let again = dir.join("again.pcapng");
+    let st2 = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(&path)
+        .arg("-o")
+        .arg(&again)
+        .arg("--key-file")
+        .arg(dir.join("out.pcapng.key"))
+        .output()
+        .unwrap();
+    assert_eq!(st2.status.code(), Some(0));
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&out).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -183,7 +183,7 @@ fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
         let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
         let end = (pos + 2 + n).min(r.end);
         if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
-            f.policy(pos..r.end);
+            f.policy((pos + 14).min(r.end)..r.end);
             return;
         }
         dns_message(f, pos + 2, end);
@@ -217,8 +217,36 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
         if !arp {
             f.policy(end..r.end);
         }
+    } else if has(521) && p.len() >= 4 {
+        // RIPng: 20-byte route entries led by an IPv6 prefix.
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&f.orig[e..e + 16]);
+            let pa = f.ps.pseudonymize_ipv6_prefix(a);
+            f.out[e..e + 16].copy_from_slice(&pa);
+            e += 20;
+        }
+        f.policy(e..r.end);
+    } else if has(520) && p.len() >= 4 {
+        // RIPv1/v2: 20-byte entries (family, tag, address, mask, next hop, metric).
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            if u16_at(f.orig, e) == Some(2) {
+                f.v4(e + 4);
+                f.v4(e + 12);
+            } else {
+                f.redact(e + 4..e + 16);
+            }
+            e += 20;
+        }
+        f.policy(e..r.end);
     } else if has(1900) {
         http(f, r);
+    } else if has(53) || has(5353) || has(5355) || has(137) {
+        // Not DNS-shaped: keep the 12 bytes that decided so (zeros would
+        // look like DNS and change the analysis); no names can hide in them.
+        f.policy(r.start + 12.min(r.len())..r.end);
     } else {
         f.policy(r);
     }
@@ -271,18 +299,32 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
     let label = |k: usize| &orig[labels[k].0..labels[k].0 + labels[k].1];
     let is = |k: usize, s: &[u8]| label(k).eq_ignore_ascii_case(s);
     let digits = |k: usize| label(k).iter().all(u8::is_ascii_digit);
-    if count == 6 && is(4, b"in-addr") && is(5, b"arpa") && physical >= 4 && (0..4).all(digits) {
-        // Reverse IPv4 name: the labels become the address's pseudonym
-        // (zero-padded; an octet needing more digits keeps its last ones).
+    let octets = count.saturating_sub(2);
+    if (3..=6).contains(&count)
+        && is(count - 2, b"in-addr")
+        && is(count - 1, b"arpa")
+        && (0..octets).all(digits)
+    {
+        // Reverse IPv4 name (or a prefix of one, e.g. a zone): the labels
+        // become the pseudonym's octets — Crypto-PAn keeps prefixes, so a
+        // zone and the names in it agree. Zero-padded; an octet needing
+        // more digits than the label has keeps its last ones.
         let mut a = [0u8; 4];
-        for (k, o) in a.iter_mut().enumerate() {
-            let v: u32 = std::str::from_utf8(label(3 - k)).ok()?.parse().ok()?;
+        for (k, o) in a.iter_mut().enumerate().take(octets) {
+            let v: u32 = std::str::from_utf8(label(octets - 1 - k))
+                .ok()?
+                .parse()
+                .ok()?;
             *o = u8::try_from(v).ok()?;
         }
-        let p4 = f.ps.pseudonymize_ipv4(a);
-        for k in 0..4 {
+        let p4 = if octets == 4 {
+            f.ps.pseudonymize_ipv4(a)
+        } else {
+            f.ps.pseudonymize_ipv4_prefix(a)
+        };
+        for k in 0..octets.min(physical) {
             let (lp, ll) = labels[k];
-            let s = format!("{:0>width$}", p4[3 - k], width = ll);
+            let s = format!("{:0>width$}", p4[octets - 1 - k], width = ll);
             f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
         }
         f.c.ip_rewrites += 1;
@@ -291,7 +333,6 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
     if count == 34
         && is(32, b"ip6")
         && is(33, b"arpa")
-        && physical >= 32
         && (0..32).all(|k| labels[k].1 == 1 && label(k)[0].is_ascii_hexdigit())
     {
         let mut a = [0u8; 16];
@@ -301,7 +342,7 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
             a[idx / 2] |= if idx % 2 == 0 { nib << 4 } else { nib };
         }
         let p6 = f.ps.pseudonymize_ipv6(a);
-        for k in 0..32 {
+        for k in 0..32.min(physical) {
             let idx = 31 - k;
             let nib = if idx % 2 == 0 {
                 p6[idx / 2] >> 4
@@ -445,12 +486,12 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
                     if fam == 1 && n <= 4 {
                         let mut x = [0u8; 4];
                         x[..n].copy_from_slice(&f.orig[a..a + n]);
-                        let y = f.ps.pseudonymize_ipv4(x);
+                        let y = f.ps.pseudonymize_ipv4_prefix(x);
                         f.out[a..a + n].copy_from_slice(&y[..n]);
                     } else if fam == 2 && n <= 16 {
                         let mut x = [0u8; 16];
                         x[..n].copy_from_slice(&f.orig[a..a + n]);
-                        let y = f.ps.pseudonymize_ipv6(x);
+                        let y = f.ps.pseudonymize_ipv6_prefix(x);
                         f.out[a..a + n].copy_from_slice(&y[..n]);
                     } else {
                         f.redact(a..a + n);
@@ -990,8 +1031,9 @@ fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u3
     while q < r.end {
         if hs_rem > 0 {
             let e = (q + hs_rem as usize).min(r.end);
-            // Certificates, CA names, OCSP responses carry names in DER.
-            if matches!(hs_type, 11 | 13 | 22) {
+            // Certificates, CA names, OCSP responses carry names in DER;
+            // a message we do not know (or lost track of) is scanned too.
+            if !matches!(hs_type, 2 | 4 | 14 | 15 | 16 | 20) {
                 der_strings(f, q..e);
             }
             hs_rem -= (e - q) as u32;
@@ -999,8 +1041,8 @@ fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u3
             continue;
         }
         if q + 4 > r.end {
-            // A message header cut by the segment: what follows is unknown.
-            return (0, 0);
+            // A message header cut by the segment: from here on, scan all.
+            return (0xff, u32::MAX);
         }
         hs_type = f.orig[q];
         hs_rem = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]);
@@ -1057,7 +1099,13 @@ fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
     let mut i = r.start;
     while i + 2 < r.end {
         let tag = f.orig[i];
-        let len = f.orig[i + 1] as usize;
+        let mut len = f.orig[i + 1] as usize;
+        let mut hl = 2;
+        if len == 0x81 && matches!(tag, 0x0c | 0x13 | 0x16 | 0x86) && i + 3 < r.end {
+            // Long form, one length byte (URLs, policy texts ≥ 128 bytes).
+            len = f.orig[i + 2] as usize;
+            hl = 3;
+        }
         let stringy = matches!(
             tag,
             0x0c | 0x12 | 0x13 | 0x14 | 0x16 | 0x1a | 0x81 | 0x82 | 0x86
@@ -1066,9 +1114,13 @@ fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
         let long_len = matches!(tag, 0x81 | 0x82)
             && i > r.start
             && matches!(f.orig[i - 1], 0x30 | 0x31 | 0xa0..=0xa8 | 0x04 | 0x03);
-        if stringy && !long_len && (2..0x80).contains(&len) {
-            let s = i + 2;
-            let se = (s + len).min(r.end);
+        if stringy && !long_len && (2..0x100).contains(&len) && (hl == 3 || len < 0x80) {
+            let s = i + hl;
+            let mut se = (s + len).min(r.end);
+            // Some encoders NUL-terminate strings; the NULs are not content.
+            while se > s && f.orig[se - 1] == 0 {
+                se -= 1;
+            }
             let content = &f.orig[s..se];
             let is_time = content.len() >= 11
                 && content[..content.len() - 1].iter().all(u8::is_ascii_digit)

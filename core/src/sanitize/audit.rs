@@ -137,7 +137,10 @@ impl LeakAudit {
         let mut v6: Vec<_> = originals.ipv6.iter().collect();
         v6.sort();
         for a in v6 {
-            add(a.to_vec(), "ipv6", "binary", Boundary::None);
+            // Mostly-zero addresses match zero padding by chance: structured only.
+            if a.iter().filter(|&&b| b == 0).count() <= 8 {
+                add(a.to_vec(), "ipv6", "binary", Boundary::None);
+            }
             add(
                 Ipv6Addr::from(*a).to_string().into_bytes(),
                 "ipv6",
@@ -148,9 +151,10 @@ impl LeakAudit {
         let mut macs: Vec<_> = originals.mac.iter().collect();
         macs.sort();
         for m in macs {
-            // aa:aa:aa:aa:aa:aa also spells ports and windows of fuzzed TCP:
-            // degenerate MACs are left to the structured search.
-            if m.iter().any(|&b| b != m[0]) {
+            // aa:aa:aa:aa:aa:aa also spells ports and windows of fuzzed TCP,
+            // 00:00:00:00:00:04 any run of zeros: low-entropy MACs are left
+            // to the structured search.
+            if m.iter().any(|&b| b != m[0]) && m.iter().filter(|&&b| b == 0).count() < 4 {
                 add(m.to_vec(), "mac", "binary", Boundary::None);
             }
             let colon = fmt_mac(m);
@@ -257,9 +261,10 @@ impl LeakAudit {
             let ok = match p.boundary {
                 Boundary::None => true,
                 Boundary::Ipv4 => {
-                    !before.is_some_and(|c| c.is_ascii_digit() || c == b'.')
-                        && !after.is_some_and(|c| c.is_ascii_digit())
-                        && !(after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
+                    let digit_before = before.is_some_and(|c| c.is_ascii_digit() || c == b'.');
+                    let digit_after = after.is_some_and(|c| c.is_ascii_digit())
+                        || (after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()));
+                    !(digit_before || digit_after)
                 }
                 Boundary::Hex => {
                     !before.is_some_and(|c| c.is_ascii_hexdigit() || c == b':')

@@ -158,15 +158,31 @@ impl<'f> Frame<'f> {
     /// Rewrite the whole frame. Returns how many bytes to keep.
     pub fn run(&mut self, link_type: u32) -> usize {
         let orig = self.orig;
-        let pkt = decode::decode(link_type, orig);
+        let mut pkt = decode::decode(link_type, orig);
         let link_end = self.link(link_type);
+        // IP the decoder does not reach (MPLS over PPP): decode from the
+        // IP header on; layer offsets are then relative to `base`.
+        let mut base = 0;
+        if pkt.ip.is_empty() {
+            if let Some(at) = link_end.and_then(|(end, _)| self.mpls_ip(link_type, end)) {
+                let inner = decode::decode(101, &orig[at..]);
+                if !inner.ip.is_empty() {
+                    pkt = inner;
+                    base = at;
+                }
+            }
+        }
         if pkt.ip.is_empty() {
             match link_end {
                 Some((end, true)) => self.fail_closed(end..self.len()), // ARP padding etc.
                 Some((end, false)) if self.non_ip(end) => {}
                 Some((end, false)) => {
                     if pkt.malformed.is_some() {
-                        self.fail_closed(end..self.len());
+                        // Keep an IP header's first word (version, length:
+                        // no identity) so the frame is still counted as IP.
+                        let is_ip = matches!(self.orig.get(end).map(|b| b >> 4), Some(4 | 6));
+                        let keep = if is_ip { 4 } else { 0 };
+                        self.fail_closed((end + keep).min(self.len())..self.len());
                     } else {
                         self.c.non_ip_frames += 1;
                         self.policy(end..self.len());
@@ -184,7 +200,7 @@ impl<'f> Frame<'f> {
         }
         let n_layers = pkt.ip.len();
         for (i, layer) in pkt.ip.iter().enumerate() {
-            let o = layer.offset;
+            let o = layer.offset + base;
             let want = if layer.src.is_ipv6() { 6 } else { 4 };
             if orig.get(o).is_none_or(|b| b >> 4 != want) {
                 // Not where the decoder says: trust nothing from here on.
@@ -204,7 +220,7 @@ impl<'f> Frame<'f> {
                 }
             }
             let ip_end = (o + layer.total_len as usize).min(self.len());
-            let next = pkt.ip.get(i + 1).map(|l| l.offset);
+            let next = pkt.ip.get(i + 1).map(|l| l.offset + base);
             let innermost = i + 1 == n_layers;
             let non_first_fragment = layer.fragment.is_some_and(|f| f.offset > 0);
             match &layer.transport {
@@ -294,13 +310,21 @@ impl<'f> Frame<'f> {
                         }
                     }
                 }
-                Transport::Truncated => {}
+                Transport::Truncated => {
+                    // A first fragment that cuts the transport header may still
+                    // hold its checksum: update it for the new addresses.
+                    if !v6 && layer.fragment.is_some() && matches!(layer.proto, 6 | 17) {
+                        let l4 = o + orig.get(o).map_or(20, |b| (b & 0xf) as usize * 4);
+                        let ck = l4 + if layer.proto == 6 { 16 } else { 6 };
+                        self.push_l4(o, false, true, l4, ip_end, ck, layer.proto == 17);
+                    }
+                }
             }
         }
         // Bytes after the outermost IP packet (Ethernet padding, trailers, FCS,
         // or data a length field disowns): never content, so zeroed.
         if let Some(first) = pkt.ip.first() {
-            let ip_end = first.offset.saturating_add(first.total_len as usize);
+            let ip_end = (first.offset + base).saturating_add(first.total_len as usize);
             if ip_end < self.len() && self.orig[ip_end..].iter().any(|&b| b != 0) {
                 self.redact(ip_end..self.len());
                 self.c.trailers_redacted += 1;
@@ -405,7 +429,7 @@ impl<'f> Frame<'f> {
                 self.out[ck_at..ck_at + 2].copy_from_slice(&old_ck.to_be_bytes());
                 continue;
             }
-            let x = fold((!old_ck as u16) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
+            let x = fold((!old_ck) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
             let mut ck = !(x as u16);
             if udp && ck == 0 {
                 ck = 0xffff;
@@ -642,6 +666,25 @@ impl<'f> Frame<'f> {
                 self.mac(ip_at - 8);
             }
         }
+    }
+
+    /// Start of an IP header after an MPLS label stack the decoder skipped.
+    fn mpls_ip(&self, link_type: u32, end: usize) -> Option<usize> {
+        // PPP protocol or ethertype: the two bytes before the payload.
+        let _ = link_type;
+        let proto = u16::from_be_bytes([*self.orig.get(end.checked_sub(2)?)?, self.orig[end - 1]]);
+        if !matches!(proto, 0x0281 | 0x0283 | 0x8847 | 0x8848) {
+            return None;
+        }
+        let mut p = end;
+        for _ in 0..8 {
+            let bos = self.orig.get(p + 2)? & 1;
+            p += 4;
+            if bos == 1 {
+                return matches!(self.orig.get(p)? >> 4, 4 | 6).then_some(p);
+            }
+        }
+        None
     }
 
     fn igmp(&mut self, l4: usize, end: usize) {

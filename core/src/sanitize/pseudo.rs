@@ -27,6 +27,10 @@ pub struct Originals {
     pub dns_names: HashSet<Box<[u8]>>,
     /// Credentials, tokens, cookies, e-mail addresses (as seen).
     pub secrets: HashSet<Box<[u8]>>,
+    /// Pseudonyms written (an original that is also some pseudonym is no
+    /// leak where it appears as that pseudonym: the audit knows both).
+    pub produced_ipv4: HashSet<[u8; 4]>,
+    pub produced_ipv6: HashSet<[u8; 16]>,
 }
 
 impl Originals {
@@ -175,11 +179,32 @@ impl Pseudonymizer {
             }
         }
         self.v4.insert(a, p);
+        self.originals.produced_ipv4.insert(p);
         if p != a {
             self.originals.ipv4.insert(a);
         }
         self.note(Ipv4Addr::from(p).to_string(), Ipv4Addr::from(a).to_string());
         p
+    }
+
+    /// The pseudonym of a network prefix (host bits zero): its leading
+    /// octets equal those of every address inside it. Not an identifier
+    /// on its own, so not recorded.
+    pub fn pseudonymize_ipv4_prefix(&mut self, a: [u8; 4]) -> [u8; 4] {
+        let mut p = self.cpan.anonymize_v4(a);
+        if self.keep_special_ranges {
+            if let Some(len) = v4_special_prefix(a) {
+                let mask = u32::MAX << (32 - len);
+                p = ((u32::from_be_bytes(a) & mask) | (u32::from_be_bytes(p) & !mask))
+                    .to_be_bytes();
+            }
+        }
+        p
+    }
+
+    /// IPv6 counterpart of [`Self::pseudonymize_ipv4_prefix`].
+    pub fn pseudonymize_ipv6_prefix(&mut self, a: [u8; 16]) -> [u8; 16] {
+        self.cpan.anonymize_v6(a)
     }
 
     pub fn pseudonymize_ipv6(&mut self, a: [u8; 16]) -> [u8; 16] {
@@ -235,6 +260,7 @@ impl Pseudonymizer {
             }
         }
         self.v6.insert(a, p);
+        self.originals.produced_ipv6.insert(p);
         if p != a {
             self.originals.ipv6.insert(a);
         }
@@ -246,6 +272,46 @@ impl Pseudonymizer {
         match ip {
             std::net::IpAddr::V4(v) => Ipv4Addr::from(self.pseudonymize_ipv4(v.octets())).into(),
             std::net::IpAddr::V6(v) => Ipv6Addr::from(self.pseudonymize_ipv6(v.octets())).into(),
+        }
+    }
+
+    /// Same-length text for an IPv6 address in a payload: every hex digit
+    /// replaced by a keyed one (consistent per address), colons kept.
+    pub fn ipv6_text_same_len(&mut self, text: &mut [u8], a: [u8; 16]) {
+        let orig: arrayvec::ArrayVec<u8, 64> = text.iter().take(64).copied().collect();
+        let p = self.pseudonymize_ipv6(a);
+        let h = self.keyed(&self.text_key.clone(), b"ipv6-text", &p);
+        for (i, c) in text.iter_mut().enumerate() {
+            if c.is_ascii_hexdigit() {
+                let d = b"0123456789abcdef"[(h[i % 32] % 16) as usize];
+                *c = if c.is_ascii_uppercase() {
+                    d.to_ascii_uppercase()
+                } else {
+                    d
+                };
+            }
+        }
+        self.note(
+            String::from_utf8_lossy(text).into_owned(),
+            String::from_utf8_lossy(&orig).into_owned(),
+        );
+    }
+
+    /// Same-length text for a MAC address (`:` or `-`, case kept).
+    pub fn mac_text_same_len(&mut self, text: &mut [u8], m: [u8; 6]) {
+        let p = self.pseudonymize_mac(m);
+        let upper = text.iter().any(u8::is_ascii_uppercase);
+        let sep = text[2];
+        for (i, b) in p.iter().enumerate() {
+            let hex = if upper {
+                format!("{b:02X}")
+            } else {
+                format!("{b:02x}")
+            };
+            text[i * 3..i * 3 + 2].copy_from_slice(hex.as_bytes());
+            if i < 5 {
+                text[i * 3 + 2] = sep;
+            }
         }
     }
 
@@ -415,6 +481,9 @@ impl Pseudonymizer {
     /// DHCP host names, reports).
     pub fn pseudonymize_dns_name_in_place(&mut self, name: &mut [u8]) {
         let orig: arrayvec::ArrayVec<u8, 512> = name.iter().take(512).copied().collect();
+        if self.reverse_v4_in_place(&orig, name) {
+            return;
+        }
         let count = orig.split(|&c| c == b'.').filter(|l| !l.is_empty()).count();
         let mut start = 0;
         let mut idx = 0;
@@ -432,6 +501,46 @@ impl Pseudonymizer {
         }
         let trimmed = orig.strip_suffix(b".").unwrap_or(&orig);
         self.note_dns_name(trimmed, &name[..trimmed.len()]);
+    }
+
+    /// `d.c.b.a.in-addr.arpa` (or a zone prefix of it) as text: the octet
+    /// labels become the address's pseudonym, as in DNS messages.
+    fn reverse_v4_in_place(&mut self, orig: &[u8], name: &mut [u8]) -> bool {
+        let lower = orig.to_ascii_lowercase();
+        let Some(head) = lower
+            .strip_suffix(b".in-addr.arpa.")
+            .or_else(|| lower.strip_suffix(b".in-addr.arpa"))
+        else {
+            return false;
+        };
+        let labels: arrayvec::ArrayVec<&[u8], 4> =
+            match head.split(|&c| c == b'.').take(5).collect::<Vec<_>>() {
+                v if (1..=4).contains(&v.len()) => v.into_iter().collect(),
+                _ => return false,
+            };
+        let mut a = [0u8; 4];
+        let n = labels.len();
+        for (k, l) in labels.iter().enumerate() {
+            let Some(v) = std::str::from_utf8(l)
+                .ok()
+                .and_then(|t| t.parse::<u8>().ok())
+            else {
+                return false;
+            };
+            a[n - 1 - k] = v;
+        }
+        let p = if n == 4 {
+            self.pseudonymize_ipv4(a)
+        } else {
+            self.pseudonymize_ipv4_prefix(a)
+        };
+        let mut at = 0;
+        for (k, l) in labels.iter().enumerate() {
+            let s = format!("{:0>width$}", p[n - 1 - k], width = l.len());
+            name[at..at + l.len()].copy_from_slice(&s.as_bytes()[s.len() - l.len()..]);
+            at += l.len() + 1;
+        }
+        true
     }
 
     pub fn pseudonymize_dns_name(&mut self, name: &str) -> String {
@@ -486,7 +595,7 @@ impl Pseudonymizer {
         }
         let orig: Box<[u8]> = tok.into();
         self.token_chars(&orig, tok);
-        if orig.len() >= 6 && !self.originals.secrets.contains(&orig) {
+        if orig.len() >= 8 && !self.originals.secrets.contains(&orig) {
             self.note(
                 String::from_utf8_lossy(tok).into_owned(),
                 String::from_utf8_lossy(&orig).into_owned(),
@@ -497,7 +606,7 @@ impl Pseudonymizer {
 
     /// Remember a secret that was replaced piecewise (e.g. a whole e-mail address).
     pub fn note_secret(&mut self, orig: &[u8]) {
-        if orig.len() >= 6 && !self.originals.secrets.contains(orig) {
+        if orig.len() >= 8 && !self.originals.secrets.contains(orig) {
             self.originals.secrets.insert(orig.into());
         }
     }
@@ -598,7 +707,12 @@ pub fn looks_like_hostname(b: &[u8]) -> bool {
         labels += 1;
         last = l;
     }
-    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
+    // "2.gif" is a file name: some label before the top one has a letter.
+    let head = &b[..b.len() - last.len()];
+    labels >= 2
+        && last.len() >= 2
+        && last.iter().all(u8::is_ascii_alphabetic)
+        && head.iter().any(u8::is_ascii_alphabetic)
 }
 
 pub fn fmt_mac(m: &[u8; 6]) -> String {

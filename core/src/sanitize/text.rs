@@ -130,6 +130,47 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 continue;
             }
         }
+        // MAC text: aa:bb:cc:dd:ee:ff or aa-bb-….
+        if c.is_ascii_hexdigit()
+            && n - i >= 17
+            && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
+        {
+            if let Some(m) = super::pseudo::parse_mac(&buf[i..i + 17]) {
+                if buf
+                    .get(i + 17)
+                    .is_none_or(|c| !(c.is_ascii_hexdigit() || *c == b':'))
+                {
+                    ps.mac_text_same_len(&mut buf[i..i + 17], m);
+                    i += 17;
+                    continue;
+                }
+            }
+        }
+        // IPv6 text: hex groups with at least two colons.
+        if (c.is_ascii_hexdigit() || c == b':')
+            && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
+        {
+            let mut e = i;
+            while e < n
+                && e - i < 45
+                && (buf[e].is_ascii_hexdigit() || buf[e] == b':' || buf[e] == b'.')
+            {
+                e += 1;
+            }
+            let tok = &buf[i..e];
+            if tok.iter().filter(|&&c| c == b':').count() >= 2 {
+                if let Some(a) = std::str::from_utf8(tok)
+                    .ok()
+                    .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
+                {
+                    if u128::from(a) > 1 {
+                        ps.ipv6_text_same_len(&mut buf[i..e], a.octets());
+                    }
+                    i = e;
+                    continue;
+                }
+            }
+        }
         // Dotted IPv4 text.
         if c.is_ascii_digit() && (i == 0 || !(buf[i - 1].is_ascii_digit() || buf[i - 1] == b'.')) {
             if let Some((a, len)) = parse_dotted_v4(&buf[i..]) {
@@ -164,9 +205,7 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
         }
         // Host names in text (Via, Server-Timing, XML, …); an e-mail's local
         // part is left to the e-mail rule.
-        if c.is_ascii_alphanumeric()
-            && (i == 0 || !(is_host_char(buf[i - 1]) || buf[i - 1] == b'@'))
-        {
+        if c.is_ascii_alphanumeric() && (i == 0 || !is_host_char(buf[i - 1])) {
             let mut e = i;
             while e < n && is_host_char(buf[e]) {
                 e += 1;
