@@ -29,6 +29,17 @@ fn cfg(policy: PayloadPolicy) -> SanitizeConfig {
 /// once addresses and Community IDs are pseudonymised.
 fn counts_only(v: &Value) -> Value {
     match v {
+        // A map keyed by names or addresses (e.g. TLS server names → count): its
+        // keys are pseudonymised, so only the multiset of counts must survive.
+        Value::Object(m)
+            if !m.is_empty()
+                && m.keys().all(|k| k.contains('.') || k.contains(':'))
+                && m.values().all(Value::is_number) =>
+        {
+            let mut counts: Vec<u64> = m.values().filter_map(Value::as_u64).collect();
+            counts.sort_unstable();
+            Value::from(counts)
+        }
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| !k.contains("community_id"))
