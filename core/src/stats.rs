@@ -45,7 +45,10 @@ pub struct Stats {
     pub last_ts: Option<i64>,
     prev_ts: Option<i64>,
     pub ts_backwards: u64,
-    link_types: BTreeMap<u32, u64>,
+    /// Frames per link type; a capture has one or a few, so a short list
+    /// with the last hit checked first beats any map.
+    link_types: Vec<(u32, u64)>,
+    last_link: usize,
     pub undecoded: u64,
     pub malformed: u64,
     pub snapped: u64,
@@ -123,7 +126,8 @@ impl Stats {
             last_ts: None,
             prev_ts: None,
             ts_backwards: 0,
-            link_types: BTreeMap::new(),
+            link_types: Vec::new(),
+            last_link: 0,
             undecoded: 0,
             malformed: 0,
             snapped: 0,
@@ -163,7 +167,20 @@ impl Stats {
             self.prev_ts = Some(ts);
             self.timeline.add(ts, wire_len as u64);
         }
-        *self.link_types.entry(link_type).or_insert(0) += 1;
+        match self.link_types.get_mut(self.last_link) {
+            Some(e) if e.0 == link_type => e.1 += 1,
+            _ => {
+                let i = match self.link_types.iter().position(|e| e.0 == link_type) {
+                    Some(i) => i,
+                    None => {
+                        self.link_types.push((link_type, 0));
+                        self.link_types.len() - 1
+                    }
+                };
+                self.link_types[i].1 += 1;
+                self.last_link = i;
+            }
+        }
         if !pkt.link_decoded {
             self.undecoded += 1;
         }
@@ -273,9 +290,11 @@ impl Stats {
     }
 
     pub fn link_type_counts(&self) -> Vec<LinkTypeCount> {
-        self.link_types
+        let mut sorted = self.link_types.clone();
+        sorted.sort_unstable();
+        sorted
             .iter()
-            .map(|(&lt, &n)| LinkTypeCount {
+            .map(|&(lt, n)| LinkTypeCount {
                 link_type: lt,
                 name: link::link_type_name(lt).to_string(),
                 decoded: link::is_decoded(lt),

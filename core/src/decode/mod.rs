@@ -62,7 +62,8 @@ pub struct Tcp<'a> {
     pub payload_len: u32,
     /// Payload bytes actually captured.
     pub payload: &'a [u8],
-    pub options: TcpOptions,
+    /// Raw option bytes (as captured); see [`Tcp::parsed_options`].
+    pub options: &'a [u8],
 }
 
 /// The TCP options the analysis needs.
@@ -454,7 +455,7 @@ fn decode_transport<'a>(
             match TcpHeaderSlice::from_slice(payload) {
                 Ok(h) => {
                     let hl = h.slice().len();
-                    let options = parse_tcp_options(h.options());
+                    let options = &payload[20..hl];
                     let flags = payload[13];
                     Transport::Tcp(Tcp {
                         src_port: h.source_port(),
@@ -549,8 +550,7 @@ fn partial_tcp(payload: &[u8], payload_wire: u32) -> Transport<'_> {
     };
     let options = payload
         .get(20..(data_offset as usize).min(payload.len()))
-        .map(parse_tcp_options)
-        .unwrap_or_default();
+        .unwrap_or(&[]);
     Transport::Tcp(Tcp {
         src_port: be16(0),
         dst_port: be16(2),
@@ -576,6 +576,22 @@ fn ip_proto_name(p: u8) -> Option<&'static str> {
         132 => "sctp",
         _ => return None,
     })
+}
+
+impl Tcp<'_> {
+    /// The options, parsed (on demand: most consumers never need them).
+    pub fn parsed_options(&self) -> TcpOptions {
+        parse_tcp_options(self.options)
+    }
+
+    /// The window-scale option, if present (the one option read per segment).
+    pub fn window_scale(&self) -> Option<u8> {
+        if self.options.is_empty() {
+            None
+        } else {
+            parse_tcp_options(self.options).window_scale
+        }
+    }
 }
 
 /// Walk TCP options; stops quietly at the first inconsistent length.

@@ -492,7 +492,7 @@ impl FlowTable {
                         t.payload_len
                             .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
                     ),
-                    wscale: t.options.window_scale,
+                    wscale: t.window_scale(),
                     ts,
                     frame,
                 };
