@@ -298,6 +298,8 @@ impl Pipeline {
         };
         let flows: Vec<FlowSummary> = std::mem::take(&mut self.listed).into_values().collect();
         let failures = self.detectors.finish();
+        let findings = self.detectors.finish_findings();
+        let quality = self.detectors.quality(&summary, &failures);
         Report {
             schema_version: SCHEMA_VERSION,
             generator: Generator {
@@ -321,8 +323,10 @@ impl Pipeline {
                 partial: error.is_some(),
                 error,
             },
+            quality,
             summary,
             failures,
+            findings,
             flows,
         }
     }

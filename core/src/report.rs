@@ -17,9 +17,13 @@ pub struct Report {
     pub generator: Generator,
     pub capture: CaptureSummary,
     pub status: Status,
+    /// How far the capture can be trusted (before everything it qualifies).
+    pub quality: crate::detect::quality::Quality,
     pub summary: Summary,
     /// What went wrong, with evidence (see `detect`).
     pub failures: crate::detect::Failures,
+    /// What looks hostile or odd, with evidence (see `detect`).
+    pub findings: crate::detect::Findings,
     /// Flows in creation order (first packet order), at most `flows_limit` of them.
     pub flows: Vec<FlowSummary>,
 }

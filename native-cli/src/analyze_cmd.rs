@@ -3,6 +3,7 @@
 use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use pcaplens_core::detect::blocklist::{parse_list, Indicator};
 use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -40,6 +41,9 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar
     #[arg(long)]
     pub no_progress: bool,
+    /// Blocklist file (repeatable): one IP, CIDR range or domain a line, `#` comments
+    #[arg(long, value_name = "FILE")]
+    pub blocklist: Vec<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -119,8 +123,49 @@ pub enum Outcome {
     OpenFailed(String),
 }
 
+/// Read every `--blocklist` file; bad lines are all reported (file:line).
+fn load_blocklists(paths: &[PathBuf]) -> std::result::Result<Vec<Indicator>, Vec<String>> {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        let label = p.display().to_string();
+        let text = match std::fs::read(p) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                errors.push(format!("{label}: cannot read blocklist: {e}"));
+                continue;
+            }
+        };
+        match parse_list(&text, &label) {
+            Ok(mut v) => entries.append(&mut v),
+            Err(bad) => errors.extend(bad.into_iter().map(|b| {
+                format!(
+                    "{label}:{}: bad blocklist entry '{}': {}",
+                    b.line,
+                    b.text.trim(),
+                    b.reason
+                )
+            })),
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(errors)
+    }
+}
+
 pub fn run(args: AnalyzeArgs) -> Result<u8> {
-    let cfg = args.config();
+    let mut cfg = args.config();
+    match load_blocklists(&args.blocklist) {
+        Ok(entries) => cfg.detect.blocklist.entries = entries,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("pcaplens: {e}");
+            }
+            return Ok(exit::BAD_INPUT);
+        }
+    }
     let mut sink = match &args.flows {
         Some(p) => Some(FlowSink::open(p, args.flows_format)?),
         None => None,

@@ -66,6 +66,7 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
             ))
         )?;
     }
+    print_quality(out, &st, r)?;
     let fmt = r.capture.format.clone().unwrap_or_else(|| "?".into());
     writeln!(
         out,
@@ -137,6 +138,8 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
     states.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let states: Vec<String> = states.iter().map(|(k, v)| format!("{k} {v}")).collect();
     writeln!(out, "{:<14}{}", "flow states", states.join(", "))?;
+    print_failures(out, &st, r)?;
+    print_findings(out, &st, r)?;
 
     writeln!(out, "\n{}", st.head("Protocols"))?;
     for p in s.protocol_hierarchy.iter().take(24) {
@@ -191,5 +194,238 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
         }
     }
     writeln!(out)?;
+    Ok(())
+}
+
+/// The quality verdict leads: it says how far everything below can be trusted.
+fn print_quality(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
+    let q = &r.quality;
+    let verdict = if q.verdict == "good" {
+        q.verdict.clone()
+    } else {
+        st.warn(&q.verdict.to_uppercase())
+    };
+    writeln!(out, "{:<14}{}", "quality", verdict)?;
+    for reason in &q.reasons {
+        writeln!(out, "{:<14}- {}", "", reason)?;
+    }
+    Ok(())
+}
+
+/// Failure classes reaching the terminal: every `{total, instances}` pair of
+/// the failures section, found generically so new detectors show up without
+/// edits here. Informational TCP flags are left out.
+fn failure_classes(r: &Report) -> Vec<(String, u64, Vec<serde_json::Value>)> {
+    const QUIET: &[&str] = &[
+        "tcp.window_update",
+        "tcp.keep_alive",
+        "tcp.keep_alive_ack",
+        "tcp.zero_window_probe_ack",
+    ];
+    fn walk(
+        v: &serde_json::Value,
+        path: &str,
+        out: &mut Vec<(String, u64, Vec<serde_json::Value>)>,
+    ) {
+        let serde_json::Value::Object(m) = v else {
+            return;
+        };
+        if let (Some(t), Some(serde_json::Value::Array(inst))) =
+            (m.get("total").and_then(|t| t.as_u64()), m.get("instances"))
+        {
+            out.push((path.to_string(), t, inst.clone()));
+            return;
+        }
+        for (k, x) in m {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            walk(x, &p, out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::to_value(&r.failures) {
+        walk(&v, "", &mut out);
+    }
+    out.retain(|(p, t, _)| *t > 0 && !QUIET.contains(&p.as_str()));
+    // Worst first: most events, then name.
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// One line for an instance: its frame and the fields that say who and what.
+fn instance_line(v: &serde_json::Value) -> String {
+    let frame = v
+        .get("frame")
+        .or_else(|| v.get("evidence").and_then(|e| e.get("frame")))
+        .or_else(|| {
+            v.get("evidence")
+                .and_then(|e| e.get(0))
+                .and_then(|e| e.get("frame"))
+        })
+        .and_then(|f| f.as_u64());
+    let mut parts = Vec::new();
+    for key in [
+        "src",
+        "dst",
+        "client",
+        "server",
+        "query",
+        "name",
+        "host",
+        "method",
+        "uri",
+        "status",
+        "rcode",
+        "sni",
+        "alert",
+        "description",
+        "side",
+        "phase",
+    ] {
+        match v.get(key) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => parts.push(s.clone()),
+            Some(serde_json::Value::Number(n)) => parts.push(format!("{key} {n}")),
+            _ => {}
+        }
+    }
+    let who = match (v.get("src"), v.get("dst")) {
+        (Some(_), Some(_)) if parts.len() >= 2 => {
+            let rest = parts.split_off(2);
+            let mut s = format!("{} → {}", parts[0], parts[1]);
+            if !rest.is_empty() {
+                s.push_str(&format!(" ({})", rest.join(", ")));
+            }
+            s
+        }
+        _ => parts.join(", "),
+    };
+    match frame {
+        Some(f) => format!("frame {f}: {who}"),
+        None => who,
+    }
+}
+
+fn print_failures(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
+    let classes = failure_classes(r);
+    if classes.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{}", st.head("What went wrong"))?;
+    for (name, total, inst) in classes.iter().take(10) {
+        writeln!(out, "  {:<38} {:>8}", name, total)?;
+        for i in inst.iter().take(3) {
+            writeln!(out, "      {}", instance_line(i))?;
+        }
+    }
+    if classes.len() > 10 {
+        writeln!(out, "  … {} more classes (see --json)", classes.len() - 10)?;
+    }
+    Ok(())
+}
+
+fn frames(ev: &[pcaplens_core::detect::Evidence]) -> String {
+    let v: Vec<String> = ev.iter().take(3).map(|e| e.frame.to_string()).collect();
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" (frames {})", v.join(", "))
+    }
+}
+
+fn print_findings(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
+    let f = &r.findings;
+    let any = f.scans.total
+        + f.blocklist.total_hits
+        + f.unusual_ports.total_flows
+        + f.long_lived.total
+        + f.protocol_mismatch.total_flows;
+    if any == 0 {
+        return Ok(());
+    }
+    writeln!(out, "\n{}", st.head("Findings"))?;
+    for s in f.scans.scans.iter().take(10) {
+        let what = match s.pattern.as_str() {
+            "vertical" => format!("{} ports of {}", s.port_count, s.targets.join(", ")),
+            "horizontal" => format!(
+                "port {} on {} hosts",
+                s.ports.first().copied().unwrap_or(0),
+                s.target_count
+            ),
+            _ => format!("{} hosts", s.target_count),
+        };
+        let open = if s.open_ports.is_empty() {
+            String::new()
+        } else {
+            let p: Vec<String> = s.open_ports.iter().take(12).map(u16::to_string).collect();
+            format!(", open: {}", p.join(" "))
+        };
+        writeln!(
+            out,
+            "  {} {} scan ({}) by {}: {}{} in {}{}",
+            st.warn("scan"),
+            s.pattern.replace('_', " "),
+            s.scan_types.join("/"),
+            s.scanner,
+            what,
+            open,
+            human_duration(s.duration_secs),
+            frames(&s.evidence)
+        )?;
+    }
+    for h in f.blocklist.hits.iter().take(10) {
+        writeln!(
+            out,
+            "  {} {} in {} ({}×, entry {} from {}){}",
+            st.warn("blocklisted"),
+            h.value,
+            h.matched_in,
+            h.count,
+            h.indicator,
+            h.indicator_source,
+            frames(&h.evidence)
+        )?;
+    }
+    for m in f.protocol_mismatch.servers.iter().take(10) {
+        writeln!(
+            out,
+            "  mismatch {} {} (content: {}), {} flows{}",
+            m.kind,
+            m.server,
+            m.detected,
+            m.flows,
+            frames(&m.evidence)
+        )?;
+    }
+    for p in f.unusual_ports.servers.iter().take(10) {
+        writeln!(
+            out,
+            "  unusual port {} {} ({}), {} flows from {} clients{}",
+            p.transport,
+            p.server,
+            if p.services.is_empty() {
+                "unknown".to_string()
+            } else {
+                p.services.join(",")
+            },
+            p.flows,
+            p.clients,
+            frames(&p.evidence)
+        )?;
+    }
+    for l in f.long_lived.flows.iter().take(10) {
+        writeln!(
+            out,
+            "  long-lived {} {} → {} {} ({} pkts) (frame {})",
+            l.transport,
+            l.orig,
+            l.resp,
+            human_duration(l.duration_secs),
+            l.packets,
+            l.first_frame
+        )?;
+    }
     Ok(())
 }

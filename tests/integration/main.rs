@@ -6,6 +6,7 @@ mod cli;
 mod conformance;
 mod conformance_app;
 mod conformance_tcp;
+mod findings;
 mod fixtures;
 mod llm;
 mod robustness;

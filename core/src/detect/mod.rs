@@ -7,11 +7,17 @@
 //! timestamps and Community IDs. Instance lists are capped by
 //! [`DetectConfig::max_instances`]; totals never are.
 
+pub mod blocklist;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod long_lived;
+pub mod mismatch;
 pub mod perf;
+pub mod ports;
+pub mod quality;
 pub mod quic;
+pub mod scan;
 pub(crate) mod stream;
 pub mod tcp;
 #[cfg(test)]
@@ -36,6 +42,12 @@ pub struct DetectConfig {
     pub quic: quic::QuicConfig,
     pub icmp: icmp::IcmpConfig,
     pub perf: perf::PerfConfig,
+    pub scan: scan::ScanConfig,
+    pub blocklist: blocklist::BlocklistConfig,
+    pub ports: ports::PortsConfig,
+    pub long_lived: long_lived::LongLivedConfig,
+    pub mismatch: mismatch::MismatchConfig,
+    pub quality: quality::QualityConfig,
 }
 
 impl Default for DetectConfig {
@@ -49,6 +61,12 @@ impl Default for DetectConfig {
             quic: Default::default(),
             icmp: Default::default(),
             perf: Default::default(),
+            scan: Default::default(),
+            blocklist: Default::default(),
+            ports: Default::default(),
+            long_lived: Default::default(),
+            mismatch: Default::default(),
+            quality: Default::default(),
         }
     }
 }
@@ -92,6 +110,18 @@ pub trait Detector {
     fn on_packet(&mut self, _ctx: &PacketCtx<'_, '_>) {}
     fn on_flow_end(&mut self, _flow: &Flow) {}
     fn finish(&mut self, _out: &mut Failures) {}
+    /// Security and oddity findings (scans, blocklist, ports, …).
+    fn finish_findings(&mut self, _out: &mut Findings) {}
+}
+
+/// The findings section of the report: what looks hostile or odd, with evidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Findings {
+    pub scans: scan::ScanReport,
+    pub blocklist: blocklist::BlocklistReport,
+    pub unusual_ports: ports::UnusualPortsReport,
+    pub long_lived: long_lived::LongLivedReport,
+    pub protocol_mismatch: mismatch::MismatchReport,
 }
 
 /// The failures section of the report: what went wrong, with evidence.
@@ -154,6 +184,9 @@ impl<T> Counted<T> {
 /// All detectors of a run, in a fixed order (the order is part of determinism).
 pub struct Detectors {
     list: Vec<Box<dyn Detector + Send>>,
+    /// Capture-quality observations (a concrete type: its report is not a
+    /// failure nor a finding, and it reads the other sections at the end).
+    quality: quality::QualityMonitor,
 }
 
 impl Detectors {
@@ -166,20 +199,30 @@ impl Detectors {
             Box::new(tls::TlsDetector::new(cfg)),
             Box::new(quic::QuicDetector::new(cfg)),
             Box::new(perf::PerfDetector::new(cfg)),
+            Box::new(scan::ScanDetector::new(cfg)),
+            Box::new(blocklist::BlocklistDetector::new(cfg)),
+            Box::new(ports::PortsDetector::new(cfg)),
+            Box::new(long_lived::LongLivedDetector::new(cfg)),
+            Box::new(mismatch::MismatchDetector::new(cfg)),
         ];
-        Detectors { list }
+        Detectors {
+            list,
+            quality: quality::QualityMonitor::new(cfg),
+        }
     }
 
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         for d in &mut self.list {
             d.on_packet(ctx);
         }
+        self.quality.on_packet(ctx);
     }
 
     pub fn on_flow_end(&mut self, flow: &Flow) {
         for d in &mut self.list {
             d.on_flow_end(flow);
         }
+        self.quality.on_flow_end(flow);
     }
 
     pub fn finish(&mut self) -> Failures {
@@ -188,5 +231,23 @@ impl Detectors {
             d.finish(&mut out);
         }
         out
+    }
+
+    pub fn finish_findings(&mut self) -> Findings {
+        let mut out = Findings::default();
+        for d in &mut self.list {
+            d.finish_findings(&mut out);
+        }
+        out
+    }
+
+    /// The capture-quality verdict, from this run's observations and the
+    /// summary and failure sections already built.
+    pub fn quality(
+        &self,
+        summary: &crate::report::Summary,
+        failures: &Failures,
+    ) -> quality::Quality {
+        self.quality.assess(summary, failures)
     }
 }

@@ -1,0 +1,472 @@
+//! Capture-quality verdict: how far the rest of the report can be trusted.
+//!
+//! Checks (each "ok", "note", "degraded" or "poor"; the verdict is "good",
+//! "degraded" or "poor" from the worst of them):
+//! - `snaplen_truncation`: frames cut by the snap length (payload analysis blind);
+//! - `missed_packets`: segments the capture missed, from the TCP analysis
+//!   ("previous segment not captured" + "ACKed unseen segment");
+//! - `one_sided`: TCP flows seen in one direction only (asymmetric routing,
+//!   a tap on one side);
+//! - `timestamps_backwards`: frames earlier than the frame before them;
+//! - `duplicates`: the same packet captured twice (identical IP and transport
+//!   headers within a few frames and a millisecond: SPAN of both directions,
+//!   "any" captures on bridges);
+//! - `checksum_offload`: IPv4/TCP/UDP checksums wrong on packets sent by one
+//!   host while everyone else's are fine — the capturing host hands its
+//!   packets to the NIC before the checksum is filled in. An artefact, not a
+//!   fault: it is a note, never a downgrade.
+//!
+//! Cost per packet stays tiny: checksums are verified on one frame in
+//! `checksum_sample_every` (IPv4 header always, TCP/UDP only on segments of
+//! at most `checksum_max_segment` bytes: pure ACKs, SYNs, small datagrams),
+//! and the duplicate check hashes at most 64 header bytes against a ring of 4.
+
+use super::{DetectConfig, Evidence, Failures, PacketCtx};
+use crate::decode::tcp_flags::ACK;
+use crate::flow::Flow;
+use crate::report::Summary;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QualityConfig {
+    /// TCP/UDP checksums are verified on segments up to this many bytes.
+    pub checksum_max_segment: usize,
+    /// Checksums are verified on one frame in this many (offload spoils every
+    /// packet a host sends, so a sample finds it at a fraction of the cost).
+    pub checksum_sample_every: u64,
+    /// Two identical packets at most this far apart (µs) are duplicates.
+    pub duplicate_max_gap_micros: u64,
+    /// Fractions at which a check becomes "degraded" and "poor".
+    pub degraded_fraction: f64,
+    pub poor_fraction: f64,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            checksum_max_segment: 128,
+            checksum_sample_every: 16,
+            duplicate_max_gap_micros: 1000,
+            degraded_fraction: 0.005,
+            poor_fraction: 0.05,
+        }
+    }
+}
+
+/// The quality section of the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Quality {
+    /// "good", "degraded" or "poor".
+    pub verdict: String,
+    /// One sentence per check that is not "ok", worst first.
+    pub reasons: Vec<String>,
+    /// Every check, in a fixed order.
+    pub checks: Vec<QualityCheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityCheck {
+    pub name: String,
+    /// "ok", "note", "degraded" or "poor".
+    pub status: String,
+    /// Events counted, out of `of` (frames, TCP segments or TCP flows).
+    pub count: u64,
+    pub of: u64,
+    pub fraction: f64,
+    pub detail: String,
+    /// First frames showing it, where frames show it.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Cheap multiplicative hash for the per-host checksum counters.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0.rotate_left(5) ^ v as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    checked: u64,
+    bad: u64,
+}
+
+/// Per-run observations, turned into [`Quality`] at the end.
+pub struct QualityMonitor {
+    cfg: QualityConfig,
+    cap: usize,
+    ring: [(u64, i64); 4],
+    ring_pos: usize,
+    duplicates: u64,
+    duplicate_evidence: Vec<Evidence>,
+    ts_back_evidence: Vec<Evidence>,
+    last_ts: Option<i64>,
+    tcp_packets: u64,
+    tcp_flows: u64,
+    one_sided: u64,
+    one_sided_evidence: Vec<(u64, Evidence)>,
+    /// Checksums verified per sending host.
+    sums: HashMap<IpAddr, Sums, BuildHasherDefault<MixHasher>>,
+}
+
+/// Ones'-complement sum of 16-bit big-endian words (odd tail padded).
+fn sum16(b: &[u8], mut acc: u64) -> u64 {
+    let mut chunks = b.chunks_exact(2);
+    for c in &mut chunks {
+        acc += u16::from_be_bytes([c[0], c[1]]) as u64;
+    }
+    if let [last] = chunks.remainder() {
+        acc += (*last as u64) << 8;
+    }
+    acc
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    (h.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl QualityMonitor {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        QualityMonitor {
+            cfg: cfg.quality.clone(),
+            cap: cfg.max_instances,
+            ring: [(0, i64::MIN); 4],
+            ring_pos: 0,
+            duplicates: 0,
+            duplicate_evidence: Vec::new(),
+            ts_back_evidence: Vec::new(),
+            last_ts: None,
+            tcp_packets: 0,
+            tcp_flows: 0,
+            one_sided: 0,
+            one_sided_evidence: Vec::new(),
+            sums: HashMap::default(),
+        }
+    }
+
+    pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let ts = ctx.ts();
+        if let Some(prev) = self.last_ts {
+            if ts < prev && self.ts_back_evidence.len() < self.cap {
+                self.ts_back_evidence
+                    .push(Evidence::new(ctx.frame(), ts, ctx.community_id()));
+            }
+        }
+        self.last_ts = Some(ts);
+        let Some(layer) = ctx.packet.inner() else {
+            return;
+        };
+        let data = ctx.record.data;
+        let Some(ip) = data.get(layer.offset..) else {
+            return;
+        };
+        if layer.proto == 6 {
+            self.tcp_packets += 1;
+        }
+        self.duplicate_check(ip, ctx);
+        if ctx.frame() % self.cfg.checksum_sample_every.max(1) == 0 {
+            self.checksum_check(ip, layer.src, layer.proto, layer.fragment.is_some());
+        }
+    }
+
+    fn duplicate_check(&mut self, ip: &[u8], ctx: &PacketCtx<'_, '_>) {
+        // IP header + start of the transport header (ports, seq, ack, flags,
+        // checksum) identify a packet; a retransmission differs in the IPv4
+        // id, and is rarely within a millisecond and four frames.
+        let n = ip.len().min(56) & !7;
+        if n < 16 {
+            return;
+        }
+        let mut h = ip.len() as u64;
+        for c in ip[..n].chunks_exact(8) {
+            h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let ts = ctx.ts();
+        let gap = (self.cfg.duplicate_max_gap_micros as i64).saturating_mul(1000);
+        if self
+            .ring
+            .iter()
+            .any(|&(f, t)| f == h && t != i64::MIN && ts.saturating_sub(t).abs() <= gap)
+        {
+            self.duplicates += 1;
+            if self.duplicate_evidence.len() < self.cap {
+                self.duplicate_evidence
+                    .push(Evidence::new(ctx.frame(), ts, ctx.community_id()));
+            }
+        }
+        self.ring[self.ring_pos] = (h, ts);
+        self.ring_pos = (self.ring_pos + 1) & 3;
+    }
+
+    fn checksum_check(&mut self, ip: &[u8], src: IpAddr, proto: u8, fragment: bool) {
+        let mut bad = false;
+        let (l4, pseudo) = match ip.first().map(|b| b >> 4) {
+            Some(4) => {
+                let ihl = (ip[0] & 0x0f) as usize * 4;
+                if ihl < 20 || ip.len() < ihl {
+                    return;
+                }
+                bad |= fold(sum16(&ip[..ihl], 0)) != 0xffff;
+                let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+                let Some(l4) = ip.get(ihl..total.max(ihl)) else {
+                    return self.count(src, bad);
+                };
+                let pseudo = sum16(&ip[12..20], proto as u64 + l4.len() as u64);
+                (l4, pseudo)
+            }
+            Some(6) => {
+                // Only when the transport follows the fixed header directly.
+                if ip.len() < 40 || ip[6] != proto {
+                    return;
+                }
+                let plen = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+                let Some(l4) = ip.get(40..40 + plen) else {
+                    return;
+                };
+                let pseudo = sum16(&ip[8..40], proto as u64 + l4.len() as u64);
+                (l4, pseudo)
+            }
+            _ => return,
+        };
+        let small = l4.len() <= self.cfg.checksum_max_segment && !fragment;
+        match proto {
+            6 if small && l4.len() >= 20 => {
+                bad |= fold(sum16(l4, pseudo)) != 0xffff;
+            }
+            // UDP over IPv4 may leave the checksum out (zero).
+            17 if small && l4.len() >= 8 && !(ip[0] >> 4 == 4 && l4[6] == 0 && l4[7] == 0) => {
+                bad |= fold(sum16(l4, pseudo)) != 0xffff;
+            }
+            _ => {}
+        }
+        self.count(src, bad);
+    }
+
+    fn count(&mut self, src: IpAddr, bad: bool) {
+        let s = self.sums.entry(src).or_default();
+        s.checked += 1;
+        s.bad += bad as u64;
+    }
+
+    pub fn on_flow_end(&mut self, f: &Flow) {
+        if f.proto != 6 {
+            return;
+        }
+        self.tcp_flows += 1;
+        let [a, b] = &f.dir;
+        let one_sided = (a.packets >= 3 && b.packets == 0 && f.tcp_flags[0] & ACK != 0)
+            || (b.packets >= 3 && a.packets == 0 && f.tcp_flags[1] & ACK != 0);
+        if one_sided {
+            self.one_sided += 1;
+            self.one_sided_evidence.push((
+                f.id,
+                Evidence::new(f.first_frame, f.first_ts, &f.community_id),
+            ));
+            if self.one_sided_evidence.len() > 2 * self.cap.max(1) {
+                self.one_sided_evidence.sort_by_key(|e| e.0);
+                self.one_sided_evidence.truncate(self.cap);
+            }
+        }
+    }
+
+    fn status(&self, count: u64, of: u64) -> (&'static str, f64) {
+        let frac = if of == 0 {
+            0.0
+        } else {
+            count as f64 / of as f64
+        };
+        let s = if count == 0 {
+            "ok"
+        } else if frac >= self.cfg.poor_fraction {
+            "poor"
+        } else if frac >= self.cfg.degraded_fraction {
+            "degraded"
+        } else {
+            "note"
+        };
+        (s, (frac * 1e6).round() / 1e6)
+    }
+
+    /// The verdict, from this run's observations and the finished summary and
+    /// failure sections.
+    pub fn assess(&self, summary: &Summary, failures: &Failures) -> Quality {
+        let mut checks = Vec::new();
+        let mut push = |name: &str,
+                        (status, fraction): (&str, f64),
+                        count: u64,
+                        of: u64,
+                        detail: String,
+                        evidence: Vec<Evidence>| {
+            checks.push(QualityCheck {
+                name: name.into(),
+                status: status.into(),
+                count,
+                of,
+                fraction,
+                detail,
+                evidence,
+            })
+        };
+        let frames = summary.packets;
+
+        let n = summary.snaplen_truncated_frames;
+        // Truncation blinds payload analysis but not header analysis: at worst degraded.
+        let (mut st, frac) = self.status(n, frames);
+        if st == "poor" {
+            st = "degraded";
+        }
+        push(
+            "snaplen_truncation",
+            (st, frac),
+            n,
+            frames,
+            format!("{n} of {frames} frames cut by the snap length; payload-level findings (DNS, HTTP, TLS) may be incomplete"),
+            Vec::new(),
+        );
+
+        let lost = failures.tcp.lost_segment.total;
+        let unseen = failures.tcp.ack_unseen_segment.total;
+        let missed = lost + unseen;
+        let mut ev: Vec<Evidence> = failures
+            .tcp
+            .lost_segment
+            .instances
+            .iter()
+            .chain(failures.tcp.ack_unseen_segment.instances.iter())
+            .map(|e| Evidence {
+                frame: e.frame,
+                ts: e.ts,
+                community_id: e.community_id.clone(),
+            })
+            .collect();
+        ev.sort_by_key(|e| e.frame);
+        ev.truncate(self.cap);
+        push(
+            "missed_packets",
+            self.status(missed, self.tcp_packets),
+            missed,
+            self.tcp_packets,
+            format!("{lost} sequence gaps (previous segment not captured) and {unseen} ACKs of unseen segments in {} TCP segments: the capture dropped packets, so loss and retransmission counts are lower bounds", self.tcp_packets),
+            ev,
+        );
+
+        let mut ev: Vec<(u64, Evidence)> = self.one_sided_evidence.clone();
+        ev.sort_by_key(|e| e.0);
+        ev.truncate(self.cap);
+        push(
+            "one_sided",
+            self.status(self.one_sided, self.tcp_flows),
+            self.one_sided,
+            self.tcp_flows,
+            format!("{} of {} TCP flows seen in one direction only (asymmetric routing or a one-sided tap): their RTT, loss and failure verdicts are unreliable", self.one_sided, self.tcp_flows),
+            ev.into_iter().map(|e| e.1).collect(),
+        );
+
+        let back = summary.out_of_order_timestamps;
+        push(
+            "timestamps_backwards",
+            self.status(back, frames),
+            back,
+            frames,
+            format!("{back} frames are timestamped earlier than the frame before them: durations and response times around them are suspect"),
+            self.ts_back_evidence.clone(),
+        );
+
+        push(
+            "duplicates",
+            self.status(self.duplicates, frames),
+            self.duplicates,
+            frames,
+            format!("{} frames duplicate the packet just before them (captured twice): counts of packets, bytes and retransmissions are inflated", self.duplicates),
+            self.duplicate_evidence.clone(),
+        );
+
+        let (checked, bad) = self
+            .sums
+            .values()
+            .fold((0, 0), |(c, b), s| (c + s.checked, b + s.bad));
+        // Hosts that sent mostly bad checksums while the rest are fine.
+        let mut offload: Vec<(IpAddr, Sums)> = self
+            .sums
+            .iter()
+            .filter(|(_, s)| s.bad > 0 && s.bad * 2 >= s.checked)
+            .map(|(a, s)| (*a, *s))
+            .collect();
+        offload.sort_by_key(|(a, _)| *a);
+        let offload_bad: u64 = offload.iter().map(|(_, s)| s.bad).sum();
+        let others_bad = bad - offload_bad;
+        let (status, detail) = if bad == 0 {
+            ("ok", format!("{checked} checksums verified, all correct"))
+        } else if !offload.is_empty() && offload.len() <= 2 && others_bad * 100 <= checked {
+            let hosts: Vec<String> = offload.iter().map(|(a, _)| a.to_string()).collect();
+            (
+                "note",
+                format!(
+                    "{offload_bad} packets sent by {} have wrong checksums while other hosts' are fine: checksum offload on the capturing host (an artefact, not corruption)",
+                    hosts.join(", ")
+                ),
+            )
+        } else {
+            (
+                self.status(bad, checked).0,
+                format!("{bad} of {checked} verified packets have wrong IP/TCP/UDP checksums, from several hosts: corruption or a rewriting device"),
+            )
+        };
+        push(
+            "checksum_offload",
+            (status, self.status(bad, checked).1),
+            bad,
+            checked,
+            detail,
+            Vec::new(),
+        );
+
+        let rank = |s: &str| match s {
+            "poor" => 3,
+            "degraded" => 2,
+            "note" => 1,
+            _ => 0,
+        };
+        let worst = checks.iter().map(|c| rank(&c.status)).max().unwrap_or(0);
+        let mut reasons: Vec<(usize, String)> = checks
+            .iter()
+            .filter(|c| c.status != "ok")
+            .map(|c| (rank(&c.status), format!("{}: {}", c.status, c.detail)))
+            .collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
+        Quality {
+            verdict: match worst {
+                3 => "poor",
+                2 => "degraded",
+                _ => "good",
+            }
+            .into(),
+            reasons: reasons.into_iter().map(|r| r.1).collect(),
+            checks,
+        }
+    }
+}
