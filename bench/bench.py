@@ -23,7 +23,7 @@ PCAPLENS = os.path.join(ROOT, "target", "release", "pcaplens")
 
 
 def run(cmd, stdout=subprocess.DEVNULL):
-    """Run cmd; return (wall seconds, peak RSS in MB of that process)."""
+    """Run cmd; return (wall seconds, peak RSS in MB, CPU seconds) of that process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -32,12 +32,13 @@ def run(cmd, stdout=subprocess.DEVNULL):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"command failed ({code}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def best_of(n, cmd):
+    """Best wall and CPU time of n runs, and the largest peak RSS."""
     runs = [run(cmd) for _ in range(n)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+    return min(r[0] for r in runs), max(r[1] for r in runs), min(r[2] for r in runs)
 
 
 def generate(path, packets, flows=None):
@@ -67,19 +68,26 @@ def main():
     print(f"capture: {packets:,} packets, {size_mb:.1f} MB ({big})")
 
     rows = []
-    pl = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *args.extra_args.split(), big])
+    extra = args.extra_args.split()
+    pl = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, big])
     rows.append(("pcaplens analyze --json", pl))
+    # The foundation alone (flows and statistics, no detectors): "before" the
+    # failure and security detection of issues 3 and 4.
+    rows.append(("pcaplens --no-detect", best_of(args.repeat, [PCAPLENS, "analyze", "--json", "--no-detect", *extra, big])))
     if shutil.which("capinfos"):
         rows.append(("capinfos", best_of(1, ["capinfos", big])))
     if not args.skip_tshark and shutil.which("tshark"):
         rows.append(("tshark -n -q -z conv,tcp", best_of(1, ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", big])))
 
-    print(f"\n{'tool':<28}{'seconds':>10}{'packets/s':>14}{'MB/s':>10}{'peak RSS MB':>13}")
-    for name, (secs, rss) in rows:
-        print(f"{name:<28}{secs:>10.3f}{packets / secs:>14,.0f}{size_mb / secs:>10.1f}{rss:>13.1f}")
-    base = rows[0][1][0]
-    for name, (secs, _) in rows[1:]:
-        print(f"speed vs {name}: pcaplens is {secs / base:.1f}x faster")
+    load = os.getloadavg()[0]
+    print(f"\n{'tool':<28}{'wall s':>9}{'CPU s':>8}{'packets/s':>13}{'MB/s':>9}{'peak RSS MB':>13}")
+    for name, (secs, rss, cpu) in rows:
+        print(f"{name:<28}{secs:>9.3f}{cpu:>8.3f}{packets / secs:>13,.0f}{size_mb / secs:>9.1f}{rss:>13.1f}")
+    print(f"(load average {load:.1f}: on a busy machine compare CPU seconds)")
+    for label, idx in (("pcaplens analyze", 0), ("pcaplens --no-detect", 1)):
+        wall, _, cpu = rows[idx][1]
+        for name, (secs, _, ocpu) in rows[2:]:
+            print(f"{label} vs {name}: {secs / wall:.1f}x faster (wall), {ocpu / cpu:.1f}x (CPU)")
     rss = rows[0][1][1]
     print(f"pcaplens peak RSS: {rss:.1f} MB (target < 100 MB)")
 
@@ -89,8 +97,8 @@ def main():
     large = os.path.join(tmp, "flows-large.pcap")
     generate(small, max(args.packets // 10, 10_000), flows)
     generate(large, max(args.packets, 100_000), flows)
-    _, rss_small = best_of(1, [PCAPLENS, "analyze", "--json", small])
-    _, rss_large = best_of(1, [PCAPLENS, "analyze", "--json", large])
+    _, rss_small, _ = best_of(1, [PCAPLENS, "analyze", "--json", small])
+    _, rss_large, _ = best_of(1, [PCAPLENS, "analyze", "--json", large])
     growth = (rss_large - rss_small) / rss_small * 100
     print(f"\nsame {flows} flows: {os.path.getsize(small) / 1e6:.1f} MB -> {rss_small:.1f} MB RSS; "
           f"10x packets ({os.path.getsize(large) / 1e6:.1f} MB) -> {rss_large:.1f} MB RSS ({growth:+.1f}%, target within 10%)")

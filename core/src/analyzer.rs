@@ -28,6 +28,8 @@ pub struct AnalyzerConfig {
     /// Keep finished flows for [`Analyzer::drain_flows`] (e.g. `--flows FILE`).
     pub collect_flows: bool,
     pub detect: DetectConfig,
+    /// Run the detectors (failures, findings). Off: statistics and flows only.
+    pub detect_enabled: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -38,6 +40,7 @@ impl Default for AnalyzerConfig {
             top_n: 10,
             collect_flows: false,
             detect: DetectConfig::default(),
+            detect_enabled: true,
         }
     }
 }
@@ -214,13 +217,17 @@ impl Pipeline {
             packet: &pkt,
             flow,
         };
-        self.detectors.on_packet(&ctx);
+        if self.cfg.detect_enabled {
+            self.detectors.on_packet(&ctx);
+        }
     }
 
     fn collect_finished(&mut self) {
         let finished: Vec<Flow> = self.table.drain_finished().collect();
         for f in finished {
-            self.detectors.on_flow_end(&f);
+            if self.cfg.detect_enabled {
+                self.detectors.on_flow_end(&f);
+            }
             let service = stats::service_label(&f);
             self.stats.on_flow(&f, &service, || {
                 conversation_row(&flow_summary(&f), &service)

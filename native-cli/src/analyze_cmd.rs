@@ -38,6 +38,12 @@ pub struct AnalyzeArgs {
     /// Length of top-N lists (talkers, conversations)
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+    /// Most instances listed per failure class (totals are never capped)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_instances: usize,
+    /// Statistics and flows only: skip failure and security detection (faster)
+    #[arg(long)]
+    pub no_detect: bool,
     /// Never show a progress bar
     #[arg(long)]
     pub no_progress: bool,
@@ -60,6 +66,8 @@ impl AnalyzeArgs {
         cfg.flows_limit = self.flows_limit;
         cfg.top_n = self.top;
         cfg.collect_flows = self.flows.is_some();
+        cfg.detect.max_instances = self.max_instances;
+        cfg.detect_enabled = !self.no_detect;
         cfg
     }
 }
