@@ -20,6 +20,8 @@ pub struct Report {
     pub summary: Summary,
     /// What went wrong, with evidence (see `detect`).
     pub failures: crate::detect::Failures,
+    /// Flows (and optionally packets) ranked by Isolation Forest score (see `anomaly`).
+    pub anomalies: crate::anomaly::AnomalyReport,
     /// Flows in creation order (first packet order), at most `flows_limit` of them.
     pub flows: Vec<FlowSummary>,
 }

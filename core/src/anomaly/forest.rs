@@ -1,0 +1,275 @@
+//! Isolation Forest (Liu, Ting & Zhou, ICDM 2008), as scikit-learn builds it:
+//! each tree sees a subsample of ψ = min(sample_size, n) rows drawn without
+//! replacement, splits on a feature drawn uniformly among those not constant
+//! in the node at a threshold uniform in [min, max), and stops at depth
+//! ⌈log2 ψ⌉. A row's score is 2^(−E[h(x)] / c(ψ)), where h is the path length
+//! plus c(leaf size) for the rows the leaf did not separate.
+//!
+//! Deterministic on every platform: our own PRNG, and only IEEE basic
+//! operations in anything that reaches the output (own `ln` and `exp2`).
+
+use crate::generate::rng::{ln, Rng};
+
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+const LEAF: u16 = u16::MAX;
+
+/// Average path length of an unsuccessful BST search among `n` rows: the
+/// normaliser c(n) of the paper (and of scikit-learn's `_average_path_length`).
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            2.0 * (ln(n - 1.0) + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+/// 2^x from basic operations only (platform-independent result).
+pub fn exp2(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    let x = x.clamp(-1000.0, 1000.0);
+    let k = x.floor();
+    let f = (x - k) * std::f64::consts::LN_2; // in [0, ln 2)
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for i in 1..24 {
+        term *= f / i as f64;
+        sum += term;
+    }
+    let k = k as i64;
+    if k < -1022 {
+        return 0.0;
+    }
+    sum * f64::from_bits(((1023 + k) as u64) << 52)
+}
+
+/// One node, preorder: the left child follows its parent.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// Split feature, or [`LEAF`].
+    feature: u16,
+    threshold: f32,
+    /// Index of the right child (split) or rows in the leaf (leaf).
+    right_or_size: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Tree {
+    nodes: Vec<Node>,
+}
+
+/// A trained forest over rows of `dims` f32 features.
+#[derive(Clone, Debug)]
+pub struct Forest {
+    trees: Vec<Tree>,
+    dims: usize,
+    /// c(ψ), the score's normaliser.
+    norm: f64,
+}
+
+impl Forest {
+    /// Train on `rows` (row-major, `rows.len() / dims` rows). `trees` ≥ 1.
+    pub fn train(rows: &[f32], dims: usize, trees: usize, sample_size: usize, seed: u64) -> Forest {
+        let n = rows.len().checked_div(dims).unwrap_or(0);
+        let psi = sample_size.max(1).min(n);
+        let height_limit = ceil_log2(psi.max(2));
+        let mut rng = Rng::derive(seed, 0x150F_0AE5, 0);
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        let mut sample = Vec::with_capacity(psi);
+        let mut forest = Forest {
+            trees: Vec::with_capacity(trees),
+            dims,
+            norm: average_path_length(psi),
+        };
+        for _ in 0..trees.max(1) {
+            // Partial Fisher–Yates: ψ distinct rows in O(ψ).
+            for i in 0..psi {
+                let j = i + rng.below((n - i) as u64) as usize;
+                perm.swap(i, j);
+            }
+            sample.clear();
+            sample.extend_from_slice(&perm[..psi]);
+            let mut tree = Tree { nodes: Vec::new() };
+            build(
+                &mut tree.nodes,
+                rows,
+                dims,
+                &mut sample,
+                0,
+                height_limit,
+                &mut rng,
+            );
+            forest.trees.push(tree);
+        }
+        forest
+    }
+
+    /// Mean path length E[h(x)] of one row over the trees.
+    pub fn mean_path_length(&self, row: &[f32]) -> f64 {
+        let mut total = 0.0;
+        for t in &self.trees {
+            total += path_length(&t.nodes, row);
+        }
+        total / self.trees.len().max(1) as f64
+    }
+
+    /// Anomaly score in (0, 1]: near 1 isolates fast (odd), ≤ 0.5 ordinary.
+    pub fn score(&self, row: &[f32]) -> f64 {
+        debug_assert_eq!(row.len(), self.dims);
+        if self.norm == 0.0 {
+            return 0.5;
+        }
+        exp2(-self.mean_path_length(row) / self.norm)
+    }
+}
+
+fn ceil_log2(n: usize) -> u32 {
+    usize::BITS - (n - 1).leading_zeros()
+}
+
+fn path_length(nodes: &[Node], row: &[f32]) -> f64 {
+    let mut i = 0usize;
+    let mut depth = 0u32;
+    loop {
+        let n = nodes[i];
+        if n.feature == LEAF {
+            return depth as f64 + average_path_length(n.right_or_size as usize);
+        }
+        depth += 1;
+        // NaN never occurs in our features; it would go right.
+        i = if row[n.feature as usize] <= n.threshold {
+            i + 1
+        } else {
+            n.right_or_size as usize
+        };
+    }
+}
+
+/// Grow a subtree over `idx` (row numbers), preorder into `nodes`. Depth is
+/// bounded by `limit` (⌈log2 ψ⌉ ≤ 64), so the recursion is shallow.
+fn build(
+    nodes: &mut Vec<Node>,
+    rows: &[f32],
+    dims: usize,
+    idx: &mut [u32],
+    depth: u32,
+    limit: u32,
+    rng: &mut Rng,
+) {
+    let me = nodes.len();
+    nodes.push(Node {
+        feature: LEAF,
+        threshold: 0.0,
+        right_or_size: idx.len() as u32,
+    });
+    if depth >= limit || idx.len() <= 1 {
+        return;
+    }
+    // Features not constant in this node, with their range: drawing among
+    // them is what scikit-learn's random splitter does by skipping constants.
+    let mut usable: [(u16, f32, f32); 64] = [(0, 0.0, 0.0); 64];
+    let mut count = 0;
+    for f in 0..dims.min(64) {
+        let mut lo = f32::INFINITY;
+        let mut hi = f32::NEG_INFINITY;
+        for &r in idx.iter() {
+            let v = rows[r as usize * dims + f];
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if hi > lo {
+            usable[count] = (f as u16, lo, hi);
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return;
+    }
+    let (feature, lo, hi) = usable[rng.below(count as u64) as usize];
+    let mut threshold = (lo as f64 + rng.f64() * (hi as f64 - lo as f64)) as f32;
+    if threshold >= hi {
+        // Rounded up to the maximum: both children must get rows.
+        threshold = lo;
+    }
+    // Partition: rows ≤ threshold first.
+    let mut split = 0;
+    for i in 0..idx.len() {
+        if rows[idx[i] as usize * dims + feature as usize] <= threshold {
+            idx.swap(i, split);
+            split += 1;
+        }
+    }
+    let (left, right) = idx.split_at_mut(split);
+    build(nodes, rows, dims, left, depth + 1, limit, rng);
+    let right_at = nodes.len() as u32;
+    build(nodes, rows, dims, right, depth + 1, limit, rng);
+    nodes[me] = Node {
+        feature,
+        threshold,
+        right_or_size: right_at,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp2_matches_std() {
+        for &x in &[-30.0, -3.7, -1.0, -0.5, -0.123, 0.0, 0.7, 5.25] {
+            let a = exp2(x);
+            let b = (x as f64).exp2();
+            assert!((a - b).abs() <= 1e-14 * b.max(1.0), "{x}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn path_length_normaliser_known_values() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // 2(H(255)) − 2·255/256 with H(i) ≈ ln i + γ.
+        let c256 = 2.0 * (255f64.ln() + EULER_GAMMA) - 2.0 * 255.0 / 256.0;
+        assert!((average_path_length(256) - c256).abs() < 1e-12);
+    }
+
+    #[test]
+    fn outlier_scores_highest_and_training_is_deterministic() {
+        // A 2-D cloud on a grid with one far point.
+        let mut rows = Vec::new();
+        for i in 0..500 {
+            rows.push((i % 25) as f32);
+            rows.push((i / 25) as f32);
+        }
+        rows.extend_from_slice(&[200.0, -150.0]);
+        let f = Forest::train(&rows, 2, 100, 256, 7);
+        let scores: Vec<f64> = rows.chunks(2).map(|r| f.score(r)).collect();
+        let best = scores
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        assert_eq!(best, 500);
+        assert!(scores[500] > 0.7, "{}", scores[500]);
+        let centre = f.score(&[12.0, 10.0]);
+        assert!(centre < 0.5, "{centre}");
+        let again = Forest::train(&rows, 2, 100, 256, 7);
+        let scores2: Vec<f64> = rows.chunks(2).map(|r| again.score(r)).collect();
+        assert_eq!(scores, scores2);
+    }
+
+    #[test]
+    fn tiny_and_constant_inputs_do_not_panic() {
+        let f = Forest::train(&[], 3, 10, 256, 1);
+        assert_eq!(f.score(&[1.0, 2.0, 3.0]), 0.5);
+        let f = Forest::train(&[1.0, 1.0, 1.0, 1.0], 2, 10, 256, 1);
+        let s = f.score(&[1.0, 1.0]);
+        assert!(s > 0.0 && s <= 1.0);
+        let f = Forest::train(&[5.0; 30], 3, 10, 256, 1);
+        assert!(f.score(&[5.0, 5.0, 5.0]).is_finite());
+    }
+}
