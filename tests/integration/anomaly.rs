@@ -303,3 +303,56 @@ fn disabled_scoring_changes_nothing_else() {
     off.anomalies = on.anomalies.clone();
     assert_eq!(on, off);
 }
+
+#[test]
+fn two_stage_scoring_on_big_captures_finds_the_whole_forests_top() {
+    // Enough flows (> 4,096) for the screening stage.
+    let (bytes, odd) = capture_with_odd_flows(120_000, 8);
+    let run = |export_features: bool| {
+        let mut a = Analyzer::new(config(AnomalyConfig {
+            export_features,
+            top_n: 30,
+            ..AnomalyConfig::default()
+        }))
+        .unwrap();
+        a.feed(&bytes).unwrap();
+        a.finish_with_features()
+    };
+    let (screened, _, none) = run(false);
+    let (full, _, matrix) = run(true);
+    assert!(none.is_none());
+    let s = &screened.anomalies;
+    assert!(
+        s.screening_trees > 0,
+        "{} flows were not screened",
+        s.flows_scored
+    );
+    assert!(s.fully_scored_flows < s.flows_scored);
+    assert_eq!(full.anomalies.screening_trees, 0);
+    assert_eq!(
+        s.top_flows, full.anomalies.top_flows,
+        "screening changed the top"
+    );
+    let odd_ids = odd_flow_ids(&screened);
+    assert_eq!(odd_ids.len(), odd as usize);
+    let in_top = s
+        .top_flows
+        .iter()
+        .filter(|t| odd_ids.contains(&t.flow_id))
+        .count();
+    let expected = (odd as usize).min(30);
+    assert!(
+        in_top * 10 >= expected * 9,
+        "{in_top} odd flows in the top 30, of {odd}"
+    );
+    // The sampled median is close to the median over every flow.
+    let matrix = matrix.unwrap();
+    let mut all: Vec<f64> = matrix.rows.iter().map(|r| r.score).collect();
+    all.sort_by(f64::total_cmp);
+    let exact = all[all.len() / 2];
+    assert!(
+        (s.median_score - exact).abs() < 0.01,
+        "{} vs {exact}",
+        s.median_score
+    );
+}

@@ -8,17 +8,18 @@ use crate::flow::Flow;
 /// Running mean and variance (Welford), numerically stable in one pass.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Welford {
-    n: u32,
+    /// Count as f64: no integer conversion on the per-packet path.
+    n: f64,
     mean: f64,
     m2: f64,
 }
 
 impl Welford {
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, x: f64) {
-        self.n = self.n.saturating_add(1);
+        self.n += 1.0;
         let d = x - self.mean;
-        self.mean += d / self.n as f64;
+        self.mean += d / self.n;
         self.m2 += d * (x - self.mean);
     }
     pub fn mean(&self) -> f64 {
@@ -26,10 +27,10 @@ impl Welford {
     }
     /// Population standard deviation (0 below two values).
     pub fn std(&self) -> f64 {
-        if self.n < 2 {
+        if self.n < 2.0 {
             0.0
         } else {
-            (self.m2 / self.n as f64).max(0.0).sqrt()
+            (self.m2 / self.n).max(0.0).sqrt()
         }
     }
 }
@@ -43,18 +44,37 @@ pub struct FlowAcc {
     iat: [Welford; 2],
     /// Timestamp of the direction's previous packet (0 = none yet).
     last_ts: [i64; 2],
-    /// TCP segments with SYN, FIN, RST, PSH, ACK (both directions).
+    /// TCP segments with FIN, SYN, RST, PSH, ACK (both directions), as five
+    /// 12-bit lanes added in one step per packet; folded into `flags` before
+    /// a lane can overflow.
+    lanes: u64,
+    pending: u16,
     flags: [u32; 5],
     retransmissions: u32,
 }
 
-const FLAG_BITS: [u8; 5] = [
-    tcp_flags::SYN,
-    tcp_flags::FIN,
-    tcp_flags::RST,
-    tcp_flags::PSH,
-    tcp_flags::ACK,
-];
+/// FIN, SYN, RST, PSH and ACK are the low five bits of the flags byte.
+const FLAG_MASK: u8 =
+    tcp_flags::FIN | tcp_flags::SYN | tcp_flags::RST | tcp_flags::PSH | tcp_flags::ACK;
+const LANE_BITS: u32 = 12;
+const LANE_MAX: u16 = (1 << LANE_BITS) - 1;
+
+/// Lane increments for each combination of the five flags.
+const LANE_INC: [u64; 32] = {
+    let mut t = [0u64; 32];
+    let mut f = 0;
+    while f < 32 {
+        let mut b = 0;
+        while b < 5 {
+            if f & (1 << b) != 0 {
+                t[f] += 1 << (LANE_BITS * b);
+            }
+            b += 1;
+        }
+        f += 1;
+    }
+    t
+};
 
 impl FlowAcc {
     /// Nanoseconds since the previous packet in direction `d`, if any.
@@ -66,20 +86,39 @@ impl FlowAcc {
     /// Account one packet: direction `d` (0 = from the originator), wire
     /// length, TCP flags (0 for other transports), whether TCP analysis
     /// called it a retransmission.
-    #[inline]
+    #[inline(always)]
     pub fn on_packet(&mut self, d: usize, ts: i64, wire_len: u32, flags: u8, retransmission: bool) {
+        let d = d & 1;
         self.size[d].push(wire_len as f64);
         if let Some(g) = self.gap(d, ts) {
-            self.iat[d].push(g as f64 / 1e9);
+            self.iat[d].push(g as f64 * 1e-9);
         }
         // 0 marks "none yet"; a capture at the epoch loses one gap, harmlessly.
         self.last_ts[d] = ts;
-        if flags != 0 {
-            for (c, bit) in self.flags.iter_mut().zip(FLAG_BITS) {
-                *c += (flags & bit != 0) as u32;
-            }
+        self.lanes += LANE_INC[(flags & FLAG_MASK) as usize];
+        self.pending += 1;
+        if self.pending == LANE_MAX {
+            self.fold_lanes();
         }
         self.retransmissions += retransmission as u32;
+    }
+
+    #[cold]
+    fn fold_lanes(&mut self) {
+        for (b, c) in self.flags.iter_mut().enumerate() {
+            *c += ((self.lanes >> (LANE_BITS as usize * b)) & LANE_MAX as u64) as u32;
+        }
+        self.lanes = 0;
+        self.pending = 0;
+    }
+
+    /// Packets with FIN, SYN, RST, PSH, ACK.
+    pub fn flag_counts(&self) -> [u32; 5] {
+        let mut c = self.flags;
+        for (b, c) in c.iter_mut().enumerate() {
+            *c += ((self.lanes >> (LANE_BITS as usize * b)) & LANE_MAX as u64) as u32;
+        }
+        c
     }
 }
 
@@ -194,8 +233,32 @@ fn port_class(proto: u8, port: u16) -> f32 {
     }
 }
 
-fn log1p(x: f64) -> f32 {
-    crate::generate::rng::ln(1.0 + x.max(0.0)) as f32
+/// ln(1 + x) for x ≥ 0, from basic IEEE operations only (identical on every
+/// platform), accurate to ~1e-15: far below the f32 the features are kept in.
+pub fn log1p(x: f64) -> f32 {
+    ln(1.0 + x.max(0.0)) as f32
+}
+
+/// Natural log of x ≥ 1 (or any normal x > 0): mantissa reduced to
+/// [√½, √2), then the atanh series to z^17 (|z| ≤ 0.172).
+fn ln(x: f64) -> f64 {
+    if !x.is_finite() || x <= 0.0 {
+        return if x == f64::INFINITY { x } else { 0.0 };
+    }
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let z = (m - 1.0) / (m + 1.0);
+    let z2 = z * z;
+    let mut p = 1.0 / 17.0;
+    for k in [15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+        p = p * z2 + 1.0 / k;
+    }
+    e as f64 * std::f64::consts::LN_2 + 2.0 * z * p
 }
 
 /// The feature vector of a finished flow (see [`FEATURES`]).
@@ -204,6 +267,7 @@ pub fn extract(f: &Flow) -> [f32; DIMS] {
     let packets = f.packets().max(1) as f64;
     let share = |c: u32| (c as f64 / packets) as f32;
     let ms = |s: f64| log1p(s * 1e3);
+    let [fin, syn, rst, psh, ack] = a.flag_counts();
     [
         log1p((f.last_ts - f.first_ts).max(0) as f64 / 1e9),
         log1p(f.dir[0].packets as f64),
@@ -218,11 +282,11 @@ pub fn extract(f: &Flow) -> [f32; DIMS] {
         ms(a.iat[0].std()),
         ms(a.iat[1].mean()),
         ms(a.iat[1].std()),
-        share(a.flags[0]),
-        share(a.flags[1]),
-        share(a.flags[2]),
-        share(a.flags[3]),
-        share(a.flags[4]),
+        share(syn),
+        share(fin),
+        share(rst),
+        share(psh),
+        share(ack),
         share(a.retransmissions),
         port_class(f.proto, f.resp_port),
         match f.proto {
@@ -272,12 +336,29 @@ mod tests {
         a.on_packet(1, 1_010_000_000, 74, tcp_flags::SYN | tcp_flags::ACK, false);
         a.on_packet(0, 1_020_000_000, 66, tcp_flags::ACK, false);
         a.on_packet(0, 1_040_000_000, 66, tcp_flags::ACK, true);
-        assert_eq!(a.flags, [2, 0, 0, 0, 3]);
+        assert_eq!(a.flag_counts(), [0, 2, 0, 0, 3]);
         assert_eq!(a.retransmissions, 1);
         // Gaps from the originator: 20 ms and 20 ms.
         assert!((a.iat[0].mean() - 0.02).abs() < 1e-12);
         assert_eq!(a.iat[0].std(), 0.0);
         assert_eq!(a.iat[1].mean(), 0.0);
+        // Lanes fold before they overflow.
+        for _ in 0..10_000 {
+            a.on_packet(1, 2_000_000_000, 60, tcp_flags::ACK | tcp_flags::FIN, false);
+        }
+        assert_eq!(a.flag_counts(), [10_000, 2, 0, 0, 10_003]);
+    }
+
+    #[test]
+    fn own_log_matches_std() {
+        for &x in &[0.0, 1e-9, 0.3, 1.0, 59.0, 1514.0, 3.7e6, 1e12] {
+            let ours = super::ln(1.0 + x);
+            let std = (1.0f64 + x).ln();
+            assert!(
+                (ours - std).abs() <= 1e-14 * std.max(1.0),
+                "{x}: {ours} vs {std}"
+            );
+        }
     }
 
     #[test]

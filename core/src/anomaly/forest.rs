@@ -60,6 +60,68 @@ struct Node {
 #[derive(Clone, Debug)]
 struct Tree {
     nodes: Vec<Node>,
+    /// The same tree as a complete binary tree, for small height limits.
+    flat: Option<FlatTree>,
+}
+
+/// Deepest height limit scored through [`FlatTree`] (2^10 leaves a tree).
+const FLAT_MAX_LEVELS: u32 = 10;
+
+/// A tree padded to a complete binary tree of `levels` levels: every walk
+/// takes exactly `levels` steps with no leaf test, and each leaf holds its
+/// path length (depth + c(size)) precomputed. A leaf above the last level
+/// fills every slot of its subtree, so the result equals the sparse walk.
+#[derive(Clone, Debug)]
+struct FlatTree {
+    levels: u32,
+    /// (threshold, feature) in breadth-first order; children of i: 2i+1, 2i+2.
+    inner: Vec<(f32, u32)>,
+    leaves: Vec<f64>,
+}
+
+impl FlatTree {
+    fn of(nodes: &[Node], levels: u32, leaf_c: &[f64]) -> FlatTree {
+        let inner_len = (1usize << levels) - 1;
+        let mut t = FlatTree {
+            levels,
+            inner: vec![(f32::INFINITY, 0); inner_len],
+            leaves: vec![0.0; inner_len + 1],
+        };
+        t.fill(nodes, 0, 0, 0, leaf_c);
+        t
+    }
+
+    fn fill(&mut self, nodes: &[Node], at: usize, pos: usize, depth: u32, leaf_c: &[f64]) {
+        let n = nodes[at];
+        if n.feature == LEAF {
+            let size = n.right_or_size as usize;
+            let value = depth as f64 + leaf_c.get(size).copied().unwrap_or(0.0);
+            // Leaves under `pos` at the last level: a contiguous range.
+            let span = 1usize << (self.levels - depth);
+            let first = ((pos + 1) << (self.levels - depth)) - 1 - (self.inner.len());
+            self.leaves[first..first + span].fill(value);
+            return;
+        }
+        self.inner[pos] = (n.threshold, n.feature as u32);
+        self.fill(nodes, at + 1, 2 * pos + 1, depth + 1, leaf_c);
+        self.fill(
+            nodes,
+            n.right_or_size as usize,
+            2 * pos + 2,
+            depth + 1,
+            leaf_c,
+        );
+    }
+
+    #[inline]
+    fn path_length(&self, row: &[f32]) -> f64 {
+        let mut i = 0usize;
+        for _ in 0..self.levels {
+            let (threshold, feature) = self.inner[i];
+            i = 2 * i + 1 + (row[feature as usize] > threshold) as usize;
+        }
+        self.leaves[i - self.inner.len()]
+    }
 }
 
 /// A trained forest over rows of `dims` f32 features.
@@ -69,6 +131,9 @@ pub struct Forest {
     dims: usize,
     /// c(ψ), the score's normaliser.
     norm: f64,
+    /// c(k) for leaf sizes k ≤ ψ (a leaf never holds more than ψ rows):
+    /// scoring then needs no logarithm.
+    leaf_c: Vec<f64>,
 }
 
 impl Forest {
@@ -84,6 +149,7 @@ impl Forest {
             trees: Vec::with_capacity(trees),
             dims,
             norm: average_path_length(psi),
+            leaf_c: (0..=psi).map(average_path_length).collect(),
         };
         for _ in 0..trees.max(1) {
             // Partial Fisher–Yates: ψ distinct rows in O(ψ).
@@ -93,7 +159,10 @@ impl Forest {
             }
             sample.clear();
             sample.extend_from_slice(&perm[..psi]);
-            let mut tree = Tree { nodes: Vec::new() };
+            let mut tree = Tree {
+                nodes: Vec::new(),
+                flat: None,
+            };
             build(
                 &mut tree.nodes,
                 rows,
@@ -103,6 +172,9 @@ impl Forest {
                 height_limit,
                 &mut rng,
             );
+            if height_limit <= FLAT_MAX_LEVELS {
+                tree.flat = Some(FlatTree::of(&tree.nodes, height_limit, &forest.leaf_c));
+            }
             forest.trees.push(tree);
         }
         forest
@@ -112,18 +184,36 @@ impl Forest {
     pub fn mean_path_length(&self, row: &[f32]) -> f64 {
         let mut total = 0.0;
         for t in &self.trees {
-            total += path_length(&t.nodes, row);
+            total += self.tree_path_length(t, row);
         }
         total / self.trees.len().max(1) as f64
     }
 
     /// Anomaly score in (0, 1]: near 1 isolates fast (odd), ≤ 0.5 ordinary.
     pub fn score(&self, row: &[f32]) -> f64 {
+        self.score_first(row, self.trees.len())
+    }
+
+    #[inline]
+    fn tree_path_length(&self, t: &Tree, row: &[f32]) -> f64 {
+        match &t.flat {
+            Some(f) => f.path_length(row),
+            None => path_length(&t.nodes, &self.leaf_c, row),
+        }
+    }
+
+    /// The score by the first `k` trees only (a cheaper estimate).
+    pub fn score_first(&self, row: &[f32], k: usize) -> f64 {
         debug_assert_eq!(row.len(), self.dims);
         if self.norm == 0.0 {
             return 0.5;
         }
-        exp2(-self.mean_path_length(row) / self.norm)
+        let k = k.clamp(1, self.trees.len().max(1));
+        let mut total = 0.0;
+        for t in self.trees.iter().take(k) {
+            total += self.tree_path_length(t, row);
+        }
+        exp2(-(total / k as f64) / self.norm)
     }
 }
 
@@ -131,13 +221,18 @@ fn ceil_log2(n: usize) -> u32 {
     usize::BITS - (n - 1).leading_zeros()
 }
 
-fn path_length(nodes: &[Node], row: &[f32]) -> f64 {
+fn path_length(nodes: &[Node], leaf_c: &[f64], row: &[f32]) -> f64 {
     let mut i = 0usize;
     let mut depth = 0u32;
     loop {
         let n = nodes[i];
         if n.feature == LEAF {
-            return depth as f64 + average_path_length(n.right_or_size as usize);
+            let size = n.right_or_size as usize;
+            return depth as f64
+                + leaf_c
+                    .get(size)
+                    .copied()
+                    .unwrap_or_else(|| average_path_length(size));
         }
         depth += 1;
         // NaN never occurs in our features; it would go right.
@@ -169,11 +264,19 @@ fn build(
     if depth >= limit || idx.len() <= 1 {
         return;
     }
-    // Features not constant in this node, with their range: drawing among
-    // them is what scikit-learn's random splitter does by skipping constants.
-    let mut usable: [(u16, f32, f32); 64] = [(0, 0.0, 0.0); 64];
-    let mut count = 0;
-    for f in 0..dims.min(64) {
+    // Draw features without replacement until one is not constant in this
+    // node: uniform among the non-constant ones, as scikit-learn's random
+    // splitter, and usually one scan of the rows instead of one per feature.
+    let nfeat = dims.min(64);
+    let mut order: [u8; 64] = [0; 64];
+    for (i, o) in order.iter_mut().enumerate().take(nfeat) {
+        *o = i as u8;
+    }
+    let mut chosen = None;
+    for k in 0..nfeat {
+        let pick = k + rng.below((nfeat - k) as u64) as usize;
+        order.swap(k, pick);
+        let f = order[k] as usize;
         let mut lo = f32::INFINITY;
         let mut hi = f32::NEG_INFINITY;
         for &r in idx.iter() {
@@ -182,14 +285,13 @@ fn build(
             hi = hi.max(v);
         }
         if hi > lo {
-            usable[count] = (f as u16, lo, hi);
-            count += 1;
+            chosen = Some((f as u16, lo, hi));
+            break;
         }
     }
-    if count == 0 {
+    let Some((feature, lo, hi)) = chosen else {
         return;
-    }
-    let (feature, lo, hi) = usable[rng.below(count as u64) as usize];
+    };
     let mut threshold = (lo as f64 + rng.f64() * (hi as f64 - lo as f64)) as f32;
     if threshold >= hi {
         // Rounded up to the maximum: both children must get rows.
@@ -257,6 +359,13 @@ mod tests {
         assert!(scores[500] > 0.7, "{}", scores[500]);
         let centre = f.score(&[12.0, 10.0]);
         assert!(centre < 0.5, "{centre}");
+        // The padded layout walks to the same leaves as the sparse one.
+        for r in rows.chunks(2).step_by(7) {
+            for t in &f.trees {
+                let flat = t.flat.as_ref().expect("height 8 is flat").path_length(r);
+                assert_eq!(flat, path_length(&t.nodes, &f.leaf_c, r));
+            }
+        }
         let again = Forest::train(&rows, 2, 100, 256, 7);
         let scores2: Vec<f64> = rows.chunks(2).map(|r| again.score(r)).collect();
         assert_eq!(scores, scores2);

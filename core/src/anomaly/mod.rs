@@ -16,6 +16,11 @@
 //!   three features furthest from their median in robust z units
 //!   (|x − median| / (1.4826 · MAD), falling back to the mean absolute
 //!   deviation when the MAD is 0).
+//! * Scoring every kept flow with every tree costs more than the rest of the
+//!   analysis on big captures, so above 4,096 kept flows it is two-stage: the
+//!   first 10 trees score every flow, and the best max(16·top_n, 2 %, 512)
+//!   of them are scored by the whole forest (the ranking of the top is the
+//!   whole forest's). With `export_features` every flow gets every tree.
 //! * Optionally, packets: a reservoir of packets (frame, size, gap since the
 //!   direction's previous packet) scored by a second forest over the flow's
 //!   features plus those of the packet; the report keeps the top N frames.
@@ -94,9 +99,14 @@ pub struct AnomalyReport {
     pub training_flows: u64,
     /// Flows scored by the final forest (training flows + candidates).
     pub flows_scored: u64,
+    /// Trees that screened every scored flow (0: every flow got every tree).
+    pub screening_trees: u64,
+    /// Flows scored by every tree (all, or the best of the screening).
+    pub fully_scored_flows: u64,
     /// True when there were more flows than `max_training_flows`.
     pub sampled: bool,
-    /// Median score of the scored flows (ordinary flows sit near it).
+    /// Median score of the scored flows (ordinary flows sit near it); when
+    /// screening, of up to 512 training flows spread evenly.
     pub median_score: f64,
     /// Flows by score, highest first (ties: flow id).
     pub top_flows: Vec<FlowAnomaly>,
@@ -263,6 +273,14 @@ struct PacketSample {
     dir: u8,
 }
 
+/// Above this many kept flows (and without `export_features`), scoring is
+/// two-stage: it keeps the analysis cheap on big captures (see module docs).
+const SCREEN_MIN_FLOWS: usize = 4096;
+/// Trees of the first stage.
+const SCREEN_TREES: usize = 10;
+/// Flows whose whole-forest score gives `median_score` when screening.
+const MEDIAN_SAMPLE: usize = 512;
+
 /// Candidate flows scored by the interim forest (bounded, best kept).
 struct Candidates {
     cap: usize,
@@ -319,7 +337,7 @@ impl AnomalyEngine {
     }
 
     /// Account one packet of `flow` (after the flow table did).
-    #[inline]
+    #[inline(always)]
     pub fn on_packet(
         &mut self,
         flow: &mut Flow,
@@ -335,12 +353,11 @@ impl AnomalyEngine {
         let retransmission = placement.tcp.is_retransmission();
         let d = if placement.from_orig { 0 } else { 1 };
         if self.cfg.per_packet {
-            let gap_ns = flow.anomaly.gap(d, ts).unwrap_or(0);
             self.sample_packet(PacketSample {
                 frame,
                 flow_id: flow.id,
                 size: wire_len,
-                gap_ns,
+                gap_ns: flow.anomaly.gap(d, ts).unwrap_or(0),
                 dir: d as u8,
             });
         }
@@ -348,6 +365,7 @@ impl AnomalyEngine {
             .on_packet(d, ts, wire_len, tcp_flags, retransmission);
     }
 
+    #[inline(never)]
     fn sample_packet(&mut self, p: PacketSample) {
         self.packets_seen += 1;
         if self.packets.len() < self.cfg.max_packets {
@@ -404,15 +422,8 @@ impl AnomalyEngine {
         self.candidates.trim();
         let forest = self.train(&self.rows);
         let training = self.rows.len();
-        // Every scored flow: training flows first, then candidates.
-        let mut scored: Vec<(f64, usize)> =
-            Vec::with_capacity(training + self.candidates.items.len());
-        for (i, r) in self.rows.iter().enumerate() {
-            scored.push((forest.score(r), i));
-        }
-        for (i, c) in self.candidates.items.iter().enumerate() {
-            scored.push((forest.score(&c.2), training + i));
-        }
+        // Kept flows are numbered: training flows first, then candidates.
+        let kept = training + self.candidates.items.len();
         let meta = |i: usize| -> &FlowMeta {
             if i < training {
                 &self.metas[i]
@@ -427,8 +438,33 @@ impl AnomalyEngine {
                 &self.candidates.items[i - training].2
             }
         };
+        let order = |a: &(f64, usize), b: &(f64, usize)| {
+            b.0.total_cmp(&a.0).then(meta(a.1).id.cmp(&meta(b.1).id))
+        };
+        let trees = self.cfg.trees.max(1);
+        let screen = !self.cfg.export_features && kept > SCREEN_MIN_FLOWS && trees > SCREEN_TREES;
+        let scored: Vec<(f64, usize)> = if screen {
+            // Two stages: the first trees rank every flow; the best of them
+            // (a generous share) get the whole forest's score.
+            let mut pre: Vec<(f64, usize)> = (0..kept)
+                .map(|i| (forest.score_first(row(i), SCREEN_TREES), i))
+                .collect();
+            let k = (16 * self.cfg.top_n).max(kept / 50).max(512).min(kept);
+            pre.select_nth_unstable_by(k - 1, order);
+            pre.truncate(k);
+            pre.iter()
+                .map(|&(_, i)| (forest.score(row(i)), i))
+                .collect()
+        } else {
+            (0..kept).map(|i| (forest.score(row(i)), i)).collect()
+        };
+        // Only the top is ordered: selection first, O(n).
         let mut ranked = scored.clone();
-        ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(meta(a.1).id.cmp(&meta(b.1).id)));
+        if self.cfg.top_n < ranked.len() {
+            ranked.select_nth_unstable_by(self.cfg.top_n, order);
+            ranked.truncate(self.cfg.top_n);
+        }
+        ranked.sort_unstable_by(order);
 
         let robust = RobustStats::of(&self.rows);
         let top_flows = ranked
@@ -454,14 +490,27 @@ impl AnomalyEngine {
             })
             .collect();
         let median_score = {
-            let mut s: Vec<f64> = scored.iter().map(|x| x.0).collect();
-            s.sort_unstable_by(f64::total_cmp);
-            s.get(s.len() / 2).copied().map(round6).unwrap_or(0.0)
+            let mut s: Vec<f64> = if screen {
+                // Whole-forest scores of training flows spread evenly.
+                let step = training.div_ceil(MEDIAN_SAMPLE).max(1);
+                (0..training)
+                    .step_by(step)
+                    .map(|i| forest.score(row(i)))
+                    .collect()
+            } else {
+                scored.iter().map(|x| x.0).collect()
+            };
+            let mid = s.len() / 2;
+            if s.is_empty() {
+                0.0
+            } else {
+                round6(*s.select_nth_unstable_by(mid, f64::total_cmp).1)
+            }
         };
 
         let packets = self.cfg.per_packet.then(|| {
-            let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(scored.len());
-            for &(_, i) in &scored {
+            let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(kept);
+            for i in 0..kept {
                 by_id.insert(meta(i).id, i);
             }
             self.score_packets(&by_id, &row, &meta)
@@ -494,7 +543,9 @@ impl AnomalyEngine {
             features: FEATURES.iter().map(|f| f.name.to_string()).collect(),
             flows_seen: self.flows_seen,
             training_flows: training as u64,
-            flows_scored: scored.len() as u64,
+            flows_scored: kept as u64,
+            screening_trees: if screen { SCREEN_TREES as u64 } else { 0 },
+            fully_scored_flows: scored.len() as u64,
             sampled: self.flows_seen > training as u64,
             median_score,
             top_flows,
@@ -518,8 +569,8 @@ impl AnomalyEngine {
                 continue;
             };
             matrix.extend_from_slice(row(i));
-            matrix.push(crate::generate::rng::ln(1.0 + p.size as f64) as f32);
-            matrix.push(crate::generate::rng::ln(1.0 + p.gap_ns.max(0) as f64 / 1e6) as f32);
+            matrix.push(features::log1p(p.size as f64));
+            matrix.push(features::log1p(p.gap_ns as f64 / 1e6));
             matrix.push(p.dir as f32);
             kept.push((i, p));
         }
@@ -570,6 +621,9 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
+/// Most training flows the medians and MADs of explanations are taken over.
+const ROBUST_SAMPLE: usize = 4096;
+
 /// Median and robust spread of each feature over the training flows.
 struct RobustStats {
     median: [f32; DIMS],
@@ -577,21 +631,26 @@ struct RobustStats {
 }
 
 impl RobustStats {
+    /// Over at most [`ROBUST_SAMPLE`] training flows spread evenly (exact below).
     fn of(rows: &[[f32; DIMS]]) -> Self {
         let mut median = [0f32; DIMS];
         let mut scale = [0f64; DIMS];
-        let mut col: Vec<f32> = Vec::with_capacity(rows.len());
+        let step = rows.len().div_ceil(ROBUST_SAMPLE).max(1);
+        let mut col: Vec<f32> = Vec::with_capacity(ROBUST_SAMPLE.min(rows.len()));
         for f in 0..DIMS {
             col.clear();
-            col.extend(rows.iter().map(|r| r[f]));
+            col.extend(rows.iter().step_by(step).map(|r| r[f]));
             if col.is_empty() {
                 continue;
             }
-            col.sort_unstable_by(f32::total_cmp);
-            let med = col[col.len() / 2];
-            let mut dev: Vec<f32> = col.iter().map(|v| (v - med).abs()).collect();
-            dev.sort_unstable_by(f32::total_cmp);
-            let mad = dev[dev.len() / 2] as f64 * 1.4826;
+            // Selection, not sorting: O(n) per feature.
+            let mid = col.len() / 2;
+            let med = *col.select_nth_unstable_by(mid, f32::total_cmp).1;
+            for v in col.iter_mut() {
+                *v = (*v - med).abs();
+            }
+            let dev = &mut col;
+            let mad = *dev.select_nth_unstable_by(mid, f32::total_cmp).1 as f64 * 1.4826;
             let mean_ad = dev.iter().map(|&d| d as f64).sum::<f64>() / dev.len() as f64 * 1.2533;
             median[f] = med;
             scale[f] = if mad > 0.0 { mad } else { mean_ad };
