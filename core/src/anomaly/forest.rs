@@ -64,8 +64,12 @@ struct Tree {
     flat: Option<FlatTree>,
 }
 
-/// Deepest height limit scored through [`FlatTree`] (2^10 leaves a tree).
-const FLAT_MAX_LEVELS: u32 = 10;
+/// Deepest height limit scored through [`FlatTree`] (ψ ≤ 256, the default).
+const FLAT_MAX_LEVELS: u32 = 8;
+/// Slots of a [`FlatTree`]: fixed, so that masked indexing needs no bounds check.
+const FLAT_SLOTS: usize = 1 << FLAT_MAX_LEVELS;
+/// Most features a [`FlatTree`] row holds (padded to this length).
+const FLAT_DIMS: usize = 32;
 
 /// A tree padded to a complete binary tree of `levels` levels: every walk
 /// takes exactly `levels` steps with no leaf test, and each leaf holds its
@@ -75,30 +79,34 @@ const FLAT_MAX_LEVELS: u32 = 10;
 struct FlatTree {
     levels: u32,
     /// (threshold, feature) in breadth-first order; children of i: 2i+1, 2i+2.
-    inner: Vec<(f32, u32)>,
-    leaves: Vec<f64>,
+    inner: Box<[(f32, u32); FLAT_SLOTS]>,
+    leaves: Box<[f64; FLAT_SLOTS]>,
 }
 
 impl FlatTree {
     fn of(nodes: &[Node], levels: u32, leaf_c: &[f64]) -> FlatTree {
-        let inner_len = (1usize << levels) - 1;
+        debug_assert!(levels <= FLAT_MAX_LEVELS);
         let mut t = FlatTree {
             levels,
-            inner: vec![(f32::INFINITY, 0); inner_len],
-            leaves: vec![0.0; inner_len + 1],
+            inner: Box::new([(f32::INFINITY, 0); FLAT_SLOTS]),
+            leaves: Box::new([0.0; FLAT_SLOTS]),
         };
         t.fill(nodes, 0, 0, 0, leaf_c);
         t
     }
 
+    fn inner_len(&self) -> usize {
+        (1 << self.levels) - 1
+    }
+
     fn fill(&mut self, nodes: &[Node], at: usize, pos: usize, depth: u32, leaf_c: &[f64]) {
         let n = nodes[at];
-        if n.feature == LEAF {
+        if n.feature == LEAF || depth >= self.levels {
             let size = n.right_or_size as usize;
             let value = depth as f64 + leaf_c.get(size).copied().unwrap_or(0.0);
             // Leaves under `pos` at the last level: a contiguous range.
             let span = 1usize << (self.levels - depth);
-            let first = ((pos + 1) << (self.levels - depth)) - 1 - (self.inner.len());
+            let first = ((pos + 1) << (self.levels - depth)) - 1 - self.inner_len();
             self.leaves[first..first + span].fill(value);
             return;
         }
@@ -114,13 +122,13 @@ impl FlatTree {
     }
 
     #[inline]
-    fn path_length(&self, row: &[f32]) -> f64 {
+    fn path_length(&self, row: &[f32; FLAT_DIMS]) -> f64 {
         let mut i = 0usize;
         for _ in 0..self.levels {
-            let (threshold, feature) = self.inner[i];
-            i = 2 * i + 1 + (row[feature as usize] > threshold) as usize;
+            let (threshold, feature) = self.inner[i & (FLAT_SLOTS - 1)];
+            i = 2 * i + 1 + (row[feature as usize & (FLAT_DIMS - 1)] > threshold) as usize;
         }
-        self.leaves[i - self.inner.len()]
+        self.leaves[(i - self.inner_len()) & (FLAT_SLOTS - 1)]
     }
 }
 
@@ -172,7 +180,7 @@ impl Forest {
                 height_limit,
                 &mut rng,
             );
-            if height_limit <= FLAT_MAX_LEVELS {
+            if height_limit <= FLAT_MAX_LEVELS && dims <= FLAT_DIMS {
                 tree.flat = Some(FlatTree::of(&tree.nodes, height_limit, &forest.leaf_c));
             }
             forest.trees.push(tree);
@@ -180,26 +188,9 @@ impl Forest {
         forest
     }
 
-    /// Mean path length E[h(x)] of one row over the trees.
-    pub fn mean_path_length(&self, row: &[f32]) -> f64 {
-        let mut total = 0.0;
-        for t in &self.trees {
-            total += self.tree_path_length(t, row);
-        }
-        total / self.trees.len().max(1) as f64
-    }
-
     /// Anomaly score in (0, 1]: near 1 isolates fast (odd), ≤ 0.5 ordinary.
     pub fn score(&self, row: &[f32]) -> f64 {
         self.score_first(row, self.trees.len())
-    }
-
-    #[inline]
-    fn tree_path_length(&self, t: &Tree, row: &[f32]) -> f64 {
-        match &t.flat {
-            Some(f) => f.path_length(row),
-            None => path_length(&t.nodes, &self.leaf_c, row),
-        }
     }
 
     /// The score by the first `k` trees only (a cheaper estimate).
@@ -210,8 +201,16 @@ impl Forest {
         }
         let k = k.clamp(1, self.trees.len().max(1));
         let mut total = 0.0;
-        for t in self.trees.iter().take(k) {
-            total += self.tree_path_length(t, row);
+        if self.dims <= FLAT_DIMS && self.trees.iter().all(|t| t.flat.is_some()) {
+            let mut padded = [0f32; FLAT_DIMS];
+            padded[..row.len()].copy_from_slice(row);
+            for t in self.trees.iter().take(k) {
+                total += t.flat.as_ref().map_or(0.0, |f| f.path_length(&padded));
+            }
+        } else {
+            for t in self.trees.iter().take(k) {
+                total += path_length(&t.nodes, &self.leaf_c, row);
+            }
         }
         exp2(-(total / k as f64) / self.norm)
     }
@@ -361,8 +360,14 @@ mod tests {
         assert!(centre < 0.5, "{centre}");
         // The padded layout walks to the same leaves as the sparse one.
         for r in rows.chunks(2).step_by(7) {
+            let mut padded = [0f32; FLAT_DIMS];
+            padded[..2].copy_from_slice(r);
             for t in &f.trees {
-                let flat = t.flat.as_ref().expect("height 8 is flat").path_length(r);
+                let flat = t
+                    .flat
+                    .as_ref()
+                    .expect("height 8 is flat")
+                    .path_length(&padded);
                 assert_eq!(flat, path_length(&t.nodes, &f.leaf_c, r));
             }
         }

@@ -277,7 +277,7 @@ struct PacketSample {
 /// two-stage: it keeps the analysis cheap on big captures (see module docs).
 const SCREEN_MIN_FLOWS: usize = 4096;
 /// Trees of the first stage.
-const SCREEN_TREES: usize = 10;
+const SCREEN_TREES: usize = 6;
 /// Flows whose whole-forest score gives `median_score` when screening.
 const MEDIAN_SAMPLE: usize = 512;
 
