@@ -18,7 +18,7 @@
 //!   deviation when the MAD is 0).
 //! * Scoring every kept flow with every tree costs more than the rest of the
 //!   analysis on big captures, so above 4,096 kept flows it is two-stage: the
-//!   first 10 trees score every flow, and the best max(16·top_n, 2 %, 512)
+//!   first 6 trees score every flow, and the best max(16·top_n, 2 %, 512)
 //!   of them are scored by the whole forest (the ranking of the top is the
 //!   whole forest's). With `export_features` every flow gets every tree.
 //! * Optionally, packets: a reservoir of packets (frame, size, gap since the
