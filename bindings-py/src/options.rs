@@ -14,6 +14,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "flows_limit",
     "top_n",
     "max_instances",
+    "anomaly",
+    "anomaly_seed",
+    "per_packet_anomaly",
 ];
 
 fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -34,6 +37,15 @@ fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
     })
 }
 
+fn flag(name: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if !value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(OptionsError::new_err(format!(
+            "option {name} must be True or False"
+        )));
+    }
+    value.extract::<bool>()
+}
+
 pub fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<AnalyzerConfig> {
     let mut cfg = AnalyzerConfig::default();
     if let Some(options) = options {
@@ -47,8 +59,14 @@ pub fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<AnalyzerConf
                 // None lists every flow (they are always counted either way).
                 "flows_limit" if value.is_none() => cfg.flows_limit = usize::MAX,
                 "flows_limit" => cfg.flows_limit = count(&name, &value)?,
-                "top_n" => cfg.top_n = count(&name, &value)?,
+                "top_n" => {
+                    cfg.top_n = count(&name, &value)?;
+                    cfg.anomaly.top_n = cfg.top_n;
+                }
                 "max_instances" => cfg.detect.max_instances = count(&name, &value)?,
+                "anomaly" => cfg.anomaly.enabled = flag(&name, &value)?,
+                "anomaly_seed" => cfg.anomaly.seed = count(&name, &value)? as u64,
+                "per_packet_anomaly" => cfg.anomaly.per_packet = flag(&name, &value)?,
                 _ => {
                     return Err(OptionsError::new_err(format!(
                         "unknown option '{name}'; known options: {}",

@@ -5,6 +5,7 @@
 //! [`Analyzer::feed`], may pull finished flows with [`Analyzer::drain_flows`],
 //! and calls [`Analyzer::finish`] for the report. Time comes from the packets.
 
+use crate::anomaly::{AnomalyConfig, AnomalyEngine, FeatureMatrix};
 use crate::capture::{Event, Reader, Record};
 use crate::decode::{self, tcp_flags};
 use crate::detect::{DetectConfig, Detectors, FlowCtx, PacketCtx};
@@ -30,6 +31,7 @@ pub struct AnalyzerConfig {
     pub detect: DetectConfig,
     /// Run the detectors (failures, findings). Off: statistics and flows only.
     pub detect_enabled: bool,
+    pub anomaly: AnomalyConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -41,6 +43,7 @@ impl Default for AnalyzerConfig {
             collect_flows: false,
             detect: DetectConfig::default(),
             detect_enabled: true,
+            anomaly: AnomalyConfig::default(),
         }
     }
 }
@@ -78,6 +81,7 @@ struct Pipeline {
     table: FlowTable,
     stats: Stats,
     detectors: Detectors,
+    anomaly: Option<AnomalyEngine>,
     listed: BTreeMap<u64, FlowSummary>,
     omitted: u64,
     collected: Vec<FlowSummary>,
@@ -100,6 +104,10 @@ impl Analyzer {
                 table: FlowTable::new(cfg.flow.clone()),
                 stats: Stats::new(cfg.top_n),
                 detectors: Detectors::new(&cfg.detect),
+                anomaly: cfg
+                    .anomaly
+                    .enabled
+                    .then(|| AnomalyEngine::new(&cfg.anomaly)),
                 listed: BTreeMap::new(),
                 omitted: 0,
                 collected: Vec::new(),
@@ -151,7 +159,14 @@ impl Analyzer {
 
     /// Like [`Analyzer::finish`], also returning the flows finished at the end
     /// that [`Analyzer::drain_flows`] has not returned yet (with `collect_flows`).
-    pub fn finish_with_flows(mut self) -> (Report, Vec<FlowSummary>) {
+    pub fn finish_with_flows(self) -> (Report, Vec<FlowSummary>) {
+        let (report, rest, _) = self.finish_with_features();
+        (report, rest)
+    }
+
+    /// Like [`Analyzer::finish_with_flows`], also returning the anomaly
+    /// feature matrix and scores (with `anomaly.export_features`).
+    pub fn finish_with_features(mut self) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
         if self.error.is_none() {
             if let Err(e) = self.reader.finish() {
                 self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
@@ -162,7 +177,8 @@ impl Analyzer {
         let info = self.reader.info().clone();
         let consumed = self.reader.consumed();
         let rest = std::mem::take(&mut self.pipe.collected);
-        (self.pipe.build_report(info, consumed, self.error), rest)
+        let (report, matrix) = self.pipe.build_report(info, consumed, self.error);
+        (report, rest, matrix)
     }
 }
 
@@ -176,7 +192,7 @@ impl Pipeline {
         for layer in pkt.ip.iter().take(n.saturating_sub(1)) {
             if let Some(mut input) = FlowInput::from_layer(layer) {
                 input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
-                let _ = self.table.update(
+                let (flow, placement) = self.table.update(
                     input,
                     layer,
                     rec.ts_nanos,
@@ -185,6 +201,9 @@ impl Pipeline {
                     None,
                     vlan,
                 );
+                if let Some(a) = &mut self.anomaly {
+                    a.on_packet(flow, &placement, layer, rec);
+                }
             }
         }
         let flow = match pkt
@@ -203,6 +222,9 @@ impl Pipeline {
                     pkt.app,
                     vlan,
                 );
+                if let Some(a) = &mut self.anomaly {
+                    a.on_packet(flow, &placement, layer, rec);
+                }
                 Some(FlowCtx {
                     flow: &*flow,
                     from_orig: placement.from_orig,
@@ -227,6 +249,9 @@ impl Pipeline {
         for f in finished {
             if self.cfg.detect_enabled {
                 self.detectors.on_flow_end(&f);
+            }
+            if let Some(a) = &mut self.anomaly {
+                a.on_flow_end(&f);
             }
             let service = stats::service_label(&f);
             self.stats.on_flow(&f, &service, || {
@@ -264,7 +289,7 @@ impl Pipeline {
         info: crate::capture::CaptureInfo,
         consumed: u64,
         error: Option<ErrorInfo>,
-    ) -> Report {
+    ) -> (Report, Option<FeatureMatrix>) {
         let s = &self.stats;
         let mut flow_totals = s.flow_totals.clone();
         flow_totals.peak_live = self.table.peak_live as u64;
@@ -307,7 +332,11 @@ impl Pipeline {
         let failures = self.detectors.finish();
         let findings = self.detectors.finish_findings();
         let quality = self.detectors.quality(&summary, &failures);
-        Report {
+        let (anomalies, matrix) = match self.anomaly.take() {
+            Some(a) => a.finish(),
+            None => Default::default(),
+        };
+        let report = Report {
             schema_version: SCHEMA_VERSION,
             generator: Generator {
                 name: "pcaplens".into(),
@@ -334,8 +363,10 @@ impl Pipeline {
             summary,
             failures,
             findings,
+            anomalies,
             flows,
-        }
+        };
+        (report, matrix)
     }
 }
 

@@ -23,6 +23,7 @@
 //! | flows | [`flow`] | canonical keys, Community ID v1, Zeek `conn_state`/`history` |
 //! | statistics | [`stats`] | totals, protocol hierarchy, talkers, conversations |
 //! | output | [`report`] | the one serde data contract, versioned, deterministic |
+//! | anomalies | [`anomaly`] | Isolation Forest over per-flow features, seeded, explained |
 //! | driver | [`analyzer`] | `feed` / `drain_flows` / `finish` |
 //! | test traffic | [`generate`] | seeded, deterministic scenarios as pcap bytes |
 //!
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod analyzer;
+pub mod anomaly;
 pub mod capture;
 pub mod decode;
 pub mod detect;

@@ -24,6 +24,8 @@ pub struct Report {
     pub failures: crate::detect::Failures,
     /// What looks hostile or odd, with evidence (see `detect`).
     pub findings: crate::detect::Findings,
+    /// Flows (and optionally packets) ranked by Isolation Forest score (see `anomaly`).
+    pub anomalies: crate::anomaly::AnomalyReport,
     /// Flows in creation order (first packet order), at most `flows_limit` of them.
     pub flows: Vec<FlowSummary>,
 }

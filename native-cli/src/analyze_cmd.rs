@@ -50,6 +50,18 @@ pub struct AnalyzeArgs {
     /// Blocklist file (repeatable): one IP, CIDR range or domain a line, `#` comments
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
+    /// Seed of the anomaly scoring's Isolation Forest (same seed, same scores)
+    #[arg(long, value_name = "N")]
+    pub anomaly_seed: Option<u64>,
+    /// Turn anomaly scoring off
+    #[arg(long)]
+    pub no_anomaly: bool,
+    /// Also score packets (the report lists the top frames)
+    #[arg(long)]
+    pub per_packet_anomaly: bool,
+    /// Write the anomaly feature matrix and scores (CSV, one row per scored flow)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_anomaly")]
+    pub anomaly_features: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -68,6 +80,13 @@ impl AnalyzeArgs {
         cfg.collect_flows = self.flows.is_some();
         cfg.detect.max_instances = self.max_instances;
         cfg.detect_enabled = !self.no_detect;
+        cfg.anomaly.enabled = !self.no_anomaly;
+        if let Some(seed) = self.anomaly_seed {
+            cfg.anomaly.seed = seed;
+        }
+        cfg.anomaly.top_n = self.top;
+        cfg.anomaly.per_packet = self.per_packet_anomaly;
+        cfg.anomaly.export_features = self.anomaly_features.is_some();
         cfg
     }
 }
@@ -119,6 +138,43 @@ impl FlowSink {
                     writeln!(self.out, "{label},{}", f.to_csv_row())?;
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// The anomaly feature matrix of every input, as CSV (a `file` column first).
+struct FeatureSink {
+    out: BufWriter<File>,
+    header_written: bool,
+}
+
+impl FeatureSink {
+    fn open(path: &PathBuf) -> Result<Self> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create feature file {}", path.display()))?;
+        Ok(FeatureSink {
+            out: BufWriter::new(file),
+            header_written: false,
+        })
+    }
+
+    fn write(&mut self, file_label: &str, m: &pcaplens_core::anomaly::FeatureMatrix) -> Result<()> {
+        if !self.header_written {
+            writeln!(self.out, "file,{}", m.csv_header())?;
+            self.header_written = true;
+        }
+        let label = if file_label.contains([',', '"', '\n']) {
+            format!("\"{}\"", file_label.replace('"', "\"\""))
+        } else {
+            file_label.to_string()
+        };
+        for r in &m.rows {
+            writeln!(
+                self.out,
+                "{label},{}",
+                pcaplens_core::anomaly::FeatureMatrix::csv_row(r)
+            )?;
         }
         Ok(())
     }
@@ -178,11 +234,18 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         Some(p) => Some(FlowSink::open(p, args.flows_format)?),
         None => None,
     };
+    let mut features = match &args.anomaly_features {
+        Some(p) => Some(FeatureSink::open(p)?),
+        None => None,
+    };
     let mut results: Vec<(String, Outcome)> = Vec::new();
     for path in &args.files {
         let label = path.display().to_string();
-        let outcome = analyze_one(path, &cfg, &args, &label, sink.as_mut())?;
+        let outcome = analyze_one(path, &cfg, &args, &label, sink.as_mut(), features.as_mut())?;
         results.push((label, outcome));
+    }
+    if let Some(f) = features.as_mut() {
+        f.out.flush()?;
     }
     if let Some(s) = sink.as_mut() {
         s.out.flush()?;
@@ -264,6 +327,7 @@ fn analyze_one(
     args: &AnalyzeArgs,
     label: &str,
     mut sink: Option<&mut FlowSink>,
+    features: Option<&mut FeatureSink>,
 ) -> Result<Outcome> {
     let input = match crate::input::open(path) {
         Ok(i) => i,
@@ -300,9 +364,12 @@ fn analyze_one(
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    let (report, rest) = analyzer.finish_with_flows();
+    let (report, rest, matrix) = analyzer.finish_with_features();
     if let Some(s) = sink {
         s.write(label, &rest)?;
+    }
+    if let (Some(f), Some(m)) = (features, matrix) {
+        f.write(label, &m)?;
     }
     Ok(Outcome::Report(Box::new(report)))
 }

@@ -1,6 +1,7 @@
 //! The one integration test binary (as ripgrep's `tests/`): conformance
 //! against real captures, chunking invariance, robustness, CLI behaviour.
 
+mod anomaly;
 mod chunking;
 mod cli;
 mod conformance;

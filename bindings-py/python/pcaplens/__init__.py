@@ -411,7 +411,8 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
 
     Options (all optional, as the ``pcaplens analyze`` flags):
     ``idle_timeout`` (seconds, 600), ``max_flows`` (200000), ``flows_limit``
-    (10000; ``None`` lists every flow), ``top_n`` (10), ``max_instances`` (20).
+    (10000; ``None`` lists every flow), ``top_n`` (10), ``max_instances`` (20),
+    ``anomaly`` (True), ``anomaly_seed`` (fixed default), ``per_packet_anomaly`` (False).
     An unknown option or a bad value raises :class:`OptionsError`.
 
     A damaged capture gives a partial report (``report.partial``) and a

@@ -194,6 +194,8 @@ pub struct Flow {
     pub community_id: String,
     /// Wireshark-style sequence analysis (TCP flows only; boxed to keep other flows small).
     pub tcp: Option<Box<tcp_analysis::TcpAnalysis>>,
+    /// Running statistics for anomaly scoring (updated by the analyzer when enabled).
+    pub anomaly: crate::anomaly::FlowFeatures,
 }
 
 impl Flow {
@@ -447,6 +449,7 @@ impl FlowTable {
                     end_reason: EndReason::CaptureEnd,
                     community_id: String::new(),
                     tcp: tcp.map(|_| Box::default()),
+                    anomaly: Default::default(),
                 })
             }
         };

@@ -36,7 +36,7 @@
 
 mod flows;
 mod proto;
-mod rng;
+pub(crate) mod rng;
 mod scenarios;
 mod wire;
 

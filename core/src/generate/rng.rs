@@ -120,7 +120,7 @@ impl Rng {
 }
 
 /// Natural log from basic IEEE operations only (platform-independent result).
-fn ln(x: f64) -> f64 {
+pub(crate) fn ln(x: f64) -> f64 {
     debug_assert!(x > 0.0);
     let bits = x.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i64 - 1023;
