@@ -361,12 +361,9 @@ pub fn version() -> String {
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, Error> {
     // Maps as plain objects and `None` as `null`: the shape `JSON.parse` gives.
-    // Through serde_json's value first: it turns integer map keys (HTTP status
-    // codes, ICMP codes) into strings exactly as the CLI's JSON does.
-    let json = serde_json::to_value(value)
-        .map_err(|e| typed_error("internal", &format!("converting the result: {e}")))?;
     let ser = serde_wasm_bindgen::Serializer::json_compatible();
-    json.serialize(&ser)
+    value
+        .serialize(&ser)
         .map_err(|e| typed_error("internal", &format!("converting the result: {e}")))
 }
 

@@ -63,8 +63,9 @@ pub struct AnomalyConfig {
     pub export_features: bool,
 }
 
-/// Default seed: any fixed value; this one spells "IForest".
-pub const DEFAULT_SEED: u64 = 0x0049_466f_7265_7374;
+/// Default seed: any fixed value; this one spells "IFores". It stays below
+/// 2^53 so the report's `seed` is exact as a JavaScript number too.
+pub const DEFAULT_SEED: u64 = 0x4946_6f72_6573;
 
 impl Default for AnomalyConfig {
     fn default() -> Self {

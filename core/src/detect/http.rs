@@ -72,11 +72,22 @@ pub struct HttpExchange {
     pub response_ms: f64,
 }
 
+fn string_keys<S: serde::Serializer>(map: &BTreeMap<u16, u64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(map.len()))?;
+    for (k, v) in map {
+        m.serialize_entry(&k.to_string(), v)?;
+    }
+    m.end()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct HttpReport {
     pub requests: u64,
     pub responses: u64,
-    /// Status code → responses.
+    /// Status code → responses. Keys are written as strings in numeric order
+    /// (what JSON does anyway), so every front sees the same plain object.
+    #[serde(serialize_with = "string_keys")]
     pub status_codes: BTreeMap<u16, u64>,
     /// Responses with code >= 400 (one per message).
     pub error_responses: Counted<HttpError>,
