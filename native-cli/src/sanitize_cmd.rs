@@ -199,6 +199,20 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
         );
         return Ok(exit::LEAK);
     }
+    // An audit that could not read back every frame written proves nothing.
+    if report.error.is_some() || report.frames_checked != summary.counters.frames {
+        eprintln!(
+            "pcaplens: LEAK AUDIT INCOMPLETE: read back {} of {} frames{}",
+            report.frames_checked,
+            summary.counters.frames,
+            report
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+        return Ok(exit::LEAK);
+    }
     eprintln!(
         "pcaplens: leak audit passed: {} patterns searched in {} frames, 0 found",
         report.patterns, report.frames_checked

@@ -74,6 +74,24 @@ fn invariant(bytes: &[u8]) -> Value {
     })
 }
 
+/// The leaves where two reports differ, as `path: before -> after`.
+fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                diff_values(&format!("{path}.{k}"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
 fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
@@ -124,12 +142,26 @@ fn check_all(policy: PayloadPolicy, label: &str) {
                 &audit.examples[..audit.examples.len().min(3)]
             ));
         }
+        if summary.error.is_none()
+            && (audit.error.is_some() || audit.frames_checked != summary.counters.frames)
+        {
+            failures.push(format!(
+                "{}: the output reads back {} of {} frames ({:?})",
+                name(path),
+                audit.frames_checked,
+                summary.counters.frames,
+                audit.error
+            ));
+        }
         if summary.error.is_none() {
             let (a, b) = (invariant(&input), invariant(&out));
             if a != b {
+                let mut diffs = Vec::new();
+                diff_values("", &a, &b, &mut diffs);
                 failures.push(format!(
-                    "{}: analysis changed\n  in:  {a}\n  out: {b}",
-                    name(path)
+                    "{}: analysis changed\n  {}",
+                    name(path),
+                    diffs.join("\n  ")
                 ));
             }
         }

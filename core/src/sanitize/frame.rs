@@ -11,6 +11,7 @@ use super::app;
 use super::pseudo::Pseudonymizer;
 use super::text::scrub_text;
 use super::{Counters, PayloadPolicy};
+use crate::decode::app::looks_like_quic;
 use crate::decode::{self, Transport};
 use arrayvec::ArrayVec;
 use std::ops::Range;
@@ -89,6 +90,12 @@ impl<'f> Frame<'f> {
 
     pub fn len(&self) -> usize {
         self.orig.len()
+    }
+
+    /// Whether a decoder view lies inside this frame (an empty view may not).
+    fn within(&self, s: &[u8]) -> bool {
+        let (a, b) = (s.as_ptr() as usize, self.orig.as_ptr() as usize);
+        a >= b && a + s.len() <= b + self.orig.len()
     }
 
     fn off(&self, s: &[u8]) -> usize {
@@ -225,8 +232,19 @@ impl<'f> Frame<'f> {
             let non_first_fragment = layer.fragment.is_some_and(|f| f.offset > 0);
             match &layer.transport {
                 Transport::Tcp(t) => {
-                    let p0 = self.off(t.payload);
-                    let l4 = p0.saturating_sub(t.header_len as usize);
+                    let (l4, p0) = if self.within(t.payload) {
+                        let p0 = self.off(t.payload);
+                        (p0.saturating_sub(t.header_len as usize), p0)
+                    } else {
+                        // A header cut by the snap length (or with a data offset
+                        // beyond the packet): the decoder keeps its fields but
+                        // no payload view, so find the header from the IP layer.
+                        let Some(l4) = transport_start(orig, o, v6) else {
+                            self.fail_closed(o.min(self.len())..self.len());
+                            break;
+                        };
+                        (l4, (l4 + t.header_len as usize).min(ip_end))
+                    };
                     self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
                     let p_end = p0 + t.payload.len();
                     if innermost {
@@ -898,6 +916,10 @@ impl<'f> Frame<'f> {
                 ];
                 if ports.contains(&53) || ports.contains(&5353) {
                     app::dns_message(self, l4 + 8, end);
+                } else if looks_like_quic(&self.orig[l4 + 8..end]) {
+                    // The analysis reads quoted QUIC headers (a version
+                    // negotiation bounced by ICMP): same walker as in UDP.
+                    app::quic(self, l4 + 8..end);
                 } else {
                     self.policy(l4 + 8..end);
                 }
@@ -914,4 +936,32 @@ impl<'f> Frame<'f> {
             _ => {}
         }
     }
+}
+
+/// Where the transport header of the IP packet at `ip` starts: after the
+/// IPv4 options, or after the IPv6 extension headers the decoder also skips.
+fn transport_start(b: &[u8], ip: usize, v6: bool) -> Option<usize> {
+    if !v6 {
+        return Some(ip + (*b.get(ip)? & 0xf) as usize * 4);
+    }
+    let mut next = *b.get(ip + 6)?;
+    let mut p = ip + 40;
+    for _ in 0..8 {
+        match next {
+            0 | 43 | 60 => {
+                next = *b.get(p)?;
+                p += (*b.get(p + 1)? as usize + 1) * 8;
+            }
+            44 => {
+                next = *b.get(p)?;
+                p += 8;
+            }
+            51 => {
+                next = *b.get(p)?;
+                p += (*b.get(p + 1)? as usize + 2) * 4;
+            }
+            _ => return Some(p),
+        }
+    }
+    None
 }

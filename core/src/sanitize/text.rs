@@ -158,7 +158,11 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 e += 1;
             }
             let tok = &buf[i..e];
-            if tok.iter().filter(|&&c| c == b':').count() >= 2 {
+            // Fewer than four hex digits ("::4", "a::b") is what ciphertext
+            // and binary spell by chance, and too little to identify a host.
+            if tok.iter().filter(|&&c| c == b':').count() >= 2
+                && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
+            {
                 if let Some(a) = std::str::from_utf8(tok)
                     .ok()
                     .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
