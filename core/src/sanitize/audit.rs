@@ -380,3 +380,28 @@ pub fn audit_bytes(output: &[u8], originals: &Originals) -> AuditReport {
     a.feed(output);
     a.finish()
 }
+
+/// Audit text (an LLM prompt, a JSON report, an answer) for the originals:
+/// the byte search only, in every text form. Addresses that are also
+/// pseudonyms written by the same key (Crypto-PAn permutes the address
+/// space, so one may equal another original) are left out: in such text
+/// they stand for the pseudonym.
+pub fn audit_text(text: &[u8], originals: &Originals) -> AuditReport {
+    let mut o = originals.clone();
+    o.ipv4.retain(|a| !originals.produced_ipv4.contains(a));
+    o.ipv6.retain(|a| !originals.produced_ipv6.contains(a));
+    let mut a = LeakAudit::new(&o);
+    a.search(0, text);
+    let total: u64 = a.hits.values().sum();
+    AuditReport {
+        passed: total == 0,
+        frames_checked: 0,
+        blocks_checked: 0,
+        originals: ClassCounts::of(&a.originals),
+        patterns: a.patterns.len(),
+        hits: a.hits,
+        hits_by_form: a.hits_by_form,
+        examples: a.examples,
+        error: None,
+    }
+}
