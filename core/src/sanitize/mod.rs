@@ -162,6 +162,8 @@ struct Rewriter {
     shift_secs: i64,
     bytes_out: u64,
     streams: stream::Streams,
+    /// The leak audit's re-scan only collects identifiers: no checksums.
+    collect_only: bool,
 }
 
 /// Streaming sanitiser. See the module documentation.
@@ -201,6 +203,7 @@ impl Sanitizer {
                 shift_secs,
                 bytes_out: 0,
                 streams: stream::Streams::default(),
+                collect_only: false,
             },
             cfg,
             bytes_in: 0,
@@ -249,6 +252,12 @@ impl Sanitizer {
     }
 
     /// The pseudonymiser (originals seen, the map, the mapping functions).
+    /// Walk only to collect identifiers (the leak audit's re-scan): the
+    /// output's checksums are not maintained.
+    pub(crate) fn collect_only(&mut self) {
+        self.rw.collect_only = true;
+    }
+
     pub fn pseudonymizer(&self) -> &Pseudonymizer {
         &self.rw.ps
     }
@@ -336,6 +345,7 @@ impl Rewriter {
                         &mut self.c,
                         &mut self.streams,
                     );
+                    f.skip_checksums = self.collect_only;
                     f.run(rec.link_type)
                 };
                 match self.pcap {
