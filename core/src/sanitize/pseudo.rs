@@ -55,9 +55,25 @@ pub struct Pseudonymizer {
     v4: HashMap<[u8; 4], [u8; 4]>,
     v6: HashMap<[u8; 16], [u8; 16]>,
     macs: HashMap<[u8; 6], [u8; 6]>,
+    /// Small direct-mapped caches in front of the maps: the same few
+    /// addresses repeat packet after packet, and SipHash is the cost.
+    recent_v4: Box<[Option<([u8; 4], [u8; 4])>; RECENT]>,
+    recent_v6: Box<[Option<([u8; 16], [u8; 16])>; RECENT]>,
+    recent_mac: Box<[Option<([u8; 6], [u8; 6])>; RECENT]>,
     labels: HashMap<Box<[u8]>, Box<[u8]>>,
     originals: Originals,
     map: Option<BTreeMap<String, String>>,
+}
+
+const RECENT: usize = 64;
+
+/// Slot of an identifier in the `recent_*` caches.
+fn recent_slot(b: &[u8]) -> usize {
+    let mut h: u32 = 0;
+    for &x in b {
+        h = h.rotate_left(5) ^ x as u32;
+    }
+    (h.wrapping_mul(0x9e37_79b9) >> 26) as usize % RECENT
 }
 
 /// Names of sub-keys derived from the caller's key (domain separation).
@@ -131,6 +147,9 @@ impl Pseudonymizer {
             v4: HashMap::new(),
             v6: HashMap::new(),
             macs: HashMap::new(),
+            recent_v4: Box::new([None; RECENT]),
+            recent_v6: Box::new([None; RECENT]),
+            recent_mac: Box::new([None; RECENT]),
             labels: HashMap::new(),
             originals: Originals::default(),
             map: collect_map.then(BTreeMap::new),
@@ -167,8 +186,15 @@ impl Pseudonymizer {
         if a == [0; 4] || a == [255; 4] {
             return a;
         }
-        if let Some(p) = self.v4.get(&a) {
-            return *p;
+        let slot = recent_slot(&a);
+        if let Some((k, p)) = self.recent_v4[slot] {
+            if k == a {
+                return p;
+            }
+        }
+        if let Some(&p) = self.v4.get(&a) {
+            self.recent_v4[slot] = Some((a, p));
+            return p;
         }
         let mut p = self.cpan.anonymize_v4(a);
         if self.keep_special_ranges {
@@ -212,8 +238,15 @@ impl Pseudonymizer {
         if x <= 1 {
             return a; // :: and ::1 name no one
         }
-        if let Some(p) = self.v6.get(&a) {
-            return *p;
+        let slot = recent_slot(&a);
+        if let Some((k, p)) = self.recent_v6[slot] {
+            if k == a {
+                return p;
+            }
+        }
+        if let Some(&p) = self.v6.get(&a) {
+            self.recent_v6[slot] = Some((a, p));
+            return p;
         }
         let mut p;
         if a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
@@ -364,8 +397,15 @@ impl Pseudonymizer {
         if mac_is_well_known(&m) {
             return m;
         }
-        if let Some(p) = self.macs.get(&m) {
-            return *p;
+        let slot = recent_slot(&m);
+        if let Some((k, p)) = self.recent_mac[slot] {
+            if k == m {
+                return p;
+            }
+        }
+        if let Some(&p) = self.macs.get(&m) {
+            self.recent_mac[slot] = Some((m, p));
+            return p;
         }
         let h = self.keyed(&self.mac_key.clone(), b"mac", &m);
         let mut p: [u8; 6] = h[..6].try_into().unwrap();
