@@ -57,15 +57,18 @@ pub struct Pseudonymizer {
     macs: HashMap<[u8; 6], [u8; 6]>,
     /// Small direct-mapped caches in front of the maps: the same few
     /// addresses repeat packet after packet, and SipHash is the cost.
-    recent_v4: Box<[Option<([u8; 4], [u8; 4])>; RECENT]>,
-    recent_v6: Box<[Option<([u8; 16], [u8; 16])>; RECENT]>,
-    recent_mac: Box<[Option<([u8; 6], [u8; 6])>; RECENT]>,
+    recent_v4: Recent<4>,
+    recent_v6: Recent<16>,
+    recent_mac: Recent<6>,
     labels: HashMap<Box<[u8]>, Box<[u8]>>,
     originals: Originals,
     map: Option<BTreeMap<String, String>>,
 }
 
 const RECENT: usize = 64;
+
+/// (original, pseudonym) slots, indexed by [`recent_slot`].
+type Recent<const N: usize> = Box<[Option<([u8; N], [u8; N])>; RECENT]>;
 
 /// Slot of an identifier in the `recent_*` caches.
 fn recent_slot(b: &[u8]) -> usize {
