@@ -1258,7 +1258,9 @@ pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
         if keep {
             return;
         }
-        if initial {
+        if initial && end <= r.end && client_initial(f, p, h.dcid.clone(), q, end, v) {
+            f.c.quic_initials_rewritten += 1;
+        } else if initial {
             f.redact(q..pe);
             f.c.quic_initials_redacted += 1;
         } else {
@@ -1269,6 +1271,33 @@ pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
         }
         p = end;
     }
+}
+
+/// A client Initial decrypted, its SNI rewritten, protected again (see
+/// [`super::quic_initial`]). False: not done, the caller zeroes it.
+fn client_initial(
+    f: &mut Frame<'_>,
+    p: usize,
+    dcid: Range<usize>,
+    pn_off: usize,
+    end: usize,
+    version: u32,
+) -> bool {
+    let dcid: ArrayVec<u8, 255> = f.orig[dcid].iter().copied().collect();
+    // The header before the packet number is already rewritten where needed
+    // (nothing in it is): work on the output copy of the packet.
+    let ok = super::quic_initial::rewrite_client_initial(
+        f.ps,
+        &mut f.out[p..end],
+        version,
+        &dcid,
+        pn_off - p,
+    );
+    if !ok {
+        // The attempt may have left partial writes: restore, then zero.
+        f.out[p..end].copy_from_slice(&f.orig[p..end]);
+    }
+    ok
 }
 
 /// What follows an HTTP header block.

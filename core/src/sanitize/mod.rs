@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cryptopan;
 mod frame;
 pub mod pseudo;
+mod quic_initial;
 mod stream;
 pub mod text;
 
@@ -95,6 +96,8 @@ pub struct Counters {
     pub secrets: u64,
     pub tls_names: u64,
     pub quic_initials_redacted: u64,
+    /// Client Initials decrypted, SNI rewritten and protected again.
+    pub quic_initials_rewritten: u64,
     pub checksums_updated: u64,
     pub bytes_redacted: u64,
     pub bytes_kept: u64,
