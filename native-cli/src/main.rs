@@ -6,6 +6,7 @@ mod ask_cmd;
 mod generate_cmd;
 mod human;
 mod input;
+mod keyfile;
 mod llm;
 mod prepare_cmd;
 mod sanitize_cmd;

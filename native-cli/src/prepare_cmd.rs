@@ -1,12 +1,12 @@
 //! `pcaplens prepare CAPTURE -o DIR`: the evidence for a language model, as
 //! files a human can read and send by hand (or `pcaplens ask DIR`).
 
+use crate::keyfile;
 use crate::llm::pricing::{self, Tokenizer, CHAT_OVERHEAD_TOKENS, ESTIMATE_MODELS, PRICES_AS_OF};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use pcaplens_core::evidence::{
-    self, mask::Identity, mask::KeyedPseudonyms, EvidenceConfig, EvidencePack, Focus,
-};
+use pcaplens_core::evidence::{self, mask::Identity, EvidenceConfig, EvidencePack, Focus};
+use pcaplens_core::sanitize::Pseudonymizer;
 use pcaplens_core::{Analyzer, AnalyzerConfig, Report};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -78,34 +78,10 @@ pub fn analyze_file(path: &Path) -> Result<Report> {
 }
 
 pub fn read_key(path: Option<&Path>) -> Result<[u8; 32]> {
-    let Some(path) = path else {
-        let mut key = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut key))
-            .context("no --key-file given and no system randomness for a fresh key")?;
-        return Ok(key);
-    };
-    let raw =
-        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    let text = String::from_utf8_lossy(&raw);
-    let hex = text.trim();
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let mut key = [0u8; 32];
-        for (i, k) in key.iter_mut().enumerate() {
-            *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
-        }
-        return Ok(key);
+    match path {
+        Some(p) => keyfile::read(p),
+        None => keyfile::fresh().context("no --key-file given"),
     }
-    if raw.len() == 32 {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&raw);
-        return Ok(key);
-    }
-    bail!(
-        "key file {}: expected 64 hex digits or exactly 32 bytes, found {} bytes",
-        path.display(),
-        raw.len()
-    )
 }
 
 /// Tokenizer model for budgets: --model, else the configured deployment/model, else gpt-4o.
@@ -127,7 +103,10 @@ pub fn build(report: &Report, args: &EvidenceArgs) -> Result<EvidencePack> {
     let mut pack = if args.no_sanitize {
         evidence::build_pack(report, &cfg, &tokenizer, &mut Identity, false)
     } else {
-        let mut keyed = KeyedPseudonyms::new(read_key(args.key_file.as_deref())?);
+        // The sanitiser's pseudonyms: same key file → same pseudonyms as
+        // `pcaplens sanitize` (without --keep-special-ranges).
+        let key = read_key(args.key_file.as_deref())?;
+        let mut keyed = Pseudonymizer::new(&key, false, false);
         evidence::build_pack(report, &cfg, &tokenizer, &mut keyed, true)
     };
     pack.tokens += CHAT_OVERHEAD_TOKENS;

@@ -1,8 +1,8 @@
 //! `pcaplens sanitize IN -o OUT`: keyed, length-preserving rewrite of a
 //! capture, then a leak audit of the file written.
 
-use crate::exit;
-use anyhow::{bail, Context, Result};
+use crate::{exit, keyfile};
+use anyhow::{Context, Result};
 use clap::Args;
 use pcaplens_core::sanitize::{LeakAudit, PayloadPolicy, SanitizeConfig, Sanitizer};
 use std::fs::{File, OpenOptions};
@@ -19,7 +19,8 @@ pub struct SanitizeArgs {
     /// Where to write the sanitised capture (same container format as IN)
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
-    /// Secret key file (≥ 16 bytes raw, or hex text). Without it a random
+    /// Secret key file (64 hex digits or 32 raw bytes; the same file works for
+    /// `prepare` and `ask`). Without it a random
     /// 32-byte key is created and saved as OUT.key (mode 0600)
     #[arg(long, value_name = "F")]
     pub key_file: Option<PathBuf>,
@@ -59,38 +60,15 @@ pub fn create_private(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-fn decode_key(bytes: &[u8]) -> Vec<u8> {
-    let t = bytes.trim_ascii();
-    if t.len() >= 32 && t.len() % 2 == 0 && t.iter().all(u8::is_ascii_hexdigit) {
-        t.chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
-    } else {
-        bytes.to_vec()
-    }
-}
-
 fn load_or_create_key(args: &SanitizeArgs) -> Result<Vec<u8>> {
     if let Some(kf) = &args.key_file {
-        let raw =
-            std::fs::read(kf).with_context(|| format!("reading key file {}", kf.display()))?;
-        let key = decode_key(&raw);
-        if key.len() < 16 {
-            bail!(
-                "key file {} holds {} bytes; at least 16 are needed",
-                kf.display(),
-                key.len()
-            );
-        }
-        return Ok(key);
+        return Ok(keyfile::read(kf)?.to_vec());
     }
-    let mut key = vec![0u8; 32];
-    getrandom::fill(&mut key)
-        .map_err(|e| anyhow::anyhow!("no system randomness for a key: {e}"))?;
+    let key = keyfile::fresh()?;
     let mut path = args.output.clone().into_os_string();
     path.push(".key");
     let path = PathBuf::from(path);
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = keyfile::to_hex(&key);
     let mut f =
         create_private(&path).with_context(|| format!("writing key to {}", path.display()))?;
     writeln!(f, "{hex}")?;
@@ -99,7 +77,7 @@ fn load_or_create_key(args: &SanitizeArgs) -> Result<Vec<u8>> {
         path.display(),
         path.display()
     );
-    Ok(key)
+    Ok(key.to_vec())
 }
 
 pub fn run(args: SanitizeArgs) -> Result<u8> {
@@ -196,6 +174,20 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
         eprintln!(
             "pcaplens: LEAK AUDIT FAILED: {leaks} original identifiers found in the output: {:?}",
             report.hits_by_form
+        );
+        return Ok(exit::LEAK);
+    }
+    // An audit that could not read back every frame written proves nothing.
+    if report.error.is_some() || report.frames_checked != summary.counters.frames {
+        eprintln!(
+            "pcaplens: LEAK AUDIT INCOMPLETE: read back {} of {} frames{}",
+            report.frames_checked,
+            summary.counters.frames,
+            report
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         );
         return Ok(exit::LEAK);
     }

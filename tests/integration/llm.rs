@@ -2,7 +2,9 @@
 //! injected faults) and `pcaplens ask` against a local server speaking the
 //! Azure OpenAI and OpenAI chat-completions protocols.
 
-use pcaplens_core::evidence::{self, mask::KeyedPseudonyms, ByteUpperBound, EvidenceConfig, Focus};
+use pcaplens_core::evidence::{self, ByteUpperBound, EvidenceConfig, Focus};
+use pcaplens_core::sanitize::audit::audit_text;
+use pcaplens_core::sanitize::{sanitize_bytes, SanitizeConfig};
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -671,79 +673,51 @@ fn prepare_writes_every_file_and_ask_dir_unmasks() {
 
 // ---------------------------------------------------------------- leaks and budget
 
-/// `needle` occurs in `hay` as a whole token (not inside a longer number or name).
-fn contains_token(hay: &str, needle: &str) -> bool {
-    let boundary = |c: Option<char>| {
-        c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '.' || c == ':' || c == '-'))
-    };
-    hay.match_indices(needle).any(|(i, _)| {
-        boundary(hay[..i].chars().next_back()) && boundary(hay[i + needle.len()..].chars().next())
-    })
-}
-
-/// Every string value (not key) of a JSON document, one per line.
-fn json_string_values(v: &serde_json::Value, out: &mut String) {
-    match v {
-        serde_json::Value::String(s) => {
-            out.push_str(s);
-            out.push('\n');
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| json_string_values(x, out)),
-        serde_json::Value::Object(m) => m.values().for_each(|x| json_string_values(x, out)),
-        _ => {}
-    }
-}
-
 fn check_no_leaks_and_budget(name: &str, bytes: &[u8]) {
     let report = analyze_bytes(bytes, AnalyzerConfig::default()).expect("analyze");
-    let mut originals: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    // The originals are what the sanitiser replaces in this capture (every
+    // address, MAC, name and secret its walkers find), and the pack masks
+    // with the same pseudonymizer, so whatever it masks joins them too.
+    let (_, _, mut ps) = sanitize_bytes(bytes, SanitizeConfig::new(vec![0x5a; 32])).unwrap();
+    // Addresses the analysis saw where the sanitiser failed closed (damaged
+    // frames) are originals as well.
+    let mut extra = Vec::new();
     for f in &report.flows {
-        originals.insert(f.orig_addr.clone());
-        originals.insert(f.resp_addr.clone());
+        extra.extend([f.orig_addr.clone(), f.resp_addr.clone()]);
     }
-    for t in &report.summary.top_talkers {
-        originals.insert(t.addr.clone());
-    }
+    extra.extend(report.summary.top_talkers.iter().map(|t| t.addr.clone()));
     for budget in [8000usize, 3000] {
         let cfg = EvidenceConfig {
             token_budget: budget,
             focus: Focus::General,
             ..Default::default()
         };
-        let mut key = KeyedPseudonyms::new([0x5a; 32]);
-        let pack = evidence::build_pack(&report, &cfg, &ByteUpperBound, &mut key, true);
-        // Everything masked is an original identifier too.
-        let mut all = originals.clone();
-        all.extend(pack.unmask_table.values().cloned());
-        let prompt = pack.prompt_markdown();
-        // Only the values of the detail files can carry identifiers: a field
-        // named "client" is not a leak of a host named "client".
-        let mut detail = String::new();
-        json_string_values(
-            &serde_json::to_value(&pack.failures_detail).unwrap(),
-            &mut detail,
-        );
-        json_string_values(
-            &serde_json::to_value(&pack.conversations).unwrap(),
-            &mut detail,
-        );
-        for id in &all {
-            // Words the report itself uses as values (a TLS alert's sender is
-            // "client" or "server") are not identifiers even when a host has that name.
-            const REPORT_VOCABULARY: &[&str] = &["client", "server", "originator", "responder"];
-            if id.len() < 3
-                || id == "0.0.0.0"
-                || id == "::"
-                || REPORT_VOCABULARY.contains(&id.as_str())
-            {
-                continue;
+        let pack = evidence::build_pack(&report, &cfg, &ByteUpperBound, &mut ps, true);
+        let mut originals = ps.originals().clone();
+        for a in extra
+            .iter()
+            .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+        {
+            if ps.pseudonymize_ip(a) == a {
+                continue; // 0.0.0.0, ::, broadcast: kept everywhere, not identifying
             }
-            assert!(!contains_token(&prompt, id), "{name}: prompt leaks {id:?}");
-            assert!(
-                !contains_token(&detail, id),
-                "{name}: detail files leak {id:?}"
-            );
+            match a {
+                std::net::IpAddr::V4(v) => originals.ipv4.insert(v.octets()),
+                std::net::IpAddr::V6(v) => originals.ipv6.insert(v.octets()),
+            };
         }
+        let prompt = pack.prompt_markdown();
+        let mut text = prompt.clone();
+        text.push_str(&serde_json::to_string_pretty(&pack.failures_detail).unwrap());
+        text.push_str(&serde_json::to_string_pretty(&pack.conversations).unwrap());
+        let audit = audit_text(text.as_bytes(), &originals);
+        assert!(
+            audit.passed,
+            "{name}: the prompt or detail files leak {:?} (of {} patterns), e.g. {:?}",
+            audit.hits_by_form,
+            audit.patterns,
+            &audit.examples[..audit.examples.len().min(3)]
+        );
         // ByteUpperBound ≥ any byte-level BPE count, so this holds for real tokenizers too.
         assert!(
             pack.tokens <= budget,
@@ -752,6 +726,98 @@ fn check_no_leaks_and_budget(name: &str, bytes: &[u8]) {
         );
         assert!(prompt.contains("Coverage: covers"));
     }
+}
+
+/// The same key file gives an address the same pseudonym in `pcaplens
+/// sanitize`'s capture (as `analyze` reads it) and in `prepare`'s prompt.
+#[test]
+fn same_key_same_pseudonym_in_sanitized_capture_and_prompt() {
+    let cap = pcaplens_tests::repo_root().join("fixtures/tcp-resets.pcap");
+    assert!(cap.is_file(), "fixtures/tcp-resets.pcap is missing");
+    let dir = tempdir("samekey");
+    let key = dir.join("k.hex");
+    std::fs::write(&key, format!("{}\n", "a7".repeat(32))).unwrap();
+    let k = key.to_str().unwrap();
+    let san = run_cli(
+        &dir,
+        &[
+            "sanitize",
+            cap.to_str().unwrap(),
+            "-o",
+            "s.pcap",
+            "--key-file",
+            k,
+        ],
+        &[],
+    );
+    assert_eq!(san.status.code(), Some(0), "{}", text(&san).1);
+    let top = |file: &str| -> Vec<String> {
+        let out = run_cli(&dir, &["analyze", file, "--json"], &[]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["summary"]["top_talkers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["addr"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (orig, pseudo) = (top(cap.to_str().unwrap()), top("s.pcap"));
+    assert!(!orig.is_empty() && orig.len() == pseudo.len());
+    let prep = run_cli(
+        &dir,
+        &[
+            "prepare",
+            cap.to_str().unwrap(),
+            "-o",
+            "ev",
+            "--key-file",
+            k,
+        ],
+        &[],
+    );
+    assert!(prep.status.success(), "{}", text(&prep).1);
+    let prompt = std::fs::read_to_string(dir.join("ev/ai_analysis_prompt.md")).unwrap();
+    let table: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ev/unmask_table.json")).unwrap())
+            .unwrap();
+    // Talkers are ranked by traffic, which sanitising does not change: the
+    // i-th original talker is the i-th sanitized one.
+    let mut shown = 0;
+    for (o, p) in orig.iter().zip(&pseudo) {
+        assert_ne!(o, p, "an address kept its value");
+        assert!(
+            !prompt.contains(o.as_str()),
+            "prompt shows the original {o}"
+        );
+        if prompt.contains(p.as_str()) {
+            shown += 1;
+            assert_eq!(table.get(p), Some(o), "unmask maps {p} back to {o}");
+        }
+    }
+    assert!(
+        shown > 0,
+        "no sanitized talker {pseudo:?} appears in the prompt:\n{prompt}"
+    );
+    // Another key gives other pseudonyms.
+    let other = dir.join("k2.hex");
+    std::fs::write(&other, "5b".repeat(32)).unwrap();
+    let prep2 = run_cli(
+        &dir,
+        &[
+            "prepare",
+            cap.to_str().unwrap(),
+            "-o",
+            "ev2",
+            "--key-file",
+            other.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(prep2.status.success());
+    let prompt2 = std::fs::read_to_string(dir.join("ev2/ai_analysis_prompt.md")).unwrap();
+    assert!(pseudo.iter().all(|p| !prompt2.contains(p.as_str())));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -777,10 +843,23 @@ fn fixture_prompts_leak_no_identifier_and_fit_the_budget() {
         !files.is_empty(),
         "fixtures/*.pcap are missing (they land with the generator)"
     );
-    for p in files {
-        let bytes = std::fs::read(&p).unwrap();
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
         check_no_leaks_and_budget(&p.display().to_string(), &bytes);
     }
+    // The audit can fail: an unmasked pack of the same capture is caught.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let report = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    let (_, _, ps) = sanitize_bytes(&bytes, SanitizeConfig::new(vec![0x5a; 32])).unwrap();
+    let pack = evidence::build_pack(
+        &report,
+        &EvidenceConfig::default(),
+        &ByteUpperBound,
+        &mut evidence::mask::Identity,
+        false,
+    );
+    let audit = audit_text(pack.prompt_markdown().as_bytes(), ps.originals());
+    assert!(!audit.passed, "an unmasked prompt must fail the audit");
 }
 
 // ---------------------------------------------------------------- diagnosis on injected faults

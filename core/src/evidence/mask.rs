@@ -8,7 +8,7 @@
 //! the table `--unmask` uses locally; it never leaves the machine.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Maps identifiers to pseudonyms. Deterministic for a given key.
 pub trait Pseudonymizer {
@@ -35,110 +35,30 @@ impl Pseudonymizer for Identity {
     }
 }
 
-/// Keyed pseudonyms: HMAC-SHA1 of each identifier under a 32-byte key.
-///
-/// Stand-in until `pcaplens_core::sanitize` exposes its keyed pseudonymizer
-/// (Crypto-PAn for addresses); swapping it in is a one-line change in
-/// [`super::build_pack`]'s callers.
-#[derive(Clone)]
-pub struct KeyedPseudonyms {
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for KeyedPseudonyms {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyedPseudonyms { key: <redacted> }")
-    }
-}
-
-impl KeyedPseudonyms {
-    pub fn new(key: [u8; 32]) -> Self {
-        KeyedPseudonyms { key }
-    }
-
-    fn mac(&self, class: &[u8], data: &[u8]) -> [u8; 20] {
-        // HMAC-SHA1 (RFC 2104) with a 64-byte block.
-        let mut k = [0u8; 64];
-        k[..32].copy_from_slice(&self.key);
-        let mut inner = sha1_smol::Sha1::new();
-        inner.update(&k.map(|b| b ^ 0x36));
-        inner.update(class);
-        inner.update(&[0]);
-        inner.update(data);
-        let mut outer = sha1_smol::Sha1::new();
-        outer.update(&k.map(|b| b ^ 0x5c));
-        outer.update(&inner.digest().bytes());
-        outer.digest().bytes()
-    }
-}
-
-/// Top-level labels kept as they are: they tell the model what kind of name
-/// it is and identify no one.
-const KEPT_TLDS: &[&str] = &[
-    "com",
-    "net",
-    "org",
-    "edu",
-    "gov",
-    "io",
-    "local",
-    "arpa",
-    "internal",
-    "lan",
-    "home",
-    "example",
-    "test",
-    "invalid",
-    "localhost",
-];
-
-impl Pseudonymizer for KeyedPseudonyms {
+/// The sanitiser's keyed pseudonyms (Crypto-PAn addresses, label-by-label
+/// names, keyed words and tokens): the same key gives the same pseudonyms
+/// here as in `pcaplens sanitize`'s capture, map and audit.
+impl Pseudonymizer for crate::sanitize::Pseudonymizer {
     fn ip(&mut self, ip: IpAddr) -> IpAddr {
-        match ip {
-            IpAddr::V4(a) => {
-                let h = self.mac(b"ip4", &a.octets());
-                // 10.0.0.0/8 keeps pseudonyms recognisable as addresses and
-                // out of the public space (no pseudonym points at a real host).
-                IpAddr::V4(Ipv4Addr::new(10, h[0], h[1], h[2].max(1)))
-            }
-            IpAddr::V6(a) => {
-                let h = self.mac(b"ip6", &a.octets());
-                let mut o = [0u8; 16];
-                o[0] = 0xfd; // unique-local
-                o[1..].copy_from_slice(&h[..15]);
-                IpAddr::V6(Ipv6Addr::from(o))
-            }
-        }
+        self.pseudonymize_ip(ip)
     }
 
     fn name(&mut self, name: &str) -> String {
-        let trimmed = name.trim_end_matches('.');
-        let labels: Vec<&str> = trimmed.split('.').collect();
-        let last = labels.len().saturating_sub(1);
-        let mut out = Vec::with_capacity(labels.len());
-        for (i, label) in labels.iter().enumerate() {
-            let lower = label.to_ascii_lowercase();
-            if i == last && labels.len() > 1 && KEPT_TLDS.contains(&lower.as_str()) {
-                out.push(lower);
-            } else {
-                // Hash the label with its suffix so equal labels under different
-                // parents differ, while one name always maps the same way.
-                let suffix = labels[i..].join(".").to_ascii_lowercase();
-                let h = self.mac(b"name", suffix.as_bytes());
-                out.push(format!("n{}", hex(&h[..3])));
-            }
-        }
-        out.join(".")
+        self.pseudonymize_dns_name(name)
     }
 
     fn text(&mut self, class: &str, text: &str) -> String {
-        let h = self.mac(class.as_bytes(), text.as_bytes());
-        format!("{class}-{}", hex(&h[..4]))
+        match class {
+            "uri" | "path" | "referer" => self.pseudonymize_uri(text),
+            // User-Agent and other wire strings: one keyed token, as the
+            // HTTP walker replaces a User-Agent value.
+            _ => {
+                let mut b = text.as_bytes().to_vec();
+                self.pseudonymize_token(&mut b);
+                String::from_utf8_lossy(&b).into_owned()
+            }
+        }
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Wraps a pseudonymizer and records pseudonym → original for `--unmask`.
@@ -245,11 +165,15 @@ pub fn unmask(text: &str, table: &BTreeMap<String, String>) -> String {
 mod tests {
     use super::*;
 
+    fn keyed(b: u8) -> crate::sanitize::Pseudonymizer {
+        crate::sanitize::Pseudonymizer::new(&[b; 32], false, false)
+    }
+
     #[test]
     fn same_key_same_pseudonyms_other_key_differs() {
-        let mut a = KeyedPseudonyms::new([7; 32]);
-        let mut b = KeyedPseudonyms::new([7; 32]);
-        let mut c = KeyedPseudonyms::new([8; 32]);
+        let mut a = keyed(7);
+        let mut b = keyed(7);
+        let mut c = keyed(8);
         let ip: IpAddr = "203.0.113.10".parse().unwrap();
         assert_eq!(a.ip(ip), b.ip(ip));
         assert_ne!(a.ip(ip), c.ip(ip));
@@ -261,7 +185,7 @@ mod tests {
 
     #[test]
     fn endpoints_round_trip_through_unmask() {
-        let mut k = KeyedPseudonyms::new([1; 32]);
+        let mut k = keyed(1);
         let mut rec = Recording::new(&mut k);
         let e1 = rec.endpoint("192.0.2.1:443");
         let e2 = rec.endpoint("[2001:db8::1]:53");
@@ -275,8 +199,17 @@ mod tests {
     }
 
     #[test]
-    fn debug_redacts_key() {
-        let k = KeyedPseudonyms::new([0xab; 32]);
-        assert!(!format!("{k:?}").contains("171"));
+    fn same_pseudonyms_as_the_sanitiser() {
+        use crate::sanitize::Pseudonymizer as Sanitiser;
+        let mut k = keyed(3);
+        let mut direct = Sanitiser::new(&[3; 32], false, false);
+        let ip: IpAddr = "198.51.100.20".parse().unwrap();
+        assert_eq!(Pseudonymizer::ip(&mut k, ip), direct.pseudonymize_ip(ip));
+        let n = Pseudonymizer::name(&mut k, "api.shop.example.com");
+        assert_eq!(n, direct.pseudonymize_dns_name("api.shop.example.com"));
+        assert_eq!(n.len(), "api.shop.example.com".len());
+        let u = Pseudonymizer::text(&mut k, "uri", "/users/alice?token=abcdef123456");
+        assert!(u.starts_with('/') && u.contains("?") && u.contains('='));
+        assert!(!u.contains("alice") && !u.contains("abcdef123456"));
     }
 }

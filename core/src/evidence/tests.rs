@@ -1,6 +1,7 @@
-use super::mask::{Identity, KeyedPseudonyms};
+use super::mask::Identity;
 use super::*;
 use crate::report::FlowSummary;
+use crate::sanitize::Pseudonymizer as KeyedPseudonyms;
 use serde_json::json;
 
 fn empty_report() -> Report {
@@ -215,7 +216,7 @@ fn pack_is_masked_budgeted_and_quotes_wire_text() {
         ));
     }
     finish(&mut r);
-    let mut k = KeyedPseudonyms::new([3; 32]);
+    let mut k = KeyedPseudonyms::new(&[3; 32], false, false);
     let cfg = EvidenceConfig::default();
     let pack = build_pack(&r, &cfg, &ByteUpperBound, &mut k, true);
     let prompt = pack.prompt_markdown();
@@ -230,7 +231,7 @@ fn pack_is_masked_budgeted_and_quotes_wire_text() {
         "203.0.113.10:8443"
     );
     // Same key, same pack (deterministic).
-    let mut k2 = KeyedPseudonyms::new([3; 32]);
+    let mut k2 = KeyedPseudonyms::new(&[3; 32], false, false);
     assert_eq!(pack, build_pack(&r, &cfg, &ByteUpperBound, &mut k2, true));
 }
 

@@ -361,7 +361,13 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
         let (lp, ll) = labels[k];
         let text = &orig[lp..lp + ll];
         let kept = super::pseudo::Pseudonymizer::label_is_kept(text, k, count);
-        let newl: &[u8] = if kept {
+        let newl: &[u8] = if k >= physical {
+            // Reached through a compression pointer: the label is rewritten
+            // where it is stored (as part of that name), so the name reads
+            // as whatever that left in the output.
+            tmp[..ll].copy_from_slice(&f.out[lp..lp + ll]);
+            &tmp[..ll]
+        } else if kept {
             text
         } else {
             f.ps.pseudonymize_label(text, &mut tmp[..ll]);
@@ -394,11 +400,16 @@ pub(crate) fn dns_message(f: &mut Frame<'_>, start: usize, end: usize) {
     let counts: [usize; 4] =
         std::array::from_fn(|i| u16_at(f.orig, start + 4 + 2 * i).unwrap_or(0) as usize);
     let mut pos = start + 12;
-    for _ in 0..counts[0] {
+    for i in 0..counts[0] {
         match dns_name(f, start, end, pos) {
             Some(p) if p + 4 <= end => pos = p + 4,
             _ => {
+                let runs_out =
+                    i == 0 && !crate::decode::dns::name_in_bounds(&f.orig[start..end], pos - start);
                 f.fail_closed(pos..end);
+                if runs_out {
+                    overrunning_name(f, pos, end);
+                }
                 return;
             }
         }
@@ -426,6 +437,16 @@ pub(crate) fn dns_message(f: &mut Frame<'_>, start: usize, end: usize) {
     }
     if pos < end {
         f.fail_closed(pos..end);
+    }
+}
+
+/// A first question name that runs out of the message makes the analysis
+/// (like tshark) leave the message untracked. Zeroing it would make it a
+/// valid root name, so write empty labels that still run past `end`.
+fn overrunning_name(f: &mut Frame<'_>, mut p: usize, end: usize) {
+    while p < end {
+        f.out[p] = 63;
+        p += 64;
     }
 }
 
@@ -1179,7 +1200,7 @@ fn varint(b: &[u8], at: usize) -> Option<(u64, usize)> {
 /// Long-header packets: headers kept; an Initial's payload is always zeroed
 /// (it is encrypted with keys anyone can derive and carries the SNI); other
 /// packets' (encrypted) payload follows the policy.
-fn quic(f: &mut Frame<'_>, r: Range<usize>) {
+pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
     let o = f.orig;
     let mut p = r.start;
     while p < r.end {
@@ -1188,6 +1209,13 @@ fn quic(f: &mut Frame<'_>, r: Range<usize>) {
             f.policy(p..r.end);
             return;
         }
+        // The version-independent header (RFC 8999) as the analysis reads it.
+        let Some(h) = crate::decode::quic::long_header(&o[..r.end], p) else {
+            f.fail_closed(p..r.end);
+            return;
+        };
+        let v = h.version;
+        let v1_layout = v == 1 || v == 0x6b33_43cf || v == 0x709a_50c4 || v >> 8 == 0xff_0000;
         let parsed = (|| {
             let version = u32::from_be_bytes(o.get(p + 1..p + 5)?.try_into().ok()?);
             let dl = *o.get(p + 5)? as usize;
@@ -1217,14 +1245,22 @@ fn quic(f: &mut Frame<'_>, r: Range<usize>) {
             Some((q, end, initial, false))
         })();
         let Some((q, end, initial, keep)) = parsed else {
-            f.fail_closed(p..r.end);
+            if v1_layout {
+                f.fail_closed(p..r.end);
+            } else {
+                // Unknown (e.g. GREASE) version that does not follow the v1
+                // layout: only the invariant header is understood.
+                f.policy(h.scid.end..r.end);
+            }
             return;
         };
         let pe = end.min(r.end);
         if keep {
             return;
         }
-        if initial {
+        if initial && end <= r.end && client_initial(f, p, h.dcid.clone(), q, end, v) {
+            f.c.quic_initials_rewritten += 1;
+        } else if initial {
             f.redact(q..pe);
             f.c.quic_initials_redacted += 1;
         } else {
@@ -1235,6 +1271,33 @@ fn quic(f: &mut Frame<'_>, r: Range<usize>) {
         }
         p = end;
     }
+}
+
+/// A client Initial decrypted, its SNI rewritten, protected again (see
+/// [`super::quic_initial`]). False: not done, the caller zeroes it.
+fn client_initial(
+    f: &mut Frame<'_>,
+    p: usize,
+    dcid: Range<usize>,
+    pn_off: usize,
+    end: usize,
+    version: u32,
+) -> bool {
+    let dcid: ArrayVec<u8, 255> = f.orig[dcid].iter().copied().collect();
+    // The header before the packet number is already rewritten where needed
+    // (nothing in it is): work on the output copy of the packet.
+    let ok = super::quic_initial::rewrite_client_initial(
+        f.ps,
+        &mut f.out[p..end],
+        version,
+        &dcid,
+        pn_off - p,
+    );
+    if !ok {
+        // The attempt may have left partial writes: restore, then zero.
+        f.out[p..end].copy_from_slice(&f.orig[p..end]);
+    }
+    ok
 }
 
 /// What follows an HTTP header block.

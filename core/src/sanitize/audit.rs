@@ -15,7 +15,8 @@
 use super::pseudo::{fmt_mac, Originals};
 use super::{ClassCounts, PayloadPolicy, SanitizeConfig, Sanitizer};
 use crate::capture::{Event, Reader};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use arrayvec::ArrayVec;
 use base64::Engine;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -76,7 +77,11 @@ pub struct LeakAudit {
     originals: Originals,
     ac: Option<AhoCorasick>,
     patterns: Vec<Pattern>,
-    reader: Reader,
+    /// Longest run of NUL bytes inside any pattern: longer runs in the data
+    /// cannot be crossed by a match, so the search skips them.
+    max_zero_run: usize,
+    /// Taken out while a chunk is pushed through it (the search borrows self).
+    reader: Option<Reader>,
     rescan: Sanitizer,
     sink: Vec<u8>,
     frames: u64,
@@ -207,8 +212,22 @@ impl LeakAudit {
                 );
             }
         }
+        let max_zero_run = pats
+            .iter()
+            .map(|p| p.split(|&b| b != 0).map(<[u8]>::len).max().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        // A full DFA has the fastest transitions but grows with the patterns
+        // (states × byte classes): only for a modest pattern set.
+        let pattern_bytes: usize = pats.iter().map(Vec::len).sum();
+        let kind = if pattern_bytes <= 256 * 1024 {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
         let ac = (!pats.is_empty()).then(|| {
             AhoCorasickBuilder::new()
+                .kind(Some(kind))
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .build(&pats)
@@ -221,8 +240,13 @@ impl LeakAudit {
             originals: originals.clone(),
             ac,
             patterns: meta,
-            reader: Reader::new(),
-            rescan: Sanitizer::new(cfg).expect("32-byte key"),
+            max_zero_run,
+            reader: Some(Reader::new()),
+            rescan: {
+                let mut r = Sanitizer::new(cfg).expect("32-byte key");
+                r.collect_only();
+                r
+            },
             sink: Vec::new(),
             frames: 0,
             blocks: 0,
@@ -249,12 +273,42 @@ impl LeakAudit {
         }
     }
 
+    /// Search `data`, skipping NUL runs no pattern can cross (redacted
+    /// payload is mostly NULs): each run longer than twice the longest NUL
+    /// run of any pattern is cut out, keeping that many NULs on either side.
     fn search(&mut self, frame: u64, data: &[u8]) {
+        let keep = self.max_zero_run;
+        let mut seg_start = 0;
+        let mut i = 0;
+        while i + 32 <= data.len() {
+            if data[i..i + 32].iter().fold(0u8, |a, &x| a | x) != 0 {
+                i += 32;
+                continue;
+            }
+            let mut run_start = i;
+            while run_start > seg_start && data[run_start - 1] == 0 {
+                run_start -= 1;
+            }
+            let run_end = super::text::skip_zeros(data, i + 32);
+            if run_end - run_start > 2 * keep {
+                self.search_segment(frame, data, seg_start, run_start + keep);
+                seg_start = run_end - keep;
+            }
+            i = run_end;
+        }
+        self.search_segment(frame, data, seg_start, data.len());
+    }
+
+    fn search_segment(&mut self, frame: u64, data: &[u8], from: usize, to: usize) {
         let Some(ac) = &self.ac else { return };
-        let mut found: Vec<(usize, usize)> = Vec::new();
-        for m in ac.find_overlapping_iter(data) {
+        if from >= to {
+            return;
+        }
+        let mut found: ArrayVec<(usize, usize), 64> = ArrayVec::new();
+        let mut more: Vec<(usize, usize)> = Vec::new();
+        for m in ac.find_overlapping_iter(&data[from..to]) {
             let p = &self.patterns[m.pattern().as_usize()];
-            let (s, e) = (m.start(), m.end());
+            let (s, e) = (from + m.start(), from + m.end());
             let before = s.checked_sub(1).map(|i| data[i]);
             let after = data.get(e).copied();
             let after2 = data.get(e + 1).copied();
@@ -276,10 +330,12 @@ impl LeakAudit {
                 }
             };
             if ok {
-                found.push((m.pattern().as_usize(), s));
+                if let Err(e) = found.try_push((m.pattern().as_usize(), s)) {
+                    more.push(e.element());
+                }
             }
         }
-        for (pi, s) in found {
+        for (pi, s) in found.into_iter().chain(more) {
             let (class, form) = (self.patterns[pi].class, self.patterns[pi].form);
             self.hit(frame, class, form, s);
         }
@@ -289,24 +345,21 @@ impl LeakAudit {
         if self.error.is_some() {
             return;
         }
-        let mut seen: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut frames = 0u64;
-        let mut blocks = 0u64;
-        let r = self.reader.push(chunk, &mut |ev| match ev {
+        // Every record is searched in place, as the reader hands it over.
+        let Some(mut reader) = self.reader.take() else {
+            return;
+        };
+        let r = reader.push(chunk, &mut |ev| match ev {
             Event::Record(rec) => {
-                frames += 1;
-                seen.push((rec.frame, rec.data.to_vec()));
+                self.frames += 1;
+                self.search(rec.frame, rec.data);
             }
             Event::Meta { raw, .. } => {
-                blocks += 1;
-                seen.push((0, raw.to_vec()));
+                self.blocks += 1;
+                self.search(0, raw);
             }
         });
-        self.frames += frames;
-        self.blocks += blocks;
-        for (frame, data) in seen {
-            self.search(frame, &data);
-        }
+        self.reader = Some(reader);
         self.sink.clear();
         let _ = self.rescan.feed(chunk, &mut self.sink);
         if let Err(e) = r {
@@ -316,7 +369,7 @@ impl LeakAudit {
 
     pub fn finish(mut self) -> AuditReport {
         if self.error.is_none() {
-            if let Err(e) = self.reader.finish() {
+            if let Some(Err(e)) = self.reader.as_mut().map(Reader::finish) {
                 self.error = Some(e.to_string());
             }
         }
@@ -379,4 +432,53 @@ pub fn audit_bytes(output: &[u8], originals: &Originals) -> AuditReport {
     let mut a = LeakAudit::new(originals);
     a.feed(output);
     a.finish()
+}
+
+/// Audit text (an LLM prompt, a JSON report, an answer) for the originals:
+/// the byte search only, in every text form. Addresses that are also
+/// pseudonyms written by the same key (Crypto-PAn permutes the address
+/// space, so one may equal another original) are left out: in such text
+/// they stand for the pseudonym.
+pub fn audit_text(text: &[u8], originals: &Originals) -> AuditReport {
+    let mut o = originals.clone();
+    o.ipv4.retain(|a| !originals.produced_ipv4.contains(a));
+    o.ipv6.retain(|a| !originals.produced_ipv6.contains(a));
+    let mut a = LeakAudit::new(&o);
+    a.search(0, text);
+    let total: u64 = a.hits.values().sum();
+    AuditReport {
+        passed: total == 0,
+        frames_checked: 0,
+        blocks_checked: 0,
+        originals: ClassCounts::of(&a.originals),
+        patterns: a.patterns.len(),
+        hits: a.hits,
+        hits_by_form: a.hits_by_form,
+        examples: a.examples,
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_finds_originals_next_to_long_nul_runs() {
+        let mut o = Originals::default();
+        o.dns_names.insert(b"db.corp.example".to_vec().into());
+        o.mac.insert([0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
+        let wire = dns_wire(b"db.corp.example").unwrap();
+        for pad in [0usize, 1, 7, 8, 9, 31, 32, 33, 100] {
+            let mut d = vec![0u8; pad];
+            d.extend_from_slice(&wire);
+            d.extend(std::iter::repeat_n(0, 64 + pad));
+            d.extend_from_slice(&[0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
+            d.extend(std::iter::repeat_n(0, pad));
+            let r = audit_text(&d, &o);
+            assert_eq!(r.hits_by_form.get("dns_name/wire"), Some(&1), "pad {pad}");
+            assert_eq!(r.hits_by_form.get("mac/binary"), Some(&1), "pad {pad}");
+        }
+        assert!(audit_text(&[0u8; 4096], &o).passed);
+    }
 }

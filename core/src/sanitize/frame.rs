@@ -11,6 +11,7 @@ use super::app;
 use super::pseudo::Pseudonymizer;
 use super::text::scrub_text;
 use super::{Counters, PayloadPolicy};
+use crate::decode::app::looks_like_quic;
 use crate::decode::{self, Transport};
 use arrayvec::ArrayVec;
 use std::ops::Range;
@@ -42,19 +43,28 @@ pub(crate) struct Frame<'f> {
     pub keep_len: usize,
     fixups: ArrayVec<Fixup, 24>,
     failed_closed: bool,
+    /// Leave checksums alone (the output is only scanned, never written).
+    pub skip_checksums: bool,
 }
 
 /// Ones' complement sum of big-endian 16-bit words (odd tail padded).
+/// Summed as little-endian 32-bit halves of 64-bit loads and byte-swapped at
+/// the end: the ones' complement sum does not depend on byte order (RFC 1071).
 pub(crate) fn sum16(b: &[u8]) -> u32 {
     let mut s: u64 = 0;
-    let mut chunks = b.chunks_exact(2);
-    for w in &mut chunks {
-        s += u16::from_be_bytes([w[0], w[1]]) as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        s += (v & 0xffff_ffff) + (v >> 32);
     }
-    if let [last] = chunks.remainder() {
-        s += (*last as u64) << 8;
+    let mut pairs = chunks.remainder().chunks_exact(2);
+    for w in &mut pairs {
+        s += u16::from_le_bytes([w[0], w[1]]) as u64;
     }
-    fold(s)
+    if let [last] = pairs.remainder() {
+        s += *last as u64;
+    }
+    (fold(s) as u16).swap_bytes() as u32
 }
 
 fn fold(mut s: u64) -> u32 {
@@ -84,11 +94,18 @@ impl<'f> Frame<'f> {
             keep_len,
             fixups: ArrayVec::new(),
             failed_closed: false,
+            skip_checksums: false,
         }
     }
 
     pub fn len(&self) -> usize {
         self.orig.len()
+    }
+
+    /// Whether a decoder view lies inside this frame (an empty view may not).
+    fn within(&self, s: &[u8]) -> bool {
+        let (a, b) = (s.as_ptr() as usize, self.orig.as_ptr() as usize);
+        a >= b && a + s.len() <= b + self.orig.len()
     }
 
     fn off(&self, s: &[u8]) -> usize {
@@ -225,8 +242,19 @@ impl<'f> Frame<'f> {
             let non_first_fragment = layer.fragment.is_some_and(|f| f.offset > 0);
             match &layer.transport {
                 Transport::Tcp(t) => {
-                    let p0 = self.off(t.payload);
-                    let l4 = p0.saturating_sub(t.header_len as usize);
+                    let (l4, p0) = if self.within(t.payload) {
+                        let p0 = self.off(t.payload);
+                        (p0.saturating_sub(t.header_len as usize), p0)
+                    } else {
+                        // A header cut by the snap length (or with a data offset
+                        // beyond the packet): the decoder keeps its fields but
+                        // no payload view, so find the header from the IP layer.
+                        let Some(l4) = transport_start(orig, o, v6) else {
+                            self.fail_closed(o.min(self.len())..self.len());
+                            break;
+                        };
+                        (l4, (l4 + t.header_len as usize).min(ip_end))
+                    };
                     self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
                     let p_end = p0 + t.payload.len();
                     if innermost {
@@ -334,7 +362,11 @@ impl<'f> Frame<'f> {
     }
 
     fn finish(&mut self) -> usize {
-        self.apply_fixups();
+        if self.skip_checksums {
+            self.fixups.clear();
+        } else {
+            self.apply_fixups();
+        }
         if self.failed_closed {
             self.c.frames_failed_closed += 1;
         }
@@ -898,6 +930,10 @@ impl<'f> Frame<'f> {
                 ];
                 if ports.contains(&53) || ports.contains(&5353) {
                     app::dns_message(self, l4 + 8, end);
+                } else if looks_like_quic(&self.orig[l4 + 8..end]) {
+                    // The analysis reads quoted QUIC headers (a version
+                    // negotiation bounced by ICMP): same walker as in UDP.
+                    app::quic(self, l4 + 8..end);
                 } else {
                     self.policy(l4 + 8..end);
                 }
@@ -913,5 +949,59 @@ impl<'f> Frame<'f> {
             }
             _ => {}
         }
+    }
+}
+
+/// Where the transport header of the IP packet at `ip` starts: after the
+/// IPv4 options, or after the IPv6 extension headers the decoder also skips.
+fn transport_start(b: &[u8], ip: usize, v6: bool) -> Option<usize> {
+    if !v6 {
+        return Some(ip + (*b.get(ip)? & 0xf) as usize * 4);
+    }
+    let mut next = *b.get(ip + 6)?;
+    let mut p = ip + 40;
+    for _ in 0..8 {
+        match next {
+            0 | 43 | 60 => {
+                next = *b.get(p)?;
+                p += (*b.get(p + 1)? as usize + 1) * 8;
+            }
+            44 => {
+                next = *b.get(p)?;
+                p += 8;
+            }
+            51 => {
+                next = *b.get(p)?;
+                p += (*b.get(p + 1)? as usize + 2) * 4;
+            }
+            _ => return Some(p),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum16_matches_the_big_endian_definition() {
+        fn reference(b: &[u8]) -> u32 {
+            let mut s: u64 = 0;
+            for w in b.chunks(2) {
+                s += ((w[0] as u64) << 8) | w.get(1).copied().unwrap_or(0) as u64;
+            }
+            fold(s)
+        }
+        let data: Vec<u8> = (0..3010u32)
+            .map(|i| (i * 7919 % 251) as u8 ^ 0xa5)
+            .collect();
+        for len in (0..40).chain([1499, 1500, 2999, 3000]) {
+            for start in 0..3 {
+                let b = &data[start..start + len];
+                assert_eq!(sum16(b), reference(b), "len {len} start {start}");
+            }
+        }
+        assert_eq!(sum16(&[0xff; 64]), reference(&[0xff; 64]));
     }
 }

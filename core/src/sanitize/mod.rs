@@ -21,13 +21,14 @@ pub mod audit;
 pub mod cryptopan;
 mod frame;
 pub mod pseudo;
+mod quic_initial;
 mod stream;
 pub mod text;
 
 pub use audit::{AuditReport, LeakAudit};
 pub use pseudo::{Originals, Pseudonymizer};
 
-use crate::capture::{Event, MetaKind, Reader};
+use crate::capture::{Event, MetaKind, Reader, LINK_PCAPNG_CUSTOM_BLOCK, LINK_SYSTEMD_JOURNAL};
 use crate::error::{CaptureError, ErrorInfo};
 use serde::Serialize;
 
@@ -95,6 +96,8 @@ pub struct Counters {
     pub secrets: u64,
     pub tls_names: u64,
     pub quic_initials_redacted: u64,
+    /// Client Initials decrypted, SNI rewritten and protected again.
+    pub quic_initials_rewritten: u64,
     pub checksums_updated: u64,
     pub bytes_redacted: u64,
     pub bytes_kept: u64,
@@ -162,6 +165,8 @@ struct Rewriter {
     shift_secs: i64,
     bytes_out: u64,
     streams: stream::Streams,
+    /// The leak audit's re-scan only collects identifiers: no checksums.
+    collect_only: bool,
 }
 
 /// Streaming sanitiser. See the module documentation.
@@ -201,6 +206,7 @@ impl Sanitizer {
                 shift_secs,
                 bytes_out: 0,
                 streams: stream::Streams::default(),
+                collect_only: false,
             },
             cfg,
             bytes_in: 0,
@@ -249,6 +255,12 @@ impl Sanitizer {
     }
 
     /// The pseudonymiser (originals seen, the map, the mapping functions).
+    /// Walk only to collect identifiers (the leak audit's re-scan): the
+    /// output's checksums are not maintained.
+    pub(crate) fn collect_only(&mut self) {
+        self.rw.collect_only = true;
+    }
+
     pub fn pseudonymizer(&self) -> &Pseudonymizer {
         &self.rw.ps
     }
@@ -303,6 +315,23 @@ impl Rewriter {
     fn on_event(&mut self, ev: Event<'_>, out: &mut Vec<u8>) {
         match ev {
             Event::Meta { kind, raw, .. } => self.on_meta(kind, raw, out),
+            // Custom blocks and journal entries are reported as frames (so the
+            // analysis counts them), but the record is the whole block: scrub
+            // it as metadata, keeping its type and lengths.
+            Event::Record(rec)
+                if matches!(
+                    rec.link_type,
+                    LINK_PCAPNG_CUSTOM_BLOCK | LINK_SYSTEMD_JOURNAL
+                ) =>
+            {
+                self.c.frames += 1;
+                let kind = if rec.link_type == LINK_PCAPNG_CUSTOM_BLOCK {
+                    MetaKind::Custom
+                } else {
+                    MetaKind::Other
+                };
+                self.on_meta(kind, rec.raw, out);
+            }
             Event::Record(rec) => {
                 let start = out.len();
                 out.extend_from_slice(rec.raw);
@@ -319,6 +348,7 @@ impl Rewriter {
                         &mut self.c,
                         &mut self.streams,
                     );
+                    f.skip_checksums = self.collect_only;
                     f.run(rec.link_type)
                 };
                 match self.pcap {
@@ -607,5 +637,111 @@ impl Rewriter {
             self.c.metadata_options_blanked += 1;
             p = v + ((len + 3) & !3);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{analyze_bytes, AnalyzerConfig};
+
+    /// A raw-IP (LINKTYPE 101) pcap; each record captures `caplen` bytes of `pkt`.
+    fn pcap(pkts: &[(&[u8], usize)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for (i, (p, cap)) in pkts.iter().enumerate() {
+            for v in [1000 + i as u32, 0, *cap as u32, p.len() as u32] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(&p[..*cap]);
+        }
+        b
+    }
+
+    fn ipv4(proto: u8, l4: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[
+            0, 1, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 7, 198, 51, 100, 9,
+        ]);
+        let ck = !(frame::sum16(&p) as u16);
+        p[10..12].copy_from_slice(&ck.to_be_bytes());
+        p.extend_from_slice(l4);
+        p
+    }
+
+    fn run(input: &[u8]) -> Vec<u8> {
+        sanitize_bytes(input, SanitizeConfig::new(vec![7; 32]))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn snapped_tcp_header_keeps_its_fields_and_gets_a_new_checksum() {
+        // A SYN with 20 bytes of options, captured up to the middle of them.
+        let mut tcp = vec![
+            0xed, 0x9b, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0x16, 0xd0,
+        ];
+        tcp.extend_from_slice(&[0x12, 0x34, 0, 0]);
+        tcp.extend_from_slice(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        let ip = ipv4(6, &tcp);
+        let input = pcap(&[(&ip, 20 + 24)]);
+        let out = run(&input);
+        let (o, s) = (&input[40..], &out[40..]);
+        assert_ne!(o[12..20], s[12..20], "addresses replaced");
+        assert_eq!(o[20..36], s[20..36], "TCP fields kept");
+        assert_ne!(o[36..38], s[36..38], "TCP checksum follows the addresses");
+        let flows = |b: &[u8]| analyze_bytes(b, AnalyzerConfig::default()).unwrap();
+        let (a, b) = (flows(&input), flows(&out));
+        assert_eq!(a.summary.flows.total, 1);
+        assert_eq!(b.summary.flows.total, 1);
+        assert_eq!(a.summary.malformed_frames, b.summary.malformed_frames);
+    }
+
+    #[test]
+    fn dns_question_running_out_of_the_message_still_runs_out() {
+        // Query whose first label claims 40 bytes but 6 follow.
+        let mut dns = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 40];
+        dns.extend_from_slice(b"secret");
+        let mut udp = vec![0xc0, 0x00, 0, 53];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let ip = ipv4(17, &udp);
+        let input = pcap(&[(&ip, ip.len())]);
+        let out = run(&input);
+        assert!(!out.windows(6).any(|w| w == b"secret"), "fail closed");
+        let dns_of = |b: &[u8]| {
+            analyze_bytes(b, AnalyzerConfig::default())
+                .unwrap()
+                .failures
+                .dns
+                .untracked_messages
+        };
+        assert_eq!(dns_of(&input), 1);
+        assert_eq!(dns_of(&out), 1);
+    }
+
+    #[test]
+    fn custom_blocks_keep_their_structure() {
+        // pcapng: SHB, then a custom block (type 0xBAD, PEN, data).
+        let mut b = Vec::new();
+        for v in [0x0a0d_0d0au32, 28, 0x1a2b_3c4d, 1, u32::MAX, u32::MAX, 28] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [0xbadu32, 20, 32473] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(b"host");
+        b.extend_from_slice(&20u32.to_le_bytes());
+        let (out, summary, _) = sanitize_bytes(&b, SanitizeConfig::new(vec![7; 32])).unwrap();
+        assert!(summary.error.is_none(), "{:?}", summary.error);
+        assert_eq!(out[..40], b[..40], "header, type, length and PEN kept");
+        assert_eq!(out[40..44], [0; 4], "content zeroed");
+        assert_eq!(out[44..], b[44..]);
     }
 }

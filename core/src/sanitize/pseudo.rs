@@ -55,9 +55,28 @@ pub struct Pseudonymizer {
     v4: HashMap<[u8; 4], [u8; 4]>,
     v6: HashMap<[u8; 16], [u8; 16]>,
     macs: HashMap<[u8; 6], [u8; 6]>,
+    /// Small direct-mapped caches in front of the maps: the same few
+    /// addresses repeat packet after packet, and SipHash is the cost.
+    recent_v4: Recent<4>,
+    recent_v6: Recent<16>,
+    recent_mac: Recent<6>,
     labels: HashMap<Box<[u8]>, Box<[u8]>>,
     originals: Originals,
     map: Option<BTreeMap<String, String>>,
+}
+
+const RECENT: usize = 64;
+
+/// (original, pseudonym) slots, indexed by [`recent_slot`].
+type Recent<const N: usize> = Box<[Option<([u8; N], [u8; N])>; RECENT]>;
+
+/// Slot of an identifier in the `recent_*` caches.
+fn recent_slot(b: &[u8]) -> usize {
+    let mut h: u32 = 0;
+    for &x in b {
+        h = h.rotate_left(5) ^ x as u32;
+    }
+    (h.wrapping_mul(0x9e37_79b9) >> 26) as usize % RECENT
 }
 
 /// Names of sub-keys derived from the caller's key (domain separation).
@@ -131,6 +150,9 @@ impl Pseudonymizer {
             v4: HashMap::new(),
             v6: HashMap::new(),
             macs: HashMap::new(),
+            recent_v4: Box::new([None; RECENT]),
+            recent_v6: Box::new([None; RECENT]),
+            recent_mac: Box::new([None; RECENT]),
             labels: HashMap::new(),
             originals: Originals::default(),
             map: collect_map.then(BTreeMap::new),
@@ -167,8 +189,15 @@ impl Pseudonymizer {
         if a == [0; 4] || a == [255; 4] {
             return a;
         }
-        if let Some(p) = self.v4.get(&a) {
-            return *p;
+        let slot = recent_slot(&a);
+        if let Some((k, p)) = self.recent_v4[slot] {
+            if k == a {
+                return p;
+            }
+        }
+        if let Some(&p) = self.v4.get(&a) {
+            self.recent_v4[slot] = Some((a, p));
+            return p;
         }
         let mut p = self.cpan.anonymize_v4(a);
         if self.keep_special_ranges {
@@ -212,8 +241,15 @@ impl Pseudonymizer {
         if x <= 1 {
             return a; // :: and ::1 name no one
         }
-        if let Some(p) = self.v6.get(&a) {
-            return *p;
+        let slot = recent_slot(&a);
+        if let Some((k, p)) = self.recent_v6[slot] {
+            if k == a {
+                return p;
+            }
+        }
+        if let Some(&p) = self.v6.get(&a) {
+            self.recent_v6[slot] = Some((a, p));
+            return p;
         }
         let mut p;
         if a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
@@ -364,8 +400,15 @@ impl Pseudonymizer {
         if mac_is_well_known(&m) {
             return m;
         }
-        if let Some(p) = self.macs.get(&m) {
-            return *p;
+        let slot = recent_slot(&m);
+        if let Some((k, p)) = self.recent_mac[slot] {
+            if k == m {
+                return p;
+            }
+        }
+        if let Some(&p) = self.macs.get(&m) {
+            self.recent_mac[slot] = Some((m, p));
+            return p;
         }
         let h = self.keyed(&self.mac_key.clone(), b"mac", &m);
         let mut p: [u8; 6] = h[..6].try_into().unwrap();
@@ -608,6 +651,89 @@ impl Pseudonymizer {
     pub fn note_secret(&mut self, orig: &[u8]) {
         if orig.len() >= 8 && !self.originals.secrets.contains(orig) {
             self.originals.secrets.insert(orig.into());
+        }
+    }
+
+    /// A request URI as text, rewritten as the HTTP walker rewrites it in the
+    /// capture (so a URI in a report or prompt reads like the sanitised
+    /// capture's): the host of an absolute URI (or of a CONNECT target) as a
+    /// name or address, every path and query word keyed; `/ ? & = . %XX` kept.
+    pub fn pseudonymize_uri(&mut self, uri: &str) -> String {
+        let mut b = uri.as_bytes().to_vec();
+        let u = uri.as_bytes();
+        let lower = u
+            .iter()
+            .take(8)
+            .map(u8::to_ascii_lowercase)
+            .collect::<Vec<u8>>();
+        let scheme = if lower.starts_with(b"http://") {
+            7
+        } else if lower.starts_with(b"https://") {
+            8
+        } else {
+            0
+        };
+        let mut i = 0;
+        if scheme > 0 || (!u.is_empty() && u[0] != b'/') {
+            let he = if scheme > 0 {
+                u[scheme..]
+                    .iter()
+                    .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+                    .map_or(u.len(), |k| scheme + k)
+            } else {
+                u.len()
+            };
+            self.uri_host(&mut b, scheme, he);
+            if scheme == 0 {
+                return String::from_utf8_lossy(&b).into_owned();
+            }
+            i = he;
+        }
+        let mut in_query_value = false;
+        while i < u.len() {
+            let c = u[i];
+            if c == b'%' && i + 2 < u.len() {
+                i += 3;
+                continue;
+            }
+            if c.is_ascii_alphanumeric() {
+                let mut j = i;
+                while j < u.len() && (u[j].is_ascii_alphanumeric() || matches!(u[j], b'-' | b'_')) {
+                    j += 1;
+                }
+                if in_query_value && j - i >= 8 {
+                    self.pseudonymize_token(&mut b[i..j]);
+                } else {
+                    self.pseudonymize_word(&mut b[i..j]);
+                }
+                i = j;
+                continue;
+            }
+            if c == b'=' {
+                in_query_value = true;
+            } else if c == b'&' || c == b'?' {
+                in_query_value = false;
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    /// `host[:port]` at `b[s..e]`, as the HTTP walker's host rewrite.
+    fn uri_host(&mut self, b: &mut [u8], s: usize, e: usize) {
+        let h = b[s..e].to_vec();
+        let mut he = e;
+        if let Some(c) = h.iter().rposition(|&c| c == b':') {
+            if h[c + 1..].iter().all(u8::is_ascii_digit) && !h.starts_with(b"[") {
+                he = s + c;
+            }
+        }
+        if h.starts_with(b"[") {
+            self.pseudonymize_token(&mut b[s..he]);
+        } else if super::text::scrub_is_ipv4(&b[s..he]) {
+            super::text::scrub_text(self, &mut b[s..he]);
+        } else {
+            self.pseudonymize_dns_name_in_place(&mut b[s..he]);
         }
     }
 

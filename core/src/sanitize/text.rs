@@ -90,6 +90,20 @@ pub fn scrub_is_ipv4(b: &[u8]) -> bool {
     parse_dotted_v4(b).is_some_and(|(_, n)| n == b.len())
 }
 
+/// The index of the first non-zero byte at or after `i` (32 bytes at a time).
+pub(crate) fn skip_zeros(b: &[u8], mut i: usize) -> usize {
+    while let Some(w) = b.get(i..i + 32) {
+        if w.iter().fold(0u8, |a, &x| a | x) != 0 {
+            break;
+        }
+        i += 32;
+    }
+    while i < b.len() && b[i] == 0 {
+        i += 1;
+    }
+    i
+}
+
 /// Scrub `buf` in place. `orig` is the same bytes before any rewrite (used
 /// to recognise patterns; `buf` may already differ where earlier passes wrote).
 pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
@@ -99,6 +113,11 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
     let mut judged_until = 0;
     while i < n {
         let c = buf[i];
+        if c == 0 {
+            // No pattern starts with NUL, and redacted payload is all NULs.
+            i = skip_zeros(buf, i);
+            continue;
+        }
         let at_word_start = i == 0 || !buf[i - 1].is_ascii_alphanumeric();
         // Line-protocol logins: USER x / PASS x / AUTH x.
         if at_word_start
@@ -158,7 +177,11 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 e += 1;
             }
             let tok = &buf[i..e];
-            if tok.iter().filter(|&&c| c == b':').count() >= 2 {
+            // Fewer than four hex digits ("::4", "a::b") is what ciphertext
+            // and binary spell by chance, and too little to identify a host.
+            if tok.iter().filter(|&&c| c == b':').count() >= 2
+                && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
+            {
                 if let Some(a) = std::str::from_utf8(tok)
                     .ok()
                     .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
