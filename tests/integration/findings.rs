@@ -466,7 +466,7 @@ fn corpus_scanners_found_and_ordinary_files_quiet() {
                 .scan_types
                 .iter()
                 .any(|k| ["syn", "connect"].contains(&k.as_str()));
-            if (ordinary_file && tcp) || (small && tcp) {
+            if tcp && (ordinary_file || small) {
                 false_pos.push(format!("{name}: {}", found.join("; ")));
             }
         }
