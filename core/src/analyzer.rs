@@ -18,6 +18,9 @@ use crate::report::{
 use crate::stats::{self, Stats};
 use std::collections::BTreeMap;
 
+/// Finished flows accounted in one batch.
+const FINISHED_BATCH: usize = 256;
+
 /// Options of one analysis run. Everything that changes the output is here.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalyzerConfig {
@@ -242,10 +245,15 @@ impl Pipeline {
         if self.cfg.detect_enabled {
             self.detectors.on_packet(&ctx);
         }
+        // Account finished flows as they pile up, so memory follows the live
+        // flows, not every flow of the capture (and not the caller's chunking).
+        if self.table.finished_len() >= FINISHED_BATCH {
+            self.collect_finished();
+        }
     }
 
     fn collect_finished(&mut self) {
-        let finished: Vec<Flow> = self.table.drain_finished().collect();
+        let finished: Vec<Flow> = self.table.take_finished();
         for f in finished {
             if self.cfg.detect_enabled {
                 self.detectors.on_flow_end(&f);

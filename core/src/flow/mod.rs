@@ -584,6 +584,16 @@ impl FlowTable {
         self.finished.drain(..)
     }
 
+    /// Take the finished flows (leaving an empty list, no copy).
+    pub fn take_finished(&mut self) -> Vec<Flow> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// How many finished flows wait to be taken.
+    pub fn finished_len(&self) -> usize {
+        self.finished.len()
+    }
+
     /// End of capture: every live flow is finished (in creation order).
     pub fn finish_all(&mut self) {
         let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
