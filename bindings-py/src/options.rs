@@ -60,8 +60,7 @@ pub fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<AnalyzerConf
                 "flows_limit" if value.is_none() => cfg.flows_limit = usize::MAX,
                 "flows_limit" => cfg.flows_limit = count(&name, &value)?,
                 "top_n" => {
-                    cfg.top_n = count(&name, &value)?;
-                    cfg.anomaly.top_n = cfg.top_n;
+                    cfg.set_top_n(count(&name, &value)?);
                 }
                 "max_instances" => cfg.detect.max_instances = count(&name, &value)?,
                 "anomaly" => cfg.anomaly.enabled = flag(&name, &value)?,

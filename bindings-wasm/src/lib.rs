@@ -66,7 +66,7 @@ impl AnalyzeOptions {
             cfg.flows_limit = v;
         }
         if let Some(v) = opts.top {
-            cfg.top_n = v;
+            cfg.set_top_n(v);
         }
         Ok(cfg)
     }

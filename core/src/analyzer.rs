@@ -52,6 +52,13 @@ impl Default for AnalyzerConfig {
 }
 
 impl AnalyzerConfig {
+    /// Length of every top-N list (talkers, conversations, anomalies): one
+    /// knob, so every front maps its "top" option the same way.
+    pub fn set_top_n(&mut self, n: usize) {
+        self.top_n = n;
+        self.anomaly.top_n = n;
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.flow.max_flows == 0 {
             return Err(ConfigError::Invalid {

@@ -76,7 +76,7 @@ impl AnalyzeArgs {
         cfg.flow.idle_timeout_secs = self.idle_timeout;
         cfg.flow.max_flows = self.max_flows;
         cfg.flows_limit = self.flows_limit;
-        cfg.top_n = self.top;
+        cfg.set_top_n(self.top);
         cfg.collect_flows = self.flows.is_some();
         cfg.detect.max_instances = self.max_instances;
         cfg.detect_enabled = !self.no_detect;
@@ -84,7 +84,6 @@ impl AnalyzeArgs {
         if let Some(seed) = self.anomaly_seed {
             cfg.anomaly.seed = seed;
         }
-        cfg.anomaly.top_n = self.top;
         cfg.anomaly.per_packet = self.per_packet_anomaly;
         cfg.anomaly.export_features = self.anomaly_features.is_some();
         cfg
