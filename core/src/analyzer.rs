@@ -200,50 +200,24 @@ impl Pipeline {
         let n = pkt.ip.len();
         // Outer (tunnel) layers first: they have flows of their own but no app protocol.
         for layer in pkt.ip.iter().take(n.saturating_sub(1)) {
-            if let Some(mut input) = FlowInput::from_layer(layer) {
-                input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
-                let (flow, placement) = self.table.update(
-                    input,
-                    layer,
-                    rec.ts_nanos,
-                    rec.frame,
-                    rec.orig_len,
-                    None,
-                    vlan,
-                );
-                if let Some(a) = &mut self.anomaly {
-                    a.on_packet(flow, &placement, layer, rec);
-                }
-            }
+            account_layer(&mut self.table, &mut self.anomaly, layer, rec, None, vlan);
         }
-        let flow = match pkt
-            .ip
-            .last()
-            .and_then(|l| FlowInput::from_layer(l).map(|i| (l, i)))
-        {
-            Some((layer, mut input)) => {
-                input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
-                let (flow, placement) = self.table.update(
-                    input,
-                    layer,
-                    rec.ts_nanos,
-                    rec.frame,
-                    rec.orig_len,
-                    pkt.app,
-                    vlan,
-                );
-                if let Some(a) = &mut self.anomaly {
-                    a.on_packet(flow, &placement, layer, rec);
-                }
-                Some(FlowCtx {
-                    flow: &*flow,
-                    from_orig: placement.from_orig,
-                    new_flow: placement.new_flow,
-                    tcp: placement.tcp,
-                })
-            }
-            None => None,
-        };
+        let flow = pkt.ip.last().and_then(|layer| {
+            account_layer(
+                &mut self.table,
+                &mut self.anomaly,
+                layer,
+                rec,
+                pkt.app,
+                vlan,
+            )
+            .map(|(flow, placement)| FlowCtx {
+                flow,
+                from_orig: placement.from_orig,
+                new_flow: placement.new_flow,
+                tcp: placement.tcp,
+            })
+        });
         let ctx = PacketCtx {
             record: rec,
             packet: &pkt,
@@ -402,6 +376,32 @@ fn flag_letters(f: u8) -> String {
         }
     }
     s
+}
+
+/// Account one IP layer of a record to its flow (and the anomaly features).
+fn account_layer<'t>(
+    table: &'t mut FlowTable,
+    anomaly: &mut Option<AnomalyEngine>,
+    layer: &decode::IpLayer<'_>,
+    rec: &Record<'_>,
+    app: Option<decode::AppProto>,
+    vlan: Option<u16>,
+) -> Option<(&'t Flow, crate::flow::Placement)> {
+    let mut input = FlowInput::from_layer(layer)?;
+    input.snapped_bytes = rec.orig_len.saturating_sub(rec.data.len() as u32);
+    let (flow, placement) = table.update(
+        input,
+        layer,
+        rec.ts_nanos,
+        rec.frame,
+        rec.orig_len,
+        app,
+        vlan,
+    );
+    if let Some(a) = anomaly {
+        a.on_packet(flow, &placement, layer, rec);
+    }
+    Some((flow, placement))
 }
 
 /// The report row of a flow.
