@@ -23,16 +23,26 @@ PCAPLENS = os.path.join(ROOT, "target", "release", "pcaplens")
 
 
 def run(cmd, stdout=subprocess.DEVNULL):
-    """Run cmd; return (wall seconds, peak RSS in MB, CPU seconds) of that process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"command failed ({code}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    """Run cmd; return (wall seconds, peak RSS in MB, CPU seconds) of that process.
+
+    Peak RSS comes from GNU time when present: a child forked from this Python
+    process would inherit Python's own high-water mark in ru_maxrss.
+    """
+    gnu_time = shutil.which("time") and os.path.exists("/usr/bin/time")
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        full = ["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name, *cmd] if gnu_time else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            sys.exit(f"command failed ({code}): {' '.join(cmd)}\n{err}")
+        if gnu_time:
+            kb, user, system = tf.read().split()[-3:]
+            return wall, int(kb) / 1024.0, float(user) + float(system)
+        return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def best_of(n, cmd):
