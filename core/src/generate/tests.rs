@@ -240,19 +240,17 @@ fn tshark_accepts_every_scenario_and_truth_matches() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Benchmark-sized run; `cargo test --release -p pcaplens-core -- --ignored million`.
+/// Large captures stream in bounded chunks and land on the requested size
+/// (the speed of the 1,000,000-packet run is measured by `bench/bench.py`).
 #[test]
-#[ignore]
-fn million_packets_streaming() {
-    let t0 = std::time::Instant::now();
+fn large_capture_streams_in_bounded_chunks() {
     let mut bytes = 0usize;
     let mut max_chunk = 0usize;
-    let t = generate_into(Scenario::Mixed, &opts(1_000_000, 1), &mut |c| {
+    let t = generate_into(Scenario::Mixed, &opts(100_000, 1), &mut |c| {
         bytes += c.len();
         max_chunk = max_chunk.max(c.len());
     })
     .unwrap();
-    eprintln!("{} packets, {} bytes, {:?}", t.packets, bytes, t0.elapsed());
-    assert!((990_000..1_010_000).contains(&t.packets), "{}", t.packets);
-    assert!(max_chunk < 4 << 20);
+    assert!((99_000..101_000).contains(&t.packets), "{}", t.packets);
+    assert!(bytes > 24 && max_chunk < 4 << 20, "{bytes} bytes, largest chunk {max_chunk}");
 }
