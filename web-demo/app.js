@@ -143,6 +143,7 @@ async function copyEvidence() {
     $("llm-fallback").hidden = false;
     area.focus();
     area.select();
+    area.scrollTop = 0; // select() scrolls to the end; the prompt reads from the top
   }
 }
 
