@@ -51,6 +51,63 @@ export interface SanitizeSummary {
   error: ErrorInfo | null;
 }
 
+/** Options of the evidence pack, named like `pcaplens prepare` flags. */
+export interface EvidenceOptions {
+  /** `--key-file`: exactly 32 bytes; the same key gives the pseudonyms of `sanitize`. Required unless `sanitize` is false. */
+  key?: Uint8Array | number[];
+  /** `--budget`: hard limit on prompt tokens, system + evidence (default 8000). */
+  budget?: number;
+  /** `--focus` (default "general"). */
+  focus?: "general" | "errors" | "performance" | "dns" | "security";
+  /** `false` is `--no-sanitize`: real addresses and names (NOT for sharing). Default true. */
+  sanitize?: boolean;
+}
+
+/** "covers N of M flows, K of L failures". */
+export interface Coverage {
+  flows_covered: number;
+  flows_total: number;
+  failures_covered: number;
+  failures_total: number;
+  diagnoses_included: number;
+  diagnoses_total: number;
+}
+
+/** One ranked cause of the rule-based diagnosis (identifiers masked when sanitized). */
+export interface Diagnosis {
+  rank: number;
+  rule: string;
+  score: number;
+  /** Markdown sentence; strings off the wire as `⟦wire "…"⟧`. */
+  summary: string;
+  endpoint: string;
+  count: number;
+  share: number | null;
+  flows: number;
+  frames: number[];
+  community_ids: string[];
+}
+
+/** The evidence pack (`evidence()`): what `pcaplens prepare` writes, for a language model. */
+export interface EvidencePack {
+  /** `ai_analysis_prompt.md`: system instructions, then the evidence. */
+  prompt: string;
+  systemPrompt: string;
+  evidence: string;
+  /** Tokens of system prompt + evidence as `tokenCounter` counts them (an upper bound of any model's count). */
+  tokens: number;
+  tokenBudget: number;
+  tokenCounter: string;
+  /** The coverage line, as in the prompt. */
+  coverage: string;
+  coverageCounts: Coverage;
+  focus: "general" | "errors" | "performance" | "dns" | "security";
+  sanitized: boolean;
+  diagnoses: Diagnosis[];
+  /** The coverage line and the ranked diagnosis as plain text (`pcaplens ask --offline`). */
+  diagnosisText: string;
+}
+
 export interface Progress {
   bytesFed: number;
   packets: number;

@@ -94,7 +94,8 @@ function onResult(msg) {
       `(as written by Wireshark, tcpdump, dumpcap). Details: ${err.message}.`);
     return;
   }
-  current = { file: current.file, report, json: msg.json, secs: msg.elapsedMs / 1000 };
+  current = { file: current.file, report, json: msg.json, secs: msg.elapsedMs / 1000, evidence: msg.evidence };
+  showEvidence(msg);
   if (err) {
     showWarning(`This capture is damaged or cut short: ${err.message}. ` +
       `The results below cover the ${nf.format(report.summary.packets)} frames before frame ` +
@@ -102,6 +103,48 @@ function onResult(msg) {
   }
   const secs = msg.elapsedMs / 1000;
   render(report, msg.name, msg.size, secs);
+}
+
+// ---------- LLM summary ----------
+
+/** The evidence pack's size and coverage next to its button (the numbers are the core's). */
+function showEvidence(msg) {
+  const button = $("copy-llm");
+  const note = $("llm-note");
+  $("llm-fallback").hidden = true;
+  button.textContent = "Copy LLM summary";
+  if (!msg.evidence) {
+    button.disabled = true;
+    note.textContent = msg.evidenceError ? `LLM summary unavailable: ${msg.evidenceError}` : "";
+    return;
+  }
+  const e = msg.evidence;
+  button.disabled = false;
+  // The page counts one token per byte (an upper bound for every model's tokenizer), hence "≤".
+  note.textContent = `≤ ${nf.format(e.tokens)} tokens (budget ${nf.format(e.tokenBudget)})` +
+    `${e.sanitized ? " · pseudonymized" : ""} · ${e.coverage}`;
+  note.title = "Token count: one per byte of the prompt, an upper bound for GPT, Llama and other byte-level tokenizers.";
+}
+
+async function copyEvidence() {
+  const text = current && current.evidence && current.evidence.prompt;
+  if (!text) return;
+  const button = $("copy-llm");
+  try {
+    if (!navigator.clipboard || !navigator.clipboard.writeText) throw new Error("no clipboard API");
+    await navigator.clipboard.writeText(text);
+    $("llm-fallback").hidden = true;
+    button.textContent = "Copied ✓";
+    setTimeout(() => { button.textContent = "Copy LLM summary"; }, 2000);
+  } catch {
+    // Insecure context, denied permission, or no API: show the text selected for a manual copy.
+    const area = $("llm-text");
+    area.value = text;
+    $("llm-fallback").hidden = false;
+    area.focus();
+    area.select();
+    area.scrollTop = 0; // select() scrolls to the end; the prompt reads from the top
+  }
 }
 
 // ---------- rendering ----------
@@ -591,6 +634,8 @@ function wire() {
   $("download-json").addEventListener("click", () =>
     download(`${baseName(current.file.name)}.report.json`, current.json + "\n", "application/json"));
   $("download-csv").addEventListener("click", () => worker.postMessage({ type: "csv", flows: current.report.flows }));
+  $("copy-llm").addEventListener("click", copyEvidence);
+  $("llm-fallback-close").addEventListener("click", () => { $("llm-fallback").hidden = true; });
   $("download-sanitized").addEventListener("click", () => {
     $("download-sanitized").disabled = true;
     worker.postMessage({ type: "sanitize", file: current.file });

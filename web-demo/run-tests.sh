@@ -26,7 +26,7 @@ mkdir -p test-results
 node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results/results.tap \
-  test/parity.test.mjs test/types.test.mjs test/e2e.test.mjs
+  test/parity.test.mjs test/evidence.test.mjs test/types.test.mjs test/e2e.test.mjs
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' test-results/results.tap)
 if [ "${passed:-0}" -eq 0 ]; then
   echo "web-demo/run-tests.sh: no test ran" >&2

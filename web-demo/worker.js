@@ -15,6 +15,7 @@ const ready = init().then(() => {
     version: pcaplens.version(),
     // The sanitizer binding arrives with the core's sanitizer; offer it only when present.
     sanitize: typeof pcaplens.sanitize === "function",
+    evidence: typeof pcaplens.evidence === "function",
   });
 });
 ready.catch((e) => postMessage({ type: "fatal", message: `The analyzer could not start: ${e}` }));
@@ -69,6 +70,7 @@ async function analyzeFile(file, options) {
   postMessage({
     type: "result",
     json,
+    ...llmEvidence(json),
     name: file.name,
     size: file.size,
     elapsedMs: performance.now() - started,
@@ -83,6 +85,22 @@ function sample(scenario, options) {
 // One random key per page session, never shown or stored: pseudonyms are
 // consistent within this session's downloads and cannot be reversed by anyone.
 const sessionKey = crypto.getRandomValues(new Uint8Array(32));
+
+/**
+ * The core's evidence pack for a language model (`pcaplens prepare`'s prompt),
+ * with the session key: its pseudonyms are those of the sanitized download.
+ * Built from the report text, so it costs no second pass over the file.
+ */
+function llmEvidence(json) {
+  if (typeof pcaplens.evidence !== "function") return {};
+  try {
+    const { prompt, tokens, tokenBudget, coverage, sanitized } = pcaplens.evidence(json, { key: sessionKey });
+    return { evidence: { prompt, tokens, tokenBudget, coverage, sanitized } };
+  } catch (e) {
+    // Not a capture (the page says so already) or a real failure: the button stays off with the reason.
+    return { evidenceError: String(e && e.message ? e.message : e) };
+  }
+}
 
 async function sanitizeFile(file, options) {
   const sanitizer = new pcaplens.Sanitizer({ key: sessionKey, ...options });

@@ -13,6 +13,9 @@
 //! - `sanitize(bytes, {key, …}) → Uint8Array` and the streaming `Sanitizer`:
 //!   the core's keyed, length-preserving rewrite (`pcaplens sanitize`).
 //! - `flowsCsv(flows)`: flow rows as the CLI's CSV.
+//! - `evidence(capture | report, {key, budget?, focus?, sanitize?})`: the
+//!   core's evidence pack for a language model (`pcaplens prepare`'s
+//!   `ai_analysis_prompt.md`), keyed pseudonyms as `sanitize` with the same key.
 //!
 //! Reports cross the boundary as plain JS objects through serde-wasm-bindgen
 //! (maps as objects, `None` as `null`), i.e. exactly what `JSON.parse` gives for
@@ -21,6 +24,9 @@
 //! (`0` vs `0.0`), so only the text route is byte-exact.
 
 use js_sys::{Error, Reflect};
+use pcaplens_core::evidence::{
+    self, mask::Identity, ByteUpperBound, Coverage, Diagnosis, EvidenceConfig, Focus,
+};
 use pcaplens_core::generate::{self, GenerateOptions, Scenario};
 use pcaplens_core::sanitize::{PayloadPolicy, SanitizeConfig};
 use pcaplens_core::{AnalyzerConfig, CaptureError, FlowSummary, Report};
@@ -75,6 +81,7 @@ impl AnalyzeOptions {
 const ANALYZE_KEYS: &[&str] = &["idleTimeout", "maxFlows", "flowsLimit", "top"];
 const GENERATE_KEYS: &[&str] = &["packets", "seed", "flows", "startTs"];
 const SANITIZE_KEYS: &[&str] = &["key", "payload", "keepSpecialRanges", "timeShift"];
+const EVIDENCE_KEYS: &[&str] = &["key", "budget", "focus", "sanitize"];
 
 /// Sanitizer options, named like `pcaplens sanitize` flags. The key comes from
 /// the caller (the core takes no randomness of its own).
@@ -351,6 +358,164 @@ pub fn flows_csv(
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Evidence-pack options, named like the `pcaplens prepare` flags.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct EvidenceOptions {
+    /// `--key-file`: exactly 32 bytes. Required unless `sanitize` is false: the
+    /// core takes no randomness, and the page passes its session key so the
+    /// pseudonyms match its sanitized capture.
+    key: Option<Vec<u8>>,
+    /// `--budget` (tokens of system prompt + evidence).
+    budget: usize,
+    /// `--focus`.
+    focus: String,
+    /// `false` is `--no-sanitize`.
+    sanitize: bool,
+}
+
+impl Default for EvidenceOptions {
+    fn default() -> Self {
+        EvidenceOptions {
+            key: None,
+            budget: evidence::DEFAULT_TOKEN_BUDGET,
+            focus: "general".into(),
+            sanitize: true,
+        }
+    }
+}
+
+/// The evidence pack as JS sees it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EvidenceJs {
+    /// `ai_analysis_prompt.md`.
+    prompt: String,
+    system_prompt: String,
+    evidence: String,
+    /// Upper bound of the prompt's tokens (see `tokenCounter`).
+    tokens: usize,
+    token_budget: usize,
+    token_counter: &'static str,
+    /// The coverage line, as in the prompt.
+    coverage: String,
+    coverage_counts: Coverage,
+    focus: Focus,
+    sanitized: bool,
+    diagnoses: Vec<Diagnosis>,
+    /// `pcaplens ask --offline`.
+    diagnosis_text: String,
+}
+
+/// The core's evidence pack for a language model: byte for byte the
+/// `ai_analysis_prompt.md` of `pcaplens prepare --key-file K` whenever both fit
+/// the same blocks in the budget. `input` is the capture (`Uint8Array`,
+/// analysed with default options as `prepare` does) or a finished report (the
+/// object or the JSON text from `finishJson`).
+///
+/// Tokens are counted with the core's conservative default (one token per
+/// byte, an upper bound for every byte-level BPE tokenizer): the real
+/// tokenizers' tables are several MB, too big for the page. So the prompt never
+/// exceeds the budget, but may hold fewer blocks than the CLI's for the same budget.
+#[wasm_bindgen(unchecked_return_type = "EvidencePack")]
+pub fn evidence(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array | Report | string")] input: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "EvidenceOptions")] options: Option<JsValue>,
+) -> Result<JsValue, Error> {
+    let opts: EvidenceOptions = match options.filter(|o| !o.is_null()) {
+        None => EvidenceOptions::default(),
+        Some(options) => {
+            check_keys(&options, "evidence", EVIDENCE_KEYS)?;
+            serde_wasm_bindgen::from_value(options)
+                .map_err(|e| typed_error("invalid_options", &format!("evidence options: {e}")))?
+        }
+    };
+    let focus = Focus::parse(&opts.focus).ok_or_else(|| {
+        typed_error(
+            "invalid_options",
+            &format!(
+                "unknown focus `{}`; expected one of: {}",
+                opts.focus,
+                Focus::NAMES.join(", ")
+            ),
+        )
+    })?;
+    let key: Option<[u8; 32]> = match (opts.sanitize, opts.key) {
+        (false, _) => None,
+        (true, None) => return Err(typed_error(
+            "invalid_options",
+            "evidence options need a `key` (Uint8Array of 32 random bytes), or `sanitize: false`",
+        )),
+        (true, Some(k)) => Some(k.as_slice().try_into().map_err(|_| {
+            typed_error(
+                "invalid_options",
+                &format!("the evidence key must be exactly 32 bytes, got {}", k.len()),
+            )
+        })?),
+    };
+    let report = report_from_js(input)?;
+    // As `pcaplens prepare`: a file that is not a capture has no evidence;
+    // a damaged one gives evidence of what came before the damage.
+    if let Some(err) = report
+        .status
+        .error
+        .as_ref()
+        .filter(|e| e.code == "not_a_capture")
+    {
+        return Err(typed_error(&err.code, &err.message));
+    }
+    let cfg = EvidenceConfig {
+        token_budget: opts.budget,
+        focus,
+        ..Default::default()
+    };
+    let pack = match key {
+        // The sanitizer's pseudonyms, as `prepare` builds them.
+        Some(key) => {
+            let mut keyed = pcaplens_core::sanitize::Pseudonymizer::new(&key, false, false);
+            evidence::build_pack(&report, &cfg, &ByteUpperBound, &mut keyed, true)
+        }
+        None => evidence::build_pack(&report, &cfg, &ByteUpperBound, &mut Identity, false),
+    };
+    to_js(&EvidenceJs {
+        prompt: pack.prompt_markdown(),
+        diagnosis_text: pack.diagnosis_text(),
+        coverage: pack.coverage.line(),
+        system_prompt: pack.system_prompt,
+        evidence: pack.evidence,
+        tokens: pack.tokens,
+        token_budget: pack.token_budget,
+        token_counter: "bytes (upper bound)",
+        coverage_counts: pack.coverage,
+        focus: pack.focus,
+        sanitized: pack.sanitized,
+        diagnoses: pack.diagnoses,
+    })
+}
+
+/// A capture's bytes (analysed with default options), a report object, or report JSON text.
+fn report_from_js(input: JsValue) -> Result<Report, Error> {
+    if let Some(bytes) = input.dyn_ref::<js_sys::Uint8Array>() {
+        return analyze_report(&bytes.to_vec(), None);
+    }
+    // An object goes through its JSON text: maps keyed by numbers (HTTP status
+    // codes, ports) are objects with string keys, which only serde_json reads back.
+    let text = match input.as_string() {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(&input)
+            .ok()
+            .and_then(|t| t.as_string())
+            .ok_or_else(|| {
+                typed_error(
+                    "invalid_options",
+                    "evidence input must be a capture (Uint8Array), a report or its JSON text",
+                )
+            })?,
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| typed_error("invalid_options", &format!("report JSON: {e}")))
 }
 
 /// Library version (the report's `generator.version`).

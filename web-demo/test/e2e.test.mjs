@@ -6,7 +6,8 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeF
 import { createServer } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { cli, failureTotal, loadWasm, scratchDir, WEB_DEMO } from "./helpers.mjs";
+import { cli, cliPath, failureTotal, identifyingTalkers, loadWasm, mentions, scratchDir, WEB_DEMO } from "./helpers.mjs";
+import { spawnSync } from "node:child_process";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const RESULTS = join(WEB_DEMO, "test-results");
@@ -57,8 +58,11 @@ after(async () => {
 });
 
 /** A fresh page with every request and every error recorded. */
-async function openPage(colorScheme = "light") {
+async function openPage(colorScheme = "light", { clipboard = true } = {}) {
   const context = await browser.newContext({ acceptDownloads: true, colorScheme, viewport: { width: 1366, height: 900 } });
+  if (clipboard) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+  // A browser without a usable clipboard (insecure context, policy): the page must fall back.
+  else await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "clipboard", { get: () => undefined }));
   const errors = [];
   context.on("request", (r) => requests.push({ url: r.url(), method: r.method() }));
   const page = await context.newPage();
@@ -95,6 +99,36 @@ async function assertNumbersMatch(page, report) {
   assert.deepEqual(talkers, report.summary.top_talkers.map((t) => t.addr), "top talkers");
 }
 
+/**
+ * The copied LLM summary: prepare's system prompt, the coverage line shown next to the button,
+ * pseudonyms instead of the original top talkers — the sanitized download's talkers when given.
+ */
+function checkPrompt(prompt, coverage, report, path, sanitizedTalkers) {
+  const out = join(dir, `prepare-${Math.random().toString(36).slice(2)}`);
+  const r = spawnSync(cliPath(), ["prepare", path, "-o", out, "--model", "gpt-4o"], { encoding: "utf8" });
+  assert.equal(r.status, 0, `pcaplens prepare failed: ${r.stderr}`);
+  const cliPrompt = readFileSync(join(out, "ai_analysis_prompt.md"), "utf8");
+  const system = (p) => p.slice(0, p.indexOf("<!-- user -->"));
+  assert.ok(prompt.startsWith("<!-- system -->\n"), "the prompt starts with the system part");
+  assert.equal(system(prompt), system(cliPrompt), "system prompt as `pcaplens prepare` writes it");
+  assert.ok(prompt.includes(`\n${coverage}\n`), `the coverage line shown (${coverage}) is in the prompt`);
+  assert.match(prompt, /Identifiers: pseudonymized/);
+  const originals = identifyingTalkers(report);
+  assert.ok(originals.length >= 3, "the report has top talkers to hide");
+  for (const addr of originals) assert.ok(!mentions(prompt, addr), `original address ${addr} in the LLM summary`);
+  // Pseudonymised addresses are there: the talker lines carry the original byte counts under other addresses.
+  const listed = [...prompt.matchAll(/^- (\S+): sent (\d+) B, received (\d+) B/gm)];
+  assert.ok(listed.length >= 3, `talker lines in the prompt: ${listed.length}`);
+  for (const [, addr, sent, received] of listed) {
+    const original = report.summary.top_talkers.find((t) => t.bytes_sent === Number(sent) && t.bytes_received === Number(received));
+    assert.ok(original, `talker ${addr} matches a talker of the report`);
+    assert.notEqual(addr, original.addr);
+    assert.match(addr, /^(\d{1,3}\.){3}\d{1,3}$|:/, `${addr} is an address`);
+    // Same session key as the sanitized download: the same pseudonym as in that capture.
+    if (sanitizedTalkers) assert.ok(sanitizedTalkers.some((t) => t.addr === addr), `${addr} is not a talker of the sanitized capture`);
+  }
+}
+
 describe("web page in headless Chromium", () => {
   test("a dropped capture shows the CLI's numbers; downloads; no request leaves", async () => {
     const bytes = wasm.generate("mixed", { packets: 20000, seed: 21 });
@@ -103,6 +137,7 @@ describe("web page in headless Chromium", () => {
     const native = cli(["analyze", "--json", path]).stdout;
     const report = JSON.parse(native);
 
+    let sanitizedTalkers = null;
     const { context, page, errors } = await openPage();
     // Drop it, as a user dragging a file onto the page would.
     const dt = await page.evaluateHandle((b64) => {
@@ -148,10 +183,24 @@ describe("web page in headless Chromium", () => {
       assert.match(await page.textContent("#sanitize-note"), /^Sanitized [\d,]+ frames: .*ipv4.* replaced/);
       const seen = new Set(r.summary.top_talkers.map((t) => t.addr));
       for (const t of report.summary.top_talkers) assert.ok(!seen.has(t.addr), `${t.addr} survived sanitizing`);
+      sanitizedTalkers = r.summary.top_talkers;
     } else {
       assert.equal(await page.isVisible("#download-sanitized"), false, "no sanitize button without a sanitizer");
     }
-    assert.equal(await page.isDisabled("#copy-llm"), true, "LLM summary stays disabled until the evidence pack exists");
+
+    // LLM summary: the evidence `pcaplens prepare` writes, pseudonymized with the session key, to the clipboard.
+    assert.equal(await page.isDisabled("#copy-llm"), false, "the LLM summary button is enabled");
+    const note = await page.textContent("#llm-note");
+    assert.match(note, /^≤ [\d,]+ tokens \(budget 8,000\) · pseudonymized · Coverage: covers \d+ of [\d,]+ flows, \d+ of [\d,]+ failures/);
+    const coverage = note.slice(note.indexOf("Coverage: "));
+    await page.click("#copy-llm");
+    await page.waitForFunction(() => document.getElementById("copy-llm").textContent === "Copied ✓");
+    const prompt = await page.evaluate(() => navigator.clipboard.readText());
+    checkPrompt(prompt, coverage, report, path, sanitizedTalkers);
+    // One token per byte of system prompt + evidence (the markers around them are not sent).
+    assert.equal(Number(note.match(/^≤ ([\d,]+)/)[1].replace(/,/g, "")), Buffer.byteLength(prompt) - "<!-- system -->\n\n\n<!-- user -->\n".length,
+      "the token count shown is the copied text's upper bound");
+    assert.equal(await page.isVisible("#llm-fallback"), false, "no fallback when the clipboard works");
 
     await page.screenshot({ path: join(RESULTS, "e2e-light.png"), fullPage: true });
     await page.screenshot({ path: join(RESULTS, "e2e-light-top.png") });
@@ -169,6 +218,28 @@ describe("web page in headless Chromium", () => {
     writeFileSync(path, wasm.generate("mixed", { packets: 20000, seed: 7 }));
     await assertNumbersMatch(page, JSON.parse(cli(["analyze", "--json", path]).stdout));
     await page.screenshot({ path: join(RESULTS, "e2e-dark.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("without a clipboard the LLM summary is shown selected for a manual copy", async () => {
+    const { context, page, errors } = await openPage("light", { clipboard: false });
+    await page.click("#sample-button");
+    assert.equal(await settle(page), "results", await page.textContent("#error"));
+    const path = join(dir, "sample-mixed-fallback.pcap");
+    writeFileSync(path, wasm.generate("mixed", { packets: 20000, seed: 7 }));
+    const report = JSON.parse(cli(["analyze", "--json", path]).stdout);
+    const note = await page.textContent("#llm-note");
+    await page.click("#copy-llm");
+    await page.waitForSelector("#llm-fallback:not([hidden])");
+    const { value, selected, focused } = await page.$eval("#llm-text", (t) => ({
+      value: t.value, selected: t.selectionStart === 0 && t.selectionEnd === t.value.length, focused: document.activeElement === t,
+    }));
+    assert.ok(selected && focused, "the summary is focused and selected, ready for Ctrl+C");
+    checkPrompt(value, note.slice(note.indexOf("Coverage: ")), report, path, null);
+    await page.screenshot({ path: join(RESULTS, "e2e-llm-fallback.png") });
+    await page.click("#llm-fallback-close");
+    assert.equal(await page.isVisible("#llm-fallback"), false);
     assert.deepEqual(errors, []);
     await context.close();
   });

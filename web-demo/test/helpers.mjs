@@ -95,3 +95,20 @@ export function failureTotal(report) {
   }
   return total;
 }
+
+/** An address as a whole token (not inside a longer address or number). */
+export function mentions(text, addr) {
+  const esc = addr.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  // Not continued by more of an address: a hex digit or ":hex" for IPv6, a digit or ".digit" for IPv4
+  // ("addr: sent …" and "addr:port" still count).
+  const after = addr.includes(":") ? "(?![0-9A-Fa-f]|:[0-9A-Fa-f])" : "(?![0-9]|\\.[0-9])";
+  return new RegExp(`(?<![0-9A-Fa-f.:])${esc}${after}`).test(text);
+}
+
+/** Addresses the sanitizer keeps because they identify no one (pseudo.rs: unspecified, broadcast, ::1). */
+export const NAMES_NO_ONE = new Set(["0.0.0.0", "255.255.255.255", "::", "::1"]);
+
+/** The report's top-talker addresses that sanitizing must hide. */
+export function identifyingTalkers(report) {
+  return report.summary.top_talkers.map((t) => t.addr).filter((a) => !NAMES_NO_ONE.has(a));
+}

@@ -1,7 +1,7 @@
 // Compiled (not run) by types.test.mjs: the package's TypeScript types describe
 // the real API and the report (docs/report.md).
-import init, { Analyzer, analyze, generate, sanitize, Sanitizer, flowsCsv } from "../pkg/pcaplens.js";
-import type { Report, FlowSummary, Progress, SanitizeSummary } from "../pkg/pcaplens.js";
+import init, { Analyzer, analyze, generate, sanitize, Sanitizer, flowsCsv, evidence } from "../pkg/pcaplens.js";
+import type { Report, FlowSummary, Progress, SanitizeSummary, EvidencePack, Diagnosis } from "../pkg/pcaplens.js";
 
 export async function use(bytes: Uint8Array): Promise<number> {
   await init();
@@ -20,5 +20,10 @@ export async function use(bytes: Uint8Array): Promise<number> {
   const out: Uint8Array = s.feed(clean);
   const summary: SanitizeSummary = s.finish();
   const csv: string = flowsCsv(again.flows);
-  return r.summary.packets + r.summary.flows.total + failed + out.length + summary.bytes_out + csv.length + (first ? 1 : 0);
+  const pack: EvidencePack = evidence(sample, { key, budget: 4000, focus: "dns" });
+  const fromReport: EvidencePack = evidence(again, { sanitize: false });
+  const top: Diagnosis | undefined = pack.diagnoses[0];
+  const coverage: string = pack.coverage + fromReport.coverageCounts.flows_total;
+  return r.summary.packets + r.summary.flows.total + failed + out.length + summary.bytes_out + csv.length + (first ? 1 : 0) +
+    pack.tokens + pack.prompt.length + coverage.length + (top ? top.frames.length : 0);
 }
