@@ -289,12 +289,23 @@ function renderProtocols(nodes) {
   }));
 }
 
+/** Axis labels: "+1h18m", "+19m", "+12s", "+250ms" (the tooltip has the full offset). */
+function shortOffset(secs) {
+  if (secs == null) return "";
+  if (secs >= 3600) return `+${Math.floor(secs / 3600)}h${String(Math.floor((secs % 3600) / 60)).padStart(2, "0")}m`;
+  if (secs >= 60) return `+${Math.floor(secs / 60)}m${String(Math.floor(secs % 60)).padStart(2, "0")}s`;
+  if (secs >= 1) return `+${secs.toFixed(secs < 10 ? 1 : 0)}s`;
+  return `+${Math.round(secs * 1000)}ms`;
+}
+
 function renderTimeline(r) {
   const Chart = chartDefaults();
   const tl = r.summary.timeline;
   let labels, datasets, note;
   if (Array.isArray(tl) && tl.length) {
-    labels = tl.map((b) => b.t);
+    // Offsets from the first frame, as the flow-based fallback below uses.
+    const origin = r.summary.start_ts ?? tl[0].t;
+    labels = tl.map((b) => Math.max(0, b.t - origin));
     datasets = [
       { label: "packets", data: tl.map((b) => b.packets), borderColor: cssVar("--accent"), yAxisID: "y", pointRadius: 0, tension: 0.2 },
       { label: "bytes", data: tl.map((b) => b.bytes), borderColor: cssVar("--accent2"), yAxisID: "y1", pointRadius: 0, tension: 0.2 },
@@ -317,7 +328,7 @@ function renderTimeline(r) {
   }
   $("timeline-note").textContent = note;
   const scales = {
-    x: { ticks: { callback: (v, i) => fmtOffset(labels[i]), maxTicksLimit: 7, autoSkip: true, maxRotation: 0 } },
+    x: { ticks: { callback: (v, i) => shortOffset(labels[i]), maxTicksLimit: 7, autoSkip: true, maxRotation: 0 } },
     y: { beginAtZero: true, position: "left", ticks: { callback: (v) => compact.format(v) } },
   };
   if (datasets.length > 1) scales.y1 = { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, ticks: { callback: (v) => fmtBytes(v) } };
@@ -388,7 +399,12 @@ function instancesTable(instances, total) {
   const head = [...(hasEvidence ? ["frames"] : []), ...cols];
   const rows = instances.map((i) => h("tr", {},
     ...(hasEvidence ? [h("td", {}, evidenceChips(i.evidence))] : []),
-    ...cols.map((k) => h("td", { class: typeof i[k] === "number" ? "num" : "" }, fmtCell(i[k])))));
+    ...cols.map((k) => {
+      const text = fmtCell(i[k]);
+      // Long prose (quality details, explanations) wraps instead of widening the page.
+      const cls = typeof i[k] === "number" ? "num" : String(text).length > 48 ? "wrap" : "";
+      return h("td", { class: cls }, text);
+    })));
   const table = h("table", { class: "data compact" },
     h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, humanize(c))))),
     h("tbody", {}, ...rows));
