@@ -140,6 +140,7 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
     writeln!(out, "{:<14}{}", "flow states", states.join(", "))?;
     print_failures(out, &st, r)?;
     print_findings(out, &st, r)?;
+    print_anomalies(out, &st, r)?;
 
     writeln!(out, "\n{}", st.head("Protocols"))?;
     for p in s.protocol_hierarchy.iter().take(24) {
@@ -428,4 +429,55 @@ fn print_findings(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()
         )?;
     }
     Ok(())
+}
+
+/// The five most anomalous flows with the feature that sets each apart most.
+fn print_anomalies(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
+    let a = &r.anomalies;
+    if !a.enabled || a.top_flows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{}",
+        st.head(&format!(
+            "Anomalies (Isolation Forest over {} flows, median score {:.2})",
+            a.flows_scored, a.median_score
+        ))
+    )?;
+    for f in a.top_flows.iter().take(5) {
+        let why = f
+            .explanation
+            .first()
+            .map(|e| match &e.category {
+                Some(c) => format!("{} = {c}", e.feature),
+                None => format!(
+                    "{} {} {} (typical {})",
+                    e.feature,
+                    fmt_num(e.value),
+                    e.unit,
+                    fmt_num(e.typical)
+                ),
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {:.3}  {:<6} {} → {}  {}  (frame {})",
+            f.score, f.transport, f.orig, f.resp, why, f.first_frame
+        )?;
+    }
+    Ok(())
+}
+
+/// Three significant digits for small values, whole numbers for large ones.
+fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        let decimals = (2.0 - a.log10().floor()).clamp(2.0, 9.0) as usize;
+        format!("{v:.decimals$}")
+    }
 }

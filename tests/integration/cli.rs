@@ -196,3 +196,35 @@ fn generate_is_deterministic_and_analyzable() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp-resets"));
 }
+
+#[test]
+fn terminal_summary_lists_top_anomalies_unless_turned_off() {
+    let mixed = fixture_files()
+        .into_iter()
+        .find(|p| p.ends_with("mixed.pcap"))
+        .expect("fixtures/mixed.pcap");
+    let on = Command::new(pcaplens_bin())
+        .args(["analyze"])
+        .arg(&mixed)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&on.stdout);
+    let section = text
+        .split("Anomalies (Isolation Forest")
+        .nth(1)
+        .expect("an Anomalies section");
+    assert!(
+        section
+            .lines()
+            .skip(1)
+            .take(5)
+            .all(|l| l.trim_start().starts_with("0.")),
+        "{section}"
+    );
+    let off = Command::new(pcaplens_bin())
+        .args(["analyze", "--no-anomaly"])
+        .arg(&mixed)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&off.stdout).contains("Anomalies ("));
+}

@@ -252,5 +252,8 @@ fn large_capture_streams_in_bounded_chunks() {
     })
     .unwrap();
     assert!((99_000..101_000).contains(&t.packets), "{}", t.packets);
-    assert!(bytes > 24 && max_chunk < 4 << 20, "{bytes} bytes, largest chunk {max_chunk}");
+    assert!(
+        bytes > 24 && max_chunk < 4 << 20,
+        "{bytes} bytes, largest chunk {max_chunk}"
+    );
 }
