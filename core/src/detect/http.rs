@@ -308,12 +308,8 @@ impl Detector for HttpDetector {
     }
 
     fn finish(&mut self, out: &mut Failures) {
-        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(c) = self.conns.remove(&id) {
-                self.report.unanswered_requests += c.outstanding.len() as u64;
-            }
+        for c in super::take_in_id_order(&mut self.conns) {
+            self.report.unanswered_requests += c.outstanding.len() as u64;
         }
         out.http = std::mem::take(&mut self.report);
     }

@@ -124,6 +124,14 @@ pub struct Findings {
     pub protocol_mismatch: mismatch::MismatchReport,
 }
 
+/// Empty a per-flow state map in flow-id order: what a detector still holds
+/// when the capture ends, finished deterministically (hash order never shows).
+pub(crate) fn take_in_id_order<V>(map: &mut crate::flow::FxHashMap<u64, V>) -> Vec<V> {
+    let mut all: Vec<(u64, V)> = map.drain().collect();
+    all.sort_unstable_by_key(|(id, _)| *id);
+    all.into_iter().map(|(_, v)| v).collect()
+}
+
 /// The failures section of the report: what went wrong, with evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct Failures {

@@ -331,12 +331,8 @@ impl Detector for TlsDetector {
     }
 
     fn finish(&mut self, out: &mut Failures) {
-        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(c) = self.conns.remove(&id) {
-                self.end_conn(c);
-            }
+        for c in super::take_in_id_order(&mut self.conns) {
+            self.end_conn(c);
         }
         out.tls = std::mem::take(&mut self.report);
     }
