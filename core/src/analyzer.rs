@@ -194,7 +194,8 @@ impl Analyzer {
 
 impl Pipeline {
     fn on_record(&mut self, rec: &Record<'_>) {
-        let pkt = decode::decode(rec.link_type, rec.data);
+        let mut pkt = decode::Packet::default();
+        decode::decode_into(&mut pkt, rec.link_type, rec.data);
         self.stats.on_packet(rec, &pkt);
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
@@ -412,7 +413,7 @@ pub fn flow_summary(f: &Flow) -> FlowSummary {
     let is_icmp = f.proto == 1 || f.proto == 58;
     FlowSummary {
         id: f.id,
-        community_id: f.community_id.clone(),
+        community_id: f.community_id().to_string(),
         transport: stats::transport_name(f.proto).to_string(),
         orig_addr: f.orig_addr.to_string(),
         orig_port: if is_icmp { 0 } else { f.orig_port },

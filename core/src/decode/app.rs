@@ -67,7 +67,9 @@ const HTTP_METHODS: &[&[u8]] = &[
 
 /// Does this look like the start of an HTTP/1.x request?
 pub fn looks_like_http_request(p: &[u8]) -> bool {
-    HTTP_METHODS.iter().any(|m| p.starts_with(m)) && p.len() > 8
+    // Every method starts with an upper-case letter: one compare rejects the
+    // binary payloads (TLS, SSH) this runs on for every segment.
+    p.len() > 8 && p[0].is_ascii_uppercase() && HTTP_METHODS.iter().any(|m| p.starts_with(m))
 }
 
 /// Does this look like the start of an HTTP/1.x response?

@@ -226,11 +226,24 @@ pub(crate) mod ethertype {
 
 /// Decode one frame of the given LINKTYPE.
 pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
-    let mut pkt = Packet {
-        frame_base: data.as_ptr() as usize,
-        ..Packet::default()
-    };
-    link::decode_link(&mut pkt, link_type, data, 0);
+    let mut pkt = Packet::default();
+    decode_into(&mut pkt, link_type, data);
+    pkt
+}
+
+/// [`decode`] into a packet the caller holds (cleared first): the hot path
+/// avoids moving the ~1 KB `Packet` around.
+pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
+    pkt.protocols.clear();
+    pkt.ip.clear();
+    pkt.eth_src = None;
+    pkt.eth_dst = None;
+    pkt.vlan_ids.clear();
+    pkt.app = None;
+    pkt.link_decoded = false;
+    pkt.malformed = None;
+    pkt.frame_base = data.as_ptr() as usize;
+    link::decode_link(pkt, link_type, data, 0);
     if let Some(inner) = pkt.ip.last() {
         pkt.app = match &inner.transport {
             Transport::Tcp(t) => app::probe_tcp(t),
@@ -241,7 +254,6 @@ pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
             pkt.push_proto(a.name());
         }
     }
-    pkt
 }
 
 /// Continue decoding at an ethertype (after Ethernet, VLAN, SLL, …).
@@ -416,6 +428,8 @@ fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
 }
 
 /// Record the layer, then follow tunnels it carries (IP-in-IP, GRE, VXLAN, GTP-U, Teredo).
+// Inlined so the layer is built in place instead of copied through the call.
+#[inline(always)]
 fn push_layer<'a>(
     pkt: &mut Packet<'a>,
     layer: IpLayer<'a>,
@@ -586,11 +600,30 @@ impl Tcp<'_> {
 
     /// The window-scale option, if present (the one option read per segment).
     pub fn window_scale(&self) -> Option<u8> {
-        if self.options.is_empty() {
-            None
-        } else {
-            parse_tcp_options(self.options).window_scale
+        // Runs for every segment: walk the kinds without filling TcpOptions.
+        // Same stopping rules as parse_tcp_options, and the last one wins.
+        let mut opts = self.options;
+        let mut found = None;
+        while let Some(&kind) = opts.first() {
+            match kind {
+                0 => break,
+                1 => {
+                    opts = &opts[1..];
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(&len) = opts.get(1) else { break };
+            let len = len as usize;
+            if len < 2 || len > opts.len() {
+                break;
+            }
+            if kind == 3 && len == 3 {
+                found = Some(opts[2]);
+            }
+            opts = &opts[len..];
         }
+        found
     }
 }
 
@@ -655,6 +688,22 @@ mod tests {
         assert_eq!(o.timestamp, Some((1, 2)));
         let o = parse_tcp_options(&[2, 40, 1]);
         assert_eq!(o, TcpOptions::default());
+    }
+
+    proptest::proptest! {
+        // The per-segment fast path must agree with the full option parser.
+        #[test]
+        fn window_scale_fast_path_agrees_with_the_parser(
+            opts in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            lead in proptest::collection::vec(proptest::sample::select(vec![1u8, 3, 2, 8]), 0..6),
+        ) {
+            let bytes: Vec<u8> = lead.iter().copied().chain(opts.iter().copied()).collect();
+            let tcp = Tcp {
+                src_port: 1, dst_port: 2, seq: 0, ack: 0, flags: 0, window: 0,
+                header_len: 20, payload_len: 0, payload: &[], options: &bytes,
+            };
+            proptest::prop_assert_eq!(tcp.window_scale(), parse_tcp_options(&bytes).window_scale);
+        }
     }
 
     #[test]

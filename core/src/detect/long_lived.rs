@@ -109,7 +109,7 @@ impl Detector for LongLivedDetector {
             bytes: f.bytes(),
             first_frame: f.first_frame,
             last_frame: f.last_frame,
-            community_id: f.community_id.clone(),
+            community_id: f.community_id().to_string(),
             flow_id: f.id,
         });
         // Bounded memory: trim to the longest `cap` once the list doubles.

@@ -162,7 +162,7 @@ impl Detector for MismatchDetector {
         acc.last = acc.last.max(f.last_ts);
         acc.evidence.push((
             f.id,
-            Evidence::new(f.first_frame, f.first_ts, &f.community_id),
+            Evidence::new(f.first_frame, f.first_ts, f.community_id()),
         ));
         if acc.evidence.len() > 2 * self.cap.max(1) {
             acc.evidence.sort_by_key(|e| e.0);

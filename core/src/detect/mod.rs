@@ -100,7 +100,7 @@ impl PacketCtx<'_, '_> {
     pub fn community_id(&self) -> &str {
         self.flow
             .as_ref()
-            .map(|f| f.flow.community_id.as_str())
+            .map(|f| f.flow.community_id())
             .unwrap_or("")
     }
 }

@@ -160,7 +160,7 @@ impl Detector for PortsDetector {
         // Keep the earliest flows (by creation order) as evidence.
         acc.evidence.push((
             f.id,
-            Evidence::new(f.first_frame, f.first_ts, &f.community_id),
+            Evidence::new(f.first_frame, f.first_ts, f.community_id()),
         ));
         if acc.evidence.len() > 2 * self.cap.max(1) {
             acc.evidence.sort_by_key(|e| e.0);

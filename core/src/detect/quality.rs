@@ -284,7 +284,7 @@ impl QualityMonitor {
             self.one_sided += 1;
             self.one_sided_evidence.push((
                 f.id,
-                Evidence::new(f.first_frame, f.first_ts, &f.community_id),
+                Evidence::new(f.first_frame, f.first_ts, f.community_id()),
             ));
             if self.one_sided_evidence.len() > 2 * self.cap.max(1) {
                 self.one_sided_evidence.sort_by_key(|e| e.0);

@@ -202,6 +202,8 @@ pub struct TcpDetector {
     /// Every completed handshake's RTT in ns (one number per connection).
     rtts: Vec<i64>,
     slowest: Vec<(i64, HandshakeEvent)>,
+    /// RTT of the last entry kept by the latest trim of `slowest`.
+    slowest_floor: Option<i64>,
     unanswered: Vec<UnansweredSyn>,
     worst: Vec<FlowRetransmissions>,
     slow_handshake_ns: i64,
@@ -217,6 +219,7 @@ impl TcpDetector {
             conns: FxHashMap::default(),
             rtts: Vec::new(),
             slowest: Vec::new(),
+            slowest_floor: None,
             unanswered: Vec::new(),
             worst: Vec::new(),
             slow_handshake_ns: (cfg.perf.slow_handshake_ms * 1e6) as i64,
@@ -341,6 +344,7 @@ impl TcpDetector {
             self.slowest
                 .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
             self.slowest.truncate(n);
+            self.slowest_floor = self.slowest.last().map(|e| e.0);
         }
         if self.worst.len() > 4 * n {
             sort_worst(&mut self.worst);
@@ -427,18 +431,24 @@ impl Detector for TcpDetector {
                 conn.handshake_done = true;
                 let rtt = ts - syn;
                 self.rtts.push(rtt);
-                self.slowest.push((
-                    rtt,
-                    HandshakeEvent {
-                        frame: ctx.frame(),
-                        ts: ts_secs(ts),
-                        community_id: ctx.community_id().to_string(),
-                        src: endpoint(layer.src, t.src_port),
-                        dst: endpoint(layer.dst, t.dst_port),
-                        rtt_ms: ms(rtt),
-                        syn_to_synack_ms: ms(synack - syn),
-                    },
-                ));
+                // A handshake no slower than the slowest list's last entry
+                // cannot enter it (ties go to the earlier frame): skip
+                // building its strings.
+                let may_enter = self.slowest_floor.is_none_or(|floor| rtt > floor);
+                if may_enter {
+                    self.slowest.push((
+                        rtt,
+                        HandshakeEvent {
+                            frame: ctx.frame(),
+                            ts: ts_secs(ts),
+                            community_id: ctx.community_id().to_string(),
+                            src: endpoint(layer.src, t.src_port),
+                            dst: endpoint(layer.dst, t.dst_port),
+                            rtt_ms: ms(rtt),
+                            syn_to_synack_ms: ms(synack - syn),
+                        },
+                    ));
+                }
             }
         }
 
@@ -503,7 +513,7 @@ impl Detector for TcpDetector {
                 self.unanswered.push(UnansweredSyn {
                     frame: conn.first_syn_frame,
                     ts: ts_secs(conn.first_syn_ts),
-                    community_id: flow.community_id.clone(),
+                    community_id: flow.community_id().to_string(),
                     src: endpoint(s, sp),
                     dst: endpoint(d, dp),
                     syns: conn.syns,
@@ -518,7 +528,7 @@ impl Detector for TcpDetector {
         }
         if conn.data_segments >= self.cfg.min_segments_for_rate && conn.retransmissions > 0 {
             self.worst.push(FlowRetransmissions {
-                community_id: flow.community_id.clone(),
+                community_id: flow.community_id().to_string(),
                 orig: endpoint(flow.orig_addr, flow.orig_port),
                 resp: endpoint(flow.resp_addr, flow.resp_port),
                 first_frame: flow.first_frame,

@@ -53,6 +53,48 @@ pub fn community_id_v1(
     proto: u8,
     ports: Option<(u16, u16)>,
 ) -> String {
+    community_id_v1_inline(seed, src, dst, proto, ports).to_string()
+}
+
+/// A Community ID v1 held inline: "1:" and 28 base64 characters. Flows and
+/// pending transactions keep one each, so it must not cost an allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommunityId([u8; 30]);
+
+impl CommunityId {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII ever goes in ("1:" and the base64 alphabet).
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for CommunityId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// [`community_id_v1`] without the allocation.
+pub fn community_id_v1_inline(
+    seed: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ports: Option<(u16, u16)>,
+) -> CommunityId {
     let mut sport_dport = ports;
     let mut one_way = false;
     if let Some((t, c)) = ports {
@@ -80,24 +122,51 @@ pub fn community_id_v1(
     }
     let mut h = sha1_smol::Sha1::new();
     h.update(&seed.to_be_bytes());
-    h.update(&a);
-    h.update(&b);
+    h.update(a.as_slice());
+    h.update(b.as_slice());
     h.update(&[proto, 0]);
     if sport_dport.is_some() {
         h.update(&pa.to_be_bytes());
         h.update(&pb.to_be_bytes());
     }
     let digest = h.digest().bytes();
-    format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
+    let mut out = [0u8; 30];
+    out[0] = b'1';
+    out[1] = b':';
+    // 20 bytes always encode to exactly 28 characters, so this cannot fail.
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut out[2..]);
+    CommunityId(out)
 }
 
-fn addr_bytes(a: IpAddr) -> Vec<u8> {
+/// Address bytes without an allocation: (buffer, used length).
+struct AddrBytes([u8; 16], usize);
+
+impl AddrBytes {
+    fn as_slice(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
+impl PartialEq for AddrBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialOrd for AddrBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.as_slice().partial_cmp(other.as_slice())
+    }
+}
+
+fn addr_bytes(a: IpAddr) -> AddrBytes {
+    let mut b = [0u8; 16];
     match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        IpAddr::V4(v) => {
+            b[..4].copy_from_slice(&v.octets());
+            AddrBytes(b, 4)
+        }
+        IpAddr::V6(v) => AddrBytes(v.octets(), 16),
     }
 }
 

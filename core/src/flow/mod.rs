@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
-pub use community_id::community_id_v1;
+pub use community_id::{community_id_v1, community_id_v1_inline, CommunityId};
 
 /// Fast, deterministic hasher for flow keys (FxHash); keys are not attacker
 /// controlled in a way that matters here, and iteration order is never output.
@@ -190,8 +190,9 @@ pub struct Flow {
     /// First sequence number seen from each side (Wireshark's base_seq).
     pub base_seq: [Option<u32>; 2],
     pub end_reason: EndReason,
-    /// Community ID v1 (seed 0), computed once when the flow is created.
-    pub community_id: String,
+    /// Community ID v1 (seed 0), computed when first asked for: most flows of
+    /// a big capture are only counted and never need one.
+    community_id: std::cell::OnceCell<CommunityId>,
     /// Wireshark-style sequence analysis (TCP flows only; boxed to keep other flows small).
     pub tcp: Option<Box<tcp_analysis::TcpAnalysis>>,
     /// Running statistics for anomaly scoring (updated by the analyzer when enabled).
@@ -211,13 +212,18 @@ impl Flow {
         .0
     }
 
-    fn compute_community_id(&self) -> String {
-        let ports = match self.proto {
-            6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
-            1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
-            _ => None,
-        };
-        community_id_v1(0, self.orig_addr, self.resp_addr, self.proto, ports)
+    /// Community ID v1 (seed 0) of this flow.
+    pub fn community_id(&self) -> &str {
+        self.community_id
+            .get_or_init(|| {
+                let ports = match self.proto {
+                    6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
+                    1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
+                    _ => None,
+                };
+                community_id_v1_inline(0, self.orig_addr, self.resp_addr, self.proto, ports)
+            })
+            .as_str()
     }
 
     pub fn packets(&self) -> u64 {
@@ -447,7 +453,7 @@ impl FlowTable {
                     vlan,
                     base_seq: [None; 2],
                     end_reason: EndReason::CaptureEnd,
-                    community_id: String::new(),
+                    community_id: Default::default(),
                     tcp: tcp.map(|_| Box::default()),
                     anomaly: Default::default(),
                 })
@@ -516,9 +522,6 @@ impl FlowTable {
         }
         if flow.service.is_none() {
             flow.service = app;
-        }
-        if new_flow {
-            flow.community_id = flow.compute_community_id();
         }
         let placement = Placement {
             from_orig,
