@@ -97,19 +97,117 @@ struct Pipeline {
     collected: Vec<FlowSummary>,
 }
 
-/// Streaming analyzer. See the module documentation.
-pub struct Analyzer {
+/// What [`FrameSource`] hands on: a decoded frame, or a non-packet structure.
+pub enum Frame<'r, 'a> {
+    Packet {
+        record: &'r Record<'a>,
+        packet: &'r decode::Packet<'a>,
+    },
+    Meta(&'r Event<'a>),
+}
+
+/// The first stage of the analysis: capture reading and frame decoding.
+///
+/// [`Analyzer::feed`] runs it inline. A caller with a spare core can run it on
+/// another thread and hand its frames to [`Analyzer::feed_frame`] in order,
+/// then end with [`Analyzer::finish_from`]: the report is the same.
+pub struct FrameSource {
     reader: Reader,
-    pipe: Pipeline,
     bytes_fed: u64,
     error: Option<ErrorInfo>,
+}
+
+/// Where a [`FrameSource`] ended: what the report needs from the reading stage.
+#[derive(Clone, Debug)]
+pub struct SourceEnd {
+    info: crate::capture::CaptureInfo,
+    consumed: u64,
+    error: Option<ErrorInfo>,
+}
+
+impl Default for FrameSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameSource {
+    pub fn new() -> Self {
+        FrameSource {
+            reader: Reader::new(),
+            bytes_fed: 0,
+            error: None,
+        }
+    }
+
+    /// Read the next chunk (any size); `sink` gets every frame it completes, in order.
+    /// After the first error, further input is ignored and the error returned again.
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut dyn FnMut(Frame<'_, '_>),
+    ) -> Result<(), CaptureError> {
+        self.bytes_fed += chunk.len() as u64;
+        if self.error.is_some() {
+            return self.reader.push(&[], &mut |_| {});
+        }
+        let result = self.reader.push(chunk, &mut |ev| match &ev {
+            Event::Record(record) => {
+                // Filled in place: a ~1 KB packet is not moved around.
+                let mut packet = decode::Packet::default();
+                decode::decode_into(&mut packet, record.link_type, record.data);
+                sink(Frame::Packet {
+                    record,
+                    packet: &packet,
+                });
+            }
+            Event::Meta { .. } => sink(Frame::Meta(&ev)),
+        });
+        if let Err(e) = &result {
+            self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
+        }
+        result
+    }
+
+    /// Bytes pushed so far.
+    pub fn bytes_fed(&self) -> u64 {
+        self.bytes_fed
+    }
+
+    /// The first error met, if any.
+    pub fn error(&self) -> Option<&ErrorInfo> {
+        self.error.as_ref()
+    }
+
+    /// End of input (a capture cut short is an error here).
+    pub fn finish(mut self) -> SourceEnd {
+        if self.error.is_none() {
+            if let Err(e) = self.reader.finish() {
+                self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
+            }
+        }
+        SourceEnd {
+            info: self.reader.info().clone(),
+            consumed: self.reader.consumed(),
+            error: self.error,
+        }
+    }
+}
+
+/// Streaming analyzer. See the module documentation.
+pub struct Analyzer {
+    source: FrameSource,
+    pipe: Pipeline,
+    /// Bytes behind the frames given to [`Analyzer::feed_frame`] (progress only).
+    external_bytes: u64,
 }
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Analyzer {
-            reader: Reader::new(),
+            source: FrameSource::new(),
+            external_bytes: 0,
             pipe: Pipeline {
                 table: FlowTable::new(cfg.flow.clone()),
                 stats: Stats::new(cfg.top_n),
@@ -123,8 +221,6 @@ impl Analyzer {
                 collected: Vec::new(),
                 cfg,
             },
-            bytes_fed: 0,
-            error: None,
         })
     }
 
@@ -132,25 +228,24 @@ impl Analyzer {
     /// After the first error the analyzer ignores further input and returns it again;
     /// [`Analyzer::finish`] still gives the report of everything before it.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CaptureError> {
-        self.bytes_fed += chunk.len() as u64;
-        if self.error.is_some() {
-            return self.reader.push(&[], &mut |_| {});
-        }
         let pipe = &mut self.pipe;
-        let result = self.reader.push(chunk, &mut |ev| {
-            if let Event::Record(rec) = ev {
-                pipe.on_record(&rec);
-            }
-        });
-        if let Err(e) = &result {
-            self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
-        }
-        result
+        self.source.push(chunk, &mut |frame| pipe.on_frame(frame))
+    }
+
+    /// Analyse one frame from a [`FrameSource`] run by the caller (frames in
+    /// capture order; `bytes` is how much input they came from, for progress).
+    pub fn feed_frame(&mut self, frame: Frame<'_, '_>) {
+        self.pipe.on_frame(frame);
+    }
+
+    /// Count input handled by an external [`FrameSource`] (progress only).
+    pub fn add_external_bytes(&mut self, bytes: u64) {
+        self.external_bytes += bytes;
     }
 
     pub fn progress(&self) -> Progress {
         Progress {
-            bytes_fed: self.bytes_fed,
+            bytes_fed: self.source.bytes_fed() + self.external_bytes,
             packets: self.pipe.stats.packets,
             live_flows: self.pipe.table.live() as u64,
         }
@@ -176,27 +271,40 @@ impl Analyzer {
 
     /// Like [`Analyzer::finish_with_flows`], also returning the anomaly
     /// feature matrix and scores (with `anomaly.export_features`).
-    pub fn finish_with_features(mut self) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
-        if self.error.is_none() {
-            if let Err(e) = self.reader.finish() {
-                self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
-            }
-        }
-        self.pipe.table.finish_all();
-        self.pipe.collect_finished();
-        let info = self.reader.info().clone();
-        let consumed = self.reader.consumed();
-        let rest = std::mem::take(&mut self.pipe.collected);
-        let (report, matrix) = self.pipe.build_report(info, consumed, self.error);
+    pub fn finish_with_features(self) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
+        let Analyzer { source, pipe, .. } = self;
+        Self::finish_pipe(pipe, source.finish())
+    }
+
+    /// Like [`Analyzer::finish_with_features`], for frames that came from an
+    /// external [`FrameSource`] through [`Analyzer::feed_frame`].
+    pub fn finish_from(self, end: SourceEnd) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
+        Self::finish_pipe(self.pipe, end)
+    }
+
+    fn finish_pipe(
+        mut pipe: Pipeline,
+        end: SourceEnd,
+    ) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
+        pipe.table.finish_all();
+        pipe.collect_finished();
+        let rest = std::mem::take(&mut pipe.collected);
+        let (report, matrix) = pipe.build_report(end.info, end.consumed, end.error);
         (report, rest, matrix)
     }
 }
 
 impl Pipeline {
-    fn on_record(&mut self, rec: &Record<'_>) {
-        let mut pkt = decode::Packet::default();
-        decode::decode_into(&mut pkt, rec.link_type, rec.data);
-        self.stats.on_packet(rec, &pkt);
+    fn on_frame(&mut self, frame: Frame<'_, '_>) {
+        match frame {
+            Frame::Packet { record, packet } => self.on_packet(record, packet),
+            // Nothing outside packet records feeds the analysis yet.
+            Frame::Meta(_) => {}
+        }
+    }
+
+    fn on_packet(&mut self, rec: &Record<'_>, pkt: &decode::Packet<'_>) {
+        self.stats.on_packet(rec, pkt);
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
         // Outer (tunnel) layers first: they have flows of their own but no app protocol.
@@ -221,7 +329,7 @@ impl Pipeline {
         });
         let ctx = PacketCtx {
             record: rec,
-            packet: &pkt,
+            packet: pkt,
             flow,
         };
         if self.cfg.detect_enabled {

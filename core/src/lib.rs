@@ -47,6 +47,8 @@ pub mod report;
 pub mod sanitize;
 pub mod stats;
 
-pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};
+pub use analyzer::{
+    analyze_bytes, Analyzer, AnalyzerConfig, Frame, FrameSource, Progress, SourceEnd,
+};
 pub use error::{CaptureError, ConfigError, ErrorInfo};
 pub use report::{FlowSummary, Report, SCHEMA_VERSION};

@@ -348,22 +348,24 @@ fn analyze_one(
         }
         _ => None,
     };
-    input.for_each_chunk(label, |chunk| {
-        let fed = analyzer.feed(chunk);
+    // Reading and decoding run on the read-ahead thread (the core's first
+    // stage); flows and detection run here, on the previous chunk.
+    let end = input.for_each_decoded(label, |chunk| {
+        chunk.for_each(|frame| analyzer.feed_frame(frame));
+        analyzer.add_external_bytes(chunk.input_len as u64);
         if let Some(pb) = &bar {
-            pb.inc(chunk.len() as u64);
+            pb.inc(chunk.input_len as u64);
             pb.set_message(format!("{} packets", analyzer.progress().packets));
         }
         if let Some(s) = sink.as_deref_mut() {
             s.write(label, &analyzer.drain_flows())?;
         }
-        // After an error the report carries it; reading further cannot help.
-        Ok(fed.is_ok())
+        Ok(true)
     })?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    let (report, rest, matrix) = analyzer.finish_with_features();
+    let (report, rest, matrix) = analyzer.finish_from(end);
     if let Some(s) = sink {
         s.write(label, &rest)?;
     }

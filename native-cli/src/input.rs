@@ -4,7 +4,9 @@
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
+use crate::decoded::DecodedChunk;
 use anyhow::{Context, Result};
+use pcaplens_core::{FrameSource, SourceEnd};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -47,48 +49,54 @@ pub fn open(path: &Path) -> io::Result<Input> {
 }
 
 impl Input {
-    /// Call `f` with consecutive chunks until the input ends or `f` returns false.
-    pub fn for_each_chunk(self, label: &str, f: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+    /// Call `f` with consecutive chunks of the input, read and decoded by the
+    /// core's first stage. For files that stage runs on the read-ahead
+    /// thread, next to the caller's analysis of the previous chunk. Ends at the
+    /// end of input, on a capture error (the chunk carrying it is still
+    /// handed over), or when `f` returns false; returns where the source ended.
+    pub fn for_each_decoded(
+        self,
+        label: &str,
+        mut f: impl FnMut(&DecodedChunk) -> Result<bool>,
+    ) -> Result<SourceEnd> {
+        let mut source = FrameSource::new();
         match self.source {
-            Source::File(mut file) => read_ahead_loop(&mut file, label, f),
+            Source::File(mut file) => {
+                decode_ahead_loop(&mut file, label, &mut source, &mut f)?;
+            }
             // A pipe or terminal may block forever: read it on this thread, so
             // stopping early (a damaged capture) never waits for more input.
-            Source::Stream(mut r) => simple_loop(&mut r, label, f),
+            Source::Stream(mut r) => {
+                let mut buf = vec![0u8; READ_CHUNK];
+                loop {
+                    let n = match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e).with_context(|| format!("reading {label}")),
+                    };
+                    let chunk = DecodedChunk::decode(&mut source, buf, n);
+                    let go_on = f(&chunk)? && chunk.error.is_none();
+                    buf = chunk.into_buffer();
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
         }
+        Ok(source.finish())
     }
 }
 
-/// Buffers in flight between the reading thread and the analysis.
-const BUFFERS: usize = 4;
-
-/// Read on a helper thread while the caller's thread analyses: on two cores
-/// the kernel's copy of the next chunk overlaps the parsing of this one.
-fn simple_loop(
-    r: &mut dyn Read,
-    label: &str,
-    mut f: impl FnMut(&[u8]) -> Result<bool>,
-) -> Result<()> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {label}")),
-        };
-        if !f(&buf[..n])? {
-            return Ok(());
-        }
-    }
-}
-
-fn read_ahead_loop(
+/// The read-ahead loop, decoding on the reading thread too.
+fn decode_ahead_loop(
     r: &mut (dyn Read + Send),
     label: &str,
-    mut f: impl FnMut(&[u8]) -> Result<bool>,
+    source: &mut FrameSource,
+    f: &mut dyn FnMut(&DecodedChunk) -> Result<bool>,
 ) -> Result<()> {
     use std::sync::mpsc::{channel, sync_channel};
-    let (full_tx, full_rx) = sync_channel::<io::Result<(Vec<u8>, usize)>>(BUFFERS);
+    let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
     let (empty_tx, empty_rx) = channel::<Vec<u8>>();
     for _ in 0..BUFFERS {
         empty_tx
@@ -97,7 +105,7 @@ fn read_ahead_loop(
     }
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            // Ends when the input ends, on an error, or when the consumer hangs up.
+            // Ends at the end of input, on an error, or when the consumer hangs up.
             while let Ok(mut buf) = empty_rx.recv() {
                 let n = loop {
                     match r.read(&mut buf) {
@@ -105,23 +113,27 @@ fn read_ahead_loop(
                         other => break other,
                     }
                 };
-                let done = !matches!(n, Ok(n) if n > 0);
-                if full_tx.send(n.map(|n| (buf, n))).is_err() || done {
+                let (msg, done) = match n {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        let chunk = DecodedChunk::decode(source, buf, n);
+                        let failed = chunk.error.is_some();
+                        (Ok(chunk), failed)
+                    }
+                    Err(e) => (Err(e), true),
+                };
+                if full_tx.send(msg).is_err() || done {
                     return;
                 }
             }
         });
         let result = (|| {
             for item in full_rx.iter() {
-                let (buf, n) = item.with_context(|| format!("reading {label}"))?;
-                if n == 0 {
+                let chunk = item.with_context(|| format!("reading {label}"))?;
+                if !f(&chunk)? || chunk.error.is_some() {
                     return Ok(());
                 }
-                let go_on = f(&buf[..n])?;
-                if !go_on {
-                    return Ok(());
-                }
-                let _ = empty_tx.send(buf);
+                let _ = empty_tx.send(chunk.into_buffer());
             }
             Ok(())
         })();
@@ -131,3 +143,6 @@ fn read_ahead_loop(
         result
     })
 }
+
+/// Buffers in flight between the reading thread and the analysis.
+const BUFFERS: usize = 4;

@@ -228,3 +228,63 @@ fn terminal_summary_lists_top_anomalies_unless_turned_off() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&off.stdout).contains("Anomalies ("));
 }
+
+/// The CLI decodes on its read-ahead thread and hands decoded frames over in
+/// 256 KiB chunks (records that straddle two chunks are copied). Its report
+/// must be the core's, byte for byte, for every fixture and corpus capture
+/// (the large ones cross many chunk boundaries, pcapng blocks included).
+#[test]
+fn decode_ahead_report_equals_the_cores() {
+    use pcaplens_core::{analyze_bytes, AnalyzerConfig};
+    let mut files = fixture_files();
+    files.extend(pcaplens_tests::corpus_files());
+    if pcaplens_tests::corpus_dir().is_none() {
+        pcaplens_tests::corpus_absent_notice("decode_ahead_report_equals_the_cores");
+    }
+    // A generated capture several chunks long, so the check never depends on the corpus.
+    let dir = temp_dir("decode-ahead");
+    let big = dir.join("big.pcap");
+    let gen = Command::new(pcaplens_bin())
+        .args([
+            "generate",
+            "--scenario",
+            "normal",
+            "--packets",
+            "20000",
+            "--seed",
+            "3",
+            "-o",
+        ])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    assert!(std::fs::metadata(&big).unwrap().len() > 4 * (256 << 10));
+    files.push(big);
+    let mut compared = 0;
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let out = Command::new(pcaplens_bin())
+            .args(["analyze", "--json"])
+            .arg(f)
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            // Not a capture at all: no report to compare (exit 2 with a message).
+            assert_eq!(out.status.code(), Some(2), "{}", f.display());
+            continue;
+        }
+        let core = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+        let want = format!("{}\n", core.to_json_pretty());
+        assert!(
+            out.stdout == want.as_bytes(),
+            "{}: CLI report differs from the core's",
+            f.display()
+        );
+        compared += 1;
+    }
+    assert!(
+        compared >= fixture_files().len() + 1,
+        "compared only {compared}"
+    );
+}
