@@ -137,10 +137,12 @@ impl Analyzer {
             return self.reader.push(&[], &mut |_| {});
         }
         let pipe = &mut self.pipe;
-        let result = self.reader.push(chunk, &mut |ev| {
-            if let Event::Record(rec) = ev {
-                pipe.on_record(&rec);
-            }
+        let result = self.reader.push(chunk, &mut |ev| match ev {
+            Event::Record(rec) => pipe.on_record(&rec),
+            Event::Secrets {
+                secrets_type, data, ..
+            } if pipe.cfg.detect_enabled => pipe.detectors.on_secrets(secrets_type, data),
+            _ => {}
         });
         if let Err(e) = &result {
             self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));

@@ -722,7 +722,7 @@ mod tests {
                 .unwrap()
                 .failures
                 .dns
-                .untracked_messages
+                .malformed_messages
         };
         assert_eq!(dns_of(&input), 1);
         assert_eq!(dns_of(&out), 1);
