@@ -1,4 +1,4 @@
-// TypeScript types of the pcaplens report (schema_version 1), written by hand
+// TypeScript types of the pcaplens report (schema_version 2), written by hand
 // from docs/report.md. Every report-producing front emits this same document.
 
 /** Options of an analysis, named like `pcaplens analyze` flags. */

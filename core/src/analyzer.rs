@@ -161,7 +161,7 @@ impl FrameSource {
                     packet: &packet,
                 });
             }
-            Event::Meta { .. } => sink(Frame::Meta(&ev)),
+            Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(&ev)),
         });
         if let Err(e) = &result {
             self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
@@ -298,7 +298,10 @@ impl Pipeline {
     fn on_frame(&mut self, frame: Frame<'_, '_>) {
         match frame {
             Frame::Packet { record, packet } => self.on_packet(record, packet),
-            // Nothing outside packet records feeds the analysis yet.
+            // TLS key logs let the detectors read DNS over QUIC.
+            Frame::Meta(Event::Secrets {
+                secrets_type, data, ..
+            }) if self.cfg.detect_enabled => self.detectors.on_secrets(*secrets_type, data),
             Frame::Meta(_) => {}
         }
     }

@@ -75,6 +75,18 @@ impl DecodedChunk {
                         raw,
                     })
                 }
+                Frame::Meta(Event::Secrets {
+                    offset,
+                    secrets_type,
+                    data,
+                }) => {
+                    let (data, _) = copy_record(data, &[], &mut spill);
+                    Item::Meta(Event::Secrets {
+                        offset: *offset,
+                        secrets_type: *secrets_type,
+                        data,
+                    })
+                }
                 // FrameSource hands records on as packets only.
                 Frame::Meta(Event::Record(_)) => return,
             };

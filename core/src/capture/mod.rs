@@ -21,6 +21,11 @@ use serde::Serialize;
 pub const MAX_PACKET_LEN: u32 = 262_144;
 /// Largest pcapng block we accept (Wireshark's limit for non-packet blocks).
 pub const MAX_BLOCK_LEN: u32 = 16 * 1024 * 1024;
+/// Largest decryption-secrets payload surfaced as [`Event::Secrets`] (a key
+/// log of thousands of sessions fits; larger ones are kept as metadata only).
+pub const MAX_SECRETS_LEN: usize = 1024 * 1024;
+/// Secrets type of a TLS key log in a Decryption Secrets Block ("TLSK").
+pub const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
 
 /// Pseudo link types for pcapng blocks that Wireshark numbers as frames
 /// although they carry no packet; counting them keeps frame numbers aligned.
@@ -84,6 +89,14 @@ pub enum Event<'a> {
         offset: u64,
         kind: MetaKind,
         raw: &'a [u8],
+    },
+    /// The payload of a pcapng Decryption Secrets Block, right after its
+    /// `Meta` event: `secrets_type` (e.g. [`SECRETS_TLS_KEY_LOG`]) and the
+    /// secrets as stored (at most [`MAX_SECRETS_LEN`] bytes, borrowed).
+    Secrets {
+        offset: u64,
+        secrets_type: u32,
+        data: &'a [u8],
     },
 }
 
@@ -749,10 +762,36 @@ impl Reader {
                     _ => MetaKind::Other,
                 };
                 sink(Event::Meta { offset, kind, raw });
+                if kind == MetaKind::DecryptionSecrets {
+                    if let Some((secrets_type, data)) = dsb_secrets(raw, big) {
+                        sink(Event::Secrets {
+                            offset,
+                            secrets_type,
+                            data,
+                        });
+                    }
+                }
             }
         }
         Ok(Step::Advance(len))
     }
+}
+
+/// (secrets type, secrets) of a whole Decryption Secrets Block: type, block
+/// length, secrets type, secrets length, secrets. The length is checked
+/// against the block, never trusted; oversized secrets are not surfaced.
+fn dsb_secrets(raw: &[u8], big: bool) -> Option<(u32, &[u8])> {
+    if raw.len() < 20 {
+        return None;
+    }
+    let secrets_type = rd_u32(raw, 8, big);
+    let len = rd_u32(raw, 12, big) as usize;
+    if len > MAX_SECRETS_LEN {
+        return None;
+    }
+    // The trailing block length follows the (padded) secrets.
+    let data = raw.get(16..raw.len() - 4)?.get(..len)?;
+    Some((secrets_type, data))
 }
 
 /// Where the options of a block start, for the block types that carry them.
@@ -909,6 +948,61 @@ mod tests {
         let err = res.unwrap_err();
         assert_eq!(err.code(), "record_too_large");
         assert_eq!(err.offset(), 24);
+    }
+
+    /// SHB, then a DSB holding `secrets` with the given declared length.
+    fn pcapng_with_dsb(secrets: &[u8], declared: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [PCAPNG_SHB, 28, PCAPNG_BOM, 1, u32::MAX, u32::MAX, 28] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        let padded = (secrets.len() + 3) & !3;
+        let len = (20 + padded) as u32;
+        for x in [0x0Au32, len, SECRETS_TLS_KEY_LOG, declared] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(secrets);
+        v.resize(v.len() + padded - secrets.len(), 0);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    fn secrets_seen(file: &[u8], chunk: usize) -> (Vec<(u32, Vec<u8>)>, bool) {
+        let mut r = Reader::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for c in file.chunks(chunk) {
+            ok &= r
+                .push(c, &mut |e| {
+                    if let Event::Secrets {
+                        secrets_type, data, ..
+                    } = e
+                    {
+                        out.push((secrets_type, data.to_vec()));
+                    }
+                })
+                .is_ok();
+        }
+        ok &= r.finish().is_ok();
+        (out, ok)
+    }
+
+    #[test]
+    fn decryption_secrets_are_surfaced_within_their_block() {
+        let log = b"CLIENT_TRAFFIC_SECRET_0 00 11\n";
+        let file = pcapng_with_dsb(log, log.len() as u32);
+        for chunk in [1, 7, file.len()] {
+            assert_eq!(
+                secrets_seen(&file, chunk),
+                (vec![(SECRETS_TLS_KEY_LOG, log.to_vec())], true)
+            );
+        }
+        // A secrets length beyond the block is never trusted: no secrets.
+        for declared in [0xFFFF_0000, 64] {
+            let (seen, ok) = secrets_seen(&pcapng_with_dsb(log, declared), 5);
+            assert!(seen.is_empty() && !ok, "{declared}");
+        }
+        assert_eq!(dsb_secrets(&[0; 19], false), None);
     }
 
     #[test]

@@ -296,6 +296,91 @@ pub fn skip_name(b: &[u8], mut pos: usize) -> Option<usize> {
     None
 }
 
+/// Where the name at `pos` ends in place, as tshark reads it: `None` when a
+/// label or pointer runs out of the message (tshark: Malformed Packet). An
+/// obsolete extended label type ends the name after its type byte.
+fn name_end_checked(b: &[u8], pos: usize) -> Option<usize> {
+    if !name_in_bounds(b, pos) {
+        return None;
+    }
+    let mut p = pos;
+    for _ in 0..=MAX_LABELS {
+        let len = *b.get(p)?;
+        match len & 0xC0 {
+            0x00 if len == 0 => return Some(p + 1),
+            0x00 => p += 1 + len as usize,
+            0xC0 => return (p + 2 <= b.len()).then_some(p + 2),
+            _ => return Some(p + 1),
+        }
+    }
+    Some(p)
+}
+
+/// Whether tshark dissects the whole message without an exception: the
+/// header, every counted question and resource record (name, fixed fields,
+/// RDATA) fit in the message. A and AAAA read their address whatever RDLENGTH
+/// says. tshark tracks the transaction before it walks the records, but only
+/// shows `dns.response_in` (and the retransmission marks) once the walk
+/// completes, so a malformed query always looks unanswered.
+pub fn dissects_whole(b: &[u8]) -> bool {
+    let Some(h) = Header::parse(b) else {
+        return false;
+    };
+    let mut pos = HEADER_LEN;
+    // Each question takes at least 5 bytes and each record 11: the walk ends
+    // by running out of the message long before the counts on hostile input.
+    for _ in 0..h.qdcount {
+        let Some(end) = name_end_checked(b, pos) else {
+            return false;
+        };
+        pos = end + 4;
+        if pos > b.len() {
+            return false;
+        }
+    }
+    let rrs = h.ancount as u32 + h.nscount as u32 + h.arcount as u32;
+    for _ in 0..rrs {
+        let Some(end) = name_end_checked(b, pos) else {
+            return false;
+        };
+        let Some(f) = b.get(end..end + 10) else {
+            return false;
+        };
+        let rtype = u16::from_be_bytes([f[0], f[1]]);
+        let rdlen = u16::from_be_bytes([f[8], f[9]]) as usize;
+        let start = end + 10;
+        let read = match rtype {
+            1 => rdlen.max(4),
+            28 => rdlen.max(16),
+            _ => rdlen,
+        };
+        if start + read > b.len() {
+            return false;
+        }
+        pos = start + rdlen;
+    }
+    true
+}
+
+/// tshark's "DNS over UDP" heuristic (tried on UDP ports no dissector
+/// claims): more than a header, standard-query opcode, a query with exactly
+/// one question and no answer or authority records, a response with at most
+/// one question, 100 answers and 10 authority records; at most 10 additional
+/// records either way.
+pub fn heuristic_match(p: &[u8]) -> bool {
+    let Some(h) = Header::parse(p) else {
+        return false;
+    };
+    if p.len() <= HEADER_LEN || h.opcode() != 0 || h.arcount > 10 {
+        return false;
+    }
+    if h.is_response() {
+        h.qdcount <= 1 && h.ancount <= 100 && h.nscount <= 10
+    } else {
+        h.qdcount == 1 && h.ancount == 0 && h.nscount == 0
+    }
+}
+
 /// Iterator over questions and resource records.
 pub struct Records<'a> {
     bytes: &'a [u8],
@@ -409,6 +494,45 @@ mod tests {
     }
 
     #[test]
+    fn whole_message_check_follows_tshark_exceptions() {
+        let q = query(&["a", "example"], 9);
+        assert!(dissects_whole(&q));
+        // A question that runs out, a missing additional record, a short A record.
+        assert!(!dissects_whole(&q[..q.len() - 1]));
+        let mut ar = q.clone();
+        ar[11] = 1;
+        assert!(!dissects_whole(&ar));
+        let mut a = q.clone();
+        a[7] = 1;
+        a.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 2, 1, 2]);
+        assert!(!dissects_whole(&a));
+        a.extend_from_slice(&[3, 4]);
+        assert!(dissects_whole(&a));
+        // A pointer loop is shown as such, not an exception.
+        let mut l = vec![0u8, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1];
+        assert!(dissects_whole(&l));
+        l.truncate(14);
+        assert!(!dissects_whole(&l));
+        assert!(!dissects_whole(&[0, 1, 0, 0]));
+    }
+
+    #[test]
+    fn udp_heuristic_is_tsharks() {
+        let q = query(&["a", "example"], 9);
+        assert!(heuristic_match(&q));
+        assert!(!heuristic_match(&q[..12]));
+        let mut two = q.clone();
+        two[5] = 2;
+        assert!(!heuristic_match(&two));
+        let mut resp = q.clone();
+        resp[2] = 0x81;
+        resp[7] = 100;
+        assert!(heuristic_match(&resp));
+        resp[11] = 11;
+        assert!(!heuristic_match(&resp));
+    }
+
+    #[test]
     fn hostile_counts_and_every_prefix_do_not_panic() {
         let mut m = query(&["a", "b"], 7);
         m[6] = 0xFF;
@@ -438,6 +562,8 @@ mod hostile {
                 }
                 let _ = m.question();
                 let _ = super::name_in_bounds(&b, 12);
+                let _ = super::dissects_whole(&b);
+                let _ = super::heuristic_match(&b);
             }
             for r in crate::decode::tls::records(&b) {
                 let _ = crate::decode::tls::parse_client_hello(r.body);

@@ -9,8 +9,10 @@
 pub mod app;
 pub mod dns;
 pub mod http;
+pub mod keylog;
 pub mod link;
 pub mod quic;
+pub mod quic_crypto;
 pub mod tls;
 
 use arrayvec::ArrayVec;

@@ -109,9 +109,213 @@ pub fn negotiated_versions<'a>(b: &'a [u8], h: &LongHeader) -> impl Iterator<Ite
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
 }
 
+/// One frame of a decrypted packet (RFC 9000 §19), borrowing its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    Padding,
+    Ping,
+    Ack,
+    Crypto {
+        offset: u64,
+        data: &'a [u8],
+    },
+    Stream {
+        id: u64,
+        offset: u64,
+        fin: bool,
+        data: &'a [u8],
+    },
+    /// Any other known frame (skipped).
+    Other(u64),
+}
+
+/// Most ACK ranges walked in one ACK frame.
+const MAX_ACK_RANGES: u64 = 256;
+
+/// The frames of a decrypted packet payload, in order. Ends at the end of
+/// the payload, or with `Err(())` at a frame that does not parse or is of an
+/// unknown type (nothing after it can be located).
+pub fn frames(b: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, ()>> + '_ {
+    let mut p = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || p >= b.len() {
+            return None;
+        }
+        let r = frame_at(b, p);
+        match r {
+            Some((f, next)) => {
+                p = next;
+                Some(Ok(f))
+            }
+            None => {
+                failed = true;
+                Some(Err(()))
+            }
+        }
+    })
+}
+
+fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
+    let (ty, n) = varint(b, p)?;
+    let mut q = p + n;
+    let skip = |count: usize, q: &mut usize| -> Option<()> {
+        for _ in 0..count {
+            *q += varint(b, *q)?.1;
+        }
+        Some(())
+    };
+    let bytes = |q: usize, len: u64| -> Option<(&[u8], usize)> {
+        let end = q.checked_add(usize::try_from(len).ok()?)?;
+        Some((b.get(q..end)?, end))
+    };
+    let f = match ty {
+        0x00 => {
+            // Consecutive PADDING bytes as one frame.
+            while b.get(q) == Some(&0) {
+                q += 1;
+            }
+            Frame::Padding
+        }
+        0x01 => Frame::Ping,
+        0x02 | 0x03 => {
+            skip(2, &mut q)?; // largest acknowledged, delay
+            let (ranges, n) = varint(b, q)?;
+            q += n;
+            if ranges > MAX_ACK_RANGES {
+                return None;
+            }
+            skip(1 + 2 * ranges as usize, &mut q)?;
+            if ty == 0x03 {
+                skip(3, &mut q)?;
+            }
+            Frame::Ack
+        }
+        0x04 => {
+            skip(3, &mut q)?;
+            Frame::Other(ty)
+        }
+        0x05 | 0x11 | 0x15 => {
+            skip(2, &mut q)?;
+            Frame::Other(ty)
+        }
+        0x06 => {
+            let (offset, n) = varint(b, q)?;
+            let (len, m) = varint(b, q + n)?;
+            let (data, end) = bytes(q + n + m, len)?;
+            q = end;
+            Frame::Crypto { offset, data }
+        }
+        0x07 => {
+            let (len, n) = varint(b, q)?;
+            q = bytes(q + n, len)?.1;
+            Frame::Other(ty)
+        }
+        0x08..=0x0f => {
+            let (id, n) = varint(b, q)?;
+            q += n;
+            let mut offset = 0;
+            if ty & 0x04 != 0 {
+                let (o, n) = varint(b, q)?;
+                offset = o;
+                q += n;
+            }
+            let len = if ty & 0x02 != 0 {
+                let (l, n) = varint(b, q)?;
+                q += n;
+                l
+            } else {
+                (b.len() - q.min(b.len())) as u64
+            };
+            let (data, end) = bytes(q, len)?;
+            q = end;
+            Frame::Stream {
+                id,
+                offset,
+                fin: ty & 0x01 != 0,
+                data,
+            }
+        }
+        0x10 | 0x12 | 0x13 | 0x14 | 0x16 | 0x17 | 0x19 => {
+            skip(1, &mut q)?;
+            Frame::Other(ty)
+        }
+        0x18 => {
+            skip(2, &mut q)?;
+            let l = *b.get(q)? as usize;
+            q = bytes(q + 1, l as u64 + 16)?.1;
+            Frame::Other(ty)
+        }
+        0x1a | 0x1b => {
+            q = bytes(q, 8)?.1;
+            Frame::Other(ty)
+        }
+        0x1c | 0x1d => {
+            skip(if ty == 0x1c { 2 } else { 1 }, &mut q)?;
+            let (len, n) = varint(b, q)?;
+            q = bytes(q + n, len)?.1;
+            Frame::Other(ty)
+        }
+        0x1e => Frame::Other(ty),
+        // DATAGRAM (RFC 9221): to the end, or with a length.
+        0x30 => {
+            q = b.len();
+            Frame::Other(ty)
+        }
+        0x31 => {
+            let (len, n) = varint(b, q)?;
+            q = bytes(q + n, len)?.1;
+            Frame::Other(ty)
+        }
+        _ => return None,
+    };
+    Some((f, q))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_of_a_decrypted_packet() {
+        // ACK_ECN, CRYPTO, NEW_CONNECTION_ID, STREAM (OFF|LEN|FIN), PADDING.
+        let mut b = vec![0x03, 1, 13, 0, 1, 2, 0, 0];
+        b.extend_from_slice(&[0x06, 0, 2, 0xAA, 0xBB]);
+        b.extend_from_slice(&[0x18, 1, 0, 8]);
+        b.extend_from_slice(&[9; 8 + 16]);
+        b.extend_from_slice(&[0x0f, 4, 0x40, 0x10, 3, b'd', b'n', b's']);
+        b.extend_from_slice(&[0, 0, 0]);
+        let f: Vec<_> = frames(&b).collect();
+        assert_eq!(
+            f,
+            vec![
+                Ok(Frame::Ack),
+                Ok(Frame::Crypto {
+                    offset: 0,
+                    data: &[0xAA, 0xBB]
+                }),
+                Ok(Frame::Other(0x18)),
+                Ok(Frame::Stream {
+                    id: 4,
+                    offset: 16,
+                    fin: true,
+                    data: b"dns"
+                }),
+                Ok(Frame::Padding),
+            ]
+        );
+        // A STREAM frame without LEN runs to the end; unknown types stop.
+        let f: Vec<_> = frames(&[0x08, 0, b'x', b'y']).collect();
+        assert_eq!(f.len(), 1);
+        assert!(matches!(f[0], Ok(Frame::Stream { data: b"xy", .. })));
+        assert_eq!(
+            frames(&[0x01, 0x21, 0x01]).collect::<Vec<_>>(),
+            vec![Ok(Frame::Ping), Err(())]
+        );
+        for cut in 0..b.len() {
+            let _ = frames(&b[..cut]).count();
+        }
+    }
 
     #[test]
     fn version_negotiation_and_coalesced_initial() {

@@ -6,12 +6,16 @@
 //! (conversation, transaction id), a repeated query within the retransmission
 //! window joins the earlier transaction, a later one starts a new one; UDP
 //! port 53 is DNS (lower port tried first), 5353 is mDNS and 5355 LLMNR,
-//! which are counted apart and not analysed as DNS. TCP messages carry a
+//! which are counted apart and not analysed as DNS; a UDP datagram on other
+//! ports is DNS when it passes tshark's DNS heuristic. TCP messages carry a
 //! 2-byte length prefix and may be split across or packed into segments.
+//! A fully captured IP fragment is left to reassembly, as tshark does (we do
+//! not reassemble, so such datagrams are not read).
 
+use super::doq::DoqReader;
 use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
-use crate::decode::dns::{name_in_bounds, rcode_name, Header, Message, HEADER_LEN};
+use crate::decode::dns::{heuristic_match, rcode_name, Header, Message};
 use crate::decode::Transport;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
@@ -143,8 +147,13 @@ pub struct DnsReport {
     pub query_retransmissions: u64,
     /// Responses that matched no query.
     pub unmatched_responses: u64,
-    /// Messages whose question name runs out of the message: not paired.
-    pub untracked_messages: u64,
+    /// Messages whose records run out of the message (tshark: Malformed
+    /// Packet). They still pair by transaction id.
+    pub malformed_messages: u64,
+    /// Malformed queries that were answered: tshark stops dissecting them
+    /// before it shows `dns.response_in`, so its unanswered count is
+    /// `unanswered_queries.total + query_retransmissions + answered_malformed_queries`.
+    pub answered_malformed_queries: u64,
     pub response_times: ResponseTimes,
     /// Responses slower than `perf.slow_dns_ms`.
     pub slow_responses: Counted<DnsExchange>,
@@ -155,6 +164,7 @@ struct Txn {
     frame: u64,
     ts: i64,
     answered: bool,
+    malformed: bool,
     retransmissions: u32,
     retransmission_frames: ArrayVec<u64, 4>,
     qtype: u16,
@@ -185,6 +195,8 @@ pub struct DnsDetector {
     names: BTreeMap<String, NameStat>,
     last_error_frame: u64,
     last_sweep_ts: i64,
+    /// DNS over QUIC, once the capture gives TLS secrets.
+    doq: Option<Box<DoqReader>>,
 }
 
 /// Which of DNS, mDNS, LLMNR a UDP port pair is (tshark tries the lower port first).
@@ -211,6 +223,66 @@ pub fn udp_kind(sport: u16, dport: u16) -> Option<DnsKind> {
 }
 
 impl DnsDetector {
+    /// A datagram of a QUIC connection the DoQ reader follows (only with
+    /// secrets in the capture): its DNS messages are read, as tshark's.
+    fn on_quic(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>, src: IpAddr, dst: IpAddr) -> bool {
+        let (Some(doq), Some(f)) = (self.doq.as_mut(), ctx.flow.as_ref()) else {
+            return false;
+        };
+        let mut msgs = Vec::new();
+        if !doq.on_datagram(f.flow.id, f.from_orig, p, &mut msgs) {
+            return false;
+        }
+        for m in msgs {
+            self.on_message(&m, ctx, f.flow.id, src, dst);
+        }
+        true
+    }
+}
+
+/// UDP ports tshark gives to another dissector before it tries heuristics
+/// (the common registrations; NBNS in particular has a DNS-like header).
+pub fn claimed_udp_port(p: u16) -> bool {
+    matches!(
+        p,
+        7 | 67
+            | 68
+            | 69
+            | 88
+            | 111
+            | 123
+            | 137
+            | 138
+            | 161
+            | 162
+            | 389
+            | 427
+            | 443
+            | 500
+            | 514
+            | 520
+            | 546
+            | 547
+            | 853
+            | 1194
+            | 1701
+            | 1812
+            | 1813
+            | 1900
+            | 2123
+            | 2152
+            | 3478
+            | 3702
+            | 4500
+            | 4789
+            | 5060
+            | 5246
+            | 5247
+            | 6081
+    )
+}
+
+impl DnsDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         DnsDetector {
             cfg: cfg.dns.clone(),
@@ -222,6 +294,7 @@ impl DnsDetector {
             names: BTreeMap::new(),
             last_error_frame: 0,
             last_sweep_ts: i64::MIN,
+            doq: None,
         }
     }
 
@@ -310,29 +383,14 @@ impl DnsDetector {
         let question = m.as_ref().and_then(|m| m.question().map(|q| (m, q)));
         let frame = ctx.frame();
         let ts = ctx.ts();
-        // tshark stops at a question name that runs out of the message, before
-        // it tracks the transaction: such a message neither opens nor answers one.
-        let trackable = h.qdcount == 0 || name_in_bounds(msg, HEADER_LEN);
+        // tshark pairs by id before it walks the records, so a malformed
+        // message still opens or answers a transaction.
+        let malformed = !crate::decode::dns::dissects_whole(msg);
+        if malformed {
+            self.report.malformed_messages += 1;
+        }
         if !h.is_response() {
             self.report.queries += 1;
-            if !trackable {
-                // Never paired, so never answered.
-                self.report.untracked_messages += 1;
-                let t = Txn {
-                    frame,
-                    ts,
-                    answered: false,
-                    retransmissions: 0,
-                    retransmission_frames: ArrayVec::new(),
-                    qtype: 0,
-                    qname: "".into(),
-                    client: src,
-                    server: dst,
-                    community_id: ctx.community_id().into(),
-                };
-                self.give_up(t, h.id);
-                return;
-            }
             let retrans_ns = (self.cfg.retransmission_secs * 1e9) as i64;
             if let Some(t) = self.txns.get_mut(&(conv, h.id)) {
                 if !t.answered && ts.saturating_sub(t.ts) < retrans_ns && t.frame != frame {
@@ -350,6 +408,7 @@ impl DnsDetector {
                 frame,
                 ts,
                 answered: false,
+                malformed,
                 retransmissions: 0,
                 retransmission_frames: ArrayVec::new(),
                 qtype,
@@ -370,15 +429,12 @@ impl DnsDetector {
         }
         self.report.responses += 1;
         let mut query_frame = None;
-        let txn = if trackable {
-            self.txns.get_mut(&(conv, h.id))
-        } else {
-            self.report.untracked_messages += 1;
-            None
-        };
-        match txn {
+        match self.txns.get_mut(&(conv, h.id)) {
             Some(t) if !t.answered => {
                 t.answered = true;
+                if t.malformed {
+                    self.report.answered_malformed_queries += 1;
+                }
                 query_frame = Some(t.frame);
                 let ms = (ts - t.ts) as f64 / 1e6;
                 self.report.response_times.add(ms);
@@ -445,12 +501,31 @@ impl Detector for DnsDetector {
         let conv = ctx.flow.as_ref().map_or(0, |f| f.flow.id);
         let (src, dst) = (inner.src, inner.dst);
         match &inner.transport {
-            Transport::Udp(u) => match udp_kind(u.src_port, u.dst_port) {
-                Some(DnsKind::Dns) => self.on_message(u.payload, ctx, conv, src, dst),
-                Some(DnsKind::Mdns) => self.report.mdns_messages += 1,
-                Some(DnsKind::Llmnr) => self.report.llmnr_messages += 1,
-                None => {}
-            },
+            Transport::Udp(u) => {
+                // tshark queues a fragment whose bytes are all captured for
+                // reassembly and reads the datagram only once it is whole; a
+                // first fragment cut short by the snap length is read as is.
+                if inner.fragment.is_some()
+                    && ctx.record.data.len() >= inner.offset + inner.total_len as usize
+                {
+                    return;
+                }
+                match udp_kind(u.src_port, u.dst_port) {
+                    Some(DnsKind::Dns) => self.on_message(u.payload, ctx, conv, src, dst),
+                    Some(DnsKind::Mdns) => self.report.mdns_messages += 1,
+                    Some(DnsKind::Llmnr) => self.report.llmnr_messages += 1,
+                    None if self.on_quic(u.payload, ctx, src, dst) => {}
+                    None if pkt.app.is_none()
+                        && ctx.flow.as_ref().is_none_or(|f| f.flow.service.is_none())
+                        && !claimed_udp_port(u.src_port)
+                        && !claimed_udp_port(u.dst_port)
+                        && heuristic_match(u.payload) =>
+                    {
+                        self.on_message(u.payload, ctx, conv, src, dst)
+                    }
+                    None => {}
+                }
+            }
             Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
                 let Some(f) = ctx.flow.as_ref() else {
                     return;
@@ -484,8 +559,19 @@ impl Detector for DnsDetector {
         }
     }
 
+    fn on_secrets(&mut self, secrets_type: u32, data: &[u8]) {
+        if secrets_type == crate::capture::SECRETS_TLS_KEY_LOG {
+            self.doq
+                .get_or_insert_with(Default::default)
+                .add_key_log(data);
+        }
+    }
+
     fn on_flow_end(&mut self, flow: &Flow) {
         self.tcp.remove(&flow.id);
+        if let Some(d) = &mut self.doq {
+            d.end(flow.id);
+        }
     }
 
     fn finish(&mut self, out: &mut Failures) {
@@ -600,6 +686,42 @@ mod tests {
             .collect();
         assert_eq!(frames, vec![4, 5]);
         assert_eq!(f.unanswered_queries.total, 0);
+    }
+
+    #[test]
+    fn malformed_queries_pair_but_count_as_tshark_shows_them() {
+        let mut p = Pcap::new();
+        // 1/2: a query whose additional record is missing (malformed), answered.
+        let mut q = dns(20, 0x0100, "m.example");
+        q[11] = 1;
+        p.push(0, &udp(C, 41000, S, 53, &q));
+        p.push(5, &udp(S, 53, C, 41000, &dns(20, 0x8180, "m.example")));
+        // 3/4: a well-formed query answered by a response cut inside its name.
+        p.push(10, &udp(C, 41001, S, 53, &dns(21, 0x0100, "ok.example")));
+        let r = dns(21, 0x8180, "ok.example");
+        p.push(15, &udp(S, 53, C, 41001, &r[..16]));
+        let f = p.failures().dns;
+        assert_eq!(f.malformed_messages, 2);
+        assert_eq!(f.answered_malformed_queries, 1);
+        assert_eq!(f.unanswered_queries.total, 0);
+        assert_eq!(f.unmatched_responses, 0);
+    }
+
+    #[test]
+    fn heuristic_ports_and_captured_fragments() {
+        let mut p = Pcap::new();
+        // DNS on an unregistered port (tshark's heuristic), never answered.
+        p.push(0, &udp(C, 2712, S, 49973, &dns(30, 0x0100, "h.example")));
+        // NBNS shares the header layout but port 137 is claimed.
+        p.push(1, &udp(C, 137, S, 137, &dns(31, 0x0100, "NB")));
+        // A whole first fragment waits for reassembly (never completed).
+        let mut u = 40002u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&[0, 53, 0, 60, 0, 0]);
+        u.extend_from_slice(&dns(32, 0x0100, "f.example"));
+        p.push(2, &ipv4_frag(C, S, 17, 0x2000, &u));
+        let f = p.failures().dns;
+        assert_eq!((f.queries, f.unanswered_queries.total), (1, 1));
+        assert_eq!(f.unanswered_queries.instances[0].qname, "h.example");
     }
 
     #[test]

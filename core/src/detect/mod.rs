@@ -9,6 +9,7 @@
 
 pub mod blocklist;
 pub mod dns;
+pub mod doq;
 pub mod http;
 pub mod icmp;
 pub mod long_lived;
@@ -109,6 +110,9 @@ impl PacketCtx<'_, '_> {
 pub trait Detector {
     fn on_packet(&mut self, _ctx: &PacketCtx<'_, '_>) {}
     fn on_flow_end(&mut self, _flow: &Flow) {}
+    /// Decryption secrets found in the capture (pcapng DSB), before the
+    /// packets they unlock.
+    fn on_secrets(&mut self, _secrets_type: u32, _data: &[u8]) {}
     fn finish(&mut self, _out: &mut Failures) {}
     /// Security and oddity findings (scans, blocklist, ports, …).
     fn finish_findings(&mut self, _out: &mut Findings) {}
@@ -224,6 +228,12 @@ impl Detectors {
             d.on_packet(ctx);
         }
         self.quality.on_packet(ctx);
+    }
+
+    pub fn on_secrets(&mut self, secrets_type: u32, data: &[u8]) {
+        for d in &mut self.list {
+            d.on_secrets(secrets_type, data);
+        }
     }
 
     pub fn on_flow_end(&mut self, flow: &Flow) {

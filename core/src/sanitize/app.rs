@@ -247,6 +247,12 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
         // Not DNS-shaped: keep the 12 bytes that decided so (zeros would
         // look like DNS and change the analysis); no names can hide in them.
         f.policy(r.start + 12.min(r.len())..r.end);
+    } else if !crate::detect::dns::claimed_udp_port(u.src_port)
+        && !crate::detect::dns::claimed_udp_port(u.dst_port)
+        && crate::decode::dns::heuristic_match(p)
+    {
+        // DNS on another port, found by tshark's heuristic (as the analysis).
+        dns_message(f, r.start, r.end);
     } else {
         f.policy(r);
     }
@@ -399,30 +405,29 @@ pub(crate) fn dns_message(f: &mut Frame<'_>, start: usize, end: usize) {
     }
     let counts: [usize; 4] =
         std::array::from_fn(|i| u16_at(f.orig, start + 4 + 2 * i).unwrap_or(0) as usize);
+    // The analysis (like tshark) tells malformed messages apart: a record
+    // cut at the end must stay cut, not become zeros that read as one.
+    let malformed = !crate::decode::dns::dissects_whole(&f.orig[start..end]);
+    let cut = |f: &mut Frame<'_>, pos: usize| {
+        f.fail_closed(pos..end);
+        if malformed {
+            overrunning_name(f, pos, end);
+        }
+    };
     let mut pos = start + 12;
-    for i in 0..counts[0] {
+    for _ in 0..counts[0] {
         match dns_name(f, start, end, pos) {
             Some(p) if p + 4 <= end => pos = p + 4,
-            _ => {
-                let runs_out =
-                    i == 0 && !crate::decode::dns::name_in_bounds(&f.orig[start..end], pos - start);
-                f.fail_closed(pos..end);
-                if runs_out {
-                    overrunning_name(f, pos, end);
-                }
-                return;
-            }
+            _ => return cut(f, pos),
         }
     }
     let rrs = counts[1] + counts[2] + counts[3];
     for _ in 0..rrs {
         let Some(p) = dns_name(f, start, end, pos) else {
-            f.fail_closed(pos..end);
-            return;
+            return cut(f, pos);
         };
         if p + 10 > end {
-            f.fail_closed(pos..end);
-            return;
+            return cut(f, pos);
         }
         let ty = u16_at(f.orig, p).unwrap_or(0);
         let rdlen = u16_at(f.orig, p + 8).unwrap_or(0) as usize;
@@ -440,9 +445,9 @@ pub(crate) fn dns_message(f: &mut Frame<'_>, start: usize, end: usize) {
     }
 }
 
-/// A first question name that runs out of the message makes the analysis
-/// (like tshark) leave the message untracked. Zeroing it would make it a
-/// valid root name, so write empty labels that still run past `end`.
+/// A record that runs out of the message makes the analysis (like tshark)
+/// see a malformed message. Zeroing it would make a valid root name, so
+/// write empty labels that still run past `end`.
 fn overrunning_name(f: &mut Frame<'_>, mut p: usize, end: usize) {
     while p < end {
         f.out[p] = 63;

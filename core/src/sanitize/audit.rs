@@ -358,6 +358,8 @@ impl LeakAudit {
                 self.blocks += 1;
                 self.search(0, raw);
             }
+            // Already searched as part of its block.
+            Event::Secrets { .. } => {}
         });
         self.reader = Some(reader);
         self.sink.clear();
