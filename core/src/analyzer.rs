@@ -147,11 +147,7 @@ impl FrameSource {
         chunk: &[u8],
         sink: &mut dyn FnMut(Frame<'_, '_>),
     ) -> Result<(), CaptureError> {
-        self.bytes_fed += chunk.len() as u64;
-        if self.error.is_some() {
-            return self.reader.push(&[], &mut |_| {});
-        }
-        let result = self.reader.push(chunk, &mut |ev| match &ev {
+        self.push_events(chunk, &mut |ev| match ev {
             Event::Record(record) => {
                 // Filled in place: a ~1 KB packet is not moved around.
                 let mut packet = decode::Packet::default();
@@ -161,8 +157,22 @@ impl FrameSource {
                     packet: &packet,
                 });
             }
-            Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(&ev)),
-        });
+            Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(ev)),
+        })
+    }
+
+    /// Like [`FrameSource::push`] without the decoding, for a caller that
+    /// decodes each record into storage of its own with [`decode::decode_into`].
+    pub fn push_events(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut dyn FnMut(&Event<'_>),
+    ) -> Result<(), CaptureError> {
+        self.bytes_fed += chunk.len() as u64;
+        if self.error.is_some() {
+            return self.reader.push(&[], &mut |_| {});
+        }
+        let result = self.reader.push(chunk, &mut |ev| sink(&ev));
         if let Err(e) = &result {
             self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
         }

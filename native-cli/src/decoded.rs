@@ -1,34 +1,48 @@
 //! Frames decoded ahead of the analysis, with the bytes they point into.
 //!
-//! The read-ahead thread runs the core's first stage ([`FrameSource`]: capture
-//! reading and frame decoding) on each chunk it reads, so on two cores the
-//! decoding overlaps the flow tracking and detection of the previous chunk.
-//! A decoded frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and
-//! the frames together; this module is the only place that ties them.
+//! The read-ahead thread runs the core's first stage (capture reading and
+//! frame decoding) on each chunk it reads, so on two cores the decoding
+//! overlaps the flow tracking and detection of the previous chunk. A decoded
+//! frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and the
+//! frames together; this module is the only place that ties them.
 
 use pcaplens_core::capture::{Event, Record};
 use pcaplens_core::decode::{self, Packet};
 use pcaplens_core::{CaptureError, Frame, FrameSource};
 
-/// One decoded item, its views pointing into the owning [`DecodedChunk`].
-// Boxing the packet would allocate per frame; the small variant is rare.
-#[allow(clippy::large_enum_variant)]
-enum Item<'a> {
-    Packet(Record<'a>, Packet<'a>),
-    Meta(Event<'a>),
+/// A read buffer and the room for what is decoded from it, reused from chunk
+/// to chunk: packets are decoded in place into slots kept from earlier chunks
+/// (a ~1 KB packet is never copied or moved).
+pub struct ChunkStorage {
+    pub buf: Vec<u8>,
+    // The `'static` in these is a lie kept inside this module; see `decode`.
+    records: Vec<Record<'static>>,
+    /// Slot `i` holds the packet of `records[i]`; slots past `records.len()`
+    /// are left from earlier chunks and never read.
+    packets: Vec<Packet<'static>>,
+    /// Non-packet events, with the number of records that came before each.
+    metas: Vec<(usize, Event<'static>)>,
+    /// Records that straddled two chunks (the reader assembled them in its
+    /// own buffer, which the next chunk reuses) and metadata blocks: copied,
+    /// one box each, so their addresses never move.
+    spill: Vec<Box<[u8]>>,
+}
+
+impl ChunkStorage {
+    pub fn new(size: usize) -> Self {
+        ChunkStorage {
+            buf: vec![0u8; size],
+            records: Vec::new(),
+            packets: Vec::new(),
+            metas: Vec::new(),
+            spill: Vec::new(),
+        }
+    }
 }
 
 /// The frames completed by one chunk of input, and the bytes they borrow.
 pub struct DecodedChunk {
-    // Declared (so dropped) before the storage they point into. The `'static`
-    // is a lie kept inside this module: `for_each` only lends the items for
-    // the duration of a borrow of `self`.
-    items: Vec<Item<'static>>,
-    /// Frames that straddled two chunks (the reader assembled them in its own
-    /// buffer, which the next chunk reuses): copied, one box each, so their
-    /// addresses never move.
-    spill: Vec<Box<[u8]>>,
-    buf: Vec<u8>,
+    storage: ChunkStorage,
     /// Bytes of input this chunk covered.
     pub input_len: usize,
     /// The first capture error met while reading this chunk.
@@ -36,10 +50,18 @@ pub struct DecodedChunk {
 }
 
 impl DecodedChunk {
-    /// Decode the first `len` bytes of `buf` with `source`, keeping `buf`.
-    pub fn decode(source: &mut FrameSource, buf: Vec<u8>, len: usize) -> DecodedChunk {
-        let mut items: Vec<Item<'static>> = Vec::new();
-        let mut spill: Vec<Box<[u8]>> = Vec::new();
+    /// Read and decode the first `len` bytes of the storage's buffer.
+    pub fn decode(source: &mut FrameSource, storage: ChunkStorage, len: usize) -> DecodedChunk {
+        let ChunkStorage {
+            buf,
+            mut records,
+            mut packets,
+            mut metas,
+            mut spill,
+        } = storage;
+        records.clear();
+        metas.clear();
+        spill.clear();
         let chunk = &buf[..len];
         let inside = |s: &[u8]| {
             let (start, end) = (
@@ -49,59 +71,69 @@ impl DecodedChunk {
             let p = s.as_ptr() as usize;
             p >= start && p + s.len() <= end
         };
-        let result = source.push(chunk, &mut |frame| {
-            let item = match frame {
-                Frame::Packet { record, packet } if inside(record.raw) && inside(record.data) => {
-                    Item::Packet(*record, packet.clone())
-                }
-                Frame::Packet { record, .. } => {
-                    // Copy the record and decode it again from the copy
-                    // (decoding is a pure function of the bytes).
+        // SAFETY (for the three transmutes below): every slice they extend
+        // points into `buf` (checked by `inside`), into a box of `spill`
+        // (copied just before), or at 'static data. `buf`'s heap block and the
+        // boxes' contents are not reallocated or written while these views
+        // are used: they move unchanged into the returned `DecodedChunk`,
+        // which lends the views only for the length of a borrow of itself
+        // (`for_each`) and clears `records` and `metas` before the storage is
+        // reused. Stale packet slots past `records.len()` are never read.
+        let result = source.push_events(chunk, &mut |ev| match ev {
+            Event::Record(record) => {
+                let record = if inside(record.raw) && inside(record.data) {
+                    *record
+                } else {
                     let (raw, data) = copy_record(record.raw, record.data, &mut spill);
-                    let record = Record {
+                    Record {
                         raw,
                         data,
                         ..*record
-                    };
-                    let mut packet = Packet::default();
-                    decode::decode_into(&mut packet, record.link_type, record.data);
-                    Item::Packet(record, packet)
+                    }
+                };
+                let record = unsafe { std::mem::transmute::<Record<'_>, Record<'static>>(record) };
+                let i = records.len();
+                records.push(record);
+                if packets.len() <= i {
+                    packets.push(Packet::default());
                 }
-                Frame::Meta(Event::Meta { offset, kind, raw }) => {
-                    let (raw, _) = copy_record(raw, &[], &mut spill);
-                    Item::Meta(Event::Meta {
-                        offset: *offset,
-                        kind: *kind,
-                        raw,
-                    })
-                }
-                Frame::Meta(Event::Secrets {
-                    offset,
-                    secrets_type,
+                decode::decode_into(&mut packets[i], record.link_type, record.data);
+            }
+            Event::Meta { offset, kind, raw } => {
+                let (raw, _) = copy_record(raw, &[], &mut spill);
+                let ev = Event::Meta {
+                    offset: *offset,
+                    kind: *kind,
+                    raw,
+                };
+                metas.push((records.len(), unsafe {
+                    std::mem::transmute::<Event<'_>, Event<'static>>(ev)
+                }));
+            }
+            Event::Secrets {
+                offset,
+                secrets_type,
+                data,
+            } => {
+                let (data, _) = copy_record(data, &[], &mut spill);
+                let ev = Event::Secrets {
+                    offset: *offset,
+                    secrets_type: *secrets_type,
                     data,
-                }) => {
-                    let (data, _) = copy_record(data, &[], &mut spill);
-                    Item::Meta(Event::Secrets {
-                        offset: *offset,
-                        secrets_type: *secrets_type,
-                        data,
-                    })
-                }
-                // FrameSource hands records on as packets only.
-                Frame::Meta(Event::Record(_)) => return,
-            };
-            // SAFETY: every slice in `item` points into `buf` (checked by
-            // `inside`), into a box of `spill` (copied above), or at 'static
-            // data. `buf`'s heap block and the boxes' contents are never
-            // reallocated or written while `items` lives: they move into the
-            // returned `DecodedChunk` unchanged, which drops `items` first and
-            // lends items only for the length of a borrow of itself.
-            items.push(unsafe { std::mem::transmute::<Item<'_>, Item<'static>>(item) });
+                };
+                metas.push((records.len(), unsafe {
+                    std::mem::transmute::<Event<'_>, Event<'static>>(ev)
+                }));
+            }
         });
         DecodedChunk {
-            items,
-            spill,
-            buf,
+            storage: ChunkStorage {
+                buf,
+                records,
+                packets,
+                metas,
+                spill,
+            },
             input_len: len,
             error: result.err(),
         }
@@ -109,22 +141,27 @@ impl DecodedChunk {
 
     /// Hand every frame, in capture order, to `f`.
     pub fn for_each(&self, mut f: impl FnMut(Frame<'_, '_>)) {
-        for item in &self.items {
-            match item {
-                Item::Packet(record, packet) => f(Frame::Packet { record, packet }),
-                Item::Meta(ev) => f(Frame::Meta(ev)),
+        let s = &self.storage;
+        let mut metas = s.metas.iter().peekable();
+        for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
+            while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
+                f(Frame::Meta(ev));
             }
+            f(Frame::Packet { record, packet });
+        }
+        for (_, ev) in metas {
+            f(Frame::Meta(ev));
         }
     }
 
-    /// Give the read buffer back for the next chunk.
-    pub fn into_buffer(self) -> Vec<u8> {
-        let DecodedChunk {
-            items, spill, buf, ..
-        } = self;
-        drop(items);
-        drop(spill);
-        buf
+    /// Give the storage back for the next chunk.
+    pub fn into_storage(self) -> ChunkStorage {
+        let mut storage = self.storage;
+        // Drop the views before the copies they point into.
+        storage.records.clear();
+        storage.metas.clear();
+        storage.spill.clear();
+        storage
     }
 }
 

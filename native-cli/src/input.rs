@@ -4,7 +4,7 @@
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
-use crate::decoded::DecodedChunk;
+use crate::decoded::{ChunkStorage, DecodedChunk};
 use anyhow::{Context, Result};
 use pcaplens_core::{FrameSource, SourceEnd};
 use std::fs::File;
@@ -67,17 +67,17 @@ impl Input {
             // A pipe or terminal may block forever: read it on this thread, so
             // stopping early (a damaged capture) never waits for more input.
             Source::Stream(mut r) => {
-                let mut buf = vec![0u8; READ_CHUNK];
+                let mut storage = ChunkStorage::new(READ_CHUNK);
                 loop {
-                    let n = match r.read(&mut buf) {
+                    let n = match r.read(&mut storage.buf) {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e).with_context(|| format!("reading {label}")),
                     };
-                    let chunk = DecodedChunk::decode(&mut source, buf, n);
+                    let chunk = DecodedChunk::decode(&mut source, storage, n);
                     let go_on = f(&chunk)? && chunk.error.is_none();
-                    buf = chunk.into_buffer();
+                    storage = chunk.into_storage();
                     if !go_on {
                         break;
                     }
@@ -97,18 +97,18 @@ fn decode_ahead_loop(
 ) -> Result<()> {
     use std::sync::mpsc::{channel, sync_channel};
     let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
-    let (empty_tx, empty_rx) = channel::<Vec<u8>>();
+    let (empty_tx, empty_rx) = channel::<ChunkStorage>();
     for _ in 0..BUFFERS {
         empty_tx
-            .send(vec![0u8; READ_CHUNK])
+            .send(ChunkStorage::new(READ_CHUNK))
             .expect("receiver alive");
     }
     std::thread::scope(|scope| {
         scope.spawn(move || {
             // Ends at the end of input, on an error, or when the consumer hangs up.
-            while let Ok(mut buf) = empty_rx.recv() {
+            while let Ok(mut storage) = empty_rx.recv() {
                 let n = loop {
-                    match r.read(&mut buf) {
+                    match r.read(&mut storage.buf) {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         other => break other,
                     }
@@ -116,7 +116,7 @@ fn decode_ahead_loop(
                 let (msg, done) = match n {
                     Ok(0) => return,
                     Ok(n) => {
-                        let chunk = DecodedChunk::decode(source, buf, n);
+                        let chunk = DecodedChunk::decode(source, storage, n);
                         let failed = chunk.error.is_some();
                         (Ok(chunk), failed)
                     }
@@ -133,7 +133,7 @@ fn decode_ahead_loop(
                 if !f(&chunk)? || chunk.error.is_some() {
                     return Ok(());
                 }
-                let _ = empty_tx.send(chunk.into_buffer());
+                let _ = empty_tx.send(chunk.into_storage());
             }
             Ok(())
         })();
