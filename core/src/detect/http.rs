@@ -219,22 +219,23 @@ impl Detector for HttpDetector {
             return;
         };
         let id = f.flow.id;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
-            let by_port = is_http_port(t.src_port) || is_http_port(t.dst_port);
-            let by_content =
-                looks_like_http_request(t.payload) || looks_like_http_response(t.payload);
-            if !by_port && !by_content {
-                return;
+        // One lookup per segment: the entry gives the connection either way.
+        let conn = match self.conns.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let by_port = is_http_port(t.src_port) || is_http_port(t.dst_port);
+                let by_content =
+                    looks_like_http_request(t.payload) || looks_like_http_response(t.payload);
+                if !by_port && !by_content {
+                    return;
+                }
+                e.insert(Conn::default())
             }
-            e.insert(Conn::default());
-        }
+        };
         if t.payload_len == 0 && t.flags & crate::decode::tcp_flags::SYN == 0 {
             return;
         }
         let dir = usize::from(!f.from_orig);
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
         let mut msgs: Vec<Msg> = Vec::new();
         let max_head = self.cfg.max_head_bytes;
         // HEAD responses carry no body even with a Content-Length.

@@ -194,25 +194,27 @@ impl Detector for TlsDetector {
             return;
         };
         let id = f.flow.id;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(id) {
-            let by_port = is_tls_port(t.src_port) || is_tls_port(t.dst_port);
-            // Off the port table, only a ClientHello at the segment start makes it
-            // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
-            // with a hello is still worth reporting).
-            let hello =
-                looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1);
-            if !by_port && !hello {
-                return;
+        // One lookup per segment: the entry gives the connection either way.
+        let conn = match self.conns.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let by_port = is_tls_port(t.src_port) || is_tls_port(t.dst_port);
+                // Off the port table, only a ClientHello at the segment start makes it
+                // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
+                // with a hello is still worth reporting).
+                let hello = looks_like_tls(t.payload)
+                    && t.payload[0] == 22
+                    && t.payload.get(5) == Some(&1);
+                if !by_port && !hello {
+                    return;
+                }
+                e.insert(Conn::default())
             }
-            e.insert(Conn::default());
-        }
+        };
         if t.payload_len == 0 {
             return;
         }
         let dir = usize::from(!f.from_orig);
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
         let mut evs: Vec<Ev> = Vec::new();
         // Application data is by far the commonest record: a flag, not an event.
         let mut app_data = false;
