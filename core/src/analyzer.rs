@@ -242,8 +242,8 @@ impl Analyzer {
         self.source.push(chunk, &mut |frame| pipe.on_frame(frame))
     }
 
-    /// Analyse one frame from a [`FrameSource`] run by the caller (frames in
-    /// capture order; `bytes` is how much input they came from, for progress).
+    /// Analyse one frame from a [`FrameSource`] run by the caller, in
+    /// capture order (see [`Analyzer::add_external_bytes`] for progress).
     pub fn feed_frame(&mut self, frame: Frame<'_, '_>) {
         self.pipe.on_frame(frame);
     }

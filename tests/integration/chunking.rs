@@ -1,7 +1,7 @@
-//! The same capture fed whole, byte by byte, or in random chunks gives
-//! byte-identical reports.
+//! The same capture fed whole, byte by byte, in random chunks, or through a
+//! separate first stage (`FrameSource`) gives byte-identical reports.
 
-use pcaplens_core::{Analyzer, AnalyzerConfig, Report};
+use pcaplens_core::{Analyzer, AnalyzerConfig, FrameSource, Report};
 use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -18,12 +18,37 @@ fn feed_in(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
     a.finish()
 }
 
+/// The two-stage form: a `FrameSource` run apart from the analyzer, its
+/// frames handed over one by one (as the CLI does from its reading thread).
+fn feed_through_source(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
+    let mut a = Analyzer::new(AnalyzerConfig::default()).unwrap();
+    let mut source = FrameSource::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = sizes().clamp(1, bytes.len() - at);
+        let fed = source.push(&bytes[at..at + n], &mut |frame| a.feed_frame(frame));
+        a.add_external_bytes(n as u64);
+        if fed.is_err() {
+            break;
+        }
+        at += n;
+    }
+    a.finish_from(source.finish()).0
+}
+
 fn check(path: &std::path::Path, byte_by_byte: bool) {
     let bytes = std::fs::read(path).unwrap();
     let whole = feed_in(&bytes, &mut || usize::MAX).to_json_pretty();
     let mut rng = SmallRng::seed_from_u64(bytes.len() as u64);
     let random = feed_in(&bytes, &mut || rng.random_range(1..4096)).to_json_pretty();
     assert_eq!(whole, random, "{}: random chunks differ", path.display());
+    let staged = feed_through_source(&bytes, &mut || rng.random_range(1..65536)).to_json_pretty();
+    assert_eq!(
+        whole,
+        staged,
+        "{}: two-stage feeding differs",
+        path.display()
+    );
     if byte_by_byte {
         let single = feed_in(&bytes, &mut || 1).to_json_pretty();
         assert_eq!(whole, single, "{}: 1-byte chunks differ", path.display());

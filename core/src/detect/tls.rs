@@ -202,9 +202,8 @@ impl Detector for TlsDetector {
                 // Off the port table, only a ClientHello at the segment start makes it
                 // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
                 // with a hello is still worth reporting).
-                let hello = looks_like_tls(t.payload)
-                    && t.payload[0] == 22
-                    && t.payload.get(5) == Some(&1);
+                let hello =
+                    looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1);
                 if !by_port && !hello {
                     return;
                 }
