@@ -144,6 +144,15 @@ impl DecodedChunk {
         let s = &self.storage;
         let mut metas = s.metas.iter().peekable();
         for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
+            // The frames were written by the reading thread's core: ask for
+            // the next ones' lines early, so the analysis does not stall on them.
+            if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
+                prefetch(next as *const Packet as *const u8, std::mem::size_of::<Packet>());
+            }
+            if let Some(next) = s.records.get(i + PREFETCH_AHEAD) {
+                prefetch(next as *const Record as *const u8, std::mem::size_of::<Record>());
+                prefetch(next.data.as_ptr(), next.data.len().min(128));
+            }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
                 f(Frame::Meta(ev));
             }
@@ -163,6 +172,26 @@ impl DecodedChunk {
         storage.spill.clear();
         storage
     }
+}
+
+/// How many frames ahead [`DecodedChunk::for_each`] prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Hint the CPU to load `len` bytes at `p` (a no-op where there is no hint).
+#[inline(always)]
+fn prefetch(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: prefetching is a hint; it never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 /// Copy a record into its own box; returns views of the copy for `raw` and
