@@ -147,10 +147,16 @@ impl DecodedChunk {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
             if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
-                prefetch(next as *const Packet as *const u8, std::mem::size_of::<Packet>());
+                prefetch(
+                    next as *const Packet as *const u8,
+                    std::mem::size_of::<Packet>(),
+                );
             }
             if let Some(next) = s.records.get(i + PREFETCH_AHEAD) {
-                prefetch(next as *const Record as *const u8, std::mem::size_of::<Record>());
+                prefetch(
+                    next as *const Record as *const u8,
+                    std::mem::size_of::<Record>(),
+                );
                 prefetch(next.data.as_ptr(), next.data.len().min(128));
             }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {

@@ -600,55 +600,57 @@ impl Tcp<'_> {
         parse_tcp_options(self.options)
     }
 
-    /// The window-scale option, if present (the one option read per segment).
+    /// The window-scale option, if present (the one option read per segment,
+    /// so it skips filling a whole [`TcpOptions`]; the last one wins).
     pub fn window_scale(&self) -> Option<u8> {
-        // Runs for every segment: walk the kinds without filling TcpOptions.
-        // Same stopping rules as parse_tcp_options, and the last one wins.
-        let mut opts = self.options;
         let mut found = None;
-        while let Some(&kind) = opts.first() {
-            match kind {
-                0 => break,
-                1 => {
-                    opts = &opts[1..];
-                    continue;
-                }
-                _ => {}
+        for (kind, body) in TcpOptionWalk(self.options) {
+            if kind == 3 && body.len() == 1 {
+                found = Some(body[0]);
             }
-            let Some(&len) = opts.get(1) else { break };
-            let len = len as usize;
-            if len < 2 || len > opts.len() {
-                break;
-            }
-            if kind == 3 && len == 3 {
-                found = Some(opts[2]);
-            }
-            opts = &opts[len..];
         }
         found
     }
 }
 
-/// Walk TCP options; stops quietly at the first inconsistent length.
-pub fn parse_tcp_options(mut opts: &[u8]) -> TcpOptions {
-    let mut out = TcpOptions::default();
-    while let Some(&kind) = opts.first() {
-        match kind {
-            0 => break,
-            1 => {
-                opts = &opts[1..];
-                continue;
+/// The options of a TCP header as (kind, body); ends quietly at the end-of-list
+/// option or at the first inconsistent length.
+struct TcpOptionWalk<'a>(&'a [u8]);
+
+impl<'a> Iterator for TcpOptionWalk<'a> {
+    type Item = (u8, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        loop {
+            let opts = self.0;
+            let &kind = opts.first()?;
+            match kind {
+                0 => {
+                    self.0 = &[];
+                    return None;
+                }
+                1 => {
+                    self.0 = &opts[1..];
+                    continue;
+                }
+                _ => {}
             }
-            _ => {}
+            let len = opts.get(1).map_or(0, |&l| l as usize);
+            if len < 2 || len > opts.len() {
+                self.0 = &[];
+                return None;
+            }
+            self.0 = &opts[len..];
+            return Some((kind, &opts[2..len]));
         }
-        if opts.len() < 2 {
-            break;
-        }
-        let len = opts[1] as usize;
-        if len < 2 || len > opts.len() {
-            break;
-        }
-        let body = &opts[2..len];
+    }
+}
+
+/// Walk TCP options; stops quietly at the first inconsistent length.
+pub fn parse_tcp_options(opts: &[u8]) -> TcpOptions {
+    let mut out = TcpOptions::default();
+    for (kind, body) in TcpOptionWalk(opts) {
         match (kind, body.len()) {
             (2, 2) => out.mss = Some(u16::from_be_bytes([body[0], body[1]])),
             (3, 1) => out.window_scale = Some(body[0]),
@@ -670,7 +672,6 @@ pub fn parse_tcp_options(mut opts: &[u8]) -> TcpOptions {
             }
             _ => {}
         }
-        opts = &opts[len..];
     }
     out
 }
