@@ -3,16 +3,14 @@
 use crate::errors::{capture_error, PcaplensError};
 use crate::options::config_from;
 use crate::report::PyReport;
-use pcaplens_core::{Analyzer, ErrorInfo};
+use pcaplens_core::staged::{ChunkStorage, DecodedChunk};
+use pcaplens_core::{Analyzer, ErrorInfo, FrameSource, SourceEnd};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyDict;
 use std::io::{ErrorKind, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
-
-/// Read size for files streamed in Rust: the CLI's, so both take the same path.
-const CHUNK: usize = 1 << 20;
 
 /// Mutable state behind a mutex: the class is shared with Python threads.
 #[derive(Default)]
@@ -104,8 +102,9 @@ impl PyAnalyzer {
     }
 }
 
-/// Analyse a capture file, streamed in Rust in 1 MiB chunks (memory bounded by
-/// live flows, not file size) with the GIL released.
+/// Analyse a capture file, streamed in Rust (memory bounded by live flows,
+/// not file size) with the GIL released. As the CLI does, one thread reads and
+/// decodes (the core's first stage) while this one analyses the previous chunk.
 #[pyfunction]
 #[pyo3(signature = (path, options = None))]
 pub fn analyze_path(
@@ -117,20 +116,79 @@ pub fn analyze_path(
     let mut analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
     let report = py.allow_threads(move || -> std::io::Result<_> {
         let mut file = std::fs::File::open(&path)?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if analyzer.feed(&buf[..n]).is_err() {
-                // The report carries the error; reading further cannot help.
-                break;
-            }
-        }
-        Ok(analyzer.finish())
+        let end = read_and_decode_ahead(&mut file, |chunk| {
+            chunk.for_each(|frame| analyzer.feed_frame(frame));
+        })?;
+        Ok(analyzer.finish_from(end).0)
     })?;
     Ok(PyReport::new(report))
+}
+
+/// Chunks in flight between the reading thread and the analysis.
+const IN_FLIGHT: usize = 4;
+/// Read size: the CLI's (small enough to stay in the CPU cache between the
+/// read and the parse), so both take the same path.
+const READ_SIZE: usize = 256 << 10;
+
+/// Read `file` on a helper thread that also decodes each chunk, handing the
+/// decoded chunks to `analyse` in order. Stops after a capture error (the
+/// chunk that carries it is still handed over: the report keeps the frames
+/// before it).
+fn read_and_decode_ahead(
+    file: &mut (dyn Read + Send),
+    mut analyse: impl FnMut(&DecodedChunk),
+) -> std::io::Result<SourceEnd> {
+    use std::sync::mpsc::{channel, sync_channel};
+    let mut source = FrameSource::new();
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<DecodedChunk>>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = channel::<ChunkStorage>();
+    for _ in 0..IN_FLIGHT {
+        let _ = empty_tx.send(ChunkStorage::new(READ_SIZE));
+    }
+    let source_ref = &mut source;
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Ok(mut storage) = empty_rx.recv() {
+                let read = loop {
+                    match file.read(&mut storage.buf) {
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                };
+                let (msg, last) = match read {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        let chunk = DecodedChunk::decode(source_ref, storage, n);
+                        let failed = chunk.error.is_some();
+                        (Ok(chunk), failed)
+                    }
+                    Err(e) => (Err(e), true),
+                };
+                if full_tx.send(msg).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut outcome = Ok(());
+        for msg in full_rx.iter() {
+            match msg {
+                Ok(chunk) => {
+                    analyse(&chunk);
+                    if chunk.error.is_some() {
+                        break;
+                    }
+                    let _ = empty_tx.send(chunk.into_storage());
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        // Unblock the reader if we stopped early, so the scope can end.
+        drop(full_rx);
+        drop(empty_tx);
+        outcome
+    });
+    result.map(|()| source.finish())
 }

@@ -45,6 +45,7 @@ pub mod flow;
 pub mod generate;
 pub mod report;
 pub mod sanitize;
+pub mod staged;
 pub mod stats;
 
 pub use analyzer::{

@@ -4,8 +4,8 @@
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
-use crate::decoded::{ChunkStorage, DecodedChunk};
 use anyhow::{Context, Result};
+use pcaplens_core::staged::{ChunkStorage, DecodedChunk};
 use pcaplens_core::{FrameSource, SourceEnd};
 use std::fs::File;
 use std::io::{self, Read};

@@ -1,14 +1,16 @@
 //! Frames decoded ahead of the analysis, with the bytes they point into.
 //!
-//! The read-ahead thread runs the core's first stage (capture reading and
-//! frame decoding) on each chunk it reads, so on two cores the decoding
-//! overlaps the flow tracking and detection of the previous chunk. A decoded
-//! frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and the
-//! frames together; this module is the only place that ties them.
+//! A front with two cores reads and decodes on one thread (the first stage,
+//! [`FrameSource`]) while the analyzer works on the previous chunk on another.
+//! A decoded frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and
+//! the frames together and can be sent between threads; this module is the
+//! only place that ties them. The threads themselves belong to the fronts
+//! (the core runs none).
 
-use pcaplens_core::capture::{Event, Record};
-use pcaplens_core::decode::{self, Packet};
-use pcaplens_core::{CaptureError, Frame, FrameSource};
+use crate::analyzer::{Frame, FrameSource};
+use crate::capture::{Event, Record};
+use crate::decode::{self, Packet};
+use crate::error::CaptureError;
 
 /// A read buffer and the room for what is decoded from it, reused from chunk
 /// to chunk: packets are decoded in place into slots kept from earlier chunks
