@@ -97,6 +97,11 @@ impl PacketCtx<'_, '_> {
     pub fn ts(&self) -> i64 {
         self.record.ts_nanos
     }
+    /// Community ID of the packet's flow, held inline (None without a flow).
+    pub fn community_id_value(&self) -> Option<crate::flow::CommunityId> {
+        self.flow.as_ref().map(|f| f.flow.community_id_value())
+    }
+
     /// Community ID of the packet's flow ("" when it has none).
     pub fn community_id(&self) -> &str {
         self.flow

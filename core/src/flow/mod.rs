@@ -214,16 +214,24 @@ impl Flow {
 
     /// Community ID v1 (seed 0) of this flow.
     pub fn community_id(&self) -> &str {
-        self.community_id
-            .get_or_init(|| {
-                let ports = match self.proto {
-                    6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
-                    1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
-                    _ => None,
-                };
-                community_id_v1_inline(0, self.orig_addr, self.resp_addr, self.proto, ports)
-            })
-            .as_str()
+        self.community_id_ref().as_str()
+    }
+
+    /// The Community ID held inline, for state that outlives this borrow
+    /// without an allocation (pending transactions, first-seen evidence).
+    pub fn community_id_value(&self) -> CommunityId {
+        *self.community_id_ref()
+    }
+
+    fn community_id_ref(&self) -> &CommunityId {
+        self.community_id.get_or_init(|| {
+            let ports = match self.proto {
+                6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
+                1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
+                _ => None,
+            };
+            community_id_v1_inline(0, self.orig_addr, self.resp_addr, self.proto, ports)
+        })
     }
 
     pub fn packets(&self) -> u64 {
