@@ -236,15 +236,28 @@ pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
 /// [`decode`] into a packet the caller holds (cleared first): the hot path
 /// avoids moving the ~1 KB `Packet` around.
 pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
-    pkt.protocols.clear();
-    pkt.ip.clear();
-    pkt.eth_src = None;
-    pkt.eth_dst = None;
-    pkt.vlan_ids.clear();
-    pkt.app = None;
-    pkt.link_decoded = false;
-    pkt.malformed = None;
-    pkt.frame_base = data.as_ptr() as usize;
+    // Field by field (no ~1 KB temporary); the exhaustive pattern makes a new
+    // field a compile error here until it is reset too.
+    let Packet {
+        protocols,
+        ip,
+        eth_src,
+        eth_dst,
+        vlan_ids,
+        app,
+        link_decoded,
+        malformed,
+        frame_base,
+    } = pkt;
+    protocols.clear();
+    ip.clear();
+    *eth_src = None;
+    *eth_dst = None;
+    vlan_ids.clear();
+    *app = None;
+    *link_decoded = false;
+    *malformed = None;
+    *frame_base = data.as_ptr() as usize;
     link::decode_link(pkt, link_type, data, 0);
     if let Some(inner) = pkt.ip.last() {
         pkt.app = match &inner.transport {

@@ -219,18 +219,13 @@ impl Detector for HttpDetector {
             return;
         };
         let id = f.flow.id;
-        // One lookup per segment: the entry gives the connection either way.
-        let conn = match self.conns.entry(id) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let by_port = is_http_port(t.src_port) || is_http_port(t.dst_port);
-                let by_content =
-                    looks_like_http_request(t.payload) || looks_like_http_response(t.payload);
-                if !by_port && !by_content {
-                    return;
-                }
-                e.insert(Conn::default())
-            }
+        let Some(conn) = super::conn_for(&mut self.conns, id, || {
+            is_http_port(t.src_port)
+                || is_http_port(t.dst_port)
+                || looks_like_http_request(t.payload)
+                || looks_like_http_response(t.payload)
+        }) else {
+            return;
         };
         if t.payload_len == 0 && t.flags & crate::decode::tcp_flags::SYN == 0 {
             return;

@@ -133,6 +133,22 @@ pub struct Findings {
     pub protocol_mismatch: mismatch::MismatchReport,
 }
 
+/// The per-flow state of a connection-tracking detector, with one map lookup:
+/// the flow's entry when it has one, else a new one when `starts` says this
+/// packet opens a connection the detector follows (None otherwise).
+#[inline]
+pub(crate) fn conn_for<V: Default>(
+    map: &mut crate::flow::FxHashMap<u64, V>,
+    flow_id: u64,
+    starts: impl FnOnce() -> bool,
+) -> Option<&mut V> {
+    use std::collections::hash_map::Entry;
+    match map.entry(flow_id) {
+        Entry::Occupied(o) => Some(o.into_mut()),
+        Entry::Vacant(v) => starts().then(|| v.insert(V::default())),
+    }
+}
+
 /// Empty a per-flow state map in flow-id order: what a detector still holds
 /// when the capture ends, finished deterministically (hash order never shows).
 pub(crate) fn take_in_id_order<V>(map: &mut crate::flow::FxHashMap<u64, V>) -> Vec<V> {

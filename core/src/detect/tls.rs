@@ -195,21 +195,15 @@ impl Detector for TlsDetector {
             return;
         };
         let id = f.flow.id;
-        // One lookup per segment: the entry gives the connection either way.
-        let conn = match self.conns.entry(id) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let by_port = is_tls_port(t.src_port) || is_tls_port(t.dst_port);
-                // Off the port table, only a ClientHello at the segment start makes it
-                // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
-                // with a hello is still worth reporting).
-                let hello =
-                    looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1);
-                if !by_port && !hello {
-                    return;
-                }
-                e.insert(Conn::default())
-            }
+        // Off the port table, only a ClientHello at the segment start makes it
+        // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
+        // with a hello is still worth reporting).
+        let Some(conn) = super::conn_for(&mut self.conns, id, || {
+            is_tls_port(t.src_port)
+                || is_tls_port(t.dst_port)
+                || (looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1))
+        }) else {
+            return;
         };
         if t.payload_len == 0 {
             return;

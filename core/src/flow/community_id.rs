@@ -113,7 +113,8 @@ pub fn community_id_v1_inline(
             }
         }
     }
-    let (mut a, mut b) = (addr_bytes(src), addr_bytes(dst));
+    let ((src_buf, src_len), (dst_buf, dst_len)) = (addr_bytes(src), addr_bytes(dst));
+    let (mut a, mut b) = (&src_buf[..src_len], &dst_buf[..dst_len]);
     let (mut pa, mut pb) = sport_dport.unwrap_or((0, 0));
     let ordered = a < b || (a == b && pa < pb);
     if !one_way && !ordered {
@@ -122,8 +123,8 @@ pub fn community_id_v1_inline(
     }
     let mut h = sha1_smol::Sha1::new();
     h.update(&seed.to_be_bytes());
-    h.update(a.as_slice());
-    h.update(b.as_slice());
+    h.update(a);
+    h.update(b);
     h.update(&[proto, 0]);
     if sport_dport.is_some() {
         h.update(&pa.to_be_bytes());
@@ -138,35 +139,15 @@ pub fn community_id_v1_inline(
     CommunityId(out)
 }
 
-/// Address bytes without an allocation: (buffer, used length).
-struct AddrBytes([u8; 16], usize);
-
-impl AddrBytes {
-    fn as_slice(&self) -> &[u8] {
-        &self.0[..self.1]
-    }
-}
-
-impl PartialEq for AddrBytes {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl PartialOrd for AddrBytes {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        self.as_slice().partial_cmp(other.as_slice())
-    }
-}
-
-fn addr_bytes(a: IpAddr) -> AddrBytes {
-    let mut b = [0u8; 16];
+/// Address bytes without an allocation: a buffer and how much of it is used.
+fn addr_bytes(a: IpAddr) -> ([u8; 16], usize) {
     match a {
         IpAddr::V4(v) => {
+            let mut b = [0u8; 16];
             b[..4].copy_from_slice(&v.octets());
-            AddrBytes(b, 4)
+            (b, 4)
         }
-        IpAddr::V6(v) => AddrBytes(v.octets(), 16),
+        IpAddr::V6(v) => (v.octets(), 16),
     }
 }
 
