@@ -149,6 +149,19 @@ pub(crate) fn conn_for<V: Default>(
     }
 }
 
+/// Add a flow's evidence to a list that keeps the earliest flows (by id), at
+/// most `cap` of them once trimmed (trimmed in batches, not on every push).
+pub(crate) fn keep_earliest_evidence(list: &mut Vec<(u64, Evidence)>, flow: &Flow, cap: usize) {
+    list.push((
+        flow.id,
+        Evidence::new(flow.first_frame, flow.first_ts, flow.community_id()),
+    ));
+    if list.len() > 2 * cap.max(1) {
+        list.sort_by_key(|e| e.0);
+        list.truncate(cap);
+    }
+}
+
 /// Empty a per-flow state map in flow-id order: what a detector still holds
 /// when the capture ends, finished deterministically (hash order never shows).
 pub(crate) fn take_in_id_order<V>(map: &mut crate::flow::FxHashMap<u64, V>) -> Vec<V> {

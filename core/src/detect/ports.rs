@@ -157,15 +157,7 @@ impl Detector for PortsDetector {
         }
         acc.first = acc.first.min(f.first_ts);
         acc.last = acc.last.max(f.last_ts);
-        // Keep the earliest flows (by creation order) as evidence.
-        acc.evidence.push((
-            f.id,
-            Evidence::new(f.first_frame, f.first_ts, f.community_id()),
-        ));
-        if acc.evidence.len() > 2 * self.cap.max(1) {
-            acc.evidence.sort_by_key(|e| e.0);
-            acc.evidence.truncate(self.cap);
-        }
+        super::keep_earliest_evidence(&mut acc.evidence, f, self.cap);
     }
 
     fn finish_findings(&mut self, out: &mut Findings) {

@@ -282,14 +282,7 @@ impl QualityMonitor {
             || (b.packets >= 3 && a.packets == 0 && f.tcp_flags[1] & ACK != 0);
         if one_sided {
             self.one_sided += 1;
-            self.one_sided_evidence.push((
-                f.id,
-                Evidence::new(f.first_frame, f.first_ts, f.community_id()),
-            ));
-            if self.one_sided_evidence.len() > 2 * self.cap.max(1) {
-                self.one_sided_evidence.sort_by_key(|e| e.0);
-                self.one_sided_evidence.truncate(self.cap);
-            }
+            super::keep_earliest_evidence(&mut self.one_sided_evidence, f, self.cap);
         }
     }
 
