@@ -733,24 +733,7 @@ impl<'f> Frame<'f> {
             }
             0x12 | 0x16 | 0x17 => self.v4(l4 + 4),
             0x22 => {
-                let nrec = self
-                    .orig
-                    .get(l4 + 6..l4 + 8)
-                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-                let mut p = l4 + 8;
-                for _ in 0..nrec {
-                    let Some(h) = self.orig.get(p..p + 4) else {
-                        break;
-                    };
-                    let (aux, nsrc) =
-                        (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
-                    self.v4(p + 4);
-                    for k in 0..nsrc {
-                        self.v4(p + 8 + 4 * k);
-                    }
-                    self.fail_closed(p + 8 + 4 * nsrc..p + 8 + 4 * nsrc + aux);
-                    p += 8 + 4 * nsrc + aux;
-                }
+                self.group_records(l4, 4);
             }
             _ => self.policy(l4 + 4..end),
         }
@@ -849,28 +832,44 @@ impl<'f> Frame<'f> {
                 self.ndp_options(l4 + 40, end);
             }
             143 => {
-                let nrec = self
-                    .orig
-                    .get(l4 + 6..l4 + 8)
-                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-                let mut p = l4 + 8;
-                for _ in 0..nrec {
-                    let Some(h) = self.orig.get(p..p + 4) else {
-                        break;
-                    };
-                    let (aux, nsrc) =
-                        (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
-                    self.v6(p + 4);
-                    for k in 0..nsrc {
-                        self.v6(p + 20 + 16 * k);
-                    }
-                    self.fail_closed(p + 20 + 16 * nsrc..p + 20 + 16 * nsrc + aux);
-                    p += 20 + 16 * nsrc + aux;
-                }
+                let p = self.group_records(l4, 16);
                 self.fail_closed(p..end);
             }
             _ => self.policy(l4 + 4..end),
         }
+    }
+
+    /// The group records of an IGMPv3 (4-byte addresses) or MLDv2 (16-byte)
+    /// report: each a type, an aux length, a source count, the group, the
+    /// sources and aux data (redacted). Returns where the records end.
+    fn group_records(&mut self, l4: usize, addr_len: usize) -> usize {
+        let nrec = self
+            .orig
+            .get(l4 + 6..l4 + 8)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        let addr = |this: &mut Self, at: usize| {
+            if addr_len == 4 {
+                this.v4(at)
+            } else {
+                this.v6(at)
+            }
+        };
+        let mut p = l4 + 8;
+        for _ in 0..nrec {
+            let Some(h) = self.orig.get(p..p + 4) else {
+                break;
+            };
+            let (aux, nsrc) = (h[1] as usize * 4, u16::from_be_bytes([h[2], h[3]]) as usize);
+            addr(self, p + 4);
+            let sources = p + 4 + addr_len;
+            for k in 0..nsrc {
+                addr(self, sources + addr_len * k);
+            }
+            let aux_at = sources + addr_len * nsrc;
+            self.fail_closed(aux_at..aux_at + aux);
+            p = aux_at + aux;
+        }
+        p
     }
 
     fn ndp_options(&mut self, mut p: usize, end: usize) {
