@@ -15,7 +15,7 @@ use crate::report::{
     rfc3339, ts_secs, CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status,
     Summary, SCHEMA_VERSION,
 };
-use crate::stats::{self, Stats};
+use crate::stats::{self, FlowStats, PacketStats};
 use std::collections::BTreeMap;
 
 /// Finished flows accounted in one batch.
@@ -89,7 +89,9 @@ pub struct Progress {
 struct Pipeline {
     cfg: AnalyzerConfig,
     table: FlowTable,
-    stats: Stats,
+    flow_stats: FlowStats,
+    /// Frames analysed so far (progress; the packet statistics live in the first stage).
+    packets: u64,
     detectors: Detectors,
     anomaly: Option<AnomalyEngine>,
     listed: BTreeMap<u64, FlowSummary>,
@@ -115,6 +117,9 @@ pub struct FrameSource {
     reader: Reader,
     bytes_fed: u64,
     error: Option<ErrorInfo>,
+    /// Kept here because it needs only the decoded frame: on two cores it
+    /// runs beside the decoding instead of adding to the analysis.
+    stats: PacketStats,
 }
 
 /// Where a [`FrameSource`] ended: what the report needs from the reading stage.
@@ -123,6 +128,7 @@ pub struct SourceEnd {
     info: crate::capture::CaptureInfo,
     consumed: u64,
     error: Option<ErrorInfo>,
+    stats: PacketStats,
 }
 
 impl Default for FrameSource {
@@ -137,6 +143,7 @@ impl FrameSource {
             reader: Reader::new(),
             bytes_fed: 0,
             error: None,
+            stats: PacketStats::default(),
         }
     }
 
@@ -147,11 +154,12 @@ impl FrameSource {
         chunk: &[u8],
         sink: &mut dyn FnMut(Frame<'_, '_>),
     ) -> Result<(), CaptureError> {
-        self.push_events(chunk, &mut |ev| match ev {
+        self.push_accounting(chunk, &mut |ev, stats| match ev {
             Event::Record(record) => {
                 // Filled in place: a ~1 KB packet is not moved around.
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
+                stats.on_packet(record, &packet);
                 sink(Frame::Packet {
                     record,
                     packet: &packet,
@@ -159,6 +167,19 @@ impl FrameSource {
             }
             Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(ev)),
         })
+    }
+
+    /// [`FrameSource::push_events`] for a sink that decodes the records and
+    /// accounts each decoded frame in the per-packet statistics it is given.
+    pub(crate) fn push_accounting(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut dyn FnMut(&Event<'_>, &mut PacketStats),
+    ) -> Result<(), CaptureError> {
+        let mut stats = std::mem::take(&mut self.stats);
+        let result = self.push_events(chunk, &mut |ev| sink(ev, &mut stats));
+        self.stats = stats;
+        result
     }
 
     /// Like [`FrameSource::push`] without the decoding, for a caller that
@@ -200,6 +221,7 @@ impl FrameSource {
             info: self.reader.info().clone(),
             consumed: self.reader.consumed(),
             error: self.error,
+            stats: self.stats,
         }
     }
 }
@@ -220,7 +242,8 @@ impl Analyzer {
             external_bytes: 0,
             pipe: Pipeline {
                 table: FlowTable::new(cfg.flow.clone()),
-                stats: Stats::new(cfg.top_n),
+                flow_stats: FlowStats::new(cfg.top_n),
+                packets: 0,
                 detectors: Detectors::new(&cfg.detect),
                 anomaly: cfg
                     .anomaly
@@ -256,7 +279,7 @@ impl Analyzer {
     pub fn progress(&self) -> Progress {
         Progress {
             bytes_fed: self.source.bytes_fed() + self.external_bytes,
-            packets: self.pipe.stats.packets,
+            packets: self.pipe.packets,
             live_flows: self.pipe.table.live() as u64,
         }
     }
@@ -299,7 +322,7 @@ impl Analyzer {
         pipe.table.finish_all();
         pipe.collect_finished();
         let rest = std::mem::take(&mut pipe.collected);
-        let (report, matrix) = pipe.build_report(end.info, end.consumed, end.error);
+        let (report, matrix) = pipe.build_report(end);
         (report, rest, matrix)
     }
 }
@@ -317,7 +340,7 @@ impl Pipeline {
     }
 
     fn on_packet(&mut self, rec: &Record<'_>, pkt: &decode::Packet<'_>) {
-        self.stats.on_packet(rec, pkt);
+        self.packets += 1;
         let vlan = pkt.vlan_ids.first().copied();
         let n = pkt.ip.len();
         // Outer (tunnel) layers first: they have flows of their own but no app protocol.
@@ -365,7 +388,7 @@ impl Pipeline {
                 a.on_flow_end(&f);
             }
             let service = stats::service_label(&f);
-            self.stats.on_flow(&f, &service, || {
+            self.flow_stats.on_flow(&f, &service, || {
                 conversation_row(&flow_summary(&f), &service)
             });
             // Build the row only when someone keeps it: most flows of a big
@@ -395,14 +418,14 @@ impl Pipeline {
         }
     }
 
-    fn build_report(
-        mut self,
-        info: crate::capture::CaptureInfo,
-        consumed: u64,
-        error: Option<ErrorInfo>,
-    ) -> (Report, Option<FeatureMatrix>) {
-        let s = &self.stats;
-        let mut flow_totals = s.flow_totals.clone();
+    fn build_report(mut self, end: SourceEnd) -> (Report, Option<FeatureMatrix>) {
+        let SourceEnd {
+            info,
+            consumed,
+            error,
+            stats: s,
+        } = end;
+        let mut flow_totals = self.flow_stats.flow_totals.clone();
         flow_totals.peak_live = self.table.peak_live as u64;
         flow_totals.idle_timeouts = self.table.timed_out;
         flow_totals.evicted = self.table.evicted;
@@ -436,8 +459,8 @@ impl Pipeline {
                 .collect(),
             timeline_bucket_secs: s.timeline().0,
             timeline: s.timeline().1,
-            top_talkers: s.top_talkers(),
-            top_conversations: s.top_conversations(),
+            top_talkers: self.flow_stats.top_talkers(),
+            top_conversations: self.flow_stats.top_conversations(),
         };
         let flows: Vec<FlowSummary> = std::mem::take(&mut self.listed).into_values().collect();
         let failures = self.detectors.finish();

@@ -81,7 +81,7 @@ impl DecodedChunk {
         // which lends the views only for the length of a borrow of itself
         // (`for_each`) and clears `records` and `metas` before the storage is
         // reused. Stale packet slots past `records.len()` are never read.
-        let result = source.push_events(chunk, &mut |ev| match ev {
+        let result = source.push_accounting(chunk, &mut |ev, stats| match ev {
             Event::Record(record) => {
                 let record = if inside(record.raw) && inside(record.data) {
                     *record
@@ -100,6 +100,7 @@ impl DecodedChunk {
                     packets.push(Packet::default());
                 }
                 decode::decode_into(&mut packets[i], record.link_type, record.data);
+                stats.on_packet(&record, &packets[i]);
             }
             Event::Meta { offset, kind, raw } => {
                 let (raw, _) = copy_record(raw, &[], &mut spill);

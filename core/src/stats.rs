@@ -1,6 +1,7 @@
 //! Capture-wide statistics: totals, link types, protocol hierarchy, talkers,
-//! conversations and flow totals. Per-packet work is a few counter updates;
-//! talkers and conversations are fed once per finished flow.
+//! conversations and flow totals. [`PacketStats`] needs only each decoded
+//! frame, so it runs in the first stage next to the decoding; [`FlowStats`]
+//! (talkers and conversations) is fed once per finished flow.
 
 use crate::capture::Record;
 use crate::decode::{link, Packet};
@@ -36,8 +37,10 @@ struct TalkerAcc {
     by_service: BTreeMap<String, u64>,
 }
 
+/// Per-packet statistics: they need only the decoded frame, so the first
+/// stage ([`crate::FrameSource`]) keeps them, next to the decoding.
 #[derive(Clone, Debug)]
-pub struct Stats {
+pub struct PacketStats {
     pub packets: u64,
     pub bytes: u64,
     pub captured_bytes: u64,
@@ -54,12 +57,18 @@ pub struct Stats {
     pub snapped: u64,
     pub fragments: u64,
     phs: Vec<PhsNode>,
+    timeline: Timeline,
+}
+
+/// Per-flow statistics, fed once per finished flow: talkers, top
+/// conversations and flow totals.
+#[derive(Clone, Debug)]
+pub struct FlowStats {
     talkers: FxHashMap<IpAddr, TalkerAcc>,
     top_flows: BinaryHeap<Reverse<(u64, Reverse<u64>)>>,
     top_flow_rows: BTreeMap<u64, ConversationSummary>,
     top_n: usize,
     pub flow_totals: FlowTotals,
-    timeline: Timeline,
 }
 
 /// Most buckets of the traffic-over-time series; the bucket width doubles
@@ -81,6 +90,15 @@ impl Timeline {
             self.width = 1_000_000_000;
             ts.div_euclid(1_000_000_000) * 1_000_000_000
         });
+        // Most frames fall in the bucket of the previous one: skip the division.
+        let last_start = origin + (self.buckets.len() as i64 - 1) * self.width;
+        if let Some(last) = self.buckets.last_mut() {
+            if ts >= last_start && ts - last_start < self.width {
+                last.0 += 1;
+                last.1 += bytes;
+                return;
+            }
+        }
         // Frames earlier than the first one (timestamps going backwards) join bucket 0.
         let mut idx = ((ts - origin).max(0) / self.width) as usize;
         while idx >= MAX_TIMELINE_BUCKETS {
@@ -116,9 +134,9 @@ impl Timeline {
     }
 }
 
-impl Stats {
-    pub fn new(top_n: usize) -> Self {
-        Stats {
+impl Default for PacketStats {
+    fn default() -> Self {
+        PacketStats {
             packets: 0,
             bytes: 0,
             captured_bytes: 0,
@@ -132,22 +150,14 @@ impl Stats {
             malformed: 0,
             snapped: 0,
             fragments: 0,
-            phs: vec![PhsNode {
-                name: "",
-                frames: 0,
-                bytes: 0,
-                children: Vec::new(),
-                last_child: 0,
-            }],
-            talkers: FxHashMap::default(),
-            top_flows: BinaryHeap::new(),
-            top_flow_rows: BTreeMap::new(),
-            top_n,
-            flow_totals: FlowTotals::default(),
+            // The root is added with the first frame, so a default costs no allocation.
+            phs: Vec::new(),
             timeline: Timeline::default(),
         }
     }
+}
 
+impl PacketStats {
     pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>) {
         let (link_type, ts, wire_len) = (rec.link_type, rec.ts_nanos, rec.orig_len);
         let cap_len = rec.data.len() as u32;
@@ -191,6 +201,15 @@ impl Stats {
             self.fragments += 1;
         }
         // Protocol hierarchy: walk (and grow) the tree along this frame's protocols.
+        if self.phs.is_empty() {
+            self.phs.push(PhsNode {
+                name: "",
+                frames: 0,
+                bytes: 0,
+                children: Vec::new(),
+                last_child: 0,
+            });
+        }
         let mut node = 0usize;
         for &name in &pkt.protocols {
             // Consecutive frames mostly share a path: try the child used last time
@@ -199,11 +218,13 @@ impl Stats {
             let child = if cached != 0 && std::ptr::eq(self.phs[cached].name, name) {
                 cached
             } else {
-                let found = self.phs[node]
-                    .children
+                // Names are static strings: compare addresses before contents.
+                let children = &self.phs[node].children;
+                let found = children
                     .iter()
                     .copied()
-                    .find(|&c| self.phs[c].name == name);
+                    .find(|&c| std::ptr::eq(self.phs[c].name, name))
+                    .or_else(|| children.iter().copied().find(|&c| self.phs[c].name == name));
                 let c = match found {
                     Some(c) => c,
                     None => {
@@ -225,6 +246,79 @@ impl Stats {
             self.phs[child].frames += 1;
             self.phs[child].bytes += wire_len as u64;
             node = child;
+        }
+    }
+
+    pub fn link_type_counts(&self) -> Vec<LinkTypeCount> {
+        let mut sorted = self.link_types.clone();
+        sorted.sort_unstable();
+        sorted
+            .iter()
+            .map(|&(lt, n)| LinkTypeCount {
+                link_type: lt,
+                name: link::link_type_name(lt).to_string(),
+                decoded: link::is_decoded(lt),
+                frames: n,
+            })
+            .collect()
+    }
+
+    pub fn protocol_hierarchy(&self) -> Vec<ProtocolNode> {
+        let mut out = Vec::new();
+        fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
+            let mut kids = nodes[i].children.clone();
+            // Busiest first, then by name, as a stable order.
+            kids.sort_by(|&a, &b| {
+                nodes[b]
+                    .frames
+                    .cmp(&nodes[a].frames)
+                    .then(nodes[a].name.cmp(nodes[b].name))
+            });
+            for c in kids {
+                out.push(ProtocolNode {
+                    depth,
+                    protocol: nodes[c].name.to_string(),
+                    frames: nodes[c].frames,
+                    bytes: nodes[c].bytes,
+                });
+                walk(nodes, c, depth + 1, out);
+            }
+        }
+        if !self.phs.is_empty() {
+            walk(&self.phs, 0, 0, &mut out);
+        }
+        out
+    }
+
+    /// The traffic-over-time series and its bucket width in seconds.
+    pub fn timeline(&self) -> (f64, Vec<TimelineBucket>) {
+        let Some(origin) = self.timeline.origin else {
+            return (0.0, Vec::new());
+        };
+        let w = self.timeline.width;
+        let rows = self
+            .timeline
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, &(packets, bytes))| TimelineBucket {
+                t: crate::report::ts_secs(origin + i as i64 * w),
+                packets,
+                bytes,
+            })
+            .collect();
+        (w as f64 / 1e9, rows)
+    }
+}
+
+impl FlowStats {
+    pub fn new(top_n: usize) -> Self {
+        FlowStats {
+            talkers: FxHashMap::default(),
+            top_flows: BinaryHeap::new(),
+            top_flow_rows: BTreeMap::new(),
+            top_n,
+            flow_totals: FlowTotals::default(),
         }
     }
 
@@ -287,65 +381,6 @@ impl Stats {
         for (_, a) in all.into_iter().take(MAX_TALKERS / 2) {
             self.talkers.remove(&a);
         }
-    }
-
-    pub fn link_type_counts(&self) -> Vec<LinkTypeCount> {
-        let mut sorted = self.link_types.clone();
-        sorted.sort_unstable();
-        sorted
-            .iter()
-            .map(|&(lt, n)| LinkTypeCount {
-                link_type: lt,
-                name: link::link_type_name(lt).to_string(),
-                decoded: link::is_decoded(lt),
-                frames: n,
-            })
-            .collect()
-    }
-
-    pub fn protocol_hierarchy(&self) -> Vec<ProtocolNode> {
-        let mut out = Vec::new();
-        fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
-            let mut kids = nodes[i].children.clone();
-            // Busiest first, then by name, as a stable order.
-            kids.sort_by(|&a, &b| {
-                nodes[b]
-                    .frames
-                    .cmp(&nodes[a].frames)
-                    .then(nodes[a].name.cmp(nodes[b].name))
-            });
-            for c in kids {
-                out.push(ProtocolNode {
-                    depth,
-                    protocol: nodes[c].name.to_string(),
-                    frames: nodes[c].frames,
-                    bytes: nodes[c].bytes,
-                });
-                walk(nodes, c, depth + 1, out);
-            }
-        }
-        walk(&self.phs, 0, 0, &mut out);
-        out
-    }
-
-    /// The traffic-over-time series and its bucket width in seconds.
-    pub fn timeline(&self) -> (f64, Vec<TimelineBucket>) {
-        let Some(origin) = self.timeline.origin else {
-            return (0.0, Vec::new());
-        };
-        let w = self.timeline.width;
-        let rows = self
-            .timeline
-            .buckets
-            .iter()
-            .enumerate()
-            .map(|(i, &(packets, bytes))| TimelineBucket {
-                t: crate::report::ts_secs(origin + i as i64 * w),
-                packets,
-                bytes,
-            })
-            .collect();
-        (w as f64 / 1e9, rows)
     }
 
     pub fn top_talkers(&self) -> Vec<Talker> {

@@ -17,7 +17,7 @@ use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::dns::{heuristic_match, rcode_name, Header, Message};
 use crate::decode::Transport;
-use crate::flow::CommunityId;
+use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
@@ -172,7 +172,7 @@ struct Txn {
     qname: Box<str>,
     client: IpAddr,
     server: IpAddr,
-    community_id: Option<CommunityId>,
+    community_id: Option<CommunityIdSource>,
 }
 
 #[derive(Default)]
@@ -309,7 +309,11 @@ impl DnsDetector {
     fn give_up(&mut self, t: Txn, id: u16) {
         let cap = self.cap;
         self.report.unanswered_queries.add(cap, || DnsUnanswered {
-            evidence: Evidence::new(t.frame, t.ts, t.community_id.as_deref().unwrap_or("")),
+            evidence: Evidence::new(
+                t.frame,
+                t.ts,
+                t.community_id.map(|c| c.id()).as_deref().unwrap_or(""),
+            ),
             id,
             qname: t.qname.to_string(),
             qtype: t.qtype,
@@ -416,7 +420,7 @@ impl DnsDetector {
                 qname: qname.into_boxed_str(),
                 client: src,
                 server: dst,
-                community_id: ctx.community_id_value(),
+                community_id: ctx.community_id_source(),
             };
             if let Some(old) = self.txns.insert((conv, h.id), txn) {
                 if !old.answered {

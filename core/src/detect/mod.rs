@@ -97,9 +97,10 @@ impl PacketCtx<'_, '_> {
     pub fn ts(&self) -> i64 {
         self.record.ts_nanos
     }
-    /// Community ID of the packet's flow, held inline (None without a flow).
-    pub fn community_id_value(&self) -> Option<crate::flow::CommunityId> {
-        self.flow.as_ref().map(|f| f.flow.community_id_value())
+    /// What the Community ID of the packet's flow is computed from (None
+    /// without a flow), for state that reports it only later, if at all.
+    pub fn community_id_source(&self) -> Option<crate::flow::CommunityIdSource> {
+        self.flow.as_ref().map(|f| f.flow.community_id_source())
     }
 
     /// Community ID of the packet's flow ("" when it has none).

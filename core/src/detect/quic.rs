@@ -11,7 +11,7 @@ use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::app::looks_like_quic;
 use crate::decode::quic::{long_headers, negotiated_versions};
 use crate::decode::{Icmp, Transport};
-use crate::flow::CommunityId;
+use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub struct QuicReport {
 
 #[derive(Default)]
 struct Conn {
-    vn: Option<(u64, i64, Option<CommunityId>)>,
+    vn: Option<(u64, i64, Option<CommunityIdSource>)>,
     server_progress_after_vn: bool,
     client_versions: Vec<u32>,
 }
@@ -79,7 +79,11 @@ impl QuicDetector {
             self.report
                 .failed_after_version_negotiation
                 .add(self.cap, || FailedAfterVn {
-                    evidence: Evidence::new(*frame, *ts, cid.as_deref().unwrap_or("")),
+                    evidence: Evidence::new(
+                        *frame,
+                        *ts,
+                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
+                    ),
                     vn_frame: *frame,
                     client_versions: c.client_versions.iter().map(|&v| hex(v)).collect(),
                 });
@@ -155,7 +159,7 @@ impl Detector for QuicDetector {
             };
             let c = self.conns.entry(i).or_default();
             if h.is_version_negotiation() {
-                c.vn = Some((ctx.frame(), ctx.ts(), ctx.community_id_value()));
+                c.vn = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
                 c.server_progress_after_vn = false;
             } else if from_orig {
                 if !c.client_versions.contains(&h.version) && c.client_versions.len() < 8 {

@@ -13,7 +13,7 @@ use crate::decode::tls::{
     CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
 };
 use crate::decode::Transport;
-use crate::flow::CommunityId;
+use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -117,7 +117,7 @@ struct Conn {
     streams: [HalfStream; 2],
     ccs: [bool; 2],
     app_data: [bool; 2],
-    hello: Option<(u64, i64, Option<CommunityId>)>,
+    hello: Option<(u64, i64, Option<CommunityIdSource>)>,
     sni: Option<Box<str>>,
     server_hello: bool,
     alerted: bool,
@@ -175,7 +175,11 @@ impl TlsDetector {
             self.report
                 .incomplete_handshakes
                 .add(self.cap, || TlsIncomplete {
-                    evidence: Evidence::new(*frame, *ts, cid.as_deref().unwrap_or("")),
+                    evidence: Evidence::new(
+                        *frame,
+                        *ts,
+                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
+                    ),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     stage: stage.to_string(),
                 });
@@ -276,7 +280,7 @@ impl Detector for TlsDetector {
             match ev {
                 Ev::Hello { sni, alpn, version } => {
                     self.report.client_hellos += 1;
-                    conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id_value()));
+                    conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
                     conn.sni = sni.clone().map(Into::into);
                     let max = self.cfg.max_names;
                     if let Some(s) = sni {

@@ -87,6 +87,24 @@ impl std::fmt::Debug for CommunityId {
     }
 }
 
+/// What a flow's Community ID (seed 0) is computed from. State that outlives
+/// its flow but rarely reaches the report (pending DNS transactions, TLS
+/// hellos) keeps this instead of the ID: the hash runs only for the few
+/// instances that are listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommunityIdSource {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub ports: Option<(u16, u16)>,
+}
+
+impl CommunityIdSource {
+    pub fn id(&self) -> CommunityId {
+        community_id_v1_inline(0, self.src, self.dst, self.proto, self.ports)
+    }
+}
+
 /// [`community_id_v1`] without the allocation.
 pub fn community_id_v1_inline(
     seed: u16,

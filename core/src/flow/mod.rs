@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
-pub use community_id::{community_id_v1, community_id_v1_inline, CommunityId};
+pub use community_id::{community_id_v1, community_id_v1_inline, CommunityId, CommunityIdSource};
 
 /// Fast, deterministic hasher for flow keys (FxHash); keys are not attacker
 /// controlled in a way that matters here, and iteration order is never output.
@@ -217,21 +217,25 @@ impl Flow {
         self.community_id_ref().as_str()
     }
 
-    /// The Community ID held inline, for state that outlives this borrow
-    /// without an allocation (pending transactions, first-seen evidence).
-    pub fn community_id_value(&self) -> CommunityId {
-        *self.community_id_ref()
+    /// What the Community ID is computed from, for state that outlives this
+    /// borrow and needs the ID only when it is reported.
+    pub fn community_id_source(&self) -> CommunityIdSource {
+        let ports = match self.proto {
+            6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
+            1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
+            _ => None,
+        };
+        CommunityIdSource {
+            src: self.orig_addr,
+            dst: self.resp_addr,
+            proto: self.proto,
+            ports,
+        }
     }
 
     fn community_id_ref(&self) -> &CommunityId {
-        self.community_id.get_or_init(|| {
-            let ports = match self.proto {
-                6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
-                1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
-                _ => None,
-            };
-            community_id_v1_inline(0, self.orig_addr, self.resp_addr, self.proto, ports)
-        })
+        self.community_id
+            .get_or_init(|| self.community_id_source().id())
     }
 
     pub fn packets(&self) -> u64 {
@@ -402,9 +406,10 @@ impl FlowTable {
         let mut reused = false;
         let pure_syn =
             tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
-        // Only pure SYNs can start a new connection: other packets skip this lookup.
-        if let (Some(t), Some(existing)) = (tcp.filter(|_| pure_syn), self.map.get(&key)) {
-            {
+        // Only pure SYNs can start a new connection: other packets skip this
+        // lookup (a tuple would evaluate both sides, so the SYN test comes first).
+        if let Some(t) = tcp.filter(|_| pure_syn) {
+            if let Some(existing) = self.map.get(&key) {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
