@@ -279,7 +279,9 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     }
 
     let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    // A large buffer: a report lists thousands of flows, and stdout's line
+    // buffering would otherwise turn every 8 KiB into two system calls.
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     if args.json {
         let reports: Vec<(&String, &Report)> = results
             .iter()
