@@ -39,7 +39,7 @@ struct TalkerAcc {
 
 /// Per-packet statistics: they need only the decoded frame, so the first
 /// stage ([`crate::FrameSource`]) keeps them, next to the decoding.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PacketStats {
     pub packets: u64,
     pub bytes: u64,
@@ -56,6 +56,8 @@ pub struct PacketStats {
     pub malformed: u64,
     pub snapped: u64,
     pub fragments: u64,
+    /// The protocol tree; the root is added with the first frame, so a
+    /// default costs no allocation.
     phs: Vec<PhsNode>,
     timeline: Timeline,
 }
@@ -131,29 +133,6 @@ impl Timeline {
         }
         self.origin = Some(origin);
         self.buckets = merged;
-    }
-}
-
-impl Default for PacketStats {
-    fn default() -> Self {
-        PacketStats {
-            packets: 0,
-            bytes: 0,
-            captured_bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            prev_ts: None,
-            ts_backwards: 0,
-            link_types: Vec::new(),
-            last_link: 0,
-            undecoded: 0,
-            malformed: 0,
-            snapped: 0,
-            fragments: 0,
-            // The root is added with the first frame, so a default costs no allocation.
-            phs: Vec::new(),
-            timeline: Timeline::default(),
-        }
     }
 }
 
