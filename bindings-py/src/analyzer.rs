@@ -103,8 +103,9 @@ impl PyAnalyzer {
 }
 
 /// Analyse a capture file, streamed in Rust (memory bounded by live flows,
-/// not file size) with the GIL released. As the CLI does, one thread reads and
-/// decodes (the core's first stage) while this one analyses the previous chunk.
+/// not file size) with the GIL released. As the CLI does, one thread reads,
+/// decodes and accounts flows (the core's first stage) while this one runs the
+/// detectors on the previous chunk.
 #[pyfunction]
 #[pyo3(signature = (path, options = None))]
 pub fn analyze_path(
@@ -113,10 +114,11 @@ pub fn analyze_path(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyReport> {
     let cfg = config_from(options)?;
+    let source = FrameSource::new(&cfg);
     let mut analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
     let report = py.allow_threads(move || -> std::io::Result<_> {
         let mut file = std::fs::File::open(&path)?;
-        let end = read_and_decode_ahead(&mut file, |chunk| {
+        let end = read_and_decode_ahead(&mut file, source, |chunk| {
             chunk.for_each(|frame| analyzer.feed_frame(frame));
         })?;
         Ok(analyzer.finish_from(end).0)
@@ -130,16 +132,16 @@ const IN_FLIGHT: usize = 4;
 /// read and the parse), so both take the same path.
 const READ_SIZE: usize = 256 << 10;
 
-/// Read `file` on a helper thread that also decodes each chunk, handing the
-/// decoded chunks to `analyse` in order. Stops after a capture error (the
+/// Read `file` on a helper thread that also runs `source` (decoding and flow
+/// accounting) on each chunk, handing the chunks to `analyse` in order. Stops after a capture error (the
 /// chunk that carries it is still handed over: the report keeps the frames
 /// before it).
 fn read_and_decode_ahead(
     file: &mut (dyn Read + Send),
+    mut source: FrameSource,
     mut analyse: impl FnMut(&DecodedChunk),
 ) -> std::io::Result<SourceEnd> {
     use std::sync::mpsc::{channel, sync_channel};
-    let mut source = FrameSource::new();
     let (full_tx, full_rx) = sync_channel::<std::io::Result<DecodedChunk>>(IN_FLIGHT);
     let (empty_tx, empty_rx) = channel::<ChunkStorage>();
     for _ in 0..IN_FLIGHT {

@@ -84,31 +84,38 @@ pub struct Progress {
     pub live_flows: u64,
 }
 
-/// Per-record pipeline state (everything but the reader, so the reader's
-/// callback can borrow it mutably).
+/// The second stage: detection, per-flow statistics and the flow list, fed
+/// with [`Frame`]s in capture order.
 struct Pipeline {
     cfg: AnalyzerConfig,
-    table: FlowTable,
+    /// Here rather than in the first stage, which has the flow table and the
+    /// reading: this keeps the two stages about equal on two cores.
+    packet_stats: PacketStats,
     flow_stats: FlowStats,
-    /// Frames analysed so far (progress; the packet statistics live in the first stage).
-    packets: u64,
     detectors: Detectors,
-    anomaly: Option<AnomalyEngine>,
     listed: BTreeMap<u64, FlowSummary>,
     omitted: u64,
     collected: Vec<FlowSummary>,
 }
 
-/// What [`FrameSource`] hands on: a decoded frame, or a non-packet structure.
+/// What [`FrameSource`] hands on, in capture order.
 pub enum Frame<'r, 'a> {
     Packet {
         record: &'r Record<'a>,
         packet: &'r decode::Packet<'a>,
+        /// The flow of the innermost IP layer, as this packet left it.
+        flow: Option<&'r FlowCtx>,
     },
+    /// A file header or a non-packet block.
     Meta(&'r Event<'a>),
+    /// Flows that left the flow table (idle timeout, eviction, port reuse),
+    /// handed on in batches right after the packet that completed the batch.
+    FlowsEnded(&'r [Flow]),
 }
 
-/// The first stage of the analysis: capture reading and frame decoding.
+/// The first stage of the analysis: capture reading, frame decoding, and the
+/// flow accounting that needs no detector (the flow table and the anomaly
+/// features).
 ///
 /// [`Analyzer::feed`] runs it inline. A caller with a spare core can run it on
 /// another thread and hand its frames to [`Analyzer::feed_frame`] in order,
@@ -117,33 +124,95 @@ pub struct FrameSource {
     reader: Reader,
     bytes_fed: u64,
     error: Option<ErrorInfo>,
-    /// Kept here because it needs only the decoded frame: on two cores it
-    /// runs beside the decoding instead of adding to the analysis.
-    stats: PacketStats,
+    accounting: Accounting,
 }
 
-/// Where a [`FrameSource`] ended: what the report needs from the reading stage.
-#[derive(Clone, Debug)]
+/// The first stage's flow accounting. It needs only the decoded frames, so on
+/// two cores it runs beside the decoding while the detectors run on the other.
+pub(crate) struct Accounting {
+    table: FlowTable,
+    anomaly: Option<AnomalyEngine>,
+}
+
+impl Accounting {
+    /// Account one decoded frame; returns the context of its innermost flow.
+    pub(crate) fn on_packet(
+        &mut self,
+        rec: &Record<'_>,
+        pkt: &decode::Packet<'_>,
+    ) -> Option<FlowCtx> {
+        let vlan = pkt.vlan_ids.first().copied();
+        let n = pkt.ip.len();
+        // Outer (tunnel) layers first: they have flows of their own but no app protocol.
+        for layer in pkt.ip.iter().take(n.saturating_sub(1)) {
+            account_layer(&mut self.table, &mut self.anomaly, layer, rec, None, vlan);
+        }
+        let layer = pkt.ip.last()?;
+        account_layer(
+            &mut self.table,
+            &mut self.anomaly,
+            layer,
+            rec,
+            pkt.app,
+            vlan,
+        )
+        .map(|(flow, placement)| FlowCtx {
+            flow: flow.view(),
+            from_orig: placement.from_orig,
+            new_flow: placement.new_flow,
+            tcp: placement.tcp,
+        })
+    }
+
+    /// The flows that ended since the last batch, once there are enough of
+    /// them: memory follows the live flows, not every flow of the capture
+    /// (and the batches do not depend on the caller's chunking).
+    pub(crate) fn ended_batch(&mut self) -> Option<Vec<Flow>> {
+        (self.table.finished_len() >= FINISHED_BATCH).then(|| self.take_ended())
+    }
+
+    fn take_ended(&mut self) -> Vec<Flow> {
+        let ended = self.table.take_finished();
+        if let Some(a) = &mut self.anomaly {
+            for f in &ended {
+                a.on_flow_end(f);
+            }
+        }
+        ended
+    }
+}
+
+/// Where a [`FrameSource`] ended: what the report needs from the first stage.
 pub struct SourceEnd {
     info: crate::capture::CaptureInfo,
     consumed: u64,
     error: Option<ErrorInfo>,
-    stats: PacketStats,
+    accounting: Accounting,
+    /// Every flow still in the table at the end, in creation order.
+    ended: Vec<Flow>,
 }
 
 impl Default for FrameSource {
     fn default() -> Self {
-        Self::new()
+        Self::new(&AnalyzerConfig::default())
     }
 }
 
 impl FrameSource {
-    pub fn new() -> Self {
+    /// The first stage for an analysis with these options (the same ones the
+    /// [`Analyzer`] that gets the frames was made with).
+    pub fn new(cfg: &AnalyzerConfig) -> Self {
         FrameSource {
             reader: Reader::new(),
             bytes_fed: 0,
             error: None,
-            stats: PacketStats::default(),
+            accounting: Accounting {
+                table: FlowTable::new(cfg.flow.clone()),
+                anomaly: cfg
+                    .anomaly
+                    .enabled
+                    .then(|| AnomalyEngine::new(&cfg.anomaly)),
+            },
         }
     }
 
@@ -154,48 +223,46 @@ impl FrameSource {
         chunk: &[u8],
         sink: &mut dyn FnMut(Frame<'_, '_>),
     ) -> Result<(), CaptureError> {
-        self.push_accounting(chunk, &mut |ev, stats| match ev {
+        self.push_accounting(chunk, &mut |ev, acc| match ev {
             Event::Record(record) => {
                 // Filled in place: a ~1 KB packet is not moved around.
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
-                stats.on_packet(record, &packet);
+                let flow = acc.on_packet(record, &packet);
                 sink(Frame::Packet {
                     record,
                     packet: &packet,
+                    flow: flow.as_ref(),
                 });
+                if let Some(ended) = acc.ended_batch() {
+                    sink(Frame::FlowsEnded(&ended));
+                }
             }
             Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(ev)),
         })
     }
 
-    /// [`FrameSource::push_events`] for a sink that decodes the records and
-    /// accounts each decoded frame in the per-packet statistics it is given.
+    /// The container events of the next chunk, for a sink that decodes each
+    /// record into storage of its own ([`decode::decode_into`]) and accounts
+    /// it with [`Accounting::on_packet`] and [`Accounting::ended_batch`].
     pub(crate) fn push_accounting(
         &mut self,
         chunk: &[u8],
-        sink: &mut dyn FnMut(&Event<'_>, &mut PacketStats),
+        sink: &mut dyn FnMut(&Event<'_>, &mut Accounting),
     ) -> Result<(), CaptureError> {
-        let mut stats = std::mem::take(&mut self.stats);
-        let result = self.push_events(chunk, &mut |ev| sink(ev, &mut stats));
-        self.stats = stats;
-        result
-    }
-
-    /// Like [`FrameSource::push`] without the decoding, for a caller that
-    /// decodes each record into storage of its own with [`decode::decode_into`].
-    pub fn push_events(
-        &mut self,
-        chunk: &[u8],
-        sink: &mut dyn FnMut(&Event<'_>),
-    ) -> Result<(), CaptureError> {
-        self.bytes_fed += chunk.len() as u64;
-        if self.error.is_some() {
-            return self.reader.push(&[], &mut |_| {});
+        let FrameSource {
+            reader,
+            bytes_fed,
+            error,
+            accounting,
+        } = self;
+        *bytes_fed += chunk.len() as u64;
+        if error.is_some() {
+            return reader.push(&[], &mut |_| {});
         }
-        let result = self.reader.push(chunk, &mut |ev| sink(&ev));
+        let result = reader.push(chunk, &mut |ev| sink(&ev, accounting));
         if let Err(e) = &result {
-            self.error = Some(ErrorInfo::new(e, self.reader.frames() + 1));
+            *error = Some(ErrorInfo::new(e, reader.frames() + 1));
         }
         result
     }
@@ -210,18 +277,27 @@ impl FrameSource {
         self.error.as_ref()
     }
 
-    /// End of input (a capture cut short is an error here).
+    /// Flows in the table now (progress only).
+    pub fn live_flows(&self) -> usize {
+        self.accounting.table.live()
+    }
+
+    /// End of input (a capture cut short is an error here): every flow still
+    /// in the table ends.
     pub fn finish(mut self) -> SourceEnd {
         if self.error.is_none() {
             if let Err(e) = self.reader.finish() {
                 self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
             }
         }
+        self.accounting.table.finish_all();
+        let ended = self.accounting.take_ended();
         SourceEnd {
             info: self.reader.info().clone(),
             consumed: self.reader.consumed(),
             error: self.error,
-            stats: self.stats,
+            accounting: self.accounting,
+            ended,
         }
     }
 }
@@ -238,17 +314,12 @@ impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Analyzer {
-            source: FrameSource::new(),
+            source: FrameSource::new(&cfg),
             external_bytes: 0,
             pipe: Pipeline {
-                table: FlowTable::new(cfg.flow.clone()),
+                packet_stats: PacketStats::default(),
                 flow_stats: FlowStats::new(cfg.top_n),
-                packets: 0,
                 detectors: Detectors::new(&cfg.detect),
-                anomaly: cfg
-                    .anomaly
-                    .enabled
-                    .then(|| AnomalyEngine::new(&cfg.anomaly)),
                 listed: BTreeMap::new(),
                 omitted: 0,
                 collected: Vec::new(),
@@ -279,14 +350,14 @@ impl Analyzer {
     pub fn progress(&self) -> Progress {
         Progress {
             bytes_fed: self.source.bytes_fed() + self.external_bytes,
-            packets: self.pipe.packets,
-            live_flows: self.pipe.table.live() as u64,
+            packets: self.pipe.packet_stats.packets,
+            // Frames from an external FrameSource leave this one empty.
+            live_flows: self.source.live_flows() as u64,
         }
     }
 
     /// Flows finished so far (only with `collect_flows`), in finishing order.
     pub fn drain_flows(&mut self) -> Vec<FlowSummary> {
-        self.pipe.collect_finished();
         std::mem::take(&mut self.pipe.collected)
     }
 
@@ -317,10 +388,10 @@ impl Analyzer {
 
     fn finish_pipe(
         mut pipe: Pipeline,
-        end: SourceEnd,
+        mut end: SourceEnd,
     ) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
-        pipe.table.finish_all();
-        pipe.collect_finished();
+        let ended = std::mem::take(&mut end.ended);
+        pipe.collect_finished(&ended);
         let rest = std::mem::take(&mut pipe.collected);
         let (report, matrix) = pipe.build_report(end);
         (report, rest, matrix)
@@ -330,67 +401,37 @@ impl Analyzer {
 impl Pipeline {
     fn on_frame(&mut self, frame: Frame<'_, '_>) {
         match frame {
-            Frame::Packet { record, packet } => self.on_packet(record, packet),
+            Frame::Packet {
+                record,
+                packet,
+                flow,
+            } => {
+                self.packet_stats.on_packet(record, packet);
+                if self.cfg.detect_enabled {
+                    self.detectors.on_packet(&PacketCtx {
+                        record,
+                        packet,
+                        flow: flow.copied(),
+                    });
+                }
+            }
             // TLS key logs let the detectors read DNS over QUIC.
             Frame::Meta(Event::Secrets {
                 secrets_type, data, ..
             }) if self.cfg.detect_enabled => self.detectors.on_secrets(*secrets_type, data),
             Frame::Meta(_) => {}
+            Frame::FlowsEnded(flows) => self.collect_finished(flows),
         }
     }
 
-    fn on_packet(&mut self, rec: &Record<'_>, pkt: &decode::Packet<'_>) {
-        self.packets += 1;
-        let vlan = pkt.vlan_ids.first().copied();
-        let n = pkt.ip.len();
-        // Outer (tunnel) layers first: they have flows of their own but no app protocol.
-        for layer in pkt.ip.iter().take(n.saturating_sub(1)) {
-            account_layer(&mut self.table, &mut self.anomaly, layer, rec, None, vlan);
-        }
-        let flow = pkt.ip.last().and_then(|layer| {
-            account_layer(
-                &mut self.table,
-                &mut self.anomaly,
-                layer,
-                rec,
-                pkt.app,
-                vlan,
-            )
-            .map(|(flow, placement)| FlowCtx {
-                flow,
-                from_orig: placement.from_orig,
-                new_flow: placement.new_flow,
-                tcp: placement.tcp,
-            })
-        });
-        let ctx = PacketCtx {
-            record: rec,
-            packet: pkt,
-            flow,
-        };
-        if self.cfg.detect_enabled {
-            self.detectors.on_packet(&ctx);
-        }
-        // Account finished flows as they pile up, so memory follows the live
-        // flows, not every flow of the capture (and not the caller's chunking).
-        if self.table.finished_len() >= FINISHED_BATCH {
-            self.collect_finished();
-        }
-    }
-
-    fn collect_finished(&mut self) {
-        let finished: Vec<Flow> = self.table.take_finished();
-        for f in finished {
+    fn collect_finished(&mut self, ended: &[Flow]) {
+        for f in ended {
             if self.cfg.detect_enabled {
-                self.detectors.on_flow_end(&f);
+                self.detectors.on_flow_end(f);
             }
-            if let Some(a) = &mut self.anomaly {
-                a.on_flow_end(&f);
-            }
-            let service = stats::service_label(&f);
-            self.flow_stats.on_flow(&f, &service, || {
-                conversation_row(&flow_summary(&f), &service)
-            });
+            let service = stats::service_label(f);
+            self.flow_stats
+                .on_flow(f, &service, || conversation_row(&flow_summary(f), &service));
             // Build the row only when someone keeps it: most flows of a big
             // capture fall past `flows_limit` and are only counted.
             let listed = self.listed.len() < self.cfg.flows_limit
@@ -402,7 +443,7 @@ impl Pipeline {
                 self.omitted += 1;
                 continue;
             }
-            let summary = flow_summary(&f);
+            let summary = flow_summary(f);
             if self.cfg.collect_flows {
                 self.collected.push(summary.clone());
             }
@@ -423,12 +464,14 @@ impl Pipeline {
             info,
             consumed,
             error,
-            stats: s,
+            accounting: Accounting { table, anomaly },
+            ..
         } = end;
+        let s = &self.packet_stats;
         let mut flow_totals = self.flow_stats.flow_totals.clone();
-        flow_totals.peak_live = self.table.peak_live as u64;
-        flow_totals.idle_timeouts = self.table.timed_out;
-        flow_totals.evicted = self.table.evicted;
+        flow_totals.peak_live = table.peak_live as u64;
+        flow_totals.idle_timeouts = table.timed_out;
+        flow_totals.evicted = table.evicted;
         flow_totals.omitted_from_list = self.omitted;
         let duration = match (s.first_ts, s.last_ts) {
             (Some(a), Some(b)) => (b - a).max(0) as f64 / 1e9,
@@ -451,8 +494,7 @@ impl Pipeline {
             ip_fragments: s.fragments,
             protocol_hierarchy: s.protocol_hierarchy(),
             flows: flow_totals,
-            conversations: self
-                .table
+            conversations: table
                 .conversations
                 .iter()
                 .map(|(&p, &n)| (stats::transport_name(p).to_string(), n))
@@ -466,7 +508,7 @@ impl Pipeline {
         let failures = self.detectors.finish();
         let findings = self.detectors.finish_findings();
         let quality = self.detectors.quality(&summary, &failures);
-        let (anomalies, matrix) = match self.anomaly.take() {
+        let (anomalies, matrix) = match anomaly {
             Some(a) => a.finish(),
             None => Default::default(),
         };

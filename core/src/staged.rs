@@ -1,7 +1,9 @@
-//! Frames decoded ahead of the analysis, with the bytes they point into.
+//! Frames decoded and accounted ahead of the analysis, with the bytes they
+//! point into.
 //!
-//! A front with two cores reads and decodes on one thread (the first stage,
-//! [`FrameSource`]) while the analyzer works on the previous chunk on another.
+//! A front with two cores reads, decodes and accounts flows on one thread (the
+//! first stage, [`FrameSource`]) while the detectors work on the previous
+//! chunk on another.
 //! A decoded frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and
 //! the frames together and can be sent between threads; this module is the
 //! only place that ties them. The threads themselves belong to the fronts
@@ -10,7 +12,9 @@
 use crate::analyzer::{Frame, FrameSource};
 use crate::capture::{Event, Record};
 use crate::decode::{self, Packet};
+use crate::detect::FlowCtx;
 use crate::error::CaptureError;
+use crate::flow::Flow;
 
 /// A read buffer and the room for what is decoded from it, reused from chunk
 /// to chunk: packets are decoded in place into slots kept from earlier chunks
@@ -22,6 +26,10 @@ pub struct ChunkStorage {
     /// Slot `i` holds the packet of `records[i]`; slots past `records.len()`
     /// are left from earlier chunks and never read.
     packets: Vec<Packet<'static>>,
+    /// The flow context of each record's innermost flow.
+    flows: Vec<Option<FlowCtx>>,
+    /// Batches of ended flows, with the number of records that came before each.
+    ended: Vec<(usize, Vec<Flow>)>,
     /// Non-packet events, with the number of records that came before each.
     metas: Vec<(usize, Event<'static>)>,
     /// Records that straddled two chunks (the reader assembled them in its
@@ -36,6 +44,8 @@ impl ChunkStorage {
             buf: vec![0u8; size],
             records: Vec::new(),
             packets: Vec::new(),
+            flows: Vec::new(),
+            ended: Vec::new(),
             metas: Vec::new(),
             spill: Vec::new(),
         }
@@ -58,10 +68,14 @@ impl DecodedChunk {
             buf,
             mut records,
             mut packets,
+            mut flows,
+            mut ended,
             mut metas,
             mut spill,
         } = storage;
         records.clear();
+        flows.clear();
+        ended.clear();
         metas.clear();
         spill.clear();
         let chunk = &buf[..len];
@@ -81,7 +95,7 @@ impl DecodedChunk {
         // which lends the views only for the length of a borrow of itself
         // (`for_each`) and clears `records` and `metas` before the storage is
         // reused. Stale packet slots past `records.len()` are never read.
-        let result = source.push_accounting(chunk, &mut |ev, stats| match ev {
+        let result = source.push_accounting(chunk, &mut |ev, acc| match ev {
             Event::Record(record) => {
                 let record = if inside(record.raw) && inside(record.data) {
                     *record
@@ -100,7 +114,10 @@ impl DecodedChunk {
                     packets.push(Packet::default());
                 }
                 decode::decode_into(&mut packets[i], record.link_type, record.data);
-                stats.on_packet(&record, &packets[i]);
+                flows.push(acc.on_packet(&record, &packets[i]));
+                if let Some(batch) = acc.ended_batch() {
+                    ended.push((records.len(), batch));
+                }
             }
             Event::Meta { offset, kind, raw } => {
                 let (raw, _) = copy_record(raw, &[], &mut spill);
@@ -134,6 +151,8 @@ impl DecodedChunk {
                 buf,
                 records,
                 packets,
+                flows,
+                ended,
                 metas,
                 spill,
             },
@@ -146,7 +165,9 @@ impl DecodedChunk {
     pub fn for_each(&self, mut f: impl FnMut(Frame<'_, '_>)) {
         let s = &self.storage;
         let mut metas = s.metas.iter().peekable();
-        for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
+        let mut ended = s.ended.iter().peekable();
+        let frames = s.records.iter().zip(&s.packets).zip(&s.flows);
+        for (i, ((record, packet), flow)) in frames.enumerate() {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
             if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
@@ -162,10 +183,23 @@ impl DecodedChunk {
                 );
                 prefetch(next.data.as_ptr(), next.data.len().min(128));
             }
+            if let Some(next) = s.flows.get(i + PREFETCH_AHEAD) {
+                prefetch(
+                    next as *const Option<FlowCtx> as *const u8,
+                    std::mem::size_of::<Option<FlowCtx>>(),
+                );
+            }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
                 f(Frame::Meta(ev));
             }
-            f(Frame::Packet { record, packet });
+            f(Frame::Packet {
+                record,
+                packet,
+                flow: flow.as_ref(),
+            });
+            while let Some((_, batch)) = ended.next_if(|(after, _)| *after == i + 1) {
+                f(Frame::FlowsEnded(batch));
+            }
         }
         for (_, ev) in metas {
             f(Frame::Meta(ev));
@@ -177,6 +211,9 @@ impl DecodedChunk {
         let mut storage = self.storage;
         // Drop the views before the copies they point into.
         storage.records.clear();
+        storage.flows.clear();
+        // The ended flows are freed here, by the thread that analysed them.
+        storage.ended.clear();
         storage.metas.clear();
         storage.spill.clear();
         storage

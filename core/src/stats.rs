@@ -1,7 +1,6 @@
 //! Capture-wide statistics: totals, link types, protocol hierarchy, talkers,
-//! conversations and flow totals. [`PacketStats`] needs only each decoded
-//! frame, so it runs in the first stage next to the decoding; [`FlowStats`]
-//! (talkers and conversations) is fed once per finished flow.
+//! conversations and flow totals. [`PacketStats`] is fed every decoded frame;
+//! [`FlowStats`] (talkers and conversations) once per finished flow.
 
 use crate::capture::Record;
 use crate::decode::{link, Packet};
@@ -37,8 +36,7 @@ struct TalkerAcc {
     by_service: BTreeMap<String, u64>,
 }
 
-/// Per-packet statistics: they need only the decoded frame, so the first
-/// stage ([`crate::FrameSource`]) keeps them, next to the decoding.
+/// Per-packet statistics: totals, link types, protocol hierarchy, timeline.
 #[derive(Clone, Debug, Default)]
 pub struct PacketStats {
     pub packets: u64,

@@ -353,9 +353,10 @@ fn analyze_one(
         }
         _ => None,
     };
-    // Reading and decoding run on the read-ahead thread (the core's first
-    // stage); flows and detection run here, on the previous chunk.
-    let end = input.for_each_decoded(label, |chunk| {
+    // Reading, decoding and flow accounting run on the read-ahead thread (the
+    // core's first stage); detection runs here, on the previous chunk.
+    let source = pcaplens_core::FrameSource::new(cfg);
+    let end = input.for_each_decoded(label, source, |chunk| {
         chunk.for_each(|frame| analyzer.feed_frame(frame));
         analyzer.add_external_bytes(chunk.input_len as u64);
         if let Some(pb) = &bar {

@@ -49,17 +49,18 @@ pub fn open(path: &Path) -> io::Result<Input> {
 }
 
 impl Input {
-    /// Call `f` with consecutive chunks of the input, read and decoded by the
-    /// core's first stage. For files that stage runs on the read-ahead
-    /// thread, next to the caller's analysis of the previous chunk. Ends at the
-    /// end of input, on a capture error (the chunk carrying it is still
-    /// handed over), or when `f` returns false; returns where the source ended.
+    /// Call `f` with consecutive chunks of the input, read, decoded and
+    /// accounted by `source` (the core's first stage). For files that stage
+    /// runs on the read-ahead thread, next to the caller's analysis of the
+    /// previous chunk. Ends at the end of input, on a capture error (the chunk
+    /// carrying it is still handed over), or when `f` returns false; returns
+    /// where the source ended.
     pub fn for_each_decoded(
         self,
         label: &str,
+        mut source: FrameSource,
         mut f: impl FnMut(&DecodedChunk) -> Result<bool>,
     ) -> Result<SourceEnd> {
-        let mut source = FrameSource::new();
         match self.source {
             Source::File(mut file) => {
                 decode_ahead_loop(&mut file, label, &mut source, &mut f)?;

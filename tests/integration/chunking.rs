@@ -21,8 +21,9 @@ fn feed_in(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
 /// The two-stage form: a `FrameSource` run apart from the analyzer, its
 /// frames handed over one by one (as the CLI does from its reading thread).
 fn feed_through_source(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
-    let mut a = Analyzer::new(AnalyzerConfig::default()).unwrap();
-    let mut source = FrameSource::new();
+    let cfg = AnalyzerConfig::default();
+    let mut source = FrameSource::new(&cfg);
+    let mut a = Analyzer::new(cfg).unwrap();
     let mut at = 0;
     while at < bytes.len() {
         let n = sizes().clamp(1, bytes.len() - at);

@@ -315,7 +315,7 @@ impl BlocklistDetector {
         acc.last = acc.last.max(ts);
         if acc.evidence.len() < self.cap {
             acc.evidence
-                .push(Evidence::new(ctx.frame(), ts, ctx.community_id()));
+                .push(Evidence::new(ctx.frame(), ts, &ctx.community_id()));
         }
     }
 

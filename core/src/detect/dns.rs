@@ -446,7 +446,7 @@ impl DnsDetector {
                 if ms > self.slow_ms {
                     let (qf, qname) = (t.frame, t.qname.to_string());
                     self.report.slow_responses.add(self.cap, || DnsExchange {
-                        evidence: Evidence::new(frame, ts, ctx.community_id()),
+                        evidence: Evidence::new(frame, ts, &ctx.community_id()),
                         query_frame: qf,
                         qname,
                         server: src.to_string(),
@@ -478,7 +478,7 @@ impl DnsDetector {
             *s.servers.entry(server.clone()).or_default() += 1;
         }
         self.report.error_responses.add(self.cap, || DnsError {
-            evidence: Evidence::new(frame, ts, ctx.community_id()),
+            evidence: Evidence::new(frame, ts, &ctx.community_id()),
             id: h.id,
             rcode,
             rcode_name: rcode_name(rcode).to_string(),

@@ -170,7 +170,7 @@ impl HttpDetector {
             self.report.response_times.add(ms);
             if ms > self.slow_ms {
                 self.report.slow_responses.add(self.cap, || HttpExchange {
-                    evidence: Evidence::new(frame, ts, ctx.community_id()),
+                    evidence: Evidence::new(frame, ts, &ctx.community_id()),
                     code,
                     method: r.method.to_string(),
                     host: r.host.as_ref().map(|h| h.to_string()),
@@ -193,7 +193,7 @@ impl HttpDetector {
             self.report.error_response_frames += 1;
         }
         self.report.error_responses.add(self.cap, || HttpError {
-            evidence: Evidence::new(frame, ts, ctx.community_id()),
+            evidence: Evidence::new(frame, ts, &ctx.community_id()),
             code,
             reason,
             method: req.as_ref().map(|r| r.method.to_string()),

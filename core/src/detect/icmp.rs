@@ -249,7 +249,7 @@ impl Detector for IcmpDetector {
             if keep {
                 let quoted = self.quoted(icmp);
                 let inst = Unreachable {
-                    evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                    evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     v6: icmp.v6,
                     code: icmp.code,
                     code_name: name.to_string(),

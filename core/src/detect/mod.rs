@@ -77,12 +77,13 @@ pub struct PacketCtx<'r, 'a> {
     pub record: &'r Record<'a>,
     pub packet: &'r Packet<'a>,
     /// Flow of the innermost IP layer, when it has one.
-    pub flow: Option<FlowCtx<'r>>,
+    pub flow: Option<FlowCtx>,
 }
 
 /// The innermost flow of a packet, after this packet was accounted.
-pub struct FlowCtx<'r> {
-    pub flow: &'r Flow,
+#[derive(Clone, Copy, Debug)]
+pub struct FlowCtx {
+    pub flow: crate::flow::FlowView,
     /// The packet travels originator → responder.
     pub from_orig: bool,
     pub new_flow: bool,
@@ -103,12 +104,13 @@ impl PacketCtx<'_, '_> {
         self.flow.as_ref().map(|f| f.flow.community_id_source())
     }
 
-    /// Community ID of the packet's flow ("" when it has none).
-    pub fn community_id(&self) -> &str {
+    /// Community ID of the packet's flow ("" when it has none), computed on
+    /// each call: callers ask only for the instances they list.
+    pub fn community_id(&self) -> String {
         self.flow
             .as_ref()
-            .map(|f| f.flow.community_id())
-            .unwrap_or("")
+            .map(|f| f.flow.community_id().to_string())
+            .unwrap_or_default()
     }
 }
 

@@ -97,7 +97,7 @@ impl Detector for PerfDetector {
                 &mut self.report.ipv4_fragment_frames
             };
             c.add(self.cap, || FragmentSeen {
-                evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                 v6: is6,
                 id: fr.id,
                 offset: fr.offset,

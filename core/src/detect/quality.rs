@@ -173,7 +173,7 @@ impl QualityMonitor {
         if let Some(prev) = self.last_ts {
             if ts < prev && self.ts_back_evidence.len() < self.cap {
                 self.ts_back_evidence
-                    .push(Evidence::new(ctx.frame(), ts, ctx.community_id()));
+                    .push(Evidence::new(ctx.frame(), ts, &ctx.community_id()));
             }
         }
         self.last_ts = Some(ts);
@@ -215,7 +215,7 @@ impl QualityMonitor {
             self.duplicates += 1;
             if self.duplicate_evidence.len() < self.cap {
                 self.duplicate_evidence
-                    .push(Evidence::new(ctx.frame(), ts, ctx.community_id()));
+                    .push(Evidence::new(ctx.frame(), ts, &ctx.community_id()));
             }
         }
         self.ring[self.ring_pos] = (h, ts);

@@ -114,7 +114,7 @@ impl QuicDetector {
             self.report
                 .version_negotiation
                 .add(self.cap, || VersionNegotiation {
-                    evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                    evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     offered,
                 });
         }
@@ -173,7 +173,7 @@ impl Detector for QuicDetector {
             self.report
                 .version_negotiation
                 .add(self.cap, || VersionNegotiation {
-                    evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                    evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     offered,
                 });
         }

@@ -315,7 +315,7 @@ impl TcpDetector {
         let make = || TcpEvent {
             frame: ctx.frame(),
             ts: ts_secs(ctx.ts()),
-            community_id: ctx.community_id().to_string(),
+            community_id: ctx.community_id(),
             src: endpoint(layer.src, t.src_port),
             dst: endpoint(layer.dst, t.dst_port),
             dup_ack_num: None,
@@ -441,7 +441,7 @@ impl Detector for TcpDetector {
                         HandshakeEvent {
                             frame: ctx.frame(),
                             ts: ts_secs(ts),
-                            community_id: ctx.community_id().to_string(),
+                            community_id: ctx.community_id(),
                             src: endpoint(layer.src, t.src_port),
                             dst: endpoint(layer.dst, t.dst_port),
                             rtt_ms: ms(rtt),
@@ -469,7 +469,7 @@ impl Detector for TcpDetector {
                 r.instances.push(ResetEvent {
                     frame: ctx.frame(),
                     ts: ts_secs(ts),
-                    community_id: ctx.community_id().to_string(),
+                    community_id: ctx.community_id(),
                     src: endpoint(layer.src, t.src_port),
                     dst: endpoint(layer.dst, t.dst_port),
                     side: if fctx.from_orig {

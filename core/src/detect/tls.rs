@@ -311,7 +311,7 @@ impl Detector for TlsDetector {
                         None => self.report.encrypted_alerts += 1,
                     }
                     self.report.alerts.add(self.cap, || TlsAlert {
-                        evidence: Evidence::new(ctx.frame(), ctx.ts(), ctx.community_id()),
+                        evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                         from: from.to_string(),
                         level,
                         description: desc,

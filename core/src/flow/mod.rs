@@ -233,6 +233,17 @@ impl Flow {
         }
     }
 
+    /// The flow as the per-packet detectors see it.
+    pub fn view(&self) -> FlowView {
+        FlowView {
+            id: self.id,
+            proto: self.proto,
+            service: self.service,
+            key: self.key(),
+            community: self.community_id_source(),
+        }
+    }
+
     fn community_id_ref(&self) -> &CommunityId {
         self.community_id
             .get_or_init(|| self.community_id_source().id())
@@ -268,6 +279,36 @@ impl Flow {
             ),
             _ => String::new(),
         }
+    }
+}
+
+/// What the per-packet detectors may read of a packet's flow, copied when the
+/// packet was accounted: on two cores the flow table stays with the first
+/// stage while the detectors run on the second.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowView {
+    pub id: u64,
+    pub proto: u8,
+    pub service: Option<AppProto>,
+    key: FlowKey,
+    community: CommunityIdSource,
+}
+
+impl FlowView {
+    /// The canonical key of the flow.
+    pub fn key(&self) -> FlowKey {
+        self.key
+    }
+
+    /// What the flow's Community ID is computed from (see [`CommunityIdSource`]).
+    pub fn community_id_source(&self) -> CommunityIdSource {
+        self.community
+    }
+
+    /// The flow's Community ID v1 (seed 0), computed on each call: callers
+    /// ask only for the instances they list.
+    pub fn community_id(&self) -> CommunityId {
+        self.community.id()
     }
 }
 
