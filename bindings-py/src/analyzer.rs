@@ -117,8 +117,8 @@ pub fn analyze_path(
     let source = FrameSource::new(&cfg);
     let mut analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
     let report = py.allow_threads(move || -> std::io::Result<_> {
-        let mut file = std::fs::File::open(&path)?;
-        let end = read_and_decode_ahead(&mut file, source, |chunk| {
+        let file = std::fs::File::open(&path)?;
+        let end = read_and_decode_ahead(&file, source, |chunk| {
             chunk.for_each(|frame| analyzer.feed_frame(frame));
         })?;
         Ok(analyzer.finish_from(end).0)
@@ -132,37 +132,74 @@ const IN_FLIGHT: usize = 4;
 /// read and the parse), so both take the same path.
 const READ_SIZE: usize = 256 << 10;
 
-/// Read `file` on a helper thread that also runs `source` (decoding and flow
-/// accounting) on each chunk, handing the chunks to `analyse` in order. Stops after a capture error (the
-/// chunk that carries it is still handed over: the report keeps the frames
-/// before it).
+/// A chunk of the file: its place in the file and, when the analysing
+/// thread already read it, what that read returned.
+struct Job {
+    storage: ChunkStorage,
+    index: u64,
+    read: Option<std::io::Result<usize>>,
+}
+
+/// Run `source` (reading, decoding, flow accounting) on a helper thread,
+/// handing the chunks to `analyse` in order, as the CLI does. Chunk `k` is the
+/// file's bytes from `k * READ_SIZE`; the analysing thread reads every other
+/// chunk before handing the buffer back (copying out of the page cache is the
+/// helper's largest single cost). The first short chunk ends the input. Stops
+/// after a capture error (the chunk that carries it is still handed over: the
+/// report keeps the frames before it).
 fn read_and_decode_ahead(
-    file: &mut (dyn Read + Send),
+    file: &std::fs::File,
     mut source: FrameSource,
     mut analyse: impl FnMut(&DecodedChunk),
 ) -> std::io::Result<SourceEnd> {
     use std::sync::mpsc::{channel, sync_channel};
+    if !file.metadata()?.is_file() {
+        // A pipe or device has no offsets: read it in order, on this thread.
+        let mut storage = ChunkStorage::new(READ_SIZE);
+        let mut reader = file;
+        loop {
+            let n = match reader.read(&mut storage.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = DecodedChunk::decode(&mut source, storage, n);
+            analyse(&chunk);
+            if chunk.error.is_some() {
+                break;
+            }
+            storage = chunk.into_storage();
+        }
+        return Ok(source.finish());
+    }
     let (full_tx, full_rx) = sync_channel::<std::io::Result<DecodedChunk>>(IN_FLIGHT);
-    let (empty_tx, empty_rx) = channel::<ChunkStorage>();
+    let (job_tx, job_rx) = channel::<Job>();
+    let mut next_index = 0u64;
     for _ in 0..IN_FLIGHT {
-        let _ = empty_tx.send(ChunkStorage::new(READ_SIZE));
+        let _ = job_tx.send(Job {
+            storage: ChunkStorage::new(READ_SIZE),
+            index: next_index,
+            read: None,
+        });
+        next_index += 1;
     }
     let source_ref = &mut source;
     let result = std::thread::scope(|scope| {
         scope.spawn(move || {
-            while let Ok(mut storage) = empty_rx.recv() {
-                let read = loop {
-                    match file.read(&mut storage.buf) {
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        other => break other,
-                    }
-                };
+            while let Ok(job) = job_rx.recv() {
+                let Job {
+                    mut storage,
+                    index,
+                    read,
+                } = job;
+                let read = read.unwrap_or_else(|| read_chunk(file, &mut storage.buf, index));
                 let (msg, last) = match read {
                     Ok(0) => return,
                     Ok(n) => {
                         let chunk = DecodedChunk::decode(source_ref, storage, n);
-                        let failed = chunk.error.is_some();
-                        (Ok(chunk), failed)
+                        let last = chunk.error.is_some() || n < READ_SIZE;
+                        (Ok(chunk), last)
                     }
                     Err(e) => (Err(e), true),
                 };
@@ -179,7 +216,15 @@ fn read_and_decode_ahead(
                     if chunk.error.is_some() {
                         break;
                     }
-                    let _ = empty_tx.send(chunk.into_storage());
+                    let mut storage = chunk.into_storage();
+                    let index = next_index;
+                    next_index += 1;
+                    let read = (index % 2 == 1).then(|| read_chunk(file, &mut storage.buf, index));
+                    let _ = job_tx.send(Job {
+                        storage,
+                        index,
+                        read,
+                    });
                 }
                 Err(e) => {
                     outcome = Err(e);
@@ -189,8 +234,25 @@ fn read_and_decode_ahead(
         }
         // Unblock the reader if we stopped early, so the scope can end.
         drop(full_rx);
-        drop(empty_tx);
+        drop(job_tx);
         outcome
     });
     result.map(|()| source.finish())
+}
+
+/// Read chunk `index` of `file` into `buf`: as many bytes as there are, up to
+/// the buffer's size (fewer only at the end of the file).
+fn read_chunk(file: &std::fs::File, buf: &mut [u8], index: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let start = index * buf.len() as u64;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

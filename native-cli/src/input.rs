@@ -62,8 +62,8 @@ impl Input {
         mut f: impl FnMut(&DecodedChunk) -> Result<bool>,
     ) -> Result<SourceEnd> {
         match self.source {
-            Source::File(mut file) => {
-                decode_ahead_loop(&mut file, label, &mut source, &mut f)?;
+            Source::File(file) => {
+                decode_ahead_loop(&file, label, &mut source, &mut f)?;
             }
             // A pipe or terminal may block forever: read it on this thread, so
             // stopping early (a damaged capture) never waits for more input.
@@ -89,37 +89,56 @@ impl Input {
     }
 }
 
-/// The read-ahead loop, decoding on the reading thread too.
+/// A chunk of a file: its place in the file and, when the analysis thread
+/// already read it, what that read returned.
+struct Job {
+    storage: ChunkStorage,
+    index: u64,
+    read: Option<io::Result<usize>>,
+}
+
+/// The read-ahead loop: the reading thread runs the core's first stage on
+/// each chunk while this thread analyses the previous one. Chunk `k` is the
+/// file's bytes from `k * READ_CHUNK`; this thread reads every other chunk
+/// itself before handing the buffer back, because copying the file out of the
+/// page cache is the reading thread's largest single cost and this thread has
+/// room for half of it. The first short chunk ends the input, as a short read
+/// would (a file still being written is read up to where it was).
 fn decode_ahead_loop(
-    r: &mut (dyn Read + Send),
+    file: &File,
     label: &str,
     source: &mut FrameSource,
     f: &mut dyn FnMut(&DecodedChunk) -> Result<bool>,
 ) -> Result<()> {
     use std::sync::mpsc::{channel, sync_channel};
     let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
-    let (empty_tx, empty_rx) = channel::<ChunkStorage>();
+    let (job_tx, job_rx) = channel::<Job>();
+    let mut next_index = 0u64;
     for _ in 0..BUFFERS {
-        empty_tx
-            .send(ChunkStorage::new(READ_CHUNK))
-            .expect("receiver alive");
+        let job = Job {
+            storage: ChunkStorage::new(READ_CHUNK),
+            index: next_index,
+            read: None,
+        };
+        job_tx.send(job).expect("receiver alive");
+        next_index += 1;
     }
     std::thread::scope(|scope| {
         scope.spawn(move || {
             // Ends at the end of input, on an error, or when the consumer hangs up.
-            while let Ok(mut storage) = empty_rx.recv() {
-                let n = loop {
-                    match r.read(&mut storage.buf) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        other => break other,
-                    }
-                };
-                let (msg, done) = match n {
+            while let Ok(job) = job_rx.recv() {
+                let Job {
+                    mut storage,
+                    index,
+                    read,
+                } = job;
+                let read = read.unwrap_or_else(|| read_chunk(file, &mut storage.buf, index));
+                let (msg, done) = match read {
                     Ok(0) => return,
                     Ok(n) => {
                         let chunk = DecodedChunk::decode(source, storage, n);
-                        let failed = chunk.error.is_some();
-                        (Ok(chunk), failed)
+                        let done = chunk.error.is_some() || n < READ_CHUNK;
+                        (Ok(chunk), done)
                     }
                     Err(e) => (Err(e), true),
                 };
@@ -134,15 +153,40 @@ fn decode_ahead_loop(
                 if !f(&chunk)? || chunk.error.is_some() {
                     return Ok(());
                 }
-                let _ = empty_tx.send(chunk.into_storage());
+                let mut storage = chunk.into_storage();
+                let index = next_index;
+                next_index += 1;
+                let read = (index % 2 == 1).then(|| read_chunk(file, &mut storage.buf, index));
+                let _ = job_tx.send(Job {
+                    storage,
+                    index,
+                    read,
+                });
             }
             Ok(())
         })();
         // Unblock the reader if we stopped early, so the scope can end.
         drop(full_rx);
-        drop(empty_tx);
+        drop(job_tx);
         result
     })
+}
+
+/// Read chunk `index` of `file` into `buf`: as many bytes as there are, up to
+/// the buffer's size (fewer only at the end of the file).
+fn read_chunk(file: &File, buf: &mut [u8], index: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let start = index * buf.len() as u64;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Buffers in flight between the reading thread and the analysis.

@@ -132,14 +132,14 @@ pub fn probe_tcp(t: &Tcp<'_>) -> Option<AppProto> {
         if p.starts_with(b"SSH-") {
             return Some(AppProto::Ssh);
         }
-        let ports = [t.src_port, t.dst_port];
-        if ports.contains(&53) && p.len() >= 14 && looks_like_dns(&p[2..]) {
+        let has = |port: u16| t.src_port == port || t.dst_port == port;
+        if has(53) && p.len() >= 14 && looks_like_dns(&p[2..]) {
             return Some(AppProto::Dns);
         }
-        if ports.contains(&25) || ports.contains(&587) {
+        if has(25) || has(587) {
             return Some(AppProto::Smtp);
         }
-        if ports.contains(&21) {
+        if has(21) {
             return Some(AppProto::Ftp);
         }
     }
