@@ -157,7 +157,7 @@ impl Accounting {
             vlan,
         )
         .map(|(flow, placement)| FlowCtx {
-            flow: flow.view(),
+            flow: flow.view(placement.key),
             from_orig: placement.from_orig,
             new_flow: placement.new_flow,
             tcp: placement.tcp,

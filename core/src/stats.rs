@@ -3,12 +3,14 @@
 //! [`FlowStats`] (talkers and conversations) once per finished flow.
 
 use crate::capture::Record;
-use crate::decode::{link, Packet};
+use crate::decode::{link, Packet, MAX_PROTOCOLS};
 use crate::flow::{Flow, FxHashMap};
 use crate::report::{
     ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
 };
+use arrayvec::ArrayVec;
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
@@ -16,15 +18,17 @@ use std::net::IpAddr;
 /// half is folded away (approximate, but memory stays bounded).
 const MAX_TALKERS: usize = 100_000;
 
+/// Frames and bytes of one distinct protocol path (outermost first).
 #[derive(Clone, Debug)]
-struct PhsNode {
-    name: &'static str,
+struct PathCount {
+    names: ArrayVec<&'static str, MAX_PROTOCOLS>,
     frames: u64,
     bytes: u64,
-    children: Vec<usize>,
-    /// Child matched last (0: none), a cache for the common path.
-    last_child: usize,
 }
+
+/// Paths compared by name address before the index is asked: a capture
+/// mostly repeats a handful of paths.
+const HOT_PATHS: usize = 8;
 
 #[derive(Clone, Debug, Default)]
 struct TalkerAcc {
@@ -54,9 +58,13 @@ pub struct PacketStats {
     pub malformed: u64,
     pub snapped: u64,
     pub fragments: u64,
-    /// The protocol tree; the root is added with the first frame, so a
-    /// default costs no allocation.
-    phs: Vec<PhsNode>,
+    /// Frames and bytes per distinct protocol path; the protocol hierarchy
+    /// is summed from them when the report is built.
+    paths: Vec<PathCount>,
+    /// Paths by name, for those past the hot ones (or whose names are other
+    /// copies of the same strings).
+    path_index: HashMap<ArrayVec<&'static str, MAX_PROTOCOLS>, usize>,
+    last_path: usize,
     timeline: Timeline,
 }
 
@@ -177,53 +185,43 @@ impl PacketStats {
         if pkt.ip.iter().any(|l| l.fragment.is_some()) {
             self.fragments += 1;
         }
-        // Protocol hierarchy: walk (and grow) the tree along this frame's protocols.
-        if self.phs.is_empty() {
-            self.phs.push(PhsNode {
-                name: "",
-                frames: 0,
-                bytes: 0,
-                children: Vec::new(),
-                last_child: 0,
-            });
+        if !pkt.protocols.is_empty() {
+            let i = self.path_of(&pkt.protocols);
+            let p = &mut self.paths[i];
+            p.frames += 1;
+            p.bytes += wire_len as u64;
         }
-        let mut node = 0usize;
-        for &name in &pkt.protocols {
-            // Consecutive frames mostly share a path: try the child used last time
-            // (pointer comparison) before scanning the children by name.
-            let cached = self.phs[node].last_child;
-            let child = if cached != 0 && std::ptr::eq(self.phs[cached].name, name) {
-                cached
-            } else {
-                // Names are static strings: compare addresses before contents.
-                let children = &self.phs[node].children;
-                let found = children
-                    .iter()
-                    .copied()
-                    .find(|&c| std::ptr::eq(self.phs[c].name, name))
-                    .or_else(|| children.iter().copied().find(|&c| self.phs[c].name == name));
-                let c = match found {
-                    Some(c) => c,
+    }
+
+    /// Index of the count of this protocol path (added when new).
+    fn path_of(&mut self, names: &[&'static str]) -> usize {
+        let same = |p: &PathCount| {
+            p.names.len() == names.len()
+                && p.names.iter().zip(names).all(|(a, b)| std::ptr::eq(*a, *b))
+        };
+        if self.paths.get(self.last_path).is_some_and(same) {
+            return self.last_path;
+        }
+        let i = match self.paths.iter().take(HOT_PATHS).position(same) {
+            Some(i) => i,
+            None => {
+                let key: ArrayVec<&'static str, MAX_PROTOCOLS> = names.iter().copied().collect();
+                match self.path_index.get(&key) {
+                    Some(&i) => i,
                     None => {
-                        self.phs.push(PhsNode {
-                            name,
+                        self.paths.push(PathCount {
+                            names: key.clone(),
                             frames: 0,
                             bytes: 0,
-                            children: Vec::new(),
-                            last_child: 0,
                         });
-                        let c = self.phs.len() - 1;
-                        self.phs[node].children.push(c);
-                        c
+                        self.path_index.insert(key, self.paths.len() - 1);
+                        self.paths.len() - 1
                     }
-                };
-                self.phs[node].last_child = c;
-                c
-            };
-            self.phs[child].frames += 1;
-            self.phs[child].bytes += wire_len as u64;
-            node = child;
-        }
+                }
+            }
+        };
+        self.last_path = i;
+        i
     }
 
     pub fn link_type_counts(&self) -> Vec<LinkTypeCount> {
@@ -241,6 +239,43 @@ impl PacketStats {
     }
 
     pub fn protocol_hierarchy(&self) -> Vec<ProtocolNode> {
+        struct PhsNode {
+            name: &'static str,
+            frames: u64,
+            bytes: u64,
+            children: Vec<usize>,
+        }
+        // Sum every path into the tree of its prefixes (nodes matched by name).
+        let mut nodes = vec![PhsNode {
+            name: "",
+            frames: 0,
+            bytes: 0,
+            children: Vec::new(),
+        }];
+        for p in &self.paths {
+            let mut node = 0;
+            for &name in &p.names {
+                let found = nodes[node]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| nodes[c].name == name);
+                let child = found.unwrap_or_else(|| {
+                    nodes.push(PhsNode {
+                        name,
+                        frames: 0,
+                        bytes: 0,
+                        children: Vec::new(),
+                    });
+                    let c = nodes.len() - 1;
+                    nodes[node].children.push(c);
+                    c
+                });
+                nodes[child].frames += p.frames;
+                nodes[child].bytes += p.bytes;
+                node = child;
+            }
+        }
         let mut out = Vec::new();
         fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
             let mut kids = nodes[i].children.clone();
@@ -261,9 +296,7 @@ impl PacketStats {
                 walk(nodes, c, depth + 1, out);
             }
         }
-        if !self.phs.is_empty() {
-            walk(&self.phs, 0, 0, &mut out);
-        }
+        walk(&nodes, 0, 0, &mut out);
         out
     }
 

@@ -220,27 +220,26 @@ impl Flow {
     /// What the Community ID is computed from, for state that outlives this
     /// borrow and needs the ID only when it is reported.
     pub fn community_id_source(&self) -> CommunityIdSource {
-        let ports = match self.proto {
-            6 | 17 | 132 => Some((self.orig_port, self.resp_port)),
-            1 | 58 => self.icmp.map(|(t, c)| (t as u16, c as u16)),
-            _ => None,
-        };
-        CommunityIdSource {
-            src: self.orig_addr,
-            dst: self.resp_addr,
-            proto: self.proto,
-            ports,
-        }
+        community_id_source_of(
+            self.proto,
+            self.orig_addr,
+            self.orig_port,
+            self.resp_addr,
+            self.resp_port,
+            self.icmp,
+        )
     }
 
-    /// The flow as the per-packet detectors see it.
-    pub fn view(&self) -> FlowView {
+    /// The flow as the per-packet detectors see it; `key` is its canonical
+    /// key (the caller has it already: [`Placement::key`]).
+    pub fn view(&self, key: FlowKey) -> FlowView {
         FlowView {
             id: self.id,
             proto: self.proto,
             service: self.service,
-            key: self.key(),
-            community: self.community_id_source(),
+            key,
+            orig_is_a: self.orig_addr == key.a && self.orig_port == key.pa,
+            icmp: self.icmp,
         }
     }
 
@@ -291,7 +290,9 @@ pub struct FlowView {
     pub proto: u8,
     pub service: Option<AppProto>,
     key: FlowKey,
-    community: CommunityIdSource,
+    /// The originator is the key's `a` side.
+    orig_is_a: bool,
+    icmp: Option<(u8, u8)>,
 }
 
 impl FlowView {
@@ -300,15 +301,45 @@ impl FlowView {
         self.key
     }
 
-    /// What the flow's Community ID is computed from (see [`CommunityIdSource`]).
+    /// What the flow's Community ID is computed from (see [`CommunityIdSource`]);
+    /// the same as [`Flow::community_id_source`].
     pub fn community_id_source(&self) -> CommunityIdSource {
-        self.community
+        let k = &self.key;
+        let (orig, orig_port, resp, resp_port) = if self.orig_is_a {
+            (k.a, k.pa, k.b, k.pb)
+        } else {
+            (k.b, k.pb, k.a, k.pa)
+        };
+        community_id_source_of(self.proto, orig, orig_port, resp, resp_port, self.icmp)
     }
 
     /// The flow's Community ID v1 (seed 0), computed on each call: callers
     /// ask only for the instances they list.
     pub fn community_id(&self) -> CommunityId {
-        self.community.id()
+        self.community_id_source().id()
+    }
+}
+
+/// The Community ID input of a flow with these endpoints (ports for TCP, UDP
+/// and SCTP; type and code of the first message for ICMP).
+fn community_id_source_of(
+    proto: u8,
+    orig: IpAddr,
+    orig_port: u16,
+    resp: IpAddr,
+    resp_port: u16,
+    icmp: Option<(u8, u8)>,
+) -> CommunityIdSource {
+    let ports = match proto {
+        6 | 17 | 132 => Some((orig_port, resp_port)),
+        1 | 58 => icmp.map(|(t, c)| (t as u16, c as u16)),
+        _ => None,
+    };
+    CommunityIdSource {
+        src: orig,
+        dst: resp,
+        proto,
+        ports,
     }
 }
 
@@ -321,6 +352,8 @@ pub struct Placement {
     pub new_flow: bool,
     /// Wireshark's TCP analysis flags for this packet (empty for non-TCP).
     pub tcp: tcp_analysis::TcpPacketAnalysis,
+    /// The flow's canonical key (computed once per packet, kept for the view).
+    pub key: FlowKey,
 }
 
 /// What one IP layer contributes to flow keying.
@@ -581,6 +614,7 @@ impl FlowTable {
             from_orig,
             new_flow,
             tcp: tcp_result,
+            key,
         };
         (flow, placement)
     }
