@@ -142,9 +142,10 @@ struct Job {
 
 /// Run `source` (reading, decoding, flow accounting) on a helper thread,
 /// handing the chunks to `analyse` in order, as the CLI does. Chunk `k` is the
-/// file's bytes from `k * READ_SIZE`; the analysing thread reads every other
-/// chunk before handing the buffer back (copying out of the page cache is the
-/// helper's largest single cost). The first short chunk ends the input. Stops
+/// file's bytes from `k * READ_SIZE`; when no chunk is waiting for it, the
+/// analysing thread reads the next one itself before handing the buffer back
+/// (copying out of the page cache is the helper's largest single cost). The
+/// first short chunk ends the input. Stops
 /// after a capture error (the chunk that carries it is still handed over: the
 /// report keeps the frames before it).
 fn read_and_decode_ahead(
@@ -175,6 +176,9 @@ fn read_and_decode_ahead(
     }
     let (full_tx, full_rx) = sync_channel::<std::io::Result<DecodedChunk>>(IN_FLIGHT);
     let (job_tx, job_rx) = channel::<Job>();
+    // Chunks decoded and not yet taken by the analysing thread.
+    let waiting = std::sync::atomic::AtomicUsize::new(0);
+    let waiting = &waiting;
     let mut next_index = 0u64;
     for _ in 0..IN_FLIGHT {
         let _ = job_tx.send(Job {
@@ -203,6 +207,7 @@ fn read_and_decode_ahead(
                     }
                     Err(e) => (Err(e), true),
                 };
+                waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if full_tx.send(msg).is_err() || last {
                     return;
                 }
@@ -210,6 +215,7 @@ fn read_and_decode_ahead(
         });
         let mut outcome = Ok(());
         for msg in full_rx.iter() {
+            waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             match msg {
                 Ok(chunk) => {
                     analyse(&chunk);
@@ -219,7 +225,8 @@ fn read_and_decode_ahead(
                     let mut storage = chunk.into_storage();
                     let index = next_index;
                     next_index += 1;
-                    let read = (index % 2 == 1).then(|| read_chunk(file, &mut storage.buf, index));
+                    let behind = waiting.load(std::sync::atomic::Ordering::Relaxed) == 0;
+                    let read = behind.then(|| read_chunk(file, &mut storage.buf, index));
                     let _ = job_tx.send(Job {
                         storage,
                         index,

@@ -357,6 +357,8 @@ impl Analyzer {
     }
 
     /// Flows finished so far (only with `collect_flows`), in finishing order.
+    /// Ended flows reach the analysis in batches (and every live flow at
+    /// [`Analyzer::finish_with_flows`]), so this returns them batch by batch.
     pub fn drain_flows(&mut self) -> Vec<FlowSummary> {
         std::mem::take(&mut self.pipe.collected)
     }

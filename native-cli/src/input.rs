@@ -99,19 +99,24 @@ struct Job {
 
 /// The read-ahead loop: the reading thread runs the core's first stage on
 /// each chunk while this thread analyses the previous one. Chunk `k` is the
-/// file's bytes from `k * READ_CHUNK`; this thread reads every other chunk
-/// itself before handing the buffer back, because copying the file out of the
-/// page cache is the reading thread's largest single cost and this thread has
-/// room for half of it. The first short chunk ends the input, as a short read
-/// would (a file still being written is read up to where it was).
+/// file's bytes from `k * READ_CHUNK`. When no decoded chunk is waiting for
+/// this thread, it reads the next chunk itself before handing the buffer back:
+/// copying the file out of the page cache is the reading thread's largest
+/// single cost, and this way the thread with room takes it, whichever core is
+/// the slower one. The first short chunk ends the input, as a short read would
+/// (a file still being written is read up to where it was).
 fn decode_ahead_loop(
     file: &File,
     label: &str,
     source: &mut FrameSource,
     f: &mut dyn FnMut(&DecodedChunk) -> Result<bool>,
 ) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc::{channel, sync_channel};
     let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
+    // Chunks decoded and not yet taken by this thread.
+    let waiting = AtomicUsize::new(0);
+    let waiting = &waiting;
     let (job_tx, job_rx) = channel::<Job>();
     let mut next_index = 0u64;
     for _ in 0..BUFFERS {
@@ -142,6 +147,7 @@ fn decode_ahead_loop(
                     }
                     Err(e) => (Err(e), true),
                 };
+                waiting.fetch_add(1, Ordering::Relaxed);
                 if full_tx.send(msg).is_err() || done {
                     return;
                 }
@@ -149,6 +155,7 @@ fn decode_ahead_loop(
         });
         let result = (|| {
             for item in full_rx.iter() {
+                waiting.fetch_sub(1, Ordering::Relaxed);
                 let chunk = item.with_context(|| format!("reading {label}"))?;
                 if !f(&chunk)? || chunk.error.is_some() {
                     return Ok(());
@@ -156,7 +163,8 @@ fn decode_ahead_loop(
                 let mut storage = chunk.into_storage();
                 let index = next_index;
                 next_index += 1;
-                let read = (index % 2 == 1).then(|| read_chunk(file, &mut storage.buf, index));
+                let behind = waiting.load(Ordering::Relaxed) == 0;
+                let read = behind.then(|| read_chunk(file, &mut storage.buf, index));
                 let _ = job_tx.send(Job {
                     storage,
                     index,
