@@ -1,0 +1,169 @@
+//! Capture files for the native fronts (the CLI and the Python package).
+//!
+//! The core is sans-IO and runs no threads; it splits the analysis into a
+//! first stage ([`FrameSource`]: reading, decoding, flow accounting) and the
+//! detectors ([`pcaplens_core::Analyzer::feed_frame`]). This crate is where
+//! those stages meet files and threads, once for both native fronts: on a
+//! regular file the first stage runs on a read-ahead thread while the caller
+//! analyses the previous chunk; a pipe, terminal or device is read in order
+//! on the caller's thread.
+//!
+//! Plain reads into a buffer that fits the CPU cache measured faster than
+//! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
+//! while first touches of mapped pages miss the cache in the parser itself.
+
+use pcaplens_core::staged::{ChunkStorage, DecodedChunk};
+use pcaplens_core::{FrameSource, SourceEnd};
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
+
+/// Read size: small enough to stay in the L2 cache between the copy and the parse.
+pub const READ_CHUNK: usize = 256 << 10;
+
+/// Buffers in flight between the reading thread and the analysis.
+const BUFFERS: usize = 4;
+
+/// Why reading stopped early: the input failed, or the caller's analysis did.
+#[derive(Debug)]
+pub enum Error<E> {
+    Read(io::Error),
+    Analyse(E),
+}
+
+/// Run `source` over a regular file on a read-ahead thread, handing each chunk
+/// to `analyse` in order on this thread, next to the reading of the next
+/// ones. Ends at the end of the file, on a capture error (the chunk carrying
+/// it is still handed over: the report keeps the frames before it), or when
+/// `analyse` returns false; returns where the source ended.
+///
+/// Chunk `k` is the file's bytes from `k * READ_CHUNK`. When no decoded chunk
+/// is waiting for this thread, it reads the next chunk itself before handing
+/// the buffer back: copying the file out of the page cache is the reading
+/// thread's largest single cost, and this way the thread with room takes it,
+/// whichever core is the slower one. The first short chunk ends the input, as
+/// a short read would (a file still being written is read up to where it was).
+pub fn decode_file<E>(
+    file: &File,
+    mut source: FrameSource,
+    mut analyse: impl FnMut(&DecodedChunk) -> Result<bool, E>,
+) -> Result<SourceEnd, Error<E>> {
+    let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
+    let (job_tx, job_rx) = channel::<Job>();
+    let mut next_index = 0u64;
+    for _ in 0..BUFFERS {
+        let job = Job {
+            storage: ChunkStorage::new(READ_CHUNK),
+            index: next_index,
+            read: None,
+        };
+        job_tx.send(job).expect("receiver alive");
+        next_index += 1;
+    }
+    // Chunks decoded and not yet taken by this thread.
+    let waiting = AtomicUsize::new(0);
+    let (waiting, source_ref) = (&waiting, &mut source);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Ends at the end of input, on an error, or when the consumer hangs up.
+            while let Ok(job) = job_rx.recv() {
+                let Job {
+                    mut storage,
+                    index,
+                    read,
+                } = job;
+                let read = read.unwrap_or_else(|| read_chunk(file, &mut storage.buf, index));
+                let (msg, done) = match read {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        let chunk = DecodedChunk::decode(source_ref, storage, n);
+                        let done = chunk.error.is_some() || n < READ_CHUNK;
+                        (Ok(chunk), done)
+                    }
+                    Err(e) => (Err(e), true),
+                };
+                waiting.fetch_add(1, Ordering::Relaxed);
+                if full_tx.send(msg).is_err() || done {
+                    return;
+                }
+            }
+        });
+        let result = (|| {
+            for item in full_rx.iter() {
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                let chunk = item.map_err(Error::Read)?;
+                if !analyse(&chunk).map_err(Error::Analyse)? || chunk.error.is_some() {
+                    return Ok(());
+                }
+                let mut storage = chunk.into_storage();
+                let index = next_index;
+                next_index += 1;
+                let behind = waiting.load(Ordering::Relaxed) == 0;
+                let read = behind.then(|| read_chunk(file, &mut storage.buf, index));
+                let _ = job_tx.send(Job {
+                    storage,
+                    index,
+                    read,
+                });
+            }
+            Ok(())
+        })();
+        // Unblock the reader if we stopped early, so the scope can end.
+        drop(full_rx);
+        drop(job_tx);
+        result
+    })?;
+    Ok(source.finish())
+}
+
+/// Run `source` over a stream (a pipe, terminal or device: no offsets, and a
+/// read may block forever) in order on this thread, so stopping early never
+/// waits for more input. Otherwise as [`decode_file`].
+pub fn decode_stream<E>(
+    r: &mut dyn Read,
+    mut source: FrameSource,
+    mut analyse: impl FnMut(&DecodedChunk) -> Result<bool, E>,
+) -> Result<SourceEnd, Error<E>> {
+    let mut storage = ChunkStorage::new(READ_CHUNK);
+    loop {
+        let n = match r.read(&mut storage.buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Read(e)),
+        };
+        let chunk = DecodedChunk::decode(&mut source, storage, n);
+        let go_on = analyse(&chunk).map_err(Error::Analyse)? && chunk.error.is_none();
+        storage = chunk.into_storage();
+        if !go_on {
+            break;
+        }
+    }
+    Ok(source.finish())
+}
+
+/// A chunk of a file: its place in the file and, when the analysis thread
+/// already read it, what that read returned.
+struct Job {
+    storage: ChunkStorage,
+    index: u64,
+    read: Option<io::Result<usize>>,
+}
+
+/// Read chunk `index` of `file` into `buf`: as many bytes as there are, up to
+/// the buffer's size (fewer only at the end of the file).
+fn read_chunk(file: &File, buf: &mut [u8], index: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let start = index * buf.len() as u64;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
