@@ -56,3 +56,22 @@ def test_parity_on_hand_built_capture(tmp_path: Path) -> None:
     report = pcaplens.analyze(path)
     assert report.summary.packets == 40
     assert (report.to_json() + "\n").encode() == cli.stdout
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_both_ways_of_reading_a_file_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    # Several read chunks long; analyze(path) reads on one thread or two as the
+    # machine's cores suggest, and PCAPLENS_READ_THREADS fixes the choice.
+    data = pcaplens.generate("normal", packets=20000, seed=3)
+    assert len(data) > 4 * (256 << 10)
+    path = tmp_path / "big.pcap"
+    path.write_bytes(data)
+    monkeypatch.setenv("PCAPLENS_READ_THREADS", threads)
+    ours = pcaplens.analyze(path).to_json()
+    streamed = pcaplens.Analyzer()
+    streamed.feed(data)
+    assert ours == streamed.finish().to_json()
+    cli = run_cli("analyze", "--json", str(path))
+    assert (ours + "\n").encode() == cli.stdout

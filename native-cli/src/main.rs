@@ -29,13 +29,31 @@ pub mod exit {
     pub const LEAK: u8 = 4;
 }
 
-const EXIT_CODES_HELP: &str = "\
+/// The exit statuses for `--help`, as a literal so other help texts can include it.
+macro_rules! exit_codes_help {
+    () => {
+        "\
 Exit status:
   0  success: every input was read and analysed
   1  unexpected failure (e.g. an output file could not be written)
   2  bad usage, or an input that is not a pcap/pcapng capture or cannot be opened
   3  a capture was cut short or damaged: the report covers everything before the damage
-  4  sanitize: the leak audit found an original identifier in the output";
+  4  sanitize: the leak audit found an original identifier in the output"
+    };
+}
+
+const EXIT_CODES_HELP: &str = exit_codes_help!();
+
+const ANALYZE_HELP: &str = concat!(
+    "\
+Environment:
+  PCAPLENS_READ_THREADS  1 or 2: read a capture file on one thread, or on two (reading,
+                         decoding and flows on one; detection on the other). Unset: two
+                         when the machine's two cores share a cache. The report is the same.
+
+",
+    exit_codes_help!()
+);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,7 +70,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = ANALYZE_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
     Prepare(prepare_cmd::PrepareArgs),
     Ask(ask_cmd::AskArgs),

@@ -22,6 +22,10 @@ use std::sync::mpsc::{channel, sync_channel};
 /// Read size: small enough to stay in the L2 cache between the copy and the parse.
 pub const READ_CHUNK: usize = 256 << 10;
 
+/// Environment variable that fixes how many threads [`decode_file`] uses
+/// ("1" or "2"); otherwise a probe of the two cores decides.
+pub const THREADS_ENV: &str = "PCAPLENS_READ_THREADS";
+
 /// Buffers in flight between the reading thread and the analysis.
 const BUFFERS: usize = 4;
 
@@ -48,18 +52,25 @@ pub enum Error<E> {
 /// Handing every frame to the other core pays off only when the two cores
 /// share a cache: the threads first time a few round trips between them, and
 /// when the cores are far apart the whole file is read on this thread (the
-/// report is the same either way).
+/// report is the same either way). [`THREADS_ENV`] set to 1 or 2 decides
+/// instead of the probe.
 pub fn decode_file<E>(
     file: &File,
     mut source: FrameSource,
     mut analyse: impl FnMut(&DecodedChunk) -> Result<bool, E>,
 ) -> Result<SourceEnd, Error<E>> {
-    let ball = AtomicU32::new(0);
-    let far = std::thread::scope(|scope| {
-        scope.spawn(|| return_ball(&ball));
-        cores_are_far(&ball)
-    });
-    if far {
+    let one_thread = match std::env::var(THREADS_ENV).as_deref() {
+        Ok("1") => true,
+        Ok("2") => false,
+        _ => {
+            let ball = AtomicU32::new(0);
+            std::thread::scope(|scope| {
+                scope.spawn(|| return_ball(&ball));
+                cores_are_far(&ball)
+            })
+        }
+    };
+    if one_thread {
         return decode_stream(&mut &*file, source, analyse);
     }
     let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);

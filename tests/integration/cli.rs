@@ -264,24 +264,31 @@ fn decode_ahead_report_equals_the_cores() {
     let mut compared = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
-        let out = Command::new(pcaplens_bin())
-            .args(["analyze", "--json"])
-            .arg(f)
-            .output()
-            .unwrap();
-        if out.stdout.is_empty() {
-            // Not a capture at all: no report to compare (exit 2 with a message).
-            assert_eq!(out.status.code(), Some(2), "{}", f.display());
-            continue;
+        let core = analyze_bytes(&bytes, AnalyzerConfig::default());
+        // Both ways of reading a file, whatever the machine's cores would pick.
+        for threads in ["1", "2"] {
+            let out = Command::new(pcaplens_bin())
+                .args(["analyze", "--json"])
+                .arg(f)
+                .env("PCAPLENS_READ_THREADS", threads)
+                .output()
+                .unwrap();
+            if out.stdout.is_empty() {
+                // Not a capture at all: no report to compare (exit 2 with a message).
+                assert_eq!(out.status.code(), Some(2), "{}", f.display());
+                continue;
+            }
+            let want = format!("{}\n", core.as_ref().unwrap().to_json_pretty());
+            assert!(
+                out.stdout == want.as_bytes(),
+                "{} ({threads} thread(s)): CLI report differs from the core's",
+                f.display()
+            );
+            compared += 1;
         }
-        let core = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
-        let want = format!("{}\n", core.to_json_pretty());
-        assert!(
-            out.stdout == want.as_bytes(),
-            "{}: CLI report differs from the core's",
-            f.display()
-        );
-        compared += 1;
     }
-    assert!(compared > fixture_files().len(), "compared only {compared}");
+    assert!(
+        compared > 2 * fixture_files().len(),
+        "compared only {compared}"
+    );
 }
