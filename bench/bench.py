@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PCAPLENS = os.path.join(ROOT, "target", "release", "pcaplens")
 
 
-def run(cmd, stdout=subprocess.DEVNULL):
+def run(cmd, stdout=subprocess.DEVNULL, env=None):
     """Run cmd; return (wall seconds, peak RSS in MB, CPU seconds) of that process.
 
     Peak RSS comes from GNU time when present: a child forked from this Python
@@ -32,7 +32,7 @@ def run(cmd, stdout=subprocess.DEVNULL):
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         full = ["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name, *cmd] if gnu_time else cmd
         start = time.perf_counter()
-        proc = subprocess.Popen(full, stdout=stdout, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(full, stdout=stdout, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -45,9 +45,9 @@ def run(cmd, stdout=subprocess.DEVNULL):
         return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
-def best_of(n, cmd):
+def best_of(n, cmd, env=None):
     """Best wall and CPU time of n runs, and the largest peak RSS."""
-    runs = [run(cmd) for _ in range(n)]
+    runs = [run(cmd, env=env) for _ in range(n)]
     return min(r[0] for r in runs), max(r[1] for r in runs), min(r[2] for r in runs)
 
 
@@ -110,6 +110,16 @@ def main():
             print(f"{label} vs {name}: {secs / wall:.1f}x faster (wall), {ocpu / cpu:.1f}x (CPU)")
     rss = rows[0][1][1]
     print(f"pcaplens peak RSS: {rss:.1f} MB (target < 100 MB)")
+
+    # The CLI reads a file on two threads when the two cores share a cache and
+    # on one otherwise (a VM's cores may sit on different chiplets); both ways,
+    # fixed, for the record.
+    for threads in ("1", "2"):
+        env = dict(os.environ, PCAPLENS_READ_THREADS=threads)
+        secs, _, cpu = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, big], env=env)
+        tshark_row = [r for r in rows if r[0].startswith("tshark")]
+        vs = f", {tshark_row[0][1][0] / secs:.1f}x tshark (wall)" if tshark_row else ""
+        print(f"pcaplens analyze, PCAPLENS_READ_THREADS={threads}: {secs:.3f} s wall, {cpu:.3f} s CPU{vs}")
     tshark = next((r[1] for r in rows if r[0].startswith("tshark")), None)
     print(f"\nread-only floor (dd, no parsing): one core {floor1[0]:.3f} s, two cores {floor2[0]:.3f} s")
     if tshark:
