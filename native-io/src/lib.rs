@@ -62,6 +62,8 @@ pub fn decode_file<E>(
     let one_thread = match std::env::var(THREADS_ENV).as_deref() {
         Ok("1") => true,
         Ok("2") => false,
+        // One core: nothing to probe, and the probe would wait for its timeout.
+        _ if std::thread::available_parallelism().is_ok_and(|n| n.get() < 2) => true,
         _ => {
             let ball = AtomicU32::new(0);
             std::thread::scope(|scope| {
