@@ -104,8 +104,7 @@ impl PyAnalyzer {
 /// Analyse a capture file, streamed in Rust (memory bounded by live flows,
 /// not file size) with the GIL released. As the CLI does, one thread reads,
 /// decodes and accounts flows (the core's first stage) while this one runs the
-/// detectors on the previous chunk, when the machine's two cores share a cache
-/// (`PCAPLENS_READ_THREADS=1` or `2` decides instead).
+/// detectors on the previous chunk (see `pcaplens_native_io::decode_file`).
 #[pyfunction]
 #[pyo3(signature = (path, options = None))]
 pub fn analyze_path(

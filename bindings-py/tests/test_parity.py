@@ -58,17 +58,21 @@ def test_parity_on_hand_built_capture(tmp_path: Path) -> None:
     assert (report.to_json() + "\n").encode() == cli.stdout
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_both_ways_of_reading_a_file_agree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str
+@pytest.mark.parametrize(
+    ("threads", "flows"), [("1", "reading"), ("2", "reading"), ("2", "analysis")]
+)
+def test_every_way_of_reading_a_file_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: str, flows: str
 ) -> None:
-    # Several read chunks long; analyze(path) reads on one thread or two as the
-    # machine's cores suggest, and PCAPLENS_READ_THREADS fixes the choice.
+    # Several read chunks long; analyze(path) reads on one thread or two, with
+    # the flow table on either, as the machine's cores suggest;
+    # PCAPLENS_READ_THREADS and PCAPLENS_FLOW_THREAD fix the choice.
     data = pcaplens.generate("normal", packets=20000, seed=3)
     assert len(data) > 4 * (256 << 10)
     path = tmp_path / "big.pcap"
     path.write_bytes(data)
     monkeypatch.setenv("PCAPLENS_READ_THREADS", threads)
+    monkeypatch.setenv("PCAPLENS_FLOW_THREAD", flows)
     ours = pcaplens.analyze(path).to_json()
     streamed = pcaplens.Analyzer()
     streamed.feed(data)

@@ -92,6 +92,9 @@ struct Pipeline {
     /// reading: this keeps the two stages about equal on two cores.
     packet_stats: PacketStats,
     flow_stats: FlowStats,
+    /// The flow accounting, when the frames come from a first stage made
+    /// [`FrameSource::without_flows`] (started with the first such frame).
+    accounting: Option<Accounting>,
     detectors: Detectors,
     listed: BTreeMap<u64, FlowSummary>,
     omitted: u64,
@@ -104,7 +107,7 @@ pub enum Frame<'r, 'a> {
         record: &'r Record<'a>,
         packet: &'r decode::Packet<'a>,
         /// The flow of the innermost IP layer, as this packet left it.
-        flow: Option<&'r FlowCtx>,
+        flow: FrameFlow<'r>,
     },
     /// A file header or a non-packet block.
     Meta(&'r Event<'a>),
@@ -113,9 +116,19 @@ pub enum Frame<'r, 'a> {
     FlowsEnded(&'r [Flow]),
 }
 
+/// The flow side of a [`Frame::Packet`].
+#[derive(Clone, Copy, Debug)]
+pub enum FrameFlow<'r> {
+    /// The first stage accounted the frame: its innermost flow, if it has one.
+    Accounted(Option<&'r FlowCtx>),
+    /// The first stage left the flow accounting to the analyzer
+    /// ([`FrameSource::without_flows`]).
+    Unaccounted,
+}
+
 /// The first stage of the analysis: capture reading, frame decoding, and the
 /// flow accounting that needs no detector (the flow table and the anomaly
-/// features).
+/// features), unless it was made [`FrameSource::without_flows`].
 ///
 /// [`Analyzer::feed`] runs it inline. A caller with a spare core can run it on
 /// another thread and hand its frames to [`Analyzer::feed_frame`] in order,
@@ -124,7 +137,7 @@ pub struct FrameSource {
     reader: Reader,
     bytes_fed: u64,
     error: Option<ErrorInfo>,
-    accounting: Accounting,
+    accounting: Option<Accounting>,
 }
 
 /// The first stage's flow accounting. It needs only the decoded frames, so on
@@ -135,6 +148,16 @@ pub(crate) struct Accounting {
 }
 
 impl Accounting {
+    fn new(cfg: &AnalyzerConfig) -> Self {
+        Accounting {
+            table: FlowTable::new(cfg.flow.clone()),
+            anomaly: cfg
+                .anomaly
+                .enabled
+                .then(|| AnomalyEngine::new(&cfg.anomaly)),
+        }
+    }
+
     /// Account one decoded frame; returns the context of its innermost flow.
     pub(crate) fn on_packet(
         &mut self,
@@ -171,6 +194,13 @@ impl Accounting {
         (self.table.finished_len() >= FINISHED_BATCH).then(|| self.take_ended())
     }
 
+    /// End of input: every flow still in the table ends.
+    fn finish(mut self) -> (Accounting, Vec<Flow>) {
+        self.table.finish_all();
+        let ended = self.take_ended();
+        (self, ended)
+    }
+
     fn take_ended(&mut self) -> Vec<Flow> {
         let ended = self.table.take_finished();
         if let Some(a) = &mut self.anomaly {
@@ -187,9 +217,9 @@ pub struct SourceEnd {
     info: crate::capture::CaptureInfo,
     consumed: u64,
     error: Option<ErrorInfo>,
-    accounting: Accounting,
-    /// Every flow still in the table at the end, in creation order.
-    ended: Vec<Flow>,
+    /// The flow accounting, with every flow still in the table at the end
+    /// (in creation order); None when the analyzer did the accounting.
+    flows: Option<(Accounting, Vec<Flow>)>,
 }
 
 impl Default for FrameSource {
@@ -206,14 +236,16 @@ impl FrameSource {
             reader: Reader::new(),
             bytes_fed: 0,
             error: None,
-            accounting: Accounting {
-                table: FlowTable::new(cfg.flow.clone()),
-                anomaly: cfg
-                    .anomaly
-                    .enabled
-                    .then(|| AnomalyEngine::new(&cfg.anomaly)),
-            },
+            accounting: Some(Accounting::new(cfg)),
         }
+    }
+
+    /// The same stage without the flow accounting, which the [`Analyzer`]
+    /// its frames go to then does itself: on two cores that share no cache,
+    /// less crosses between them this way.
+    pub fn without_flows(mut self) -> Self {
+        self.accounting = None;
+        self
     }
 
     /// Read the next chunk (any size); `sink` gets every frame it completes, in order.
@@ -228,11 +260,19 @@ impl FrameSource {
                 // Filled in place: a ~1 KB packet is not moved around.
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
+                let Some(acc) = acc else {
+                    sink(Frame::Packet {
+                        record,
+                        packet: &packet,
+                        flow: FrameFlow::Unaccounted,
+                    });
+                    return;
+                };
                 let flow = acc.on_packet(record, &packet);
                 sink(Frame::Packet {
                     record,
                     packet: &packet,
-                    flow: flow.as_ref(),
+                    flow: FrameFlow::Accounted(flow.as_ref()),
                 });
                 if let Some(ended) = acc.ended_batch() {
                     sink(Frame::FlowsEnded(&ended));
@@ -244,11 +284,12 @@ impl FrameSource {
 
     /// The container events of the next chunk, for a sink that decodes each
     /// record into storage of its own ([`decode::decode_into`]) and accounts
-    /// it with [`Accounting::on_packet`] and [`Accounting::ended_batch`].
+    /// it with [`Accounting::on_packet`] and [`Accounting::ended_batch`] (when
+    /// this stage does the flow accounting).
     pub(crate) fn push_accounting(
         &mut self,
         chunk: &[u8],
-        sink: &mut dyn FnMut(&Event<'_>, &mut Accounting),
+        sink: &mut dyn FnMut(&Event<'_>, Option<&mut Accounting>),
     ) -> Result<(), CaptureError> {
         let FrameSource {
             reader,
@@ -260,7 +301,7 @@ impl FrameSource {
         if error.is_some() {
             return reader.push(&[], &mut |_| {});
         }
-        let result = reader.push(chunk, &mut |ev| sink(&ev, accounting));
+        let result = reader.push(chunk, &mut |ev| sink(&ev, accounting.as_mut()));
         if let Err(e) = &result {
             *error = Some(ErrorInfo::new(e, reader.frames() + 1));
         }
@@ -279,7 +320,7 @@ impl FrameSource {
 
     /// Flows in the table now (progress only).
     pub fn live_flows(&self) -> usize {
-        self.accounting.table.live()
+        self.accounting.as_ref().map_or(0, |a| a.table.live())
     }
 
     /// End of input (a capture cut short is an error here): every flow still
@@ -290,14 +331,11 @@ impl FrameSource {
                 self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
             }
         }
-        self.accounting.table.finish_all();
-        let ended = self.accounting.take_ended();
         SourceEnd {
             info: self.reader.info().clone(),
             consumed: self.reader.consumed(),
             error: self.error,
-            accounting: self.accounting,
-            ended,
+            flows: self.accounting.map(Accounting::finish),
         }
     }
 }
@@ -317,6 +355,7 @@ impl Analyzer {
             source: FrameSource::new(&cfg),
             external_bytes: 0,
             pipe: Pipeline {
+                accounting: None,
                 packet_stats: PacketStats::default(),
                 flow_stats: FlowStats::new(cfg.top_n),
                 detectors: Detectors::new(&cfg.detect),
@@ -352,7 +391,11 @@ impl Analyzer {
             bytes_fed: self.source.bytes_fed() + self.external_bytes,
             packets: self.pipe.packet_stats.packets,
             // Frames from an external FrameSource leave this one empty.
-            live_flows: self.source.live_flows() as u64,
+            live_flows: self
+                .source
+                .live_flows()
+                .max(self.pipe.accounting.as_ref().map_or(0, |a| a.table.live()))
+                as u64,
         }
     }
 
@@ -392,10 +435,19 @@ impl Analyzer {
         mut pipe: Pipeline,
         mut end: SourceEnd,
     ) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
-        let ended = std::mem::take(&mut end.ended);
+        // The accounting is the first stage's, or this one's when the first
+        // stage left it here.
+        let (accounting, ended) = match end.flows.take() {
+            Some(flows) => flows,
+            None => pipe
+                .accounting
+                .take()
+                .unwrap_or_else(|| Accounting::new(&pipe.cfg))
+                .finish(),
+        };
         pipe.collect_finished(&ended);
         let rest = std::mem::take(&mut pipe.collected);
-        let (report, matrix) = pipe.build_report(end);
+        let (report, matrix) = pipe.build_report(end, accounting);
         (report, rest, matrix)
     }
 }
@@ -406,16 +458,23 @@ impl Pipeline {
             Frame::Packet {
                 record,
                 packet,
-                flow,
+                flow: FrameFlow::Accounted(flow),
+            } => self.on_packet(record, packet, flow.copied()),
+            Frame::Packet {
+                record,
+                packet,
+                flow: FrameFlow::Unaccounted,
             } => {
-                self.packet_stats.on_packet(record, packet);
-                if self.cfg.detect_enabled {
-                    self.detectors.on_packet(&PacketCtx {
-                        record,
-                        packet,
-                        flow: flow.copied(),
-                    });
+                let mut acc = self
+                    .accounting
+                    .take()
+                    .unwrap_or_else(|| Accounting::new(&self.cfg));
+                let flow = acc.on_packet(record, packet);
+                self.on_packet(record, packet, flow);
+                if let Some(ended) = acc.ended_batch() {
+                    self.collect_finished(&ended);
                 }
+                self.accounting = Some(acc);
             }
             // TLS key logs let the detectors read DNS over QUIC.
             Frame::Meta(Event::Secrets {
@@ -461,12 +520,31 @@ impl Pipeline {
         }
     }
 
-    fn build_report(mut self, end: SourceEnd) -> (Report, Option<FeatureMatrix>) {
+    fn on_packet(
+        &mut self,
+        record: &Record<'_>,
+        packet: &decode::Packet<'_>,
+        flow: Option<FlowCtx>,
+    ) {
+        self.packet_stats.on_packet(record, packet);
+        if self.cfg.detect_enabled {
+            self.detectors.on_packet(&PacketCtx {
+                record,
+                packet,
+                flow,
+            });
+        }
+    }
+
+    fn build_report(
+        mut self,
+        end: SourceEnd,
+        Accounting { table, anomaly }: Accounting,
+    ) -> (Report, Option<FeatureMatrix>) {
         let SourceEnd {
             info,
             consumed,
             error,
-            accounting: Accounting { table, anomaly },
             ..
         } = end;
         let s = &self.packet_stats;

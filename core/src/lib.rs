@@ -49,7 +49,7 @@ pub mod staged;
 pub mod stats;
 
 pub use analyzer::{
-    analyze_bytes, Analyzer, AnalyzerConfig, Frame, FrameSource, Progress, SourceEnd,
+    analyze_bytes, Analyzer, AnalyzerConfig, Frame, FrameFlow, FrameSource, Progress, SourceEnd,
 };
 pub use error::{CaptureError, ConfigError, ErrorInfo};
 pub use report::{FlowSummary, Report, SCHEMA_VERSION};

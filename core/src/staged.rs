@@ -9,7 +9,7 @@
 //! only place that ties them. The threads themselves belong to the fronts
 //! (the core runs none).
 
-use crate::analyzer::{Frame, FrameSource};
+use crate::analyzer::{Frame, FrameFlow, FrameSource};
 use crate::capture::{Event, Record};
 use crate::decode::{self, Packet};
 use crate::detect::FlowCtx;
@@ -26,7 +26,8 @@ pub struct ChunkStorage {
     /// Slot `i` holds the packet of `records[i]`; slots past `records.len()`
     /// are left from earlier chunks and never read.
     packets: Vec<Packet<'static>>,
-    /// The flow context of each record's innermost flow.
+    /// The flow context of each record's innermost flow (empty when the
+    /// first stage leaves the flow accounting to the analyzer).
     flows: Vec<Option<FlowCtx>>,
     /// Batches of ended flows, with the number of records that came before each.
     ended: Vec<(usize, Vec<Flow>)>,
@@ -114,9 +115,11 @@ impl DecodedChunk {
                     packets.push(Packet::default());
                 }
                 decode::decode_into(&mut packets[i], record.link_type, record.data);
-                flows.push(acc.on_packet(&record, &packets[i]));
-                if let Some(batch) = acc.ended_batch() {
-                    ended.push((records.len(), batch));
+                if let Some(acc) = acc {
+                    flows.push(acc.on_packet(&record, &packets[i]));
+                    if let Some(batch) = acc.ended_batch() {
+                        ended.push((records.len(), batch));
+                    }
                 }
             }
             Event::Meta { offset, kind, raw } => {
@@ -166,8 +169,9 @@ impl DecodedChunk {
         let s = &self.storage;
         let mut metas = s.metas.iter().peekable();
         let mut ended = s.ended.iter().peekable();
-        let frames = s.records.iter().zip(&s.packets).zip(&s.flows);
-        for (i, ((record, packet), flow)) in frames.enumerate() {
+        // Either every record has its flow context, or none has.
+        let accounted = s.flows.len() == s.records.len();
+        for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
             if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
@@ -192,10 +196,14 @@ impl DecodedChunk {
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
                 f(Frame::Meta(ev));
             }
+            let flow = match s.flows.get(i) {
+                Some(flow) if accounted => FrameFlow::Accounted(flow.as_ref()),
+                _ => FrameFlow::Unaccounted,
+            };
             f(Frame::Packet {
                 record,
                 packet,
-                flow: flow.as_ref(),
+                flow,
             });
             while let Some((_, batch)) = ended.next_if(|(after, _)| *after == i + 1) {
                 f(Frame::FlowsEnded(batch));

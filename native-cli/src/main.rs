@@ -46,10 +46,12 @@ const EXIT_CODES_HELP: &str = exit_codes_help!();
 
 const ANALYZE_HELP: &str = concat!(
     "\
-Environment:
-  PCAPLENS_READ_THREADS  1 or 2: read a capture file on one thread, or on two (reading,
-                         decoding and flows on one; detection on the other). Unset: two
-                         when the machine's two cores share a cache. The report is the same.
+Environment (the report is the same whatever they say):
+  PCAPLENS_READ_THREADS  1 or 2: analyse a capture file on one thread, or on two (reading
+                         and decoding on one, detection on the other). Unset: two when
+                         there are two cores.
+  PCAPLENS_FLOW_THREAD   reading or analysis: which of the two threads keeps the flow
+                         table. Unset: the reading thread when the two cores share a cache.
 
 ",
     exit_codes_help!()

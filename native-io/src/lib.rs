@@ -23,8 +23,13 @@ use std::sync::mpsc::{channel, sync_channel};
 pub const READ_CHUNK: usize = 256 << 10;
 
 /// Environment variable that fixes how many threads [`decode_file`] uses
-/// ("1" or "2"); otherwise a probe of the two cores decides.
+/// ("1" or "2"); otherwise two when the process has two cores or more.
 pub const THREADS_ENV: &str = "PCAPLENS_READ_THREADS";
+
+/// Environment variable that fixes which of [`decode_file`]'s two threads
+/// keeps the flow table ("reading" or "analysis"); otherwise a probe of the
+/// two cores decides.
+pub const FLOWS_ENV: &str = "PCAPLENS_FLOW_THREAD";
 
 /// Buffers in flight between the reading thread and the analysis.
 const BUFFERS: usize = 4;
@@ -49,21 +54,29 @@ pub enum Error<E> {
 /// whichever core is the slower one. The first short chunk ends the input, as
 /// a short read would (a file still being written is read up to where it was).
 ///
-/// Handing every frame to the other core pays off only when the two cores
-/// share a cache: the threads first time a few round trips between them, and
-/// when the cores are far apart the whole file is read on this thread (the
-/// report is the same either way). [`THREADS_ENV`] set to 1 or 2 decides
-/// instead of the probe.
+/// Where the flow table goes depends on the cores. When they share a cache,
+/// the reading thread keeps it (the two threads then carry about equal work);
+/// when they are far apart, every cache line a frame hands across costs
+/// several times more, so the reading thread only reads and decodes
+/// ([`FrameSource::without_flows`]) and fewer lines cross. The threads time a
+/// few round trips between them to tell. The report is the same either way.
+/// [`THREADS_ENV`] and [`FLOWS_ENV`] decide instead of the machine.
 pub fn decode_file<E>(
     file: &File,
-    mut source: FrameSource,
+    source: FrameSource,
     mut analyse: impl FnMut(&DecodedChunk) -> Result<bool, E>,
 ) -> Result<SourceEnd, Error<E>> {
     let one_thread = match std::env::var(THREADS_ENV).as_deref() {
         Ok("1") => true,
         Ok("2") => false,
-        // One core: nothing to probe, and the probe would wait for its timeout.
-        _ if std::thread::available_parallelism().is_ok_and(|n| n.get() < 2) => true,
+        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() < 2),
+    };
+    if one_thread {
+        return decode_stream(&mut &*file, source, analyse);
+    }
+    let far = match std::env::var(FLOWS_ENV).as_deref() {
+        Ok("reading") => false,
+        Ok("analysis") => true,
         _ => {
             let ball = AtomicU32::new(0);
             std::thread::scope(|scope| {
@@ -72,9 +85,7 @@ pub fn decode_file<E>(
             })
         }
     };
-    if one_thread {
-        return decode_stream(&mut &*file, source, analyse);
-    }
+    let mut source = if far { source.without_flows() } else { source };
     let (full_tx, full_rx) = sync_channel::<io::Result<DecodedChunk>>(BUFFERS);
     let (job_tx, job_rx) = channel::<Job>();
     let mut next_index = 0u64;
@@ -169,13 +180,15 @@ pub fn decode_stream<E>(
     Ok(source.finish())
 }
 
-/// Round trips of one cache line between the two threads, after as many to
-/// let the scheduler give each thread a core of its own: in batches, of which
-/// the fastest counts (a batch the host interrupts says nothing). Tens of
-/// microseconds in all.
-const WARM_UP: u32 = 256;
-const BATCHES: u32 = 8;
+/// Round trips of one cache line between the two threads are timed in
+/// batches of this many; the fastest batch counts (a batch the scheduler or
+/// the host interrupts says nothing about the distance).
 const BATCH: u32 = 32;
+
+/// Batches that show near cores before the probe believes them, and the most
+/// batches it plays (well under a millisecond on far cores).
+const NEAR_BATCHES: u32 = 8;
+const MAX_BATCHES: u32 = 64;
 
 /// A round trip slower than this means the cores are far apart (on the
 /// 2-core VMs this was built on: ~80 ns when they share a cache, ~400 ns when
@@ -183,10 +196,12 @@ const BATCH: u32 = 32;
 const FAR_ROUND_TRIP: std::time::Duration = std::time::Duration::from_nanos(250);
 
 /// Time round trips of a value between this thread and [`return_ball`] on
-/// another, and tell whether the cores are far apart. A thread that does not
-/// answer within ~10 ms counts as far.
+/// another, and tell whether the cores are far apart. The two threads may
+/// start on one core: waits yield, so the game goes on (slowly) until the
+/// scheduler spreads them. Bounded by ~20 ms; no fast batch by then counts
+/// as far.
 fn cores_are_far(ball: &AtomicU32) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
     let mut throw = 0u32;
     let mut play = |n: u32| -> bool {
         for _ in 0..n {
@@ -195,8 +210,11 @@ fn cores_are_far(ball: &AtomicU32) -> bool {
             while ball.load(Ordering::Acquire) != 2 * throw + 2 {
                 spins = spins.wrapping_add(1);
                 // The clock is read rarely: reading it slows the game it times.
-                if spins % 1024 == 0 && std::time::Instant::now() > deadline {
-                    return false;
+                if spins % 1024 == 0 {
+                    if std::time::Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::yield_now();
                 }
                 std::hint::spin_loop();
             }
@@ -204,18 +222,25 @@ fn cores_are_far(ball: &AtomicU32) -> bool {
         }
         true
     };
+    let limit = FAR_ROUND_TRIP * BATCH;
     let mut fastest = std::time::Duration::MAX;
-    let mut answered = play(WARM_UP);
-    for _ in 0..BATCHES {
-        if !answered {
+    let mut near_batches = 0;
+    for _ in 0..MAX_BATCHES {
+        let start = std::time::Instant::now();
+        if !play(BATCH) {
             break;
         }
-        let start = std::time::Instant::now();
-        answered = play(BATCH);
-        fastest = fastest.min(start.elapsed());
+        let took = start.elapsed();
+        fastest = fastest.min(took);
+        if took <= limit {
+            near_batches += 1;
+            if near_batches == NEAR_BATCHES {
+                break;
+            }
+        }
     }
     ball.store(u32::MAX, Ordering::Release);
-    !answered || fastest > FAR_ROUND_TRIP * BATCH
+    fastest > limit
 }
 
 /// The other side of [`cores_are_far`]: answer each odd value with the next

@@ -1,5 +1,6 @@
 //! The same capture fed whole, byte by byte, in random chunks, or through a
-//! separate first stage (`FrameSource`) gives byte-identical reports.
+//! separate first stage (`FrameSource`, with or without the flow table) gives
+//! byte-identical reports.
 
 use pcaplens_core::{Analyzer, AnalyzerConfig, FrameSource, Report};
 use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
@@ -20,9 +21,17 @@ fn feed_in(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
 
 /// The two-stage form: a `FrameSource` run apart from the analyzer, its
 /// frames handed over one by one (as the CLI does from its reading thread).
-fn feed_through_source(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
+fn feed_through_source(
+    bytes: &[u8],
+    sizes: &mut dyn FnMut() -> usize,
+    flows_in_source: bool,
+) -> Report {
     let cfg = AnalyzerConfig::default();
     let mut source = FrameSource::new(&cfg);
+    if !flows_in_source {
+        // The analyzer then keeps the flow table itself.
+        source = source.without_flows();
+    }
     let mut a = Analyzer::new(cfg).unwrap();
     let mut at = 0;
     while at < bytes.len() {
@@ -43,13 +52,17 @@ fn check(path: &std::path::Path, byte_by_byte: bool) {
     let mut rng = SmallRng::seed_from_u64(bytes.len() as u64);
     let random = feed_in(&bytes, &mut || rng.random_range(1..4096)).to_json_pretty();
     assert_eq!(whole, random, "{}: random chunks differ", path.display());
-    let staged = feed_through_source(&bytes, &mut || rng.random_range(1..65536)).to_json_pretty();
-    assert_eq!(
-        whole,
-        staged,
-        "{}: two-stage feeding differs",
-        path.display()
-    );
+    for flows_in_source in [true, false] {
+        let staged =
+            feed_through_source(&bytes, &mut || rng.random_range(1..65536), flows_in_source)
+                .to_json_pretty();
+        assert_eq!(
+            whole,
+            staged,
+            "{}: two-stage feeding differs (flows in the first stage: {flows_in_source})",
+            path.display()
+        );
+    }
     if byte_by_byte {
         let single = feed_in(&bytes, &mut || 1).to_json_pretty();
         assert_eq!(whole, single, "{}: 1-byte chunks differ", path.display());

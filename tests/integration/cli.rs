@@ -265,12 +265,15 @@ fn decode_ahead_report_equals_the_cores() {
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let core = analyze_bytes(&bytes, AnalyzerConfig::default());
-        // Both ways of reading a file, whatever the machine's cores would pick.
-        for threads in ["1", "2"] {
+        // Every way of reading a file, whatever the machine's cores would pick:
+        // one thread; two with the flow table on the reading thread; two with
+        // it on the analysing thread.
+        for (threads, flows) in [("1", "reading"), ("2", "reading"), ("2", "analysis")] {
             let out = Command::new(pcaplens_bin())
                 .args(["analyze", "--json"])
                 .arg(f)
                 .env("PCAPLENS_READ_THREADS", threads)
+                .env("PCAPLENS_FLOW_THREAD", flows)
                 .output()
                 .unwrap();
             if out.stdout.is_empty() {
@@ -281,14 +284,14 @@ fn decode_ahead_report_equals_the_cores() {
             let want = format!("{}\n", core.as_ref().unwrap().to_json_pretty());
             assert!(
                 out.stdout == want.as_bytes(),
-                "{} ({threads} thread(s)): CLI report differs from the core's",
+                "{} ({threads} thread(s), flows on the {flows} thread): CLI report differs from the core's",
                 f.display()
             );
             compared += 1;
         }
     }
     assert!(
-        compared > 2 * fixture_files().len(),
+        compared > 3 * fixture_files().len(),
         "compared only {compared}"
     );
 }

@@ -405,9 +405,10 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
     """Analyse a pcap or pcapng capture and return its :class:`Report`.
 
     ``source`` is a path (``str`` or ``os.PathLike``; streamed from disk in Rust
-    with bounded memory, on two threads when the machine's two cores share a
-    cache; ``PCAPLENS_READ_THREADS=1`` or ``2`` decides instead, with the same
-    report), ``bytes``/``bytearray``/``memoryview`` holding a whole
+    with bounded memory, on two threads when there are two cores;
+    ``PCAPLENS_READ_THREADS=1`` or ``2`` and ``PCAPLENS_FLOW_THREAD=reading``
+    or ``analysis`` decide instead, with the same report), ``bytes``/
+    ``bytearray``/``memoryview`` holding a whole
     capture, a binary file object (read in 1 MiB chunks), or an iterable of byte
     chunks.
 
