@@ -48,8 +48,8 @@ const ANALYZE_HELP: &str = concat!(
     "\
 Environment (the report is the same whatever they say):
   PCAPLENS_READ_THREADS  1 or 2: analyse a capture file on one thread, or on two (reading
-                         and decoding on one, detection on the other). Unset: two when
-                         there are two cores.
+                         and decoding on one, detection on the other). Unset: two for a
+                         file over 1 MiB when there are two cores.
   PCAPLENS_FLOW_THREAD   reading or analysis: which of the two threads keeps the flow
                          table. Unset: the reading thread when the two cores share a cache.
 

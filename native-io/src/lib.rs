@@ -23,13 +23,17 @@ use std::sync::mpsc::{channel, sync_channel};
 pub const READ_CHUNK: usize = 256 << 10;
 
 /// Environment variable that fixes how many threads [`decode_file`] uses
-/// ("1" or "2"); otherwise two when the process has two cores or more.
+/// ("1" or "2"); otherwise two for a file of more than a few chunks when the
+/// process has two cores or more.
 pub const THREADS_ENV: &str = "PCAPLENS_READ_THREADS";
 
 /// Environment variable that fixes which of [`decode_file`]'s two threads
 /// keeps the flow table ("reading" or "analysis"); otherwise a probe of the
 /// two cores decides.
 pub const FLOWS_ENV: &str = "PCAPLENS_FLOW_THREAD";
+
+/// Files smaller than this are read on one thread (unless [`THREADS_ENV`] says).
+const SMALL_FILE: u64 = 4 * READ_CHUNK as u64;
 
 /// Buffers in flight between the reading thread and the analysis.
 const BUFFERS: usize = 4;
@@ -69,6 +73,8 @@ pub fn decode_file<E>(
     let one_thread = match std::env::var(THREADS_ENV).as_deref() {
         Ok("1") => true,
         Ok("2") => false,
+        // A file of a few chunks is done before a second thread would pay off.
+        _ if file.metadata().is_ok_and(|m| m.len() < SMALL_FILE) => true,
         _ => std::thread::available_parallelism().is_ok_and(|n| n.get() < 2),
     };
     if one_thread {

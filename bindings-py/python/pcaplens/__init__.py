@@ -405,7 +405,8 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
     """Analyse a pcap or pcapng capture and return its :class:`Report`.
 
     ``source`` is a path (``str`` or ``os.PathLike``; streamed from disk in Rust
-    with bounded memory, on two threads when there are two cores;
+    with bounded memory, on two threads for a file over 1 MiB when there are
+    two cores;
     ``PCAPLENS_READ_THREADS=1`` or ``2`` and ``PCAPLENS_FLOW_THREAD=reading``
     or ``analysis`` decide instead, with the same report), ``bytes``/
     ``bytearray``/``memoryview`` holding a whole
