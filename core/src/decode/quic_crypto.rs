@@ -212,15 +212,21 @@ pub struct Opened {
     pub payload: Vec<u8>,
 }
 
-/// Remove header protection from and decrypt one packet: `pkt` runs from its
-/// first byte to its end (the Length of a long header, the datagram's end for
-/// a short one); the packet number starts at `pn_off`.
-pub fn open_packet(
-    keys: &PacketKeys,
-    pkt: &[u8],
-    pn_off: usize,
-    largest: Option<u64>,
-) -> Option<Opened> {
+/// A packet's header with its protection removed.
+pub struct Unprotected {
+    /// The header as it is authenticated: first byte and packet number in the clear.
+    pub header: ArrayVec<u8, 128>,
+    /// First byte with the protected bits cleared.
+    pub first: u8,
+    pub pn_len: usize,
+    /// The packet number's low bytes, as sent.
+    pub truncated_pn: u64,
+}
+
+/// Remove header protection: `pkt` runs from its first byte to its end (the
+/// Length of a long header, the datagram's end for a short one); the packet
+/// number starts at `pn_off`. None when the packet is too short.
+pub fn unprotect_header(keys: &PacketKeys, pkt: &[u8], pn_off: usize) -> Option<Unprotected> {
     let long = *pkt.first()? & 0x80 != 0;
     let mask = keys.mask(pkt.get(pn_off + 4..pn_off + 20)?)?;
     let first = pkt[0] ^ (mask[0] & if long { 0x0f } else { 0x1f });
@@ -229,19 +235,41 @@ pub fn open_packet(
     if pkt.len() < hdr_end + TAG_LEN {
         return None;
     }
-    let mut aad: ArrayVec<u8, 128> = ArrayVec::new();
-    aad.try_extend_from_slice(&pkt[..hdr_end]).ok()?;
-    aad[0] = first;
-    let mut truncated = 0u64;
+    let mut header: ArrayVec<u8, 128> = ArrayVec::new();
+    header.try_extend_from_slice(&pkt[..hdr_end]).ok()?;
+    header[0] = first;
+    let mut truncated_pn = 0u64;
     for i in 0..pn_len {
-        aad[pn_off + i] ^= mask[1 + i];
-        truncated = (truncated << 8) | aad[pn_off + i] as u64;
+        header[pn_off + i] ^= mask[1 + i];
+        truncated_pn = (truncated_pn << 8) | header[pn_off + i] as u64;
     }
-    let pn = decode_pn(largest, truncated, pn_len);
+    Some(Unprotected {
+        header,
+        first,
+        pn_len,
+        truncated_pn,
+    })
+}
+
+/// Remove header protection from and decrypt one packet (see
+/// [`unprotect_header`] for `pkt` and `pn_off`).
+pub fn open_packet(
+    keys: &PacketKeys,
+    pkt: &[u8],
+    pn_off: usize,
+    largest: Option<u64>,
+) -> Option<Opened> {
+    let h = unprotect_header(keys, pkt, pn_off)?;
+    let pn = decode_pn(largest, h.truncated_pn, h.pn_len);
+    let hdr_end = pn_off + h.pn_len;
     let body_end = pkt.len() - TAG_LEN;
     let mut payload = pkt[hdr_end..body_end].to_vec();
-    keys.open(pn, &aad, &mut payload, &pkt[body_end..])?;
-    Some(Opened { pn, first, payload })
+    keys.open(pn, &h.header, &mut payload, &pkt[body_end..])?;
+    Some(Opened {
+        pn,
+        first: h.first,
+        payload,
+    })
 }
 
 #[cfg(test)]

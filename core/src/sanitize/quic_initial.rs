@@ -11,7 +11,9 @@
 
 use super::pseudo::Pseudonymizer;
 use crate::decode::quic::{frames, Frame};
-use crate::decode::quic_crypto::{initial_candidates, PacketKeys, TAG_LEN};
+use crate::decode::quic_crypto::{
+    initial_candidates, unprotect_header, PacketKeys, Unprotected, TAG_LEN,
+};
 use arrayvec::ArrayVec;
 
 /// Rewrite the client Initial `pkt` (one whole long-header packet: first
@@ -41,22 +43,15 @@ fn rewrite_with(
 ) -> bool {
     (|| -> Option<bool> {
         let keys = PacketKeys::initial(salt, prefix, dcid, false)?;
-        let mask = keys.mask(pkt.get(pn_off + 4..pn_off + 20)?)?;
-        let first = pkt[0] ^ (mask[0] & 0x0f);
-        let pn_len = (first & 3) as usize + 1;
-        let hdr_end = pn_off + pn_len;
-        if pkt.len() < hdr_end + TAG_LEN {
-            return None;
-        }
-        let mut header: ArrayVec<u8, 128> = ArrayVec::new();
-        header.try_extend_from_slice(&pkt[..hdr_end]).ok()?;
-        header[0] = first;
+        let Unprotected {
+            header,
+            first,
+            pn_len,
+            truncated_pn,
+        } = unprotect_header(&keys, pkt, pn_off)?;
         // Client Initials start at packet number 0: the truncated number is the number.
-        let mut pn = 0u64;
-        for i in 0..pn_len {
-            header[pn_off + i] ^= mask[1 + i];
-            pn = (pn << 8) | header[pn_off + i] as u64;
-        }
+        let pn = truncated_pn;
+        let hdr_end = pn_off + pn_len;
         let body_end = pkt.len() - TAG_LEN;
         let mut plain: Vec<u8> = pkt[hdr_end..body_end].to_vec();
         keys.open(pn, &header, &mut plain, &pkt[body_end..])?;
