@@ -465,16 +465,16 @@ impl Pipeline {
                 packet,
                 flow: FrameFlow::Unaccounted,
             } => {
-                let mut acc = self
+                let acc = self
                     .accounting
-                    .take()
-                    .unwrap_or_else(|| Accounting::new(&self.cfg));
+                    .get_or_insert_with(|| Accounting::new(&self.cfg));
                 let flow = acc.on_packet(record, packet);
+                // Taken before the detectors run: they never touch the table.
+                let ended = acc.ended_batch();
                 self.on_packet(record, packet, flow);
-                if let Some(ended) = acc.ended_batch() {
+                if let Some(ended) = ended {
                     self.collect_finished(&ended);
                 }
-                self.accounting = Some(acc);
             }
             // TLS key logs let the detectors read DNS over QUIC.
             Frame::Meta(Event::Secrets {
