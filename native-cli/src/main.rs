@@ -74,13 +74,20 @@ enum Command {
     /// Analyse pcap/pcapng captures and print a summary (or the full JSON report)
     #[command(after_help = ANALYZE_HELP)]
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write compact, sanitised evidence of a capture for an LLM (prompt files, no network)
+    #[command(after_help = EXIT_CODES_HELP)]
     Prepare(prepare_cmd::PrepareArgs),
+    /// Ask an LLM (Azure OpenAI or OpenAI-compatible) for the root cause; `--offline`: the rules only
+    #[command(after_help = EXIT_CODES_HELP)]
     Ask(ask_cmd::AskArgs),
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
+    /// Pseudonymise a capture (addresses, names, headers, secrets) and audit it for leaks
     #[command(after_help = EXIT_CODES_HELP)]
     Sanitize(sanitize_cmd::SanitizeArgs),
+    /// Turn pseudonyms in any text (an LLM's answer, a report) back into the originals
+    #[command(after_help = EXIT_CODES_HELP)]
     Unmask(unmask_cmd::UnmaskArgs),
 }
 

@@ -161,6 +161,45 @@ fn help_documents_exit_codes() {
     );
 }
 
+/// Every subcommand says what it does (in the list and atop its own help)
+/// and documents the exit codes; a flattened option group's doc comment
+/// once stood in for the description of `prepare` and `ask`.
+#[test]
+fn every_subcommand_has_its_own_description_and_exit_codes() {
+    let out = Command::new(pcaplens_bin()).arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&out.stdout).into_owned();
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(commands.len() >= 6, "{top}");
+    for name in commands {
+        let listed = top
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap();
+        assert!(
+            listed.split_whitespace().count() > 2,
+            "`{name}` has no description in:\n{top}"
+        );
+        let out = Command::new(pcaplens_bin())
+            .args([name, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let about = help.lines().next().unwrap_or_default();
+        assert!(
+            !about.starts_with("Usage:") && !about.starts_with("Options shared"),
+            "`{name} --help` starts with {about:?}"
+        );
+        assert!(help.contains("Exit status:"), "`{name} --help`:\n{help}");
+    }
+}
+
 #[test]
 fn generate_is_deterministic_and_analyzable() {
     let dir = temp_dir("gen");
