@@ -3,14 +3,12 @@
 //! [`FlowStats`] (talkers and conversations) once per finished flow.
 
 use crate::capture::Record;
-use crate::decode::{link, Packet, MAX_PROTOCOLS};
+use crate::decode::{link, Packet, Protocols};
 use crate::flow::{Flow, FxHashMap};
 use crate::report::{
     ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
 };
-use arrayvec::ArrayVec;
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
@@ -21,13 +19,13 @@ const MAX_TALKERS: usize = 100_000;
 /// Frames and bytes of one distinct protocol path (outermost first).
 #[derive(Clone, Debug)]
 struct PathCount {
-    names: ArrayVec<&'static str, MAX_PROTOCOLS>,
+    names: Protocols,
     frames: u64,
     bytes: u64,
 }
 
-/// Paths compared by name address before the index is asked: a capture
-/// mostly repeats a handful of paths.
+/// Paths compared one by one before the index is asked: a capture mostly
+/// repeats a handful of paths.
 const HOT_PATHS: usize = 8;
 
 #[derive(Clone, Debug, Default)]
@@ -61,9 +59,8 @@ pub struct PacketStats {
     /// Frames and bytes per distinct protocol path; the protocol hierarchy
     /// is summed from them when the report is built.
     paths: Vec<PathCount>,
-    /// Paths by name, for those past the hot ones (or whose names are other
-    /// copies of the same strings).
-    path_index: HashMap<ArrayVec<&'static str, MAX_PROTOCOLS>, usize>,
+    /// Paths by name, for those past the hot ones.
+    path_index: FxHashMap<Protocols, usize>,
     last_path: usize,
     timeline: Timeline,
 }
@@ -194,31 +191,25 @@ impl PacketStats {
     }
 
     /// Index of the count of this protocol path (added when new).
-    fn path_of(&mut self, names: &[&'static str]) -> usize {
-        let same = |p: &PathCount| {
-            p.names.len() == names.len()
-                && p.names.iter().zip(names).all(|(a, b)| std::ptr::eq(*a, *b))
-        };
+    fn path_of(&mut self, names: &Protocols) -> usize {
+        let same = |p: &PathCount| p.names == *names;
         if self.paths.get(self.last_path).is_some_and(same) {
             return self.last_path;
         }
         let i = match self.paths.iter().take(HOT_PATHS).position(same) {
             Some(i) => i,
-            None => {
-                let key: ArrayVec<&'static str, MAX_PROTOCOLS> = names.iter().copied().collect();
-                match self.path_index.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        self.paths.push(PathCount {
-                            names: key.clone(),
-                            frames: 0,
-                            bytes: 0,
-                        });
-                        self.path_index.insert(key, self.paths.len() - 1);
-                        self.paths.len() - 1
-                    }
+            None => match self.path_index.get(names) {
+                Some(&i) => i,
+                None => {
+                    self.paths.push(PathCount {
+                        names: *names,
+                        frames: 0,
+                        bytes: 0,
+                    });
+                    self.path_index.insert(*names, self.paths.len() - 1);
+                    self.paths.len() - 1
                 }
-            }
+            },
         };
         self.last_path = i;
         i
@@ -254,7 +245,7 @@ impl PacketStats {
         }];
         for p in &self.paths {
             let mut node = 0;
-            for &name in &p.names {
+            for &name in p.names.iter() {
                 let found = nodes[node]
                     .children
                     .iter()

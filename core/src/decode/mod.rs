@@ -173,11 +173,101 @@ impl IpLayer<'_> {
     }
 }
 
+/// Declares the names a protocol path can hold: the table, and an id constant
+/// for each name (its index in the table).
+macro_rules! protocol_names {
+    ($($id:ident = $name:literal,)*) => {
+        #[allow(clippy::upper_case_acronyms)]
+        #[repr(u8)]
+        enum ProtocolIndex { $($id,)* }
+        /// Ids of the names in a [`Protocols`].
+        pub(crate) mod proto {
+            $(pub const $id: u8 = super::ProtocolIndex::$id as u8;)*
+        }
+        static PROTOCOL_NAMES: &[&str] = &[$($name,)*];
+    };
+}
+
+protocol_names! {
+    ETH = "eth", VLAN = "vlan", ARP = "arp", MPLS = "mpls", PPPOES = "pppoes",
+    LLC = "llc", NULL = "null", RAW = "raw", SLL = "sll", PPP = "ppp",
+    RADIOTAP = "radiotap", WLAN = "wlan", PPI = "ppi", PKTAP = "pktap",
+    IPNET = "ipnet", NFLOG = "nflog", ERSPAN = "erspan", VXLAN = "vxlan",
+    GTP = "gtp", TEREDO = "teredo", GENEVE = "geneve", IP = "ip", IPV6 = "ipv6",
+    TCP = "tcp", UDP = "udp", ICMP = "icmp", ICMPV6 = "icmpv6", GRE = "gre",
+    IGMP = "igmp", ESP = "esp", AH = "ah", OSPF = "ospf", PIM = "pim",
+    VRRP = "vrrp", SCTP = "sctp", DNS = "dns", MDNS = "mdns", LLMNR = "llmnr",
+    HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
+    DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
+    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns",
+}
+
+/// The protocol-path id of an application protocol (its name).
+fn app_protocol_id(a: AppProto) -> u8 {
+    match a {
+        AppProto::Dns => proto::DNS,
+        AppProto::Mdns => proto::MDNS,
+        AppProto::Llmnr => proto::LLMNR,
+        AppProto::Http => proto::HTTP,
+        AppProto::Tls => proto::TLS,
+        AppProto::Quic => proto::QUIC,
+        AppProto::Ssh => proto::SSH,
+        AppProto::Ntp => proto::NTP,
+        AppProto::Dhcp => proto::DHCP,
+        AppProto::Dhcpv6 => proto::DHCPV6,
+        AppProto::Smtp => proto::SMTP,
+        AppProto::Ftp => proto::FTP,
+        AppProto::Snmp => proto::SNMP,
+        AppProto::Syslog => proto::SYSLOG,
+        AppProto::Ssdp => proto::SSDP,
+        AppProto::Nbns => proto::NBNS,
+    }
+}
+
+/// A frame's protocol names, outermost first (at most [`MAX_PROTOCOLS`];
+/// more are dropped). Kept as one-byte ids, so a path is 17 bytes that
+/// compare and hash at once; ids past the length stay zero for that.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Protocols {
+    len: u8,
+    ids: [u8; MAX_PROTOCOLS],
+}
+
+impl Protocols {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The names, outermost first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'static &'static str> + '_ {
+        self.ids[..self.len()]
+            .iter()
+            .map(|&id| &PROTOCOL_NAMES[id as usize])
+    }
+
+    fn push(&mut self, id: u8) {
+        if let Some(slot) = self.ids.get_mut(self.len as usize) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+}
+
+impl std::fmt::Debug for Protocols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// A decoded frame: borrowed views into the frame bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Packet<'a> {
     /// Protocol names outermost first (as tshark's protocol hierarchy).
-    pub protocols: ArrayVec<&'static str, MAX_PROTOCOLS>,
+    pub protocols: Protocols,
     /// IP layers outermost first; the last one is the innermost.
     pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
     /// Ethernet source/destination (outermost), when the link has them.
@@ -201,8 +291,8 @@ impl<'a> Packet<'a> {
         self.ip.last()
     }
 
-    fn push_proto(&mut self, name: &'static str) {
-        let _ = self.protocols.try_push(name);
+    fn push_proto(&mut self, id: u8) {
+        self.protocols.push(id);
     }
 
     fn mark(&mut self, what: &'static str) {
@@ -249,7 +339,7 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
         malformed,
         frame_base,
     } = pkt;
-    protocols.clear();
+    *protocols = Protocols::default();
     ip.clear();
     *eth_src = None;
     *eth_dst = None;
@@ -266,7 +356,7 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
             _ => None,
         };
         if let Some(a) = pkt.app {
-            pkt.push_proto(a.name());
+            pkt.push_proto(app_protocol_id(a));
         }
     }
 }
@@ -283,11 +373,11 @@ pub(crate) fn decode_ethertype<'a>(
         IPV4 | IPV6 => decode_ip(pkt, data, depth),
         VLAN | QINQ | QINQ_OLD => {
             if data.len() < 4 {
-                pkt.push_proto("vlan");
+                pkt.push_proto(proto::VLAN);
                 pkt.mark("vlan");
                 return;
             }
-            pkt.push_proto("vlan");
+            pkt.push_proto(proto::VLAN);
             let tci = u16::from_be_bytes([data[0], data[1]]);
             let _ = pkt.vlan_ids.try_push(tci & 0x0FFF);
             let next = u16::from_be_bytes([data[2], data[3]]);
@@ -295,10 +385,10 @@ pub(crate) fn decode_ethertype<'a>(
                 decode_ethertype(pkt, next, &data[4..], depth + 1);
             }
         }
-        ARP => pkt.push_proto("arp"),
+        ARP => pkt.push_proto(proto::ARP),
         MPLS | MPLS_MC => link::decode_mpls(pkt, data, depth),
         PPPOE_SESSION => {
-            pkt.push_proto("pppoes");
+            pkt.push_proto(proto::PPPOES);
             if data.len() >= 8 {
                 let proto = u16::from_be_bytes([data[6], data[7]]);
                 link::decode_ppp_proto(pkt, proto, &data[8..], depth);
@@ -327,7 +417,7 @@ pub(crate) fn decode_ip<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
 }
 
 fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
-    pkt.push_proto("ip");
+    pkt.push_proto(proto::IP);
     let hdr = match Ipv4HeaderSlice::from_slice(data) {
         Ok(h) => h,
         Err(_) => {
@@ -382,7 +472,7 @@ fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
 }
 
 fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
-    pkt.push_proto("ipv6");
+    pkt.push_proto(proto::IPV6);
     let hdr = match Ipv6HeaderSlice::from_slice(data) {
         Ok(h) => h,
         Err(_) => {
@@ -480,7 +570,7 @@ fn decode_transport<'a>(
 ) -> Transport<'a> {
     match IpNumber(proto) {
         IpNumber::TCP => {
-            pkt.push_proto("tcp");
+            pkt.push_proto(proto::TCP);
             match TcpHeaderSlice::from_slice(payload) {
                 Ok(h) => {
                     let hl = h.slice().len();
@@ -506,7 +596,7 @@ fn decode_transport<'a>(
             }
         }
         IpNumber::UDP => {
-            pkt.push_proto("udp");
+            pkt.push_proto(proto::UDP);
             if payload.len() < 8 {
                 pkt.mark("udp");
                 return Transport::Truncated;
@@ -527,7 +617,7 @@ fn decode_transport<'a>(
         }
         IpNumber::ICMP | IpNumber::IPV6_ICMP => {
             let is_v6 = proto == 58;
-            pkt.push_proto(if is_v6 { "icmpv6" } else { "icmp" });
+            pkt.push_proto(if is_v6 { proto::ICMPV6 } else { proto::ICMP });
             if payload.len() < 4 {
                 pkt.mark(if is_v6 { "icmpv6" } else { "icmp" });
                 return Transport::Truncated;
@@ -542,7 +632,7 @@ fn decode_transport<'a>(
         }
         IpNumber::IPV4 | IpNumber::IPV6 => Transport::Other { payload },
         IpNumber::GRE => {
-            pkt.push_proto("gre");
+            pkt.push_proto(proto::GRE);
             Transport::Other { payload }
         }
         other => {
@@ -594,15 +684,16 @@ fn partial_tcp(payload: &[u8], payload_wire: u32) -> Transport<'_> {
     })
 }
 
-fn ip_proto_name(p: u8) -> Option<&'static str> {
+/// The protocol-path id of an IP protocol without a decoder of its own.
+fn ip_proto_name(p: u8) -> Option<u8> {
     Some(match p {
-        2 => "igmp",
-        50 => "esp",
-        51 => "ah",
-        89 => "ospf",
-        103 => "pim",
-        112 => "vrrp",
-        132 => "sctp",
+        2 => proto::IGMP,
+        50 => proto::ESP,
+        51 => proto::AH,
+        89 => proto::OSPF,
+        103 => proto::PIM,
+        112 => proto::VRRP,
+        132 => proto::SCTP,
         _ => return None,
     })
 }
@@ -723,6 +814,17 @@ mod tests {
     }
 
     #[test]
+    fn app_protocol_ids_name_the_protocol() {
+        use AppProto::*;
+        for a in [
+            Dns, Mdns, Llmnr, Http, Tls, Quic, Ssh, Ntp, Dhcp, Dhcpv6, Smtp, Ftp, Snmp, Syslog,
+            Ssdp, Nbns,
+        ] {
+            assert_eq!(PROTOCOL_NAMES[app_protocol_id(a) as usize], a.name());
+        }
+    }
+
+    #[test]
     fn every_prefix_of_a_frame_decodes_without_panic() {
         // Ethernet + IPv4 + TCP SYN.
         let frame: Vec<u8> = [
@@ -740,7 +842,7 @@ mod tests {
         assert!(
             matches!(ip.transport, Transport::Tcp(t) if t.dst_port == 80 && t.flags == tcp_flags::SYN)
         );
-        assert_eq!(full.protocols.as_slice(), &["eth", "ip", "tcp"]);
+        assert!(full.protocols.iter().eq(&["eth", "ip", "tcp"]));
         for cut in 0..frame.len() {
             let p = decode(1, &frame[..cut]);
             if cut >= 34 {
