@@ -348,7 +348,14 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
     *link_decoded = false;
     *malformed = None;
     *frame_base = data.as_ptr() as usize;
-    link::decode_link(pkt, link_type, data, 0);
+    if !(link_type == 1 && decode_common_ethernet(pkt, data)) {
+        link::decode_link(pkt, link_type, data, 0);
+    }
+    probe_app(pkt);
+}
+
+/// Identify the application protocol on the innermost transport.
+fn probe_app(pkt: &mut Packet<'_>) {
     if let Some(inner) = pkt.ip.last() {
         pkt.app = match &inner.transport {
             Transport::Tcp(t) => app::probe_tcp(t),
@@ -359,6 +366,125 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
             pkt.push_proto(app_protocol_id(a));
         }
     }
+}
+
+/// The frame nearly every capture is made of, decoded straight: Ethernet →
+/// IPv4 without options or IPv6 without extension headers, unfragmented →
+/// a whole TCP header or UDP datagram header, on no tunnel port. Fills
+/// `pkt` (freshly cleared) exactly as the general decoder would and returns
+/// true; for any other frame it returns false having written nothing.
+#[inline(always)]
+fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
+    const ETH_LEN: usize = 14;
+    let (Some(eth), Some(ip)) = (frame.get(..ETH_LEN), frame.get(ETH_LEN..)) else {
+        return false;
+    };
+    let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    // (ip protocol-path id, src, dst, transport protocol, ttl, IP length on
+    // the wire, IP payload as captured, IP payload length on the wire)
+    let (ip_id, src, dst, proto, ttl, total_len, payload, payload_wire) = match be16(eth, 12) {
+        ethertype::IPV4 if ip.len() >= 20 && ip[0] == 0x45 => {
+            let total_len = be16(ip, 2) as usize;
+            // Fragments (offset or more-fragments set) and short lengths
+            // take the general path.
+            if total_len < 20 || be16(ip, 6) & 0x3fff != 0 {
+                return false;
+            }
+            let src: [u8; 4] = ip[12..16].try_into().unwrap_or_default();
+            let dst: [u8; 4] = ip[16..20].try_into().unwrap_or_default();
+            (
+                proto::IP,
+                IpAddr::V4(Ipv4Addr::from(src)),
+                IpAddr::V4(Ipv4Addr::from(dst)),
+                ip[9],
+                ip[8],
+                total_len as u32,
+                &ip[20..total_len.min(ip.len())],
+                (total_len - 20) as u32,
+            )
+        }
+        ethertype::IPV6 if ip.len() >= 40 && ip[0] >> 4 == 6 => {
+            let plen = be16(ip, 4) as usize;
+            // Jumbograms: see decode_ipv6.
+            let wire_payload = if plen == 0 { ip.len() - 40 } else { plen };
+            let src: [u8; 16] = ip[8..24].try_into().unwrap_or_default();
+            let dst: [u8; 16] = ip[24..40].try_into().unwrap_or_default();
+            (
+                proto::IPV6,
+                IpAddr::V6(Ipv6Addr::from(src)),
+                IpAddr::V6(Ipv6Addr::from(dst)),
+                ip[6],
+                ip[7],
+                40 + wire_payload as u32,
+                &ip[40..(40 + wire_payload).min(ip.len())],
+                wire_payload as u32,
+            )
+        }
+        _ => return false,
+    };
+    let (transport_id, transport) = match proto {
+        6 if payload.len() >= 20 => {
+            let hl = ((payload[12] & 0xf0) >> 2) as usize;
+            if hl < 20 || payload.len() < hl {
+                return false;
+            }
+            let tcp = Tcp {
+                src_port: be16(payload, 0),
+                dst_port: be16(payload, 2),
+                seq: u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]),
+                ack: u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]),
+                flags: payload[13],
+                window: be16(payload, 14),
+                header_len: hl as u16,
+                payload_len: payload_wire.saturating_sub(hl as u32),
+                payload: &payload[hl..],
+                options: &payload[20..hl],
+            };
+            (proto::TCP, Transport::Tcp(tcp))
+        }
+        17 if payload.len() >= 8 => {
+            let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
+            if [src_port, dst_port]
+                .iter()
+                .any(|p| matches!(p, 4789 | 2152 | 3544 | 6081))
+            {
+                // A tunnel the general path may follow.
+                return false;
+            }
+            let udp_len = be16(payload, 4) as u32;
+            let payload_len = if udp_len >= 8 {
+                udp_len - 8
+            } else {
+                payload_wire.saturating_sub(8)
+            };
+            let end = (8 + payload_len as usize).min(payload.len());
+            let udp = Udp {
+                src_port,
+                dst_port,
+                payload_len,
+                payload: &payload[8..end],
+            };
+            (proto::UDP, Transport::Udp(udp))
+        }
+        _ => return false,
+    };
+    pkt.link_decoded = true;
+    pkt.eth_dst = eth[0..6].try_into().ok();
+    pkt.eth_src = eth[6..12].try_into().ok();
+    pkt.push_proto(proto::ETH);
+    pkt.push_proto(ip_id);
+    pkt.push_proto(transport_id);
+    pkt.ip.push(IpLayer {
+        src,
+        dst,
+        proto,
+        ttl,
+        total_len,
+        fragment: None,
+        transport,
+        offset: ETH_LEN,
+    });
+    true
 }
 
 /// Continue decoding at an ethertype (after Ethernet, VLAN, SLL, …).
@@ -810,6 +936,79 @@ mod tests {
                 header_len: 20, payload_len: 0, payload: &[], options: &bytes,
             };
             proptest::prop_assert_eq!(tcp.window_scale(), parse_tcp_options(&bytes).window_scale);
+        }
+    }
+
+    /// A frame decoded without the common-frame shortcut.
+    fn decode_general(link_type: u32, data: &[u8]) -> Packet<'_> {
+        let mut pkt = Packet {
+            frame_base: data.as_ptr() as usize,
+            ..Packet::default()
+        };
+        link::decode_link(&mut pkt, link_type, data, 0);
+        probe_app(&mut pkt);
+        pkt
+    }
+
+    /// Ethernet + IPv4/IPv6 + TCP/UDP with consistent lengths, for mutating.
+    fn common_frame(v6: bool, tcp: bool, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+        let l4_len = if tcp { 24 } else { 8 } + payload.len();
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        let proto = if tcp { 6 } else { 17 };
+        if v6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, 64]);
+            f.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        f.extend_from_slice(&ports.0.to_be_bytes());
+        f.extend_from_slice(&ports.1.to_be_bytes());
+        if tcp {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0x60, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+            f.extend_from_slice(&[2, 4, 5, 0xb4]);
+        } else {
+            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 0]);
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        // The common-frame shortcut must decode every frame exactly as the
+        // general decoder does (or leave it to it).
+        #[test]
+        fn common_frame_shortcut_agrees_with_the_general_decoder(
+            v6: bool,
+            tcp: bool,
+            ports in (
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 2152, 3544, 6081, 5353, 22]),
+                proptest::prelude::any::<u16>(),
+            ),
+            payload in proptest::sample::select(vec![
+                &b""[..], b"GET / HTTP/1.1\r\n", b"\x16\x03\x01\x00\x05hello", b"SSH-2.0-x\r\n",
+                b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01",
+            ]),
+            edits in proptest::collection::vec(
+                (0usize..80, proptest::prelude::any::<u8>()), 0..4),
+            cut in 0usize..160,
+        ) {
+            let mut frame = common_frame(v6, tcp, ports, payload);
+            for (at, byte) in edits {
+                if let Some(b) = frame.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            frame.truncate(cut);
+            let fast = decode(1, &frame);
+            let general = decode_general(1, &frame);
+            proptest::prop_assert_eq!(format!("{fast:?}"), format!("{general:?}"));
         }
     }
 
