@@ -96,7 +96,7 @@ impl DecodedChunk {
         // which lends the views only for the length of a borrow of itself
         // (`for_each`) and clears `records` and `metas` before the storage is
         // reused. Stale packet slots past `records.len()` are never read.
-        let result = source.push_accounting(chunk, &mut |ev, acc| match ev {
+        let result = source.push_accounting(chunk, |ev, acc| match ev {
             Event::Record(record) => {
                 let record = if inside(record.raw) && inside(record.data) {
                     *record
@@ -108,15 +108,15 @@ impl DecodedChunk {
                         ..*record
                     }
                 };
-                let record = unsafe { std::mem::transmute::<Record<'_>, Record<'static>>(record) };
-                let i = records.len();
-                records.push(record);
-                if packets.len() <= i {
+                records.push(unsafe { std::mem::transmute::<Record<'_>, Record<'static>>(record) });
+                let i = records.len() - 1;
+                if packets.len() == i {
                     packets.push(Packet::default());
                 }
-                decode::decode_into(&mut packets[i], record.link_type, record.data);
+                let (record, packet) = (&records[i], &mut packets[i]);
+                decode::decode_into(packet, record.link_type, record.data);
                 if let Some(acc) = acc {
-                    flows.push(acc.on_packet(&record, &packets[i]));
+                    flows.push(acc.on_packet(record, packet));
                     if let Some(batch) = acc.ended_batch() {
                         ended.push((records.len(), batch));
                     }
