@@ -175,10 +175,8 @@ impl DecodedChunk {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
             if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
-                prefetch(
-                    next as *const Packet as *const u8,
-                    std::mem::size_of::<Packet>(),
-                );
+                // Deeper IP layers (tunnels) are rare: not worth their lines.
+                prefetch(next as *const Packet as *const u8, next.used_prefix());
             }
             if let Some(next) = s.records.get(i + PREFETCH_AHEAD) {
                 prefetch(

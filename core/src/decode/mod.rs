@@ -264,31 +264,42 @@ impl std::fmt::Debug for Protocols {
 }
 
 /// A decoded frame: borrowed views into the frame bytes.
+///
+/// `repr(C)` with the IP layers last: what a frame with one IP layer (nearly
+/// every frame) uses is then one short prefix, [`Packet::used_prefix`].
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Packet<'a> {
-    /// Protocol names outermost first (as tshark's protocol hierarchy).
-    pub protocols: Protocols,
-    /// IP layers outermost first; the last one is the innermost.
-    pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
-    /// Ethernet source/destination (outermost), when the link has them.
-    pub eth_src: Option<[u8; 6]>,
-    pub eth_dst: Option<[u8; 6]>,
-    pub vlan_ids: ArrayVec<u16, 4>,
-    /// Application protocol found on the innermost transport.
-    pub app: Option<AppProto>,
-    /// False when the link type is not one we decode.
-    pub link_decoded: bool,
     /// First decoding problem met, with the layer it was in.
     pub malformed: Option<&'static str>,
     /// Address of the frame's first byte, so layers can report their offsets
     /// (the sanitizer rewrites in place).
     frame_base: usize,
+    pub vlan_ids: ArrayVec<u16, 4>,
+    /// Protocol names outermost first (as tshark's protocol hierarchy).
+    pub protocols: Protocols,
+    /// Ethernet source/destination (outermost), when the link has them.
+    pub eth_src: Option<[u8; 6]>,
+    pub eth_dst: Option<[u8; 6]>,
+    /// Application protocol found on the innermost transport.
+    pub app: Option<AppProto>,
+    /// False when the link type is not one we decode.
+    pub link_decoded: bool,
+    /// IP layers outermost first; the last one is the innermost.
+    pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
 }
 
 impl<'a> Packet<'a> {
     /// The innermost IP layer, if any.
     pub fn inner(&self) -> Option<&IpLayer<'a>> {
         self.ip.last()
+    }
+
+    /// Bytes from the start of the packet through its first IP layer (an
+    /// address computation: the packet itself is not read).
+    pub fn used_prefix(&self) -> usize {
+        let start = self as *const Packet as usize;
+        self.ip.as_ptr() as usize + std::mem::size_of::<IpLayer>() - start
     }
 
     fn push_proto(&mut self, id: u8) {
