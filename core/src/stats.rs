@@ -24,9 +24,8 @@ struct PathCount {
     bytes: u64,
 }
 
-/// Paths compared one by one before the index is asked: a capture mostly
-/// repeats a handful of paths.
-const HOT_PATHS: usize = 8;
+/// Slots of the cache of recent paths (a power of two).
+const PATH_CACHE: usize = 32;
 
 #[derive(Clone, Debug, Default)]
 struct TalkerAcc {
@@ -61,7 +60,10 @@ pub struct PacketStats {
     paths: Vec<PathCount>,
     /// Paths by name, for those past the hot ones.
     path_index: FxHashMap<Protocols, usize>,
-    last_path: usize,
+    /// 1 + the index of a recent path, by [`Protocols::fingerprint`] (0:
+    /// none): a capture mostly repeats a handful of paths, so a frame's is
+    /// nearly always found with one compare.
+    path_cache: [u32; PATH_CACHE],
     timeline: Timeline,
 }
 
@@ -90,20 +92,30 @@ struct Timeline {
 }
 
 impl Timeline {
+    #[inline]
     fn add(&mut self, ts: i64, bytes: u64) {
+        // Most frames fall in the bucket of the previous one: skip the division.
+        if let Some(origin) = self.origin {
+            let last_start = origin + (self.buckets.len() as i64 - 1) * self.width;
+            let width = self.width;
+            if let Some(last) = self.buckets.last_mut() {
+                if ts >= last_start && ts - last_start < width {
+                    last.0 += 1;
+                    last.1 += bytes;
+                    return;
+                }
+            }
+        }
+        self.add_elsewhere(ts, bytes);
+    }
+
+    /// [`Timeline::add`] for a frame outside the last bucket.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, ts: i64, bytes: u64) {
         let origin = *self.origin.get_or_insert_with(|| {
             self.width = 1_000_000_000;
             ts.div_euclid(1_000_000_000) * 1_000_000_000
         });
-        // Most frames fall in the bucket of the previous one: skip the division.
-        let last_start = origin + (self.buckets.len() as i64 - 1) * self.width;
-        if let Some(last) = self.buckets.last_mut() {
-            if ts >= last_start && ts - last_start < self.width {
-                last.0 += 1;
-                last.1 += bytes;
-                return;
-            }
-        }
         // Frames earlier than the first one (timestamps going backwards) join bucket 0.
         let mut idx = ((ts - origin).max(0) / self.width) as usize;
         while idx >= MAX_TIMELINE_BUCKETS {
@@ -161,17 +173,7 @@ impl PacketStats {
         }
         match self.link_types.get_mut(self.last_link) {
             Some(e) if e.0 == link_type => e.1 += 1,
-            _ => {
-                let i = match self.link_types.iter().position(|e| e.0 == link_type) {
-                    Some(i) => i,
-                    None => {
-                        self.link_types.push((link_type, 0));
-                        self.link_types.len() - 1
-                    }
-                };
-                self.link_types[i].1 += 1;
-                self.last_link = i;
-            }
+            _ => self.count_other_link_type(link_type),
         }
         if !pkt.link_decoded {
             self.undecoded += 1;
@@ -183,35 +185,48 @@ impl PacketStats {
             self.fragments += 1;
         }
         if !pkt.protocols.is_empty() {
-            let i = self.path_of(&pkt.protocols);
+            let slot = pkt.protocols.fingerprint() as usize % PATH_CACHE;
+            let i = match (self.path_cache[slot] as usize).checked_sub(1) {
+                Some(i) if self.paths[i].names == pkt.protocols => i,
+                _ => self.path_of(&pkt.protocols, slot),
+            };
             let p = &mut self.paths[i];
             p.frames += 1;
             p.bytes += wire_len as u64;
         }
     }
 
-    /// Index of the count of this protocol path (added when new).
-    fn path_of(&mut self, names: &Protocols) -> usize {
-        let same = |p: &PathCount| p.names == *names;
-        if self.paths.get(self.last_path).is_some_and(same) {
-            return self.last_path;
-        }
-        let i = match self.paths.iter().take(HOT_PATHS).position(same) {
+    /// Count a frame of another link type than the last frame's.
+    #[inline(never)]
+    fn count_other_link_type(&mut self, link_type: u32) {
+        let i = match self.link_types.iter().position(|e| e.0 == link_type) {
             Some(i) => i,
-            None => match self.path_index.get(names) {
-                Some(&i) => i,
-                None => {
-                    self.paths.push(PathCount {
-                        names: *names,
-                        frames: 0,
-                        bytes: 0,
-                    });
-                    self.path_index.insert(*names, self.paths.len() - 1);
-                    self.paths.len() - 1
-                }
-            },
+            None => {
+                self.link_types.push((link_type, 0));
+                self.link_types.len() - 1
+            }
         };
-        self.last_path = i;
+        self.link_types[i].1 += 1;
+        self.last_link = i;
+    }
+
+    /// Index of the count of a protocol path missing from its cache `slot`
+    /// (added when new).
+    #[inline(never)]
+    fn path_of(&mut self, names: &Protocols, slot: usize) -> usize {
+        let i = match self.path_index.get(names) {
+            Some(&i) => i,
+            None => {
+                self.paths.push(PathCount {
+                    names: *names,
+                    frames: 0,
+                    bytes: 0,
+                });
+                self.path_index.insert(*names, self.paths.len() - 1);
+                self.paths.len() - 1
+            }
+        };
+        self.path_cache[slot] = i as u32 + 1;
         i
     }
 

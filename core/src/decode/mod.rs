@@ -249,6 +249,14 @@ impl Protocols {
             .map(|&id| &PROTOCOL_NAMES[id as usize])
     }
 
+    /// A hash of the path, cheap enough to compute for every frame.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let (lo, hi) = self.ids.split_at(8);
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let mixed = word(lo) ^ word(hi).rotate_left(29) ^ self.len as u64;
+        mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40
+    }
+
     fn push(&mut self, id: u8) {
         if let Some(slot) = self.ids.get_mut(self.len as usize) {
             *slot = id;
