@@ -167,36 +167,43 @@ impl DecodedChunk {
     /// Hand every frame, in capture order, to `f`.
     pub fn for_each(&self, mut f: impl FnMut(Frame<'_, '_>)) {
         let s = &self.storage;
+        let records = &s.records[..];
+        // Slots past the records are stale (see `ChunkStorage::packets`).
+        let packets = &s.packets[..records.len()];
+        // Either every record has its flow context, or none has.
+        let flows = (s.flows.len() == records.len()).then_some(&s.flows[..]);
         let mut metas = s.metas.iter().peekable();
         let mut ended = s.ended.iter().peekable();
-        // Either every record has its flow context, or none has.
-        let accounted = s.flows.len() == s.records.len();
-        for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
+        for (i, (record, packet)) in records.iter().zip(packets).enumerate() {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
-            if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
+            if let (Some(next), Some(next_packet)) = (
+                records.get(i + PREFETCH_AHEAD),
+                packets.get(i + PREFETCH_AHEAD),
+            ) {
                 // Deeper IP layers (tunnels) are rare: not worth their lines.
-                prefetch(next as *const Packet as *const u8, next.used_prefix());
-            }
-            if let Some(next) = s.records.get(i + PREFETCH_AHEAD) {
+                prefetch(
+                    next_packet as *const Packet as *const u8,
+                    next_packet.used_prefix(),
+                );
                 prefetch(
                     next as *const Record as *const u8,
                     std::mem::size_of::<Record>(),
                 );
                 prefetch(next.data.as_ptr(), next.data.len().min(128));
-            }
-            if let Some(next) = s.flows.get(i + PREFETCH_AHEAD) {
-                prefetch(
-                    next as *const Option<FlowCtx> as *const u8,
-                    std::mem::size_of::<Option<FlowCtx>>(),
-                );
+                if let Some(flows) = flows {
+                    prefetch(
+                        &flows[i + PREFETCH_AHEAD] as *const Option<FlowCtx> as *const u8,
+                        std::mem::size_of::<Option<FlowCtx>>(),
+                    );
+                }
             }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
                 f(Frame::Meta(ev));
             }
-            let flow = match s.flows.get(i) {
-                Some(flow) if accounted => FrameFlow::Accounted(flow.as_ref()),
-                _ => FrameFlow::Unaccounted,
+            let flow = match flows {
+                Some(flows) => FrameFlow::Accounted(flows[i].as_ref()),
+                None => FrameFlow::Unaccounted,
             };
             f(Frame::Packet {
                 record,
