@@ -257,7 +257,7 @@ impl FrameSource {
     ) -> Result<(), CaptureError> {
         self.push_accounting(chunk, |ev, acc| match ev {
             Event::Record(record) => {
-                // Filled in place: a ~1 KB packet is not moved around.
+                // Filled in place: a ~600-byte packet is not moved around.
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
                 let Some(acc) = acc else {

@@ -18,7 +18,7 @@ use crate::flow::Flow;
 
 /// A read buffer and the room for what is decoded from it, reused from chunk
 /// to chunk: packets are decoded in place into slots kept from earlier chunks
-/// (a ~1 KB packet is never copied or moved).
+/// (a ~600-byte packet is never copied or moved).
 pub struct ChunkStorage {
     pub buf: Vec<u8>,
     // The `'static` in these is a lie kept inside this module; see `decode`.

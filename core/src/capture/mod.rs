@@ -9,7 +9,9 @@
 //! [`MAX_BLOCK_LEN`] is refused at once, so a hostile header cannot make us
 //! wait for (or allocate) gigabytes. Results are identical for any chunking.
 //!
-//! `pcap-parser` does the container parsing; its types stay inside this module.
+//! `pcap-parser` parses the pcap file header and the pcapng blocks (pcap
+//! records, the bulk of a pcap file, are read in place); its types stay
+//! inside this module.
 
 pub mod writer;
 
