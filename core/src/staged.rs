@@ -18,7 +18,7 @@ use crate::flow::Flow;
 
 /// A read buffer and the room for what is decoded from it, reused from chunk
 /// to chunk: packets are decoded in place into slots kept from earlier chunks
-/// (a ~1 KB packet is never copied or moved).
+/// (a ~600-byte packet is never copied or moved).
 pub struct ChunkStorage {
     pub buf: Vec<u8>,
     // The `'static` in these is a lie kept inside this module; see `decode`.
@@ -96,7 +96,7 @@ impl DecodedChunk {
         // which lends the views only for the length of a borrow of itself
         // (`for_each`) and clears `records` and `metas` before the storage is
         // reused. Stale packet slots past `records.len()` are never read.
-        let result = source.push_accounting(chunk, &mut |ev, acc| match ev {
+        let result = source.push_accounting(chunk, |ev, acc| match ev {
             Event::Record(record) => {
                 let record = if inside(record.raw) && inside(record.data) {
                     *record
@@ -108,15 +108,15 @@ impl DecodedChunk {
                         ..*record
                     }
                 };
-                let record = unsafe { std::mem::transmute::<Record<'_>, Record<'static>>(record) };
-                let i = records.len();
-                records.push(record);
-                if packets.len() <= i {
+                records.push(unsafe { std::mem::transmute::<Record<'_>, Record<'static>>(record) });
+                let i = records.len() - 1;
+                if packets.len() == i {
                     packets.push(Packet::default());
                 }
-                decode::decode_into(&mut packets[i], record.link_type, record.data);
+                let (record, packet) = (&records[i], &mut packets[i]);
+                decode::decode_into(packet, record.link_type, record.data);
                 if let Some(acc) = acc {
-                    flows.push(acc.on_packet(&record, &packets[i]));
+                    flows.push(acc.on_packet(record, packet));
                     if let Some(batch) = acc.ended_batch() {
                         ended.push((records.len(), batch));
                     }
@@ -167,38 +167,43 @@ impl DecodedChunk {
     /// Hand every frame, in capture order, to `f`.
     pub fn for_each(&self, mut f: impl FnMut(Frame<'_, '_>)) {
         let s = &self.storage;
+        let records = &s.records[..];
+        // Slots past the records are stale (see `ChunkStorage::packets`).
+        let packets = &s.packets[..records.len()];
+        // Either every record has its flow context, or none has.
+        let flows = (s.flows.len() == records.len()).then_some(&s.flows[..]);
         let mut metas = s.metas.iter().peekable();
         let mut ended = s.ended.iter().peekable();
-        // Either every record has its flow context, or none has.
-        let accounted = s.flows.len() == s.records.len();
-        for (i, (record, packet)) in s.records.iter().zip(&s.packets).enumerate() {
+        for (i, (record, packet)) in records.iter().zip(packets).enumerate() {
             // The frames were written by the reading thread's core: ask for
             // the next ones' lines early, so the analysis does not stall on them.
-            if let Some(next) = s.packets.get(i + PREFETCH_AHEAD) {
+            if let (Some(next), Some(next_packet)) = (
+                records.get(i + PREFETCH_AHEAD),
+                packets.get(i + PREFETCH_AHEAD),
+            ) {
+                // Deeper IP layers (tunnels) are rare: not worth their lines.
                 prefetch(
-                    next as *const Packet as *const u8,
-                    std::mem::size_of::<Packet>(),
+                    next_packet as *const Packet as *const u8,
+                    next_packet.used_prefix(),
                 );
-            }
-            if let Some(next) = s.records.get(i + PREFETCH_AHEAD) {
                 prefetch(
                     next as *const Record as *const u8,
                     std::mem::size_of::<Record>(),
                 );
                 prefetch(next.data.as_ptr(), next.data.len().min(128));
-            }
-            if let Some(next) = s.flows.get(i + PREFETCH_AHEAD) {
-                prefetch(
-                    next as *const Option<FlowCtx> as *const u8,
-                    std::mem::size_of::<Option<FlowCtx>>(),
-                );
+                if let Some(flows) = flows {
+                    prefetch(
+                        &flows[i + PREFETCH_AHEAD] as *const Option<FlowCtx> as *const u8,
+                        std::mem::size_of::<Option<FlowCtx>>(),
+                    );
+                }
             }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
                 f(Frame::Meta(ev));
             }
-            let flow = match s.flows.get(i) {
-                Some(flow) if accounted => FrameFlow::Accounted(flow.as_ref()),
-                _ => FrameFlow::Unaccounted,
+            let flow = match flows {
+                Some(flows) => FrameFlow::Accounted(flows[i].as_ref()),
+                None => FrameFlow::Unaccounted,
             };
             f(Frame::Packet {
                 record,

@@ -3,14 +3,12 @@
 //! [`FlowStats`] (talkers and conversations) once per finished flow.
 
 use crate::capture::Record;
-use crate::decode::{link, Packet, MAX_PROTOCOLS};
+use crate::decode::{link, Packet, Protocols};
 use crate::flow::{Flow, FxHashMap};
 use crate::report::{
     ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
 };
-use arrayvec::ArrayVec;
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
@@ -21,14 +19,13 @@ const MAX_TALKERS: usize = 100_000;
 /// Frames and bytes of one distinct protocol path (outermost first).
 #[derive(Clone, Debug)]
 struct PathCount {
-    names: ArrayVec<&'static str, MAX_PROTOCOLS>,
+    names: Protocols,
     frames: u64,
     bytes: u64,
 }
 
-/// Paths compared by name address before the index is asked: a capture
-/// mostly repeats a handful of paths.
-const HOT_PATHS: usize = 8;
+/// Slots of the cache of recent paths (a power of two).
+const PATH_CACHE: usize = 32;
 
 #[derive(Clone, Debug, Default)]
 struct TalkerAcc {
@@ -61,10 +58,12 @@ pub struct PacketStats {
     /// Frames and bytes per distinct protocol path; the protocol hierarchy
     /// is summed from them when the report is built.
     paths: Vec<PathCount>,
-    /// Paths by name, for those past the hot ones (or whose names are other
-    /// copies of the same strings).
-    path_index: HashMap<ArrayVec<&'static str, MAX_PROTOCOLS>, usize>,
-    last_path: usize,
+    /// Paths by name, for those past the hot ones.
+    path_index: FxHashMap<Protocols, usize>,
+    /// 1 + the index of a recent path, by [`Protocols::fingerprint`] (0:
+    /// none): a capture mostly repeats a handful of paths, so a frame's is
+    /// nearly always found with one compare.
+    path_cache: [u32; PATH_CACHE],
     timeline: Timeline,
 }
 
@@ -93,20 +92,30 @@ struct Timeline {
 }
 
 impl Timeline {
+    #[inline]
     fn add(&mut self, ts: i64, bytes: u64) {
+        // Most frames fall in the bucket of the previous one: skip the division.
+        if let Some(origin) = self.origin {
+            let last_start = origin + (self.buckets.len() as i64 - 1) * self.width;
+            let width = self.width;
+            if let Some(last) = self.buckets.last_mut() {
+                if ts >= last_start && ts - last_start < width {
+                    last.0 += 1;
+                    last.1 += bytes;
+                    return;
+                }
+            }
+        }
+        self.add_elsewhere(ts, bytes);
+    }
+
+    /// [`Timeline::add`] for a frame outside the last bucket.
+    #[inline(never)]
+    fn add_elsewhere(&mut self, ts: i64, bytes: u64) {
         let origin = *self.origin.get_or_insert_with(|| {
             self.width = 1_000_000_000;
             ts.div_euclid(1_000_000_000) * 1_000_000_000
         });
-        // Most frames fall in the bucket of the previous one: skip the division.
-        let last_start = origin + (self.buckets.len() as i64 - 1) * self.width;
-        if let Some(last) = self.buckets.last_mut() {
-            if ts >= last_start && ts - last_start < self.width {
-                last.0 += 1;
-                last.1 += bytes;
-                return;
-            }
-        }
         // Frames earlier than the first one (timestamps going backwards) join bucket 0.
         let mut idx = ((ts - origin).max(0) / self.width) as usize;
         while idx >= MAX_TIMELINE_BUCKETS {
@@ -164,17 +173,7 @@ impl PacketStats {
         }
         match self.link_types.get_mut(self.last_link) {
             Some(e) if e.0 == link_type => e.1 += 1,
-            _ => {
-                let i = match self.link_types.iter().position(|e| e.0 == link_type) {
-                    Some(i) => i,
-                    None => {
-                        self.link_types.push((link_type, 0));
-                        self.link_types.len() - 1
-                    }
-                };
-                self.link_types[i].1 += 1;
-                self.last_link = i;
-            }
+            _ => self.count_other_link_type(link_type),
         }
         if !pkt.link_decoded {
             self.undecoded += 1;
@@ -186,41 +185,48 @@ impl PacketStats {
             self.fragments += 1;
         }
         if !pkt.protocols.is_empty() {
-            let i = self.path_of(&pkt.protocols);
+            let slot = pkt.protocols.fingerprint() as usize % PATH_CACHE;
+            let i = match (self.path_cache[slot] as usize).checked_sub(1) {
+                Some(i) if self.paths[i].names == pkt.protocols => i,
+                _ => self.path_of(&pkt.protocols, slot),
+            };
             let p = &mut self.paths[i];
             p.frames += 1;
             p.bytes += wire_len as u64;
         }
     }
 
-    /// Index of the count of this protocol path (added when new).
-    fn path_of(&mut self, names: &[&'static str]) -> usize {
-        let same = |p: &PathCount| {
-            p.names.len() == names.len()
-                && p.names.iter().zip(names).all(|(a, b)| std::ptr::eq(*a, *b))
-        };
-        if self.paths.get(self.last_path).is_some_and(same) {
-            return self.last_path;
-        }
-        let i = match self.paths.iter().take(HOT_PATHS).position(same) {
+    /// Count a frame of another link type than the last frame's.
+    #[inline(never)]
+    fn count_other_link_type(&mut self, link_type: u32) {
+        let i = match self.link_types.iter().position(|e| e.0 == link_type) {
             Some(i) => i,
             None => {
-                let key: ArrayVec<&'static str, MAX_PROTOCOLS> = names.iter().copied().collect();
-                match self.path_index.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        self.paths.push(PathCount {
-                            names: key.clone(),
-                            frames: 0,
-                            bytes: 0,
-                        });
-                        self.path_index.insert(key, self.paths.len() - 1);
-                        self.paths.len() - 1
-                    }
-                }
+                self.link_types.push((link_type, 0));
+                self.link_types.len() - 1
             }
         };
-        self.last_path = i;
+        self.link_types[i].1 += 1;
+        self.last_link = i;
+    }
+
+    /// Index of the count of a protocol path missing from its cache `slot`
+    /// (added when new).
+    #[inline(never)]
+    fn path_of(&mut self, names: &Protocols, slot: usize) -> usize {
+        let i = match self.path_index.get(names) {
+            Some(&i) => i,
+            None => {
+                self.paths.push(PathCount {
+                    names: *names,
+                    frames: 0,
+                    bytes: 0,
+                });
+                self.path_index.insert(*names, self.paths.len() - 1);
+                self.paths.len() - 1
+            }
+        };
+        self.path_cache[slot] = i as u32 + 1;
         i
     }
 
@@ -254,7 +260,7 @@ impl PacketStats {
         }];
         for p in &self.paths {
             let mut node = 0;
-            for &name in &p.names {
+            for &name in p.names.iter() {
                 let found = nodes[node]
                     .children
                     .iter()

@@ -9,7 +9,9 @@
 //! [`MAX_BLOCK_LEN`] is refused at once, so a hostile header cannot make us
 //! wait for (or allocate) gigabytes. Results are identical for any chunking.
 //!
-//! `pcap-parser` does the container parsing; its types stay inside this module.
+//! `pcap-parser` parses the pcap file header and the pcapng blocks (pcap
+//! records, the bulk of a pcap file, are read in place); its types stay
+//! inside this module.
 
 pub mod writer;
 
@@ -366,7 +368,8 @@ impl Reader {
             let rest = &data[pos..];
             let step = match self.state {
                 State::Magic => self.parse_magic(rest, sink)?,
-                State::Pcap { .. } => self.parse_pcap_record(rest, sink)?,
+                // A pcap file stays pcap to its end: its records are read in one loop.
+                State::Pcap { .. } => return self.parse_pcap_records(data, pos, sink),
                 State::PcapNg { .. } => self.parse_ng_block(rest, sink)?,
             };
             match step {
@@ -468,11 +471,14 @@ impl Reader {
         }
     }
 
-    fn parse_pcap_record<F: FnMut(Event<'_>)>(
+    /// Read the pcap records of `data` from `pos` on; returns where the
+    /// first incomplete one starts.
+    fn parse_pcap_records<F: FnMut(Event<'_>)>(
         &mut self,
-        rest: &[u8],
+        data: &[u8],
+        mut pos: usize,
         sink: &mut F,
-    ) -> Result<Step, CaptureError> {
+    ) -> Result<usize, CaptureError> {
         let State::Pcap {
             big_endian,
             nanos,
@@ -480,58 +486,57 @@ impl Reader {
             link_type,
         } = self.state
         else {
-            unreachable!("parse_pcap_record outside pcap state")
+            unreachable!("parse_pcap_records outside pcap state")
         };
         let hdr_len = if modified { 24 } else { 16 };
-        if rest.len() < hdr_len {
-            return Ok(Step::NeedMore);
-        }
-        let caplen = rd_u32(rest, 8, big_endian);
-        if caplen > MAX_PACKET_LEN {
-            return Err(CaptureError::RecordTooLarge {
+        loop {
+            let rest = &data[pos..];
+            if rest.len() < hdr_len {
+                return Ok(pos);
+            }
+            let caplen = rd_u32(rest, 8, big_endian);
+            if caplen > MAX_PACKET_LEN {
+                return Err(CaptureError::RecordTooLarge {
+                    offset: self.consumed,
+                    what: "pcap record",
+                    claimed: caplen as u64,
+                    limit: MAX_PACKET_LEN as u64,
+                });
+            }
+            let total = hdr_len + caplen as usize;
+            if rest.len() < total {
+                return Ok(pos);
+            }
+            // The header fields are read in place (the length checks above are
+            // all the validation a pcap record header has); "modified" pcap is
+            // little-endian only (its big-endian magic is refused up front).
+            let ts_sec = rd_u32(rest, 0, big_endian);
+            let ts_frac = rd_u32(rest, 4, big_endian);
+            let origlen = rd_u32(rest, 12, big_endian);
+            // Like Wireshark, scale an out-of-range microsecond field in 32 bits
+            // rather than trusting it (fuzzed files put 2^31 there).
+            let frac = if nanos {
+                ts_frac as i64
+            } else {
+                ts_frac.wrapping_mul(1000) as i64
+            };
+            let ts_nanos = ts_sec as i64 * 1_000_000_000 + frac;
+            self.frames += 1;
+            self.last_ts = ts_nanos;
+            sink(Event::Record(Record {
+                frame: self.frames,
+                ts_nanos,
+                has_ts: true,
+                link_type,
+                interface: 0,
+                orig_len: origlen.max(caplen),
+                data: &rest[hdr_len..total],
                 offset: self.consumed,
-                what: "pcap record",
-                claimed: caplen as u64,
-                limit: MAX_PACKET_LEN as u64,
-            });
+                raw: &rest[..total],
+            }));
+            pos += total;
+            self.consumed += total as u64;
         }
-        let total = hdr_len + caplen as usize;
-        if rest.len() < total {
-            return Ok(Step::NeedMore);
-        }
-        let parsed = if modified {
-            pcap_parser::pcap::parse_pcap_frame_modified(&rest[..total])
-        } else if big_endian {
-            pcap_parser::pcap::parse_pcap_frame_be(&rest[..total])
-        } else {
-            pcap_parser::pcap::parse_pcap_frame(&rest[..total])
-        };
-        let (_, blk) = parsed.map_err(|_| CaptureError::Malformed {
-            offset: self.consumed,
-            what: "pcap record",
-            detail: "unreadable record header".into(),
-        })?;
-        // Like Wireshark, scale an out-of-range microsecond field in 32 bits
-        // rather than trusting it (fuzzed files put 2^31 there).
-        let frac = if nanos {
-            blk.ts_usec as i64
-        } else {
-            blk.ts_usec.wrapping_mul(1000) as i64
-        };
-        self.frames += 1;
-        self.last_ts = blk.ts_sec as i64 * 1_000_000_000 + frac;
-        sink(Event::Record(Record {
-            frame: self.frames,
-            ts_nanos: blk.ts_sec as i64 * 1_000_000_000 + frac,
-            has_ts: true,
-            link_type,
-            interface: 0,
-            orig_len: blk.origlen.max(caplen),
-            data: blk.data,
-            offset: self.consumed,
-            raw: &rest[..total],
-        }));
-        Ok(Step::Advance(total))
     }
 
     fn parse_ng_block<F: FnMut(Event<'_>)>(

@@ -122,15 +122,15 @@ pub fn looks_like_quic(p: &[u8]) -> bool {
 
 pub fn probe_tcp(t: &Tcp<'_>) -> Option<AppProto> {
     let p = t.payload;
-    if !p.is_empty() {
-        if looks_like_tls(p) {
-            return Some(AppProto::Tls);
-        }
-        if looks_like_http_request(p) || looks_like_http_response(p) {
-            return Some(AppProto::Http);
-        }
-        if p.starts_with(b"SSH-") {
-            return Some(AppProto::Ssh);
+    if let Some(&first) = p.first() {
+        // The content checks, in order, each behind the first byte it needs
+        // (a failed guard falls through to the next arm).
+        match first {
+            20..=23 if looks_like_tls(p) => return Some(AppProto::Tls),
+            b'A'..=b'Z' if looks_like_http_request(p) => return Some(AppProto::Http),
+            b'H' if looks_like_http_response(p) => return Some(AppProto::Http),
+            b'S' if p.starts_with(b"SSH-") => return Some(AppProto::Ssh),
+            _ => {}
         }
         let has = |port: u16| t.src_port == port || t.dst_port == port;
         if has(53) && p.len() >= 14 && looks_like_dns(&p[2..]) {

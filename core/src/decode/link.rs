@@ -1,6 +1,6 @@
 //! Link layers (by LINKTYPE) and tunnel encapsulations.
 
-use super::{decode_ethertype, decode_ip, ethertype, Packet, Udp};
+use super::{decode_ethertype, decode_ip, ethertype, proto, Packet, Udp};
 
 /// LINKTYPE values we decode, and the name used in reports.
 pub fn link_type_name(link_type: u32) -> &'static str {
@@ -61,7 +61,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
     match link_type {
         1 => decode_ethernet(pkt, data, depth),
         0 | 108 => {
-            pkt.push_proto("null");
+            pkt.push_proto(proto::NULL);
             if data.len() < 4 {
                 pkt.mark("null");
                 return;
@@ -76,11 +76,11 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             }
         }
         12 | 14 | 101 | 228 | 229 => {
-            pkt.push_proto("raw");
+            pkt.push_proto(proto::RAW);
             decode_ip(pkt, data, depth)
         }
         113 => {
-            pkt.push_proto("sll");
+            pkt.push_proto(proto::SLL);
             if data.len() < 16 {
                 pkt.mark("sll");
                 return;
@@ -89,7 +89,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             decode_sll_proto(pkt, proto, &data[16..], depth);
         }
         276 => {
-            pkt.push_proto("sll");
+            pkt.push_proto(proto::SLL);
             if data.len() < 20 {
                 pkt.mark("sll");
                 return;
@@ -98,7 +98,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             decode_sll_proto(pkt, proto, &data[20..], depth);
         }
         9 | 50 => {
-            pkt.push_proto("ppp");
+            pkt.push_proto(proto::PPP);
             let d = if data.len() >= 2 && data[0] == 0xff && data[1] == 0x03 {
                 &data[2..]
             } else {
@@ -111,7 +111,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             decode_ppp_proto(pkt, proto, &d[2..], depth);
         }
         127 => {
-            pkt.push_proto("radiotap");
+            pkt.push_proto(proto::RADIOTAP);
             if data.len() < 4 {
                 pkt.mark("radiotap");
                 return;
@@ -125,7 +125,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
         }
         105 => decode_80211(pkt, data, depth),
         192 => {
-            pkt.push_proto("ppi");
+            pkt.push_proto(proto::PPI);
             if data.len() < 8 {
                 pkt.mark("ppi");
                 return;
@@ -140,7 +140,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             pkt.link_decoded = true;
         }
         149 => {
-            pkt.push_proto("pktap");
+            pkt.push_proto(proto::PKTAP);
             if data.len() < 8 {
                 pkt.mark("pktap");
                 return;
@@ -155,7 +155,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
             pkt.link_decoded = true;
         }
         226 => {
-            pkt.push_proto("ipnet");
+            pkt.push_proto(proto::IPNET);
             if data.len() < 24 {
                 pkt.mark("ipnet");
                 return;
@@ -168,7 +168,7 @@ pub(crate) fn decode_link<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u
 }
 
 pub(crate) fn decode_ethernet<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
-    pkt.push_proto("eth");
+    pkt.push_proto(proto::ETH);
     if data.len() < 14 {
         pkt.mark("eth");
         return;
@@ -189,7 +189,7 @@ pub(crate) fn decode_ethernet<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u
             let et = u16::from_be_bytes([llc[6], llc[7]]);
             decode_ethertype(pkt, et, &llc[8..], depth);
         } else {
-            pkt.push_proto("llc");
+            pkt.push_proto(proto::LLC);
         }
         return;
     }
@@ -199,7 +199,7 @@ pub(crate) fn decode_ethernet<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u
 fn decode_sll_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [u8], depth: u8) {
     match proto {
         // Linux "protocols" below 0x0600 are not ethertypes (802.2 LLC, CAN, …).
-        0x0004 => pkt.push_proto("llc"),
+        0x0004 => pkt.push_proto(proto::LLC),
         p if p >= 0x0600 => decode_ethertype(pkt, p, data, depth),
         _ => {}
     }
@@ -214,7 +214,7 @@ pub(crate) fn decode_ppp_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [
 }
 
 fn decode_80211<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
-    pkt.push_proto("wlan");
+    pkt.push_proto(proto::WLAN);
     if data.len() < 24 {
         pkt.mark("wlan");
         return;
@@ -250,14 +250,14 @@ fn decode_80211<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
         }
     };
     if body.len() >= 8 && body[0] == 0xAA && body[1] == 0xAA && body[2] == 0x03 {
-        pkt.push_proto("llc");
+        pkt.push_proto(proto::LLC);
         let et = u16::from_be_bytes([body[6], body[7]]);
         decode_ethertype(pkt, et, &body[8..], depth);
     }
 }
 
 fn decode_nflog<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
-    pkt.push_proto("nflog");
+    pkt.push_proto(proto::NFLOG);
     if data.len() < 4 {
         pkt.mark("nflog");
         return;
@@ -281,7 +281,7 @@ fn decode_nflog<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
 }
 
 pub(crate) fn decode_mpls<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
-    pkt.push_proto("mpls");
+    pkt.push_proto(proto::MPLS);
     let mut rest = data;
     loop {
         if rest.len() < 4 {
@@ -330,13 +330,13 @@ pub(crate) fn decode_gre<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
     match proto {
         0x88BE => {
             // ERSPAN type II: 8-byte header, then Ethernet.
-            pkt.push_proto("erspan");
+            pkt.push_proto(proto::ERSPAN);
             if body.len() >= 8 {
                 decode_ethernet(pkt, &body[8..], depth);
             }
         }
         0x22EB => {
-            pkt.push_proto("erspan");
+            pkt.push_proto(proto::ERSPAN);
             if body.len() >= 12 {
                 let o = body[11] & 0x01 != 0;
                 let skip = if o { 20 } else { 12 };
@@ -367,10 +367,10 @@ pub(crate) fn decode_udp_tunnel<'a>(pkt: &mut Packet<'a>, udp: &Udp<'a>, depth: 
     let ports = (udp.src_port, udp.dst_port);
     let has = |port: u16| ports.0 == port || ports.1 == port;
     if has(4789) && p.len() >= 8 + 14 && p[0] & 0x08 != 0 {
-        pkt.push_proto("vxlan");
+        pkt.push_proto(proto::VXLAN);
         decode_ethernet(pkt, &p[8..], depth);
     } else if has(2152) && p.len() >= 8 && p[0] >> 5 == 1 && p[1] == 0xFF {
-        pkt.push_proto("gtp");
+        pkt.push_proto(proto::GTP);
         let mut hlen = 8;
         if p[0] & 0x07 != 0 {
             hlen = 12;
@@ -406,14 +406,14 @@ pub(crate) fn decode_udp_tunnel<'a>(pkt: &mut Packet<'a>, udp: &Udp<'a>, depth: 
             rest = &rest[8..];
         }
         if rest.len() >= 40 && rest[0] >> 4 == 6 {
-            pkt.push_proto("teredo");
+            pkt.push_proto(proto::TEREDO);
             decode_ip(pkt, rest, depth);
         }
     } else if has(6081) && p.len() >= 8 {
         let opt_len = (p[0] & 0x3f) as usize * 4;
         let proto = u16::from_be_bytes([p[2], p[3]]);
         if let Some(body) = p.get(8 + opt_len..) {
-            pkt.push_proto("geneve");
+            pkt.push_proto(proto::GENEVE);
             if proto == ethertype::TEB {
                 decode_ethernet(pkt, body, depth);
             } else {

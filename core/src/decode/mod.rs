@@ -3,8 +3,10 @@
 //! Decoding is lax and never panics: a frame cut by the snap length yields
 //! every layer that fits, and the first problem met is recorded in
 //! [`Packet::malformed`]. All views borrow the frame bytes (no copies).
-//! Header parsing of IP and its extension headers and of TCP/UDP goes through
-//! `etherparse`; its types do not leave this module.
+//! The frame nearly every capture is made of (Ethernet → plain IPv4/IPv6 →
+//! TCP/UDP) is read directly; for every other frame, header parsing of IP
+//! and its extension headers and of TCP goes through `etherparse`, whose
+//! types do not leave this module.
 
 pub mod app;
 pub mod dns;
@@ -173,26 +175,128 @@ impl IpLayer<'_> {
     }
 }
 
+/// Declares the names a protocol path can hold: the table, and an id constant
+/// for each name (its index in the table).
+macro_rules! protocol_names {
+    ($($id:ident = $name:literal,)*) => {
+        #[allow(clippy::upper_case_acronyms)]
+        #[repr(u8)]
+        enum ProtocolIndex { $($id,)* }
+        /// Ids of the names in a [`Protocols`].
+        pub(crate) mod proto {
+            $(pub const $id: u8 = super::ProtocolIndex::$id as u8;)*
+        }
+        static PROTOCOL_NAMES: &[&str] = &[$($name,)*];
+    };
+}
+
+protocol_names! {
+    ETH = "eth", VLAN = "vlan", ARP = "arp", MPLS = "mpls", PPPOES = "pppoes",
+    LLC = "llc", NULL = "null", RAW = "raw", SLL = "sll", PPP = "ppp",
+    RADIOTAP = "radiotap", WLAN = "wlan", PPI = "ppi", PKTAP = "pktap",
+    IPNET = "ipnet", NFLOG = "nflog", ERSPAN = "erspan", VXLAN = "vxlan",
+    GTP = "gtp", TEREDO = "teredo", GENEVE = "geneve", IP = "ip", IPV6 = "ipv6",
+    TCP = "tcp", UDP = "udp", ICMP = "icmp", ICMPV6 = "icmpv6", GRE = "gre",
+    IGMP = "igmp", ESP = "esp", AH = "ah", OSPF = "ospf", PIM = "pim",
+    VRRP = "vrrp", SCTP = "sctp", DNS = "dns", MDNS = "mdns", LLMNR = "llmnr",
+    HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
+    DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
+    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns",
+}
+
+/// The protocol-path id of an application protocol (its name).
+fn app_protocol_id(a: AppProto) -> u8 {
+    match a {
+        AppProto::Dns => proto::DNS,
+        AppProto::Mdns => proto::MDNS,
+        AppProto::Llmnr => proto::LLMNR,
+        AppProto::Http => proto::HTTP,
+        AppProto::Tls => proto::TLS,
+        AppProto::Quic => proto::QUIC,
+        AppProto::Ssh => proto::SSH,
+        AppProto::Ntp => proto::NTP,
+        AppProto::Dhcp => proto::DHCP,
+        AppProto::Dhcpv6 => proto::DHCPV6,
+        AppProto::Smtp => proto::SMTP,
+        AppProto::Ftp => proto::FTP,
+        AppProto::Snmp => proto::SNMP,
+        AppProto::Syslog => proto::SYSLOG,
+        AppProto::Ssdp => proto::SSDP,
+        AppProto::Nbns => proto::NBNS,
+    }
+}
+
+/// A frame's protocol names, outermost first (at most [`MAX_PROTOCOLS`];
+/// more are dropped). Kept as one-byte ids, so a path is 17 bytes that
+/// compare and hash at once; ids past the length stay zero for that.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Protocols {
+    len: u8,
+    ids: [u8; MAX_PROTOCOLS],
+}
+
+impl Protocols {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The names, outermost first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'static &'static str> + '_ {
+        self.ids[..self.len()]
+            .iter()
+            .map(|&id| &PROTOCOL_NAMES[id as usize])
+    }
+
+    /// A hash of the path, cheap enough to compute for every frame.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let (lo, hi) = self.ids.split_at(8);
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let mixed = word(lo) ^ word(hi).rotate_left(29) ^ self.len as u64;
+        mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40
+    }
+
+    fn push(&mut self, id: u8) {
+        if let Some(slot) = self.ids.get_mut(self.len as usize) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+}
+
+impl std::fmt::Debug for Protocols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// A decoded frame: borrowed views into the frame bytes.
+///
+/// `repr(C)` with the IP layers last: what a frame with one IP layer (nearly
+/// every frame) uses is then one short prefix, [`Packet::used_prefix`].
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Packet<'a> {
-    /// Protocol names outermost first (as tshark's protocol hierarchy).
-    pub protocols: ArrayVec<&'static str, MAX_PROTOCOLS>,
-    /// IP layers outermost first; the last one is the innermost.
-    pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
-    /// Ethernet source/destination (outermost), when the link has them.
-    pub eth_src: Option<[u8; 6]>,
-    pub eth_dst: Option<[u8; 6]>,
-    pub vlan_ids: ArrayVec<u16, 4>,
-    /// Application protocol found on the innermost transport.
-    pub app: Option<AppProto>,
-    /// False when the link type is not one we decode.
-    pub link_decoded: bool,
     /// First decoding problem met, with the layer it was in.
     pub malformed: Option<&'static str>,
     /// Address of the frame's first byte, so layers can report their offsets
     /// (the sanitizer rewrites in place).
     frame_base: usize,
+    pub vlan_ids: ArrayVec<u16, 4>,
+    /// Protocol names outermost first (as tshark's protocol hierarchy).
+    pub protocols: Protocols,
+    /// Ethernet source/destination (outermost), when the link has them.
+    pub eth_src: Option<[u8; 6]>,
+    pub eth_dst: Option<[u8; 6]>,
+    /// Application protocol found on the innermost transport.
+    pub app: Option<AppProto>,
+    /// False when the link type is not one we decode.
+    pub link_decoded: bool,
+    /// IP layers outermost first; the last one is the innermost.
+    pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
 }
 
 impl<'a> Packet<'a> {
@@ -201,8 +305,15 @@ impl<'a> Packet<'a> {
         self.ip.last()
     }
 
-    fn push_proto(&mut self, name: &'static str) {
-        let _ = self.protocols.try_push(name);
+    /// Bytes from the start of the packet through its first IP layer (an
+    /// address computation: the packet itself is not read).
+    pub fn used_prefix(&self) -> usize {
+        let start = self as *const Packet as usize;
+        self.ip.as_ptr() as usize + std::mem::size_of::<IpLayer>() - start
+    }
+
+    fn push_proto(&mut self, id: u8) {
+        self.protocols.push(id);
     }
 
     fn mark(&mut self, what: &'static str) {
@@ -234,9 +345,9 @@ pub fn decode(link_type: u32, data: &[u8]) -> Packet<'_> {
 }
 
 /// [`decode`] into a packet the caller holds (cleared first): the hot path
-/// avoids moving the ~1 KB `Packet` around.
+/// avoids moving the ~600-byte `Packet` around.
 pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
-    // Field by field (no ~1 KB temporary); the exhaustive pattern makes a new
+    // Field by field (no ~600-byte temporary); the exhaustive pattern makes a new
     // field a compile error here until it is reset too.
     let Packet {
         protocols,
@@ -249,7 +360,7 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
         malformed,
         frame_base,
     } = pkt;
-    protocols.clear();
+    *protocols = Protocols::default();
     ip.clear();
     *eth_src = None;
     *eth_dst = None;
@@ -258,7 +369,14 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
     *link_decoded = false;
     *malformed = None;
     *frame_base = data.as_ptr() as usize;
-    link::decode_link(pkt, link_type, data, 0);
+    if !(link_type == 1 && decode_common_ethernet(pkt, data)) {
+        link::decode_link(pkt, link_type, data, 0);
+    }
+    probe_app(pkt);
+}
+
+/// Identify the application protocol on the innermost transport.
+fn probe_app(pkt: &mut Packet<'_>) {
     if let Some(inner) = pkt.ip.last() {
         pkt.app = match &inner.transport {
             Transport::Tcp(t) => app::probe_tcp(t),
@@ -266,9 +384,128 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
             _ => None,
         };
         if let Some(a) = pkt.app {
-            pkt.push_proto(a.name());
+            pkt.push_proto(app_protocol_id(a));
         }
     }
+}
+
+/// The frame nearly every capture is made of, decoded straight: Ethernet →
+/// IPv4 without options or IPv6 without extension headers, unfragmented →
+/// a whole TCP header or UDP datagram header, on no tunnel port. Fills
+/// `pkt` (freshly cleared) exactly as the general decoder would and returns
+/// true; for any other frame it returns false having written nothing.
+#[inline(always)]
+fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
+    const ETH_LEN: usize = 14;
+    let (Some(eth), Some(ip)) = (frame.get(..ETH_LEN), frame.get(ETH_LEN..)) else {
+        return false;
+    };
+    let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    // (ip protocol-path id, src, dst, transport protocol, ttl, IP length on
+    // the wire, IP payload as captured, IP payload length on the wire)
+    let (ip_id, src, dst, proto, ttl, total_len, payload, payload_wire) = match be16(eth, 12) {
+        ethertype::IPV4 if ip.len() >= 20 && ip[0] == 0x45 => {
+            let total_len = be16(ip, 2) as usize;
+            // Fragments (offset or more-fragments set) and short lengths
+            // take the general path.
+            if total_len < 20 || be16(ip, 6) & 0x3fff != 0 {
+                return false;
+            }
+            let src: [u8; 4] = ip[12..16].try_into().unwrap_or_default();
+            let dst: [u8; 4] = ip[16..20].try_into().unwrap_or_default();
+            (
+                proto::IP,
+                IpAddr::V4(Ipv4Addr::from(src)),
+                IpAddr::V4(Ipv4Addr::from(dst)),
+                ip[9],
+                ip[8],
+                total_len as u32,
+                &ip[20..total_len.min(ip.len())],
+                (total_len - 20) as u32,
+            )
+        }
+        ethertype::IPV6 if ip.len() >= 40 && ip[0] >> 4 == 6 => {
+            let plen = be16(ip, 4) as usize;
+            // Jumbograms: see decode_ipv6.
+            let wire_payload = if plen == 0 { ip.len() - 40 } else { plen };
+            let src: [u8; 16] = ip[8..24].try_into().unwrap_or_default();
+            let dst: [u8; 16] = ip[24..40].try_into().unwrap_or_default();
+            (
+                proto::IPV6,
+                IpAddr::V6(Ipv6Addr::from(src)),
+                IpAddr::V6(Ipv6Addr::from(dst)),
+                ip[6],
+                ip[7],
+                40 + wire_payload as u32,
+                &ip[40..(40 + wire_payload).min(ip.len())],
+                wire_payload as u32,
+            )
+        }
+        _ => return false,
+    };
+    let (transport_id, transport) = match proto {
+        6 if payload.len() >= 20 => {
+            let hl = ((payload[12] & 0xf0) >> 2) as usize;
+            if hl < 20 || payload.len() < hl {
+                return false;
+            }
+            let tcp = Tcp {
+                src_port: be16(payload, 0),
+                dst_port: be16(payload, 2),
+                seq: u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]),
+                ack: u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]]),
+                flags: payload[13],
+                window: be16(payload, 14),
+                header_len: hl as u16,
+                payload_len: payload_wire.saturating_sub(hl as u32),
+                payload: &payload[hl..],
+                options: &payload[20..hl],
+            };
+            (proto::TCP, Transport::Tcp(tcp))
+        }
+        17 if payload.len() >= 8 => {
+            let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
+            if [src_port, dst_port]
+                .iter()
+                .any(|p| matches!(p, 4789 | 2152 | 3544 | 6081))
+            {
+                // A tunnel the general path may follow.
+                return false;
+            }
+            let udp_len = be16(payload, 4) as u32;
+            let payload_len = if udp_len >= 8 {
+                udp_len - 8
+            } else {
+                payload_wire.saturating_sub(8)
+            };
+            let end = (8 + payload_len as usize).min(payload.len());
+            let udp = Udp {
+                src_port,
+                dst_port,
+                payload_len,
+                payload: &payload[8..end],
+            };
+            (proto::UDP, Transport::Udp(udp))
+        }
+        _ => return false,
+    };
+    pkt.link_decoded = true;
+    pkt.eth_dst = eth[0..6].try_into().ok();
+    pkt.eth_src = eth[6..12].try_into().ok();
+    pkt.push_proto(proto::ETH);
+    pkt.push_proto(ip_id);
+    pkt.push_proto(transport_id);
+    pkt.ip.push(IpLayer {
+        src,
+        dst,
+        proto,
+        ttl,
+        total_len,
+        fragment: None,
+        transport,
+        offset: ETH_LEN,
+    });
+    true
 }
 
 /// Continue decoding at an ethertype (after Ethernet, VLAN, SLL, …).
@@ -283,11 +520,11 @@ pub(crate) fn decode_ethertype<'a>(
         IPV4 | IPV6 => decode_ip(pkt, data, depth),
         VLAN | QINQ | QINQ_OLD => {
             if data.len() < 4 {
-                pkt.push_proto("vlan");
+                pkt.push_proto(proto::VLAN);
                 pkt.mark("vlan");
                 return;
             }
-            pkt.push_proto("vlan");
+            pkt.push_proto(proto::VLAN);
             let tci = u16::from_be_bytes([data[0], data[1]]);
             let _ = pkt.vlan_ids.try_push(tci & 0x0FFF);
             let next = u16::from_be_bytes([data[2], data[3]]);
@@ -295,10 +532,10 @@ pub(crate) fn decode_ethertype<'a>(
                 decode_ethertype(pkt, next, &data[4..], depth + 1);
             }
         }
-        ARP => pkt.push_proto("arp"),
+        ARP => pkt.push_proto(proto::ARP),
         MPLS | MPLS_MC => link::decode_mpls(pkt, data, depth),
         PPPOE_SESSION => {
-            pkt.push_proto("pppoes");
+            pkt.push_proto(proto::PPPOES);
             if data.len() >= 8 {
                 let proto = u16::from_be_bytes([data[6], data[7]]);
                 link::decode_ppp_proto(pkt, proto, &data[8..], depth);
@@ -327,7 +564,7 @@ pub(crate) fn decode_ip<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
 }
 
 fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
-    pkt.push_proto("ip");
+    pkt.push_proto(proto::IP);
     let hdr = match Ipv4HeaderSlice::from_slice(data) {
         Ok(h) => h,
         Err(_) => {
@@ -382,7 +619,7 @@ fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
 }
 
 fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usize) {
-    pkt.push_proto("ipv6");
+    pkt.push_proto(proto::IPV6);
     let hdr = match Ipv6HeaderSlice::from_slice(data) {
         Ok(h) => h,
         Err(_) => {
@@ -480,7 +717,7 @@ fn decode_transport<'a>(
 ) -> Transport<'a> {
     match IpNumber(proto) {
         IpNumber::TCP => {
-            pkt.push_proto("tcp");
+            pkt.push_proto(proto::TCP);
             match TcpHeaderSlice::from_slice(payload) {
                 Ok(h) => {
                     let hl = h.slice().len();
@@ -506,7 +743,7 @@ fn decode_transport<'a>(
             }
         }
         IpNumber::UDP => {
-            pkt.push_proto("udp");
+            pkt.push_proto(proto::UDP);
             if payload.len() < 8 {
                 pkt.mark("udp");
                 return Transport::Truncated;
@@ -527,7 +764,7 @@ fn decode_transport<'a>(
         }
         IpNumber::ICMP | IpNumber::IPV6_ICMP => {
             let is_v6 = proto == 58;
-            pkt.push_proto(if is_v6 { "icmpv6" } else { "icmp" });
+            pkt.push_proto(if is_v6 { proto::ICMPV6 } else { proto::ICMP });
             if payload.len() < 4 {
                 pkt.mark(if is_v6 { "icmpv6" } else { "icmp" });
                 return Transport::Truncated;
@@ -542,7 +779,7 @@ fn decode_transport<'a>(
         }
         IpNumber::IPV4 | IpNumber::IPV6 => Transport::Other { payload },
         IpNumber::GRE => {
-            pkt.push_proto("gre");
+            pkt.push_proto(proto::GRE);
             Transport::Other { payload }
         }
         other => {
@@ -594,15 +831,16 @@ fn partial_tcp(payload: &[u8], payload_wire: u32) -> Transport<'_> {
     })
 }
 
-fn ip_proto_name(p: u8) -> Option<&'static str> {
+/// The protocol-path id of an IP protocol without a decoder of its own.
+fn ip_proto_name(p: u8) -> Option<u8> {
     Some(match p {
-        2 => "igmp",
-        50 => "esp",
-        51 => "ah",
-        89 => "ospf",
-        103 => "pim",
-        112 => "vrrp",
-        132 => "sctp",
+        2 => proto::IGMP,
+        50 => proto::ESP,
+        51 => proto::AH,
+        89 => proto::OSPF,
+        103 => proto::PIM,
+        112 => proto::VRRP,
+        132 => proto::SCTP,
         _ => return None,
     })
 }
@@ -722,6 +960,90 @@ mod tests {
         }
     }
 
+    /// A frame decoded without the common-frame shortcut.
+    fn decode_general(link_type: u32, data: &[u8]) -> Packet<'_> {
+        let mut pkt = Packet {
+            frame_base: data.as_ptr() as usize,
+            ..Packet::default()
+        };
+        link::decode_link(&mut pkt, link_type, data, 0);
+        probe_app(&mut pkt);
+        pkt
+    }
+
+    /// Ethernet + IPv4/IPv6 + TCP/UDP with consistent lengths, for mutating.
+    fn common_frame(v6: bool, tcp: bool, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+        let l4_len = if tcp { 24 } else { 8 } + payload.len();
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        let proto = if tcp { 6 } else { 17 };
+        if v6 {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, 64]);
+            f.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        f.extend_from_slice(&ports.0.to_be_bytes());
+        f.extend_from_slice(&ports.1.to_be_bytes());
+        if tcp {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0x60, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+            f.extend_from_slice(&[2, 4, 5, 0xb4]);
+        } else {
+            f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 0]);
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        // The common-frame shortcut must decode every frame exactly as the
+        // general decoder does (or leave it to it).
+        #[test]
+        fn common_frame_shortcut_agrees_with_the_general_decoder(
+            v6: bool,
+            tcp: bool,
+            ports in (
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 2152, 3544, 6081, 5353, 22]),
+                proptest::prelude::any::<u16>(),
+            ),
+            payload in proptest::sample::select(vec![
+                &b""[..], b"GET / HTTP/1.1\r\n", b"\x16\x03\x01\x00\x05hello", b"SSH-2.0-x\r\n",
+                b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01",
+            ]),
+            edits in proptest::collection::vec(
+                (0usize..80, proptest::prelude::any::<u8>()), 0..4),
+            cut in 0usize..160,
+        ) {
+            let mut frame = common_frame(v6, tcp, ports, payload);
+            for (at, byte) in edits {
+                if let Some(b) = frame.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            frame.truncate(cut);
+            let fast = decode(1, &frame);
+            let general = decode_general(1, &frame);
+            proptest::prop_assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+        }
+    }
+
+    #[test]
+    fn app_protocol_ids_name_the_protocol() {
+        use AppProto::*;
+        for a in [
+            Dns, Mdns, Llmnr, Http, Tls, Quic, Ssh, Ntp, Dhcp, Dhcpv6, Smtp, Ftp, Snmp, Syslog,
+            Ssdp, Nbns,
+        ] {
+            assert_eq!(PROTOCOL_NAMES[app_protocol_id(a) as usize], a.name());
+        }
+    }
+
     #[test]
     fn every_prefix_of_a_frame_decodes_without_panic() {
         // Ethernet + IPv4 + TCP SYN.
@@ -740,7 +1062,7 @@ mod tests {
         assert!(
             matches!(ip.transport, Transport::Tcp(t) if t.dst_port == 80 && t.flags == tcp_flags::SYN)
         );
-        assert_eq!(full.protocols.as_slice(), &["eth", "ip", "tcp"]);
+        assert!(full.protocols.iter().eq(&["eth", "ip", "tcp"]));
         for cut in 0..frame.len() {
             let p = decode(1, &frame[..cut]);
             if cut >= 34 {
