@@ -22,6 +22,18 @@ const FLUSH_AT: usize = 1 << 16;
 const NEWLINE_INDENT: &[u8] =
     b",\n                                                                ";
 
+/// "00" to "99": integers are written two digits at a time.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Serialize `value` as pretty JSON into `out`.
 pub(crate) fn write_pretty<W: io::Write, T: ?Sized + Serialize>(
     mut out: W,
@@ -116,10 +128,7 @@ impl<'w> Pretty<'w> {
 
     #[inline]
     fn write_str(&mut self, s: &str) -> Result {
-        let needs_escape = s.bytes().fold(false, |acc, b| {
-            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-        });
-        if needs_escape {
+        if needs_escape(s.as_bytes()) {
             return serde_json::to_writer(&mut self.buf, s);
         }
         self.buf.reserve(s.len() + 2);
@@ -133,13 +142,19 @@ impl<'w> Pretty<'w> {
     fn write_u64(&mut self, mut v: u64) {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
-        loop {
+        while v >= 100 {
+            let pair = 2 * (v % 100) as usize;
+            v /= 100;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if v >= 10 {
+            let pair = 2 * v as usize;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
             i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+            digits[i] = b'0' + v as u8;
         }
         self.buf.extend_from_slice(&digits[i..]);
     }
@@ -170,6 +185,32 @@ impl<'w> Pretty<'w> {
         self.end(b'}');
         Ok(())
     }
+}
+
+/// Whether serde_json would escape a byte of `s` (a control character, `"`
+/// or `\\`). Eight bytes at a time: field names and most values are short
+/// ASCII, and a byte-by-byte scan costs more than copying them.
+#[inline]
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Exact "is any byte zero / below 0x20" tests (never a false negative).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let special = |w: u64| {
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0)
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+    };
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0x20; 8]));
+    if s.len() < 8 {
+        return s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    let mut chunks = s.chunks_exact(8);
+    if chunks.by_ref().any(|c| special(word(c))) {
+        return true;
+    }
+    // The last eight bytes cover the remainder (overlapping the last chunk).
+    !chunks.remainder().is_empty() && special(word(&s[s.len() - 8..]))
 }
 
 #[derive(PartialEq, Eq)]
@@ -722,6 +763,8 @@ mod tests {
         ]);
         same(&vec![f32::MAX, 0.1f32]);
         same(&(u128::MAX, i128::MIN, u64::MAX, i64::MIN, 0u8));
+        same(&[0u64, 9, 10, 99, 100, 101, 999, 1000, 65_535, 1 << 40]);
+        same(&[-1i64, -9, -10, -100, i64::MAX]);
         // Deeper than the indentation kept ready.
         let mut deep = serde_json::json!(1);
         for _ in 0..40 {
@@ -730,6 +773,20 @@ mod tests {
         same(&deep);
         same(&Vec::<u8>::new());
         same(&"plain");
+    }
+
+    #[test]
+    fn escape_scan_finds_every_escaped_byte() {
+        for len in 1..20 {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[pos] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(super::needs_escape(&s), want, "{len} {pos} {b}");
+                }
+            }
+        }
     }
 
     #[test]
