@@ -549,7 +549,7 @@ impl Pipeline {
             ..
         } = end;
         let s = &self.packet_stats;
-        let mut flow_totals = self.flow_stats.flow_totals.clone();
+        let mut flow_totals = self.flow_stats.flow_totals();
         flow_totals.peak_live = table.peak_live as u64;
         flow_totals.idle_timeouts = table.timed_out;
         flow_totals.evicted = table.evicted;

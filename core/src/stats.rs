@@ -4,7 +4,7 @@
 
 use crate::capture::Record;
 use crate::decode::{link, Packet, MAX_PROTOCOLS};
-use crate::flow::{Flow, FxHashMap};
+use crate::flow::{DirStats, Flow, FxHashMap};
 use crate::report::{
     ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
 };
@@ -76,7 +76,37 @@ pub struct FlowStats {
     top_flows: BinaryHeap<Reverse<(u64, Reverse<u64>)>>,
     top_flow_rows: BTreeMap<u64, ConversationSummary>,
     top_n: usize,
-    pub flow_totals: FlowTotals,
+    flows: u64,
+    by_transport: NameCounts,
+    by_state: NameCounts,
+    by_service: NameCounts,
+}
+
+/// Flows per name, for keys with a handful of static names (transports,
+/// conn states, services): a short list found by address beats a map of
+/// `String`s compared per flow.
+#[derive(Clone, Debug, Default)]
+struct NameCounts(Vec<(&'static str, u64)>);
+
+impl NameCounts {
+    fn bump(&mut self, name: &'static str) {
+        // Names come from a few literals: the same address almost always.
+        let slot = match self.0.iter().position(|(n, _)| std::ptr::eq(*n, name)) {
+            Some(i) => i,
+            None => match self.0.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    self.0.push((name, 0));
+                    self.0.len() - 1
+                }
+            },
+        };
+        self.0[slot].1 += 1;
+    }
+
+    fn to_map(&self) -> BTreeMap<String, u64> {
+        self.0.iter().map(|&(n, c)| (n.to_string(), c)).collect()
+    }
 }
 
 /// Most buckets of the traffic-over-time series; the bucket width doubles
@@ -328,7 +358,21 @@ impl FlowStats {
             top_flows: BinaryHeap::new(),
             top_flow_rows: BTreeMap::new(),
             top_n,
-            flow_totals: FlowTotals::default(),
+            flows: 0,
+            by_transport: NameCounts::default(),
+            by_state: NameCounts::default(),
+            by_service: NameCounts::default(),
+        }
+    }
+
+    /// Flow totals (the counts the flow table keeps are the caller's to add).
+    pub fn flow_totals(&self) -> FlowTotals {
+        FlowTotals {
+            total: self.flows,
+            by_transport: self.by_transport.to_map(),
+            by_state: self.by_state.to_map(),
+            by_service: self.by_service.to_map(),
+            ..FlowTotals::default()
         }
     }
 
@@ -339,30 +383,15 @@ impl FlowStats {
         service: &str,
         row: impl FnOnce() -> ConversationSummary,
     ) {
-        let t = &mut self.flow_totals;
-        t.total += 1;
-        bump(&mut t.by_transport, transport_name(flow.proto), 1);
-        bump(&mut t.by_state, flow.conn_state(), 1);
-        bump(
-            &mut t.by_service,
-            flow.service.map_or("unknown", |s| s.name()),
-            1,
-        );
+        self.flows += 1;
+        self.by_transport.bump(transport_name(flow.proto));
+        self.by_state.bump(flow.conn_state());
+        self.by_service
+            .bump(flow.service.map_or("unknown", |s| s.name()));
 
-        let sent_o = flow.dir[0];
-        let sent_r = flow.dir[1];
-        for (addr, sent, recv) in [
-            (flow.orig_addr, sent_o, sent_r),
-            (flow.resp_addr, sent_r, sent_o),
-        ] {
-            let acc = self.talkers.entry(addr).or_default();
-            acc.bytes_sent += sent.bytes;
-            acc.bytes_received += recv.bytes;
-            acc.packets_sent += sent.packets;
-            acc.packets_received += recv.packets;
-            acc.flows += 1;
-            bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
-        }
+        let [orig, resp] = &flow.dir;
+        self.add_talker(flow.orig_addr, orig, resp, service);
+        self.add_talker(flow.resp_addr, resp, orig, service);
         if self.talkers.len() > MAX_TALKERS {
             self.fold_talkers();
         }
@@ -379,6 +408,16 @@ impl FlowStats {
                 self.top_flow_rows.insert(flow.id, row());
             }
         }
+    }
+
+    fn add_talker(&mut self, addr: IpAddr, sent: &DirStats, recv: &DirStats, service: &str) {
+        let acc = self.talkers.entry(addr).or_default();
+        acc.bytes_sent += sent.bytes;
+        acc.bytes_received += recv.bytes;
+        acc.packets_sent += sent.packets;
+        acc.packets_received += recv.packets;
+        acc.flows += 1;
+        bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
     }
 
     fn fold_talkers(&mut self) {
