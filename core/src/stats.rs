@@ -12,6 +12,7 @@ use arrayvec::ArrayVec;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// Most distinct addresses tracked for top talkers; beyond it the smallest
@@ -72,7 +73,7 @@ pub struct PacketStats {
 /// conversations and flow totals.
 #[derive(Clone, Debug)]
 pub struct FlowStats {
-    talkers: FxHashMap<IpAddr, TalkerAcc>,
+    talkers: FxHashMap<TalkerKey, TalkerAcc>,
     top_flows: BinaryHeap<Reverse<(u64, Reverse<u64>)>>,
     top_flow_rows: BTreeMap<u64, ConversationSummary>,
     top_n: usize,
@@ -80,6 +81,24 @@ pub struct FlowStats {
     by_transport: NameCounts,
     by_state: NameCounts,
     by_service: NameCounts,
+}
+
+/// A talker's address, hashed as one or two words rather than byte by byte
+/// (the map's order never reaches the report: talkers are sorted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TalkerKey(IpAddr);
+
+impl Hash for TalkerKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => h.write_u64(u32::from(a).into()),
+            IpAddr::V6(a) => {
+                let w = u128::from(a);
+                h.write_u64((w >> 64) as u64);
+                h.write_u64(w as u64);
+            }
+        }
+    }
 }
 
 /// Flows per name, for keys with a handful of static names (transports,
@@ -411,7 +430,7 @@ impl FlowStats {
     }
 
     fn add_talker(&mut self, addr: IpAddr, sent: &DirStats, recv: &DirStats, service: &str) {
-        let acc = self.talkers.entry(addr).or_default();
+        let acc = self.talkers.entry(TalkerKey(addr)).or_default();
         acc.bytes_sent += sent.bytes;
         acc.bytes_received += recv.bytes;
         acc.packets_sent += sent.packets;
@@ -424,16 +443,17 @@ impl FlowStats {
         let mut all: Vec<(u64, IpAddr)> = self
             .talkers
             .iter()
-            .map(|(a, t)| (t.bytes_sent + t.bytes_received, *a))
+            .map(|(a, t)| (t.bytes_sent + t.bytes_received, a.0))
             .collect();
         all.sort_unstable();
         for (_, a) in all.into_iter().take(MAX_TALKERS / 2) {
-            self.talkers.remove(&a);
+            self.talkers.remove(&TalkerKey(a));
         }
     }
 
     pub fn top_talkers(&self) -> Vec<Talker> {
-        let mut v: Vec<(&IpAddr, &TalkerAcc)> = self.talkers.iter().collect();
+        let mut v: Vec<(&IpAddr, &TalkerAcc)> =
+            self.talkers.iter().map(|(a, t)| (&a.0, t)).collect();
         v.sort_by(|a, b| {
             (b.1.bytes_sent + b.1.bytes_received)
                 .cmp(&(a.1.bytes_sent + a.1.bytes_received))
