@@ -290,10 +290,16 @@ fn build(
         let f = order[k] as usize;
         let mut lo = f32::INFINITY;
         let mut hi = f32::NEG_INFINITY;
+        // Plain comparisons rather than `min`/`max`: the same bounds for
+        // our NaN-free features, without the NaN handling per row.
         for &r in idx.iter() {
             let v = rows[r as usize * dims + f];
-            lo = lo.min(v);
-            hi = hi.max(v);
+            if v < lo {
+                lo = v;
+            }
+            if v > hi {
+                hi = v;
+            }
         }
         if hi > lo {
             chosen = Some((f as u16, lo, hi));
