@@ -61,7 +61,14 @@ struct Pretty<'w> {
     depth: usize,
     /// serde_json's `PrettyFormatter::has_value`: one flag for every level.
     has_value: bool,
+    /// Field names (address, length) already found to need no escaping: a
+    /// report repeats a few dozen `&'static str` names thousands of times.
+    plain_names: [(usize, usize); PLAIN_NAMES],
 }
+
+/// Slots of [`Pretty::plain_names`] (a name colliding with another is just
+/// checked again).
+const PLAIN_NAMES: usize = 256;
 
 impl<'w> Pretty<'w> {
     fn new(sink: Option<&'w mut dyn io::Write>) -> Self {
@@ -71,6 +78,7 @@ impl<'w> Pretty<'w> {
             io_error: None,
             depth: 0,
             has_value: false,
+            plain_names: [(0, 0); PLAIN_NAMES],
         }
     }
 
@@ -138,6 +146,26 @@ impl<'w> Pretty<'w> {
         Ok(())
     }
 
+    /// A struct's field name: static, so checked for escapes once per name.
+    #[inline]
+    fn write_field_name(&mut self, name: &'static str) -> Result {
+        let id = (name.as_ptr() as usize, name.len());
+        // The low address bits: names lie apart in read-only data, and
+        // these bits do not move with the load address (run-to-run stable).
+        let slot = id.0 % PLAIN_NAMES;
+        if self.plain_names[slot] != id {
+            if needs_escape(name.as_bytes()) {
+                return self.write_str(name);
+            }
+            self.plain_names[slot] = id;
+        }
+        self.buf.reserve(name.len() + 2);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(b'"');
+        Ok(())
+    }
+
     #[inline]
     fn write_u64(&mut self, mut v: u64) {
         let mut digits = [0u8; 20];
@@ -194,12 +222,14 @@ impl<'w> Pretty<'w> {
 fn needs_escape(s: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Exact "is any byte zero / below 0x20" tests (never a false negative).
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    // Exact "is any byte zero / below 0x20" tests (never a false negative),
+    // one branch for the three.
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v;
     let special = |w: u64| {
-        (w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0)
-            || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let quote = zero_bytes(w ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        (below_space | quote | backslash) & HIGHS != 0
     };
     let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0x20; 8]));
     if s.len() < 8 {
@@ -233,10 +263,10 @@ impl<'a, 'w> Compound<'a, 'w> {
         self.ser.value_done()
     }
 
-    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result {
+    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result {
         self.ser.newline_indent(self.state == State::First);
         self.state = State::Rest;
-        self.ser.write_str(key)?;
+        self.ser.write_field_name(key)?;
         self.ser.buf.extend_from_slice(b": ");
         value.serialize(&mut *self.ser)?;
         self.ser.value_done()
@@ -714,6 +744,8 @@ mod tests {
         bytes: serde_bytes_like::Bytes,
         unit: (),
         tuple: (u8, &'static str, char),
+        #[serde(rename = "we\"ird\n")]
+        weird: u8,
     }
 
     mod serde_bytes_like {
@@ -751,6 +783,7 @@ mod tests {
             bytes: serde_bytes_like::Bytes(vec![0, 255]),
             unit: (),
             tuple: (1, "tab\there \u{1} \\ é", '"'),
+            weird: 1,
         });
         same(&vec![
             f64::NAN,
