@@ -1,8 +1,9 @@
 //! Pretty JSON with exactly the bytes of `serde_json::to_writer_pretty`, for
 //! any `Serialize` value, written faster: a report lists thousands of flows,
 //! and serde_json's writer pays several small writes and a byte-by-byte
-//! escape scan for every field name. Here each field costs one indentation
-//! copy and one scan, into a buffer that is handed on in large chunks.
+//! escape scan for every field name. Here a field costs one indentation
+//! copy and a word-wise escape scan of its value (its name is scanned once
+//! per name), into a buffer that is handed on in large chunks.
 //!
 //! The layout mirrors serde_json's `Serializer` with its `PrettyFormatter`
 //! (two-space indent) call for call, including its one `has_value` flag for
@@ -139,11 +140,17 @@ impl<'w> Pretty<'w> {
         if needs_escape(s.as_bytes()) {
             return serde_json::to_writer(&mut self.buf, s);
         }
+        self.write_plain(s);
+        Ok(())
+    }
+
+    /// A string with nothing to escape.
+    #[inline]
+    fn write_plain(&mut self, s: &str) {
         self.buf.reserve(s.len() + 2);
         self.buf.push(b'"');
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.push(b'"');
-        Ok(())
     }
 
     /// A struct's field name: static, so checked for escapes once per name.
@@ -159,10 +166,7 @@ impl<'w> Pretty<'w> {
             }
             self.plain_names[slot] = id;
         }
-        self.buf.reserve(name.len() + 2);
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(b'"');
+        self.write_plain(name);
         Ok(())
     }
 
