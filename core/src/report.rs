@@ -8,8 +8,6 @@ use crate::error::ErrorInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-mod json;
-
 /// Version of the report layout.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -297,16 +295,9 @@ pub fn fmt_f64(v: f64) -> String {
 }
 
 impl Report {
-    /// Pretty JSON, byte-identical for identical input and options (and to
-    /// `serde_json::to_string_pretty`).
+    /// Pretty JSON, byte-identical for identical input and options.
     pub fn to_json_pretty(&self) -> String {
-        json::to_string_pretty(self).expect("report serializes")
-    }
-
-    /// The bytes of [`Report::to_json_pretty`] written to `out` as they are
-    /// made, without holding the whole document.
-    pub fn write_json_pretty<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
-        json::write_pretty(out, self)
+        serde_json::to_string_pretty(self).expect("report serializes")
     }
 
     /// Compact JSON.

@@ -292,9 +292,10 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             .collect();
         if args.files.len() == 1 {
             if let Some((_, r)) = reports.first() {
-                // Straight into the buffered stdout, without building a
-                // string of several megabytes first.
-                r.write_json_pretty(&mut out)?;
+                // Straight into the buffered stdout: the same bytes as
+                // `Report::to_json_pretty` without building a string of
+                // several megabytes first.
+                serde_json::to_writer_pretty(&mut out, r)?;
                 out.write_all(b"\n")?;
             }
         } else {
