@@ -4,12 +4,13 @@
 
 use crate::capture::Record;
 use crate::decode::{link, Packet, Protocols};
-use crate::flow::{Flow, FxHashMap};
+use crate::flow::{DirStats, Flow, FxHashMap};
 use crate::report::{
     ConversationSummary, FlowTotals, LinkTypeCount, ProtocolNode, Talker, TimelineBucket,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// Most distinct addresses tracked for top talkers; beyond it the smallest
@@ -71,11 +72,59 @@ pub struct PacketStats {
 /// conversations and flow totals.
 #[derive(Clone, Debug)]
 pub struct FlowStats {
-    talkers: FxHashMap<IpAddr, TalkerAcc>,
+    talkers: FxHashMap<TalkerKey, TalkerAcc>,
     top_flows: BinaryHeap<Reverse<(u64, Reverse<u64>)>>,
     top_flow_rows: BTreeMap<u64, ConversationSummary>,
     top_n: usize,
-    pub flow_totals: FlowTotals,
+    flows: u64,
+    by_transport: NameCounts,
+    by_state: NameCounts,
+    by_service: NameCounts,
+}
+
+/// A talker's address, hashed as one or two words rather than byte by byte
+/// (the map's order never reaches the report: talkers are sorted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TalkerKey(IpAddr);
+
+impl Hash for TalkerKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => h.write_u64(u32::from(a).into()),
+            IpAddr::V6(a) => {
+                let w = u128::from(a);
+                h.write_u64((w >> 64) as u64);
+                h.write_u64(w as u64);
+            }
+        }
+    }
+}
+
+/// Flows per name, for keys with a handful of static names (transports,
+/// conn states, services): a short list found by address beats a map of
+/// `String`s compared per flow.
+#[derive(Clone, Debug, Default)]
+struct NameCounts(Vec<(&'static str, u64)>);
+
+impl NameCounts {
+    fn bump(&mut self, name: &'static str) {
+        // Names come from a few literals: the same address almost always.
+        let slot = match self.0.iter().position(|(n, _)| std::ptr::eq(*n, name)) {
+            Some(i) => i,
+            None => match self.0.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    self.0.push((name, 0));
+                    self.0.len() - 1
+                }
+            },
+        };
+        self.0[slot].1 += 1;
+    }
+
+    fn to_map(&self) -> BTreeMap<String, u64> {
+        self.0.iter().map(|&(n, c)| (n.to_string(), c)).collect()
+    }
 }
 
 /// Most buckets of the traffic-over-time series; the bucket width doubles
@@ -334,7 +383,21 @@ impl FlowStats {
             top_flows: BinaryHeap::new(),
             top_flow_rows: BTreeMap::new(),
             top_n,
-            flow_totals: FlowTotals::default(),
+            flows: 0,
+            by_transport: NameCounts::default(),
+            by_state: NameCounts::default(),
+            by_service: NameCounts::default(),
+        }
+    }
+
+    /// Flow totals (the counts the flow table keeps are the caller's to add).
+    pub fn flow_totals(&self) -> FlowTotals {
+        FlowTotals {
+            total: self.flows,
+            by_transport: self.by_transport.to_map(),
+            by_state: self.by_state.to_map(),
+            by_service: self.by_service.to_map(),
+            ..FlowTotals::default()
         }
     }
 
@@ -345,30 +408,15 @@ impl FlowStats {
         service: &str,
         row: impl FnOnce() -> ConversationSummary,
     ) {
-        let t = &mut self.flow_totals;
-        t.total += 1;
-        bump(&mut t.by_transport, transport_name(flow.proto), 1);
-        bump(&mut t.by_state, flow.conn_state(), 1);
-        bump(
-            &mut t.by_service,
-            flow.service.map_or("unknown", |s| s.name()),
-            1,
-        );
+        self.flows += 1;
+        self.by_transport.bump(transport_name(flow.proto));
+        self.by_state.bump(flow.conn_state());
+        self.by_service
+            .bump(flow.service.map_or("unknown", |s| s.name()));
 
-        let sent_o = flow.dir[0];
-        let sent_r = flow.dir[1];
-        for (addr, sent, recv) in [
-            (flow.orig_addr, sent_o, sent_r),
-            (flow.resp_addr, sent_r, sent_o),
-        ] {
-            let acc = self.talkers.entry(addr).or_default();
-            acc.bytes_sent += sent.bytes;
-            acc.bytes_received += recv.bytes;
-            acc.packets_sent += sent.packets;
-            acc.packets_received += recv.packets;
-            acc.flows += 1;
-            bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
-        }
+        let [orig, resp] = &flow.dir;
+        self.add_talker(flow.orig_addr, orig, resp, service);
+        self.add_talker(flow.resp_addr, resp, orig, service);
         if self.talkers.len() > MAX_TALKERS {
             self.fold_talkers();
         }
@@ -387,20 +435,31 @@ impl FlowStats {
         }
     }
 
+    fn add_talker(&mut self, addr: IpAddr, sent: &DirStats, recv: &DirStats, service: &str) {
+        let acc = self.talkers.entry(TalkerKey(addr)).or_default();
+        acc.bytes_sent += sent.bytes;
+        acc.bytes_received += recv.bytes;
+        acc.packets_sent += sent.packets;
+        acc.packets_received += recv.packets;
+        acc.flows += 1;
+        bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
+    }
+
     fn fold_talkers(&mut self) {
         let mut all: Vec<(u64, IpAddr)> = self
             .talkers
             .iter()
-            .map(|(a, t)| (t.bytes_sent + t.bytes_received, *a))
+            .map(|(a, t)| (t.bytes_sent + t.bytes_received, a.0))
             .collect();
         all.sort_unstable();
         for (_, a) in all.into_iter().take(MAX_TALKERS / 2) {
-            self.talkers.remove(&a);
+            self.talkers.remove(&TalkerKey(a));
         }
     }
 
     pub fn top_talkers(&self) -> Vec<Talker> {
-        let mut v: Vec<(&IpAddr, &TalkerAcc)> = self.talkers.iter().collect();
+        let mut v: Vec<(&IpAddr, &TalkerAcc)> =
+            self.talkers.iter().map(|(a, t)| (&a.0, t)).collect();
         v.sort_by(|a, b| {
             (b.1.bytes_sent + b.1.bytes_received)
                 .cmp(&(a.1.bytes_sent + a.1.bytes_received))

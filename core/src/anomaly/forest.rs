@@ -123,12 +123,21 @@ impl FlatTree {
 
     #[inline]
     fn path_length(&self, row: &[f32; FLAT_DIMS]) -> f64 {
+        if self.levels == FLAT_MAX_LEVELS {
+            // The default ψ = 256: a constant trip count, unrolled.
+            return self.walk(row, FLAT_MAX_LEVELS);
+        }
+        self.walk(row, self.levels)
+    }
+
+    #[inline(always)]
+    fn walk(&self, row: &[f32; FLAT_DIMS], levels: u32) -> f64 {
         let mut i = 0usize;
-        for _ in 0..self.levels {
+        for _ in 0..levels {
             let (threshold, feature) = self.inner[i & (FLAT_SLOTS - 1)];
             i = 2 * i + 1 + (row[feature as usize & (FLAT_DIMS - 1)] > threshold) as usize;
         }
-        self.leaves[(i - self.inner_len()) & (FLAT_SLOTS - 1)]
+        self.leaves[(i + 1 - (1 << levels)) & (FLAT_SLOTS - 1)]
     }
 }
 
@@ -142,6 +151,8 @@ pub struct Forest {
     /// c(k) for leaf sizes k ≤ ψ (a leaf never holds more than ψ rows):
     /// scoring then needs no logarithm.
     leaf_c: Vec<f64>,
+    /// Every tree has its [`FlatTree`]: known once, not asked per row.
+    all_flat: bool,
 }
 
 impl Forest {
@@ -158,6 +169,7 @@ impl Forest {
             dims,
             norm: average_path_length(psi),
             leaf_c: (0..=psi).map(average_path_length).collect(),
+            all_flat: height_limit <= FLAT_MAX_LEVELS && dims <= FLAT_DIMS,
         };
         for _ in 0..trees.max(1) {
             // Partial Fisher–Yates: ψ distinct rows in O(ψ).
@@ -180,7 +192,7 @@ impl Forest {
                 height_limit,
                 &mut rng,
             );
-            if height_limit <= FLAT_MAX_LEVELS && dims <= FLAT_DIMS {
+            if forest.all_flat {
                 tree.flat = Some(FlatTree::of(&tree.nodes, height_limit, &forest.leaf_c));
             }
             forest.trees.push(tree);
@@ -201,7 +213,7 @@ impl Forest {
         }
         let k = k.clamp(1, self.trees.len().max(1));
         let mut total = 0.0;
-        if self.dims <= FLAT_DIMS && self.trees.iter().all(|t| t.flat.is_some()) {
+        if self.all_flat {
             let mut padded = [0f32; FLAT_DIMS];
             padded[..row.len()].copy_from_slice(row);
             for t in self.trees.iter().take(k) {
@@ -278,10 +290,16 @@ fn build(
         let f = order[k] as usize;
         let mut lo = f32::INFINITY;
         let mut hi = f32::NEG_INFINITY;
+        // Plain comparisons rather than `min`/`max`: the same bounds for
+        // our NaN-free features, without the NaN handling per row.
         for &r in idx.iter() {
             let v = rows[r as usize * dims + f];
-            lo = lo.min(v);
-            hi = hi.max(v);
+            if v < lo {
+                lo = v;
+            }
+            if v > hi {
+                hi = v;
+            }
         }
         if hi > lo {
             chosen = Some((f as u16, lo, hi));

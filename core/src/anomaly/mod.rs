@@ -439,8 +439,10 @@ impl AnomalyEngine {
                 &self.candidates.items[i - training].2
             }
         };
+        // The flow ids only break ties: not looked up otherwise.
         let order = |a: &(f64, usize), b: &(f64, usize)| {
-            b.0.total_cmp(&a.0).then(meta(a.1).id.cmp(&meta(b.1).id))
+            b.0.total_cmp(&a.0)
+                .then_with(|| meta(a.1).id.cmp(&meta(b.1).id))
         };
         let trees = self.cfg.trees.max(1);
         let screen = !self.cfg.export_features && kept > SCREEN_MIN_FLOWS && trees > SCREEN_TREES;
