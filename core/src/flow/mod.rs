@@ -122,6 +122,146 @@ impl FlowKey {
     }
 }
 
+/// An address as one integer (IPv4 in the low 32 bits) and whether it is IPv6.
+#[inline]
+fn addr_bits(a: &IpAddr) -> (bool, u128) {
+    match a {
+        IpAddr::V4(v) => (false, u32::from_be_bytes(v.octets()) as u128),
+        IpAddr::V6(v) => (true, u128::from_be_bytes(v.octets())),
+    }
+}
+
+/// The flow map's key: a canonical [`FlowKey`] as plain integers, so that
+/// ordering the endpoints, hashing and comparing keys take a few instructions
+/// each (an `IpAddr` is an enum, compared variant first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TableKey {
+    a: u128,
+    b: u128,
+    /// proto << 40 | a is IPv6 << 33 | b is IPv6 << 32 | pa << 16 | pb.
+    meta: u64,
+}
+
+impl TableKey {
+    /// The key of a packet from (src, sport) to (dst, dport), and whether
+    /// (src, sport) is the `a` side: the lower endpoint, as [`FlowKey::new`] orders them.
+    #[inline]
+    fn new(proto: u8, src: &IpAddr, sport: u16, dst: &IpAddr, dport: u16) -> (TableKey, bool) {
+        let s = addr_bits(src);
+        let d = addr_bits(dst);
+        let src_is_a = (s.0, s.1, sport) <= (d.0, d.1, dport);
+        let ((a6, a, pa), (b6, b, pb)) = if src_is_a {
+            ((s.0, s.1, sport), (d.0, d.1, dport))
+        } else {
+            ((d.0, d.1, dport), (s.0, s.1, sport))
+        };
+        let meta = (proto as u64) << 40
+            | (a6 as u64) << 33
+            | (b6 as u64) << 32
+            | (pa as u64) << 16
+            | pb as u64;
+        (TableKey { a, b, meta }, src_is_a)
+    }
+
+    fn of(k: &FlowKey) -> TableKey {
+        TableKey::new(k.proto, &k.a, k.pa, &k.b, k.pb).0
+    }
+
+    /// Sorts as the [`FlowKey`] it stands for.
+    fn order(&self) -> (u64, u64, u128, u64, u64, u128, u64) {
+        let m = self.meta;
+        let (proto, a6, pa, b6, pb) = (
+            m >> 40,
+            (m >> 33) & 1,
+            (m >> 16) & 0xffff,
+            (m >> 32) & 1,
+            m & 0xffff,
+        );
+        (proto, a6, self.a, pa, b6, self.b, pb)
+    }
+}
+
+impl std::hash::Hash for TableKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.a);
+        state.write_u128(self.b);
+        state.write_u64(self.meta);
+    }
+}
+
+/// Builds the flow map's hasher: a multiply-and-fold hash (as foldhash's)
+/// keyed with a random seed per table. The keys are addresses and ports an
+/// attacker chooses, so a fixed hash would let a crafted capture collide
+/// every flow into one probe chain; nothing in the output depends on the
+/// map's order, so the seed changes no result.
+#[derive(Clone, Debug)]
+struct SeededState {
+    seed: [u64; 3],
+}
+
+impl SeededState {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        let rs = std::collections::hash_map::RandomState::new();
+        SeededState {
+            seed: [
+                rs.hash_one(1u64) | 1,
+                rs.hash_one(2u64) | 1,
+                rs.hash_one(3u64) | 1,
+            ],
+        }
+    }
+}
+
+impl std::hash::BuildHasher for SeededState {
+    type Hasher = SeededHasher;
+    #[inline]
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher {
+            seed: self.seed,
+            hash: self.seed[2],
+        }
+    }
+}
+
+struct SeededHasher {
+    seed: [u64; 3],
+    hash: u64,
+}
+
+/// The 128-bit product of two words folded to 64 bits.
+#[inline]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let p = (x as u128) * (y as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Hasher for SeededHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.hash = folded_multiply(self.hash ^ i, self.seed[0]);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        let lo = (i as u64) ^ self.seed[0];
+        let hi = ((i >> 64) as u64) ^ self.seed[1] ^ self.hash;
+        self.hash = folded_multiply(lo, hi);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// Counters for one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DirStats {
@@ -407,7 +547,7 @@ impl FlowInput {
 #[derive(Clone, Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: FxHashMap<FlowKey, Flow>,
+    map: HashMap<TableKey, Flow, SeededState>,
     next_id: u64,
     next_sweep_ts: Option<i64>,
     finished: Vec<Flow>,
@@ -418,7 +558,7 @@ pub struct FlowTable {
     /// timeout or eviction are one conversation; a reused-port connection is a new one).
     pub conversations: std::collections::BTreeMap<u8, u64>,
     /// Keys of flows that left the table early, to recognise their return.
-    departed: std::collections::HashSet<FlowKey, FxBuild>,
+    departed: std::collections::HashSet<TableKey, SeededState>,
 }
 
 /// Most departed keys remembered for conversation counting (bounds memory;
@@ -427,9 +567,10 @@ const MAX_DEPARTED: usize = 1 << 20;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
+        let state = SeededState::new();
         FlowTable {
             cfg,
-            map: FxHashMap::default(),
+            map: HashMap::with_hasher(state.clone()),
             next_id: 0,
             next_sweep_ts: None,
             finished: Vec::new(),
@@ -437,13 +578,13 @@ impl FlowTable {
             timed_out: 0,
             peak_live: 0,
             conversations: Default::default(),
-            departed: Default::default(),
+            departed: std::collections::HashSet::with_hasher(state),
         }
     }
 
     /// A live flow by key.
     pub fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        self.map.get(key)
+        self.map.get(&TableKey::of(key))
     }
 
     pub fn live(&self) -> usize {
@@ -468,8 +609,30 @@ impl FlowTable {
         vlan: Option<u16>,
     ) -> (&mut Flow, Placement) {
         self.maybe_sweep(ts);
-        let (key, src_is_a) =
-            FlowKey::new(input.proto, input.src, input.sport, input.dst, input.dport);
+        let (tkey, src_is_a) = TableKey::new(
+            input.proto,
+            &input.src,
+            input.sport,
+            &input.dst,
+            input.dport,
+        );
+        let key = if src_is_a {
+            FlowKey {
+                proto: input.proto,
+                a: input.src,
+                pa: input.sport,
+                b: input.dst,
+                pb: input.dport,
+            }
+        } else {
+            FlowKey {
+                proto: input.proto,
+                a: input.dst,
+                pa: input.dport,
+                b: input.src,
+                pb: input.sport,
+            }
+        };
         let tcp = match &layer.transport {
             Transport::Tcp(t) => Some(*t),
             _ => None,
@@ -483,32 +646,32 @@ impl FlowTable {
         // Only pure SYNs can start a new connection: other packets skip this
         // lookup (a tuple would evaluate both sides, so the SYN test comes first).
         if let Some(t) = tcp.filter(|_| pure_syn) {
-            if let Some(existing) = self.map.get(&key) {
+            if let Some(existing) = self.map.get(&tkey) {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
                 let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
                 if base.is_some_and(|s| s != t.seq) {
-                    let mut old = self.map.remove(&key).expect("present");
+                    let mut old = self.map.remove(&tkey).expect("present");
                     old.end_reason = EndReason::PortReuse;
-                    self.departed.remove(&key);
+                    self.departed.remove(&tkey);
                     self.finished.push(old);
                     reused = true;
                 }
             }
         }
 
-        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
+        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&tkey) {
             self.evict_oldest();
         }
         let live_before = self.map.len();
         let mut new_flow = false;
         // One hash lookup for the common case of a packet of a known flow.
-        let flow = match self.map.entry(key) {
+        let flow = match self.map.entry(tkey) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 new_flow = true;
-                if !self.departed.contains(&key) {
+                if !self.departed.contains(&tkey) {
                     *self.conversations.entry(input.proto).or_insert(0) += 1;
                 }
                 self.peak_live = self.peak_live.max(live_before + 1);
@@ -520,7 +683,6 @@ impl FlowTable {
                 } else {
                     (input.src, input.sport, input.dst, input.dport)
                 };
-                let _ = src_is_a;
                 v.insert(Flow {
                     id,
                     proto: input.proto,
@@ -627,13 +789,13 @@ impl FlowTable {
             Some(next) if ts >= next => {
                 self.next_sweep_ts = Some(ts.saturating_add(interval));
                 let cutoff = ts.saturating_sub(timeout);
-                let mut expired: Vec<FlowKey> = self
+                let mut expired: Vec<TableKey> = self
                     .map
                     .iter()
                     .filter(|(_, f)| f.last_ts < cutoff)
                     .map(|(k, _)| *k)
                     .collect();
-                expired.sort_unstable();
+                expired.sort_unstable_by_key(TableKey::order);
                 for k in expired {
                     if let Some(mut f) = self.map.remove(&k) {
                         f.end_reason = EndReason::IdleTimeout;
@@ -652,12 +814,12 @@ impl FlowTable {
     /// Evict the longest-idle eighth of the table (amortised: one sort per many inserts).
     fn evict_oldest(&mut self) {
         let n = (self.map.len() / 8).max(1);
-        let mut ages: Vec<(i64, u64, FlowKey)> = self
+        let mut ages: Vec<(i64, u64, TableKey)> = self
             .map
             .iter()
             .map(|(k, f)| (f.last_ts, f.id, *k))
             .collect();
-        ages.sort_unstable();
+        ages.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
         for (_, _, k) in ages.into_iter().take(n) {
             if let Some(mut f) = self.map.remove(&k) {
                 f.end_reason = EndReason::Evicted;
@@ -690,5 +852,43 @@ impl FlowTable {
         let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
         rest.sort_unstable_by_key(|f| f.id);
         self.finished.extend(rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_keys_order_endpoints_and_sort_as_flow_keys() {
+        let addrs: Vec<IpAddr> = [
+            "0.0.0.1",
+            "10.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let mut keys = Vec::new();
+        for (i, &src) in addrs.iter().enumerate() {
+            for &dst in &addrs[i..] {
+                for (sport, dport) in [(1, 2), (2, 1), (7, 7)] {
+                    for proto in [6, 17] {
+                        let (fk, fa) = FlowKey::new(proto, src, sport, dst, dport);
+                        let (tk, ta) = TableKey::new(proto, &src, sport, &dst, dport);
+                        assert_eq!(fa, ta);
+                        assert_eq!(tk, TableKey::of(&fk));
+                        keys.push((fk, tk));
+                    }
+                }
+            }
+        }
+        let mut by_flow_key = keys.clone();
+        by_flow_key.sort_by_key(|k| k.0);
+        keys.sort_by_key(|k| k.1.order());
+        assert!(keys.iter().zip(&by_flow_key).all(|(a, b)| a.0 == b.0));
     }
 }
