@@ -285,6 +285,67 @@ impl ZeekConn {
 
     /// Account one TCP segment (after checksum validation, which pcaplens does not do).
     pub fn on_tcp(&mut self, s: TcpSegment) {
+        if !self.on_established_ack(&s) {
+            self.on_any_tcp(s);
+        }
+    }
+
+    /// The bulk of a connection, done in a few steps: a segment with ACK and
+    /// no SYN, FIN or RST and an open window, between two endpoints both past
+    /// Inactive, whose history letter ('D' or 'A') this side has already
+    /// shown. Then neither endpoint changes state and only the sequence
+    /// bookkeeping of [`Self::on_any_tcp`] moves; anything else returns false
+    /// untouched for the full path.
+    #[inline]
+    fn on_established_ack(&mut self, s: &TcpSegment) -> bool {
+        let is_orig = s.is_orig;
+        let (ep, peer) = self.eps(is_orig);
+        let letter = if s.len > 0 { HIST_DATA } else { HIST_ACK };
+        if s.flags & (SYN | FIN | RST | ACK) != ACK
+            || s.window == 0
+            || ep.state == Inactive
+            || peer.state == Inactive
+            || ep.hist_seen & letter == 0
+        {
+            return false;
+        }
+        let rel_seq = s.seq.wrapping_sub(ep.start_seq);
+        let seq_underflow = seq_delta(s.seq, ep.start_seq) < 0;
+
+        let mut rel_ack = 0u32;
+        if seq_delta(s.ack, peer.start_seq) >= 0 {
+            rel_ack = s.ack.wrapping_sub(peer.start_seq);
+            let delta = seq_delta(s.ack, peer.ack_seq);
+            let broken = s.ack == 0 && delta > TOO_LARGE_SEQ_DELTA;
+            if delta > 0 && !broken {
+                peer.ack_seq = s.ack;
+            }
+        }
+
+        // update_last_seq without SYN, FIN or RST.
+        let one_past = s.seq.wrapping_add(s.len);
+        let rxmit = if ep.state == Reset {
+            false
+        } else if seq_delta(one_past, ep.last_seq) > 0 {
+            ep.last_seq = one_past;
+            false
+        } else {
+            s.len > 0
+        };
+        if rxmit && ep.rxmit.bump() {
+            self.add_history(is_orig, 'T');
+        }
+
+        if rel_ack != 0 {
+            self.ack_received(!is_orig, rel_ack);
+        }
+        if s.len > 0 && s.captured && !seq_underflow {
+            self.eps(is_orig).0.stream.data(rel_seq, s.len);
+        }
+        true
+    }
+
+    fn on_any_tcp(&mut self, s: TcpSegment) {
         let syn = s.flags & SYN != 0;
         let fin = s.flags & FIN != 0;
         let rst = s.flags & RST != 0;
