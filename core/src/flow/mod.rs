@@ -543,6 +543,17 @@ impl FlowInput {
     }
 }
 
+/// The window-scale option of a segment. Most segments after the handshake
+/// carry exactly NOP, NOP, timestamps (or nothing), which need no option walk.
+#[inline]
+fn window_scale(t: &crate::decode::Tcp<'_>) -> Option<u8> {
+    let o = t.options;
+    if o.is_empty() || (o.len() == 12 && o[..4] == [1, 1, 8, 10]) {
+        return None;
+    }
+    t.window_scale()
+}
+
 /// The bounded flow table.
 #[derive(Clone, Debug)]
 pub struct FlowTable {
@@ -750,7 +761,7 @@ impl FlowTable {
                         t.payload_len
                             .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
                     ),
-                    wscale: t.window_scale(),
+                    wscale: window_scale(t),
                     ts,
                     frame,
                 };
