@@ -147,6 +147,20 @@ impl TableKey {
     /// (src, sport) is the `a` side: the lower endpoint, as [`FlowKey::new`] orders them.
     #[inline]
     fn new(proto: u8, src: &IpAddr, sport: u16, dst: &IpAddr, dport: u16) -> (TableKey, bool) {
+        if let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) {
+            // The bulk of traffic: each endpoint is one 48-bit number.
+            let s = (u32::from(*s4) as u64) << 16 | sport as u64;
+            let d = (u32::from(*d4) as u64) << 16 | dport as u64;
+            let src_is_a = s <= d;
+            let (lo, hi) = if src_is_a { (s, d) } else { (d, s) };
+            let meta = (proto as u64) << 40 | (lo & 0xffff) << 16 | (hi & 0xffff);
+            let key = TableKey {
+                a: (lo >> 16) as u128,
+                b: (hi >> 16) as u128,
+                meta,
+            };
+            return (key, src_is_a);
+        }
         let s = addr_bits(src);
         let d = addr_bits(dst);
         let src_is_a = (s.0, s.1, sport) <= (d.0, d.1, dport);

@@ -150,10 +150,14 @@ impl StreamCoverage {
 
     /// The peer acknowledged everything below `ack`: bytes never seen in
     /// between are a content gap. Returns whether there was one.
+    #[inline]
     fn acked(&mut self, ack: u32) -> bool {
-        if seq_delta(ack, self.contiguous_end) <= 0 {
-            return false;
-        }
+        // Mostly an ack of data already seen: nothing to do.
+        seq_delta(ack, self.contiguous_end) > 0 && self.acked_beyond(ack)
+    }
+
+    /// [`Self::acked`] for an ack beyond the contiguous prefix.
+    fn acked_beyond(&mut self, ack: u32) -> bool {
         // The hole is what lies between the prefix and the first block (or the ack).
         let first_block = self.blocks[..self.n_blocks as usize]
             .iter()
@@ -292,23 +296,30 @@ impl ZeekConn {
 
     /// The bulk of a connection, done in a few steps: a segment with ACK and
     /// no SYN, FIN or RST and an open window, between two endpoints both past
-    /// Inactive, whose history letter ('D' or 'A') this side has already
-    /// shown. Then neither endpoint changes state and only the sequence
-    /// bookkeeping of [`Self::on_any_tcp`] moves; anything else returns false
-    /// untouched for the full path.
+    /// Inactive. Then neither endpoint changes state and only the history
+    /// letter ('D' or 'A') and the sequence bookkeeping of
+    /// [`Self::on_any_tcp`] move; anything else returns false untouched for
+    /// the full path.
     #[inline]
     fn on_established_ack(&mut self, s: &TcpSegment) -> bool {
         let is_orig = s.is_orig;
         let (ep, peer) = self.eps(is_orig);
-        let letter = if s.len > 0 { HIST_DATA } else { HIST_ACK };
         if s.flags & (SYN | FIN | RST | ACK) != ACK
             || s.window == 0
             || ep.state == Inactive
             || peer.state == Inactive
-            || ep.hist_seen & letter == 0
         {
             return false;
         }
+        let (letter, code) = if s.len > 0 {
+            (HIST_DATA, 'D')
+        } else {
+            (HIST_ACK, 'A')
+        };
+        if ep.hist_seen & letter == 0 {
+            self.check_history(is_orig, letter, code);
+        }
+        let (ep, peer) = self.eps(is_orig);
         let rel_seq = s.seq.wrapping_sub(ep.start_seq);
         let seq_underflow = seq_delta(s.seq, ep.start_seq) < 0;
 
