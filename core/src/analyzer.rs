@@ -646,6 +646,9 @@ fn flag_letters(f: u8) -> String {
 }
 
 /// Account one IP layer of a record to its flow (and the anomaly features).
+/// Always inlined: the flow and placement then go straight into the
+/// packet's FlowCtx instead of through a returned copy.
+#[inline(always)]
 fn account_layer<'t>(
     table: &'t mut FlowTable,
     anomaly: &mut Option<AnomalyEngine>,
