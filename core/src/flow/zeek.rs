@@ -985,6 +985,43 @@ mod tests {
         assert_eq!(z.history(), "ShAdt");
     }
 
+    proptest::proptest! {
+        /// The short path for ACK segments leaves the state the full path leaves.
+        #[test]
+        fn ack_short_path_agrees_with_the_full_path(
+            segs in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<bool>(),
+                    proptest::sample::select(vec![ACK, ACK, ACK | 0x08, ACK, SYN, SYN | ACK, FIN | ACK, RST, 0]),
+                    0u32..6,
+                    0u32..6,
+                    0u32..3,
+                    0u16..3,
+                    proptest::prelude::any::<bool>(),
+                ),
+                1..40,
+            ),
+        ) {
+            let mut short = ZeekConn::new(false);
+            let mut full = ZeekConn::new(false);
+            for &(is_orig, flags, seq, ack, len, window, captured) in &segs {
+                let base = if is_orig { (1000, 5000) } else { (5000, 1000) };
+                let seg = TcpSegment {
+                    is_orig,
+                    flags,
+                    seq: base.0 + seq * 100,
+                    ack: base.1 + ack * 100,
+                    len: [0, 100, 200][len as usize],
+                    captured,
+                    window,
+                };
+                short.on_tcp(seg);
+                full.on_any_tcp(seg);
+                proptest::prop_assert_eq!(format!("{short:?}"), format!("{full:?}"));
+            }
+        }
+    }
+
     #[test]
     fn scaled_letters_at_powers_of_ten() {
         let mut s = Scaled::default();
