@@ -177,6 +177,12 @@ impl TableKey {
         (TableKey { a, b, meta }, src_is_a)
     }
 
+    /// Both sides are the same address and port.
+    fn same_endpoints(&self) -> bool {
+        let m = self.meta;
+        self.a == self.b && (m >> 33) & 1 == (m >> 32) & 1 && (m >> 16) & 0xffff == m & 0xffff
+    }
+
     fn of(k: &FlowKey) -> TableKey {
         TableKey::new(k.proto, &k.a, k.pa, &k.b, k.pb).0
     }
@@ -328,6 +334,9 @@ pub struct Flow {
     pub orig_port: u16,
     pub resp_addr: IpAddr,
     pub resp_port: u16,
+    /// The originator is the canonical key's `a` side: a packet's direction
+    /// then follows from its key alone, without comparing addresses.
+    orig_is_a: bool,
     pub first_ts: i64,
     pub last_ts: i64,
     pub first_frame: u64,
@@ -392,7 +401,7 @@ impl Flow {
             proto: self.proto,
             service: self.service,
             key,
-            orig_is_a: self.orig_addr == key.a && self.orig_port == key.pa,
+            orig_is_a: self.orig_is_a,
             icmp: self.icmp,
         }
     }
@@ -715,6 +724,7 @@ impl FlowTable {
                     orig_port: op,
                     resp_addr: ra,
                     resp_port: rp,
+                    orig_is_a: src_is_a != flipped,
                     first_ts: ts,
                     last_ts: ts,
                     first_frame: frame,
@@ -733,12 +743,11 @@ impl FlowTable {
                 })
             }
         };
-        let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
+        let from_orig = if tkey.same_endpoints() {
             // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
-            flow.resp_addr != input.src
-                || flow.resp_port != input.sport
-                || new_flow
-                || flow.dir[0].packets > 0
+            new_flow || flow.dir[0].packets > 0
+        } else {
+            src_is_a == flow.orig_is_a
         };
         let d = if from_orig { 0 } else { 1 };
         flow.last_ts = flow.last_ts.max(ts);
