@@ -180,7 +180,7 @@ impl Accounting {
             vlan,
         )
         .map(|(flow, placement)| FlowCtx {
-            flow: flow.view(placement.key),
+            flow: flow.view(),
             from_orig: placement.from_orig,
             new_flow: placement.new_flow,
             tcp: placement.tcp,

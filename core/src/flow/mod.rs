@@ -393,15 +393,16 @@ impl Flow {
         )
     }
 
-    /// The flow as the per-packet detectors see it; `key` is its canonical
-    /// key (the caller has it already: [`Placement::key`]).
-    pub fn view(&self, key: FlowKey) -> FlowView {
+    /// The flow as the per-packet detectors see it.
+    pub fn view(&self) -> FlowView {
         FlowView {
             id: self.id,
             proto: self.proto,
             service: self.service,
-            key,
-            orig_is_a: self.orig_is_a,
+            orig: self.orig_addr,
+            orig_port: self.orig_port,
+            resp: self.resp_addr,
+            resp_port: self.resp_port,
             icmp: self.icmp,
         }
     }
@@ -452,28 +453,37 @@ pub struct FlowView {
     pub id: u64,
     pub proto: u8,
     pub service: Option<AppProto>,
-    key: FlowKey,
-    /// The originator is the key's `a` side.
-    orig_is_a: bool,
+    orig: IpAddr,
+    orig_port: u16,
+    resp: IpAddr,
+    resp_port: u16,
     icmp: Option<(u8, u8)>,
 }
 
 impl FlowView {
-    /// The canonical key of the flow.
+    /// The canonical key of the flow (computed on each call: few packets need it).
     pub fn key(&self) -> FlowKey {
-        self.key
+        FlowKey::new(
+            self.proto,
+            self.orig,
+            self.orig_port,
+            self.resp,
+            self.resp_port,
+        )
+        .0
     }
 
     /// What the flow's Community ID is computed from (see [`CommunityIdSource`]);
     /// the same as [`Flow::community_id_source`].
     pub fn community_id_source(&self) -> CommunityIdSource {
-        let k = &self.key;
-        let (orig, orig_port, resp, resp_port) = if self.orig_is_a {
-            (k.a, k.pa, k.b, k.pb)
-        } else {
-            (k.b, k.pb, k.a, k.pa)
-        };
-        community_id_source_of(self.proto, orig, orig_port, resp, resp_port, self.icmp)
+        community_id_source_of(
+            self.proto,
+            self.orig,
+            self.orig_port,
+            self.resp,
+            self.resp_port,
+            self.icmp,
+        )
     }
 
     /// The flow's Community ID v1 (seed 0), computed on each call: callers
@@ -515,8 +525,6 @@ pub struct Placement {
     pub new_flow: bool,
     /// Wireshark's TCP analysis flags for this packet (empty for non-TCP).
     pub tcp: tcp_analysis::TcpPacketAnalysis,
-    /// The flow's canonical key (computed once per packet, kept for the view).
-    pub key: FlowKey,
 }
 
 /// What one IP layer contributes to flow keying.
@@ -650,23 +658,6 @@ impl FlowTable {
             &input.dst,
             input.dport,
         );
-        let key = if src_is_a {
-            FlowKey {
-                proto: input.proto,
-                a: input.src,
-                pa: input.sport,
-                b: input.dst,
-                pb: input.dport,
-            }
-        } else {
-            FlowKey {
-                proto: input.proto,
-                a: input.dst,
-                pa: input.dport,
-                b: input.src,
-                pb: input.sport,
-            }
-        };
         let tcp = match &layer.transport {
             Transport::Tcp(t) => Some(*t),
             _ => None,
@@ -810,7 +801,6 @@ impl FlowTable {
             from_orig,
             new_flow,
             tcp: tcp_result,
-            key,
         };
         (flow, placement)
     }
