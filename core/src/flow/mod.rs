@@ -805,7 +805,18 @@ impl FlowTable {
         (flow, placement)
     }
 
+    #[inline]
     fn maybe_sweep(&mut self, ts: i64) {
+        // Most packets come before the next sweep is due.
+        if self.next_sweep_ts.is_some_and(|next| ts < next) {
+            return;
+        }
+        self.sweep(ts);
+    }
+
+    /// Schedules the first sweep, or finishes the flows idle past the timeout.
+    #[inline(never)]
+    fn sweep(&mut self, ts: i64) {
         let timeout = self.cfg.idle_timeout_secs as i64 * 1_000_000_000;
         let interval = (timeout / 4).max(1_000_000_000);
         match self.next_sweep_ts {

@@ -545,6 +545,7 @@ impl ZeekConn {
     }
 
     /// `side` received an acknowledgement up to `rel_ack` from its peer.
+    #[inline]
     fn ack_received(&mut self, side: bool, rel_ack: u32) {
         let (ep, peer) = self.eps(side);
         // The FIN octet is not data.
