@@ -181,7 +181,7 @@ impl Accounting {
             vlan,
         )
         .map(|(flow, placement)| FlowCtx {
-            flow: flow.view(placement.key),
+            flow: flow.view(),
             from_orig: placement.from_orig,
             new_flow: placement.new_flow,
             tcp: placement.tcp,
@@ -649,6 +649,9 @@ fn flag_letters(f: u8) -> String {
 }
 
 /// Account one IP layer of a record to its flow (and the anomaly features).
+/// Always inlined: the flow and placement then go straight into the
+/// packet's FlowCtx instead of through a returned copy.
+#[inline(always)]
 fn account_layer<'t>(
     table: &'t mut FlowTable,
     anomaly: &mut Option<AnomalyEngine>,

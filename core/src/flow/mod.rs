@@ -122,6 +122,188 @@ impl FlowKey {
     }
 }
 
+/// An address as one integer (IPv4 in the low 32 bits) and whether it is IPv6.
+#[inline]
+fn addr_bits(a: &IpAddr) -> (bool, u128) {
+    match a {
+        IpAddr::V4(v) => (false, u32::from_be_bytes(v.octets()) as u128),
+        IpAddr::V6(v) => (true, u128::from_be_bytes(v.octets())),
+    }
+}
+
+/// The flow map's key: a canonical [`FlowKey`] as plain integers, so that
+/// ordering the endpoints, hashing and comparing keys take a few instructions
+/// each (an `IpAddr` is an enum, compared variant first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TableKey {
+    a: u128,
+    b: u128,
+    /// proto << 40 | a is IPv6 << 33 | b is IPv6 << 32 | pa << 16 | pb.
+    meta: u64,
+}
+
+impl TableKey {
+    /// The key of a packet from (src, sport) to (dst, dport), and whether
+    /// (src, sport) is the `a` side: the lower endpoint, as [`FlowKey::new`] orders them.
+    #[inline]
+    fn new(proto: u8, src: &IpAddr, sport: u16, dst: &IpAddr, dport: u16) -> (TableKey, bool) {
+        if let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) {
+            // The bulk of traffic: each endpoint is one 48-bit number.
+            let s = (u32::from(*s4) as u64) << 16 | sport as u64;
+            let d = (u32::from(*d4) as u64) << 16 | dport as u64;
+            let src_is_a = s <= d;
+            let (lo, hi) = if src_is_a { (s, d) } else { (d, s) };
+            let meta = (proto as u64) << 40 | (lo & 0xffff) << 16 | (hi & 0xffff);
+            let key = TableKey {
+                a: (lo >> 16) as u128,
+                b: (hi >> 16) as u128,
+                meta,
+            };
+            return (key, src_is_a);
+        }
+        let s = addr_bits(src);
+        let d = addr_bits(dst);
+        let src_is_a = (s.0, s.1, sport) <= (d.0, d.1, dport);
+        let ((a6, a, pa), (b6, b, pb)) = if src_is_a {
+            ((s.0, s.1, sport), (d.0, d.1, dport))
+        } else {
+            ((d.0, d.1, dport), (s.0, s.1, sport))
+        };
+        let meta = (proto as u64) << 40
+            | (a6 as u64) << 33
+            | (b6 as u64) << 32
+            | (pa as u64) << 16
+            | pb as u64;
+        (TableKey { a, b, meta }, src_is_a)
+    }
+
+    /// Both sides are the same address and port.
+    fn same_endpoints(&self) -> bool {
+        let m = self.meta;
+        self.a == self.b && (m >> 33) & 1 == (m >> 32) & 1 && (m >> 16) & 0xffff == m & 0xffff
+    }
+
+    fn of(k: &FlowKey) -> TableKey {
+        TableKey::new(k.proto, &k.a, k.pa, &k.b, k.pb).0
+    }
+
+    /// Sorts as the [`FlowKey`] it stands for.
+    fn order(&self) -> (u64, u64, u128, u64, u64, u128, u64) {
+        let m = self.meta;
+        let (proto, a6, pa, b6, pb) = (
+            m >> 40,
+            (m >> 33) & 1,
+            (m >> 16) & 0xffff,
+            (m >> 32) & 1,
+            m & 0xffff,
+        );
+        (proto, a6, self.a, pa, b6, self.b, pb)
+    }
+
+    /// One number that never sorts against [`Self::order`]: the whole key
+    /// for two IPv4 endpoints, a prefix of it otherwise (ties then fall to
+    /// `order`). Sorting by it first compares most keys in one step.
+    fn sort_prefix(&self) -> u128 {
+        let m = self.meta as u128;
+        let (proto, a6, pa, b6, pb) = (
+            m >> 40,
+            (m >> 33) & 1,
+            (m >> 16) & 0xffff,
+            (m >> 32) & 1,
+            m & 0xffff,
+        );
+        let rest = if a6 == 1 {
+            self.a >> 9
+        } else {
+            // a is below 2^32 here.
+            let b = if b6 == 0 { self.b << 16 | pb } else { 0 };
+            self.a << 72 | pa << 56 | b6 << 55 | b
+        };
+        proto << 120 | a6 << 119 | rest
+    }
+}
+
+impl std::hash::Hash for TableKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.a);
+        state.write_u128(self.b);
+        state.write_u64(self.meta);
+    }
+}
+
+/// Builds the flow map's hasher: a multiply-and-fold hash (as foldhash's)
+/// keyed with a random seed per table. The keys are addresses and ports an
+/// attacker chooses, so a fixed hash would let a crafted capture collide
+/// every flow into one probe chain; nothing in the output depends on the
+/// map's order, so the seed changes no result.
+#[derive(Clone, Debug)]
+struct SeededState {
+    seed: [u64; 3],
+}
+
+impl SeededState {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        let rs = std::collections::hash_map::RandomState::new();
+        SeededState {
+            seed: [
+                rs.hash_one(1u64) | 1,
+                rs.hash_one(2u64) | 1,
+                rs.hash_one(3u64) | 1,
+            ],
+        }
+    }
+}
+
+impl std::hash::BuildHasher for SeededState {
+    type Hasher = SeededHasher;
+    #[inline]
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher {
+            seed: self.seed,
+            hash: self.seed[2],
+        }
+    }
+}
+
+struct SeededHasher {
+    seed: [u64; 3],
+    hash: u64,
+}
+
+/// The 128-bit product of two words folded to 64 bits.
+#[inline]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let p = (x as u128) * (y as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Hasher for SeededHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.hash = folded_multiply(self.hash ^ i, self.seed[0]);
+    }
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        let lo = (i as u64) ^ self.seed[0];
+        let hi = ((i >> 64) as u64) ^ self.seed[1] ^ self.hash;
+        self.hash = folded_multiply(lo, hi);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// Counters for one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DirStats {
@@ -174,6 +356,9 @@ pub struct Flow {
     pub orig_port: u16,
     pub resp_addr: IpAddr,
     pub resp_port: u16,
+    /// The originator is the canonical key's `a` side: a packet's direction
+    /// then follows from its key alone, without comparing addresses.
+    orig_is_a: bool,
     pub first_ts: i64,
     pub last_ts: i64,
     pub first_frame: u64,
@@ -230,15 +415,16 @@ impl Flow {
         )
     }
 
-    /// The flow as the per-packet detectors see it; `key` is its canonical
-    /// key (the caller has it already: [`Placement::key`]).
-    pub fn view(&self, key: FlowKey) -> FlowView {
+    /// The flow as the per-packet detectors see it.
+    pub fn view(&self) -> FlowView {
         FlowView {
             id: self.id,
             proto: self.proto,
             service: self.service,
-            key,
-            orig_is_a: self.orig_addr == key.a && self.orig_port == key.pa,
+            orig: self.orig_addr,
+            orig_port: self.orig_port,
+            resp: self.resp_addr,
+            resp_port: self.resp_port,
             icmp: self.icmp,
         }
     }
@@ -289,28 +475,37 @@ pub struct FlowView {
     pub id: u64,
     pub proto: u8,
     pub service: Option<AppProto>,
-    key: FlowKey,
-    /// The originator is the key's `a` side.
-    orig_is_a: bool,
+    orig: IpAddr,
+    orig_port: u16,
+    resp: IpAddr,
+    resp_port: u16,
     icmp: Option<(u8, u8)>,
 }
 
 impl FlowView {
-    /// The canonical key of the flow.
+    /// The canonical key of the flow (computed on each call: few packets need it).
     pub fn key(&self) -> FlowKey {
-        self.key
+        FlowKey::new(
+            self.proto,
+            self.orig,
+            self.orig_port,
+            self.resp,
+            self.resp_port,
+        )
+        .0
     }
 
     /// What the flow's Community ID is computed from (see [`CommunityIdSource`]);
     /// the same as [`Flow::community_id_source`].
     pub fn community_id_source(&self) -> CommunityIdSource {
-        let k = &self.key;
-        let (orig, orig_port, resp, resp_port) = if self.orig_is_a {
-            (k.a, k.pa, k.b, k.pb)
-        } else {
-            (k.b, k.pb, k.a, k.pa)
-        };
-        community_id_source_of(self.proto, orig, orig_port, resp, resp_port, self.icmp)
+        community_id_source_of(
+            self.proto,
+            self.orig,
+            self.orig_port,
+            self.resp,
+            self.resp_port,
+            self.icmp,
+        )
     }
 
     /// The flow's Community ID v1 (seed 0), computed on each call: callers
@@ -352,8 +547,6 @@ pub struct Placement {
     pub new_flow: bool,
     /// Wireshark's TCP analysis flags for this packet (empty for non-TCP).
     pub tcp: tcp_analysis::TcpPacketAnalysis,
-    /// The flow's canonical key (computed once per packet, kept for the view).
-    pub key: FlowKey,
 }
 
 /// What one IP layer contributes to flow keying.
@@ -403,11 +596,22 @@ impl FlowInput {
     }
 }
 
+/// The window-scale option of a segment. Most segments after the handshake
+/// carry exactly NOP, NOP, timestamps (or nothing), which need no option walk.
+#[inline]
+fn window_scale(t: &crate::decode::Tcp<'_>) -> Option<u8> {
+    let o = t.options;
+    if o.is_empty() || (o.len() == 12 && o[..4] == [1, 1, 8, 10]) {
+        return None;
+    }
+    t.window_scale()
+}
+
 /// The bounded flow table.
 #[derive(Clone, Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: FxHashMap<FlowKey, Flow>,
+    map: HashMap<TableKey, Flow, SeededState>,
     next_id: u64,
     next_sweep_ts: Option<i64>,
     finished: Vec<Flow>,
@@ -418,7 +622,7 @@ pub struct FlowTable {
     /// timeout or eviction are one conversation; a reused-port connection is a new one).
     pub conversations: std::collections::BTreeMap<u8, u64>,
     /// Keys of flows that left the table early, to recognise their return.
-    departed: std::collections::HashSet<FlowKey, FxBuild>,
+    departed: std::collections::HashSet<TableKey, SeededState>,
 }
 
 /// Most departed keys remembered for conversation counting (bounds memory;
@@ -427,9 +631,10 @@ const MAX_DEPARTED: usize = 1 << 20;
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
+        let state = SeededState::new();
         FlowTable {
             cfg,
-            map: FxHashMap::default(),
+            map: HashMap::with_hasher(state.clone()),
             next_id: 0,
             next_sweep_ts: None,
             finished: Vec::new(),
@@ -437,13 +642,13 @@ impl FlowTable {
             timed_out: 0,
             peak_live: 0,
             conversations: Default::default(),
-            departed: Default::default(),
+            departed: std::collections::HashSet::with_hasher(state),
         }
     }
 
     /// A live flow by key.
     pub fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        self.map.get(key)
+        self.map.get(&TableKey::of(key))
     }
 
     pub fn live(&self) -> usize {
@@ -468,8 +673,13 @@ impl FlowTable {
         vlan: Option<u16>,
     ) -> (&mut Flow, Placement) {
         self.maybe_sweep(ts);
-        let (key, src_is_a) =
-            FlowKey::new(input.proto, input.src, input.sport, input.dst, input.dport);
+        let (tkey, src_is_a) = TableKey::new(
+            input.proto,
+            &input.src,
+            input.sport,
+            &input.dst,
+            input.dport,
+        );
         let tcp = match &layer.transport {
             Transport::Tcp(t) => Some(*t),
             _ => None,
@@ -483,32 +693,32 @@ impl FlowTable {
         // Only pure SYNs can start a new connection: other packets skip this
         // lookup (a tuple would evaluate both sides, so the SYN test comes first).
         if let Some(t) = tcp.filter(|_| pure_syn) {
-            if let Some(existing) = self.map.get(&key) {
+            if let Some(existing) = self.map.get(&tkey) {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
                 let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
                 if base.is_some_and(|s| s != t.seq) {
-                    let mut old = self.map.remove(&key).expect("present");
+                    let mut old = self.map.remove(&tkey).expect("present");
                     old.end_reason = EndReason::PortReuse;
-                    self.departed.remove(&key);
+                    self.departed.remove(&tkey);
                     self.finished.push(old);
                     reused = true;
                 }
             }
         }
 
-        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&key) {
+        if self.map.len() >= self.cfg.max_flows && !self.map.contains_key(&tkey) {
             self.evict_oldest();
         }
         let live_before = self.map.len();
         let mut new_flow = false;
         // One hash lookup for the common case of a packet of a known flow.
-        let flow = match self.map.entry(key) {
+        let flow = match self.map.entry(tkey) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 new_flow = true;
-                if !self.departed.contains(&key) {
+                if !self.departed.contains(&tkey) {
                     *self.conversations.entry(input.proto).or_insert(0) += 1;
                 }
                 self.peak_live = self.peak_live.max(live_before + 1);
@@ -520,7 +730,6 @@ impl FlowTable {
                 } else {
                     (input.src, input.sport, input.dst, input.dport)
                 };
-                let _ = src_is_a;
                 v.insert(Flow {
                     id,
                     proto: input.proto,
@@ -528,6 +737,7 @@ impl FlowTable {
                     orig_port: op,
                     resp_addr: ra,
                     resp_port: rp,
+                    orig_is_a: src_is_a != flipped,
                     first_ts: ts,
                     last_ts: ts,
                     first_frame: frame,
@@ -546,12 +756,11 @@ impl FlowTable {
                 })
             }
         };
-        let from_orig = flow.orig_addr == input.src && flow.orig_port == input.sport && {
+        let from_orig = if tkey.same_endpoints() {
             // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
-            flow.resp_addr != input.src
-                || flow.resp_port != input.sport
-                || new_flow
-                || flow.dir[0].packets > 0
+            new_flow || flow.dir[0].packets > 0
+        } else {
+            src_is_a == flow.orig_is_a
         };
         let d = if from_orig { 0 } else { 1 };
         flow.last_ts = flow.last_ts.max(ts);
@@ -588,7 +797,7 @@ impl FlowTable {
                         t.payload_len
                             .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
                     ),
-                    wscale: t.window_scale(),
+                    wscale: window_scale(t),
                     ts,
                     frame,
                 };
@@ -614,12 +823,22 @@ impl FlowTable {
             from_orig,
             new_flow,
             tcp: tcp_result,
-            key,
         };
         (flow, placement)
     }
 
+    #[inline]
     fn maybe_sweep(&mut self, ts: i64) {
+        // Most packets come before the next sweep is due.
+        if self.next_sweep_ts.is_some_and(|next| ts < next) {
+            return;
+        }
+        self.sweep(ts);
+    }
+
+    /// Schedules the first sweep, or finishes the flows idle past the timeout.
+    #[inline(never)]
+    fn sweep(&mut self, ts: i64) {
         let timeout = self.cfg.idle_timeout_secs as i64 * 1_000_000_000;
         let interval = (timeout / 4).max(1_000_000_000);
         match self.next_sweep_ts {
@@ -627,14 +846,16 @@ impl FlowTable {
             Some(next) if ts >= next => {
                 self.next_sweep_ts = Some(ts.saturating_add(interval));
                 let cutoff = ts.saturating_sub(timeout);
-                let mut expired: Vec<FlowKey> = self
+                let mut expired: Vec<(u128, TableKey)> = self
                     .map
                     .iter()
                     .filter(|(_, f)| f.last_ts < cutoff)
-                    .map(|(k, _)| *k)
+                    .map(|(k, _)| (k.sort_prefix(), *k))
                     .collect();
-                expired.sort_unstable();
-                for k in expired {
+                expired.sort_unstable_by(|x, y| {
+                    x.0.cmp(&y.0).then_with(|| x.1.order().cmp(&y.1.order()))
+                });
+                for (_, k) in expired {
                     if let Some(mut f) = self.map.remove(&k) {
                         f.end_reason = EndReason::IdleTimeout;
                         self.timed_out += 1;
@@ -652,12 +873,12 @@ impl FlowTable {
     /// Evict the longest-idle eighth of the table (amortised: one sort per many inserts).
     fn evict_oldest(&mut self) {
         let n = (self.map.len() / 8).max(1);
-        let mut ages: Vec<(i64, u64, FlowKey)> = self
+        let mut ages: Vec<(i64, u64, TableKey)> = self
             .map
             .iter()
             .map(|(k, f)| (f.last_ts, f.id, *k))
             .collect();
-        ages.sort_unstable();
+        ages.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
         for (_, _, k) in ages.into_iter().take(n) {
             if let Some(mut f) = self.map.remove(&k) {
                 f.end_reason = EndReason::Evicted;
@@ -690,5 +911,48 @@ impl FlowTable {
         let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
         rest.sort_unstable_by_key(|f| f.id);
         self.finished.extend(rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_keys_order_endpoints_and_sort_as_flow_keys() {
+        let addrs: Vec<IpAddr> = [
+            "0.0.0.1",
+            "10.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let mut keys = Vec::new();
+        for (i, &src) in addrs.iter().enumerate() {
+            for &dst in &addrs[i..] {
+                for (sport, dport) in [(1, 2), (2, 1), (7, 7)] {
+                    for proto in [6, 17] {
+                        let (fk, fa) = FlowKey::new(proto, src, sport, dst, dport);
+                        let (tk, ta) = TableKey::new(proto, &src, sport, &dst, dport);
+                        assert_eq!(fa, ta);
+                        assert_eq!(tk, TableKey::of(&fk));
+                        keys.push((fk, tk));
+                    }
+                }
+            }
+        }
+        let mut by_flow_key = keys.clone();
+        by_flow_key.sort_by_key(|k| k.0);
+        let mut by_prefix = keys.clone();
+        by_prefix.sort_by(|x, y| {
+            (x.1.sort_prefix().cmp(&y.1.sort_prefix())).then_with(|| x.1.order().cmp(&y.1.order()))
+        });
+        keys.sort_by_key(|k| k.1.order());
+        assert!(keys.iter().zip(&by_flow_key).all(|(a, b)| a.0 == b.0));
+        assert!(by_prefix.iter().zip(&by_flow_key).all(|(a, b)| a.0 == b.0));
     }
 }

@@ -194,6 +194,16 @@ impl TcpAnalysis {
     /// originator). `new_reuse` says the flow table just started this
     /// connection because a SYN reused the ports of an older one.
     pub fn on_segment(&mut self, d: usize, seg: &Segment, new_reuse: bool) -> TcpPacketAnalysis {
+        if !new_reuse {
+            if let Some(out) = self.on_next_in_order(d, seg) {
+                return out;
+            }
+        }
+        self.on_any_segment(d, seg, new_reuse)
+    }
+
+    /// [`Self::on_segment`] for every kind of segment.
+    fn on_any_segment(&mut self, d: usize, seg: &Segment, new_reuse: bool) -> TcpPacketAnalysis {
         let mut out = TcpPacketAnalysis::default();
         if new_reuse || self.synack_reuse(d, seg) {
             out.flags |= flags::REUSED_PORTS;
@@ -230,6 +240,84 @@ impl TcpAnalysis {
             }
         }
         out
+    }
+
+    /// The bulk of a connection, in fewer steps: a segment with ACK and no
+    /// SYN, FIN or RST, no window-scale option and an open window, that
+    /// starts exactly at the next expected sequence number of a side whose
+    /// base is known, carries no single byte (probe or keep-alive) and, if
+    /// it carries nothing, is no duplicate ACK. Then only window-full,
+    /// window-update, ACKed-unseen and spurious-retransmission can apply, as
+    /// the full analysis would find; anything else returns None untouched.
+    #[inline]
+    fn on_next_in_order(&mut self, d: usize, seg: &Segment) -> Option<TcpPacketAnalysis> {
+        let seglen = seg.seglen?;
+        let (seq, ack, fl) = (seg.seq, seg.ack, seg.flags);
+        let window = seg.window as u32;
+        let [a, b] = &mut self.dir;
+        let (fwd, rev) = if d == 0 { (a, b) } else { (b, a) };
+        let repeats = seglen == 0 && window == fwd.window && ack == fwd.lastack;
+        if fl & (SYN | FIN | RST | ACK) != ACK
+            || seg.wscale.is_some()
+            || window == 0
+            || fwd.static_flags & rev.static_flags & BASE_SEQ_SET == 0
+            || fwd.nextseq == 0
+            || seq != fwd.nextseq
+            || seglen == 1
+            || repeats
+        {
+            return None;
+        }
+        let mut ta = 0;
+        if seglen == 0 && window != fwd.window && ack == fwd.lastack {
+            ta |= flags::WINDOW_UPDATE;
+        }
+        if seglen > 0 && rev.win_scale != WS_UNKNOWN {
+            let shift = if rev.is_first_ack || rev.win_scale == WS_NONE {
+                0
+            } else {
+                rev.win_scale as u32
+            };
+            let edge = rev.lastack.wrapping_add(rev.window.wrapping_shl(shift));
+            if seq.wrapping_add(seglen) == edge {
+                ta |= flags::WINDOW_FULL;
+            }
+        }
+        if ack != fwd.lastack {
+            fwd.lastnondupack = seg.frame;
+            fwd.dupacknum = 0;
+        }
+        if rev.maxseqtobeacked != 0 && gt_seq(ack, rev.maxseqtobeacked) {
+            if rev.dupacknum == 0 {
+                ta |= flags::ACK_LOST_PACKET;
+            }
+            rev.dupacknum = -1;
+            rev.maxseqtobeacked = rev.nextseq;
+        }
+        if seglen > 0 && rev.lastack != 0 && le_seq(seq.wrapping_add(seglen), rev.lastack) {
+            ta |= flags::SPURIOUS_RETRANSMISSION;
+        }
+        let nextseq = seq.wrapping_add(seglen);
+        if gt_seq(nextseq, fwd.nextseq) {
+            fwd.nextseq = nextseq;
+            fwd.nextseqtime = seg.ts;
+        }
+        if seq == fwd.maxseqtobeacked || fwd.maxseqtobeacked == 0 {
+            fwd.maxseqtobeacked = fwd.nextseq;
+        }
+        fwd.window = window;
+        fwd.lastack = ack;
+        fwd.lastacktime = seg.ts;
+        fwd.lastsegmentflags = ta;
+        fwd.is_first_ack = false;
+        if self.ts_mru_syn != 0 && self.ts_first_rtt == 0 {
+            self.ts_first_rtt = seg.ts.wrapping_sub(self.ts_mru_syn);
+        }
+        Some(TcpPacketAnalysis {
+            flags: ta,
+            analysed: true,
+            ..Default::default()
+        })
     }
 
     fn analyze_sequence_number(
@@ -529,6 +617,45 @@ mod tests {
         let r = run(&s);
         assert!(r[3].has(ACK_LOST_PACKET), "{:?}", r[3]);
         assert!(r[4].has(WINDOW_UPDATE));
+    }
+
+    proptest::proptest! {
+        /// The short path for in-order segments finds what the full analysis finds.
+        #[test]
+        fn in_order_short_path_agrees_with_the_full_analysis(
+            segs in proptest::collection::vec(
+                (
+                    0usize..2,
+                    0u32..6,
+                    0u32..6,
+                    proptest::sample::select(vec![A, A, A | 0x08, A, S, S | A, A | 0x01, 0x04, 0]),
+                    0u32..4,
+                    0u16..3,
+                    0i64..40,
+                ),
+                1..40,
+            ),
+        ) {
+            let mut short = TcpAnalysis::default();
+            let mut full = TcpAnalysis::default();
+            for (i, &(d, seq, ack, fl, len, win, ms)) in segs.iter().enumerate() {
+                let seg = Segment {
+                    // Small steps around a base, so that segments meet at the next sequence number.
+                    seq: 1000 + seq * 100,
+                    ack: 5000 + ack * 100,
+                    flags: fl,
+                    window: win * 1000,
+                    seglen: Some([0, 1, 100, 200][len as usize]),
+                    wscale: None,
+                    ts: 1_000_000_000 + ms * MS,
+                    frame: i as u64 + 1,
+                };
+                let a = short.on_segment(d, &seg, false);
+                let b = full.on_any_segment(d, &seg, false);
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!(format!("{short:?}"), format!("{full:?}"));
+            }
+        }
     }
 
     #[test]

@@ -150,10 +150,14 @@ impl StreamCoverage {
 
     /// The peer acknowledged everything below `ack`: bytes never seen in
     /// between are a content gap. Returns whether there was one.
+    #[inline]
     fn acked(&mut self, ack: u32) -> bool {
-        if seq_delta(ack, self.contiguous_end) <= 0 {
-            return false;
-        }
+        // Mostly an ack of data already seen: nothing to do.
+        seq_delta(ack, self.contiguous_end) > 0 && self.acked_beyond(ack)
+    }
+
+    /// [`Self::acked`] for an ack beyond the contiguous prefix.
+    fn acked_beyond(&mut self, ack: u32) -> bool {
         // The hole is what lies between the prefix and the first block (or the ack).
         let first_block = self.blocks[..self.n_blocks as usize]
             .iter()
@@ -285,6 +289,74 @@ impl ZeekConn {
 
     /// Account one TCP segment (after checksum validation, which pcaplens does not do).
     pub fn on_tcp(&mut self, s: TcpSegment) {
+        if !self.on_established_ack(&s) {
+            self.on_any_tcp(s);
+        }
+    }
+
+    /// The bulk of a connection, done in a few steps: a segment with ACK and
+    /// no SYN, FIN or RST and an open window, between two endpoints both past
+    /// Inactive. Then neither endpoint changes state and only the history
+    /// letter ('D' or 'A') and the sequence bookkeeping of
+    /// [`Self::on_any_tcp`] move; anything else returns false untouched for
+    /// the full path.
+    #[inline]
+    fn on_established_ack(&mut self, s: &TcpSegment) -> bool {
+        let is_orig = s.is_orig;
+        let (ep, peer) = self.eps(is_orig);
+        if s.flags & (SYN | FIN | RST | ACK) != ACK
+            || s.window == 0
+            || ep.state == Inactive
+            || peer.state == Inactive
+        {
+            return false;
+        }
+        let (letter, code) = if s.len > 0 {
+            (HIST_DATA, 'D')
+        } else {
+            (HIST_ACK, 'A')
+        };
+        if ep.hist_seen & letter == 0 {
+            self.check_history(is_orig, letter, code);
+        }
+        let (ep, peer) = self.eps(is_orig);
+        let rel_seq = s.seq.wrapping_sub(ep.start_seq);
+        let seq_underflow = seq_delta(s.seq, ep.start_seq) < 0;
+
+        let mut rel_ack = 0u32;
+        if seq_delta(s.ack, peer.start_seq) >= 0 {
+            rel_ack = s.ack.wrapping_sub(peer.start_seq);
+            let delta = seq_delta(s.ack, peer.ack_seq);
+            let broken = s.ack == 0 && delta > TOO_LARGE_SEQ_DELTA;
+            if delta > 0 && !broken {
+                peer.ack_seq = s.ack;
+            }
+        }
+
+        // update_last_seq without SYN, FIN or RST.
+        let one_past = s.seq.wrapping_add(s.len);
+        let rxmit = if ep.state == Reset {
+            false
+        } else if seq_delta(one_past, ep.last_seq) > 0 {
+            ep.last_seq = one_past;
+            false
+        } else {
+            s.len > 0
+        };
+        if rxmit && ep.rxmit.bump() {
+            self.add_history(is_orig, 'T');
+        }
+
+        if rel_ack != 0 {
+            self.ack_received(!is_orig, rel_ack);
+        }
+        if s.len > 0 && s.captured && !seq_underflow {
+            self.eps(is_orig).0.stream.data(rel_seq, s.len);
+        }
+        true
+    }
+
+    fn on_any_tcp(&mut self, s: TcpSegment) {
         let syn = s.flags & SYN != 0;
         let fin = s.flags & FIN != 0;
         let rst = s.flags & RST != 0;
@@ -473,6 +545,7 @@ impl ZeekConn {
     }
 
     /// `side` received an acknowledgement up to `rel_ack` from its peer.
+    #[inline]
     fn ack_received(&mut self, side: bool, rel_ack: u32) {
         let (ep, peer) = self.eps(side);
         // The FIN octet is not data.
@@ -911,6 +984,43 @@ mod tests {
         z.on_tcp(seg(true, ACK, 1, 1201, 0));
         // Zeek calls reordered data a retransmission ('t'), but nothing is missing.
         assert_eq!(z.history(), "ShAdt");
+    }
+
+    proptest::proptest! {
+        /// The short path for ACK segments leaves the state the full path leaves.
+        #[test]
+        fn ack_short_path_agrees_with_the_full_path(
+            segs in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<bool>(),
+                    proptest::sample::select(vec![ACK, ACK, ACK | 0x08, ACK, SYN, SYN | ACK, FIN | ACK, RST, 0]),
+                    0u32..6,
+                    0u32..6,
+                    0u32..3,
+                    0u16..3,
+                    proptest::prelude::any::<bool>(),
+                ),
+                1..40,
+            ),
+        ) {
+            let mut short = ZeekConn::new(false);
+            let mut full = ZeekConn::new(false);
+            for &(is_orig, flags, seq, ack, len, window, captured) in &segs {
+                let base = if is_orig { (1000, 5000) } else { (5000, 1000) };
+                let seg = TcpSegment {
+                    is_orig,
+                    flags,
+                    seq: base.0 + seq * 100,
+                    ack: base.1 + ack * 100,
+                    len: [0, 100, 200][len as usize],
+                    captured,
+                    window,
+                };
+                short.on_tcp(seg);
+                full.on_any_tcp(seg);
+                proptest::prop_assert_eq!(format!("{short:?}"), format!("{full:?}"));
+            }
+        }
     }
 
     #[test]
