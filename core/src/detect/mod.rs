@@ -230,9 +230,23 @@ impl<T> Counted<T> {
     }
 }
 
-/// All detectors of a run, in a fixed order (the order is part of determinism).
+/// All detectors of a run, in a fixed order (the order is part of
+/// determinism: later `finish` steps read sections written by earlier ones).
+/// Concrete fields rather than a list of trait objects: every packet visits
+/// each of them, and static calls let their cheap early returns inline.
 pub struct Detectors {
-    list: Vec<Box<dyn Detector + Send>>,
+    tcp: tcp::TcpDetector,
+    icmp: icmp::IcmpDetector,
+    dns: dns::DnsDetector,
+    http: http::HttpDetector,
+    tls: tls::TlsDetector,
+    quic: quic::QuicDetector,
+    perf: perf::PerfDetector,
+    scan: scan::ScanDetector,
+    blocklist: blocklist::BlocklistDetector,
+    ports: ports::PortsDetector,
+    long_lived: long_lived::LongLivedDetector,
+    mismatch: mismatch::MismatchDetector,
     /// Capture-quality observations (a concrete type: its report is not a
     /// failure nor a finding, and it reads the other sections at the end).
     quality: quality::QualityMonitor,
@@ -240,41 +254,66 @@ pub struct Detectors {
 
 impl Detectors {
     pub fn new(cfg: &DetectConfig) -> Self {
-        let list: Vec<Box<dyn Detector + Send>> = vec![
-            Box::new(tcp::TcpDetector::new(cfg)),
-            Box::new(icmp::IcmpDetector::new(cfg)),
-            Box::new(dns::DnsDetector::new(cfg)),
-            Box::new(http::HttpDetector::new(cfg)),
-            Box::new(tls::TlsDetector::new(cfg)),
-            Box::new(quic::QuicDetector::new(cfg)),
-            Box::new(perf::PerfDetector::new(cfg)),
-            Box::new(scan::ScanDetector::new(cfg)),
-            Box::new(blocklist::BlocklistDetector::new(cfg)),
-            Box::new(ports::PortsDetector::new(cfg)),
-            Box::new(long_lived::LongLivedDetector::new(cfg)),
-            Box::new(mismatch::MismatchDetector::new(cfg)),
-        ];
         Detectors {
-            list,
+            tcp: tcp::TcpDetector::new(cfg),
+            icmp: icmp::IcmpDetector::new(cfg),
+            dns: dns::DnsDetector::new(cfg),
+            http: http::HttpDetector::new(cfg),
+            tls: tls::TlsDetector::new(cfg),
+            quic: quic::QuicDetector::new(cfg),
+            perf: perf::PerfDetector::new(cfg),
+            scan: scan::ScanDetector::new(cfg),
+            blocklist: blocklist::BlocklistDetector::new(cfg),
+            ports: ports::PortsDetector::new(cfg),
+            long_lived: long_lived::LongLivedDetector::new(cfg),
+            mismatch: mismatch::MismatchDetector::new(cfg),
             quality: quality::QualityMonitor::new(cfg),
         }
     }
 
+    /// Every detector but the quality monitor, in the fixed order.
+    fn list(&mut self) -> [&mut dyn Detector; 12] {
+        [
+            &mut self.tcp,
+            &mut self.icmp,
+            &mut self.dns,
+            &mut self.http,
+            &mut self.tls,
+            &mut self.quic,
+            &mut self.perf,
+            &mut self.scan,
+            &mut self.blocklist,
+            &mut self.ports,
+            &mut self.long_lived,
+            &mut self.mismatch,
+        ]
+    }
+
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        for d in &mut self.list {
-            d.on_packet(ctx);
-        }
+        // Static calls (the no-op ones vanish); same order as `list`.
+        self.tcp.on_packet(ctx);
+        self.icmp.on_packet(ctx);
+        self.dns.on_packet(ctx);
+        self.http.on_packet(ctx);
+        self.tls.on_packet(ctx);
+        self.quic.on_packet(ctx);
+        self.perf.on_packet(ctx);
+        self.scan.on_packet(ctx);
+        self.blocklist.on_packet(ctx);
+        self.ports.on_packet(ctx);
+        self.long_lived.on_packet(ctx);
+        self.mismatch.on_packet(ctx);
         self.quality.on_packet(ctx);
     }
 
     pub fn on_secrets(&mut self, secrets_type: u32, data: &[u8]) {
-        for d in &mut self.list {
+        for d in self.list() {
             d.on_secrets(secrets_type, data);
         }
     }
 
     pub fn on_flow_end(&mut self, flow: &Flow) {
-        for d in &mut self.list {
+        for d in self.list() {
             d.on_flow_end(flow);
         }
         self.quality.on_flow_end(flow);
@@ -282,7 +321,7 @@ impl Detectors {
 
     pub fn finish(&mut self) -> Failures {
         let mut out = Failures::default();
-        for d in &mut self.list {
+        for d in self.list() {
             d.finish(&mut out);
         }
         out
@@ -290,7 +329,7 @@ impl Detectors {
 
     pub fn finish_findings(&mut self) -> Findings {
         let mut out = Findings::default();
-        for d in &mut self.list {
+        for d in self.list() {
             d.finish_findings(&mut out);
         }
         out
