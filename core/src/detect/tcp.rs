@@ -402,24 +402,25 @@ impl Detector for TcpDetector {
         let a = fctx.tcp;
         self.count_flags(ctx, layer, a);
 
-        let has_icmp = pkt.protocols.iter().any(|p| *p == "icmp" || *p == "icmpv6");
         let conn = self.conns.entry(fctx.flow.id).or_default();
         let syn_ack = t.flags & (tcp_flags::SYN | tcp_flags::ACK);
         let ts = ctx.ts();
-        if !has_icmp {
-            if syn_ack == tcp_flags::SYN {
-                if conn.syns == 0 {
-                    conn.first_syn_frame = ctx.frame();
-                    conn.first_syn_ts = ts;
-                    conn.syn_src = Some((layer.src, t.src_port, layer.dst, t.dst_port));
-                }
-                conn.syns += 1;
-            } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK {
-                conn.synack_seen = true;
+        // Frames holding ICMP do not count for the SYN/SYN-ACK tally (asked
+        // only of SYNs: the protocol list is a string search).
+        let has_icmp = || pkt.protocols.iter().any(|p| *p == "icmp" || *p == "icmpv6");
+        if syn_ack == tcp_flags::SYN && !has_icmp() {
+            if conn.syns == 0 {
+                conn.first_syn_frame = ctx.frame();
+                conn.first_syn_ts = ts;
+                conn.syn_src = Some((layer.src, t.src_port, layer.dst, t.dst_port));
             }
+            conn.syns += 1;
+        } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK && !has_icmp() {
+            conn.synack_seen = true;
         }
         // Handshake timing: last SYN from the originator, the SYN/ACK after
         // it, then the originator's first pure ACK.
+        let mut grew_slowest = false;
         if syn_ack == tcp_flags::SYN && fctx.from_orig && conn.synack_ts.is_none() {
             conn.last_syn_ts = Some(ts);
         } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK && !fctx.from_orig {
@@ -448,6 +449,7 @@ impl Detector for TcpDetector {
                             syn_to_synack_ms: ms(synack - syn),
                         },
                     ));
+                    grew_slowest = true;
                 }
             }
         }
@@ -493,7 +495,10 @@ impl Detector for TcpDetector {
             conn.retransmissions += 1;
             self.report.retransmission_rate.retransmissions += 1;
         }
-        self.trim_lists();
+        // The only list a packet grows (the others grow at flow end).
+        if grew_slowest {
+            self.trim_lists();
+        }
     }
 
     fn on_flow_end(&mut self, flow: &Flow) {
