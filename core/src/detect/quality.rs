@@ -23,11 +23,9 @@
 
 use super::{DetectConfig, Evidence, Failures, PacketCtx};
 use crate::decode::tcp_flags::ACK;
-use crate::flow::Flow;
+use crate::flow::{Flow, FxHashMap};
 use crate::report::Summary;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,27 +79,6 @@ pub struct QualityCheck {
     pub evidence: Vec<Evidence>,
 }
 
-/// Cheap multiplicative hash for the per-host checksum counters.
-#[derive(Default)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = (self.0.rotate_left(5) ^ v as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
 #[derive(Default, Clone, Copy)]
 struct Sums {
     checked: u64,
@@ -122,8 +99,9 @@ pub struct QualityMonitor {
     tcp_flows: u64,
     one_sided: u64,
     one_sided_evidence: Vec<(u64, Evidence)>,
-    /// Checksums verified per sending host.
-    sums: HashMap<IpAddr, Sums, BuildHasherDefault<MixHasher>>,
+    /// Checksums verified per sending host (only ever summed or sorted, so
+    /// the hash order never shows).
+    sums: FxHashMap<IpAddr, Sums>,
 }
 
 /// Ones'-complement sum of 16-bit big-endian words (odd tail padded).
@@ -184,7 +162,7 @@ impl QualityMonitor {
             tcp_flows: 0,
             one_sided: 0,
             one_sided_evidence: Vec::new(),
-            sums: HashMap::default(),
+            sums: FxHashMap::default(),
         }
     }
 
