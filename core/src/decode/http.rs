@@ -212,7 +212,10 @@ mod tests {
                 if at < len {
                     b[at] = b'\n';
                     // Later matches and a byte one above the needle do not confuse it.
-                    b.iter_mut().skip(at + 1).step_by(3).for_each(|c| *c = b'\n');
+                    b.iter_mut()
+                        .skip(at + 1)
+                        .step_by(3)
+                        .for_each(|c| *c = b'\n');
                     if at > 0 {
                         b[at - 1] = b'\n' + 1;
                     }

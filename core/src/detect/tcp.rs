@@ -8,10 +8,10 @@
 //! `tcp.flags.reset == 1` in any layer, a TCP header quoted in an ICMP error
 //! included. Per-connection state lives only while the flow is live.
 
-use super::{Counted, DetectConfig, Detector, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Failures, PacketCtx, Segment};
 use crate::decode::{tcp_flags, Icmp, IpLayer, Transport};
 use crate::flow::tcp_analysis::{flags as fl, TcpPacketAnalysis};
-use crate::flow::{Flow, FxHashMap};
+use crate::flow::Flow;
 use crate::report::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -179,7 +179,7 @@ pub struct TcpReport {
 
 /// Per-connection facts kept while the flow is live.
 #[derive(Clone, Debug, Default)]
-struct Conn {
+pub(crate) struct Conn {
     syns: u32,
     first_syn_frame: u64,
     first_syn_ts: i64,
@@ -198,7 +198,6 @@ pub struct TcpDetector {
     cap: usize,
     cfg: TcpConfig,
     report: TcpReport,
-    conns: FxHashMap<u64, Conn>,
     /// Every completed handshake's RTT in ns (one number per connection).
     rtts: Vec<i64>,
     slowest: Vec<(i64, HandshakeEvent)>,
@@ -216,7 +215,6 @@ impl TcpDetector {
             cap: cfg.max_instances,
             cfg: cfg.tcp.clone(),
             report: TcpReport::default(),
-            conns: FxHashMap::default(),
             rtts: Vec::new(),
             slowest: Vec::new(),
             slowest_floor: None,
@@ -389,20 +387,56 @@ impl Detector for TcpDetector {
                 self.report.resets.quoted_in_icmp += 1;
             }
         }
+    }
 
-        let Some(fctx) = ctx.flow.as_ref() else {
-            return;
-        };
-        let Some(layer) = pkt.inner() else {
-            return;
-        };
-        let Transport::Tcp(t) = layer.transport else {
-            return;
-        };
+    fn finish(&mut self, out: &mut Failures) {
+        let mut report = std::mem::take(&mut self.report);
+        let n = self.cfg.top_n;
+
+        self.unanswered.sort_by_key(|u| u.frame);
+        self.unanswered.truncate(self.cap);
+        report.unanswered_syns.instances = std::mem::take(&mut self.unanswered);
+
+        self.rtts.sort_unstable();
+        let h = &mut report.handshake_rtt;
+        h.count = self.rtts.len() as u64;
+        h.min_ms = self.rtts.first().map(|&x| ms(x));
+        h.max_ms = self.rtts.last().map(|&x| ms(x));
+        h.median_ms = percentile(&self.rtts, 50.0).map(ms);
+        h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
+        h.slow = self
+            .rtts
+            .iter()
+            .filter(|&&r| r > self.slow_handshake_ns)
+            .count() as u64;
+        self.slowest
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
+        self.slowest.truncate(n);
+        h.slowest = self.slowest.drain(..).map(|(_, e)| e).collect();
+
+        let r = &mut report.retransmission_rate;
+        r.rate = ratio(r.retransmissions, r.data_segments);
+        sort_worst(&mut self.worst);
+        self.worst.truncate(n);
+        r.worst_flows = std::mem::take(&mut self.worst);
+
+        out.tcp = report;
+    }
+}
+
+impl TcpDetector {
+    /// A segment of a live flow, with the flow's connection state.
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        seg: &Segment<'_, '_>,
+        conn: &mut Conn,
+    ) {
+        let (fctx, layer, t) = (seg.flow, seg.layer, seg.tcp);
+        let pkt = ctx.packet;
         let a = fctx.tcp;
         self.count_flags(ctx, layer, a);
 
-        let conn = self.conns.entry(fctx.flow.id).or_default();
         let syn_ack = t.flags & (tcp_flags::SYN | tcp_flags::ACK);
         let ts = ctx.ts();
         // Frames holding ICMP do not count for the SYN/SYN-ACK tally (asked
@@ -501,10 +535,8 @@ impl Detector for TcpDetector {
         }
     }
 
-    fn on_flow_end(&mut self, flow: &Flow) {
-        let Some(conn) = self.conns.remove(&flow.id) else {
-            return;
-        };
+    /// The connection of a flow that ended.
+    pub(crate) fn end_conn(&mut self, flow: &Flow, conn: Conn) {
         if conn.syns > 0 && !conn.synack_seen {
             let cap = self.cap;
             self.report.unanswered_syns.total += 1;
@@ -543,40 +575,6 @@ impl Detector for TcpDetector {
             });
         }
         self.trim_lists();
-    }
-
-    fn finish(&mut self, out: &mut Failures) {
-        let mut report = std::mem::take(&mut self.report);
-        let n = self.cfg.top_n;
-
-        self.unanswered.sort_by_key(|u| u.frame);
-        self.unanswered.truncate(self.cap);
-        report.unanswered_syns.instances = std::mem::take(&mut self.unanswered);
-
-        self.rtts.sort_unstable();
-        let h = &mut report.handshake_rtt;
-        h.count = self.rtts.len() as u64;
-        h.min_ms = self.rtts.first().map(|&x| ms(x));
-        h.max_ms = self.rtts.last().map(|&x| ms(x));
-        h.median_ms = percentile(&self.rtts, 50.0).map(ms);
-        h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
-        h.slow = self
-            .rtts
-            .iter()
-            .filter(|&&r| r > self.slow_handshake_ns)
-            .count() as u64;
-        self.slowest
-            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
-        self.slowest.truncate(n);
-        h.slowest = self.slowest.drain(..).map(|(_, e)| e).collect();
-
-        let r = &mut report.retransmission_rate;
-        r.rate = ratio(r.retransmissions, r.data_segments);
-        sort_worst(&mut self.worst);
-        self.worst.truncate(n);
-        r.worst_flows = std::mem::take(&mut self.worst);
-
-        out.tcp = report;
     }
 }
 

@@ -6,15 +6,13 @@
 //! frames are counted once per frame like tshark's `tls.alert_message`.
 
 use super::stream::{HalfStream, Step};
-use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx, Segment};
 use crate::decode::app::looks_like_tls;
 use crate::decode::tls::{
     alert_name, parse_client_hello, version_name, RecordHeader, CONTENT_ALERT,
     CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
 };
-use crate::decode::Transport;
 use crate::flow::CommunityIdSource;
-use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -113,7 +111,7 @@ pub struct TlsReport {
 }
 
 #[derive(Default)]
-struct Conn {
+pub(crate) struct Conn {
     streams: [HalfStream; 2],
     ccs: [bool; 2],
     app_data: [bool; 2],
@@ -127,7 +125,6 @@ pub struct TlsDetector {
     cfg: TlsConfig,
     cap: usize,
     report: TlsReport,
-    conns: FxHashMap<u64, Conn>,
     last_alert_frame: u64,
 }
 
@@ -157,12 +154,12 @@ impl TlsDetector {
             cfg: cfg.tls.clone(),
             cap: cfg.max_instances,
             report: TlsReport::default(),
-            conns: FxHashMap::default(),
             last_alert_frame: 0,
         }
     }
 
-    fn end_conn(&mut self, c: Conn) {
+    /// The connection of a flow that ended, or was still open at the end.
+    pub(crate) fn end_conn(&mut self, c: Conn) {
         let complete = (c.ccs[0] && c.ccs[1]) || (c.app_data[0] && c.app_data[1]);
         if let (Some((frame, ts, cid)), false) = (&c.hello, complete) {
             let stage = if c.alerted {
@@ -187,26 +184,29 @@ impl TlsDetector {
     }
 }
 
-impl Detector for TlsDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        let Some(inner) = ctx.packet.inner() else {
-            return;
-        };
-        let Transport::Tcp(t) = &inner.transport else {
-            return;
-        };
-        let Some(f) = ctx.flow.as_ref() else {
-            return;
-        };
-        let id = f.flow.id;
+impl TlsDetector {
+    /// A segment of a live TCP flow, with the flow's TLS state (None until
+    /// the flow looks like TLS).
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        seg: &Segment<'_, '_>,
+        conn: &mut Option<Box<Conn>>,
+    ) {
+        let (f, t) = (seg.flow, seg.tcp);
         // Off the port table, only a ClientHello at the segment start makes it
         // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
         // with a hello is still worth reporting).
-        let Some(conn) = super::conn_for(&mut self.conns, id, || {
-            is_tls_port(t.src_port)
+        if conn.is_none()
+            && (is_tls_port(t.src_port)
                 || is_tls_port(t.dst_port)
-                || (looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1))
-        }) else {
+                || (looks_like_tls(t.payload)
+                    && t.payload[0] == 22
+                    && t.payload.get(5) == Some(&1)))
+        {
+            *conn = Some(Box::default());
+        }
+        let Some(conn) = conn.as_deref_mut() else {
             return;
         };
         if t.payload_len == 0 {
@@ -274,9 +274,6 @@ impl Detector for TlsDetector {
         }
         let from = if f.from_orig { "client" } else { "server" };
         for ev in evs {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                return;
-            };
             match ev {
                 Ev::Hello { sni, alpn, version } => {
                     self.report.client_hellos += 1;
@@ -323,17 +320,10 @@ impl Detector for TlsDetector {
             }
         }
     }
+}
 
-    fn on_flow_end(&mut self, flow: &Flow) {
-        if let Some(c) = self.conns.remove(&flow.id) {
-            self.end_conn(c);
-        }
-    }
-
+impl Detector for TlsDetector {
     fn finish(&mut self, out: &mut Failures) {
-        for c in super::take_in_id_order(&mut self.conns) {
-            self.end_conn(c);
-        }
         out.tls = std::mem::take(&mut self.report);
     }
 }
