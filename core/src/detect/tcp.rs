@@ -259,6 +259,14 @@ fn quoted_tcp_flags(icmp: &Icmp<'_>) -> Option<u8> {
     Some(tcp[13])
 }
 
+/// Some ICMP error of the frame quotes a TCP header with RST set.
+fn quotes_reset(ctx: &PacketCtx<'_, '_>) -> bool {
+    ctx.packet.ip.iter().any(|layer| match &layer.transport {
+        Transport::Icmp(i) => quoted_tcp_flags(i).is_some_and(|f| f & tcp_flags::RST != 0),
+        _ => false,
+    })
+}
+
 /// Ratio rounded to 6 decimals (stable JSON).
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
@@ -365,27 +373,24 @@ fn sort_worst(v: &mut [FlowRetransmissions]) {
 }
 
 impl Detector for TcpDetector {
+    /// Resets: any TCP header of the frame, quoted ones included. Inlined:
+    /// the ICMP quote is read only when the frame has ICMP.
+    #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        let pkt = ctx.packet;
-        // Resets: any TCP header of the frame, quoted ones included.
         let mut rst_real = false;
-        let mut rst_quoted = false;
-        for layer in &pkt.ip {
+        let mut icmp = false;
+        for layer in &ctx.packet.ip {
             match &layer.transport {
-                Transport::Tcp(t) if t.flags & tcp_flags::RST != 0 => rst_real = true,
-                Transport::Icmp(i)
-                    if quoted_tcp_flags(i).is_some_and(|f| f & tcp_flags::RST != 0) =>
-                {
-                    rst_quoted = true
-                }
+                Transport::Tcp(t) => rst_real |= t.flags & tcp_flags::RST != 0,
+                Transport::Icmp(_) => icmp = true,
                 _ => {}
             }
         }
-        if rst_real || rst_quoted {
+        if rst_real {
             self.report.resets.total += 1;
-            if !rst_real {
-                self.report.resets.quoted_in_icmp += 1;
-            }
+        } else if icmp && quotes_reset(ctx) {
+            self.report.resets.total += 1;
+            self.report.resets.quoted_in_icmp += 1;
         }
     }
 
