@@ -16,7 +16,7 @@ use super::doq::DoqReader;
 use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::dns::{heuristic_match, rcode_name, Header, Message};
-use crate::decode::Transport;
+use crate::decode::{IpLayer, Transport};
 use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
@@ -496,17 +496,10 @@ impl DnsDetector {
     }
 }
 
-impl Detector for DnsDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+impl DnsDetector {
+    /// A UDP datagram or a segment on TCP port 53.
+    fn on_candidate(&mut self, ctx: &PacketCtx<'_, '_>, inner: &IpLayer<'_>) {
         let pkt = ctx.packet;
-        let Some(inner) = pkt.inner() else {
-            return;
-        };
-        // Periodic expiry keeps the table bounded by time as well as size.
-        if !self.txns.is_empty() && ctx.ts().saturating_sub(self.last_sweep_ts) > self.wait_ns {
-            self.last_sweep_ts = ctx.ts();
-            self.sweep(ctx.ts(), false);
-        }
         let conv = ctx.flow.as_ref().map_or(0, |f| f.flow.id);
         let (src, dst) = (inner.src, inner.dst);
         match &inner.transport {
@@ -563,6 +556,29 @@ impl Detector for DnsDetector {
                 for (off, len) in msgs {
                     self.on_message(&owned[off..off + len], ctx, conv, src, dst);
                 }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Detector for DnsDetector {
+    /// Inlined: the expiry clock runs on every IP packet, and only UDP and
+    /// TCP port 53 go further.
+    #[inline]
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let Some(inner) = ctx.packet.inner() else {
+            return;
+        };
+        // Periodic expiry keeps the table bounded by time as well as size.
+        if !self.txns.is_empty() && ctx.ts().saturating_sub(self.last_sweep_ts) > self.wait_ns {
+            self.last_sweep_ts = ctx.ts();
+            self.sweep(ctx.ts(), false);
+        }
+        match &inner.transport {
+            Transport::Udp(_) => self.on_candidate(ctx, inner),
+            Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
+                self.on_candidate(ctx, inner)
             }
             _ => {}
         }
