@@ -128,11 +128,11 @@ pub struct TlsDetector {
     last_alert_frame: u64,
 }
 
+/// What a record changes on its connection, applied once the segment is read.
 enum Ev {
+    /// A ClientHello (already counted in the report).
     Hello {
-        sni: Option<String>,
-        alpn: Vec<String>,
-        version: u16,
+        sni: Option<Box<str>>,
     },
     ServerHello,
     Ccs,
@@ -142,9 +142,12 @@ enum Ev {
     },
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: String, max: usize) {
-    if map.len() < max || map.contains_key(&key) {
-        *map.entry(key).or_default() += 1;
+/// Count `key` in a table of at most `max` names (allocating only for a new one).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, max: usize) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+    } else if map.len() < max {
+        map.insert(key.to_owned(), 1);
     }
 }
 
@@ -187,13 +190,15 @@ impl TlsDetector {
 impl TlsDetector {
     /// A segment of a live TCP flow, with the flow's TLS state (None until
     /// the flow looks like TLS).
+    /// Inlined: segments of flows that are not TLS, and empty ones, stop here.
+    #[inline]
     pub(crate) fn on_segment(
         &mut self,
         ctx: &PacketCtx<'_, '_>,
         seg: &Segment<'_, '_>,
         conn: &mut Option<Box<Conn>>,
     ) {
-        let (f, t) = (seg.flow, seg.tcp);
+        let t = seg.tcp;
         // Off the port table, only a ClientHello at the segment start makes it
         // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
         // with a hello is still worth reporting).
@@ -206,18 +211,24 @@ impl TlsDetector {
         {
             *conn = Some(Box::default());
         }
-        let Some(conn) = conn.as_deref_mut() else {
-            return;
-        };
-        if t.payload_len == 0 {
-            return;
+        if let Some(conn) = conn.as_deref_mut() {
+            if t.payload_len > 0 {
+                self.read_records(ctx, seg, conn);
+            }
         }
+    }
+
+    /// The records a segment completes, in order.
+    fn read_records(&mut self, ctx: &PacketCtx<'_, '_>, seg: &Segment<'_, '_>, conn: &mut Conn) {
+        let (f, t) = (seg.flow, seg.tcp);
         let dir = usize::from(!f.from_orig);
         let mut evs: Vec<Ev> = Vec::new();
         // Application data is by far the commonest record: a flag, not an event.
         let mut app_data = false;
         let encrypted_dir = conn.ccs[dir];
         let max = self.cfg.max_record_bytes;
+        let max_names = self.cfg.max_names;
+        let report = &mut self.report;
         conn.streams[dir].feed(t, max, |b| {
             let Some(h) = RecordHeader::parse(b) else {
                 return Step::Desync;
@@ -249,13 +260,22 @@ impl TlsDetector {
                     match body.first() {
                         Some(1) => {
                             if let Some(hello) = parse_client_hello(body) {
-                                let s = |r: std::ops::Range<usize>| {
-                                    String::from_utf8_lossy(&body[r]).into_owned()
+                                // Counted here, where the names can be read in place.
+                                let text = |r: &std::ops::Range<usize>| {
+                                    String::from_utf8_lossy(&body[r.clone()])
                                 };
+                                let sni = hello.sni.as_ref().map(text);
+                                report.client_hellos += 1;
+                                if let Some(s) = &sni {
+                                    bump(&mut report.server_names, s, max_names);
+                                }
+                                for a in &hello.alpn {
+                                    bump(&mut report.alpn, &text(a), max_names);
+                                }
+                                let version = hello.max_supported_version.unwrap_or(hello.version);
+                                bump(&mut report.versions, version_name(version), max_names);
                                 evs.push(Ev::Hello {
-                                    sni: hello.sni.clone().map(s),
-                                    alpn: hello.alpn.iter().cloned().map(s).collect(),
-                                    version: hello.max_supported_version.unwrap_or(hello.version),
+                                    sni: sni.map(|s| s.into()),
                                 });
                             }
                         }
@@ -275,18 +295,9 @@ impl TlsDetector {
         let from = if f.from_orig { "client" } else { "server" };
         for ev in evs {
             match ev {
-                Ev::Hello { sni, alpn, version } => {
-                    self.report.client_hellos += 1;
+                Ev::Hello { sni } => {
                     conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
-                    conn.sni = sni.clone().map(Into::into);
-                    let max = self.cfg.max_names;
-                    if let Some(s) = sni {
-                        bump(&mut self.report.server_names, s, max);
-                    }
-                    for a in alpn {
-                        bump(&mut self.report.alpn, a, max);
-                    }
-                    bump(&mut self.report.versions, version_name(version).into(), max);
+                    conn.sni = sni;
                 }
                 Ev::ServerHello => conn.server_hello = true,
                 Ev::Ccs => conn.ccs[dir] = true,
