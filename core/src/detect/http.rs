@@ -210,13 +210,16 @@ impl HttpDetector {
 impl HttpDetector {
     /// A segment of a live TCP flow, with the flow's HTTP state (None until
     /// the flow looks like HTTP).
+    ///
+    /// Inlined: segments of flows that are not HTTP, and bare ACKs, stop here.
+    #[inline]
     pub(crate) fn on_segment(
         &mut self,
         ctx: &PacketCtx<'_, '_>,
         seg: &Segment<'_, '_>,
         conn: &mut Option<Box<Conn>>,
     ) {
-        let (f, t) = (seg.flow, seg.tcp);
+        let t = seg.tcp;
         if conn.is_none()
             && (is_http_port(t.src_port)
                 || is_http_port(t.dst_port)
@@ -225,12 +228,16 @@ impl HttpDetector {
         {
             *conn = Some(Box::default());
         }
-        let Some(conn) = conn.as_deref_mut() else {
-            return;
-        };
-        if t.payload_len == 0 && t.flags & crate::decode::tcp_flags::SYN == 0 {
-            return;
+        if let Some(conn) = conn.as_deref_mut() {
+            if t.payload_len > 0 || t.flags & crate::decode::tcp_flags::SYN != 0 {
+                self.read_messages(ctx, seg, conn);
+            }
         }
+    }
+
+    /// The message heads a segment completes, in order.
+    fn read_messages(&mut self, ctx: &PacketCtx<'_, '_>, seg: &Segment<'_, '_>, conn: &mut Conn) {
+        let (f, t) = (seg.flow, seg.tcp);
         let dir = usize::from(!f.from_orig);
         let mut msgs: Vec<Msg> = Vec::new();
         let max_head = self.cfg.max_head_bytes;
