@@ -166,6 +166,7 @@ impl QualityMonitor {
         }
     }
 
+    #[inline]
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         let ts = ctx.ts();
         if let Some(prev) = self.last_ts {
