@@ -310,10 +310,10 @@ impl TcpDetector {
         ]
     }
 
+    /// Only for segments with an analysis flag (a minority): kept out of
+    /// line so the common path stays small.
+    #[inline(never)]
     fn count_flags(&mut self, ctx: &PacketCtx<'_, '_>, layer: &IpLayer<'_>, a: TcpPacketAnalysis) {
-        if a.flags == 0 {
-            return;
-        }
         let cap = self.cap;
         let Transport::Tcp(t) = &layer.transport else {
             return;
@@ -431,6 +431,7 @@ impl Detector for TcpDetector {
 
 impl TcpDetector {
     /// A segment of a live flow, with the flow's connection state.
+    #[inline]
     pub(crate) fn on_segment(
         &mut self,
         ctx: &PacketCtx<'_, '_>,
@@ -440,7 +441,9 @@ impl TcpDetector {
         let (fctx, layer, t) = (seg.flow, seg.layer, seg.tcp);
         let pkt = ctx.packet;
         let a = fctx.tcp;
-        self.count_flags(ctx, layer, a);
+        if a.flags != 0 {
+            self.count_flags(ctx, layer, a);
+        }
 
         let syn_ack = t.flags & (tcp_flags::SYN | tcp_flags::ACK);
         let ts = ctx.ts();
