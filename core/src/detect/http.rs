@@ -268,10 +268,13 @@ impl HttpDetector {
                 }
                 StartLine::Response { code, reason } => {
                     let code = *code;
-                    msgs.push(Msg::Response {
-                        code,
-                        reason: text(&b[reason.clone()]),
-                    });
+                    // The reason phrase is only reported with an error.
+                    let reason = if code >= 400 {
+                        text(&b[reason.clone()])
+                    } else {
+                        String::new()
+                    };
+                    msgs.push(Msg::Response { code, reason });
                     let no_body = (100..200).contains(&code)
                         || code == 204
                         || code == 304
