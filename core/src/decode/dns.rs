@@ -154,7 +154,11 @@ impl<'a> Message<'a> {
     /// The name at `offset` in presentation form ("." for the root), lossy
     /// for non-ASCII bytes. Allocates: meant for findings, not the hot path.
     pub fn name(&self, offset: usize) -> String {
-        let mut s = String::new();
+        use std::fmt::Write;
+        // Sized up front for plain labels (the usual case): one allocation,
+        // and none when the caller boxes the result.
+        let plain_len: usize = self.labels(offset).map(|r| r.len() + 1).sum();
+        let mut s = String::with_capacity(plain_len.saturating_sub(1).max(1));
         for r in self.labels(offset) {
             if !s.is_empty() {
                 s.push('.');
@@ -163,7 +167,7 @@ impl<'a> Message<'a> {
                 if c.is_ascii_graphic() && c != b'.' {
                     s.push(c as char);
                 } else {
-                    s.push_str(&format!("\\{c:03}"));
+                    let _ = write!(s, "\\{c:03}");
                 }
             }
         }

@@ -55,9 +55,30 @@ fn is_token(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
+/// Index of the first `needle` in `hay`, eight bytes per step (heads run to
+/// hundreds of bytes and every line is scanned for its end and its colon).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = hay.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ (ONES * needle as u64);
+        // High bit set in each zero byte of `x` (and maybe above the first
+        // one, through the borrow): the lowest flag is the first match.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(base + zeros.trailing_zeros() as usize / 8);
+        }
+        base += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&c| c == needle).map(|i| base + i)
+}
+
 fn line_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     // Returns (end of content, start of next line); accepts bare LF.
-    let rel = b.get(from..)?.iter().position(|&c| c == b'\n')?;
+    let rel = find_byte(b.get(from..)?, b'\n')?;
     let nl = from + rel;
     let end = if nl > from && b[nl - 1] == b'\r' {
         nl - 1
@@ -145,7 +166,7 @@ pub fn parse_head(b: &[u8]) -> Option<Head> {
             return Some(head);
         }
         let l = &b[pos..end];
-        if let Some(colon) = l.iter().position(|&c| c == b':') {
+        if let Some(colon) = find_byte(l, b':') {
             let name = &l[..colon];
             let value = trim(b, pos + colon + 1..end);
             let v = &b[value.clone()];
@@ -181,6 +202,30 @@ mod tests {
         assert_eq!(&b[h.host.clone().unwrap()], b"example.org");
         assert_eq!(h.content_length, Some(5));
         assert_eq!(h.head_len, b.len() - 5);
+    }
+
+    #[test]
+    fn byte_search_finds_the_first_match_at_every_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut b = vec![b'a'; len];
+                if at < len {
+                    b[at] = b'\n';
+                    // Later matches and a byte one above the needle do not confuse it.
+                    b.iter_mut()
+                        .skip(at + 1)
+                        .step_by(3)
+                        .for_each(|c| *c = b'\n');
+                    if at > 0 {
+                        b[at - 1] = b'\n' + 1;
+                    }
+                }
+                let want = b.iter().position(|&c| c == b'\n');
+                assert_eq!(find_byte(&b, b'\n'), want, "{len} {at}");
+            }
+        }
+        assert_eq!(find_byte(&[0x80, 0x00, b':'], b':'), Some(2));
+        assert_eq!(find_byte(&[0xff; 17], 0xff), Some(0));
     }
 
     #[test]

@@ -434,11 +434,8 @@ impl BlocklistDetector {
     }
 }
 
-impl Detector for BlocklistDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        if self.index.is_empty() {
-            return;
-        }
+impl BlocklistDetector {
+    fn scan_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         let Some(layer) = ctx.packet.inner() else {
             return;
         };
@@ -460,6 +457,16 @@ impl Detector for BlocklistDetector {
             (AppProto::Tls, Transport::Tcp(t)) => self.tls(t.payload, ctx),
             (AppProto::Http, Transport::Tcp(t)) => self.http(t.payload, ctx),
             _ => {}
+        }
+    }
+}
+
+impl Detector for BlocklistDetector {
+    /// Inlined check: without a blocklist (the usual run) packets stop here.
+    #[inline]
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        if !self.index.is_empty() {
+            self.scan_packet(ctx);
         }
     }
 

@@ -16,7 +16,7 @@ use super::doq::DoqReader;
 use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::dns::{heuristic_match, rcode_name, Header, Message};
-use crate::decode::Transport;
+use crate::decode::{IpLayer, Transport};
 use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
@@ -188,6 +188,9 @@ const MAX_TCP_PENDING: usize = 65_537;
 
 pub struct DnsDetector {
     cfg: DnsConfig,
+    /// `cfg.wait_secs` and `cfg.retransmission_secs` in nanoseconds.
+    wait_ns: i64,
+    retransmission_ns: i64,
     cap: usize,
     slow_ms: f64,
     report: DnsReport,
@@ -287,6 +290,8 @@ impl DnsDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         DnsDetector {
             cfg: cfg.dns.clone(),
+            wait_ns: (cfg.dns.wait_secs * 1e9) as i64,
+            retransmission_ns: (cfg.dns.retransmission_secs * 1e9) as i64,
             cap: cfg.max_instances,
             slow_ms: cfg.perf.slow_dns_ms,
             report: DnsReport::default(),
@@ -331,7 +336,7 @@ impl DnsDetector {
 
     /// Give up on transactions older than the wait (bounded memory).
     fn sweep(&mut self, now: i64, force_all: bool) {
-        let wait = (self.cfg.wait_secs * 1e9) as i64;
+        let wait = self.wait_ns;
         // Beyond the cap, shed a tenth at once so a query flood does not sweep per packet.
         let over = if self.txns.len() > self.cfg.max_pending {
             self.txns.len() - self.cfg.max_pending * 9 / 10
@@ -396,7 +401,7 @@ impl DnsDetector {
         }
         if !h.is_response() {
             self.report.queries += 1;
-            let retrans_ns = (self.cfg.retransmission_secs * 1e9) as i64;
+            let retrans_ns = self.retransmission_ns;
             if let Some(t) = self.txns.get_mut(&(conv, h.id)) {
                 if !t.answered && ts.saturating_sub(t.ts) < retrans_ns && t.frame != frame {
                     t.retransmissions += 1;
@@ -491,18 +496,10 @@ impl DnsDetector {
     }
 }
 
-impl Detector for DnsDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+impl DnsDetector {
+    /// A UDP datagram or a segment on TCP port 53.
+    fn on_candidate(&mut self, ctx: &PacketCtx<'_, '_>, inner: &IpLayer<'_>) {
         let pkt = ctx.packet;
-        let Some(inner) = pkt.inner() else {
-            return;
-        };
-        // Periodic expiry keeps the table bounded by time as well as size.
-        let wait = (self.cfg.wait_secs * 1e9) as i64;
-        if !self.txns.is_empty() && ctx.ts().saturating_sub(self.last_sweep_ts) > wait {
-            self.last_sweep_ts = ctx.ts();
-            self.sweep(ctx.ts(), false);
-        }
         let conv = ctx.flow.as_ref().map_or(0, |f| f.flow.id);
         let (src, dst) = (inner.src, inner.dst);
         match &inner.transport {
@@ -559,6 +556,29 @@ impl Detector for DnsDetector {
                 for (off, len) in msgs {
                     self.on_message(&owned[off..off + len], ctx, conv, src, dst);
                 }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Detector for DnsDetector {
+    /// Inlined: the expiry clock runs on every IP packet, and only UDP and
+    /// TCP port 53 go further.
+    #[inline]
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        let Some(inner) = ctx.packet.inner() else {
+            return;
+        };
+        // Periodic expiry keeps the table bounded by time as well as size.
+        if !self.txns.is_empty() && ctx.ts().saturating_sub(self.last_sweep_ts) > self.wait_ns {
+            self.last_sweep_ts = ctx.ts();
+            self.sweep(ctx.ts(), false);
+        }
+        match &inner.transport {
+            Transport::Udp(_) => self.on_candidate(ctx, inner),
+            Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
+                self.on_candidate(ctx, inner)
             }
             _ => {}
         }

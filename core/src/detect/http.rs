@@ -9,11 +9,9 @@
 
 use super::dns::ResponseTimes;
 use super::stream::{HalfStream, Step};
-use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx, Segment};
 use crate::decode::app::{looks_like_http_request, looks_like_http_response};
 use crate::decode::http::{parse_head, StartLine};
-use crate::decode::Transport;
-use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -113,7 +111,7 @@ struct Request {
 }
 
 #[derive(Default)]
-struct Conn {
+pub(crate) struct Conn {
     streams: [HalfStream; 2],
     outstanding: VecDeque<Request>,
 }
@@ -123,7 +121,6 @@ pub struct HttpDetector {
     cap: usize,
     slow_ms: f64,
     report: HttpReport,
-    conns: FxHashMap<u64, Conn>,
     last_error_frame: u64,
 }
 
@@ -144,12 +141,17 @@ impl HttpDetector {
             cap: cfg.max_instances,
             slow_ms: cfg.perf.slow_http_ms,
             report: HttpReport::default(),
-            conns: FxHashMap::default(),
             last_error_frame: 0,
         }
     }
 
-    fn on_response(&mut self, ctx: &PacketCtx<'_, '_>, conn_id: u64, code: u16, reason: String) {
+    fn on_response(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        outstanding: &mut VecDeque<Request>,
+        code: u16,
+        reason: String,
+    ) {
         let frame = ctx.frame();
         let ts = ctx.ts();
         self.report.responses += 1;
@@ -158,9 +160,7 @@ impl HttpDetector {
         let req = if (100..200).contains(&code) {
             None
         } else {
-            self.conns
-                .get_mut(&conn_id)
-                .and_then(|c| c.outstanding.pop_front())
+            outstanding.pop_front()
         };
         if req.is_none() && !(100..200).contains(&code) {
             self.report.unmatched_responses += 1;
@@ -207,29 +207,37 @@ impl HttpDetector {
     }
 }
 
-impl Detector for HttpDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        let Some(inner) = ctx.packet.inner() else {
-            return;
-        };
-        let Transport::Tcp(t) = &inner.transport else {
-            return;
-        };
-        let Some(f) = ctx.flow.as_ref() else {
-            return;
-        };
-        let id = f.flow.id;
-        let Some(conn) = super::conn_for(&mut self.conns, id, || {
-            is_http_port(t.src_port)
+impl HttpDetector {
+    /// A segment of a live TCP flow, with the flow's HTTP state (None until
+    /// the flow looks like HTTP).
+    ///
+    /// Inlined: segments of flows that are not HTTP, and bare ACKs, stop here.
+    #[inline]
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        seg: &Segment<'_, '_>,
+        conn: &mut Option<Box<Conn>>,
+    ) {
+        let t = seg.tcp;
+        if conn.is_none()
+            && (is_http_port(t.src_port)
                 || is_http_port(t.dst_port)
                 || looks_like_http_request(t.payload)
-                || looks_like_http_response(t.payload)
-        }) else {
-            return;
-        };
-        if t.payload_len == 0 && t.flags & crate::decode::tcp_flags::SYN == 0 {
-            return;
+                || looks_like_http_response(t.payload))
+        {
+            *conn = Some(Box::default());
         }
+        if let Some(conn) = conn.as_deref_mut() {
+            if t.payload_len > 0 || t.flags & crate::decode::tcp_flags::SYN != 0 {
+                self.read_messages(ctx, seg, conn);
+            }
+        }
+    }
+
+    /// The message heads a segment completes, in order.
+    fn read_messages(&mut self, ctx: &PacketCtx<'_, '_>, seg: &Segment<'_, '_>, conn: &mut Conn) {
+        let (f, t) = (seg.flow, seg.tcp);
         let dir = usize::from(!f.from_orig);
         let mut msgs: Vec<Msg> = Vec::new();
         let max_head = self.cfg.max_head_bytes;
@@ -260,10 +268,13 @@ impl Detector for HttpDetector {
                 }
                 StartLine::Response { code, reason } => {
                     let code = *code;
-                    msgs.push(Msg::Response {
-                        code,
-                        reason: text(&b[reason.clone()]),
-                    });
+                    // The reason phrase is only reported with an error.
+                    let reason = if code >= 400 {
+                        text(&b[reason.clone()])
+                    } else {
+                        String::new()
+                    };
+                    msgs.push(Msg::Response { code, reason });
                     let no_body = (100..200).contains(&code)
                         || code == 204
                         || code == 304
@@ -286,27 +297,25 @@ impl Detector for HttpDetector {
                     self.report.requests += 1;
                     r.frame = ctx.frame();
                     r.ts = ctx.ts();
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        if c.outstanding.len() < self.cfg.max_outstanding {
-                            c.outstanding.push_back(r);
-                        }
+                    if conn.outstanding.len() < self.cfg.max_outstanding {
+                        conn.outstanding.push_back(r);
                     }
                 }
-                Msg::Response { code, reason } => self.on_response(ctx, id, code, reason),
+                Msg::Response { code, reason } => {
+                    self.on_response(ctx, &mut conn.outstanding, code, reason)
+                }
             }
         }
     }
 
-    fn on_flow_end(&mut self, flow: &Flow) {
-        if let Some(c) = self.conns.remove(&flow.id) {
-            self.report.unanswered_requests += c.outstanding.len() as u64;
-        }
+    /// The connection of a flow that ended, or was still open at the end.
+    pub(crate) fn end_conn(&mut self, c: Conn) {
+        self.report.unanswered_requests += c.outstanding.len() as u64;
     }
+}
 
+impl Detector for HttpDetector {
     fn finish(&mut self, out: &mut Failures) {
-        for c in super::take_in_id_order(&mut self.conns) {
-            self.report.unanswered_requests += c.outstanding.len() as u64;
-        }
         out.http = std::mem::take(&mut self.report);
     }
 }

@@ -202,10 +202,9 @@ impl IcmpDetector {
             flow_id,
         })
     }
-}
 
-impl Detector for IcmpDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+    /// A packet that opens a flow or carries ICMP.
+    fn on_relevant_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         if let Some(f) = &ctx.flow {
             if f.new_flow
                 && matches!(f.flow.proto, 6 | 17 | 132)
@@ -263,6 +262,22 @@ impl Detector for IcmpDetector {
                 };
                 counted.instances.push(inst);
             }
+        }
+    }
+}
+
+impl Detector for IcmpDetector {
+    /// Inlined check: packets of known flows without ICMP (most) stop here.
+    #[inline]
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        if ctx.flow.as_ref().is_some_and(|f| f.new_flow)
+            || ctx
+                .packet
+                .ip
+                .iter()
+                .any(|l| matches!(l.transport, Transport::Icmp(_)))
+        {
+            self.on_relevant_packet(ctx);
         }
     }
 

@@ -26,8 +26,8 @@ mod testpcap;
 pub mod tls;
 
 use crate::capture::Record;
-use crate::decode::Packet;
-use crate::flow::Flow;
+use crate::decode::{IpLayer, Packet, Tcp, Transport};
+use crate::flow::{Flow, FxHashMap};
 use crate::report::ts_secs;
 use serde::{Deserialize, Serialize};
 
@@ -136,22 +136,6 @@ pub struct Findings {
     pub protocol_mismatch: mismatch::MismatchReport,
 }
 
-/// The per-flow state of a connection-tracking detector, with one map lookup:
-/// the flow's entry when it has one, else a new one when `starts` says this
-/// packet opens a connection the detector follows (None otherwise).
-#[inline]
-pub(crate) fn conn_for<V: Default>(
-    map: &mut crate::flow::FxHashMap<u64, V>,
-    flow_id: u64,
-    starts: impl FnOnce() -> bool,
-) -> Option<&mut V> {
-    use std::collections::hash_map::Entry;
-    match map.entry(flow_id) {
-        Entry::Occupied(o) => Some(o.into_mut()),
-        Entry::Vacant(v) => starts().then(|| v.insert(V::default())),
-    }
-}
-
 /// Add a flow's evidence to a list that keeps the earliest flows (by id), at
 /// most `cap` of them once trimmed (trimmed in batches, not on every push).
 pub(crate) fn keep_earliest_evidence(list: &mut Vec<(u64, Evidence)>, flow: &Flow, cap: usize) {
@@ -167,7 +151,7 @@ pub(crate) fn keep_earliest_evidence(list: &mut Vec<(u64, Evidence)>, flow: &Flo
 
 /// Empty a per-flow state map in flow-id order: what a detector still holds
 /// when the capture ends, finished deterministically (hash order never shows).
-pub(crate) fn take_in_id_order<V>(map: &mut crate::flow::FxHashMap<u64, V>) -> Vec<V> {
+pub(crate) fn take_in_id_order<V>(map: &mut FxHashMap<u64, V>) -> Vec<V> {
     let mut all: Vec<(u64, V)> = map.drain().collect();
     all.sort_unstable_by_key(|(id, _)| *id);
     all.into_iter().map(|(_, v)| v).collect()
@@ -230,59 +214,159 @@ impl<T> Counted<T> {
     }
 }
 
-/// All detectors of a run, in a fixed order (the order is part of determinism).
+/// A TCP segment of a tracked flow: what the per-connection detectors read.
+pub(crate) struct Segment<'r, 'a> {
+    pub flow: &'r FlowCtx,
+    /// The innermost IP layer, which carries the segment.
+    pub layer: &'r IpLayer<'a>,
+    pub tcp: &'r Tcp<'a>,
+}
+
+impl<'r, 'a> Segment<'r, 'a> {
+    fn of(ctx: &'r PacketCtx<'_, 'a>) -> Option<Self> {
+        let flow = ctx.flow.as_ref()?;
+        let layer = ctx.packet.inner()?;
+        match &layer.transport {
+            Transport::Tcp(tcp) => Some(Segment { flow, layer, tcp }),
+            _ => None,
+        }
+    }
+}
+
+/// What the TCP, HTTP and TLS detectors keep per live TCP flow, in one map:
+/// a segment costs one lookup rather than one per detector. HTTP and TLS
+/// state exists only on flows those detectors follow.
+#[derive(Default)]
+struct TcpConnState {
+    tcp: tcp::Conn,
+    http: Option<Box<http::Conn>>,
+    tls: Option<Box<tls::Conn>>,
+}
+
+/// All detectors of a run, in a fixed order (the order is part of
+/// determinism: later `finish` steps read sections written by earlier ones).
+/// Concrete fields rather than a list of trait objects: every packet visits
+/// each of them, and static calls let their cheap early returns inline.
 pub struct Detectors {
-    list: Vec<Box<dyn Detector + Send>>,
+    tcp: tcp::TcpDetector,
+    icmp: icmp::IcmpDetector,
+    dns: dns::DnsDetector,
+    http: http::HttpDetector,
+    tls: tls::TlsDetector,
+    quic: quic::QuicDetector,
+    perf: perf::PerfDetector,
+    scan: scan::ScanDetector,
+    blocklist: blocklist::BlocklistDetector,
+    ports: ports::PortsDetector,
+    long_lived: long_lived::LongLivedDetector,
+    mismatch: mismatch::MismatchDetector,
     /// Capture-quality observations (a concrete type: its report is not a
     /// failure nor a finding, and it reads the other sections at the end).
     quality: quality::QualityMonitor,
+    /// Per-connection state of `tcp`, `http` and `tls`, by flow id.
+    tcp_conns: FxHashMap<u64, TcpConnState>,
 }
 
 impl Detectors {
     pub fn new(cfg: &DetectConfig) -> Self {
-        let list: Vec<Box<dyn Detector + Send>> = vec![
-            Box::new(tcp::TcpDetector::new(cfg)),
-            Box::new(icmp::IcmpDetector::new(cfg)),
-            Box::new(dns::DnsDetector::new(cfg)),
-            Box::new(http::HttpDetector::new(cfg)),
-            Box::new(tls::TlsDetector::new(cfg)),
-            Box::new(quic::QuicDetector::new(cfg)),
-            Box::new(perf::PerfDetector::new(cfg)),
-            Box::new(scan::ScanDetector::new(cfg)),
-            Box::new(blocklist::BlocklistDetector::new(cfg)),
-            Box::new(ports::PortsDetector::new(cfg)),
-            Box::new(long_lived::LongLivedDetector::new(cfg)),
-            Box::new(mismatch::MismatchDetector::new(cfg)),
-        ];
         Detectors {
-            list,
+            tcp: tcp::TcpDetector::new(cfg),
+            icmp: icmp::IcmpDetector::new(cfg),
+            dns: dns::DnsDetector::new(cfg),
+            http: http::HttpDetector::new(cfg),
+            tls: tls::TlsDetector::new(cfg),
+            quic: quic::QuicDetector::new(cfg),
+            perf: perf::PerfDetector::new(cfg),
+            scan: scan::ScanDetector::new(cfg),
+            blocklist: blocklist::BlocklistDetector::new(cfg),
+            ports: ports::PortsDetector::new(cfg),
+            long_lived: long_lived::LongLivedDetector::new(cfg),
+            mismatch: mismatch::MismatchDetector::new(cfg),
             quality: quality::QualityMonitor::new(cfg),
+            tcp_conns: FxHashMap::default(),
         }
     }
 
+    /// Every detector but the quality monitor, in the fixed order.
+    fn list(&mut self) -> [&mut dyn Detector; 12] {
+        [
+            &mut self.tcp,
+            &mut self.icmp,
+            &mut self.dns,
+            &mut self.http,
+            &mut self.tls,
+            &mut self.quic,
+            &mut self.perf,
+            &mut self.scan,
+            &mut self.blocklist,
+            &mut self.ports,
+            &mut self.long_lived,
+            &mut self.mismatch,
+        ]
+    }
+
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        for d in &mut self.list {
-            d.on_packet(ctx);
+        // Static calls (the no-op ones vanish); same order as `list`.
+        self.tcp.on_packet(ctx);
+        if let Some(seg) = Segment::of(ctx) {
+            let conn = self.tcp_conns.entry(seg.flow.flow.id).or_default();
+            self.tcp.on_segment(ctx, &seg, &mut conn.tcp);
+            self.http.on_segment(ctx, &seg, &mut conn.http);
+            self.tls.on_segment(ctx, &seg, &mut conn.tls);
         }
+        self.icmp.on_packet(ctx);
+        self.dns.on_packet(ctx);
+        self.http.on_packet(ctx);
+        self.tls.on_packet(ctx);
+        self.quic.on_packet(ctx);
+        self.perf.on_packet(ctx);
+        self.scan.on_packet(ctx);
+        self.blocklist.on_packet(ctx);
+        self.ports.on_packet(ctx);
+        self.long_lived.on_packet(ctx);
+        self.mismatch.on_packet(ctx);
         self.quality.on_packet(ctx);
     }
 
     pub fn on_secrets(&mut self, secrets_type: u32, data: &[u8]) {
-        for d in &mut self.list {
+        for d in self.list() {
             d.on_secrets(secrets_type, data);
         }
     }
 
     pub fn on_flow_end(&mut self, flow: &Flow) {
-        for d in &mut self.list {
+        if let Some(conn) = self.tcp_conns.remove(&flow.id) {
+            self.end_tcp_conn(flow, conn);
+        }
+        for d in self.list() {
             d.on_flow_end(flow);
         }
         self.quality.on_flow_end(flow);
     }
 
+    fn end_tcp_conn(&mut self, flow: &Flow, conn: TcpConnState) {
+        self.tcp.end_conn(flow, conn.tcp);
+        if let Some(c) = conn.http {
+            self.http.end_conn(*c);
+        }
+        if let Some(c) = conn.tls {
+            self.tls.end_conn(*c);
+        }
+    }
+
     pub fn finish(&mut self) -> Failures {
+        // Connections still open at the end, as HTTP and TLS report them (the
+        // TCP detector only reports connections whose flow ended).
+        for conn in take_in_id_order(&mut self.tcp_conns) {
+            if let Some(c) = conn.http {
+                self.http.end_conn(*c);
+            }
+            if let Some(c) = conn.tls {
+                self.tls.end_conn(*c);
+            }
+        }
         let mut out = Failures::default();
-        for d in &mut self.list {
+        for d in self.list() {
             d.finish(&mut out);
         }
         out
@@ -290,7 +374,7 @@ impl Detectors {
 
     pub fn finish_findings(&mut self) -> Findings {
         let mut out = Findings::default();
-        for d in &mut self.list {
+        for d in self.list() {
             d.finish_findings(&mut out);
         }
         out

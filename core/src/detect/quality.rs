@@ -23,11 +23,9 @@
 
 use super::{DetectConfig, Evidence, Failures, PacketCtx};
 use crate::decode::tcp_flags::ACK;
-use crate::flow::Flow;
+use crate::flow::{Flow, FxHashMap};
 use crate::report::Summary;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,27 +79,6 @@ pub struct QualityCheck {
     pub evidence: Vec<Evidence>,
 }
 
-/// Cheap multiplicative hash for the per-host checksum counters.
-#[derive(Default)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = (self.0.rotate_left(5) ^ v as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
 #[derive(Default, Clone, Copy)]
 struct Sums {
     checked: u64,
@@ -122,8 +99,9 @@ pub struct QualityMonitor {
     tcp_flows: u64,
     one_sided: u64,
     one_sided_evidence: Vec<(u64, Evidence)>,
-    /// Checksums verified per sending host.
-    sums: HashMap<IpAddr, Sums, BuildHasherDefault<MixHasher>>,
+    /// Checksums verified per sending host (only ever summed or sorted, so
+    /// the hash order never shows).
+    sums: FxHashMap<IpAddr, Sums>,
 }
 
 /// Ones'-complement sum of 16-bit big-endian words (odd tail padded).
@@ -149,6 +127,26 @@ fn mix(h: u64, v: u64) -> u64 {
     (h.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// What identifies a packet for the duplicate check: the IP header and the
+/// start of the transport header (ports, seq, ack, flags, checksum) — its
+/// length mixed with up to 56 bytes in whole 8-byte words; None under 16
+/// bytes. A retransmission differs in the IPv4 id, and is rarely within a
+/// millisecond and four frames.
+fn fingerprint(ip: &[u8]) -> Option<u64> {
+    let mix_words = |h: u64, words: &[u8]| {
+        words.chunks_exact(8).fold(h, |h, c| {
+            mix(h, u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        })
+    };
+    let h = ip.len() as u64;
+    // The common case apart, at a fixed length, so that its loop unrolls.
+    if let Some(head) = ip.first_chunk::<56>() {
+        return Some(mix_words(h, head));
+    }
+    let n = ip.len() & !7;
+    (n >= 16).then(|| mix_words(h, &ip[..n]))
+}
+
 impl QualityMonitor {
     pub fn new(cfg: &DetectConfig) -> Self {
         QualityMonitor {
@@ -164,10 +162,11 @@ impl QualityMonitor {
             tcp_flows: 0,
             one_sided: 0,
             one_sided_evidence: Vec::new(),
-            sums: HashMap::default(),
+            sums: FxHashMap::default(),
         }
     }
 
+    #[inline]
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         let ts = ctx.ts();
         if let Some(prev) = self.last_ts {
@@ -194,24 +193,13 @@ impl QualityMonitor {
     }
 
     fn duplicate_check(&mut self, ip: &[u8], ctx: &PacketCtx<'_, '_>) {
-        // IP header + start of the transport header (ports, seq, ack, flags,
-        // checksum) identify a packet; a retransmission differs in the IPv4
-        // id, and is rarely within a millisecond and four frames.
-        let n = ip.len().min(56) & !7;
-        if n < 16 {
+        let Some(h) = fingerprint(ip) else {
             return;
-        }
-        let mut h = ip.len() as u64;
-        for c in ip[..n].chunks_exact(8) {
-            h = mix(h, u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        }
+        };
         let ts = ctx.ts();
-        let gap = (self.cfg.duplicate_max_gap_micros as i64).saturating_mul(1000);
-        if self
-            .ring
-            .iter()
-            .any(|&(f, t)| f == h && t != i64::MIN && ts.saturating_sub(t).abs() <= gap)
-        {
+        // Hashes first, without branches: they almost never match.
+        let [a, b, c, d] = self.ring;
+        if ((a.0 == h) | (b.0 == h) | (c.0 == h) | (d.0 == h)) && self.ring_holds(h, ts) {
             self.duplicates += 1;
             if self.duplicate_evidence.len() < self.cap {
                 self.duplicate_evidence
@@ -220,6 +208,14 @@ impl QualityMonitor {
         }
         self.ring[self.ring_pos] = (h, ts);
         self.ring_pos = (self.ring_pos + 1) & 3;
+    }
+
+    /// A packet with fingerprint `h` was seen in the ring within the gap of `ts`.
+    fn ring_holds(&self, h: u64, ts: i64) -> bool {
+        let gap = (self.cfg.duplicate_max_gap_micros as i64).saturating_mul(1000);
+        self.ring
+            .iter()
+            .any(|&(f, t)| f == h && t != i64::MIN && ts.saturating_sub(t).abs() <= gap)
     }
 
     fn checksum_check(&mut self, ip: &[u8], src: IpAddr, proto: u8, fragment: bool) {

@@ -119,10 +119,9 @@ impl QuicDetector {
                 });
         }
     }
-}
 
-impl Detector for QuicDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+    /// A UDP datagram or an ICMP message (which may quote one).
+    fn on_datagram(&mut self, ctx: &PacketCtx<'_, '_>) {
         let Some(inner) = ctx.packet.inner() else {
             return;
         };
@@ -176,6 +175,20 @@ impl Detector for QuicDetector {
                     evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     offered,
                 });
+        }
+    }
+}
+
+impl Detector for QuicDetector {
+    /// Inlined check: TCP segments (most packets) stop here.
+    #[inline]
+    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+        if ctx
+            .packet
+            .inner()
+            .is_some_and(|l| matches!(l.transport, Transport::Udp(_) | Transport::Icmp(_)))
+        {
+            self.on_datagram(ctx);
         }
     }
 

@@ -8,10 +8,10 @@
 //! `tcp.flags.reset == 1` in any layer, a TCP header quoted in an ICMP error
 //! included. Per-connection state lives only while the flow is live.
 
-use super::{Counted, DetectConfig, Detector, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Failures, PacketCtx, Segment};
 use crate::decode::{tcp_flags, Icmp, IpLayer, Transport};
 use crate::flow::tcp_analysis::{flags as fl, TcpPacketAnalysis};
-use crate::flow::{Flow, FxHashMap};
+use crate::flow::Flow;
 use crate::report::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -179,7 +179,7 @@ pub struct TcpReport {
 
 /// Per-connection facts kept while the flow is live.
 #[derive(Clone, Debug, Default)]
-struct Conn {
+pub(crate) struct Conn {
     syns: u32,
     first_syn_frame: u64,
     first_syn_ts: i64,
@@ -198,7 +198,6 @@ pub struct TcpDetector {
     cap: usize,
     cfg: TcpConfig,
     report: TcpReport,
-    conns: FxHashMap<u64, Conn>,
     /// Every completed handshake's RTT in ns (one number per connection).
     rtts: Vec<i64>,
     slowest: Vec<(i64, HandshakeEvent)>,
@@ -216,7 +215,6 @@ impl TcpDetector {
             cap: cfg.max_instances,
             cfg: cfg.tcp.clone(),
             report: TcpReport::default(),
-            conns: FxHashMap::default(),
             rtts: Vec::new(),
             slowest: Vec::new(),
             slowest_floor: None,
@@ -259,6 +257,14 @@ fn quoted_tcp_flags(icmp: &Icmp<'_>) -> Option<u8> {
         return None;
     }
     Some(tcp[13])
+}
+
+/// Some ICMP error of the frame quotes a TCP header with RST set.
+fn quotes_reset(ctx: &PacketCtx<'_, '_>) -> bool {
+    ctx.packet.ip.iter().any(|layer| match &layer.transport {
+        Transport::Icmp(i) => quoted_tcp_flags(i).is_some_and(|f| f & tcp_flags::RST != 0),
+        _ => false,
+    })
 }
 
 /// Ratio rounded to 6 decimals (stable JSON).
@@ -304,10 +310,10 @@ impl TcpDetector {
         ]
     }
 
+    /// Only for segments with an analysis flag (a minority): kept out of
+    /// line so the common path stays small.
+    #[inline(never)]
     fn count_flags(&mut self, ctx: &PacketCtx<'_, '_>, layer: &IpLayer<'_>, a: TcpPacketAnalysis) {
-        if a.flags == 0 {
-            return;
-        }
         let cap = self.cap;
         let Transport::Tcp(t) = &layer.transport else {
             return;
@@ -367,59 +373,96 @@ fn sort_worst(v: &mut [FlowRetransmissions]) {
 }
 
 impl Detector for TcpDetector {
+    /// Resets: any TCP header of the frame, quoted ones included. Inlined:
+    /// the ICMP quote is read only when the frame has ICMP.
+    #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        let pkt = ctx.packet;
-        // Resets: any TCP header of the frame, quoted ones included.
         let mut rst_real = false;
-        let mut rst_quoted = false;
-        for layer in &pkt.ip {
+        let mut icmp = false;
+        for layer in &ctx.packet.ip {
             match &layer.transport {
-                Transport::Tcp(t) if t.flags & tcp_flags::RST != 0 => rst_real = true,
-                Transport::Icmp(i)
-                    if quoted_tcp_flags(i).is_some_and(|f| f & tcp_flags::RST != 0) =>
-                {
-                    rst_quoted = true
-                }
+                Transport::Tcp(t) => rst_real |= t.flags & tcp_flags::RST != 0,
+                Transport::Icmp(_) => icmp = true,
                 _ => {}
             }
         }
-        if rst_real || rst_quoted {
+        if rst_real {
             self.report.resets.total += 1;
-            if !rst_real {
-                self.report.resets.quoted_in_icmp += 1;
-            }
+        } else if icmp && quotes_reset(ctx) {
+            self.report.resets.total += 1;
+            self.report.resets.quoted_in_icmp += 1;
+        }
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
+        let mut report = std::mem::take(&mut self.report);
+        let n = self.cfg.top_n;
+
+        self.unanswered.sort_by_key(|u| u.frame);
+        self.unanswered.truncate(self.cap);
+        report.unanswered_syns.instances = std::mem::take(&mut self.unanswered);
+
+        self.rtts.sort_unstable();
+        let h = &mut report.handshake_rtt;
+        h.count = self.rtts.len() as u64;
+        h.min_ms = self.rtts.first().map(|&x| ms(x));
+        h.max_ms = self.rtts.last().map(|&x| ms(x));
+        h.median_ms = percentile(&self.rtts, 50.0).map(ms);
+        h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
+        h.slow = self
+            .rtts
+            .iter()
+            .filter(|&&r| r > self.slow_handshake_ns)
+            .count() as u64;
+        self.slowest
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
+        self.slowest.truncate(n);
+        h.slowest = self.slowest.drain(..).map(|(_, e)| e).collect();
+
+        let r = &mut report.retransmission_rate;
+        r.rate = ratio(r.retransmissions, r.data_segments);
+        sort_worst(&mut self.worst);
+        self.worst.truncate(n);
+        r.worst_flows = std::mem::take(&mut self.worst);
+
+        out.tcp = report;
+    }
+}
+
+impl TcpDetector {
+    /// A segment of a live flow, with the flow's connection state.
+    #[inline]
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        seg: &Segment<'_, '_>,
+        conn: &mut Conn,
+    ) {
+        let (fctx, layer, t) = (seg.flow, seg.layer, seg.tcp);
+        let pkt = ctx.packet;
+        let a = fctx.tcp;
+        if a.flags != 0 {
+            self.count_flags(ctx, layer, a);
         }
 
-        let Some(fctx) = ctx.flow.as_ref() else {
-            return;
-        };
-        let Some(layer) = pkt.inner() else {
-            return;
-        };
-        let Transport::Tcp(t) = layer.transport else {
-            return;
-        };
-        let a = fctx.tcp;
-        self.count_flags(ctx, layer, a);
-
-        let has_icmp = pkt.protocols.iter().any(|p| *p == "icmp" || *p == "icmpv6");
-        let conn = self.conns.entry(fctx.flow.id).or_default();
         let syn_ack = t.flags & (tcp_flags::SYN | tcp_flags::ACK);
         let ts = ctx.ts();
-        if !has_icmp {
-            if syn_ack == tcp_flags::SYN {
-                if conn.syns == 0 {
-                    conn.first_syn_frame = ctx.frame();
-                    conn.first_syn_ts = ts;
-                    conn.syn_src = Some((layer.src, t.src_port, layer.dst, t.dst_port));
-                }
-                conn.syns += 1;
-            } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK {
-                conn.synack_seen = true;
+        // Frames holding ICMP do not count for the SYN/SYN-ACK tally (asked
+        // only of SYNs: the protocol list is a string search).
+        let has_icmp = || pkt.protocols.iter().any(|p| *p == "icmp" || *p == "icmpv6");
+        if syn_ack == tcp_flags::SYN && !has_icmp() {
+            if conn.syns == 0 {
+                conn.first_syn_frame = ctx.frame();
+                conn.first_syn_ts = ts;
+                conn.syn_src = Some((layer.src, t.src_port, layer.dst, t.dst_port));
             }
+            conn.syns += 1;
+        } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK && !has_icmp() {
+            conn.synack_seen = true;
         }
         // Handshake timing: last SYN from the originator, the SYN/ACK after
         // it, then the originator's first pure ACK.
+        let mut grew_slowest = false;
         if syn_ack == tcp_flags::SYN && fctx.from_orig && conn.synack_ts.is_none() {
             conn.last_syn_ts = Some(ts);
         } else if syn_ack == tcp_flags::SYN | tcp_flags::ACK && !fctx.from_orig {
@@ -448,6 +491,7 @@ impl Detector for TcpDetector {
                             syn_to_synack_ms: ms(synack - syn),
                         },
                     ));
+                    grew_slowest = true;
                 }
             }
         }
@@ -493,13 +537,14 @@ impl Detector for TcpDetector {
             conn.retransmissions += 1;
             self.report.retransmission_rate.retransmissions += 1;
         }
-        self.trim_lists();
+        // The only list a packet grows (the others grow at flow end).
+        if grew_slowest {
+            self.trim_lists();
+        }
     }
 
-    fn on_flow_end(&mut self, flow: &Flow) {
-        let Some(conn) = self.conns.remove(&flow.id) else {
-            return;
-        };
+    /// The connection of a flow that ended.
+    pub(crate) fn end_conn(&mut self, flow: &Flow, conn: Conn) {
         if conn.syns > 0 && !conn.synack_seen {
             let cap = self.cap;
             self.report.unanswered_syns.total += 1;
@@ -538,40 +583,6 @@ impl Detector for TcpDetector {
             });
         }
         self.trim_lists();
-    }
-
-    fn finish(&mut self, out: &mut Failures) {
-        let mut report = std::mem::take(&mut self.report);
-        let n = self.cfg.top_n;
-
-        self.unanswered.sort_by_key(|u| u.frame);
-        self.unanswered.truncate(self.cap);
-        report.unanswered_syns.instances = std::mem::take(&mut self.unanswered);
-
-        self.rtts.sort_unstable();
-        let h = &mut report.handshake_rtt;
-        h.count = self.rtts.len() as u64;
-        h.min_ms = self.rtts.first().map(|&x| ms(x));
-        h.max_ms = self.rtts.last().map(|&x| ms(x));
-        h.median_ms = percentile(&self.rtts, 50.0).map(ms);
-        h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
-        h.slow = self
-            .rtts
-            .iter()
-            .filter(|&&r| r > self.slow_handshake_ns)
-            .count() as u64;
-        self.slowest
-            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
-        self.slowest.truncate(n);
-        h.slowest = self.slowest.drain(..).map(|(_, e)| e).collect();
-
-        let r = &mut report.retransmission_rate;
-        r.rate = ratio(r.retransmissions, r.data_segments);
-        sort_worst(&mut self.worst);
-        self.worst.truncate(n);
-        r.worst_flows = std::mem::take(&mut self.worst);
-
-        out.tcp = report;
     }
 }
 

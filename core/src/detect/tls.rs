@@ -6,15 +6,13 @@
 //! frames are counted once per frame like tshark's `tls.alert_message`.
 
 use super::stream::{HalfStream, Step};
-use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx, Segment};
 use crate::decode::app::looks_like_tls;
 use crate::decode::tls::{
     alert_name, parse_client_hello, version_name, RecordHeader, CONTENT_ALERT,
     CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
 };
-use crate::decode::Transport;
 use crate::flow::CommunityIdSource;
-use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -113,7 +111,7 @@ pub struct TlsReport {
 }
 
 #[derive(Default)]
-struct Conn {
+pub(crate) struct Conn {
     streams: [HalfStream; 2],
     ccs: [bool; 2],
     app_data: [bool; 2],
@@ -127,15 +125,14 @@ pub struct TlsDetector {
     cfg: TlsConfig,
     cap: usize,
     report: TlsReport,
-    conns: FxHashMap<u64, Conn>,
     last_alert_frame: u64,
 }
 
+/// What a record changes on its connection, applied once the segment is read.
 enum Ev {
+    /// A ClientHello (already counted in the report).
     Hello {
-        sni: Option<String>,
-        alpn: Vec<String>,
-        version: u16,
+        sni: Option<Box<str>>,
     },
     ServerHello,
     Ccs,
@@ -145,9 +142,12 @@ enum Ev {
     },
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: String, max: usize) {
-    if map.len() < max || map.contains_key(&key) {
-        *map.entry(key).or_default() += 1;
+/// Count `key` in a table of at most `max` names (allocating only for a new one).
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, max: usize) {
+    if let Some(n) = map.get_mut(key) {
+        *n += 1;
+    } else if map.len() < max {
+        map.insert(key.to_owned(), 1);
     }
 }
 
@@ -157,12 +157,12 @@ impl TlsDetector {
             cfg: cfg.tls.clone(),
             cap: cfg.max_instances,
             report: TlsReport::default(),
-            conns: FxHashMap::default(),
             last_alert_frame: 0,
         }
     }
 
-    fn end_conn(&mut self, c: Conn) {
+    /// The connection of a flow that ended, or was still open at the end.
+    pub(crate) fn end_conn(&mut self, c: Conn) {
         let complete = (c.ccs[0] && c.ccs[1]) || (c.app_data[0] && c.app_data[1]);
         if let (Some((frame, ts, cid)), false) = (&c.hello, complete) {
             let stage = if c.alerted {
@@ -187,37 +187,48 @@ impl TlsDetector {
     }
 }
 
-impl Detector for TlsDetector {
-    fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        let Some(inner) = ctx.packet.inner() else {
-            return;
-        };
-        let Transport::Tcp(t) = &inner.transport else {
-            return;
-        };
-        let Some(f) = ctx.flow.as_ref() else {
-            return;
-        };
-        let id = f.flow.id;
+impl TlsDetector {
+    /// A segment of a live TCP flow, with the flow's TLS state (None until
+    /// the flow looks like TLS).
+    /// Inlined: segments of flows that are not TLS, and empty ones, stop here.
+    #[inline]
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        seg: &Segment<'_, '_>,
+        conn: &mut Option<Box<Conn>>,
+    ) {
+        let t = seg.tcp;
         // Off the port table, only a ClientHello at the segment start makes it
         // TLS (tshark has no TCP heuristic for TLS; a conversation that starts
         // with a hello is still worth reporting).
-        let Some(conn) = super::conn_for(&mut self.conns, id, || {
-            is_tls_port(t.src_port)
+        if conn.is_none()
+            && (is_tls_port(t.src_port)
                 || is_tls_port(t.dst_port)
-                || (looks_like_tls(t.payload) && t.payload[0] == 22 && t.payload.get(5) == Some(&1))
-        }) else {
-            return;
-        };
-        if t.payload_len == 0 {
-            return;
+                || (looks_like_tls(t.payload)
+                    && t.payload[0] == 22
+                    && t.payload.get(5) == Some(&1)))
+        {
+            *conn = Some(Box::default());
         }
+        if let Some(conn) = conn.as_deref_mut() {
+            if t.payload_len > 0 {
+                self.read_records(ctx, seg, conn);
+            }
+        }
+    }
+
+    /// The records a segment completes, in order.
+    fn read_records(&mut self, ctx: &PacketCtx<'_, '_>, seg: &Segment<'_, '_>, conn: &mut Conn) {
+        let (f, t) = (seg.flow, seg.tcp);
         let dir = usize::from(!f.from_orig);
         let mut evs: Vec<Ev> = Vec::new();
         // Application data is by far the commonest record: a flag, not an event.
         let mut app_data = false;
         let encrypted_dir = conn.ccs[dir];
         let max = self.cfg.max_record_bytes;
+        let max_names = self.cfg.max_names;
+        let report = &mut self.report;
         conn.streams[dir].feed(t, max, |b| {
             let Some(h) = RecordHeader::parse(b) else {
                 return Step::Desync;
@@ -249,13 +260,22 @@ impl Detector for TlsDetector {
                     match body.first() {
                         Some(1) => {
                             if let Some(hello) = parse_client_hello(body) {
-                                let s = |r: std::ops::Range<usize>| {
-                                    String::from_utf8_lossy(&body[r]).into_owned()
+                                // Counted here, where the names can be read in place.
+                                let text = |r: &std::ops::Range<usize>| {
+                                    String::from_utf8_lossy(&body[r.clone()])
                                 };
+                                let sni = hello.sni.as_ref().map(text);
+                                report.client_hellos += 1;
+                                if let Some(s) = &sni {
+                                    bump(&mut report.server_names, s, max_names);
+                                }
+                                for a in &hello.alpn {
+                                    bump(&mut report.alpn, &text(a), max_names);
+                                }
+                                let version = hello.max_supported_version.unwrap_or(hello.version);
+                                bump(&mut report.versions, version_name(version), max_names);
                                 evs.push(Ev::Hello {
-                                    sni: hello.sni.clone().map(s),
-                                    alpn: hello.alpn.iter().cloned().map(s).collect(),
-                                    version: hello.max_supported_version.unwrap_or(hello.version),
+                                    sni: sni.map(|s| s.into()),
                                 });
                             }
                         }
@@ -274,22 +294,10 @@ impl Detector for TlsDetector {
         }
         let from = if f.from_orig { "client" } else { "server" };
         for ev in evs {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                return;
-            };
             match ev {
-                Ev::Hello { sni, alpn, version } => {
-                    self.report.client_hellos += 1;
+                Ev::Hello { sni } => {
                     conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
-                    conn.sni = sni.clone().map(Into::into);
-                    let max = self.cfg.max_names;
-                    if let Some(s) = sni {
-                        bump(&mut self.report.server_names, s, max);
-                    }
-                    for a in alpn {
-                        bump(&mut self.report.alpn, a, max);
-                    }
-                    bump(&mut self.report.versions, version_name(version).into(), max);
+                    conn.sni = sni;
                 }
                 Ev::ServerHello => conn.server_hello = true,
                 Ev::Ccs => conn.ccs[dir] = true,
@@ -323,17 +331,10 @@ impl Detector for TlsDetector {
             }
         }
     }
+}
 
-    fn on_flow_end(&mut self, flow: &Flow) {
-        if let Some(c) = self.conns.remove(&flow.id) {
-            self.end_conn(c);
-        }
-    }
-
+impl Detector for TlsDetector {
     fn finish(&mut self, out: &mut Failures) {
-        for c in super::take_in_id_order(&mut self.conns) {
-            self.end_conn(c);
-        }
         out.tls = std::mem::take(&mut self.report);
     }
 }
