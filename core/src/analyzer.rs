@@ -462,7 +462,7 @@ impl Pipeline {
                 record,
                 packet,
                 flow: FrameFlow::Accounted(flow),
-            } => self.on_packet(record, packet, flow.copied()),
+            } => self.on_packet(record, packet, flow),
             Frame::Packet {
                 record,
                 packet,
@@ -474,7 +474,7 @@ impl Pipeline {
                 let flow = acc.on_packet(record, packet);
                 // Taken before the detectors run: they never touch the table.
                 let ended = acc.ended_batch();
-                self.on_packet(record, packet, flow);
+                self.on_packet(record, packet, flow.as_ref());
                 if let Some(ended) = ended {
                     self.collect_finished(&ended);
                 }
@@ -527,7 +527,7 @@ impl Pipeline {
         &mut self,
         record: &Record<'_>,
         packet: &decode::Packet<'_>,
-        flow: Option<FlowCtx>,
+        flow: Option<&FlowCtx>,
     ) {
         self.packet_stats.on_packet(record, packet);
         if self.cfg.detect_enabled {

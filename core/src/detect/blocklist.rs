@@ -439,7 +439,7 @@ impl BlocklistDetector {
         let Some(layer) = ctx.packet.inner() else {
             return;
         };
-        if ctx.flow.as_ref().is_some_and(|f| f.new_flow) {
+        if ctx.flow.is_some_and(|f| f.new_flow) {
             self.check_ip(layer.src, Place::SrcAddr, ctx);
             self.check_ip(layer.dst, Place::DstAddr, ctx);
         }

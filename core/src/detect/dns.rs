@@ -230,7 +230,7 @@ impl DnsDetector {
     /// A datagram of a QUIC connection the DoQ reader follows (only with
     /// secrets in the capture): its DNS messages are read, as tshark's.
     fn on_quic(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>, src: IpAddr, dst: IpAddr) -> bool {
-        let (Some(doq), Some(f)) = (self.doq.as_mut(), ctx.flow.as_ref()) else {
+        let (Some(doq), Some(f)) = (self.doq.as_mut(), ctx.flow) else {
             return false;
         };
         let mut msgs = Vec::new();
@@ -500,7 +500,7 @@ impl DnsDetector {
     /// A UDP datagram or a segment on TCP port 53.
     fn on_candidate(&mut self, ctx: &PacketCtx<'_, '_>, inner: &IpLayer<'_>) {
         let pkt = ctx.packet;
-        let conv = ctx.flow.as_ref().map_or(0, |f| f.flow.id);
+        let conv = ctx.flow.map_or(0, |f| f.flow.id);
         let (src, dst) = (inner.src, inner.dst);
         match &inner.transport {
             Transport::Udp(u) => {
@@ -518,7 +518,7 @@ impl DnsDetector {
                     Some(DnsKind::Llmnr) => self.report.llmnr_messages += 1,
                     None if self.on_quic(u.payload, ctx, src, dst) => {}
                     None if pkt.app.is_none()
-                        && ctx.flow.as_ref().is_none_or(|f| f.flow.service.is_none())
+                        && ctx.flow.is_none_or(|f| f.flow.service.is_none())
                         && !claimed_udp_port(u.src_port)
                         && !claimed_udp_port(u.dst_port)
                         && heuristic_match(u.payload) =>
@@ -529,7 +529,7 @@ impl DnsDetector {
                 }
             }
             Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
-                let Some(f) = ctx.flow.as_ref() else {
+                let Some(f) = ctx.flow else {
                     return;
                 };
                 let dir = usize::from(!f.from_orig);

@@ -205,7 +205,7 @@ impl IcmpDetector {
 
     /// A packet that opens a flow or carries ICMP.
     fn on_relevant_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        if let Some(f) = &ctx.flow {
+        if let Some(f) = ctx.flow {
             if f.new_flow
                 && matches!(f.flow.proto, 6 | 17 | 132)
                 && self.flows.len() < self.cfg.max_tracked_flows
@@ -270,7 +270,7 @@ impl Detector for IcmpDetector {
     /// Inlined check: packets of known flows without ICMP (most) stop here.
     #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        if ctx.flow.as_ref().is_some_and(|f| f.new_flow)
+        if ctx.flow.is_some_and(|f| f.new_flow)
             || ctx
                 .packet
                 .ip

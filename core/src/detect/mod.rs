@@ -77,7 +77,7 @@ pub struct PacketCtx<'r, 'a> {
     pub record: &'r Record<'a>,
     pub packet: &'r Packet<'a>,
     /// Flow of the innermost IP layer, when it has one.
-    pub flow: Option<FlowCtx>,
+    pub flow: Option<&'r FlowCtx>,
 }
 
 /// The innermost flow of a packet, after this packet was accounted.
@@ -101,7 +101,7 @@ impl PacketCtx<'_, '_> {
     /// What the Community ID of the packet's flow is computed from (None
     /// without a flow), for state that reports it only later, if at all.
     pub fn community_id_source(&self) -> Option<crate::flow::CommunityIdSource> {
-        self.flow.as_ref().map(|f| f.flow.community_id_source())
+        self.flow.map(|f| f.flow.community_id_source())
     }
 
     /// Community ID of the packet's flow ("" when it has none), computed on
@@ -224,7 +224,7 @@ pub(crate) struct Segment<'r, 'a> {
 
 impl<'r, 'a> Segment<'r, 'a> {
     fn of(ctx: &'r PacketCtx<'_, 'a>) -> Option<Self> {
-        let flow = ctx.flow.as_ref()?;
+        let flow = ctx.flow?;
         let layer = ctx.packet.inner()?;
         match &layer.transport {
             Transport::Tcp(tcp) => Some(Segment { flow, layer, tcp }),

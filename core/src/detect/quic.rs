@@ -133,7 +133,7 @@ impl QuicDetector {
             }
             _ => return,
         };
-        let id = ctx.flow.as_ref().map(|f| (f.flow.id, f.from_orig));
+        let id = ctx.flow.map(|f| (f.flow.id, f.from_orig));
         let p = u.payload;
         let known = id.is_some_and(|(i, _)| self.conns.contains_key(&i));
         if !looks_like_quic(p) {
