@@ -255,9 +255,15 @@ impl Iterator for Labels<'_> {
 /// Whether the name at `pos` can be read to its end without leaving the
 /// message (pointers in any direction, at most [`MAX_POINTERS`] of them;
 /// a loop is not an overrun). tshark gives up on a message at such a name.
-pub fn name_in_bounds(b: &[u8], mut pos: usize) -> bool {
+pub fn name_in_bounds(b: &[u8], pos: usize) -> bool {
+    bounds_walk(b, pos, MAX_LABELS + MAX_POINTERS)
+}
+
+/// [`name_in_bounds`] from `pos` with `steps` labels or pointers left to
+/// read, no pointer followed yet.
+fn bounds_walk(b: &[u8], mut pos: usize, steps: usize) -> bool {
     let mut pointers = 0;
-    for _ in 0..MAX_LABELS + MAX_POINTERS {
+    for _ in 0..steps {
         let Some(&len) = b.get(pos) else {
             return false;
         };
@@ -304,20 +310,22 @@ pub fn skip_name(b: &[u8], mut pos: usize) -> Option<usize> {
 /// label or pointer runs out of the message (tshark: Malformed Packet). An
 /// obsolete extended label type ends the name after its type byte.
 fn name_end_checked(b: &[u8], pos: usize) -> Option<usize> {
-    if !name_in_bounds(b, pos) {
-        return None;
-    }
+    // One walk: up to the first pointer, the in-place walk and the bounds
+    // walk read the same labels, so the bounds walk only goes on from there.
     let mut p = pos;
-    for _ in 0..=MAX_LABELS {
+    for step in 0..=MAX_LABELS {
         let len = *b.get(p)?;
         match len & 0xC0 {
             0x00 if len == 0 => return Some(p + 1),
             0x00 => p += 1 + len as usize,
-            0xC0 => return (p + 2 <= b.len()).then_some(p + 2),
+            0xC0 => {
+                let in_bounds = bounds_walk(b, p, MAX_LABELS + MAX_POINTERS - step);
+                return (in_bounds && p + 2 <= b.len()).then_some(p + 2);
+            }
             _ => return Some(p + 1),
         }
     }
-    Some(p)
+    bounds_walk(b, p, MAX_POINTERS - 1).then_some(p)
 }
 
 /// Whether tshark dissects the whole message without an exception: the
