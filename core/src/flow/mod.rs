@@ -17,6 +17,17 @@ use std::net::IpAddr;
 
 pub use community_id::{community_id_v1, community_id_v1_inline, CommunityId, CommunityIdSource};
 
+/// Feed `bytes` to `f` as little-endian words of eight bytes (the last one
+/// zero-padded): how both of this module's hashers take byte strings.
+#[inline]
+fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
+    for chunk in bytes.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        f(u64::from_le_bytes(b));
+    }
+}
+
 /// Fast, deterministic hasher for flow keys (FxHash); keys are not attacker
 /// controlled in a way that matters here, and iteration order is never output.
 #[derive(Default, Clone, Copy)]
@@ -29,11 +40,7 @@ const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
+        for_each_word(bytes, |w| self.write_u64(w));
     }
     #[inline]
     fn write_u8(&mut self, i: u8) {
@@ -282,11 +289,7 @@ fn folded_multiply(x: u64, y: u64) -> u64 {
 impl Hasher for SeededHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
+        for_each_word(bytes, |w| self.write_u64(w));
     }
     #[inline]
     fn write_u64(&mut self, i: u64) {
