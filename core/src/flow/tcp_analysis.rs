@@ -140,6 +140,23 @@ impl DirState {
     pub fn saw_synack(&self) -> bool {
         self.static_flags & SAW_SYNACK != 0
     }
+
+    /// Whether a segment of the other side, `seglen` bytes from `seq`, ends
+    /// exactly at the right edge of the window this side advertised
+    /// (Wireshark's window-full; never while the scale is unknown).
+    #[inline]
+    fn window_filled_by(&self, seq: u32, seglen: u32) -> bool {
+        if self.win_scale == WS_UNKNOWN {
+            return false;
+        }
+        let shift = if self.is_first_ack || self.win_scale == WS_NONE {
+            0
+        } else {
+            self.win_scale as u32
+        };
+        let edge = self.lastack.wrapping_add(self.window.wrapping_shl(shift));
+        seq.wrapping_add(seglen) == edge
+    }
 }
 
 /// Analysis state of one TCP connection: [originator side, responder side].
@@ -272,16 +289,8 @@ impl TcpAnalysis {
         if seglen == 0 && window != fwd.window && ack == fwd.lastack {
             ta |= flags::WINDOW_UPDATE;
         }
-        if seglen > 0 && rev.win_scale != WS_UNKNOWN {
-            let shift = if rev.is_first_ack || rev.win_scale == WS_NONE {
-                0
-            } else {
-                rev.win_scale as u32
-            };
-            let edge = rev.lastack.wrapping_add(rev.window.wrapping_shl(shift));
-            if seq.wrapping_add(seglen) == edge {
-                ta |= flags::WINDOW_FULL;
-            }
+        if seglen > 0 && rev.window_filled_by(seq, seglen) {
+            ta |= flags::WINDOW_FULL;
         }
         if ack != fwd.lastack {
             fwd.lastnondupack = seg.frame;
@@ -380,16 +389,8 @@ impl TcpAnalysis {
             {
                 ta |= flags::WINDOW_UPDATE;
             }
-            if seglen > 0 && rev.win_scale != WS_UNKNOWN && fl & (SYN | FIN | RST) == 0 {
-                let shift = if rev.is_first_ack || rev.win_scale == WS_NONE {
-                    0
-                } else {
-                    rev.win_scale as u32
-                };
-                let edge = rev.lastack.wrapping_add(rev.window.wrapping_shl(shift));
-                if seq.wrapping_add(seglen) == edge {
-                    ta |= flags::WINDOW_FULL;
-                }
+            if seglen > 0 && fl & (SYN | FIN | RST) == 0 && rev.window_filled_by(seq, seglen) {
+                ta |= flags::WINDOW_FULL;
             }
             let repeats = seglen == 0
                 && window == fwd.window
