@@ -126,6 +126,18 @@ def main():
     if tshark:
         print(f"  tshark / floor: {tshark[0] / floor1[0]:.1f}x (one core), {tshark[0] / floor2[0]:.1f}x (two cores);"
               f" 50x tshark is {tshark[0] / 50:.3f} s for the whole analysis")
+        # The same target as a CPU budget: every core busy for the whole
+        # target time, minus what the read alone costs, is what any decoding
+        # and analysis may spend here.
+        cpus = len(os.sched_getaffinity(0))
+        budget = cpus * tshark[0] / 50
+        left = budget - floor1[2]
+        print(f"  as CPU time: {budget:.3f} s on {cpus} CPUs; the read alone takes {floor1[2]:.3f} s,"
+              f" leaving {left:.3f} s ({left / packets * 1e9:.0f} ns a packet) for decoding and analysis")
+        for label, idx in (("pcaplens analyze", 0), ("pcaplens --no-detect", 1)):
+            cpu = rows[idx][1][2]
+            print(f"  {label} uses {cpu:.3f} CPU s, {cpu - floor1[2]:.3f} s beyond the read"
+                  f" ({(cpu - floor1[2]) / packets * 1e9:.0f} ns a packet)")
 
     # Memory must not grow with packets: same flows, 10x the packets.
     flows = 2000
