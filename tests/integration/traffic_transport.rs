@@ -363,22 +363,33 @@ fn traffic_resets_refused_and_aborted() {
     for (k, v) in got {
         assert_eq!(t[k].as_u64(), Some(v), "resets.{k}: {rs:#?}");
     }
-    // Zeek conn_state of every TCP flow, by responder port.
+    assert_zeek_states(&r, t);
+    no_scan(&s);
+}
+
+/// Zeek conn_state and history of every TCP flow, by responder port:
+/// truth["zeek"][port] = [conn_state, history, number of flows].
+fn assert_zeek_states(r: &Report, t: &Value) {
     for (port, want) in t["zeek"].as_object().unwrap() {
         let port: u16 = port.parse().unwrap();
-        let states: Vec<&str> = r
+        let got: Vec<(&str, &str)> = r
             .flows
             .iter()
             .filter(|f| f.transport == "tcp" && f.resp_port == port)
-            .map(|f| f.conn_state.as_str())
+            .map(|f| (f.conn_state.as_str(), f.history.as_str()))
             .collect();
-        let n = want[1].as_u64().unwrap() as usize;
-        assert_eq!(
-            states,
-            vec![want[0].as_str().unwrap(); n],
-            "conn_state of flows to port {port}"
-        );
+        let n = want[2].as_u64().unwrap() as usize;
+        let one = (want[0].as_str().unwrap(), want[1].as_str().unwrap());
+        assert_eq!(got, vec![one; n], "conn_state, history of flows to port {port}");
     }
+}
+
+#[test]
+fn traffic_routed_capture_on_router_matches_tshark() {
+    let Some(s) = run("routed", &["ping"]) else {
+        return;
+    };
+    assert_matches_tshark(&s);
     no_scan(&s);
 }
 
@@ -406,6 +417,7 @@ fn traffic_unanswered_syns() {
         }
     }
     assert_eq!(u.instances.iter().filter(|i| port(i) == 443).count(), 4);
+    assert_zeek_states(&r, t);
     no_scan(&s);
 }
 
