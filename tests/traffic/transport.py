@@ -267,7 +267,8 @@ MILD = {"latency": 0.0, "loss": 0.02, "burst": 0.0, "dup": 0.01, "delay": 0.03,
 # A 4 ms path with burst losses, late segments (past the RTT: retransmission or
 # out-of-order by tshark's timing rule) and lost, duplicated and late ACKs.
 HARSH = {"latency": 0.002, "loss": 0.03, "burst": 0.01, "dup": 0.02, "delay": 0.05,
-         "max_delay": 0.02, "ack_loss": 0.03, "ack_dup": 0.02, "ack_delay": 0.03}
+         "max_delay": 0.02, "ack_loss": 0.03, "ack_dup": 0.02, "ack_delay": 0.03,
+         "small_loss": 0.1}
 
 
 def relay(lab, fd_a, fd_b, seed):
@@ -275,7 +276,8 @@ def relay(lab, fd_a, fd_b, seed):
     (read per packet, so a scenario can change it between transfers): a -> b
     (data) loses (also in bursts), duplicates and delays (so reorders) segments;
     b -> a does the same to ACKs. Packets of 200 bytes or less in the data
-    direction (handshake, FIN) pass untouched. Seeded."""
+    direction (handshake, FIN) pass untouched unless the profile has a
+    small_loss. Seeded."""
     rng = random.Random(seed)
     pending = []  # (due, seq, fd, packet)
     seq = 0
@@ -308,7 +310,10 @@ def relay(lab, fd_a, fd_b, seed):
             data = fd == fd_a
             to = fd_b if data else fd_a
             if data and len(pkt) <= 200:
-                send(to, pkt, 0.0)
+                # Handshake and FIN: lost only in the harsh profile (then the
+                # SYN/ACK or FIN is retransmitted).
+                if rng.random() >= pr.get("small_loss", 0.0):
+                    send(to, pkt, 0.0)
                 continue
             if data and burst_left > 0:
                 burst_left -= 1
@@ -356,6 +361,8 @@ def scenario_bulk(lab, seed):
     fd_a, fd_b = open_tun(lab, a, ta), open_tun(lab, b, tb)
     lab.ip(a, "addr add 10.1.0.1/24 dev %s" % ta)
     lab.ip(b, "addr add 10.1.0.2/24 dev %s" % tb)
+    lab.ip(a, "addr add fd00:1::1/64 dev %s nodad" % ta)
+    lab.ip(b, "addr add fd00:1::2/64 dev %s nodad" % tb)
     lab.profile = MILD
     lab.thread(lambda: relay(lab, fd_a, fd_b, seed))
     srv = lab.sock(a)
@@ -383,8 +390,10 @@ def scenario_bulk(lab, seed):
     cli.close()
     sender.join(30)
     lab.profile = HARSH
-    # http.server needs a moment to listen; curl retries connection refusals.
-    for _ in range(50):
+    # Three downloads, so some handshakes and FINs are lost too. http.server
+    # needs a moment to listen: connection refusals are retried.
+    curl_sizes = []
+    for _ in range(60):
         if httpd.poll() is not None:
             raise RuntimeError("http.server died")
         r = lab.spawn(b, ["curl", "-s", "-o", "/dev/null", "-w", "%{size_download}",
@@ -392,12 +401,32 @@ def scenario_bulk(lab, seed):
                       stderr=subprocess.DEVNULL)
         out, _ = r.communicate(timeout=30)
         if r.returncode == 0:
-            break
-        time.sleep(0.1)
+            curl_sizes.append(int(out))
+            if len(curl_sizes) == 3:
+                break
+        else:
+            time.sleep(0.1)
     else:
         raise RuntimeError("curl never reached http.server")
+    # And one transfer over IPv6.
+    srv6 = lab.sock(a, socket.AF_INET6)
+    srv6.bind(("fd00:1::1", 5001))
+    srv6.listen(1)
+    sender = serve_bytes(lab, srv6, 1_000_000)
+    cli = lab.sock(b, socket.AF_INET6)
+    cli.settimeout(30)
+    cli.connect(("fd00:1::1", 5001))
+    got6 = 0
+    while True:
+        d = cli.recv(1 << 16)
+        if not d:
+            break
+        got6 += len(d)
+    cli.close()
+    sender.join(30)
     lab.stop_captures(allow_drops=True)
-    return {"received_socket": got, "received_curl": int(out), "scans": 0}
+    return {"received_socket": got, "received_curl": curl_sizes, "received_v6": got6,
+            "scans": 0}
 
 
 def scenario_windows(lab, seed):
@@ -444,8 +473,8 @@ def scenario_windows(lab, seed):
 
 def scenario_resets(lab, seed):
     """Refused connects (closed port, v4 and v6), a server that aborts after the
-    handshake (SO_LINGER 0), a client that aborts (SO_LINGER 0) and one clean
-    connection, over a veth captured on the client side (Ethernet)."""
+    handshake (SO_LINGER 0), a client that aborts (SO_LINGER 0), one clean
+    connection and two clean ones from the same client port, over a veth captured on the client side (Ethernet)."""
     a, b = lab.ns("a"), lab.ns("b")
     va, vb = lab.veth(a, b)
     lab.ip(a, "addr add 10.2.0.1/24 dev %s" % va)
@@ -454,7 +483,9 @@ def scenario_resets(lab, seed):
     lab.ip(b, "addr add fd00:2::2/64 dev %s nodad" % vb)
     linger0 = struct.pack("ii", 1, 0)
     abort_srv, wait_srv, clean_srv = lab.sock(b), lab.sock(b), lab.sock(b)
-    for s, port in ((abort_srv, 7002), (wait_srv, 7003), (clean_srv, 7004)):
+    closer_srv = lab.sock(b)
+    for s, port in ((abort_srv, 7002), (wait_srv, 7003), (clean_srv, 7004),
+                    (closer_srv, 7005)):
         s.bind(("10.2.0.2", port))
         s.listen(8)
 
@@ -480,7 +511,12 @@ def scenario_resets(lab, seed):
         while c.recv(100):
             pass
         c.close()
-    threads = [lab.thread(aborter), lab.thread(waiter), lab.thread(clean)]
+    def closer():
+        for _ in range(2):
+            c, _ = closer_srv.accept()
+            c.sendall(b"bye")
+            c.close()
+    threads = [lab.thread(aborter), lab.thread(waiter), lab.thread(clean), lab.thread(closer)]
     lab.capture(a, va, "resets.pcap", "ethernet")
     refused = 0
     for fam, host in [(socket.AF_INET, "10.2.0.2")] * 5 + [(socket.AF_INET6, "fd00:2::2")] * 2:
@@ -511,6 +547,16 @@ def scenario_resets(lab, seed):
     s.shutdown(socket.SHUT_WR)
     s.recv(100)
     s.close()
+    # The same client port twice: the server closes first (its TIME_WAIT takes
+    # the new SYN), so the second connection reuses the 4-tuple.
+    for _ in range(2):
+        s = lab.sock(a)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("10.2.0.1", 45005))
+        s.connect(("10.2.0.2", 7005))
+        while s.recv(100):
+            pass
+        s.close()
     for t in threads:
         t.join(10)
     lab.stop_captures()
@@ -519,16 +565,18 @@ def scenario_resets(lab, seed):
             # responder port -> Zeek conn_state and history of every flow to it,
             # and how many flows
             "zeek": {"7001": ["REJ", "Sr", 7], "7002": ["RSTR", "ShAr", 3],
-                     "7003": ["RSTO", "ShAR", 2], "7004": ["SF", "ShADadFf", 1]}}
+                     "7003": ["RSTO", "ShAR", 2], "7004": ["SF", "ShADadFf", 1],
+                     "7005": ["SF", None, 2]}}
 
 
 def scenario_syn(lab, seed):
     """SYNs that nobody answers: the target address is routed to a namespace that
     does not forward (the kernel drops silently). Three kernel connects (the
     kernel's own SYN retries; how many depends on the kernel's timers), hping3 -S
-    with 4 single SYNs (a new source port each) and hping3 -S with one fixed source
-    port and sequence number, 3 SYNs (one connection, exactly 2 retries). Captured
-    on a veth (Ethernet)."""
+    with 4 single SYNs (a new source port each), hping3 -S with one fixed source
+    port and sequence number, 3 SYNs (one connection, exactly 2 retries), and 3
+    SYNs with fixed ports but new sequence numbers (3 connections). Captured on a
+    veth (Ethernet)."""
     a, b = lab.ns("a"), lab.ns("b")
     va, vb = lab.veth(a, b)
     lab.ip(a, "addr add 10.3.0.1/24 dev %s" % va)
@@ -549,14 +597,19 @@ def scenario_syn(lab, seed):
     lab.run(a, hping + ["-p", "443", "-c", "4", "10.3.9.9"], ok=(0, 1))  # 1: no replies
     lab.run(a, hping + ["-p", "8443", "-k", "-s", "3333", "-M", "1000", "-c", "3", "10.3.9.9"],
             ok=(0, 1))
+    # Same ports, a new sequence number each time: tshark starts a new stream
+    # per SYN ("reused ports"), so 3 unanswered streams of one SYN each.
+    for seq in (5000, 9000, 13000):
+        lab.run(a, hping + ["-p", "8444", "-k", "-s", "3334", "-M", str(seq), "-c", "1",
+                            "10.3.9.9"], ok=(0, 1))
     time.sleep(2.2)  # at least one kernel SYN retry (1 s initial RTO)
     for s in socks:
         s.close()
     lab.stop_captures()
-    return {"unanswered_streams": 8, "kernel_ports": [80, 81, 82],
+    return {"unanswered_streams": 11, "kernel_ports": [80, 81, 82],
             "zeek": {str(p): ["S0", "S", n] for p, n in ((80, 1), (81, 1), (82, 1), (443, 4),
-                                                        (8443, 1))},
-            "syns_by_port": {"443": 1, "8443": 3}, "hping_443_streams": 4}
+                                                        (8443, 1), (8444, 3))},
+            "syns_by_port": {"443": 1, "8443": 3, "8444": 1}, "hping_443_streams": 4}
 
 
 def scenario_unreach(lab, seed):
