@@ -408,6 +408,29 @@ fn traffic_routed_capture_on_router_matches_tshark() {
     };
     assert_matches_tshark(&s);
     no_scan(&s);
+    // Path MTU discovery: the router told the server, about its own flow.
+    let r = s.report("routed-router.pcap");
+    let frag: Vec<_> = r
+        .failures
+        .icmp
+        .unreachable_v4
+        .instances
+        .iter()
+        .filter(|u| u.code == 4)
+        .collect();
+    assert!(
+        !frag.is_empty(),
+        "no fragmentation needed: {:?}",
+        r.failures.icmp
+    );
+    for u in frag {
+        let q = u.quoted.as_ref().expect("quoted segment");
+        assert_eq!(
+            (q.proto, q.src.as_str()),
+            (6, s.truth()["server"].as_str().unwrap())
+        );
+        assert!(q.flow_id.is_some(), "{q:?}");
+    }
 }
 
 #[test]

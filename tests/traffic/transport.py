@@ -594,18 +594,24 @@ def scenario_syn(lab, seed):
             pass
         socks.append(s)
     hping = ["hping3", "-q", "-n", "-S", "-i", "u50000"]
-    lab.run(a, hping + ["-p", "443", "-c", "4", "10.3.9.9"], ok=(0, 1))  # 1: no replies
-    lab.run(a, hping + ["-p", "8443", "-k", "-s", "3333", "-M", "1000", "-c", "3", "10.3.9.9"],
-            ok=(0, 1))
+    runs = [["-p", "443", "-c", "4"],
+            ["-p", "8443", "-k", "-s", "3333", "-M", "1000", "-c", "3"]]
     # Same ports, a new sequence number each time: tshark starts a new stream
     # per SYN ("reused ports"), so 3 unanswered streams of one SYN each.
-    for seq in (5000, 9000, 13000):
-        lab.run(a, hping + ["-p", "8444", "-k", "-s", "3334", "-M", str(seq), "-c", "1",
-                            "10.3.9.9"], ok=(0, 1))
-    time.sleep(2.2)  # at least one kernel SYN retry (1 s initial RTO)
+    runs += [["-p", "8444", "-k", "-s", "3334", "-M", str(seq), "-c", "1"]
+             for seq in (5000, 9000, 13000)]
+    t0 = time.monotonic()
+    for args in runs:  # one after the other: the 8444 SYNs must keep their order
+        p = lab.spawn(a, hping + args + ["10.3.9.9"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+    time.sleep(max(0.0, 2.2 - (time.monotonic() - t0)))  # a kernel SYN retry (1 s RTO)
     for s in socks:
         s.close()
     lab.stop_captures()
+    for p in lab.procs:
+        if p.args[3] == "hping3":
+            p.wait(timeout=10)  # hping3 exits 1 when nothing answered, as intended
     return {"unanswered_streams": 11, "kernel_ports": [80, 81, 82],
             "zeek": {str(p): ["S0", "S", n] for p, n in ((80, 1), (81, 1), (82, 1), (443, 4),
                                                         (8443, 1), (8444, 3))},
@@ -726,8 +732,9 @@ def scenario_scans(lab, seed):
 def scenario_routed(lab, seed):
     """Client and server on either side of a router namespace; captured with
     -i any ON THE ROUTER, so every forwarded packet appears twice (in and out,
-    Linux SLL): a bulk download, a refused connect, pings, and UDP to a closed
-    port. Checks that both tools treat the copies alike."""
+    Linux SLL): a bulk download through a narrower link (ICMP fragmentation
+    needed), a refused connect, pings, and UDP to a closed port. Checks that
+    both tools treat the copies alike."""
     a, r, b = lab.ns("a"), lab.ns("r"), lab.ns("b")
     lab.tag, tag = lab.tag + "l", lab.tag
     ar, ra = lab.veth(a, r)
@@ -742,6 +749,10 @@ def scenario_routed(lab, seed):
     lab.ip(b, "route add default via 10.8.2.254")
     lab.sysctl(r, "net.ipv4.ip_forward", 1)
     lab.sysctl(b, "net.ipv4.icmp_ratemask", 0)
+    # A narrower link towards the client: the server's first full-size segments
+    # draw "fragmentation needed" (path MTU discovery) from the router.
+    # (The client keeps 1500, so its SYN announces a full MSS.)
+    lab.ip(r, "link set %s mtu 1200" % ra)
     srv = lab.sock(b)
     srv.bind(("10.8.2.1", 8001))
     srv.listen(4)
@@ -764,7 +775,7 @@ def scenario_routed(lab, seed):
     u.close()
     lab.run(a, ["ping", "-n", "-c", "2", "-i", "0.05", "10.8.2.1"])
     lab.stop_captures()
-    return {"scans": 0}
+    return {"scans": 0, "server": "10.8.2.1"}
 
 
 SCENARIOS = {"routed": scenario_routed, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
