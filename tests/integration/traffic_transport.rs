@@ -553,6 +553,7 @@ fn traffic_nmap_scans_detected() {
         ("null", "vertical"),
         ("xmas", "vertical"),
         ("udp", "vertical"),
+        ("syn6", "vertical"),
         ("horizontal", "horizontal"),
         ("ping_sweep", "ping_sweep"),
         ("ping_data", "ping_sweep"),
@@ -562,19 +563,26 @@ fn traffic_nmap_scans_detected() {
         let scans = &r.findings.scans.scans;
         assert_eq!(scans.len(), 1, "{file}: one scan expected: {scans:#?}");
         let f = &scans[0];
+        let v6 = kind == "syn6";
+        let (scanner, target) = if v6 {
+            (t["scanner6"].as_str().unwrap(), t["target6"].as_str().unwrap())
+        } else {
+            (scanner, t["target"].as_str().unwrap())
+        };
         assert_eq!(f.scanner, scanner, "{file}");
         assert_eq!(f.pattern, pattern, "{file}");
         let want_type = match kind {
             "horizontal" => "syn",
             "ping_sweep" | "ping_data" => "icmp_echo",
+            "syn6" => "syn",
             k => k,
         };
         assert_eq!(f.scan_types, vec![want_type.to_string()], "{file}");
         match pattern {
             "vertical" => {
-                assert_eq!(f.targets, vec![t["target"].as_str().unwrap()], "{file}");
+                assert_eq!(f.targets, vec![target], "{file}");
                 assert_eq!(f.port_count, 200, "{file}: nmap -p1-200");
-                if kind == "syn" || kind == "connect" {
+                if ["syn", "connect", "syn6"].contains(&kind) {
                     assert_eq!(f.open_ports, open, "{file}");
                 }
             }

@@ -681,8 +681,8 @@ def scenario_unreach(lab, seed):
 
 
 def scenario_scans(lab, seed):
-    """nmap from one namespace at another: SYN, connect, FIN, NULL, Xmas and UDP
-    scans of ports 1-200 (TCP 22 and 80 open, UDP 123 silent), a horizontal SYN scan of port 80 over
+    """nmap from one namespace at another: SYN, connect, FIN, NULL, Xmas, UDP and
+    IPv6 SYN scans of ports 1-200 (TCP 22 and 80 open, UDP 123 silent), a horizontal SYN scan of port 80 over
     40 addresses (30 exist), an ICMP echo ping sweep of the same range (routed,
     so nmap cannot use ARP) and the same sweep with iputils ping. One capture per scan, on the target's veth (Ethernet)
     and, for the sweep, with -i any on the scanner (SLL)."""
@@ -690,16 +690,21 @@ def scenario_scans(lab, seed):
     va, vb = lab.veth(a, b)
     lab.ip(a, "addr add 10.5.0.1/24 dev %s" % va)
     lab.ip(b, "addr add 10.5.0.2/24 dev %s" % vb)
+    lab.ip(a, "addr add fd00:5::1/64 dev %s nodad" % va)
+    lab.ip(b, "addr add fd00:5::2/64 dev %s nodad" % vb)
     lab.ip(a, "route add 10.5.1.0/24 via 10.5.0.2")
     for i in range(1, 31):
         lab.ip(b, "addr add 10.5.1.%d/32 dev lo" % i)
     lab.sysctl(b, "net.ipv4.icmp_ratemask", 0)
     listeners = []
     for port in (22, 80, 443):
-        s = lab.sock(b)
-        s.bind(("0.0.0.0", port))
-        s.listen(64)
-        listeners.append(s)
+        for fam, any_addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            s = lab.sock(b, fam)
+            if fam == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((any_addr, port))
+            s.listen(64)
+            listeners.append(s)
     u = lab.sock(b, socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("0.0.0.0", 123))
     listeners.append(u)
@@ -711,6 +716,7 @@ def scenario_scans(lab, seed):
         ("null", nmap + ["-sN", "-p1-200", "10.5.0.2"], vb, "ethernet"),
         ("xmas", nmap + ["-sX", "-p1-200", "10.5.0.2"], vb, "ethernet"),
         ("udp", nmap + ["-sU", "-p1-200", "10.5.0.2"], vb, "ethernet"),
+        ("syn6", nmap + ["-6", "-sS", "-p1-200", "fd00:5::2"], vb, "ethernet"),
         ("horizontal", nmap + ["-sS", "-p80", "10.5.1.1-40"], vb, "ethernet"),
         ("ping_sweep", ["nmap", "-n", "-sn", "-PE", "-T5", "10.5.1.1-40"], "any", "sll"),
     ]
@@ -726,6 +732,7 @@ def scenario_scans(lab, seed):
         p.wait(timeout=10)
     lab.stop_captures()
     return {"scanner": "10.5.0.1", "target": "10.5.0.2", "open_tcp": [22, 80],
+            "scanner6": "fd00:5::1", "target6": "fd00:5::2",
             "range_hosts": 40, "range_alive": 30}
 
 

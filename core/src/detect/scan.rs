@@ -451,9 +451,8 @@ mod tests {
     #[test]
     fn connect_scan_is_not_also_a_syn_scan() {
         let mut p = Pcap::new();
-        let mut ms = 0;
         for port in 1..=20u16 {
-            let sport = 40_000 + port;
+            let (sport, ms) = (40_000 + port, port as u64);
             p.push(ms, &tcp(C, sport, S, port, 100, 0, SYN, b""));
             if port == 5 || port == 9 {
                 p.push(ms, &tcp(S, port, C, sport, 500, 101, SYN | ACK, b""));
@@ -462,7 +461,6 @@ mod tests {
             } else {
                 p.push(ms, &tcp(S, port, C, sport, 0, 101, RST | ACK, b""));
             }
-            ms += 1;
         }
         let scans = p.report().findings.scans.scans;
         assert_eq!(scans.len(), 1, "{scans:?}");
