@@ -359,6 +359,31 @@ fn traffic_zero_window_and_keepalive_match_tshark() {
 }
 
 #[test]
+fn traffic_tso_super_packets_match_tshark() {
+    let Some(s) = run("offload", &[]) else {
+        return;
+    };
+    assert_eq!(s.truth()["received"], 4_000_000);
+    assert_matches_tshark(&s);
+    no_scan(&s);
+}
+
+#[test]
+fn traffic_loopback_big_and_cut_segments_match_tshark() {
+    let Some(s) = run("loopback", &[]) else {
+        return;
+    };
+    assert_eq!(s.truth()["received"], 3_000_000);
+    assert_matches_tshark(&s);
+    let cut = s.report("loopback-snap1500.pcap");
+    assert!(
+        cut.summary.snaplen_truncated_frames > 0,
+        "snaplen 1500 cut nothing"
+    );
+    no_scan(&s);
+}
+
+#[test]
 fn traffic_resets_refused_and_aborted() {
     let Some(s) = run("resets", &[]) else {
         return;
@@ -424,6 +449,7 @@ fn traffic_routed_capture_on_router_matches_tshark() {
     no_scan(&s);
     // Path MTU discovery: the router told the server, about its own flow.
     let r = s.report("routed-router.pcap");
+    assert_eq!(r.summary.link_types[0].link_type, 113, "-y LINUX_SLL");
     let frag: Vec<_> = r
         .failures
         .icmp

@@ -147,13 +147,14 @@ class Lab:
     def sysctl(self, ns, key, value):
         sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "%s=%s" % (key, value)])
 
-    def veth(self, a, b):
+    def veth(self, a, b, offloads=False):
         """A veth pair between namespaces a and b; returns (name in a, name in b)."""
         ia, ib = "va%s" % self.tag, "vb%s" % self.tag
         sh(["ip", "link", "add", ia, "netns", a, "type", "veth", "peer", "name", ib, "netns", b])
         for ns, i in ((a, ia), (b, ib)):
-            # No TSO super-packets: the sender's capture shows wire-sized segments.
-            self.ip(ns, "link set %s gso_max_segs 1 up" % i)
+            # Without offloads no TSO super-packets: the sender's capture shows
+            # wire-sized segments.
+            self.ip(ns, "link set %s %s up" % (i, "" if offloads else "gso_max_segs 1"))
         return ia, ib
 
     def in_ns(self, ns, fn):
@@ -183,7 +184,7 @@ class Lab:
             raise RuntimeError("%s failed (%d): %s" % (cmd, p.returncode, err.decode()))
         return out.decode()
 
-    def capture(self, ns, iface, name, link):
+    def capture(self, ns, iface, name, link, snaplen=4096, extra=(), buffer_kib=65536):
         """Start tcpdump in ns and wait until it listens; stop_captures() ends it."""
         path = os.path.join(self.out, name)
         # Immediate mode: with TPACKET_V3 blocks, packets of the last block can
@@ -191,8 +192,8 @@ class Lab:
         # per snaplen, so the snaplen is kept small (no frame here is larger:
         # veths have GSO off, the TUNs have no offloads) and the buffer (-B,
         # KiB) big, or a burst like nmap's overflows the ring.
-        p = self.spawn(ns, ["tcpdump", "-U", "--immediate-mode", "-B", "65536", "-n",
-                            "-s", "4096", "-i", iface, "-w", path],
+        p = self.spawn(ns, ["tcpdump", "-U", "--immediate-mode", "-B", str(buffer_kib), "-n",
+                            "-s", str(snaplen)] + list(extra) + ["-i", iface, "-w", path],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         seen = b""
         while b"listening on" not in seen:
@@ -470,6 +471,76 @@ def scenario_windows(lab, seed):
     ka.close()
     ka_peer.close()
     lab.stop_captures()
+    return {"received": got, "scans": 0}
+
+
+def scenario_offload(lab, seed):
+    """A veth with its default offloads: the sender's stack hands TSO
+    super-packets (up to 64 KB) to the device, and a capture on the sender
+    shows them as they are. Bulk transfer plus a receiver that stops reading
+    (zero window), captured on the sender with -i any and snaplen 262144 (whole
+    super-packets) and on the receiver with snaplen 65535, where the largest
+    super-packets are cut: payload lengths then come from the IP header."""
+    a, b = lab.ns("a"), lab.ns("b")
+    va, vb = lab.veth(a, b, offloads=True)
+    lab.ip(a, "addr add 10.9.0.1/24 dev %s" % va)
+    lab.ip(b, "addr add 10.9.0.2/24 dev %s" % vb)
+    srv = lab.sock(a)
+    srv.bind(("10.9.0.1", 6001))
+    srv.listen(4)
+    lab.capture(a, "any", "offload-sender.pcap", "sll", snaplen=262144)
+    lab.capture(a, va, "offload-sender-eth.pcap", "ethernet", snaplen=65535)
+    sender = serve_bytes(lab, srv, 4_000_000)
+    slow = lab.sock(b)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    slow.connect(("10.9.0.1", 6001))
+    time.sleep(0.5)
+    got = 0
+    slow.settimeout(20)
+    while True:
+        d = slow.recv(1 << 16)
+        if not d:
+            break
+        got += len(d)
+    slow.close()
+    sender.join(20)
+    lab.stop_captures()
+    return {"received": got, "scans": 0}
+
+
+def scenario_loopback(lab, seed):
+    """Loopback inside one namespace (MTU 64 KiB: segments far larger than
+    Ethernet's): a bulk transfer, a refused connect over ::1 and a keep-alive
+    connection. Captured with -i any (whole frames) and on lo with a 1500-byte
+    snaplen, where most segments are cut and payload lengths come from the IP
+    header."""
+    a = lab.ns("a")
+    srv = lab.sock(a)
+    srv.bind(("127.0.0.1", 6001))
+    srv.listen(4)
+    # -i any sees every loopback packet twice (out and in).
+    lab.capture(a, "any", "loopback-any.pcap", "sll", snaplen=65600, buffer_kib=262144)
+    lab.capture(a, "lo", "loopback-snap1500.pcap", "ethernet", snaplen=1500)
+    sender = serve_bytes(lab, srv, 3_000_000)
+    c = lab.sock(a)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    c.connect(("127.0.0.1", 6001))
+    time.sleep(0.3)  # the small receive buffer fills: zero window
+    got = 0
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        got += len(d)
+    c.close()
+    sender.join(20)
+    s = lab.sock(a, socket.AF_INET6)
+    try:
+        s.connect(("::1", 6002))
+    except ConnectionRefusedError:
+        pass
+    s.close()
+    lab.stop_captures(allow_drops=True)
     return {"received": got, "scans": 0}
 
 
@@ -770,7 +841,7 @@ def scenario_routed(lab, seed):
     srv = lab.sock(b)
     srv.bind(("10.8.2.1", 8001))
     srv.listen(4)
-    lab.capture(r, "any", "routed-router.pcap", "sll")
+    lab.capture(r, "any", "routed-router.pcap", "sll", extra=["-y", "LINUX_SLL"])
     sender = serve_bytes(lab, srv, 500_000)
     cli = lab.sock(a)
     cli.connect(("10.8.2.1", 8001))
@@ -792,7 +863,7 @@ def scenario_routed(lab, seed):
     return {"scans": 0, "server": "10.8.2.1"}
 
 
-SCENARIOS = {"routed": scenario_routed, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
+SCENARIOS = {"routed": scenario_routed, "loopback": scenario_loopback, "offload": scenario_offload, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
              "syn": scenario_syn, "unreach": scenario_unreach,
              "scans_tcp": lambda lab, seed: scenario_scans(lab, seed, "tcp"),
              "scans_other": lambda lab, seed: scenario_scans(lab, seed, "other")}
