@@ -792,6 +792,8 @@ def scenario_scans(lab, seed, part):
         ("syn6", nmap + ["-6", "-sS", "-p1-200", "fd00:5::2"], vb, "ethernet"),
         ("horizontal", nmap + ["-sS", "-p80", "10.5.1.1-40"], vb, "ethernet"),
         ("ping_sweep", ["nmap", "-n", "-sn", "-PE", "-T5", "10.5.1.1-40"], "any", "sll"),
+        # nmap's default discovery: echo, SYN to 443, ACK to 80, timestamp request.
+        ("sweep_default", ["nmap", "-n", "-sn", "-T5", "10.5.1.1-40"], vb, "ethernet"),
     ]
     # Two halves, run by two tests in parallel (nmap mostly waits).
     tcp = ("syn", "connect", "fin", "null", "xmas", "syn6")

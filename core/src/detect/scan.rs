@@ -313,17 +313,30 @@ impl Detector for ScanDetector {
             for group in p.chunk_by(|a, b| a.dst == b.dst) {
                 ctx.emit("vertical", group, |p| (p.proto, p.port, None));
             }
+            // Ping sweep: echo requests, distinct hosts.
+            let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
+            e.sort_by_key(|p| (p.dst, p.ts));
+            let before = ctx.out.len();
+            if !e.is_empty() {
+                ctx.emit("ping_sweep", &e, |p| (0, 0, Some(p.dst)));
+            }
+            let sweep = (ctx.out.len() > before).then_some(before);
+            let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
             // Horizontal: per (transport, port), distinct hosts.
             p.retain(|p| !p.vertical_only);
             p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
             for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
+                // Host discovery: nmap -sn sends, besides the echo request, a
+                // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
+                // probes of one port to hosts that were all swept are part of
+                // the sweep (their kind is added to it), not a second scan.
+                if let Some(i) = sweep {
+                    if group[0].proto == 6 && group.iter().all(|p| swept.contains(&p.dst)) {
+                        ctx.add_kinds(i, group);
+                        continue;
+                    }
+                }
                 ctx.emit("horizontal", group, |p| (0, 0, Some(p.dst)));
-            }
-            // Ping sweep: echo requests, distinct hosts.
-            let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
-            e.sort_by_key(|p| (p.dst, p.ts));
-            if !e.is_empty() {
-                ctx.emit("ping_sweep", &e, |p| (0, 0, Some(p.dst)));
             }
         }
         found.sort_by(|a: &ScanFinding, b| {
@@ -353,6 +366,18 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
+    /// Add the probe kinds of `group` to finding `i`'s `scan_types`.
+    fn add_kinds(&mut self, i: usize, group: &[&Probe]) {
+        let f = &mut self.out[i];
+        let mut kinds: BTreeSet<usize> = group.iter().map(|p| p.kind as usize).collect();
+        kinds.extend(
+            f.scan_types
+                .iter()
+                .filter_map(|t| KINDS.iter().position(|k| k == t)),
+        );
+        f.scan_types = kinds.iter().map(|&k| KINDS[k].to_string()).collect();
+    }
+
     /// Judge one group of probes and record a finding when it reaches its
     /// threshold. `distinct` is what must differ (the port for vertical scans,
     /// the host otherwise); the group is sorted so equal keys are adjacent,
@@ -534,5 +559,44 @@ mod tests {
         assert_eq!(scans.len(), 1, "{scans:?}");
         assert_eq!(scans[0].pattern, "ping_sweep");
         assert_eq!(scans[0].target_count, 30);
+    }
+
+    /// nmap -sn (default discovery) over a dead range: echo requests and a SYN
+    /// to 443 for every host, twice. One ping sweep, not also a horizontal scan.
+    #[test]
+    fn sweep_discovery_syns_fold_into_the_sweep() {
+        let mut p = Pcap::new();
+        for round in 0..2u64 {
+            for h in 1..=30u8 {
+                let dst = [192, 0, 2, h];
+                let ms = round * 1000 + h as u64;
+                p.push(ms, &ipv4(C, dst, 1, &[8, 0, 0, 0, 0x12, h, 0, round as u8]));
+                p.push(ms, &tcp(C, 55_000 + round as u16, dst, 443, 7, 0, SYN, b""));
+            }
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].pattern, "ping_sweep");
+        assert_eq!(scans[0].scan_types, vec!["syn", "icmp_echo"]);
+        assert_eq!(scans[0].target_count, 30);
+    }
+
+    /// A SYN scan of port 22 over hosts that were not pinged stays horizontal.
+    #[test]
+    fn horizontal_scan_beside_a_sweep_of_other_hosts() {
+        let mut p = Pcap::new();
+        for h in 1..=30u8 {
+            p.push(
+                h as u64,
+                &ipv4(C, [192, 0, 2, h], 1, &[8, 0, 0, 0, 0x12, h, 0, 1]),
+            );
+            p.push(
+                h as u64,
+                &tcp(C, 55_000, [198, 51, 100, h], 22, 7, 0, SYN, b""),
+            );
+        }
+        let scans = p.report().findings.scans.scans;
+        let patterns: Vec<&str> = scans.iter().map(|s| s.pattern.as_str()).collect();
+        assert_eq!(patterns, vec!["horizontal", "ping_sweep"], "{scans:?}");
     }
 }
