@@ -291,6 +291,17 @@ fn assert_matches_tshark(s: &Scenario) {
                 .collect();
             unexpected += check(file, key, want, got) as usize;
         }
+        // The v4 breakdown's keys are the oracle's own ("13:admin-prohibited").
+        for (k, n) in ts["icmp_codes_oracle"].as_object().unwrap() {
+            if !k.ends_with(":?") {
+                assert_eq!(
+                    icmp.v4_codes.get(k),
+                    n.as_u64().as_ref(),
+                    "{file}: v4_codes[{k}] {:?}",
+                    icmp.v4_codes
+                );
+            }
+        }
     }
     let table = rows.join("\n");
     if !rows.is_empty() {
@@ -673,4 +684,64 @@ fn nmap_scans(scenario: &'static str, kinds: &[&str]) {
             }
         }
     }
+}
+
+/// The stored corpus, for the same breakdown: `v4_codes` has the oracle's own
+/// keys (`icmp_dest_unreach_codes`), `v6_codes` the same codes with names.
+#[test]
+fn corpus_icmp_unreachable_codes_match_oracle() {
+    use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
+    if corpus_dir().is_none() {
+        corpus_absent_notice("corpus_icmp_unreachable_codes_match_oracle");
+        return;
+    }
+    let mut checked = 0;
+    for path in corpus_files() {
+        let t = truth(&path);
+        let b = &t["breakdowns"];
+        if t["tshark_rc"].as_i64() != Some(0)
+            || (b["icmp_dest_unreach_codes"].as_object().unwrap().is_empty()
+                && b["icmpv6_dest_unreach_codes"]
+                    .as_object()
+                    .unwrap()
+                    .is_empty())
+        {
+            continue;
+        }
+        checked += 1;
+        let icmp = analyze(&path).failures.icmp;
+        let name = path.file_name().unwrap().to_string_lossy();
+        for (k, n) in b["icmp_dest_unreach_codes"].as_object().unwrap() {
+            let ours = if k.ends_with(":?") {
+                // Codes the oracle does not name: match by number.
+                let code = k.split(':').next().unwrap();
+                icmp.v4_codes
+                    .iter()
+                    .find(|(ok, _)| ok.split(':').next() == Some(code))
+                    .map(|(_, v)| *v)
+            } else {
+                icmp.v4_codes.get(k).copied()
+            };
+            assert_eq!(ours, n.as_u64(), "{name}: v4 {k}: {:?}", icmp.v4_codes);
+        }
+        assert_eq!(
+            icmp.v4_codes.len(),
+            b["icmp_dest_unreach_codes"].as_object().unwrap().len(),
+            "{name}"
+        );
+        let v6: std::collections::BTreeMap<String, u64> = icmp
+            .v6_codes
+            .iter()
+            .map(|(k, v)| (k.split(':').next().unwrap().to_string(), *v))
+            .collect();
+        let want: std::collections::BTreeMap<String, u64> = b["icmpv6_dest_unreach_codes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(v6, want, "{name}: v6 codes");
+    }
+    assert!(checked > 0, "no corpus capture with ICMP unreachable");
+    eprintln!("ICMP unreachable codes: {checked} corpus captures match the oracle");
 }

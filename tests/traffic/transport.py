@@ -61,6 +61,12 @@ FIELDS = ["frame.number", "tcp.stream", "tcp.flags.syn", "tcp.flags.ack", "tcp.f
          ["tcp.analysis." + f for f in FLAGS]
 
 
+# The oracle's names of ICMP destination unreachable codes (oracle.py ICMP_UNREACH).
+ICMP_UNREACH = {0: "net", 1: "host", 2: "protocol", 3: "port", 4: "frag-needed",
+                5: "src-route-failed", 9: "net-prohibited", 10: "host-prohibited",
+                13: "admin-prohibited"}
+
+
 def tshark_summary(path):
     """The oracle's TCP/ICMP counters of one capture, with the frame numbers behind them."""
     env = dict(os.environ, WIRESHARK_CONFIG_DIR=tempfile.mkdtemp(prefix="pl-wsconf-"),
@@ -111,6 +117,8 @@ def tshark_summary(path):
                     syn_frames[st] = syn_frames.get(st, 0) + 1
                 if s == 1 and a == 1:
                     synack_streams.add(st)
+    out["icmp_codes_oracle"] = {"%s:%s" % (c, ICMP_UNREACH.get(int(c), "?")): n
+                                for c, n in out["icmp_codes"].items()}
     out["syn_without_synack"] = sorted(
         [{"first_frame": f, "syns": syn_frames[st]} for st, f in syn_streams.items()
          if st not in synack_streams], key=lambda x: x["first_frame"])

@@ -63,14 +63,16 @@ pub struct IcmpReport {
     pub v6_codes: BTreeMap<String, u64>,
 }
 
+/// Names as in the corpus oracle's `icmp_dest_unreach_codes` for every code it
+/// names (0-5, 9, 10, 13), so the `v4_codes` keys are the same.
 pub fn v4_code_name(code: u8) -> &'static str {
     match code {
         0 => "net",
         1 => "host",
         2 => "protocol",
         3 => "port",
-        4 => "fragmentation-needed",
-        5 => "source-route-failed",
+        4 => "frag-needed",
+        5 => "src-route-failed",
         6 => "net-unknown",
         7 => "host-unknown",
         8 => "host-isolated",
@@ -78,7 +80,7 @@ pub fn v4_code_name(code: u8) -> &'static str {
         10 => "host-prohibited",
         11 => "net-tos",
         12 => "host-tos",
-        13 => "communication-prohibited",
+        13 => "admin-prohibited",
         14 => "host-precedence-violation",
         15 => "precedence-cutoff",
         _ => "unknown",
@@ -312,7 +314,7 @@ mod tests {
         let f = p.failures().icmp;
         assert_eq!(f.unreachable_v4.total, 2);
         assert_eq!(f.v4_codes.get("3:port"), Some(&1));
-        assert_eq!(f.v4_codes.get("13:communication-prohibited"), Some(&1));
+        assert_eq!(f.v4_codes.get("13:admin-prohibited"), Some(&1));
         let u = &f.unreachable_v4.instances[0];
         let q = u.quoted.as_ref().expect("quoted flow");
         assert_eq!(
