@@ -395,6 +395,16 @@ fn traffic_loopback_big_and_cut_segments_match_tshark() {
 }
 
 #[test]
+fn traffic_capture_started_midstream_matches_tshark() {
+    let Some(s) = run("midstream", &[]) else {
+        return;
+    };
+    assert_eq!(s.truth()["received"], 3_000_000);
+    assert_matches_tshark(&s);
+    no_scan(&s);
+}
+
+#[test]
 fn traffic_resets_refused_and_aborted() {
     let Some(s) = run("resets", &[]) else {
         return;

@@ -552,6 +552,41 @@ def scenario_loopback(lab, seed):
     return {"received": got, "scans": 0}
 
 
+def scenario_midstream(lab, seed):
+    """Captures that start after the handshake (window scaling unknown to both
+    tools): a transfer to a slow reader (zero window, window full, keep-alive-
+    like zero-window probes) over the lossy relay, captured from the middle on
+    both TUNs (raw IP)."""
+    a, b = lab.ns("a"), lab.ns("b")
+    ta, tb = "ta%s" % lab.tag, "tb%s" % lab.tag
+    fd_a, fd_b = open_tun(lab, a, ta), open_tun(lab, b, tb)
+    lab.ip(a, "addr add 10.10.0.1/24 dev %s" % ta)
+    lab.ip(b, "addr add 10.10.0.2/24 dev %s" % tb)
+    lab.profile = dict(MILD, latency=0.001)
+    lab.thread(lambda: relay(lab, fd_a, fd_b, seed))
+    srv = lab.sock(a)
+    srv.bind(("10.10.0.1", 6001))
+    srv.listen(4)
+    sender = serve_bytes(lab, srv, 3_000_000)
+    c = lab.sock(b)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    c.connect(("10.10.0.1", 6001))
+    c.settimeout(20)
+    got = len(c.recv(1 << 16))
+    lab.capture(a, ta, "midstream-sender.pcap", "raw")
+    lab.capture(b, tb, "midstream-receiver.pcap", "raw")
+    time.sleep(0.4)  # not reading: the window closes
+    while True:
+        d = c.recv(4096)
+        if not d:
+            break
+        got += len(d)
+    c.close()
+    sender.join(20)
+    lab.stop_captures(allow_drops=True)
+    return {"received": got, "scans": 0}
+
+
 def scenario_resets(lab, seed):
     """Refused connects (closed port, v4 and v6), a server that aborts after the
     handshake (SO_LINGER 0), a client that aborts (SO_LINGER 0), one clean
@@ -873,7 +908,7 @@ def scenario_routed(lab, seed):
     return {"scans": 0, "server": "10.8.2.1"}
 
 
-SCENARIOS = {"routed": scenario_routed, "loopback": scenario_loopback, "offload": scenario_offload, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
+SCENARIOS = {"routed": scenario_routed, "midstream": scenario_midstream, "loopback": scenario_loopback, "offload": scenario_offload, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
              "syn": scenario_syn, "unreach": scenario_unreach,
              "scans_tcp": lambda lab, seed: scenario_scans(lab, seed, "tcp"),
              "scans_other": lambda lab, seed: scenario_scans(lab, seed, "other")}
