@@ -770,8 +770,12 @@ def scenario_unreach(lab, seed):
     for i in range(4):
         udp(socket.AF_INET, "10.4.0.2", 33434 + i, 40000 + i)
         udp(socket.AF_INET6, "fd00:4::2", 33434 + i, 40100 + i)
-    for i in range(2):
-        udp(socket.AF_INET, "10.77.1.%d" % (5 + i), 4000, 40200 + i)
+    udp(socket.AF_INET, "10.77.1.5", 4000, 40200)
+    # Echo requests into the unreachable routes: the errors quote ICMP.
+    lab.run(a, ["ping", "-n", "-c", "1", "-W", "1", "10.77.1.6"], ok=(1,))
+    lab.run(a, ["ping", "-n", "-c", "1", "-W", "1", "fd00:77:1::8"], ok=(1,))
+    sent.append(("icmp", "10.77.1.6", None, None))
+    sent.append(("icmp", "fd00:77:1::8", None, None))
     for i in range(3):
         udp(socket.AF_INET6, "fd00:77:1::%d" % (5 + i), 4000, 40300 + i)
     udp(socket.AF_INET, "10.77.2.5", 4000, 40400)
@@ -788,10 +792,10 @@ def scenario_unreach(lab, seed):
     sent.append(("tcp", "10.77.2.6", 80, 40600))
     lab.stop_captures()
     return {"sent": sent,
-            "v4_codes": {"3": 4, "1": 2, "13": 2}, "v6_codes": {"4": 4, "0": 3, "1": 2},
+            "v4_codes": {"3": 4, "1": 2, "13": 2}, "v6_codes": {"4": 4, "0": 4, "1": 2},
             # error code by destination of the packet it quotes
             "code_by_dst": {"10.4.0.2": 3, "fd00:4::2": 4, "10.77.1.5": 1, "10.77.1.6": 1,
-                            "fd00:77:1::5": 0, "fd00:77:1::6": 0, "fd00:77:1::7": 0,
+                            "fd00:77:1::5": 0, "fd00:77:1::6": 0, "fd00:77:1::7": 0, "fd00:77:1::8": 0,
                             "10.77.2.5": 13, "10.77.2.6": 13, "fd00:77:2::5": 1,
                             "fd00:77:2::6": 1}}
 
