@@ -405,6 +405,29 @@ fn traffic_capture_started_midstream_matches_tshark() {
 }
 
 #[test]
+fn traffic_tcp_fast_open_and_ecn_match_tshark() {
+    let Some(s) = run("tfo", &[]) else {
+        return;
+    };
+    let want: Vec<String> = (0..4).map(|i| format!("echo:hello{i}")).collect();
+    assert_eq!(s.truth()["replies"], serde_json::json!(want));
+    assert_matches_tshark(&s);
+    let r = s.report("tfo.pcap");
+    let states: Vec<&str> = r
+        .flows
+        .iter()
+        .filter(|f| f.transport == "tcp")
+        .map(|f| f.conn_state.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        vec!["SF"; 4],
+        "Fast Open connections close normally"
+    );
+    no_scan(&s);
+}
+
+#[test]
 fn traffic_resets_refused_and_aborted() {
     let Some(s) = run("resets", &[]) else {
         return;

@@ -587,6 +587,47 @@ def scenario_midstream(lab, seed):
     return {"received": got, "scans": 0}
 
 
+def scenario_tfo(lab, seed):
+    """TCP Fast Open and ECN negotiation between two namespaces over a veth
+    (Ethernet): the first connection asks for a cookie, the next ones carry
+    data in the SYN (and the SYN/ACK acknowledges it); SYNs set ECE+CWR."""
+    a, b = lab.ns("a"), lab.ns("b")
+    va, vb = lab.veth(a, b)
+    lab.ip(a, "addr add 10.11.0.1/24 dev %s" % va)
+    lab.ip(b, "addr add 10.11.0.2/24 dev %s" % vb)
+    for ns in (a, b):
+        lab.sysctl(ns, "net.ipv4.tcp_fastopen", 3)
+        lab.sysctl(ns, "net.ipv4.tcp_ecn", 1)
+    srv = lab.sock(b)
+    srv.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+    srv.bind(("10.11.0.2", 7100))
+    srv.listen(16)
+
+    def serve():
+        for _ in range(4):
+            c, _ = srv.accept()
+            data = c.recv(100)
+            c.sendall(b"echo:" + data)
+            c.close()
+    t = lab.thread(serve)
+    lab.capture(a, va, "tfo.pcap", "ethernet")
+    replies = []
+    for i in range(4):
+        c = lab.sock(a)
+        c.sendto(b"hello%d" % i, socket.MSG_FASTOPEN, ("10.11.0.2", 7100))
+        got = b""
+        while True:
+            d = c.recv(100)
+            if not d:
+                break
+            got += d
+        replies.append(got.decode())
+        c.close()
+    t.join(10)
+    lab.stop_captures()
+    return {"replies": replies, "scans": 0}
+
+
 def scenario_resets(lab, seed):
     """Refused connects (closed port, v4 and v6), a server that aborts after the
     handshake (SO_LINGER 0), a client that aborts (SO_LINGER 0), one clean
@@ -912,7 +953,7 @@ def scenario_routed(lab, seed):
     return {"scans": 0, "server": "10.8.2.1"}
 
 
-SCENARIOS = {"routed": scenario_routed, "midstream": scenario_midstream, "loopback": scenario_loopback, "offload": scenario_offload, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
+SCENARIOS = {"routed": scenario_routed, "tfo": scenario_tfo, "midstream": scenario_midstream, "loopback": scenario_loopback, "offload": scenario_offload, "bulk": scenario_bulk, "windows": scenario_windows, "resets": scenario_resets,
              "syn": scenario_syn, "unreach": scenario_unreach,
              "scans_tcp": lambda lab, seed: scenario_scans(lab, seed, "tcp"),
              "scans_other": lambda lab, seed: scenario_scans(lab, seed, "other")}
