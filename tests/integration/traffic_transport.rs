@@ -137,7 +137,7 @@ fn run(name: &'static str, tools: &[&str]) -> Option<Scenario> {
         fn drop(&mut self) {
             for suffix in ["a", "b", "r"] {
                 let _ = Command::new("ip")
-                    .args(["netns", "del", &format!("pl{}{suffix}", self.0)])
+                    .args(["netns", "del", &format!("pltr{}{suffix}", self.0)])
                     .stderr(std::process::Stdio::null())
                     .status();
             }

@@ -143,7 +143,7 @@ class Lab:
         self.threads = []
 
     def ns(self, letter):
-        name = "pl%s%s" % (self.tag, letter)
+        name = "pltr%s%s" % (self.tag, letter)  # "tr": transport (other suites differ)
         sh(["ip", "netns", "add", name])
         self.namespaces.append(name)
         self.ip(name, "link set lo up")
