@@ -326,7 +326,7 @@ fn no_scan(s: &Scenario) {
 
 #[test]
 fn traffic_bulk_tcp_over_lossy_relay_matches_tshark() {
-    let Some(s) = run("bulk", &["curl"]) else {
+    let Some(s) = run("bulk", &["curl", "editcap"]) else {
         return;
     };
     assert_eq!(s.truth()["received_socket"], 3_000_000);
@@ -351,6 +351,25 @@ fn traffic_bulk_tcp_over_lossy_relay_matches_tshark() {
         rx.summary.link_types[0].link_type, 101,
         "TUN capture is raw IP"
     );
+    // The same capture as pcapng (dumpcap's format) gives the same analysis.
+    let ng = s.dir.join("bulk-receiver.pcapng");
+    let out = Command::new("editcap")
+        .args(["-F", "pcapng"])
+        .arg(s.dir.join("bulk-receiver.pcap"))
+        .arg(&ng)
+        .output()
+        .expect("run editcap (wireshark-common)");
+    assert!(
+        out.status.success(),
+        "editcap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rx_ng = analyze(&ng);
+    assert_eq!(
+        rx_ng.failures.tcp, rx.failures.tcp,
+        "pcapng and pcap differ"
+    );
+    assert_eq!(rx_ng.capture.format.as_deref(), Some("pcapng"));
     no_scan(&s);
 }
 
