@@ -63,14 +63,16 @@ pub struct IcmpReport {
     pub v6_codes: BTreeMap<String, u64>,
 }
 
+/// Names as in the corpus oracle's `icmp_dest_unreach_codes` for every code it
+/// names (0-5, 9, 10, 13), so the `v4_codes` keys are the same.
 pub fn v4_code_name(code: u8) -> &'static str {
     match code {
         0 => "net",
         1 => "host",
         2 => "protocol",
         3 => "port",
-        4 => "fragmentation-needed",
-        5 => "source-route-failed",
+        4 => "frag-needed",
+        5 => "src-route-failed",
         6 => "net-unknown",
         7 => "host-unknown",
         8 => "host-isolated",
@@ -78,7 +80,7 @@ pub fn v4_code_name(code: u8) -> &'static str {
         10 => "host-prohibited",
         11 => "net-tos",
         12 => "host-tos",
-        13 => "communication-prohibited",
+        13 => "admin-prohibited",
         14 => "host-precedence-violation",
         15 => "precedence-cutoff",
         _ => "unknown",
@@ -146,6 +148,29 @@ pub fn parse_quoted(b: &[u8]) -> Option<QuotedTuple> {
     Some((proto, src, dst, ports))
 }
 
+/// The echo id of an ICMP/ICMPv6 echo request or reply quoted in an ICMP error.
+pub fn quoted_echo_id(b: &[u8]) -> Option<u16> {
+    let first = *b.first()?;
+    let (proto, l4) = match first >> 4 {
+        4 => {
+            let ihl = (first & 0xF) as usize * 4;
+            let frag_off = u16::from_be_bytes([*b.get(6)?, *b.get(7)?]) & 0x1FFF;
+            if frag_off != 0 || ihl < 20 {
+                return None;
+            }
+            (*b.get(9)?, b.get(ihl..)?)
+        }
+        6 => (*b.get(6)?, b.get(40..)?),
+        _ => return None,
+    };
+    let echo = match proto {
+        1 => matches!(l4.first(), Some(0 | 8)),
+        58 => matches!(l4.first(), Some(128 | 129)),
+        _ => false,
+    };
+    echo.then(|| Some(u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?])))?
+}
+
 /// The UDP payload of a packet quoted in an ICMP error (usually cut short).
 pub fn quoted_udp_payload(b: &[u8]) -> Option<&[u8]> {
     let first = *b.first()?;
@@ -185,13 +210,21 @@ impl IcmpDetector {
         let (proto, src, dst, ports) = parse_quoted(icmp.quoted()?)?;
         let community_id = community_id_v1(0, src, dst, proto, ports);
         let (sp, dp) = ports.unzip();
-        let flow_id = match ports {
-            Some((a, b)) if proto != 1 && proto != 58 => self
-                .flows
-                .get(&FlowKey::new(proto, src, a, dst, b).0)
-                .copied(),
-            _ => None,
+        let key = match ports {
+            Some((a, b)) if proto != 1 && proto != 58 => Some((a, b)),
+            // ICMP flows are keyed by echo id (0 for other messages), as the
+            // flow table does: an error about a ping finds the ping's flow.
+            Some(_) => {
+                let id = quoted_echo_id(icmp.quoted()?).unwrap_or(0);
+                Some((id, id))
+            }
+            None => None,
         };
+        let flow_id = key.and_then(|(a, b)| {
+            self.flows
+                .get(&FlowKey::new(proto, src, a, dst, b).0)
+                .copied()
+        });
         Some(QuotedFlow {
             proto,
             src: src.to_string(),
@@ -207,7 +240,7 @@ impl IcmpDetector {
     fn on_relevant_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
         if let Some(f) = ctx.flow {
             if f.new_flow
-                && matches!(f.flow.proto, 6 | 17 | 132)
+                && matches!(f.flow.proto, 1 | 6 | 17 | 58 | 132)
                 && self.flows.len() < self.cfg.max_tracked_flows
             {
                 self.flows.insert(f.flow.key(), f.flow.id);
@@ -312,7 +345,7 @@ mod tests {
         let f = p.failures().icmp;
         assert_eq!(f.unreachable_v4.total, 2);
         assert_eq!(f.v4_codes.get("3:port"), Some(&1));
-        assert_eq!(f.v4_codes.get("13:communication-prohibited"), Some(&1));
+        assert_eq!(f.v4_codes.get("13:admin-prohibited"), Some(&1));
         let u = &f.unreachable_v4.instances[0];
         let q = u.quoted.as_ref().expect("quoted flow");
         assert_eq!(
@@ -333,6 +366,27 @@ mod tests {
         assert_eq!(f.unreachable_v4.instances[1].reporter, "10.0.0.254");
     }
 
+    /// A host unreachable about a ping: tied to the ping's flow (keyed by
+    /// echo id). Live regression: tests/traffic scenario unreach.
+    #[test]
+    fn unreachable_about_a_ping_ties_back_to_the_echo_flow() {
+        let mut p = Pcap::new();
+        let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+        echo.extend_from_slice(&[0xab; 56]);
+        let ping = ipv4(C, [192, 0, 2, 9], 1, &echo);
+        p.push(0, &ping);
+        let mut icmp = vec![3, 1, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&ping[..28]);
+        p.push(1, &ipv4(R, C, 1, &icmp));
+        let r = p.report();
+        let u = &r.failures.icmp.unreachable_v4.instances[0];
+        let q = u.quoted.as_ref().expect("quoted packet");
+        let id = q.flow_id.expect("tied to the ping's flow");
+        let f = r.flows.iter().find(|f| f.id == id).expect("flow listed");
+        assert_eq!((f.transport.as_str(), f.icmp_type), ("icmp", Some(8)));
+        assert_eq!(f.community_id, q.community_id);
+    }
+
     #[test]
     fn hostile_quotes_do_not_panic() {
         for b in [
@@ -344,6 +398,7 @@ mod tests {
         ] {
             let _ = super::parse_quoted(b);
             let _ = super::quoted_udp_payload(b);
+            let _ = super::quoted_echo_id(b);
         }
     }
 }

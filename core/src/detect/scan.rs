@@ -2,13 +2,13 @@
 //!
 //! Every scan probe is a flow of its own (a new port or host is a new
 //! 5-tuple), so the detector works on finished flows and costs nothing per
-//! packet. A flow counts as a probe when the originator sent no payload and
-//! its flags fit a scan:
-//! - TCP with a SYN: `syn` (half-open: the scanner never completes the
+//! packet. A flow counts as a probe when its first packets fit a scan:
+//! - TCP without payload from the originator, with a SYN: `syn` (half-open: the scanner never completes the
 //!   handshake) or `connect` (it does, then leaves without sending data);
 //! - TCP without SYN or ACK: `fin`, `null` or `xmas` (FIN+PSH+URG);
-//! - UDP with at most a few datagrams and no answer carrying payload: `udp`;
-//! - ICMP echo requests: `icmp_echo` (ping sweeps).
+//! - UDP with at most a few datagrams: `udp` (nmap puts protocol payloads in
+//!   some; answered ones with payload count for vertical scans only);
+//! - ICMP echo requests, with or without data: `icmp_echo` (ping sweeps).
 //!
 //! Per source, probes are grouped as Zeek's scan policy does:
 //! - vertical: one source, at least `vertical_min_ports` distinct ports of
@@ -108,6 +108,7 @@ struct Probe {
     proto: u8,
     kind: u8,
     open: bool,
+    vertical_only: bool,
     ts: i64,
     frame: u64,
 }
@@ -149,13 +150,33 @@ impl ScanDetector {
     }
 }
 
+/// A finished flow judged as a probe.
+struct ProbeKind {
+    kind: u8,
+    /// The target answered (SYN/ACK, payload, UDP reply, echo reply).
+    open: bool,
+    /// Counts toward vertical scans only (see the UDP case).
+    vertical_only: bool,
+}
+
 /// The probe kind of a finished flow, and whether the target answered.
-fn probe_kind(f: &Flow) -> Option<(u8, bool)> {
-    if f.dir[0].payload_bytes != 0 || f.dir[0].packets == 0 {
+fn probe_kind(f: &Flow) -> Option<ProbeKind> {
+    if f.dir[0].packets == 0 {
         return None;
     }
+    let payload = f.dir[0].payload_bytes != 0;
+    let probe = |kind, open| {
+        Some(ProbeKind {
+            kind,
+            open,
+            vertical_only: false,
+        })
+    };
     match f.proto {
         6 => {
+            if payload {
+                return None;
+            }
             let o = f.tcp_flags[0];
             let r = f.tcp_flags[1];
             let open = r & (SYN | ACK) == SYN | ACK || f.dir[1].payload_bytes > 0;
@@ -179,18 +200,33 @@ fn probe_kind(f: &Flow) -> Option<(u8, bool)> {
                 return None;
             };
             // Stealth probes: a closed port answers RST, an open one stays silent.
-            Some((kind, open))
+            probe(kind, open)
         }
         17 => {
             if f.dir[0].packets > 3 {
                 return None;
             }
-            Some((5, f.dir[1].packets > 0))
+            let answered = f.dir[1].packets > 0;
+            // nmap -sU sends a protocol payload to well-known ports (DNS, NTP,
+            // SNMP, ...): a datagram with payload is a probe too. But a client
+            // whose queries get answers (a resolver asking many servers on
+            // port 53) must not make a horizontal scan: answered payload
+            // flows count toward one host's distinct ports only.
+            Some(ProbeKind {
+                kind: 5,
+                open: answered,
+                vertical_only: payload && answered,
+            })
         }
         1 | 58 => {
+            // Echo requests carry data (ping sends 56 bytes): payload is fine.
             let (t, _) = f.icmp?;
             let echo = if f.proto == 1 { t == 8 } else { t == 128 };
-            echo.then_some((6, f.dir[1].packets > 0))
+            if echo {
+                probe(6, f.dir[1].packets > 0)
+            } else {
+                None
+            }
         }
         _ => None,
     }
@@ -211,7 +247,12 @@ fn max_in_window(ts: &[i64], window: i64) -> u64 {
 
 impl Detector for ScanDetector {
     fn on_flow_end(&mut self, f: &Flow) {
-        let Some((kind, open)) = probe_kind(f) else {
+        let Some(ProbeKind {
+            kind,
+            open,
+            vertical_only,
+        }) = probe_kind(f)
+        else {
             return;
         };
         self.probe_flows += 1;
@@ -240,6 +281,7 @@ impl Detector for ScanDetector {
             proto: f.proto,
             kind,
             open,
+            vertical_only,
             ts: f.first_ts,
             frame: f.first_frame,
         });
@@ -271,16 +313,30 @@ impl Detector for ScanDetector {
             for group in p.chunk_by(|a, b| a.dst == b.dst) {
                 ctx.emit("vertical", group, |p| (p.proto, p.port, None));
             }
-            // Horizontal: per (transport, port), distinct hosts.
-            p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
-            for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
-                ctx.emit("horizontal", group, |p| (0, 0, Some(p.dst)));
-            }
             // Ping sweep: echo requests, distinct hosts.
             let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
             e.sort_by_key(|p| (p.dst, p.ts));
+            let before = ctx.out.len();
             if !e.is_empty() {
                 ctx.emit("ping_sweep", &e, |p| (0, 0, Some(p.dst)));
+            }
+            let sweep = (ctx.out.len() > before).then_some(before);
+            let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
+            // Horizontal: per (transport, port), distinct hosts.
+            p.retain(|p| !p.vertical_only);
+            p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
+            for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
+                // Host discovery: nmap -sn sends, besides the echo request, a
+                // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
+                // probes of one port to hosts that were all swept are part of
+                // the sweep (their kind is added to it), not a second scan.
+                if let Some(i) = sweep {
+                    if group[0].proto == 6 && group.iter().all(|p| swept.contains(&p.dst)) {
+                        ctx.add_kinds(i, group);
+                        continue;
+                    }
+                }
+                ctx.emit("horizontal", group, |p| (0, 0, Some(p.dst)));
             }
         }
         found.sort_by(|a: &ScanFinding, b| {
@@ -310,6 +366,18 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
+    /// Add the probe kinds of `group` to finding `i`'s `scan_types`.
+    fn add_kinds(&mut self, i: usize, group: &[&Probe]) {
+        let f = &mut self.out[i];
+        let mut kinds: BTreeSet<usize> = group.iter().map(|p| p.kind as usize).collect();
+        kinds.extend(
+            f.scan_types
+                .iter()
+                .filter_map(|t| KINDS.iter().position(|k| k == t)),
+        );
+        f.scan_types = kinds.iter().map(|&k| KINDS[k].to_string()).collect();
+    }
+
     /// Judge one group of probes and record a finding when it reaches its
     /// threshold. `distinct` is what must differ (the port for vertical scans,
     /// the host otherwise); the group is sorted so equal keys are adjacent,
@@ -346,7 +414,15 @@ impl Group<'_> {
         let ports: BTreeSet<u16> = group.iter().map(|p| p.port).collect();
         let open_ports: BTreeSet<u16> = group.iter().filter(|p| p.open).map(|p| p.port).collect();
         let responsive: BTreeSet<IpAddr> = group.iter().filter(|p| p.open).map(|p| p.dst).collect();
-        let kinds: BTreeSet<u8> = group.iter().map(|p| p.kind).collect();
+        let mut kinds: BTreeSet<u8> = group.iter().map(|p| p.kind).collect();
+        // A SYN to a closed port (answered by a RST) looks the same whether a
+        // raw-socket SYN scan or connect() sent it; only open ports tell them
+        // apart (the SYN scanner resets the SYN/ACK, connect() completes the
+        // handshake). With connects and no half-open probe to an open port,
+        // the refused SYNs belong to the connect scan.
+        if kinds.contains(&1) && !group.iter().any(|p| p.kind == 0 && p.open) {
+            kinds.remove(&0);
+        }
         let first = group.iter().map(|p| p.ts).min().unwrap_or(0);
         let last = group.iter().map(|p| p.ts).max().unwrap_or(0);
         let mut by_frame: Vec<&&Probe> = group.iter().collect();
@@ -386,5 +462,141 @@ impl Group<'_> {
                 .map(|p| Evidence::new(p.frame, p.ts, &p.community_id(self.scanner)))
                 .collect(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpcap::{ipv4, tcp, udp, Pcap, C, S};
+    use crate::decode::tcp_flags::{ACK, RST, SYN};
+
+    /// nmap -sT: connect() to 20 ports, two open. The closed ports' SYN + RST
+    /// looks like a SYN scan's; the completed handshakes tell it is a connect
+    /// scan (live regression: tests/traffic, scenario scans).
+    #[test]
+    fn connect_scan_is_not_also_a_syn_scan() {
+        let mut p = Pcap::new();
+        for port in 1..=20u16 {
+            let (sport, ms) = (40_000 + port, port as u64);
+            p.push(ms, &tcp(C, sport, S, port, 100, 0, SYN, b""));
+            if port == 5 || port == 9 {
+                p.push(ms, &tcp(S, port, C, sport, 500, 101, SYN | ACK, b""));
+                p.push(ms, &tcp(C, sport, S, port, 101, 501, ACK, b""));
+                p.push(ms, &tcp(C, sport, S, port, 101, 501, RST | ACK, b""));
+            } else {
+                p.push(ms, &tcp(S, port, C, sport, 0, 101, RST | ACK, b""));
+            }
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].scan_types, vec!["connect".to_string()]);
+        assert_eq!(scans[0].open_ports, vec![5, 9]);
+        assert_eq!(scans[0].port_count, 20);
+    }
+
+    /// nmap -sS: the open ports' SYN/ACK is reset without an ACK: a SYN scan.
+    #[test]
+    fn syn_scan_stays_a_syn_scan() {
+        let mut p = Pcap::new();
+        for port in 1..=20u16 {
+            p.push(port as u64, &tcp(C, 40_000, S, port, 100, 0, SYN, b""));
+            if port == 5 {
+                p.push(
+                    port as u64,
+                    &tcp(S, port, C, 40_000, 500, 101, SYN | ACK, b""),
+                );
+                p.push(port as u64, &tcp(C, 40_000, S, port, 101, 0, RST, b""));
+            } else {
+                p.push(
+                    port as u64,
+                    &tcp(S, port, C, 40_000, 0, 101, RST | ACK, b""),
+                );
+            }
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].scan_types, vec!["syn".to_string()]);
+    }
+
+    /// nmap -sU puts protocol payloads in probes to well-known ports; those
+    /// are probes as much as the empty ones (live regression: scenario scans).
+    #[test]
+    fn udp_probes_with_payload_count() {
+        let mut p = Pcap::new();
+        for port in 1..=20u16 {
+            let payload: &[u8] = if port % 4 == 0 { b"\x00\x01probe" } else { b"" };
+            p.push(port as u64, &udp(C, 50_000, S, port, payload));
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].scan_types, vec!["udp".to_string()]);
+        assert_eq!(scans[0].port_count, 20);
+    }
+
+    /// A resolver asking 30 servers, each answering, is no horizontal scan.
+    #[test]
+    fn answered_queries_to_many_servers_are_no_scan() {
+        let mut p = Pcap::new();
+        for h in 1..=30u8 {
+            let server = [192, 0, 2, h];
+            p.push(h as u64, &udp(C, 50_000 + h as u16, server, 53, b"query"));
+            p.push(h as u64, &udp(server, 53, C, 50_000 + h as u16, b"answer"));
+        }
+        let scans = p.report().findings.scans.scans;
+        assert!(scans.is_empty(), "{scans:?}");
+    }
+
+    /// `ping` sends 56 bytes of data per echo: a sweep with it is still a sweep.
+    #[test]
+    fn ping_sweep_with_echo_data() {
+        let mut p = Pcap::new();
+        for h in 1..=30u8 {
+            let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+            echo.extend_from_slice(&[0xab; 56]);
+            p.push(h as u64, &ipv4(C, [192, 0, 2, h], 1, &echo));
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].pattern, "ping_sweep");
+        assert_eq!(scans[0].target_count, 30);
+    }
+
+    /// nmap -sn (default discovery) over a dead range: echo requests and a SYN
+    /// to 443 for every host, twice. One ping sweep, not also a horizontal scan.
+    #[test]
+    fn sweep_discovery_syns_fold_into_the_sweep() {
+        let mut p = Pcap::new();
+        for round in 0..2u64 {
+            for h in 1..=30u8 {
+                let dst = [192, 0, 2, h];
+                let ms = round * 1000 + h as u64;
+                p.push(ms, &ipv4(C, dst, 1, &[8, 0, 0, 0, 0x12, h, 0, round as u8]));
+                p.push(ms, &tcp(C, 55_000 + round as u16, dst, 443, 7, 0, SYN, b""));
+            }
+        }
+        let scans = p.report().findings.scans.scans;
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert_eq!(scans[0].pattern, "ping_sweep");
+        assert_eq!(scans[0].scan_types, vec!["syn", "icmp_echo"]);
+        assert_eq!(scans[0].target_count, 30);
+    }
+
+    /// A SYN scan of port 22 over hosts that were not pinged stays horizontal.
+    #[test]
+    fn horizontal_scan_beside_a_sweep_of_other_hosts() {
+        let mut p = Pcap::new();
+        for h in 1..=30u8 {
+            p.push(
+                h as u64,
+                &ipv4(C, [192, 0, 2, h], 1, &[8, 0, 0, 0, 0x12, h, 0, 1]),
+            );
+            p.push(
+                h as u64,
+                &tcp(C, 55_000, [198, 51, 100, h], 22, 7, 0, SYN, b""),
+            );
+        }
+        let scans = p.report().findings.scans.scans;
+        let patterns: Vec<&str> = scans.iter().map(|s| s.pattern.as_str()).collect();
+        assert_eq!(patterns, vec!["horizontal", "ping_sweep"], "{scans:?}");
     }
 }

@@ -40,6 +40,11 @@ impl Pcap {
         self.failures_with(DetectConfig::default())
     }
 
+    /// The whole report (for findings and flows).
+    pub fn report(&self) -> crate::report::Report {
+        analyze_bytes(&self.buf, AnalyzerConfig::default()).expect("config")
+    }
+
     pub fn failures_with(&self, detect: DetectConfig) -> Failures {
         let cfg = AnalyzerConfig {
             detect,

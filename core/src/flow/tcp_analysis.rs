@@ -130,6 +130,29 @@ impl Default for DirState {
 }
 
 impl DirState {
+    /// The other side ACKed beyond this side's highest contiguous sequence
+    /// number ("ACKed unseen segment"), as tshark 4.0 decides it (pinned by
+    /// crafted captures run through tshark 4.0.17, see the tests below): when
+    /// this side has sent past the boundary (a gap), the boundary moves up to
+    /// `nextseq` and the ACK is flagged; otherwise the boundary stays and the
+    /// gap is flagged again only if this side sent a new ACK number since
+    /// (`dupacknum` back at 0). pcaplens used to move the boundary and apply
+    /// the `dupacknum` rule every time, which missed the report after a gap
+    /// (live regression: tests/traffic scenario midstream).
+    fn ack_beyond_max_seq_to_be_acked(&mut self) -> u32 {
+        if lt_seq(self.maxseqtobeacked, self.nextseq) {
+            self.maxseqtobeacked = self.nextseq;
+            return flags::ACK_LOST_PACKET;
+        }
+        let ta = if self.dupacknum == 0 {
+            flags::ACK_LOST_PACKET
+        } else {
+            0
+        };
+        self.dupacknum = -1;
+        ta
+    }
+
     /// The first sequence number of this side, once known (Wireshark's base_seq).
     pub fn base_seq(&self) -> Option<u32> {
         (self.static_flags & BASE_SEQ_SET != 0).then_some(self.base_seq)
@@ -297,11 +320,7 @@ impl TcpAnalysis {
             fwd.dupacknum = 0;
         }
         if rev.maxseqtobeacked != 0 && gt_seq(ack, rev.maxseqtobeacked) {
-            if rev.dupacknum == 0 {
-                ta |= flags::ACK_LOST_PACKET;
-            }
-            rev.dupacknum = -1;
-            rev.maxseqtobeacked = rev.nextseq;
+            ta |= rev.ack_beyond_max_seq_to_be_acked();
         }
         if seglen > 0 && rev.lastack != 0 && le_seq(seq.wrapping_add(seglen), rev.lastack) {
             ta |= flags::SPURIOUS_RETRANSMISSION;
@@ -425,12 +444,7 @@ impl TcpAnalysis {
 
         // ACKs data the other side never showed us.
         if rev.maxseqtobeacked != 0 && gt_seq(ack, rev.maxseqtobeacked) && fl & ACK != 0 {
-            // Report a gap once: until the other side sends a new ACK number.
-            if rev.dupacknum == 0 {
-                ta |= flags::ACK_LOST_PACKET;
-            }
-            rev.dupacknum = -1;
-            rev.maxseqtobeacked = rev.nextseq;
+            ta |= rev.ack_beyond_max_seq_to_be_acked();
         }
 
         'retrans: {
@@ -682,5 +696,52 @@ mod tests {
         seg.seq = 9000;
         assert!(t.on_segment(1, &seg, false).has(REUSED_PORTS));
         assert_eq!(t.dir[1].base_seq(), Some(9000));
+    }
+
+    /// A capture that starts mid-stream at a zero window (tests/traffic
+    /// scenario midstream; frames and flags as tshark 4.0.17 gives them on
+    /// the same segments): the gap after the window opens re-arms "ACKed
+    /// unseen segment", repeated ACKs without one do not.
+    #[test]
+    fn acked_unseen_segment_is_reported_again_after_a_gap() {
+        const X: u32 = 2_353_072_494;
+        const Y: u32 = 2_808_180_870;
+        let r = run(&[
+            (1, Y, X + 1, A, 0, 0, 0),      // 1: B's zero window, A's base X
+            (0, X, Y, A, 0, 64, 1),         // 2: A's probe at seq X
+            (1, Y, X + 1, A, 0, 0, 2),      // 3: ACKed unseen
+            (1, Y, X + 1, A, 0, 2896, 3),   // 4: window update, not again
+            (0, X + 1, Y, A, 100, 64, 4),   // 5: previous segment not captured
+            (0, X + 101, Y, A, 100, 64, 5), // 6
+            (1, Y, X + 1, A, 0, 7240, 6),   // 7: ACKed unseen again (gap)
+            (1, Y, X + 1, A, 0, 15928, 7),  // 8: not again
+        ]);
+        let flagged: Vec<usize> = (0..r.len())
+            .filter(|&i| r[i].has(ACK_LOST_PACKET))
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(flagged, vec![3, 7]);
+        assert!(r[4].has(LOST_PACKET));
+    }
+
+    /// After the boundary moved up, only a new ACK number from the side
+    /// re-arms the report (tshark 4.0.17 on the same segments flags 3 and 5).
+    #[test]
+    fn acked_unseen_segment_after_the_boundary_moved() {
+        const X: u32 = 0xFFFF_FF00; // the gap wraps the sequence space
+        const Y: u32 = 2_808_180_870;
+        let r = run(&[
+            (1, Y, X.wrapping_add(1), A, 0, 0, 0),
+            (0, X, Y, A, 0, 64, 1),
+            (1, Y, X.wrapping_add(1), A, 0, 0, 2), // 3
+            (0, X.wrapping_add(1), Y, A, 0x200, 64, 3),
+            (1, Y, X.wrapping_add(1), A, 0, 2896, 4), // 5
+            (1, Y, X.wrapping_add(1), A, 0, 5000, 5),
+        ]);
+        let flagged: Vec<usize> = (0..r.len())
+            .filter(|&i| r[i].has(ACK_LOST_PACKET))
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(flagged, vec![3, 5]);
     }
 }
