@@ -86,7 +86,7 @@ class Lab:
 
     def capture(self, iface, path, ns=None):
         """tcpdump inside the namespace; returns once it is listening."""
-        p = subprocess.Popen(self.cmd(["tcpdump", "-U", "-n", "-s", "0", "-i", iface, "-w", path],
+        p = subprocess.Popen(self.cmd(["tcpdump", "--immediate-mode", "-B", "32768", "-U", "-n", "-s", "0", "-i", iface, "-w", path],
                                       ns),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              start_new_session=True)
@@ -98,6 +98,7 @@ class Lab:
         time.sleep(0.2)  # let the last packets reach the capture buffer
         p.send_signal(signal.SIGINT)
         p.wait(timeout=10)
+        sys.stderr.write("tcpdump: %s\n" % " / ".join(l for l in p.lines if "packets" in l))
 
     def close(self):
         for p in reversed(self.procs):
@@ -133,18 +134,21 @@ def run(argv):
 
 
 def wait_for_line(p, stream, needle, what, timeout=10):
-    """Read `stream` until a line contains `needle`; keep draining it after."""
+    """Read `stream` until a line contains `needle`; keep draining it after
+    (the lines are kept in p.lines)."""
     found = threading.Event()
+    p.lines = []
 
     def reader():
         for raw in iter(stream.readline, b""):
+            p.lines.append(raw.decode(errors="replace").rstrip())
             if needle.encode() in raw:
                 found.set()
         found.set()
 
     threading.Thread(target=reader, daemon=True).start()
     if not found.wait(timeout) or p.poll() not in (None, 0):
-        raise RuntimeError("%s did not become ready" % (what,))
+        raise RuntimeError("%s did not become ready: %s" % (what, getattr(p, "lines", [])))
     if p.poll() is not None:
         raise RuntimeError("%s exited before it was ready" % (what,))
 
@@ -161,7 +165,8 @@ FIELDS = [
 ]
 
 
-def tshark_rows(path):
+def tshark_cmd(path):
+    """tshark with the oracle's options and an empty configuration directory."""
     env = dict(os.environ, LC_ALL="C", TZ="UTC")
     conf = os.path.join(os.path.dirname(path), "wsconf")
     os.makedirs(conf, exist_ok=True)
@@ -169,7 +174,23 @@ def tshark_rows(path):
     cmd = ["tshark", "-n", "-2"]
     for p in PREFS:
         cmd += ["-o", p]
-    cmd += ["-r", path, "-T", "fields", "-E", "header=n", "-E", "separator=/t",
+    return cmd + ["-r", path], env
+
+
+def tshark_filter_frames(path, display_filter):
+    """Frame numbers matching a display filter."""
+    cmd, env = tshark_cmd(path)
+    p = subprocess.run(cmd + ["-Y", display_filter, "-T", "fields", "-e", "frame.number"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if p.returncode != 0:
+        raise RuntimeError("tshark -Y %r failed: %s" % (display_filter,
+                                                        p.stderr.decode(errors="replace")))
+    return [int(x) for x in p.stdout.split()]
+
+
+def tshark_rows(path):
+    cmd, env = tshark_cmd(path)
+    cmd += ["-T", "fields", "-E", "header=n", "-E", "separator=/t",
             "-E", "occurrence=a", "-E", "aggregator=|", "-E", "quote=n"]
     for f in FIELDS:
         cmd += ["-e", f]

@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 
 
-def log(path, **rec):
-    with LOCK, open(path, "a") as f:
+def log(logpath, **rec):
+    with LOCK, open(logpath, "a") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
 
 
