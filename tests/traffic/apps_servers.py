@@ -188,6 +188,18 @@ def serve_http(addr, port, logpath):
                 return self.reply(200, BIG_BODY)
             if p == "/big-error":
                 return self.reply(502, BIG_BODY)
+            if p == "/legacy":
+                # No Content-Length: the body runs to the end of the connection.
+                log(logpath, method=self.command, path=self.path, code=404,
+                    host=self.headers.get("Host"), port=port)
+                self.close_connection = True
+                self.send_response(404)
+                self.end_headers()
+                self.wfile.flush()
+                self.wfile.write(b"gone for good, body until close\n" * 20)
+                return None
+            if p == "/empty":
+                return self.reply(204)
             if p == "/submit" and self.command == "POST":
                 return self.reply(201, b"created\n")
             return self.reply(404, b"no such page\n")

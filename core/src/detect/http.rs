@@ -129,6 +129,8 @@ enum Body {
     Length(Msg),
     /// Chunked: done at the last chunk and its trailer.
     Chunked(Msg),
+    /// A response with neither: its body runs to the sender's FIN.
+    UntilFin(Msg),
 }
 
 /// One step of a chunked body at a chunk-size line.
@@ -296,7 +298,8 @@ impl HttpDetector {
             *conn = Some(Box::default());
         }
         if let Some(conn) = conn.as_deref_mut() {
-            if t.payload_len > 0 || t.flags & crate::decode::tcp_flags::SYN != 0 {
+            use crate::decode::tcp_flags::{FIN, SYN};
+            if t.payload_len > 0 || t.flags & (SYN | FIN) != 0 {
                 self.read_messages(ctx, seg, conn);
             }
         }
@@ -313,6 +316,13 @@ impl HttpDetector {
             .outstanding
             .front()
             .is_some_and(|r| &*r.method == "HEAD");
+        let connect_first = conn
+            .outstanding
+            .front()
+            .is_some_and(|r| &*r.method == "CONNECT");
+        // tshark does not wait for a body that starts in the sender's last
+        // segment (`end_of_stream` in packet-http.c).
+        let fin = t.flags & crate::decode::tcp_flags::FIN != 0;
         let mut responses_seen = 0usize;
         let Conn {
             streams,
@@ -324,8 +334,11 @@ impl HttpDetector {
             let b = match input {
                 Input::Data(b) => b,
                 Input::SkipDone => {
-                    if let Body::Length(m) = std::mem::take(body) {
-                        msgs.push(m);
+                    // (A chunk's data ending is not the body's end.)
+                    if matches!(body, Body::Length(_)) {
+                        if let Body::Length(m) = std::mem::take(body) {
+                            msgs.push(m);
+                        }
                     }
                     return Step::Consumed(0);
                 }
@@ -335,6 +348,9 @@ impl HttpDetector {
                     return Step::Consumed(0);
                 }
             };
+            if matches!(body, Body::UntilFin(_)) {
+                return Step::Skip(b.len() as u64);
+            }
             if matches!(body, Body::Chunked(_)) {
                 return match chunk_step(b) {
                     Chunk::Skip(n) => Step::Skip(n),
@@ -377,19 +393,27 @@ impl HttpDetector {
                     } else {
                         String::new()
                     };
+                    let first = responses_seen == 0;
                     let no_body = (100..200).contains(&code)
                         || code == 204
                         || code == 304
-                        || (responses_seen == 0 && head_first);
+                        || (first && head_first)
+                        || (first && connect_first && (200..300).contains(&code));
                     if !(100..200).contains(&code) {
                         responses_seen += 1;
                     }
                     (Msg::Response { code, reason }, !no_body)
                 }
             };
-            if has_body && h.chunked {
+            let is_response = matches!(msg, Msg::Response { .. });
+            if has_body && !fin && h.chunked {
                 *body = Body::Chunked(msg);
                 return Step::Skip(h.head_len as u64);
+            }
+            if has_body && !fin && is_response && h.content_length.is_none() {
+                // RFC 7230 §3.3.3 case 7; tshark: DESEGMENT_UNTIL_FIN.
+                *body = Body::UntilFin(msg);
+                return Step::Skip(b.len() as u64);
             }
             let len = h.head_len as u64
                 + if has_body {
@@ -397,13 +421,18 @@ impl HttpDetector {
                 } else {
                     0
                 };
-            if len > b.len() as u64 {
+            if len > b.len() as u64 && !fin {
                 *body = Body::Length(msg);
             } else {
                 msgs.push(msg);
             }
             Step::Skip(len)
         });
+        if fin && matches!(body, Body::UntilFin(_)) {
+            if let Body::UntilFin(m) = std::mem::take(body) {
+                msgs.push(m);
+            }
+        }
         for m in msgs {
             match m {
                 Msg::Request(mut r) => {
@@ -478,7 +507,8 @@ mod tests {
 
     #[test]
     fn head_split_across_segments_and_other_ports_ignored() {
-        let resp = b"HTTP/1.1 500 Internal Server Error\r\nServer: x\r\n\r\n";
+        // (Content-Length 0: without it the body would run to the FIN.)
+        let resp = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
         let (a, b) = resp.split_at(20);
         let mut p = Pcap::new();
         p.push(
@@ -552,13 +582,15 @@ mod body_completion_tests {
             &[
                 b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n",
                 b"5\r\nhello\r\n1",
-                b"0;ext=1\r\n0123456789ABCDEF\r\n",
+                // A chunk's data running into the next segment.
+                b"0;ext=1\r\n01234567",
+                b"89ABCDEF\r\n",
                 b"0\r\nX-Trailer: y\r\n",
                 b"\r\n",
             ],
         );
         assert_eq!(f.error_responses.total, 1);
-        assert_eq!(f.error_responses.instances[0].evidence.frame, 6);
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 7);
         assert_eq!(f.error_response_frames, 1);
     }
 
@@ -571,6 +603,46 @@ mod body_completion_tests {
         assert_eq!((f.requests, f.responses), (1, 0));
         assert_eq!(f.error_response_frames, 0);
         assert_eq!(f.unanswered_requests, 1);
+    }
+
+    #[test]
+    fn response_without_length_runs_to_the_fin() {
+        let mut p = Pcap::new();
+        let req = b"GET /legacy HTTP/1.1\r\nHost: h\r\n\r\n";
+        p.push(0, &tcp(C, 6102, S, 80, 1, 1, 0x18, req));
+        let ack = 1 + req.len() as u32;
+        let head = b"HTTP/1.0 404 Not Found\r\nServer: x\r\n\r\n";
+        p.push(1, &tcp(S, 80, C, 6102, 1, ack, 0x18, head));
+        // Body text that looks like a message head is still body.
+        let body = b"HTTP/1.1 500 not a response\r\n\r\n";
+        p.push(
+            2,
+            &tcp(S, 80, C, 6102, 1 + head.len() as u32, ack, 0x18, body),
+        );
+        let fin_seq = 1 + (head.len() + body.len()) as u32;
+        p.push(3, &tcp(S, 80, C, 6102, fin_seq, ack, 0x11, b""));
+        // A 304 needs no FIN; a HEAD response neither.
+        let f = p.failures().http;
+        assert_eq!((f.responses, f.error_responses.total), (1, 1));
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 4);
+        assert_eq!(f.status_codes.get(&500), None);
+    }
+
+    #[test]
+    fn response_without_length_and_no_fin_is_not_shown() {
+        let f = exchange(
+            b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n",
+            &[b"HTTP/1.1 503 Busy\r\n\r\n", b"still coming"],
+        );
+        assert_eq!(f.responses, 0);
+        // A head in the sender's FIN segment is shown at once.
+        let mut p = Pcap::new();
+        let req = b"GET /y HTTP/1.1\r\n\r\n";
+        p.push(0, &tcp(C, 6103, S, 80, 1, 1, 0x18, req));
+        let head = b"HTTP/1.1 500 Oops\r\nContent-Length: 99\r\n\r\npartial";
+        p.push(1, &tcp(S, 80, C, 6103, 1, 1 + req.len() as u32, 0x19, head));
+        let f = p.failures().http;
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 2);
     }
 
     #[test]
