@@ -352,6 +352,8 @@ def scenario_blocklist(lab, out):
                    "-servername", "api.evil.test", "-CAfile", ca]),
     ]
     wait_all(procs)
+    # A ClientHello split over two segments (as big post-quantum hellos are).
+    lab.run([sys.executable, "-c", SPLIT_HELLO_CLIENT])
     lab.stop_capture(cap)
     evil = 'contains "evil.test"'
     frames = {
@@ -359,14 +361,13 @@ def scenario_blocklist(lab, out):
         "dns_answer": tshark_filter_frames(pcap, "dns.flags.response==1 && dns.resp.name "
                                            + evil),
         "tls_sni": tshark_filter_frames(pcap, 'tls.handshake.extensions_server_name '
-                                        '== "api.evil.test"'),
+                                        + evil),
         "http_host": tshark_filter_frames(pcap, 'http.host == "www.evil.test"'),
         "dst_addr": tshark_filter_frames(pcap, "tcp.flags.syn==1 && tcp.flags.ack==0 && "
                                          "(ip.dst==10.66.0.9 || ip.dst==10.66.1.0/24)"),
     }
     # (entry, place, value) -> count (flows for addresses, messages for names)
     hits = [
-        ["10.66.0.9", "dst_addr", "10.66.0.9", 1],
         ["10.66.1.0/24", "dns_answer", "10.66.1.7", 1],
         ["10.66.1.0/24", "dns_answer", "10.66.1.8", 1],
         ["10.66.1.0/24", "dst_addr", "10.66.1.7", 1],
@@ -376,8 +377,32 @@ def scenario_blocklist(lab, out):
         ["evil.test", "dns_query", "evil.test", 1],
         ["evil.test", "http_host", "www.evil.test", 1],
         ["evil.test", "tls_sni", "api.evil.test", 1],
+        ["evil.test", "tls_sni", "split.evil.test", 1],
+        ["10.66.0.9", "dst_addr", "10.66.0.9", 2],
     ]
     return pcap, {"hits": hits, "tshark_frames": frames}
+
+
+SPLIT_HELLO_CLIENT = r"""
+import socket, ssl, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(inc, out, server_hostname='split.evil.test')
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = out.read()
+s = socket.create_connection(('10.66.0.9', 443))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(hello[:60])
+time.sleep(0.05)
+s.sendall(hello[60:])
+s.settimeout(2)
+s.recv(65536)
+s.close()
+"""
 
 
 # ------------------------------------------------------------------ main

@@ -392,27 +392,29 @@ impl BlocklistDetector {
         }
     }
 
-    fn tls(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>) {
-        // A handshake record whose first message is a ClientHello.
-        if p.len() < 10 || p[0] != 22 || p[5] != 1 {
+    /// The SNIs and Host headers of the ClientHellos and HTTP requests a TCP
+    /// segment completed. The TLS and HTTP detectors reassemble them, so a
+    /// ClientHello or request head spread over segments is matched too (in
+    /// the frame that completes it, where tshark shows the field).
+    pub(crate) fn on_app_names(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        hosts: &[Box<str>],
+        snis: &[Box<str>],
+    ) {
+        if self.index.is_empty() {
             return;
         }
-        let body = &p[5..];
-        if let Some(sni) = crate::decode::tls::parse_client_hello(body).and_then(|h| h.sni) {
-            let name = &body[sni];
-            self.load_text(name);
+        for sni in snis {
+            self.load_text(sni.as_bytes());
             self.check_name(Place::TlsSni, ctx);
+        }
+        for host in hosts {
+            self.http_host(host.as_bytes(), ctx);
         }
     }
 
-    fn http(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>) {
-        if !crate::decode::app::looks_like_http_request(p) {
-            return;
-        }
-        let Some(host) = crate::decode::http::parse_head(p).and_then(|h| h.host) else {
-            return;
-        };
-        let host = &p[host];
+    fn http_host(&mut self, host: &[u8], ctx: &PacketCtx<'_, '_>) {
         // Strip a port; an IPv6 literal is bracketed.
         let bare = if let Some(rest) = host.strip_prefix(b"[") {
             rest.split(|&c| c == b']').next().unwrap_or(rest)
@@ -454,8 +456,7 @@ impl BlocklistDetector {
             (AppProto::Dns, Transport::Tcp(t)) if t.payload.len() > 2 => {
                 self.dns(&t.payload[2..], ctx)
             }
-            (AppProto::Tls, Transport::Tcp(t)) => self.tls(t.payload, ctx),
-            (AppProto::Http, Transport::Tcp(t)) => self.http(t.payload, ctx),
+            // TLS SNI and HTTP Host over TCP come from `on_app_names`.
             _ => {}
         }
     }
@@ -533,6 +534,65 @@ mod tests {
         assert_eq!(
             Index::new(&all).match_ip("8.8.8.8".parse().unwrap()),
             Some(0)
+        );
+    }
+}
+
+/// Regression (live traffic, tests/traffic/apps.py blocklist): a ClientHello
+/// or request head spread over segments was not matched; the blocklist now
+/// takes SNI and Host from the TLS and HTTP detectors' reassembly.
+#[cfg(test)]
+mod reassembled_names_tests {
+    use super::super::testpcap::*;
+    use super::super::DetectConfig;
+    use super::parse_list;
+
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let n = sni.len() as u16;
+        let mut ext = vec![0, 0];
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(sni.as_bytes());
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let len = body.len();
+        let mut hs = vec![1, 0, (len >> 8) as u8, len as u8];
+        hs.extend_from_slice(&body);
+        let mut rec = vec![22, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn split_client_hello_and_request_head_are_matched_where_they_complete() {
+        let hello = client_hello("split.evil.test");
+        let (a, b) = hello.split_at(40);
+        let req = b"GET / HTTP/1.1\r\nHost: www.evil.test:80\r\n\r\n";
+        let (c, d) = req.split_at(20);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7000, S, 443, 1, 1, 0x18, a));
+        p.push(1, &tcp(C, 7000, S, 443, 1 + a.len() as u32, 1, 0x18, b));
+        p.push(2, &tcp(C, 7001, S, 80, 1, 1, 0x18, c));
+        p.push(3, &tcp(C, 7001, S, 80, 1 + c.len() as u32, 1, 0x18, d));
+        let mut cfg = DetectConfig::default();
+        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
+        let hits = p.findings_with(cfg).blocklist.hits;
+        let got: Vec<(&str, &str, u64)> = hits
+            .iter()
+            .map(|h| (h.matched_in.as_str(), h.value.as_str(), h.evidence[0].frame))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("tls_sni", "split.evil.test", 2),
+                ("http_host", "www.evil.test", 4)
+            ]
         );
     }
 }

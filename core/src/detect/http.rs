@@ -191,6 +191,10 @@ pub struct HttpDetector {
     slow_ms: f64,
     report: HttpReport,
     last_error_frame: u64,
+    /// With a blocklist: Host headers of the requests the current segment
+    /// completed (reassembled), for the blocklist to match.
+    pub(crate) collect_hosts: bool,
+    pub(crate) segment_hosts: Vec<Box<str>>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -211,6 +215,8 @@ impl HttpDetector {
             slow_ms: cfg.perf.slow_http_ms,
             report: HttpReport::default(),
             last_error_frame: 0,
+            collect_hosts: !cfg.blocklist.entries.is_empty(),
+            segment_hosts: Vec::new(),
         }
     }
 
@@ -437,6 +443,9 @@ impl HttpDetector {
             match m {
                 Msg::Request(mut r) => {
                     self.report.requests += 1;
+                    if let (true, Some(h)) = (self.collect_hosts, &r.host) {
+                        self.segment_hosts.push(h.clone());
+                    }
                     r.frame = ctx.frame();
                     r.ts = ctx.ts();
                     if outstanding.len() < self.cfg.max_outstanding {
