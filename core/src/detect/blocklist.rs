@@ -414,6 +414,17 @@ impl BlocklistDetector {
         }
     }
 
+    /// The DNS-over-TCP messages a segment completed, reassembled by the DNS
+    /// detector: every message of a segment, and messages spread over several.
+    pub(crate) fn on_tcp_dns_messages(&mut self, ctx: &PacketCtx<'_, '_>, msgs: &[Vec<u8>]) {
+        if self.index.is_empty() {
+            return;
+        }
+        for m in msgs {
+            self.dns(m, ctx);
+        }
+    }
+
     fn http_host(&mut self, host: &[u8], ctx: &PacketCtx<'_, '_>) {
         // Strip a port; an IPv6 literal is bracketed.
         let bare = if let Some(rest) = host.strip_prefix(b"[") {
@@ -448,16 +459,12 @@ impl BlocklistDetector {
         let Some(app) = ctx.packet.app else {
             return;
         };
-        match (app, &layer.transport) {
-            (AppProto::Dns | AppProto::Mdns | AppProto::Llmnr, Transport::Udp(u)) => {
-                self.dns(u.payload, ctx)
-            }
-            // DNS over TCP: a 2-byte length prefix per message.
-            (AppProto::Dns, Transport::Tcp(t)) if t.payload.len() > 2 => {
-                self.dns(&t.payload[2..], ctx)
-            }
-            // TLS SNI and HTTP Host over TCP come from `on_app_names`.
-            _ => {}
+        // DNS over UDP here; DNS over TCP comes from `on_tcp_dns_messages`,
+        // TLS SNI and HTTP Host from `on_app_names` (reassembled by their detectors).
+        if let (AppProto::Dns | AppProto::Mdns | AppProto::Llmnr, Transport::Udp(u)) =
+            (app, &layer.transport)
+        {
+            self.dns(u.payload, ctx)
         }
     }
 }
@@ -594,5 +601,31 @@ mod reassembled_names_tests {
                 ("http_host", "www.evil.test", 4)
             ]
         );
+    }
+    #[test]
+    fn dns_over_tcp_every_message_and_split_ones_are_matched() {
+        // Two queries in one segment, then one split over two segments.
+        let framed = |m: Vec<u8>| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&m);
+            v
+        };
+        let mut first = framed(dns(1, 0x0100, "good.example"));
+        first.extend(framed(dns(2, 0x0100, "a.evil.test")));
+        let third = framed(dns(3, 0x0100, "b.evil.test"));
+        let (x, y) = third.split_at(9);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7002, S, 53, 1, 1, 0x18, &first));
+        let seq = 1 + first.len() as u32;
+        p.push(1, &tcp(C, 7002, S, 53, seq, 1, 0x18, x));
+        p.push(2, &tcp(C, 7002, S, 53, seq + x.len() as u32, 1, 0x18, y));
+        let mut cfg = DetectConfig::default();
+        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
+        let hits = p.findings_with(cfg).blocklist.hits;
+        let got: Vec<(&str, u64)> = hits
+            .iter()
+            .map(|h| (h.value.as_str(), h.evidence[0].frame))
+            .collect();
+        assert_eq!(got, vec![("a.evil.test", 1), ("b.evil.test", 3)]);
     }
 }

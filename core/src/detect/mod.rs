@@ -324,6 +324,11 @@ impl Detectors {
         }
         self.icmp.on_packet(ctx);
         self.dns.on_packet(ctx);
+        if !self.dns.segment_tcp_messages.is_empty() {
+            self.blocklist
+                .on_tcp_dns_messages(ctx, &self.dns.segment_tcp_messages);
+            self.dns.segment_tcp_messages.clear();
+        }
         self.http.on_packet(ctx);
         self.tls.on_packet(ctx);
         self.quic.on_packet(ctx);
