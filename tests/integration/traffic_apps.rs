@@ -214,9 +214,14 @@ fn live_dns_over_udp_and_tcp_matches_tshark_and_the_server() {
         r.truth("responses").as_u64().unwrap(),
         "{ctx}: responses the server sent"
     );
-    // drop1 once, drop2 twice (dig retried with the same id): 3 query frames
-    // unanswered, in two transactions.
-    assert_eq!(unanswered, r.truth("dropped_queries").as_u64().unwrap());
+    // drop1 once, drop2 twice (dig retried with the same id), and the two
+    // queries to an address without a server (ICMP port unreachable).
+    assert_eq!(
+        unanswered,
+        r.truth("dropped_queries").as_u64().unwrap()
+            + r.truth("queries_to_no_server").as_u64().unwrap(),
+        "{ctx}: unanswered queries"
+    );
     let names: Vec<&str> = r
         .ours("failures.dns.unanswered_queries.instances")
         .as_array()
@@ -225,6 +230,19 @@ fn live_dns_over_udp_and_tcp_matches_tshark_and_the_server() {
         .filter_map(|u| u["qname"].as_str())
         .collect();
     assert!(names.contains(&"drop1.app.test") && names.contains(&"drop2.app.test"));
+    let no_server = r
+        .ours("failures.dns.unanswered_queries.instances")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["server"] == "10.53.0.99")
+        .count();
+    assert_eq!(no_server, 2, "{ctx}: queries to the address without a server");
+    assert_eq!(
+        r.ours_u64("failures.icmp.unreachable_v4.total"),
+        2,
+        "{ctx}: port unreachable"
+    );
     assert!(
         r.ours_u64("summary.conversations.tcp") >= 2,
         "{ctx}: TC retry + batch"

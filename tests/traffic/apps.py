@@ -61,6 +61,10 @@ def scenario_dns(lab, out):
     # Unanswered: one query given up at once, one retried once (same id).
     procs.append(lab.spawn(dig + ["+tries=1", "drop1.app.test", "A"]))
     procs.append(lab.spawn(dig + ["+tries=2", "drop2.app.test", "A"]))
+    # No server at all: the kernel answers with ICMP port unreachable, which
+    # quotes the query (tshark leaves quoted queries out of *_dnsproto).
+    procs.append(lab.spawn(["dig", "@10.53.0.99", "-b", "10.53.0.2", "+timeout=1", "+tries=2",
+                            "www.app.test", "A"]))
     # Several queries on one TCP connection.
     batch = os.path.join(out, "batch.txt")
     with open(batch, "w") as f:
@@ -77,6 +81,7 @@ def scenario_dns(lab, out):
         "responses": len(answered),
         "error_rcodes": dict(sorted(rcodes.items())),
         "dropped_queries": sum(1 for e in entries if e["action"] == "drop"),
+        "queries_to_no_server": 2,
         "truncated_udp": sum(1 for e in answered if e.get("tc")),
         "tcp_responses": sum(1 for e in answered if e["transport"] == "tcp"),
         "tcp_connections_expected_min": 2,  # the TC retry and the keepopen batch

@@ -229,7 +229,8 @@ def tshark_counts(path):
         is_dns = bool(r["dns"])
         in_icmp = bool(r["icmp"] or r["icmpv6"])
         resp, rcode = ints(r["dns.flags.response"]), ints(r["dns.flags.rcode"])
-        if is_dns:
+        if is_dns and not in_icmp:
+            # (A query quoted in an ICMP error is not a message sent.)
             c["dns_frames"] += 1
             c["dns_query_messages"] += resp.count(0)
             c["dns_response_messages"] += resp.count(1)
