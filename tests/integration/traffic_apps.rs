@@ -237,7 +237,10 @@ fn live_dns_over_udp_and_tcp_matches_tshark_and_the_server() {
         .iter()
         .filter(|u| u["server"] == "10.53.0.99")
         .count();
-    assert_eq!(no_server, 2, "{ctx}: queries to the address without a server");
+    assert_eq!(
+        no_server, 2,
+        "{ctx}: queries to the address without a server"
+    );
     assert_eq!(
         r.ours_u64("failures.icmp.unreachable_v4.total"),
         2,
