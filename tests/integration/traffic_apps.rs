@@ -328,13 +328,13 @@ fn live_http_with_curl_matches_tshark_and_the_server() {
     let mut want: Vec<Value> = r.truth("errors").as_array().unwrap().clone();
     want.sort_by_key(|v| v.to_string());
     assert_eq!(errors, want, "{ctx}: method/host/URI of 4xx/5xx");
-    // Protocol/port mismatch: HTTP on 8081, an SSH banner on port 80.
+    // Protocol/port mismatch: HTTP on 8081, an SSH banner and raw bytes on port 80.
     let m = r.ours("findings.protocol_mismatch");
     assert_eq!(
         map_u64(&m["by_kind"]),
         BTreeMap::from([
             ("http_on_non_standard_port".to_string(), 1),
-            ("non_http_on_port_80".to_string(), 1)
+            ("non_http_on_port_80".to_string(), 2)
         ]),
         "{ctx}: {m}"
     );
@@ -359,6 +359,11 @@ fn live_http_with_curl_matches_tshark_and_the_server() {
         "non_http_on_port_80".into(),
         "10.80.0.2:80".into(),
         "ssh".into()
+    )));
+    assert!(servers.contains(&(
+        "non_http_on_port_80".into(),
+        "10.80.0.3:80".into(),
+        "unknown".into()
     )));
     remove(r);
 }

@@ -115,6 +115,7 @@ def scenario_http(lab, out):
     lab.py(SERVERS, "http", "10.80.0.1", "80", log)
     lab.py(SERVERS, "http", "10.80.0.1", "8081", log)
     lab.py(SERVERS, "banner", "10.80.0.2", "80")
+    lab.py(SERVERS, "silent", "10.80.0.3", "80")
     base = "http://10.80.0.1"
     curl = ["curl", "-s", "--max-time", "5"]
     procs = [
@@ -136,8 +137,9 @@ def scenario_http(lab, out):
     wait_all(procs)
     # Pipelining: two requests in one segment, answered in order.
     lab.run([sys.executable, "-c", PIPELINE_CLIENT])
-    # Not HTTP on port 80: an SSH-like exchange.
+    # Not HTTP on port 80: an SSH-like exchange, and raw bytes nobody answers.
     lab.run([sys.executable, "-c", BANNER_CLIENT])
+    lab.run([sys.executable, "-c", RAW_BYTES_CLIENT])
     lab.stop_capture(cap)
     entries = read_log(log)
     codes = Counter(str(e["code"]) for e in entries)
@@ -159,6 +161,13 @@ s.sendall(b'GET /ok HTTP/1.1\r\nHost: pipe.app.test\r\n\r\n'
           b'GET /pipelined-missing HTTP/1.1\r\nHost: pipe.app.test\r\nConnection: close\r\n\r\n')
 while s.recv(65536):
     pass
+s.close()
+"""
+
+RAW_BYTES_CLIENT = r"""
+import socket
+s = socket.create_connection(('10.80.0.3', 80))
+s.sendall(bytes(range(256)) * 4)
 s.close()
 """
 
