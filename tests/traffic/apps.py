@@ -65,6 +65,8 @@ def scenario_dns(lab, out):
     # quotes the query (tshark leaves quoted queries out of *_dnsproto).
     procs.append(lab.spawn(["dig", "@10.53.0.99", "-b", "10.53.0.2", "+timeout=1", "+tries=2",
                             "www.app.test", "A"]))
+    # Dropped over TCP too: the connection stays open, the query unanswered.
+    procs.append(lab.spawn(dig + ["+tries=1", "+tcp", "drop1.app.test", "A"]))
     # Several queries on one TCP connection.
     batch = os.path.join(out, "batch.txt")
     with open(batch, "w") as f:
