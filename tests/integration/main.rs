@@ -12,5 +12,6 @@ mod fixtures;
 mod llm;
 mod robustness;
 mod sanitize;
+mod traffic_apps;
 mod traffic_transport;
 mod zeek_oracle;

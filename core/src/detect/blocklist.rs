@@ -392,27 +392,40 @@ impl BlocklistDetector {
         }
     }
 
-    fn tls(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>) {
-        // A handshake record whose first message is a ClientHello.
-        if p.len() < 10 || p[0] != 22 || p[5] != 1 {
+    /// The SNIs and Host headers of the ClientHellos and HTTP requests a TCP
+    /// segment completed. The TLS and HTTP detectors reassemble them, so a
+    /// ClientHello or request head spread over segments is matched too (in
+    /// the frame that completes it, where tshark shows the field).
+    pub(crate) fn on_app_names(
+        &mut self,
+        ctx: &PacketCtx<'_, '_>,
+        hosts: &[Box<str>],
+        snis: &[Box<str>],
+    ) {
+        if self.index.is_empty() {
             return;
         }
-        let body = &p[5..];
-        if let Some(sni) = crate::decode::tls::parse_client_hello(body).and_then(|h| h.sni) {
-            let name = &body[sni];
-            self.load_text(name);
+        for sni in snis {
+            self.load_text(sni.as_bytes());
             self.check_name(Place::TlsSni, ctx);
+        }
+        for host in hosts {
+            self.http_host(host.as_bytes(), ctx);
         }
     }
 
-    fn http(&mut self, p: &[u8], ctx: &PacketCtx<'_, '_>) {
-        if !crate::decode::app::looks_like_http_request(p) {
+    /// The DNS-over-TCP messages a segment completed, reassembled by the DNS
+    /// detector: every message of a segment, and messages spread over several.
+    pub(crate) fn on_tcp_dns_messages(&mut self, ctx: &PacketCtx<'_, '_>, msgs: &[Vec<u8>]) {
+        if self.index.is_empty() {
             return;
         }
-        let Some(host) = crate::decode::http::parse_head(p).and_then(|h| h.host) else {
-            return;
-        };
-        let host = &p[host];
+        for m in msgs {
+            self.dns(m, ctx);
+        }
+    }
+
+    fn http_host(&mut self, host: &[u8], ctx: &PacketCtx<'_, '_>) {
         // Strip a port; an IPv6 literal is bracketed.
         let bare = if let Some(rest) = host.strip_prefix(b"[") {
             rest.split(|&c| c == b']').next().unwrap_or(rest)
@@ -446,17 +459,12 @@ impl BlocklistDetector {
         let Some(app) = ctx.packet.app else {
             return;
         };
-        match (app, &layer.transport) {
-            (AppProto::Dns | AppProto::Mdns | AppProto::Llmnr, Transport::Udp(u)) => {
-                self.dns(u.payload, ctx)
-            }
-            // DNS over TCP: a 2-byte length prefix per message.
-            (AppProto::Dns, Transport::Tcp(t)) if t.payload.len() > 2 => {
-                self.dns(&t.payload[2..], ctx)
-            }
-            (AppProto::Tls, Transport::Tcp(t)) => self.tls(t.payload, ctx),
-            (AppProto::Http, Transport::Tcp(t)) => self.http(t.payload, ctx),
-            _ => {}
+        // DNS over UDP here; DNS over TCP comes from `on_tcp_dns_messages`,
+        // TLS SNI and HTTP Host from `on_app_names` (reassembled by their detectors).
+        if let (AppProto::Dns | AppProto::Mdns | AppProto::Llmnr, Transport::Udp(u)) =
+            (app, &layer.transport)
+        {
+            self.dns(u.payload, ctx)
         }
     }
 }
@@ -534,5 +542,90 @@ mod tests {
             Index::new(&all).match_ip("8.8.8.8".parse().unwrap()),
             Some(0)
         );
+    }
+}
+
+/// Regression (live traffic, tests/traffic/apps.py blocklist): a ClientHello
+/// or request head spread over segments was not matched; the blocklist now
+/// takes SNI and Host from the TLS and HTTP detectors' reassembly.
+#[cfg(test)]
+mod reassembled_names_tests {
+    use super::super::testpcap::*;
+    use super::super::DetectConfig;
+    use super::parse_list;
+
+    fn client_hello(sni: &str) -> Vec<u8> {
+        let n = sni.len() as u16;
+        let mut ext = vec![0, 0];
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        ext.extend_from_slice(sni.as_bytes());
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let len = body.len();
+        let mut hs = vec![1, 0, (len >> 8) as u8, len as u8];
+        hs.extend_from_slice(&body);
+        let mut rec = vec![22, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn split_client_hello_and_request_head_are_matched_where_they_complete() {
+        let hello = client_hello("split.evil.test");
+        let (a, b) = hello.split_at(40);
+        let req = b"GET / HTTP/1.1\r\nHost: www.evil.test:80\r\n\r\n";
+        let (c, d) = req.split_at(20);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7000, S, 443, 1, 1, 0x18, a));
+        p.push(1, &tcp(C, 7000, S, 443, 1 + a.len() as u32, 1, 0x18, b));
+        p.push(2, &tcp(C, 7001, S, 80, 1, 1, 0x18, c));
+        p.push(3, &tcp(C, 7001, S, 80, 1 + c.len() as u32, 1, 0x18, d));
+        let mut cfg = DetectConfig::default();
+        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
+        let hits = p.findings_with(cfg).blocklist.hits;
+        let got: Vec<(&str, &str, u64)> = hits
+            .iter()
+            .map(|h| (h.matched_in.as_str(), h.value.as_str(), h.evidence[0].frame))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("tls_sni", "split.evil.test", 2),
+                ("http_host", "www.evil.test", 4)
+            ]
+        );
+    }
+    #[test]
+    fn dns_over_tcp_every_message_and_split_ones_are_matched() {
+        // Two queries in one segment, then one split over two segments.
+        let framed = |m: Vec<u8>| {
+            let mut v = (m.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&m);
+            v
+        };
+        let mut first = framed(dns(1, 0x0100, "good.example"));
+        first.extend(framed(dns(2, 0x0100, "a.evil.test")));
+        let third = framed(dns(3, 0x0100, "b.evil.test"));
+        let (x, y) = third.split_at(9);
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 7002, S, 53, 1, 1, 0x18, &first));
+        let seq = 1 + first.len() as u32;
+        p.push(1, &tcp(C, 7002, S, 53, seq, 1, 0x18, x));
+        p.push(2, &tcp(C, 7002, S, 53, seq + x.len() as u32, 1, 0x18, y));
+        let mut cfg = DetectConfig::default();
+        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
+        let hits = p.findings_with(cfg).blocklist.hits;
+        let got: Vec<(&str, u64)> = hits
+            .iter()
+            .map(|h| (h.value.as_str(), h.evidence[0].frame))
+            .collect();
+        assert_eq!(got, vec![("a.evil.test", 1), ("b.evil.test", 3)]);
     }
 }

@@ -201,6 +201,10 @@ pub struct DnsDetector {
     last_sweep_ts: i64,
     /// DNS over QUIC, once the capture gives TLS secrets.
     doq: Option<Box<DoqReader>>,
+    /// With a blocklist: the DNS-over-TCP messages the current segment
+    /// completed (reassembled), for the blocklist to match.
+    pub(crate) collect_tcp_messages: bool,
+    pub(crate) segment_tcp_messages: Vec<Vec<u8>>,
 }
 
 /// Which of DNS, mDNS, LLMNR a UDP port pair is (tshark tries the lower port first).
@@ -301,6 +305,8 @@ impl DnsDetector {
             last_error_frame: 0,
             last_sweep_ts: i64::MIN,
             doq: None,
+            collect_tcp_messages: !cfg.blocklist.entries.is_empty(),
+            segment_tcp_messages: Vec::new(),
         }
     }
 
@@ -555,6 +561,10 @@ impl DnsDetector {
                 self.tcp.insert(conv, streams);
                 for (off, len) in msgs {
                     self.on_message(&owned[off..off + len], ctx, conv, src, dst);
+                    if self.collect_tcp_messages {
+                        self.segment_tcp_messages
+                            .push(owned[off..off + len].to_vec());
+                    }
                 }
             }
             _ => {}

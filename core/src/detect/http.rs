@@ -4,11 +4,13 @@
 //! A connection is HTTP when a port is in tshark 4.0's HTTP port table or
 //! when a segment starts like an HTTP message (tshark's heuristic), so the
 //! numbers match `http.response.code`. Message heads split across segments
-//! are reassembled (bounded); bodies with a Content-Length are skipped so
-//! pipelined messages in one segment are all seen.
+//! are reassembled (bounded); bodies (Content-Length or chunked) are skipped
+//! so pipelined messages in one segment are all seen. As tshark reassembles
+//! bodies (`http.desegment_body`), a message counts in the frame that
+//! completes its body, and not at all when the body never completes.
 
 use super::dns::ResponseTimes;
-use super::stream::{HalfStream, Step};
+use super::stream::{HalfStream, Input, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx, Segment};
 use crate::decode::app::{looks_like_http_request, looks_like_http_response};
 use crate::decode::http::{parse_head, StartLine};
@@ -114,6 +116,73 @@ struct Request {
 pub(crate) struct Conn {
     streams: [HalfStream; 2],
     outstanding: VecDeque<Request>,
+    /// Per direction: the message whose body is still being skipped.
+    body: [Body; 2],
+}
+
+/// A message waiting for the end of its body.
+#[derive(Default)]
+enum Body {
+    #[default]
+    None,
+    /// Content-Length bytes run past the segment: done at `Input::SkipDone`.
+    Length(Msg),
+    /// Chunked: done at the last chunk and its trailer.
+    Chunked(Msg),
+    /// A response with neither: its body runs to the sender's FIN.
+    UntilFin(Msg),
+}
+
+/// One step of a chunked body at a chunk-size line.
+enum Chunk {
+    /// A chunk: its size line, data and CRLF.
+    Skip(u64),
+    NeedMore,
+    /// The last chunk and trailer end after this many bytes.
+    End(usize),
+    Bad,
+}
+
+/// Longest chunk-size line or trailer kept while waiting for its end.
+const MAX_CHUNK_LINE: usize = 8192;
+
+fn chunk_step(b: &[u8]) -> Chunk {
+    let Some(lf) = b.iter().take(MAX_CHUNK_LINE).position(|&c| c == b'\n') else {
+        return if b.len() >= MAX_CHUNK_LINE {
+            Chunk::Bad
+        } else {
+            Chunk::NeedMore
+        };
+    };
+    let line = &b[..lf];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits = line.split(|&c| c == b';').next().unwrap_or(&[]);
+    let digits = digits.trim_ascii();
+    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Chunk::Bad;
+    }
+    let size = digits.iter().fold(0u64, |a, &c| {
+        a * 16 + (c as char).to_digit(16).unwrap_or(0) as u64
+    });
+    if size > 0 {
+        return Chunk::Skip(lf as u64 + 1 + size + 2);
+    }
+    // The last chunk: trailer lines up to an empty one.
+    let mut pos = lf + 1;
+    loop {
+        let Some(rel) = b[pos..].iter().position(|&c| c == b'\n') else {
+            return if b.len() - pos > MAX_CHUNK_LINE {
+                Chunk::Bad
+            } else {
+                Chunk::NeedMore
+            };
+        };
+        let empty = rel == 0 || (rel == 1 && b[pos] == b'\r');
+        pos += rel + 1;
+        if empty {
+            return Chunk::End(pos);
+        }
+    }
 }
 
 pub struct HttpDetector {
@@ -122,6 +191,10 @@ pub struct HttpDetector {
     slow_ms: f64,
     report: HttpReport,
     last_error_frame: u64,
+    /// With a blocklist: Host headers of the requests the current segment
+    /// completed (reassembled), for the blocklist to match.
+    pub(crate) collect_hosts: bool,
+    pub(crate) segment_hosts: Vec<Box<str>>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -142,6 +215,8 @@ impl HttpDetector {
             slow_ms: cfg.perf.slow_http_ms,
             report: HttpReport::default(),
             last_error_frame: 0,
+            collect_hosts: !cfg.blocklist.entries.is_empty(),
+            segment_hosts: Vec::new(),
         }
     }
 
@@ -229,7 +304,8 @@ impl HttpDetector {
             *conn = Some(Box::default());
         }
         if let Some(conn) = conn.as_deref_mut() {
-            if t.payload_len > 0 || t.flags & crate::decode::tcp_flags::SYN != 0 {
+            use crate::decode::tcp_flags::{FIN, SYN};
+            if t.payload_len > 0 || t.flags & (SYN | FIN) != 0 {
                 self.read_messages(ctx, seg, conn);
             }
         }
@@ -246,25 +322,74 @@ impl HttpDetector {
             .outstanding
             .front()
             .is_some_and(|r| &*r.method == "HEAD");
+        let connect_first = conn
+            .outstanding
+            .front()
+            .is_some_and(|r| &*r.method == "CONNECT");
+        // tshark does not wait for a body that starts in the sender's last
+        // segment (`end_of_stream` in packet-http.c).
+        let fin = t.flags & crate::decode::tcp_flags::FIN != 0;
         let mut responses_seen = 0usize;
-        conn.streams[dir].feed(t, max_head, |b| {
+        let Conn {
+            streams,
+            outstanding,
+            body,
+        } = conn;
+        let body = &mut body[dir];
+        streams[dir].feed_events(t, max_head, |input| {
+            let b = match input {
+                Input::Data(b) => b,
+                Input::SkipDone => {
+                    // (A chunk's data ending is not the body's end.)
+                    if matches!(body, Body::Length(_)) {
+                        if let Body::Length(m) = std::mem::take(body) {
+                            msgs.push(m);
+                        }
+                    }
+                    return Step::Consumed(0);
+                }
+                Input::Reset => {
+                    // The body will never complete: tshark shows no message.
+                    *body = Body::None;
+                    return Step::Consumed(0);
+                }
+            };
+            if matches!(body, Body::UntilFin(_)) {
+                return Step::Skip(b.len() as u64);
+            }
+            if matches!(body, Body::Chunked(_)) {
+                return match chunk_step(b) {
+                    Chunk::Skip(n) => Step::Skip(n),
+                    Chunk::NeedMore => Step::NeedMore,
+                    Chunk::End(n) => {
+                        if let Body::Chunked(m) = std::mem::take(body) {
+                            msgs.push(m);
+                        }
+                        Step::Consumed(n)
+                    }
+                    Chunk::Bad => {
+                        *body = Body::None;
+                        Step::Desync
+                    }
+                };
+            }
             let Some(h) = parse_head(b) else {
                 return Step::Desync;
             };
             if !h.complete {
                 return Step::NeedMore;
             }
-            let body = match &h.start {
+            let (msg, has_body) = match &h.start {
                 StartLine::Request { method, uri } => {
                     let m = &b[method.clone()];
-                    msgs.push(Msg::Request(Request {
+                    let msg = Msg::Request(Request {
                         frame: 0,
                         ts: 0,
                         method: text(m).into(),
                         uri: text(&b[uri.clone()]).into(),
                         host: h.host.clone().map(|r| text(&b[r]).into()),
-                    }));
-                    h.content_length.unwrap_or(0)
+                    });
+                    (msg, true)
                 }
                 StartLine::Response { code, reason } => {
                     let code = *code;
@@ -274,36 +399,60 @@ impl HttpDetector {
                     } else {
                         String::new()
                     };
-                    msgs.push(Msg::Response { code, reason });
+                    let first = responses_seen == 0;
                     let no_body = (100..200).contains(&code)
                         || code == 204
                         || code == 304
-                        || (responses_seen == 0 && head_first);
+                        || (first && head_first)
+                        || (first && connect_first && (200..300).contains(&code));
                     if !(100..200).contains(&code) {
                         responses_seen += 1;
                     }
-                    if no_body {
-                        0
-                    } else {
-                        h.content_length.unwrap_or(0)
-                    }
+                    (Msg::Response { code, reason }, !no_body)
                 }
             };
-            Step::Skip(h.head_len as u64 + body)
+            let is_response = matches!(msg, Msg::Response { .. });
+            if has_body && !fin && h.chunked {
+                *body = Body::Chunked(msg);
+                return Step::Skip(h.head_len as u64);
+            }
+            if has_body && !fin && is_response && h.content_length.is_none() {
+                // RFC 7230 §3.3.3 case 7; tshark: DESEGMENT_UNTIL_FIN.
+                *body = Body::UntilFin(msg);
+                return Step::Skip(b.len() as u64);
+            }
+            let len = h.head_len as u64
+                + if has_body {
+                    h.content_length.unwrap_or(0)
+                } else {
+                    0
+                };
+            if len > b.len() as u64 && !fin {
+                *body = Body::Length(msg);
+            } else {
+                msgs.push(msg);
+            }
+            Step::Skip(len)
         });
+        if fin && matches!(body, Body::UntilFin(_)) {
+            if let Body::UntilFin(m) = std::mem::take(body) {
+                msgs.push(m);
+            }
+        }
         for m in msgs {
             match m {
                 Msg::Request(mut r) => {
                     self.report.requests += 1;
+                    if let (true, Some(h)) = (self.collect_hosts, &r.host) {
+                        self.segment_hosts.push(h.clone());
+                    }
                     r.frame = ctx.frame();
                     r.ts = ctx.ts();
-                    if conn.outstanding.len() < self.cfg.max_outstanding {
-                        conn.outstanding.push_back(r);
+                    if outstanding.len() < self.cfg.max_outstanding {
+                        outstanding.push_back(r);
                     }
                 }
-                Msg::Response { code, reason } => {
-                    self.on_response(ctx, &mut conn.outstanding, code, reason)
-                }
+                Msg::Response { code, reason } => self.on_response(ctx, outstanding, code, reason),
             }
         }
     }
@@ -367,7 +516,8 @@ mod tests {
 
     #[test]
     fn head_split_across_segments_and_other_ports_ignored() {
-        let resp = b"HTTP/1.1 500 Internal Server Error\r\nServer: x\r\n\r\n";
+        // (Content-Length 0: without it the body would run to the FIN.)
+        let resp = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
         let (a, b) = resp.split_at(20);
         let mut p = Pcap::new();
         p.push(
@@ -394,6 +544,134 @@ mod tests {
         assert_eq!(f.error_response_frames, 1);
         assert_eq!(f.error_responses.instances[0].evidence.frame, 3);
         assert_eq!(f.responses, 1);
+    }
+}
+
+/// Regression (live traffic, tests/traffic/apps.py http): http.server sends
+/// the head and the body in separate segments; tshark shows the response in
+/// the frame that completes the body, and never when the body is cut.
+#[cfg(test)]
+mod body_completion_tests {
+    use super::super::testpcap::*;
+
+    /// Client request in frame 1, then the server's segments in frames 2, 3, ….
+    fn exchange(req: &[u8], segments: &[&[u8]]) -> super::HttpReport {
+        let mut p = Pcap::new();
+        p.push(0, &tcp(C, 6100, S, 80, 1, 1, 0x18, req));
+        let mut seq = 1u32;
+        for (i, seg) in segments.iter().enumerate() {
+            let ack = 1 + req.len() as u32;
+            p.push(1 + i as u64, &tcp(S, 80, C, 6100, seq, ack, 0x18, seg));
+            seq = seq.wrapping_add(seg.len() as u32);
+        }
+        p.failures().http
+    }
+
+    #[test]
+    fn content_length_body_in_later_segments_counts_in_the_last_one() {
+        let f = exchange(
+            b"GET /missing HTTP/1.1\r\nHost: h\r\n\r\n",
+            &[
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\n",
+                b"01234",
+                b"56789HTTP/1.1 200 OK\r\n",
+            ],
+        );
+        assert_eq!(f.error_responses.total, 1);
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 4);
+        assert_eq!(f.error_responses.instances[0].request_frame, Some(1));
+        // The second head never completed.
+        assert_eq!(f.responses, 1);
+    }
+
+    #[test]
+    fn chunked_body_counts_at_the_last_chunk() {
+        let f = exchange(
+            b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n",
+            &[
+                b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"5\r\nhello\r\n1",
+                // A chunk's data running into the next segment.
+                b"0;ext=1\r\n01234567",
+                b"89ABCDEF\r\n",
+                b"0\r\nX-Trailer: y\r\n",
+                b"\r\n",
+            ],
+        );
+        assert_eq!(f.error_responses.total, 1);
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 7);
+        assert_eq!(f.error_response_frames, 1);
+    }
+
+    #[test]
+    fn body_cut_by_the_end_of_the_capture_is_not_a_response() {
+        let f = exchange(
+            b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n",
+            &[b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\nxx"],
+        );
+        assert_eq!((f.requests, f.responses), (1, 0));
+        assert_eq!(f.error_response_frames, 0);
+        assert_eq!(f.unanswered_requests, 1);
+    }
+
+    #[test]
+    fn response_without_length_runs_to_the_fin() {
+        let mut p = Pcap::new();
+        let req = b"GET /legacy HTTP/1.1\r\nHost: h\r\n\r\n";
+        p.push(0, &tcp(C, 6102, S, 80, 1, 1, 0x18, req));
+        let ack = 1 + req.len() as u32;
+        let head = b"HTTP/1.0 404 Not Found\r\nServer: x\r\n\r\n";
+        p.push(1, &tcp(S, 80, C, 6102, 1, ack, 0x18, head));
+        // Body text that looks like a message head is still body.
+        let body = b"HTTP/1.1 500 not a response\r\n\r\n";
+        p.push(
+            2,
+            &tcp(S, 80, C, 6102, 1 + head.len() as u32, ack, 0x18, body),
+        );
+        let fin_seq = 1 + (head.len() + body.len()) as u32;
+        p.push(3, &tcp(S, 80, C, 6102, fin_seq, ack, 0x11, b""));
+        // A 304 needs no FIN; a HEAD response neither.
+        let f = p.failures().http;
+        assert_eq!((f.responses, f.error_responses.total), (1, 1));
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 4);
+        assert_eq!(f.status_codes.get(&500), None);
+    }
+
+    #[test]
+    fn response_without_length_and_no_fin_is_not_shown() {
+        let f = exchange(
+            b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n",
+            &[b"HTTP/1.1 503 Busy\r\n\r\n", b"still coming"],
+        );
+        assert_eq!(f.responses, 0);
+        // A head in the sender's FIN segment is shown at once.
+        let mut p = Pcap::new();
+        let req = b"GET /y HTTP/1.1\r\n\r\n";
+        p.push(0, &tcp(C, 6103, S, 80, 1, 1, 0x18, req));
+        let head = b"HTTP/1.1 500 Oops\r\nContent-Length: 99\r\n\r\npartial";
+        p.push(1, &tcp(S, 80, C, 6103, 1, 1 + req.len() as u32, 0x19, head));
+        let f = p.failures().http;
+        assert_eq!(f.error_responses.instances[0].evidence.frame, 2);
+    }
+
+    #[test]
+    fn post_body_makes_the_request_frame_the_last_body_segment() {
+        let mut p = Pcap::new();
+        let head = b"POST /x HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc";
+        p.push(0, &tcp(C, 6101, S, 80, 1, 1, 0x18, head));
+        p.push(
+            1,
+            &tcp(C, 6101, S, 80, 1 + head.len() as u32, 1, 0x18, b"def"),
+        );
+        let resp = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        p.push(
+            2,
+            &tcp(S, 80, C, 6101, 1, 1 + head.len() as u32 + 3, 0x18, resp),
+        );
+        let f = p.failures().http;
+        let e = &f.error_responses.instances[0];
+        assert_eq!((e.evidence.frame, e.request_frame), (3, Some(2)));
+        assert_eq!(e.method.as_deref(), Some("POST"));
     }
 }
 

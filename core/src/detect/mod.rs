@@ -313,9 +313,22 @@ impl Detectors {
             self.tcp.on_segment(ctx, &seg, &mut conn.tcp);
             self.http.on_segment(ctx, &seg, &mut conn.http);
             self.tls.on_segment(ctx, &seg, &mut conn.tls);
+            // Names from messages the segment completed (reassembled across
+            // segments), collected only when there is a blocklist.
+            if !self.http.segment_hosts.is_empty() || !self.tls.segment_snis.is_empty() {
+                self.blocklist
+                    .on_app_names(ctx, &self.http.segment_hosts, &self.tls.segment_snis);
+                self.http.segment_hosts.clear();
+                self.tls.segment_snis.clear();
+            }
         }
         self.icmp.on_packet(ctx);
         self.dns.on_packet(ctx);
+        if !self.dns.segment_tcp_messages.is_empty() {
+            self.blocklist
+                .on_tcp_dns_messages(ctx, &self.dns.segment_tcp_messages);
+            self.dns.segment_tcp_messages.clear();
+        }
         self.http.on_packet(ctx);
         self.tls.on_packet(ctx);
         self.quic.on_packet(ctx);

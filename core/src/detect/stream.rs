@@ -22,6 +22,19 @@ pub enum Step {
     Desync,
 }
 
+/// What [`HalfStream::feed_events`] offers its parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Bytes at a candidate message start (the parser's `Step` applies).
+    Data(&'a [u8]),
+    /// A `Skip` that ran past its segment ended in this one: the skipped
+    /// body is complete (tshark's reassembled PDU ends in this frame).
+    SkipDone,
+    /// The stream restarted (SYN, gap, snapped segment): a message being
+    /// skipped or buffered will never complete.
+    Reset,
+}
+
 #[derive(Default, Debug)]
 pub struct HalfStream {
     next_seq: Option<u32>,
@@ -32,9 +45,23 @@ pub struct HalfStream {
 impl HalfStream {
     /// Feed one segment. `parse` is called for each candidate message start.
     pub fn feed(&mut self, t: &Tcp<'_>, max_pending: usize, mut parse: impl FnMut(&[u8]) -> Step) {
+        self.feed_events(t, max_pending, |input| match input {
+            Input::Data(b) => parse(b),
+            Input::SkipDone | Input::Reset => Step::Consumed(0),
+        })
+    }
+
+    /// [`feed`](Self::feed), also telling the parser when a body skipped
+    /// across segments ends and when the stream restarts.
+    pub fn feed_events(
+        &mut self,
+        t: &Tcp<'_>,
+        max_pending: usize,
+        mut parse: impl FnMut(Input<'_>) -> Step,
+    ) {
         if t.flags & tcp_flags::SYN != 0 {
             self.next_seq = Some(t.seq.wrapping_add(1));
-            self.reset();
+            self.reset(&mut parse);
             if t.payload_len == 0 {
                 return;
             }
@@ -56,7 +83,7 @@ impl HalfStream {
                     payload = &payload[old..];
                 } else if delta > 0 {
                     // Gap: bytes are missing; restart at this segment.
-                    self.reset();
+                    self.reset(&mut parse);
                 }
             }
         }
@@ -68,6 +95,9 @@ impl HalfStream {
             let n = (self.skip).min(payload.len() as u64) as usize;
             self.skip -= n as u64;
             payload = &payload[n..];
+            if self.skip == 0 {
+                parse(Input::SkipDone);
+            }
             if payload.is_empty() {
                 return;
             }
@@ -83,7 +113,7 @@ impl HalfStream {
         let mut keep: Option<usize> = None;
         // Bounded: each step consumes at least one byte or ends the loop.
         while pos < data.len() {
-            match parse(&data[pos..]) {
+            match parse(Input::Data(&data[pos..])) {
                 Step::Consumed(n) if n > 0 => pos += n.min(data.len() - pos),
                 Step::Skip(n) if n > 0 => {
                     let left = (data.len() - pos) as u64;
@@ -114,11 +144,12 @@ impl HalfStream {
             self.pending = buf; // keep the allocation
         }
         if snapped {
-            self.reset();
+            self.reset(&mut parse);
         }
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, parse: &mut impl FnMut(Input<'_>) -> Step) {
+        parse(Input::Reset);
         self.skip = 0;
         self.pending.clear();
     }

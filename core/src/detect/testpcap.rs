@@ -52,6 +52,13 @@ impl Pcap {
         };
         analyze_bytes(&self.buf, cfg).expect("config").failures
     }
+    pub fn findings_with(&self, detect: DetectConfig) -> crate::detect::Findings {
+        let cfg = AnalyzerConfig {
+            detect,
+            ..Default::default()
+        };
+        analyze_bytes(&self.buf, cfg).expect("config").findings
+    }
 }
 
 pub fn ipv4_frag(src: [u8; 4], dst: [u8; 4], proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {

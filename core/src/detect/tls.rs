@@ -126,6 +126,10 @@ pub struct TlsDetector {
     cap: usize,
     report: TlsReport,
     last_alert_frame: u64,
+    /// With a blocklist: SNIs of the ClientHellos the current segment
+    /// completed (reassembled), for the blocklist to match.
+    pub(crate) collect_sni: bool,
+    pub(crate) segment_snis: Vec<Box<str>>,
 }
 
 /// What a record changes on its connection, applied once the segment is read.
@@ -158,6 +162,8 @@ impl TlsDetector {
             cap: cfg.max_instances,
             report: TlsReport::default(),
             last_alert_frame: 0,
+            collect_sni: !cfg.blocklist.entries.is_empty(),
+            segment_snis: Vec::new(),
         }
     }
 
@@ -297,6 +303,9 @@ impl TlsDetector {
             match ev {
                 Ev::Hello { sni } => {
                     conn.hello = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
+                    if let (true, Some(s)) = (self.collect_sni, &sni) {
+                        self.segment_snis.push(s.clone());
+                    }
                     conn.sni = sni;
                 }
                 Ev::ServerHello => conn.server_hello = true,
