@@ -554,31 +554,9 @@ mod reassembled_names_tests {
     use super::super::DetectConfig;
     use super::parse_list;
 
-    fn client_hello(sni: &str) -> Vec<u8> {
-        let n = sni.len() as u16;
-        let mut ext = vec![0, 0];
-        ext.extend_from_slice(&(n + 5).to_be_bytes());
-        ext.extend_from_slice(&(n + 3).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&n.to_be_bytes());
-        ext.extend_from_slice(sni.as_bytes());
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[0u8; 32]);
-        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
-        let len = body.len();
-        let mut hs = vec![1, 0, (len >> 8) as u8, len as u8];
-        hs.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
-    }
-
     #[test]
     fn split_client_hello_and_request_head_are_matched_where_they_complete() {
-        let hello = client_hello("split.evil.test");
+        let hello = client_hello("split.evil.test", &[]);
         let (a, b) = hello.split_at(40);
         let req = b"GET / HTTP/1.1\r\nHost: www.evil.test:80\r\n\r\n";
         let (c, d) = req.split_at(20);

@@ -122,3 +122,36 @@ pub fn dns(id: u16, flags: u16, name: &str) -> Vec<u8> {
     m.extend_from_slice(&[0, 0, 1, 0, 1]);
     m
 }
+
+/// A TLS record holding a ClientHello with SNI `sni` and, when `alpn` is
+/// not empty, an ALPN extension offering those protocols.
+pub fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
+    let n = sni.len() as u16;
+    let mut ext = vec![0, 0];
+    ext.extend_from_slice(&(n + 5).to_be_bytes());
+    ext.extend_from_slice(&(n + 3).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&n.to_be_bytes());
+    ext.extend_from_slice(sni.as_bytes());
+    if !alpn.is_empty() {
+        let list: Vec<u8> = alpn
+            .iter()
+            .flat_map(|p| std::iter::once(p.len() as u8).chain(p.bytes()))
+            .collect();
+        ext.extend_from_slice(&[0, 16]);
+        ext.extend_from_slice(&(list.len() as u16 + 2).to_be_bytes());
+        ext.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&list);
+    }
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0u8; 32]);
+    body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}

@@ -353,34 +353,7 @@ mod tests {
     use super::super::testpcap::*;
 
     fn hello(sni: &str) -> Vec<u8> {
-        let n = sni.len() as u16;
-        let mut ext = vec![0, 0];
-        ext.extend_from_slice(&(n + 5).to_be_bytes());
-        ext.extend_from_slice(&(n + 3).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&n.to_be_bytes());
-        ext.extend_from_slice(sni.as_bytes());
-        ext.extend_from_slice(&[0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[0u8; 32]);
-        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
-        let mut rec = vec![
-            22,
-            3,
-            1,
-            0,
-            0,
-            1,
-            0,
-            (body.len() >> 8) as u8,
-            body.len() as u8,
-        ];
-        rec.extend_from_slice(&body);
-        let l = (rec.len() - 5) as u16;
-        rec[3..5].copy_from_slice(&l.to_be_bytes());
-        rec
+        client_hello(sni, &["h2"])
     }
 
     #[test]
