@@ -5,7 +5,7 @@
 //! zeroes from there on (fail closed).
 
 use super::frame::Frame;
-use super::pseudo::looks_like_hostname;
+use super::pseudo::{looks_like_hostname, Pseudonymizer};
 use super::stream::{Body, St};
 use super::text::scrub_text;
 use super::PayloadPolicy;
@@ -530,6 +530,19 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
             p == rd_end
         }
         43 | 48 | 50 | 51 | 52 | 44 | 59 | 60 | 61 => true,
+        13 | 16 | 99 if char_strings_fit(f.orig, rd, rd_end) => {
+            // HINFO, TXT, SPF: <character-string>s. The length bytes stay so
+            // a reader sees as many strings of the same lengths; the text
+            // follows the payload policy.
+            let mut p = rd;
+            while p < rd_end {
+                let n = f.orig[p] as usize;
+                f.policy(p + 1..p + 1 + n);
+                p += 1 + n;
+            }
+            f.c.dns_rdata_by_policy += 1;
+            true
+        }
         _ => {
             // TXT, HINFO, NBSTAT, … : free text, the payload policy decides.
             f.policy(rd..rd_end);
@@ -540,6 +553,19 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
     if !ok {
         f.fail_closed(rd..rd_end);
     }
+}
+
+/// Do `<character-string>`s (a length byte, then that many bytes) fill
+/// `rd..rd_end` exactly?
+fn char_strings_fit(b: &[u8], rd: usize, rd_end: usize) -> bool {
+    if rd_end > b.len() {
+        return false;
+    }
+    let mut p = rd;
+    while p < rd_end {
+        p += 1 + b[p] as usize;
+    }
+    p == rd_end
 }
 
 // ---- DHCP -------------------------------------------------------------------
@@ -628,6 +654,57 @@ const SECRET_WORDS: &[&[u8]] = &[
 
 fn contains_ci(h: &[u8], n: &[u8]) -> bool {
     h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// `Basic` credentials as base64 of `user:password` with the user and the
+/// password pseudonymised on their own (same lengths, so the same base64
+/// length): the output still decodes to `user:password` (as tshark shows it)
+/// and both parts are audited on their own too. `None` for anything that is
+/// not canonical base64 of printable text: the caller replaces it as a token.
+fn basic_credentials(ps: &mut Pseudonymizer, b64: &[u8]) -> Option<Vec<u8>> {
+    let eng = &base64::engine::general_purpose::STANDARD;
+    let dec = eng.decode(b64).ok()?;
+    if dec.is_empty()
+        || eng.encode(&dec).as_bytes() != b64
+        || !dec.iter().all(|c| c.is_ascii_graphic() || *c == b' ')
+    {
+        return None;
+    }
+    let colon = dec.iter().position(|&c| c == b':').unwrap_or(dec.len());
+    let mut new = dec.clone();
+    let (user, pass) = new.split_at_mut(colon);
+    ps.pseudonymize_token(user);
+    if pass.len() > 1 {
+        ps.pseudonymize_token(&mut pass[1..]);
+    }
+    ps.note_secret(&dec);
+    ps.note_secret(b64);
+    Some(eng.encode(&new).into_bytes())
+}
+
+/// A media type whose dissectors read a zeroed body the way they read the
+/// original (tshark: text lines, a form, XML, JSON; no malformed frame). The
+/// type is kept, so the protocol hierarchy is kept; other types (images,
+/// ASN.1, compressed codings) would call zeros malformed and get `x`es.
+fn zeroed_body_parses_alike(content_type: &[u8]) -> bool {
+    let t = content_type
+        .split(|&c| c == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let Some(slash) = t.iter().position(|&c| c == b'/') else {
+        return false;
+    };
+    let (top, sub) = (&t[..slash], &t[slash + 1..]);
+    let ends_ci = |s: &[u8], suf: &[u8]| {
+        s.len() >= suf.len() && s[s.len() - suf.len()..].eq_ignore_ascii_case(suf)
+    };
+    top.eq_ignore_ascii_case(b"text")
+        || sub.eq_ignore_ascii_case(b"x-www-form-urlencoded")
+        || sub.eq_ignore_ascii_case(b"xml")
+        || ends_ci(sub, b"+xml")
+        || sub.eq_ignore_ascii_case(b"json")
+        || ends_ci(sub, b"+json")
 }
 
 /// A whole HTTP-like message in one datagram (SSDP).
@@ -945,7 +1022,9 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
                 *next = NextBody::Chunked;
             }
         }
-        b"content-type" | b"content-encoding" if f.policy != PayloadPolicy::Keep => {
+        b"content-type" | b"content-encoding"
+            if f.policy != PayloadPolicy::Keep && !zeroed_body_parses_alike(&f.orig[v..e]) =>
+        {
             // The body is zeroed: name no type a dissector would try to parse.
             let val = &f.orig[v..e];
             let from = val.iter().position(|&c| c == b'/').map_or(0, |i| i + 1);
@@ -958,9 +1037,19 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
         b"authorization" | b"proxy-authorization" => {
             let val = &f.orig[v..e];
             if let Some(sp) = val.iter().position(|&c| c == b' ') {
+                let mut cs = v + sp + 1;
+                while cs < e && f.orig[cs] == b' ' {
+                    cs += 1;
+                }
+                let ce = cs + f.orig[cs..e].trim_ascii_end().len();
                 if val[..sp].eq_ignore_ascii_case(b"basic") {
+                    if let Some(new) = basic_credentials(f.ps, &f.orig[cs..ce]) {
+                        f.out[cs..ce].copy_from_slice(&new);
+                        f.c.secrets += 1;
+                        return;
+                    }
                     if let Ok(dec) =
-                        base64::engine::general_purpose::STANDARD.decode(val[sp + 1..].trim_ascii())
+                        base64::engine::general_purpose::STANDARD.decode(&f.orig[cs..ce])
                     {
                         f.ps.note_secret(&dec);
                     }
