@@ -12,4 +12,5 @@ mod fixtures;
 mod llm;
 mod robustness;
 mod sanitize;
+mod traffic_sanitize;
 mod zeek_oracle;

@@ -15,10 +15,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     secrets = {}
 
+    def big(self):
+        """A chunked body of several TCP segments, identifiers across the cuts."""
+        s = self.secrets
+        line = "user %s token %s host %s key %s\n" % (
+            s["email_body"], s["resp_token"], s["redirect_host"], s["api_key_query"])
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(6):
+            chunk = (line * (40 + i)).encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+
     def reply(self):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
+        if self.path.startswith("/big"):
+            return self.big()
         s = self.secrets
         body = ("contact %s token %s\n" % (s["email_body"], s["resp_token"])).encode()
         self.send_response(200)

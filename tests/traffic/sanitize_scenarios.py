@@ -228,6 +228,11 @@ def traffic(work, ca):
           "-H", "Authorization: Bearer " + h["jwt"],
           "-H", "X-Forwarded-For: " + C4,
           "--data", "email=%s&note=hello" % h["email_body"])
+    # Keep-alive: two requests on one connection, the second answered with a
+    # chunked body spread over many segments.
+    nsrun(NS_C, "curl", "-4", "-sS", "-o", "/dev/null", "-o", "/dev/null",
+          base + "/v1/items?session=" + h["cookie_session"], base + "/big?access_token=" + h["x_api_key"],
+          "-H", "Cookie: sessionid=" + h["cookie_session"])
     # TLS 1.2 shows the certificate in clear; TLS 1.3 only the SNI.
     nsrun(NS_C, "curl", "-4", "-sS", "-o", "/dev/null", "--cacert", ca, "--tls-max", "1.2",
           "https://secure.%s:4433/" % DOMAIN)
