@@ -106,7 +106,10 @@ fn audit_must_fail_on_originals(work: &Path, name: &str) {
     );
     // The input holds every original: the audit must say so, for every class.
     let raw = audit_bytes(&input, ps.originals());
-    assert!(!raw.passed, "{name}: the audit passed the unsanitised input");
+    assert!(
+        !raw.passed,
+        "{name}: the audit passed the unsanitised input"
+    );
     for class in ["ipv4", "ipv6", "mac", "dns_name", "secret"] {
         assert!(
             raw.hits.get(class).copied().unwrap_or(0) > 0,

@@ -728,6 +728,79 @@ mod tests {
         assert_eq!(dns_of(&out), 1);
     }
 
+    fn tcp_segment(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut tcp = vec![0x9c, 0x40];
+        tcp.extend_from_slice(&dport.to_be_bytes());
+        tcp.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        tcp.extend_from_slice(payload);
+        ipv4(6, &tcp)
+    }
+
+    fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+        h.windows(n.len()).position(|w| w == n)
+    }
+
+    /// Live curl → http.server traffic: a redacted form or text body keeps
+    /// its Content-Type (tshark parses the zeros as the same protocol, so
+    /// the protocol hierarchy is the same), a binary type is still renamed;
+    /// Basic credentials stay base64 of `user:password` of the same shape.
+    #[test]
+    fn http_textual_bodies_keep_their_type_and_basic_stays_user_password() {
+        use base64::Engine;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let cred = b64.encode("alice.w:Tr0ub4dor&3xyz");
+        let req = format!(
+            "POST /v1/upload HTTP/1.1\r\nHost: api.brightquill.test\r\nAuthorization: Basic {cred}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 26\r\n\r\n\
+             email=carol@brightquill.io"
+        );
+        let resp = "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x7fPNG";
+        let (a, b) = (
+            tcp_segment(80, req.as_bytes()),
+            tcp_segment(80, resp.as_bytes()),
+        );
+        let input = pcap(&[(&a, a.len()), (&b, b.len())]);
+        let out = run(&input);
+        assert_eq!(out.len(), input.len());
+        assert!(find(&out, b"Content-Type: application/x-www-form-urlencoded\r\n").is_some());
+        assert!(find(&out, b"Content-Type: image/xxx\r\n").is_some());
+        assert!(find(&out, b"carol").is_none() && find(&out, b"brightquill").is_none());
+        let at = find(&out, b"Basic ").expect("scheme kept") + 6;
+        let new = b64.decode(&out[at..at + cred.len()]).expect("still base64");
+        let new = String::from_utf8(new).expect("still text");
+        assert_eq!(new.len(), 22);
+        assert_eq!(new.find(':'), Some(7), "{new}");
+        assert!(
+            !new.contains("alice") && !new.contains("Tr0ub4dor"),
+            "{new}"
+        );
+        // The body is zeroed, its framing kept.
+        let body = find(&out, b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(out[body..body + 26], [0; 26]);
+    }
+
+    /// A TXT answer (dig against a stdlib server) keeps its string lengths:
+    /// tshark still shows two strings of 12 and 5 bytes, not 19 empty ones.
+    #[test]
+    fn dns_txt_keeps_its_string_lengths() {
+        let mut dns = vec![0x12, 0x34, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0];
+        dns.extend_from_slice(b"\x04corp\x04test\x00\x00\x10\x00\x01");
+        dns.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 1, 0, 0, 19]);
+        dns.extend_from_slice(b"\x0capi-key=s3cr\x05hello");
+        let mut udp = vec![0, 53, 0xc0, 0];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let ip = ipv4(17, &udp);
+        let input = pcap(&[(&ip, ip.len())]);
+        let out = run(&input);
+        let rd = out.len() - 19;
+        assert_eq!(out[rd], 12);
+        assert_eq!(out[rd + 1..rd + 13], [0; 12]);
+        assert_eq!(out[rd + 13], 5);
+        assert_eq!(out[rd + 14..], [0; 5]);
+    }
+
     #[test]
     fn custom_blocks_keep_their_structure() {
         // pcapng: SHB, then a custom block (type 0xBAD, PEN, data).
