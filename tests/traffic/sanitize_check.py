@@ -115,6 +115,22 @@ def norm(cls, v):
     return v
 
 
+def host_address(h):
+    """The address of a Host value `a.b.c.d[:port]` / `[v6][:port]` (octets
+    may be zero-padded), else None."""
+    if h.startswith("["):
+        h = h[1:].split("]")[0]
+    elif h.count(":") == 1:
+        h = h.split(":")[0]
+    parts = h.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        h = ".".join(str(int(p)) for p in parts)
+    try:
+        return ipaddress.ip_address(h)
+    except ValueError:
+        return None
+
+
 def forms(s):
     """The forms one secret string can take in bytes or in tshark's text."""
     b = s.encode()
@@ -277,8 +293,16 @@ def check_capture(work, pcaplens, name, scen, mapping, policy):
                 if len(a[f]) != len(b[f]):
                     fail("%s: %s occurrences differ (%d vs %d)" % (name, f, len(a[f]), len(b[f])))
                 for x, y in zip(a[f], b[f]):
-                    x, y = norm(cls, x), norm(cls, y)
-                    mapping.setdefault(cls, {}).setdefault(x, set()).add((y, f))
+                    x, y, c = norm(cls, x), norm(cls, y), cls
+                    if f == "http.host" and host_address(x) is not None:
+                        # An address literal must stay an address of the same
+                        # version (text keeps its length, so it equals the
+                        # binary pseudonym only where that one fits).
+                        ip, py = host_address(x), host_address(y)
+                        if py is None or py.version != ip.version:
+                            fail("%s: Host %s became %s, not an IPv%d address" % (name, x, y, ip.version))
+                        c, x, y = "host-ipv%d" % ip.version, str(ip), str(py)
+                    mapping.setdefault(c, {}).setdefault(x, set()).add((y, f))
                     if len(x) != len(y) and cls == "name":
                         fail("%s: %s %s -> %s changes length" % (name, f, x, y))
 
@@ -304,7 +328,7 @@ def main():
         for name in scen["captures"]:
             check_capture(work, pcaplens, name, scen, mapping, policy)
     # One original -> one pseudonym, across fields, protocols and both captures.
-    for cls, m in mapping.items():
+    for cls, m in sorted(mapping.items()):
         seen = {}
         for orig, outs in sorted(m.items()):
             pseud = {p for p, _ in outs}
@@ -317,6 +341,14 @@ def main():
                     fail("%s pseudonym %s stands for %s and %s" % (cls, p, seen[p], orig))
                 seen[p] = orig
         print("consistent %s: %d originals" % (cls, len(m)), flush=True)
+    # A Host address literal is the binary pseudonym wherever that fits.
+    for v in (4, 6):
+        for orig, outs in mapping.get("host-ipv%d" % v, {}).items():
+            binary = {p for p, _ in mapping["ipv%d" % v].get(orig, set())}
+            for p, _ in outs:
+                for b in binary:
+                    if len(b) <= len(orig) and p != b:
+                        fail("Host %s -> %s but the address -> %s (which fits)" % (orig, p, b))
     # The consistency the scenario fixes: names and addresses that were equal stay equal.
     names = mapping["name"]
     sni = "secure." + scen["domain"]

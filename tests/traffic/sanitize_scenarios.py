@@ -58,6 +58,7 @@ HTTP = {
 }
 TXT_KEY = "api-key=AIzaSyB7xQ2mN9kL4pR8tV6wZ3cF1hJ5gD0eS2u"
 SOA_RNAME = "hostmaster." + DOMAIN
+CLIENT_CN, CLIENT_EMAIL = "Rosalind Featherstonehaugh", "rosalind.f@" + DOMAIN
 
 ZONE = {
     "_apex": DOMAIN,
@@ -91,7 +92,7 @@ ZONE[rev6(S6)] = {"PTR": ["api." + DOMAIN]}
 NAMES = sorted(
     {n for n in ZONE if not n.startswith("_") and not n.endswith("arpa")}
     | {"edge." + DOMAIN, "workstation7." + DOMAIN, "portal." + DOMAIN, "login." + DOMAIN,
-       "nonexistent-host." + DOMAIN, SOA_RNAME}
+       "nonexistent-host." + DOMAIN, "unreachable-probe." + DOMAIN, SOA_RNAME}
 )
 
 procs = []
@@ -187,6 +188,11 @@ def make_pki(work):
                 % (DOMAIN, DOMAIN, DOMAIN, S4, S6))
     run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
         "-out", crt, "-days", "2", "-extfile", ext)
+    ckey, ccsr, ccrt = (os.path.join(work, n) for n in ("cli.key", "cli.csr", "cli.pem"))
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", ckey, "-out", ccsr, "-subj", "/CN=%s/emailAddress=%s" % (CLIENT_CN, CLIENT_EMAIL))
+    run("openssl", "x509", "-req", "-in", ccsr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", ccrt, "-days", "2")
     return ca, key, crt
 
 
@@ -211,6 +217,11 @@ def traffic(work, ca):
     ]
     for q in queries:
         nsrun(NS_C, *dig, *q)
+    # Nothing listens on 5353: the ICMP/ICMPv6 port-unreachable errors quote
+    # the query (addresses, ports and the start of the name).
+    for server in (S4, S6):
+        nsrun(NS_C, "dig", "+tries=1", "+time=1", "-p", "5353", "@" + server,
+              "unreachable-probe." + DOMAIN, "A", check=False)
     nsrun(NS_C, "ping", "-c", "1", "-W", "2", S4)
     nsrun(NS_C, "ping", "-6", "-c", "1", "-W", "2", S6)
     base = "http://api.%s:8080" % DOMAIN
@@ -228,6 +239,9 @@ def traffic(work, ca):
           "-H", "Authorization: Bearer " + h["jwt"],
           "-H", "X-Forwarded-For: " + C4,
           "--data", "email=%s&note=hello" % h["email_body"])
+    # Address literals: the Host header holds the addresses as text.
+    nsrun(NS_C, "curl", "-sS", "-o", "/dev/null", "http://%s:8080/literal" % S4)
+    nsrun(NS_C, "curl", "-sS", "-g", "-o", "/dev/null", "http://[%s]:8080/literal" % S6)
     # Keep-alive: two requests on one connection, the second answered with a
     # chunked body spread over many segments.
     nsrun(NS_C, "curl", "-4", "-sS", "-o", "/dev/null", "-o", "/dev/null",
@@ -238,8 +252,10 @@ def traffic(work, ca):
           "https://secure.%s:4433/" % DOMAIN)
     nsrun(NS_C, "curl", "-6", "-sS", "-o", "/dev/null", "--cacert", ca,
           "https://secure.%s:4433/" % DOMAIN)
+    # Mutual TLS 1.2: the client's certificate names a person.
     nsrun(NS_C, "openssl", "s_client", "-connect", "%s:4433" % S4, "-servername", "secure." + DOMAIN,
-          "-tls1_2", "-CAfile", ca, input="GET / HTTP/1.0\r\n\r\n")
+          "-tls1_2", "-CAfile", ca, "-cert", os.path.join(work, "cli.pem"),
+          "-key", os.path.join(work, "cli.key"), input="GET / HTTP/1.0\r\n\r\n")
     time.sleep(0.3)  # let the last FINs and neighbour traffic reach the captures
 
 
@@ -272,7 +288,7 @@ def main():
         start(NS_S, [sys.executable, os.path.join(here, "sanitize_http_server.py"), "8080",
                      os.path.join(work, "scenario.json")], "http: ready", "http server")
         start(NS_S, ["openssl", "s_server", "-accept", "4433", "-cert", crt, "-key", key,
-                     "-www", "-naccept", "3"], "ACCEPT", "openssl s_server")
+                     "-www", "-naccept", "3", "-verify", "1", "-CAfile", ca], "ACCEPT", "openssl s_server")
         traffic(work, ca)
         for p in (tc, ts, t2, t3):
             stop(p)
@@ -283,9 +299,10 @@ def main():
             "mac": [MAC_C, MAC_S],
             "names": NAMES,
             "labels": ["brightquill", "workstation7", "cdn-origin", "mx-backup", "hostmaster",
-                       "nonexistent-host"],
+                       "nonexistent-host", "Featherstonehaugh"],
             "secrets": sorted({v for k, v in HTTP.items() if k not in ("cookie_domain", "redirect_host", "ua_host", "basic_user")}
-                              | {TXT_KEY.split("=", 1)[1], "pki-admin@" + DOMAIN, "pki@" + DOMAIN}),
+                              | {TXT_KEY.split("=", 1)[1], "pki-admin@" + DOMAIN, "pki@" + DOMAIN,
+                                 CLIENT_CN, CLIENT_EMAIL}),
             "domain": DOMAIN,
             "client4": C4, "server4": S4, "client6": C6, "server6": S6,
         })

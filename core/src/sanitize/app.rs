@@ -977,7 +977,22 @@ fn host(f: &mut Frame<'_>, s: usize, e: usize) {
         }
     }
     if h.starts_with(b"[") {
-        f.token(s..he, true);
+        // `[v6]` or `[v6]:port`: the address as same-length IPv6 text (so it
+        // still reads as an address), the port kept.
+        let close = h.iter().position(|&c| c == b']');
+        let addr = close.and_then(|c| {
+            std::str::from_utf8(&h[1..c])
+                .ok()?
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+        });
+        match (close, addr) {
+            (Some(c), Some(a)) => {
+                f.out[s..e].copy_from_slice(&f.orig[s..e]);
+                f.ps.ipv6_text_same_len(&mut f.out[s + 1..s + c], a.octets());
+            }
+            _ => f.token(s..he, true),
+        }
         return;
     }
     if super::text::scrub_is_ipv4(&f.orig[s..he]) {

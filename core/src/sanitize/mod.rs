@@ -779,6 +779,30 @@ mod tests {
         assert_eq!(out[body..body + 26], [0; 26]);
     }
 
+    /// `curl -g http://[fd5a:7c31:4e02::53]:8080/`: the Host literal stays an
+    /// IPv6 address (it was replaced letter by letter, `pj4z:8o86:…`), port kept.
+    #[test]
+    fn http_host_ipv6_literal_stays_an_address() {
+        let req = b"GET / HTTP/1.1\r\nHost: [fd5a:7c31:4e02::53]:8080\r\n\r\n";
+        let a = tcp_segment(8080, req);
+        let input = pcap(&[(&a, a.len())]);
+        let out = run(&input);
+        let at = find(&out, b"Host: [").expect("host kept") + 7;
+        let end = at
+            + out[at..]
+                .iter()
+                .position(|&c| c == b']')
+                .expect("bracket kept");
+        assert_eq!(end - at, "fd5a:7c31:4e02::53".len());
+        let text = std::str::from_utf8(&out[at..end]).unwrap();
+        let addr: std::net::Ipv6Addr = text.parse().expect("still an IPv6 address");
+        assert_ne!(
+            addr,
+            "fd5a:7c31:4e02::53".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(&out[end..end + 6], b"]:8080");
+    }
+
     /// A TXT answer (dig against a stdlib server) keeps its string lengths:
     /// tshark still shows two strings of 12 and 5 bytes, not 19 empty ones.
     #[test]
