@@ -341,6 +341,24 @@ def main():
                     fail("%s pseudonym %s stands for %s and %s" % (cls, p, seen[p], orig))
                 seen[p] = orig
         print("consistent %s: %d originals" % (cls, len(m)), flush=True)
+    # A reverse name stands for its address: 53.57.213.10.in-addr.arpa becomes
+    # the reverse name of the address's pseudonym (same for ip6.arpa).
+    for orig, outs in mapping["name"].items():
+        if not orig.endswith((".in-addr.arpa", ".ip6.arpa")):
+            continue
+        labels = orig.split(".")[:-2]
+        if orig.endswith("in-addr.arpa") and len(labels) == 4:
+            addr, v = ".".join(reversed(labels)), 4
+        elif orig.endswith("ip6.arpa") and len(labels) == 32:
+            h = "".join(reversed(labels))
+            addr, v = str(ipaddress.ip_address(":".join(h[i:i + 4] for i in range(0, 32, 4)))), 6
+        else:
+            continue
+        binary = {p for p, _ in mapping["ipv%d" % v].get(addr, set())}
+        for p, f in outs:
+            want = {ipaddress.ip_address(b).reverse_pointer for b in binary}
+            if binary and p not in want:
+                fail("reverse name %s -> %s (%s), but %s -> %s" % (orig, p, f, addr, binary))
     # A Host address literal is the binary pseudonym wherever that fits.
     for v in (4, 6):
         for orig, outs in mapping.get("host-ipv%d" % v, {}).items():

@@ -328,10 +328,36 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
         } else {
             f.ps.pseudonymize_ipv4_prefix(a)
         };
-        for k in 0..octets.min(physical) {
-            let (lp, ll) = labels[k];
-            let s = format!("{:0>width$}", p4[octets - 1 - k], width = ll);
-            f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
+        let widths: ArrayVec<usize, 4> = (0..octets).map(|k| labels[k].1).collect();
+        // Label boundaries may move only where the octet labels are all
+        // stored here and no pointer in the message aims inside them.
+        let movable = octets <= physical && {
+            let inner: ArrayVec<usize, 4> = (1..octets).map(|k| labels[k].0 - 1 - msg).collect();
+            !orig[msg..end].windows(2).any(|w| {
+                w[0] & 0xC0 == 0xC0
+                    && inner.contains(&((((w[0] & 0x3f) as usize) << 8) | w[1] as usize))
+            })
+        };
+        let exact = super::pseudo::reverse_v4_digits(&p4[..octets], &widths, false).or_else(|| {
+            movable
+                .then(|| super::pseudo::reverse_v4_digits(&p4[..octets], &widths, true))
+                .flatten()
+        });
+        if let Some(digits) = exact {
+            let mut at = labels[0].0 - 1;
+            for d in digits.iter().take(octets.min(physical)) {
+                f.out[at] = d.len() as u8;
+                f.out[at + 1..at + 1 + d.len()].copy_from_slice(d.as_bytes());
+                at += 1 + d.len();
+            }
+        } else {
+            // Cannot be written exactly: each label keeps its width and the
+            // last digits of its octet.
+            for k in 0..octets.min(physical) {
+                let (lp, ll) = labels[k];
+                let s = format!("{:0>width$}", p4[octets - 1 - k], width = ll);
+                f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
+            }
         }
         f.c.ip_rewrites += 1;
         return next;

@@ -803,6 +803,87 @@ mod tests {
         assert_eq!(&out[end..end + 6], b"]:8080");
     }
 
+    fn ptr_query(dst: [u8; 4], name: &str, tail: &[u8]) -> Vec<u8> {
+        let mut dns = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            dns.push(l.len() as u8);
+            dns.extend_from_slice(l.as_bytes());
+        }
+        dns.extend_from_slice(&[0, 0, 12, 0, 1]);
+        dns.extend_from_slice(tail);
+        let mut udp = vec![0xc0, 0x00, 0, 53];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let mut ip = ipv4(17, &udp);
+        ip[16..20].copy_from_slice(&dst);
+        ip[10..12].fill(0);
+        let ck = !(frame::sum16(&ip[..20]) as u16);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        ip
+    }
+
+    /// `dig -x 10.213.57.53` in a live capture: the reverse name must be the
+    /// address's pseudonym. Octets that need more digits than their label
+    /// has move the label boundaries (same total length) instead of losing
+    /// digits (`53.48.075.75` read as 75.75.48.53).
+    #[test]
+    fn reverse_name_is_the_address_pseudonym_even_when_octets_grow() {
+        let mut relaid = 0;
+        for d in 1..=9u8 {
+            let name = format!("{d}.200.200.200.in-addr.arpa");
+            let ip = ptr_query([200, 200, 200, d], &name, &[]);
+            let input = pcap(&[(&ip, ip.len())]);
+            let out = run(&input);
+            let o = &out[40..];
+            let p = [o[16], o[17], o[18], o[19]];
+            let q = &o[28 + 12..];
+            let mut labels = Vec::new();
+            let mut i = 0;
+            while q[i] != 0 {
+                labels.push(String::from_utf8(q[i + 1..i + 1 + q[i] as usize].to_vec()).unwrap());
+                i += 1 + q[i] as usize;
+            }
+            assert_eq!(i, name.len() + 1, "name length kept");
+            assert_eq!(labels[4..], ["in-addr", "arpa"]);
+            let digits: usize = p.iter().map(|o| o.to_string().len()).sum();
+            if digits <= 10 {
+                let got: Vec<u8> = labels[..4]
+                    .iter()
+                    .rev()
+                    .map(|l| l.parse().unwrap())
+                    .collect();
+                assert_eq!(got, p, "{name} -> {labels:?}");
+            }
+            if labels[0].len() != 1 {
+                relaid += 1;
+            }
+        }
+        assert!(relaid > 0, "no case needed the boundaries moved");
+    }
+
+    /// A pointer aiming inside the reverse name (an SOA owner naming the
+    /// zone `200.200.in-addr.arpa` through the question) pins its label
+    /// boundaries: the message stays parseable, every length byte kept.
+    #[test]
+    fn reverse_name_with_a_pointer_inside_keeps_its_labels() {
+        // Authority: owner = pointer to "51.198.in-addr.arpa" inside the question.
+        let inner = 12 + 2 + 4;
+        let tail = [0xc0, inner as u8, 0, 6, 0, 1, 0, 0, 0, 60, 0, 0];
+        for d in 1..=9u8 {
+            let name = format!("{d}.200.200.200.in-addr.arpa");
+            let ip = ptr_query([200, 200, 200, d], &name, &tail);
+            let input = pcap(&[(&ip, ip.len())]);
+            let out = run(&input);
+            let (a, b) = (&input[40 + 28 + 12..], &out[40 + 28 + 12..]);
+            let mut i = 0;
+            while a[i] != 0 {
+                assert_eq!(a[i], b[i], "length byte at {i} kept ({name})");
+                i += 1 + a[i] as usize;
+            }
+        }
+    }
+
     /// A TXT answer (dig against a stdlib server) keeps its string lengths:
     /// tshark still shows two strings of 12 and 5 bytes, not 19 empty ones.
     #[test]
