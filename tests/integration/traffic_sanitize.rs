@@ -8,8 +8,9 @@
 //! through tshark: no identifier left in bytes or decode, same lengths, no new
 //! bad checksum or malformed frame, same protocol stack and message counts,
 //! one pseudonym per original across protocols and captures, same `analyze`
-//! counts. Here, through the core API, the leak audit must also be able to
-//! fail: on the input itself and on an output with one frame put back.
+//! counts. Here, through the core API and `sanitize IN --check FILE`, the
+//! leak audit must also be able to fail: on the input itself and on an
+//! output with one frame put back.
 //!
 //! Needs root, `ip`, tcpdump, dumpcap, tshark, dig, curl, openssl, python3.
 //! Missing ones fail the test; `PCAPLENS_SKIP_LIVE_TRAFFIC=1` skips it.
@@ -130,6 +131,28 @@ fn audit_must_fail_on_originals(work: &Path, name: &str) {
             "{name}: the Bearer token was not reported: {:?}",
             r.hits
         );
+        let partial_path = work.join(format!("partial-{name}"));
+        std::fs::write(&partial_path, &partial).expect("write partial");
+        let sanitized = work.join(format!("out-redact-{}", name.replace(".pcap", ".k1.pcap")));
+        // The same through the CLI: `sanitize IN --check FILE`.
+        for (target, want) in [(&work.join(name), 4), (&partial_path, 4), (&sanitized, 0)] {
+            let st = Command::new(pcaplens_bin())
+                .arg("sanitize")
+                .arg(work.join(name))
+                .arg("--check")
+                .arg(target)
+                .arg("--key-file")
+                .arg(work.join("k1.key"))
+                .output()
+                .expect("run pcaplens sanitize --check");
+            assert_eq!(
+                st.status.code(),
+                Some(want),
+                "sanitize {name} --check {}: {}",
+                target.display(),
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
     }
 }
 
