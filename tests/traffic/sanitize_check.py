@@ -176,6 +176,10 @@ def search_terms(scen):
         terms.append(("ipv6 full|" + a, ip.exploded.encode()))
         terms.append(("ipv6 bin|" + a, ip.packed))
         terms.append(("ipv6 rev|" + a, ip.reverse_pointer.encode()[:40]))
+        # The solicited-node group's MAC spells the address's last 24 bits.
+        sn = b"\x33\x33\xff" + ip.packed[13:]
+        terms.append(("ipv6 solicited-node mac|" + a, sn))
+        terms.append(("ipv6 solicited-node mac text|" + a, ":".join("%02x" % c for c in sn).encode()))
     for m in scen["mac"]:
         mb = mac_bytes(m)
         terms.append(("mac|" + m, m.encode()))

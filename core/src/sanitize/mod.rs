@@ -884,6 +884,38 @@ mod tests {
         }
     }
 
+    /// A neighbour solicitation on a veth: the Ethernet destination
+    /// 33:33:ff:00:00:53 spelt the last 24 bits of the target fd5a:…::53.
+    /// The group MAC now follows the pseudonymised IPv6 destination.
+    #[test]
+    fn multicast_mac_follows_the_pseudonymised_group_address() {
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut f = vec![
+            0x33, 0x33, 0xff, 0, 0, 0x53, 2, 0x5c, 0xa1, 0x7e, 0, 0x10, 0x86, 0xdd,
+        ];
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 59, 255]);
+        f.extend_from_slice(&[
+            0xfd, 0x5a, 0x7c, 0x31, 0x4e, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ]);
+        f.extend_from_slice(&[0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0x53]);
+        for v in [1u32, 0, f.len() as u32, f.len() as u32] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&f);
+        let out = run(&b);
+        let o = &out[40..];
+        assert_eq!(o[..2], [0x33, 0x33], "still a group MAC");
+        assert_eq!(
+            o[2..6],
+            o[14 + 24 + 12..14 + 24 + 16],
+            "made from the new destination"
+        );
+        assert_ne!(o[2..6], f[2..6], "the original's last bits are gone");
+    }
+
     /// A TXT answer (dig against a stdlib server) keeps its string lengths:
     /// tshark still shows two strings of 12 and 5 bytes, not 19 empty ones.
     #[test]
