@@ -150,6 +150,9 @@ def setup():
         nsrun(ns, "ip", "addr", "add", a4 + "/24", "dev", dev)
         nsrun(ns, "ip", "-6", "addr", "add", a6 + "/64", "dev", dev, "nodad")
         nsrun(ns, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % dev)
+        # Segments as a NIC puts them on the wire (no 64 KB GSO frames), so
+        # bodies and certificates cross many segment boundaries.
+        nsrun(ns, "ip", "link", "set", dev, "gso_max_size", "1500")
         nsrun(ns, "ip", "link", "set", dev, "up")
     # glibc's resolver inside the client namespace asks our DNS server
     # (`ip netns exec` bind-mounts /etc/netns/NS/resolv.conf).
@@ -288,7 +291,7 @@ def main():
         start(NS_S, [sys.executable, os.path.join(here, "sanitize_http_server.py"), "8080",
                      os.path.join(work, "scenario.json")], "http: ready", "http server")
         start(NS_S, ["openssl", "s_server", "-accept", "4433", "-cert", crt, "-key", key,
-                     "-www", "-naccept", "3", "-verify", "1", "-CAfile", ca], "ACCEPT", "openssl s_server")
+                     "-www", "-naccept", "3", "-verify", "1", "-CAfile", ca, "-cert_chain", ca], "ACCEPT", "openssl s_server")
         traffic(work, ca)
         for p in (tc, ts, t2, t3):
             stop(p)
