@@ -1,8 +1,10 @@
 """Check `pcaplens sanitize` on the live captures of sanitize_scenarios.py.
 
-Usage: sanitize_check.py WORKDIR PCAPLENS
+Usage: sanitize_check.py WORKDIR PCAPLENS [redact|keep|special ...]
 For each capture listed in WORKDIR/scenario.json, sanitises it with two keys
-and asserts, against tshark's decode of input and output:
+under each variant (default: all three; `special` = --keep-special-ranges
+--time-shift, on the first capture) and asserts, against tshark's decode of
+input and output:
   (a) no identifier of the scenario survives in the output's bytes or in
       `tshark -V -x` (ASCII, URL-encoded, base64 and hex forms);
   (b) same frame count and per-frame lengths;
@@ -10,8 +12,10 @@ and asserts, against tshark's decode of input and output:
   (d) same per-frame protocol stack, same DNS/HTTP/TLS message counts,
       no malformed frame or expert item introduced, same `io,phs`;
   (e) same key -> identical bytes, other key -> other bytes; one original ->
-      one pseudonym (and vice versa) across frames, fields, protocols and
-      both captures;
+      one pseudonym (and vice versa) across frames, fields, protocols, payload
+      policies and captures; the SNI is the DNS name's pseudonym, the A/AAAA
+      answer the address connected to, a reverse name its address's, a Host
+      address literal the address's wherever that fits;
   (g) `pcaplens analyze --json` gives the same failure and finding counts;
   and the CLI's own leak audit passes on the output (exit 0, audit JSON).
 Prints what it checked; exits 1 with every problem found listed.
