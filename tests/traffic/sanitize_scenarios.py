@@ -242,6 +242,10 @@ def traffic(work, ca):
           "-H", "Authorization: Bearer " + h["jwt"],
           "-H", "X-Forwarded-For: " + C4,
           "--data", "email=%s&note=hello" % h["email_body"])
+    # A JSON API call (the body names a person and holds a key).
+    nsrun(NS_C, "curl", "-4", "-sS", "-o", "/dev/null", base + "/v1/profile",
+          "-H", "Content-Type: application/json",
+          "--data", '{"email":"%s","api_key":"%s"}' % (h["email_body"], h["x_api_key"]))
     # Address literals: the Host header holds the addresses as text.
     nsrun(NS_C, "curl", "-sS", "-o", "/dev/null", "http://%s:8080/literal" % S4)
     nsrun(NS_C, "curl", "-sS", "-g", "-o", "/dev/null", "http://[%s]:8080/literal" % S6)

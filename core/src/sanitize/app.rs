@@ -74,6 +74,8 @@ pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, layer: &IpLay
 fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St {
     let ports = [t.src_port, t.dst_port];
     let mut p = r.start;
+    // A Content-Length body that starts in this segment: (start, length).
+    let mut body_here: Option<(usize, u64)> = None;
     {
         // A new message where a body was expected (a HEAD response, a
         // body shorter than announced): trust the message start.
@@ -109,11 +111,19 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
             }
             St::HttpHeaders { mid_line, next } => {
                 let (np, nst) = http_headers(f, p, r.end, mid_line, next);
+                if let St::Body(Body::Length(n)) = nst {
+                    body_here = Some((np, n));
+                }
                 p = np;
                 st = nst;
             }
             St::Body(b) => {
                 let (np, nst) = http_body(f, p, r.end, b);
+                if let Some((at, n)) = body_here.take() {
+                    if at == p {
+                        redacted_json_body(f, p, n, r.end);
+                    }
+                }
                 p = np;
                 st = nst;
             }
@@ -706,6 +716,41 @@ fn basic_credentials(ps: &mut Pseudonymizer, b64: &[u8]) -> Option<Vec<u8>> {
     ps.note_secret(&dec);
     ps.note_secret(b64);
     Some(eng.encode(&new).into_bytes())
+}
+
+/// A redacted JSON body read as JSON: zeros make tshark add a text layer
+/// under `json` (`json:data-text-lines`) where the original was `json` only,
+/// so a body wholly in this segment becomes `{}` and spaces (same length,
+/// nothing of the original). Bodies spread over segments stay zeros.
+fn redacted_json_body(f: &mut Frame<'_>, at: usize, n: u64, end: usize) {
+    let Ok(n) = usize::try_from(n) else { return };
+    if f.policy != PayloadPolicy::Redact || n < 2 || at + n > end || at + n > f.len() {
+        return;
+    }
+    // The Content-Type of this message, if its header is in this segment.
+    // (From the end of an earlier message in the segment, if any.)
+    let head = &f.orig[..at];
+    let start = head[..at.saturating_sub(4)]
+        .windows(4)
+        .rposition(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
+    let is_json = head[start..].split(|&c| c == b'\n').any(|line| {
+        let l = line.to_ascii_lowercase();
+        l.starts_with(b"content-type:") && {
+            let v = &l[13..];
+            let t = v
+                .split(|&c| c == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            t.ends_with(b"/json") || t.ends_with(b"+json")
+        }
+    });
+    if is_json && f.out[at..at + n].iter().all(|&c| c == 0) {
+        f.out[at..at + n].fill(b' ');
+        f.out[at] = b'{';
+        f.out[at + 1] = b'}';
+    }
 }
 
 /// A media type whose dissectors read a zeroed body the way they read the

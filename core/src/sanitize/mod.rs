@@ -779,6 +779,31 @@ mod tests {
         assert_eq!(out[body..body + 26], [0; 26]);
     }
 
+    /// `curl -H 'Content-Type: application/json' -d '{…}'`: a redacted JSON
+    /// body reads as JSON (`{}` and spaces), not as zeros under a text layer.
+    #[test]
+    fn redacted_json_body_is_an_empty_object() {
+        let body = r#"{"email":"carol@brightquill.io","k":1}"#;
+        let req = format!(
+            "POST /v1/profile HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let a = tcp_segment(8080, req.as_bytes());
+        let input = pcap(&[(&a, a.len())]);
+        let out = run(&input);
+        let at = find(&out, b"\r\n\r\n").unwrap() + 4;
+        let mut want = vec![b' '; body.len()];
+        want[..2].copy_from_slice(b"{}");
+        assert_eq!(out[at..at + body.len()], want[..]);
+        assert!(find(&out, b"Content-Type: application/json\r\n").is_some());
+        // keep: the body is kept (scrubbed), not replaced.
+        let mut cfg = SanitizeConfig::new(vec![7; 32]);
+        cfg.payload_policy = PayloadPolicy::Keep;
+        let kept = sanitize_bytes(&input, cfg).unwrap().0;
+        assert_eq!(kept[at], b'{');
+        assert!(find(&kept, b"\"email\"").is_some());
+    }
+
     /// `curl -g http://[fd5a:7c31:4e02::53]:8080/`: the Host literal stays an
     /// IPv6 address (it was replaced letter by letter, `pj4z:8o86:…`), port kept.
     #[test]
