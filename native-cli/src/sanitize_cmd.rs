@@ -17,8 +17,13 @@ pub struct SanitizeArgs {
     #[arg(value_name = "IN")]
     pub input: PathBuf,
     /// Where to write the sanitised capture (same container format as IN)
-    #[arg(short, long, value_name = "OUT")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "OUT", required_unless_present = "check")]
+    pub output: Option<PathBuf>,
+    /// Write nothing: audit FILE (a sanitised copy edited since, a partly
+    /// sanitised file, IN itself) for every identifier the sanitiser would
+    /// replace in IN. Exit 4 when one is found
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "map"])]
+    pub check: Option<PathBuf>,
     /// Secret key file (64 hex digits or 32 raw bytes; the same file works for
     /// `prepare` and `ask`). Without it a random
     /// 32-byte key is created and saved as OUT.key (mode 0600)
@@ -60,12 +65,12 @@ pub fn create_private(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-fn load_or_create_key(args: &SanitizeArgs) -> Result<Vec<u8>> {
+fn load_or_create_key(args: &SanitizeArgs, output: &Path) -> Result<Vec<u8>> {
     if let Some(kf) = &args.key_file {
         return Ok(keyfile::read(kf)?.to_vec());
     }
     let key = keyfile::fresh()?;
-    let mut path = args.output.clone().into_os_string();
+    let mut path = output.to_path_buf().into_os_string();
     path.push(".key");
     let path = PathBuf::from(path);
     let hex = keyfile::to_hex(&key);
@@ -80,28 +85,133 @@ fn load_or_create_key(args: &SanitizeArgs) -> Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
-pub fn run(args: SanitizeArgs) -> Result<u8> {
-    let key = load_or_create_key(&args)?;
+fn config(args: &SanitizeArgs, key: Vec<u8>) -> SanitizeConfig {
     let mut cfg = SanitizeConfig::new(key);
     cfg.payload_policy = args.payload;
     cfg.keep_special_ranges = args.keep_special_ranges;
     cfg.time_shift = args.time_shift;
     cfg.collect_map = args.map.is_some();
-    let mut s = Sanitizer::new(cfg)?;
+    cfg
+}
 
-    let mut input: Box<dyn Read> = if args.input.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        match File::open(&args.input) {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                eprintln!("pcaplens: cannot open {}: {e}", args.input.display());
-                return Ok(exit::BAD_INPUT);
-            }
+fn open_input(args: &SanitizeArgs) -> Option<Box<dyn Read>> {
+    if args.input.as_os_str() == "-" {
+        return Some(Box::new(io::stdin().lock()));
+    }
+    match File::open(&args.input) {
+        Ok(f) => Some(Box::new(f)),
+        Err(e) => {
+            eprintln!("pcaplens: cannot open {}: {e}", args.input.display());
+            None
+        }
+    }
+}
+
+fn write_audit_json(args: &SanitizeArgs, doc: &serde_json::Value) -> Result<()> {
+    match &args.audit_json {
+        Some(p) if p.as_os_str() == "-" => println!("{}", serde_json::to_string_pretty(doc)?),
+        Some(p) => std::fs::write(p, serde_json::to_string_pretty(doc)? + "\n")
+            .with_context(|| format!("writing {}", p.display()))?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// `--check FILE`: learn IN's identifiers (the rewrite goes nowhere), then
+/// run the leak audit over FILE. The key only matters for telling apart a
+/// pseudonym that happens to equal an original: pass the one used for FILE.
+fn check(args: &SanitizeArgs, target: &Path) -> Result<u8> {
+    let key = match &args.key_file {
+        Some(kf) => keyfile::read(kf)?.to_vec(),
+        None => keyfile::fresh()?.to_vec(),
+    };
+    let mut s = Sanitizer::new(config(args, key))?;
+    let Some(mut input) = open_input(args) else {
+        return Ok(exit::BAD_INPUT);
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let mut sink = Vec::with_capacity(CHUNK + (64 << 10));
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", args.input.display())),
+        };
+        sink.clear();
+        if s.feed(&buf[..n], &mut sink).is_err() {
+            break;
+        }
+    }
+    let summary = s.finish();
+    if let (Some(e), None) = (&summary.error, &summary.format) {
+        eprintln!("pcaplens: {}: {}", args.input.display(), e.message);
+        return Ok(exit::BAD_INPUT);
+    }
+    let ps = s.into_pseudonymizer();
+    let mut audit = LeakAudit::new(ps.originals());
+    let mut file = match File::open(target) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("pcaplens: cannot open {}: {e}", target.display());
+            return Ok(exit::BAD_INPUT);
         }
     };
-    let out_file = File::create(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        audit.feed(&buf[..n]);
+    }
+    let report = audit.finish();
+    let leaks: u64 = report.hits.values().sum();
+    write_audit_json(
+        args,
+        &serde_json::json!({ "sanitize": summary, "audit": report }),
+    )?;
+    if leaks > 0 {
+        eprintln!(
+            "pcaplens: LEAK AUDIT FAILED: {leaks} identifiers of {} found in {}: {:?}",
+            args.input.display(),
+            target.display(),
+            report.hits_by_form
+        );
+        return Ok(exit::LEAK);
+    }
+    if let Some(e) = &report.error {
+        eprintln!(
+            "pcaplens: LEAK AUDIT INCOMPLETE: {} ({e})",
+            target.display()
+        );
+        return Ok(exit::LEAK);
+    }
+    eprintln!(
+        "pcaplens: leak audit passed: {} patterns of {} searched in {} frames of {}, 0 found",
+        report.patterns,
+        args.input.display(),
+        report.frames_checked,
+        target.display()
+    );
+    Ok(exit::OK)
+}
+
+pub fn run(args: SanitizeArgs) -> Result<u8> {
+    if let Some(target) = &args.check {
+        return check(&args, target);
+    }
+    let output = args
+        .output
+        .clone()
+        .expect("clap requires -o without --check");
+    let key = load_or_create_key(&args, &output)?;
+    let mut s = Sanitizer::new(config(&args, key))?;
+
+    let Some(mut input) = open_input(&args) else {
+        return Ok(exit::BAD_INPUT);
+    };
+    let out_file =
+        File::create(&output).with_context(|| format!("creating {}", output.display()))?;
     let mut w = BufWriter::new(out_file);
     let mut buf = vec![0u8; CHUNK];
     let mut out = Vec::with_capacity(CHUNK + (64 << 10));
@@ -126,7 +236,7 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
     if let Some(e) = &summary.error {
         if summary.format.is_none() {
             eprintln!("pcaplens: {}: {}", args.input.display(), e.message);
-            let _ = std::fs::remove_file(&args.output);
+            let _ = std::fs::remove_file(&output);
             return Ok(exit::BAD_INPUT);
         }
     }
@@ -140,8 +250,8 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
 
     // The proof: read back what was written and search it for every original.
     let mut audit = LeakAudit::new(ps.originals());
-    let mut written = File::open(&args.output)
-        .with_context(|| format!("re-reading {}", args.output.display()))?;
+    let mut written =
+        File::open(&output).with_context(|| format!("re-reading {}", output.display()))?;
     loop {
         let n = written.read(&mut buf)?;
         if n == 0 {
@@ -151,18 +261,15 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
     }
     let report = audit.finish();
     let leaks: u64 = report.hits.values().sum();
-    let doc = serde_json::json!({ "sanitize": summary, "audit": report });
-    match &args.audit_json {
-        Some(p) if p.as_os_str() == "-" => println!("{}", serde_json::to_string_pretty(&doc)?),
-        Some(p) => std::fs::write(p, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", p.display()))?,
-        None => {}
-    }
+    write_audit_json(
+        &args,
+        &serde_json::json!({ "sanitize": summary, "audit": report }),
+    )?;
     let ids = &summary.distinct_identifiers;
     eprintln!(
         "pcaplens: sanitized {} frames → {} ({} IPv4, {} IPv6, {} MAC, {} names, {} secrets replaced; {} frames fail-closed)",
         summary.counters.frames,
-        args.output.display(),
+        output.display(),
         ids.ipv4,
         ids.ipv6,
         ids.mac,

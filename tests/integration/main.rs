@@ -13,5 +13,6 @@ mod llm;
 mod robustness;
 mod sanitize;
 mod traffic_apps;
+mod traffic_sanitize;
 mod traffic_transport;
 mod zeek_oracle;

@@ -5,7 +5,7 @@
 //! zeroes from there on (fail closed).
 
 use super::frame::Frame;
-use super::pseudo::looks_like_hostname;
+use super::pseudo::{looks_like_hostname, Pseudonymizer};
 use super::stream::{Body, St};
 use super::text::scrub_text;
 use super::PayloadPolicy;
@@ -74,6 +74,8 @@ pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, layer: &IpLay
 fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St {
     let ports = [t.src_port, t.dst_port];
     let mut p = r.start;
+    // A Content-Length body that starts in this segment: (start, length).
+    let mut body_here: Option<(usize, u64)> = None;
     {
         // A new message where a body was expected (a HEAD response, a
         // body shorter than announced): trust the message start.
@@ -109,11 +111,19 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
             }
             St::HttpHeaders { mid_line, next } => {
                 let (np, nst) = http_headers(f, p, r.end, mid_line, next);
+                if let St::Body(Body::Length(n)) = nst {
+                    body_here = Some((np, n));
+                }
                 p = np;
                 st = nst;
             }
             St::Body(b) => {
                 let (np, nst) = http_body(f, p, r.end, b);
+                if let Some((at, n)) = body_here.take() {
+                    if at == p {
+                        redacted_json_body(f, p, n, r.end);
+                    }
+                }
                 p = np;
                 st = nst;
             }
@@ -328,10 +338,36 @@ fn dns_name(f: &mut Frame<'_>, msg: usize, end: usize, pos: usize) -> Option<usi
         } else {
             f.ps.pseudonymize_ipv4_prefix(a)
         };
-        for k in 0..octets.min(physical) {
-            let (lp, ll) = labels[k];
-            let s = format!("{:0>width$}", p4[octets - 1 - k], width = ll);
-            f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
+        let widths: ArrayVec<usize, 4> = (0..octets).map(|k| labels[k].1).collect();
+        // Label boundaries may move only where the octet labels are all
+        // stored here and no pointer in the message aims inside them.
+        let movable = octets <= physical && {
+            let inner: ArrayVec<usize, 4> = (1..octets).map(|k| labels[k].0 - 1 - msg).collect();
+            !orig[msg..end].windows(2).any(|w| {
+                w[0] & 0xC0 == 0xC0
+                    && inner.contains(&((((w[0] & 0x3f) as usize) << 8) | w[1] as usize))
+            })
+        };
+        let exact = super::pseudo::reverse_v4_digits(&p4[..octets], &widths, false).or_else(|| {
+            movable
+                .then(|| super::pseudo::reverse_v4_digits(&p4[..octets], &widths, true))
+                .flatten()
+        });
+        if let Some(digits) = exact {
+            let mut at = labels[0].0 - 1;
+            for d in digits.iter().take(octets.min(physical)) {
+                f.out[at] = d.len() as u8;
+                f.out[at + 1..at + 1 + d.len()].copy_from_slice(d.as_bytes());
+                at += 1 + d.len();
+            }
+        } else {
+            // Cannot be written exactly: each label keeps its width and the
+            // last digits of its octet.
+            for k in 0..octets.min(physical) {
+                let (lp, ll) = labels[k];
+                let s = format!("{:0>width$}", p4[octets - 1 - k], width = ll);
+                f.out[lp..lp + ll].copy_from_slice(&s.as_bytes()[s.len() - ll..]);
+            }
         }
         f.c.ip_rewrites += 1;
         return next;
@@ -530,6 +566,19 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
             p == rd_end
         }
         43 | 48 | 50 | 51 | 52 | 44 | 59 | 60 | 61 => true,
+        13 | 16 | 99 if char_strings_fit(f.orig, rd, rd_end) => {
+            // HINFO, TXT, SPF: <character-string>s. The length bytes stay so
+            // a reader sees as many strings of the same lengths; the text
+            // follows the payload policy.
+            let mut p = rd;
+            while p < rd_end {
+                let n = f.orig[p] as usize;
+                f.policy(p + 1..p + 1 + n);
+                p += 1 + n;
+            }
+            f.c.dns_rdata_by_policy += 1;
+            true
+        }
         _ => {
             // TXT, HINFO, NBSTAT, … : free text, the payload policy decides.
             f.policy(rd..rd_end);
@@ -540,6 +589,19 @@ fn rdata(f: &mut Frame<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16) {
     if !ok {
         f.fail_closed(rd..rd_end);
     }
+}
+
+/// Do `<character-string>`s (a length byte, then that many bytes) fill
+/// `rd..rd_end` exactly?
+fn char_strings_fit(b: &[u8], rd: usize, rd_end: usize) -> bool {
+    if rd_end > b.len() {
+        return false;
+    }
+    let mut p = rd;
+    while p < rd_end {
+        p += 1 + b[p] as usize;
+    }
+    p == rd_end
 }
 
 // ---- DHCP -------------------------------------------------------------------
@@ -628,6 +690,92 @@ const SECRET_WORDS: &[&[u8]] = &[
 
 fn contains_ci(h: &[u8], n: &[u8]) -> bool {
     h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// `Basic` credentials as base64 of `user:password` with the user and the
+/// password pseudonymised on their own (same lengths, so the same base64
+/// length): the output still decodes to `user:password` (as tshark shows it)
+/// and both parts are audited on their own too. `None` for anything that is
+/// not canonical base64 of printable text: the caller replaces it as a token.
+fn basic_credentials(ps: &mut Pseudonymizer, b64: &[u8]) -> Option<Vec<u8>> {
+    let eng = &base64::engine::general_purpose::STANDARD;
+    let dec = eng.decode(b64).ok()?;
+    if dec.is_empty()
+        || eng.encode(&dec).as_bytes() != b64
+        || !dec.iter().all(|c| c.is_ascii_graphic() || *c == b' ')
+    {
+        return None;
+    }
+    let colon = dec.iter().position(|&c| c == b':').unwrap_or(dec.len());
+    let mut new = dec.clone();
+    let (user, pass) = new.split_at_mut(colon);
+    ps.pseudonymize_token(user);
+    if pass.len() > 1 {
+        ps.pseudonymize_token(&mut pass[1..]);
+    }
+    ps.note_secret(&dec);
+    ps.note_secret(b64);
+    Some(eng.encode(&new).into_bytes())
+}
+
+/// A redacted JSON body read as JSON: zeros make tshark add a text layer
+/// under `json` (`json:data-text-lines`) where the original was `json` only,
+/// so a body wholly in this segment becomes `{}` and spaces (same length,
+/// nothing of the original). Bodies spread over segments stay zeros.
+fn redacted_json_body(f: &mut Frame<'_>, at: usize, n: u64, end: usize) {
+    let Ok(n) = usize::try_from(n) else { return };
+    if f.policy != PayloadPolicy::Redact || n < 2 || at + n > end || at + n > f.len() {
+        return;
+    }
+    // The Content-Type of this message, if its header is in this segment.
+    // (From the end of an earlier message in the segment, if any.)
+    let head = &f.orig[..at];
+    let start = head[..at.saturating_sub(4)]
+        .windows(4)
+        .rposition(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
+    let is_json = head[start..].split(|&c| c == b'\n').any(|line| {
+        let l = line.to_ascii_lowercase();
+        l.starts_with(b"content-type:") && {
+            let v = &l[13..];
+            let t = v
+                .split(|&c| c == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            t.ends_with(b"/json") || t.ends_with(b"+json")
+        }
+    });
+    if is_json && f.out[at..at + n].iter().all(|&c| c == 0) {
+        f.out[at..at + n].fill(b' ');
+        f.out[at] = b'{';
+        f.out[at + 1] = b'}';
+    }
+}
+
+/// A media type whose dissectors read a zeroed body the way they read the
+/// original (tshark: text lines, a form, XML, JSON; no malformed frame). The
+/// type is kept, so the protocol hierarchy is kept; other types (images,
+/// ASN.1, compressed codings) would call zeros malformed and get `x`es.
+fn zeroed_body_parses_alike(content_type: &[u8]) -> bool {
+    let t = content_type
+        .split(|&c| c == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let Some(slash) = t.iter().position(|&c| c == b'/') else {
+        return false;
+    };
+    let (top, sub) = (&t[..slash], &t[slash + 1..]);
+    let ends_ci = |s: &[u8], suf: &[u8]| {
+        s.len() >= suf.len() && s[s.len() - suf.len()..].eq_ignore_ascii_case(suf)
+    };
+    top.eq_ignore_ascii_case(b"text")
+        || sub.eq_ignore_ascii_case(b"x-www-form-urlencoded")
+        || sub.eq_ignore_ascii_case(b"xml")
+        || ends_ci(sub, b"+xml")
+        || sub.eq_ignore_ascii_case(b"json")
+        || ends_ci(sub, b"+json")
 }
 
 /// A whole HTTP-like message in one datagram (SSDP).
@@ -900,7 +1048,22 @@ fn host(f: &mut Frame<'_>, s: usize, e: usize) {
         }
     }
     if h.starts_with(b"[") {
-        f.token(s..he, true);
+        // `[v6]` or `[v6]:port`: the address as same-length IPv6 text (so it
+        // still reads as an address), the port kept.
+        let close = h.iter().position(|&c| c == b']');
+        let addr = close.and_then(|c| {
+            std::str::from_utf8(&h[1..c])
+                .ok()?
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+        });
+        match (close, addr) {
+            (Some(c), Some(a)) => {
+                f.out[s..e].copy_from_slice(&f.orig[s..e]);
+                f.ps.ipv6_text_same_len(&mut f.out[s + 1..s + c], a.octets());
+            }
+            _ => f.token(s..he, true),
+        }
         return;
     }
     if super::text::scrub_is_ipv4(&f.orig[s..he]) {
@@ -945,7 +1108,9 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
                 *next = NextBody::Chunked;
             }
         }
-        b"content-type" | b"content-encoding" if f.policy != PayloadPolicy::Keep => {
+        b"content-type" | b"content-encoding"
+            if f.policy != PayloadPolicy::Keep && !zeroed_body_parses_alike(&f.orig[v..e]) =>
+        {
             // The body is zeroed: name no type a dissector would try to parse.
             let val = &f.orig[v..e];
             let from = val.iter().position(|&c| c == b'/').map_or(0, |i| i + 1);
@@ -958,9 +1123,19 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
         b"authorization" | b"proxy-authorization" => {
             let val = &f.orig[v..e];
             if let Some(sp) = val.iter().position(|&c| c == b' ') {
+                let mut cs = v + sp + 1;
+                while cs < e && f.orig[cs] == b' ' {
+                    cs += 1;
+                }
+                let ce = cs + f.orig[cs..e].trim_ascii_end().len();
                 if val[..sp].eq_ignore_ascii_case(b"basic") {
+                    if let Some(new) = basic_credentials(f.ps, &f.orig[cs..ce]) {
+                        f.out[cs..ce].copy_from_slice(&new);
+                        f.c.secrets += 1;
+                        return;
+                    }
                     if let Ok(dec) =
-                        base64::engine::general_purpose::STANDARD.decode(val[sp + 1..].trim_ascii())
+                        base64::engine::general_purpose::STANDARD.decode(&f.orig[cs..ce])
                     {
                         f.ps.note_secret(&dec);
                     }

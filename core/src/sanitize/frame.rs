@@ -236,6 +236,9 @@ impl<'f> Frame<'f> {
                     let _ = self.fixups.try_push(Fixup::Ipv4Header { at: o, len: ihl });
                 }
             }
+            if i == 0 && base == 0 && link_type == 1 {
+                self.multicast_mac_follows_ip(o, v6);
+            }
             let ip_end = (o + layer.total_len as usize).min(self.len());
             let next = pkt.ip.get(i + 1).map(|l| l.offset + base);
             let innermost = i + 1 == n_layers;
@@ -610,6 +613,32 @@ impl<'f> Frame<'f> {
                 self.link_at(dlt, hl, 1)
             }
             _ => None,
+        }
+    }
+
+    /// An Ethernet multicast destination made from the IP destination
+    /// (33:33 + its last 32 bits, RFC 2464; 01:00:5e + its last 23 bits,
+    /// RFC 1112) is kept as a group MAC, but it spells part of the original
+    /// address (the solicited-node group of a host holds its last 24 bits):
+    /// make it from the pseudonymised destination instead.
+    fn multicast_mac_follows_ip(&mut self, ip_at: usize, v6: bool) {
+        let (o, out) = (self.orig, &mut self.out);
+        if v6 {
+            let d = ip_at + 24;
+            if d + 16 <= o.len() && o[..2] == [0x33, 0x33] && o[2..6] == o[d + 12..d + 16] {
+                let low: [u8; 4] = out[d + 12..d + 16].try_into().unwrap();
+                out[2..6].copy_from_slice(&low);
+            }
+        } else {
+            let d = ip_at + 16;
+            if d + 4 <= o.len()
+                && o[..3] == [0x01, 0x00, 0x5e]
+                && o[3] == o[d + 1] & 0x7f
+                && o[4..6] == o[d + 2..d + 4]
+            {
+                let low = [out[d + 1] & 0x7f, out[d + 2], out[d + 3]];
+                out[3..6].copy_from_slice(&low);
+            }
         }
     }
 

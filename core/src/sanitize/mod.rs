@@ -728,6 +728,241 @@ mod tests {
         assert_eq!(dns_of(&out), 1);
     }
 
+    fn tcp_segment(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut tcp = vec![0x9c, 0x40];
+        tcp.extend_from_slice(&dport.to_be_bytes());
+        tcp.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        tcp.extend_from_slice(payload);
+        ipv4(6, &tcp)
+    }
+
+    fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+        h.windows(n.len()).position(|w| w == n)
+    }
+
+    /// Live curl → http.server traffic: a redacted form or text body keeps
+    /// its Content-Type (tshark parses the zeros as the same protocol, so
+    /// the protocol hierarchy is the same), a binary type is still renamed;
+    /// Basic credentials stay base64 of `user:password` of the same shape.
+    #[test]
+    fn http_textual_bodies_keep_their_type_and_basic_stays_user_password() {
+        use base64::Engine;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let cred = b64.encode("alice.w:Tr0ub4dor&3xyz");
+        let req = format!(
+            "POST /v1/upload HTTP/1.1\r\nHost: api.brightquill.test\r\nAuthorization: Basic {cred}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 26\r\n\r\n\
+             email=carol@brightquill.io"
+        );
+        let resp = "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n\x7fPNG";
+        let (a, b) = (
+            tcp_segment(80, req.as_bytes()),
+            tcp_segment(80, resp.as_bytes()),
+        );
+        let input = pcap(&[(&a, a.len()), (&b, b.len())]);
+        let out = run(&input);
+        assert_eq!(out.len(), input.len());
+        assert!(find(&out, b"Content-Type: application/x-www-form-urlencoded\r\n").is_some());
+        assert!(find(&out, b"Content-Type: image/xxx\r\n").is_some());
+        assert!(find(&out, b"carol").is_none() && find(&out, b"brightquill").is_none());
+        let at = find(&out, b"Basic ").expect("scheme kept") + 6;
+        let new = b64.decode(&out[at..at + cred.len()]).expect("still base64");
+        let new = String::from_utf8(new).expect("still text");
+        assert_eq!(new.len(), 22);
+        assert_eq!(new.find(':'), Some(7), "{new}");
+        assert!(
+            !new.contains("alice") && !new.contains("Tr0ub4dor"),
+            "{new}"
+        );
+        // The body is zeroed, its framing kept.
+        let body = find(&out, b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(out[body..body + 26], [0; 26]);
+    }
+
+    /// `curl -H 'Content-Type: application/json' -d '{…}'`: a redacted JSON
+    /// body reads as JSON (`{}` and spaces), not as zeros under a text layer.
+    #[test]
+    fn redacted_json_body_is_an_empty_object() {
+        let body = r#"{"email":"carol@brightquill.io","k":1}"#;
+        let req = format!(
+            "POST /v1/profile HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let a = tcp_segment(8080, req.as_bytes());
+        let input = pcap(&[(&a, a.len())]);
+        let out = run(&input);
+        let at = find(&out, b"\r\n\r\n").unwrap() + 4;
+        let mut want = vec![b' '; body.len()];
+        want[..2].copy_from_slice(b"{}");
+        assert_eq!(out[at..at + body.len()], want[..]);
+        assert!(find(&out, b"Content-Type: application/json\r\n").is_some());
+        // keep: the body is kept (scrubbed), not replaced.
+        let mut cfg = SanitizeConfig::new(vec![7; 32]);
+        cfg.payload_policy = PayloadPolicy::Keep;
+        let kept = sanitize_bytes(&input, cfg).unwrap().0;
+        assert_eq!(kept[at], b'{');
+        assert!(find(&kept, b"\"email\"").is_some());
+    }
+
+    /// `curl -g http://[fd5a:7c31:4e02::53]:8080/`: the Host literal stays an
+    /// IPv6 address (it was replaced letter by letter, `pj4z:8o86:…`), port kept.
+    #[test]
+    fn http_host_ipv6_literal_stays_an_address() {
+        let req = b"GET / HTTP/1.1\r\nHost: [fd5a:7c31:4e02::53]:8080\r\n\r\n";
+        let a = tcp_segment(8080, req);
+        let input = pcap(&[(&a, a.len())]);
+        let out = run(&input);
+        let at = find(&out, b"Host: [").expect("host kept") + 7;
+        let end = at
+            + out[at..]
+                .iter()
+                .position(|&c| c == b']')
+                .expect("bracket kept");
+        assert_eq!(end - at, "fd5a:7c31:4e02::53".len());
+        let text = std::str::from_utf8(&out[at..end]).unwrap();
+        let addr: std::net::Ipv6Addr = text.parse().expect("still an IPv6 address");
+        assert_ne!(
+            addr,
+            "fd5a:7c31:4e02::53".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(&out[end..end + 6], b"]:8080");
+    }
+
+    fn ptr_query(dst: [u8; 4], name: &str, tail: &[u8]) -> Vec<u8> {
+        let mut dns = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            dns.push(l.len() as u8);
+            dns.extend_from_slice(l.as_bytes());
+        }
+        dns.extend_from_slice(&[0, 0, 12, 0, 1]);
+        dns.extend_from_slice(tail);
+        let mut udp = vec![0xc0, 0x00, 0, 53];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let mut ip = ipv4(17, &udp);
+        ip[16..20].copy_from_slice(&dst);
+        ip[10..12].fill(0);
+        let ck = !(frame::sum16(&ip[..20]) as u16);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        ip
+    }
+
+    /// `dig -x 10.213.57.53` in a live capture: the reverse name must be the
+    /// address's pseudonym. Octets that need more digits than their label
+    /// has move the label boundaries (same total length) instead of losing
+    /// digits (`53.48.075.75` read as 75.75.48.53).
+    #[test]
+    fn reverse_name_is_the_address_pseudonym_even_when_octets_grow() {
+        let mut relaid = 0;
+        for d in 1..=9u8 {
+            let name = format!("{d}.200.200.200.in-addr.arpa");
+            let ip = ptr_query([200, 200, 200, d], &name, &[]);
+            let input = pcap(&[(&ip, ip.len())]);
+            let out = run(&input);
+            let o = &out[40..];
+            let p = [o[16], o[17], o[18], o[19]];
+            let q = &o[28 + 12..];
+            let mut labels = Vec::new();
+            let mut i = 0;
+            while q[i] != 0 {
+                labels.push(String::from_utf8(q[i + 1..i + 1 + q[i] as usize].to_vec()).unwrap());
+                i += 1 + q[i] as usize;
+            }
+            assert_eq!(i, name.len() + 1, "name length kept");
+            assert_eq!(labels[4..], ["in-addr", "arpa"]);
+            let digits: usize = p.iter().map(|o| o.to_string().len()).sum();
+            if digits <= 10 {
+                let got: Vec<u8> = labels[..4]
+                    .iter()
+                    .rev()
+                    .map(|l| l.parse().unwrap())
+                    .collect();
+                assert_eq!(got, p, "{name} -> {labels:?}");
+            }
+            if labels[0].len() != 1 {
+                relaid += 1;
+            }
+        }
+        assert!(relaid > 0, "no case needed the boundaries moved");
+    }
+
+    /// A pointer aiming inside the reverse name (an SOA owner naming the
+    /// zone `200.200.in-addr.arpa` through the question) pins its label
+    /// boundaries: the message stays parseable, every length byte kept.
+    #[test]
+    fn reverse_name_with_a_pointer_inside_keeps_its_labels() {
+        // Authority: owner = pointer to "51.198.in-addr.arpa" inside the question.
+        let inner = 12 + 2 + 4;
+        let tail = [0xc0, inner as u8, 0, 6, 0, 1, 0, 0, 0, 60, 0, 0];
+        for d in 1..=9u8 {
+            let name = format!("{d}.200.200.200.in-addr.arpa");
+            let ip = ptr_query([200, 200, 200, d], &name, &tail);
+            let input = pcap(&[(&ip, ip.len())]);
+            let out = run(&input);
+            let (a, b) = (&input[40 + 28 + 12..], &out[40 + 28 + 12..]);
+            let mut i = 0;
+            while a[i] != 0 {
+                assert_eq!(a[i], b[i], "length byte at {i} kept ({name})");
+                i += 1 + a[i] as usize;
+            }
+        }
+    }
+
+    /// A neighbour solicitation on a veth: the Ethernet destination
+    /// 33:33:ff:00:00:53 spelt the last 24 bits of the target fd5a:…::53.
+    /// The group MAC now follows the pseudonymised IPv6 destination.
+    #[test]
+    fn multicast_mac_follows_the_pseudonymised_group_address() {
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut f = vec![
+            0x33, 0x33, 0xff, 0, 0, 0x53, 2, 0x5c, 0xa1, 0x7e, 0, 0x10, 0x86, 0xdd,
+        ];
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 59, 255]);
+        f.extend_from_slice(&[
+            0xfd, 0x5a, 0x7c, 0x31, 0x4e, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ]);
+        f.extend_from_slice(&[0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0x53]);
+        for v in [1u32, 0, f.len() as u32, f.len() as u32] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&f);
+        let out = run(&b);
+        let o = &out[40..];
+        assert_eq!(o[..2], [0x33, 0x33], "still a group MAC");
+        assert_eq!(
+            o[2..6],
+            o[14 + 24 + 12..14 + 24 + 16],
+            "made from the new destination"
+        );
+        assert_ne!(o[2..6], f[2..6], "the original's last bits are gone");
+    }
+
+    /// A TXT answer (dig against a stdlib server) keeps its string lengths:
+    /// tshark still shows two strings of 12 and 5 bytes, not 19 empty ones.
+    #[test]
+    fn dns_txt_keeps_its_string_lengths() {
+        let mut dns = vec![0x12, 0x34, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0];
+        dns.extend_from_slice(b"\x04corp\x04test\x00\x00\x10\x00\x01");
+        dns.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 1, 0, 0, 19]);
+        dns.extend_from_slice(b"\x0capi-key=s3cr\x05hello");
+        let mut udp = vec![0, 53, 0xc0, 0];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let ip = ipv4(17, &udp);
+        let input = pcap(&[(&ip, ip.len())]);
+        let out = run(&input);
+        let rd = out.len() - 19;
+        assert_eq!(out[rd], 12);
+        assert_eq!(out[rd + 1..rd + 13], [0; 12]);
+        assert_eq!(out[rd + 13], 5);
+        assert_eq!(out[rd + 14..], [0; 5]);
+    }
+
     #[test]
     fn custom_blocks_keep_their_structure() {
         // pcapng: SHB, then a custom block (type 0xBAD, PEN, data).

@@ -130,6 +130,43 @@ fn v6_special_prefix(a: [u8; 16]) -> Option<u32> {
         .map(|(_, len)| *len)
 }
 
+/// The octet labels of a reverse IPv4 name (label `k` holds `p[n-1-k]`)
+/// written with the same total number of digits as the original labels
+/// (`widths`), so the name keeps its length: zero-padded in the original
+/// widths when every octet fits; else, when `relayout` allows label
+/// boundaries to move, each octet in the digits it needs plus zeros (at most
+/// 3 digits a label). `None` when the pseudonym cannot be written exactly.
+pub(crate) fn reverse_v4_digits(p: &[u8], widths: &[usize], relayout: bool) -> Option<Vec<String>> {
+    let n = widths.len();
+    if p.len() != n {
+        return None;
+    }
+    let octet = |k: usize| p[n - 1 - k].to_string();
+    if (0..n).all(|k| octet(k).len() <= widths[k]) {
+        return Some(
+            (0..n)
+                .map(|k| format!("{:0>w$}", octet(k), w = widths[k]))
+                .collect(),
+        );
+    }
+    if !relayout {
+        return None;
+    }
+    let total: usize = widths.iter().sum();
+    let mut w: Vec<usize> = (0..n).map(|k| octet(k).len()).collect();
+    let mut extra = total.checked_sub(w.iter().sum())?;
+    for wk in w.iter_mut() {
+        let add = extra.min(3 - *wk);
+        *wk += add;
+        extra -= add;
+    }
+    (extra == 0).then(|| {
+        (0..n)
+            .map(|k| format!("{:0>w$}", octet(k), w = w[k]))
+            .collect()
+    })
+}
+
 impl Pseudonymizer {
     /// `key`: any length ≥ 16 bytes. A 32-byte key is used for Crypto-PAn as is
     /// (so the reference vectors reproduce); sub-keys for the other classes are
@@ -577,11 +614,21 @@ impl Pseudonymizer {
         } else {
             self.pseudonymize_ipv4_prefix(a)
         };
+        let widths: arrayvec::ArrayVec<usize, 4> = labels.iter().map(|l| l.len()).collect();
+        // Text has no compression pointers: the dots may move.
+        let digits = reverse_v4_digits(&p[..n], &widths, true);
         let mut at = 0;
         for (k, l) in labels.iter().enumerate() {
-            let s = format!("{:0>width$}", p[n - 1 - k], width = l.len());
-            name[at..at + l.len()].copy_from_slice(&s.as_bytes()[s.len() - l.len()..]);
-            at += l.len() + 1;
+            let s = match &digits {
+                Some(d) => d[k].clone(),
+                None => format!("{:0>width$}", p[n - 1 - k], width = l.len()),
+            };
+            let w = if digits.is_some() { s.len() } else { l.len() };
+            name[at..at + w].copy_from_slice(&s.as_bytes()[s.len() - w..]);
+            if k + 1 < n {
+                name[at + w] = b'.';
+            }
+            at += w + 1;
         }
         true
     }

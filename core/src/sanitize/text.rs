@@ -43,7 +43,14 @@ pub fn looks_secret(t: &[u8]) -> bool {
     let has_upper = t.iter().any(u8::is_ascii_uppercase);
     let has_lower = t.iter().any(u8::is_ascii_lowercase);
     let hex = t.iter().all(u8::is_ascii_hexdigit);
-    (hex && t.len() >= 32) || (has_digit && has_upper && has_lower && entropy(t) >= 3.5)
+    // Single-case tokens with many digits (`rt_8c6f1d9e…`, `sk_live_…`, hex
+    // with a prefix) are as secret as mixed-case ones; words with a year or a
+    // version number have too few digits or too little entropy.
+    let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
+    let digit_rich = digits * 4 >= t.len() && (has_upper || has_lower);
+    (hex && t.len() >= 32)
+        || (has_digit && has_upper && has_lower && entropy(t) >= 3.5)
+        || (digit_rich && entropy(t) >= 3.5)
 }
 
 fn parse_dotted_v4(b: &[u8]) -> Option<([u8; 4], usize)> {
@@ -322,5 +329,20 @@ Authorization: Bearer abcdefgh12345678 oid 1.3.6.1.4.1 x"
         }
         assert!(s.contains("1.3.6.1.4.1"), "OIDs are not addresses: {s}");
         assert!(s.contains(".com from"), "{s}");
+    }
+
+    /// Live HTTP scenario: a lowercase token echoed in a kept response body.
+    #[test]
+    fn single_case_digit_rich_tokens_are_secrets() {
+        assert!(looks_secret(b"rt_8c6f1d9e2b7a4c3f5e0d8b1a"));
+        assert!(looks_secret(b"sk_live_4eC39HqLyjWDarjtT1zdp7dc"));
+        assert!(looks_secret(b"TOKEN_93A7C1F0B2D84E6A5C"));
+        for word in [
+            &b"application_settings_2024"[..],
+            b"release-notes-2024-11-22",
+            b"aaaaaaaaaa1111111111",
+        ] {
+            assert!(!looks_secret(word), "{}", String::from_utf8_lossy(word));
+        }
     }
 }
