@@ -48,6 +48,49 @@ pub fn fixture_files() -> Vec<PathBuf> {
     v
 }
 
+/// The Python that runs the live-traffic scripts of `tests/traffic`
+/// (`$PYTHON`, else `python3`).
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether a live-traffic test runs: false, after a notice, when
+/// `PCAPLENS_SKIP_LIVE_TRAFFIC=1` asks to skip it; otherwise it panics unless
+/// it runs as root (network namespaces) with `ip`, tcpdump, tshark, Python
+/// and every one of `tools` on PATH, so a machine that lacks them fails
+/// instead of skipping silently.
+pub fn live_traffic(test: &str, tools: &[&str]) -> bool {
+    if std::env::var("PCAPLENS_SKIP_LIVE_TRAFFIC").as_deref() == Ok("1") {
+        eprintln!("NOTICE: {test}: live traffic test skipped (PCAPLENS_SKIP_LIVE_TRAFFIC=1)");
+        return false;
+    }
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("run id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "{test}: live traffic tests need root (network namespaces); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
+    );
+    let python = python();
+    let missing: Vec<&str> = ["ip", "tcpdump", "tshark", python.as_str()]
+        .into_iter()
+        .chain(tools.iter().copied())
+        .filter(|tool| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{test}: live traffic tests need {missing:?} on PATH (see .ci/run); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
+    );
+    true
+}
+
 /// Say loudly that the corpus is absent (the only allowed skip).
 pub fn corpus_absent_notice(test: &str) {
     eprintln!("NOTICE: {test}: ../shared/corpus is absent; corpus checks skipped");

@@ -10,7 +10,7 @@
 //! they print a notice and pass).
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::{pcaplens_bin, repo_root};
+use pcaplens_tests::{live_traffic, pcaplens_bin, python, repo_root};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,40 +73,12 @@ fn strip_names(m: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn skip_requested(test: &str) -> bool {
-    if std::env::var("PCAPLENS_SKIP_LIVE_TRAFFIC").as_deref() == Ok("1") {
-        eprintln!("NOTICE: {test}: PCAPLENS_SKIP_LIVE_TRAFFIC=1, live traffic test skipped");
-        return true;
-    }
-    false
-}
-
-fn require_tools(tools: &[&str]) {
-    let euid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&euid.stdout).trim(),
-        "0",
-        "live traffic tests need root (network namespaces); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
-    );
-    for t in ["ip", "tcpdump", "tshark", "python3"].iter().chain(tools) {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "live traffic tests need `{t}` on PATH (see .ci/run); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
-        );
-    }
-}
-
 /// Run apps.py SCENARIO, then pcaplens (the core, default config) on its capture.
 fn run_scenario(scenario: &str, tools: &[&str]) -> Option<Run> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    if skip_requested(scenario) {
+    if !live_traffic(scenario, tools) {
         return None;
     }
-    require_tools(tools);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     // Namespace and interface names derive from the tag: short and unique.
     let tag = format!("{}{n}", std::process::id() % 100_000);
@@ -114,7 +86,7 @@ fn run_scenario(scenario: &str, tools: &[&str]) -> Option<Run> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let t0 = Instant::now();
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(repo_root().join("tests/traffic/apps.py"))
         .args([scenario, dir.to_str().unwrap(), &tag])
         .output()

@@ -17,7 +17,7 @@
 
 use pcaplens_core::sanitize::audit::audit_bytes;
 use pcaplens_core::sanitize::{sanitize_bytes, SanitizeConfig};
-use pcaplens_tests::{pcaplens_bin, repo_root, temp_dir};
+use pcaplens_tests::{live_traffic, pcaplens_bin, python, repo_root, temp_dir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -25,44 +25,6 @@ use std::time::Instant;
 const TOOLS: &[&str] = &[
     "ip", "tcpdump", "dumpcap", "tshark", "dig", "curl", "openssl", "ping",
 ];
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// `false` (after a notice) when live tests are skipped on purpose; panics
-/// with what is missing otherwise.
-fn live_prerequisites(test: &str) -> bool {
-    if std::env::var("PCAPLENS_SKIP_LIVE_TRAFFIC").as_deref() == Ok("1") {
-        eprintln!("NOTICE: {test}: skipped (PCAPLENS_SKIP_LIVE_TRAFFIC=1)");
-        return false;
-    }
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "{test}: needs root (network namespaces, tcpdump); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
-    );
-    let py = python();
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .copied()
-        .chain([py.as_str()])
-        .filter(|t| !have(t))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{test}: missing tools {missing:?}; install them or set PCAPLENS_SKIP_LIVE_TRAFFIC=1"
-    );
-    true
-}
 
 fn run_script(script: &str, args: &[&Path]) {
     let path = repo_root().join("tests/traffic").join(script);
@@ -158,7 +120,7 @@ fn audit_must_fail_on_originals(work: &Path, name: &str) {
 
 #[test]
 fn sanitize_live_dns_http_tls_traffic() {
-    if !live_prerequisites("sanitize_live_dns_http_tls_traffic") {
+    if !live_traffic("sanitize_live_dns_http_tls_traffic", TOOLS) {
         return;
     }
     let t0 = Instant::now();

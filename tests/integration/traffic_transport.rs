@@ -18,7 +18,7 @@ use pcaplens_core::detect::tcp::{TcpEvent, TcpReport};
 use pcaplens_core::detect::Counted;
 use pcaplens_core::report::Report;
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::repo_root;
+use pcaplens_tests::{live_traffic, python, repo_root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,35 +91,12 @@ fn analyze(path: &Path) -> Report {
     analyze_bytes(&bytes, cfg).unwrap()
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Run one scenario of transport.py, or None when live tests are switched off.
 fn run(name: &'static str, tools: &[&str]) -> Option<Scenario> {
-    if std::env::var("PCAPLENS_SKIP_LIVE_TRAFFIC").as_deref() == Ok("1") {
-        eprintln!("NOTICE: live traffic scenario {name} skipped (PCAPLENS_SKIP_LIVE_TRAFFIC=1)");
+    if !live_traffic(name, tools) {
         return None;
     }
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "live traffic tests need root (network namespaces); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
-    );
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    for t in ["ip", "tcpdump", "tshark", python.as_str()]
-        .iter()
-        .chain(tools)
-    {
-        assert!(
-            have(t),
-            "live traffic scenario {name} needs `{t}` (see .ci/run); set PCAPLENS_SKIP_LIVE_TRAFFIC=1 to skip"
-        );
-    }
+    let python = python();
     // Namespace and interface names carry pid and counter: tests run in parallel.
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let tag = format!(

@@ -69,14 +69,16 @@ ICMP_UNREACH = {0: "net", 1: "host", 2: "protocol", 3: "port", 4: "frag-needed",
 
 def tshark_summary(path):
     """The oracle's TCP/ICMP counters of one capture, with the frame numbers behind them."""
-    env = dict(os.environ, WIRESHARK_CONFIG_DIR=tempfile.mkdtemp(prefix="pl-wsconf-"),
-               LC_ALL="C", TZ="UTC")
     cmd = ["tshark", "-n", "-2"] + [a for p in PREFS for a in ("-o", p)] + [
         "-r", path, "-T", "fields", "-E", "header=n", "-E", "separator=/t",
         "-E", "occurrence=a", "-E", "aggregator=|", "-E", "quote=n"]
     for f in FIELDS:
         cmd += ["-e", f]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+    # An empty configuration directory, as the oracle runs tshark.
+    with tempfile.TemporaryDirectory(prefix="pl-wsconf-") as conf:
+        env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf, LC_ALL="C", TZ="UTC")
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           check=False)
     if p.returncode != 0:
         raise RuntimeError("tshark failed on %s: %s" % (path, p.stderr.decode()))
     fi = {f: i for i, f in enumerate(FIELDS)}
