@@ -723,8 +723,12 @@ fn basic_credentials(ps: &mut Pseudonymizer, b64: &[u8]) -> Option<Vec<u8>> {
 /// so a body wholly in this segment becomes `{}` and spaces (same length,
 /// nothing of the original). Bodies spread over segments stay zeros.
 fn redacted_json_body(f: &mut Frame<'_>, at: usize, n: u64, end: usize) {
-    let Ok(n) = usize::try_from(n) else { return };
-    if f.policy != PayloadPolicy::Redact || n < 2 || at + n > end || at + n > f.len() {
+    // Content-Length is the sender's word: any size, so no unchecked sums.
+    let Some(body_end) = usize::try_from(n).ok().and_then(|n| at.checked_add(n)) else {
+        return;
+    };
+    let n = body_end - at;
+    if f.policy != PayloadPolicy::Redact || n < 2 || body_end > end || body_end > f.len() {
         return;
     }
     // The Content-Type of this message, if its header is in this segment.

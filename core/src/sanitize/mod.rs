@@ -804,6 +804,16 @@ mod tests {
         assert!(find(&kept, b"\"email\"").is_some());
     }
 
+    /// Regression (robustness suite, debug build): a JSON request claiming a
+    /// Content-Length near 2^64 overflowed the body's end offset.
+    #[test]
+    fn json_body_with_a_huge_content_length_does_not_overflow() {
+        let req = b"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 18446744073709551615\r\n\r\n{\"a\":1}";
+        let a = tcp_segment(8080, req);
+        let out = run(&pcap(&[(&a, a.len())]));
+        assert!(find(&out, b"Content-Length: 18446744073709551615").is_some());
+    }
+
     /// `curl -g http://[fd5a:7c31:4e02::53]:8080/`: the Host literal stays an
     /// IPv6 address (it was replaced letter by letter, `pj4z:8o86:…`), port kept.
     #[test]
