@@ -61,7 +61,8 @@ pub struct ScanReport {
     pub total: u64,
     /// Most probes first (ties: scanner address, then pattern).
     pub scans: Vec<ScanFinding>,
-    /// Probe flows seen (of any source).
+    /// Probe flows seen (of any source), without answered UDP exchanges
+    /// with payload (those count only toward vertical scans).
     pub probe_flows: u64,
     /// Probes not kept because of the per-source or source limits.
     pub untracked_probes: u64,
@@ -255,7 +256,11 @@ impl Detector for ScanDetector {
         else {
             return;
         };
-        self.probe_flows += 1;
+        // An answered UDP exchange with payload (a DNS or NTP query) is only
+        // kept in case it widens a vertical scan: it is not itself a probe.
+        if !vertical_only {
+            self.probe_flows += 1;
+        }
         let src = f.orig_addr;
         if !self.sources.contains_key(&src) && self.sources.len() >= self.cfg.max_sources {
             self.untracked += 1;
@@ -542,8 +547,10 @@ mod tests {
             p.push(h as u64, &udp(C, 50_000 + h as u16, server, 53, b"query"));
             p.push(h as u64, &udp(server, 53, C, 50_000 + h as u16, b"answer"));
         }
-        let scans = p.report().findings.scans.scans;
-        assert!(scans.is_empty(), "{scans:?}");
+        let report = p.report().findings.scans;
+        assert!(report.scans.is_empty(), "{:?}", report.scans);
+        // Nor are its queries counted as probes.
+        assert_eq!(report.probe_flows, 0);
     }
 
     /// `ping` sends 56 bytes of data per echo: a sweep with it is still a sweep.
