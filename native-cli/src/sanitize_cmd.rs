@@ -117,6 +117,45 @@ fn write_audit_json(args: &SanitizeArgs, doc: &serde_json::Value) -> Result<()> 
     Ok(())
 }
 
+/// Feed the whole input to the sanitizer, handing each chunk's output to
+/// `emit`; stops after the first capture error (its output is still emitted:
+/// everything before the error is kept).
+fn feed_input(
+    args: &SanitizeArgs,
+    s: &mut Sanitizer,
+    input: &mut dyn Read,
+    mut emit: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = Vec::with_capacity(CHUNK + (64 << 10));
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", args.input.display())),
+        };
+        out.clear();
+        let failed = s.feed(&buf[..n], &mut out).is_err();
+        emit(&out)?;
+        if failed {
+            return Ok(());
+        }
+    }
+}
+
+/// Run the leak audit over every byte of `file`.
+fn audit_file(audit: &mut LeakAudit, file: &mut File) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        audit.feed(&buf[..n]);
+    }
+}
+
 /// `--check FILE`: learn IN's identifiers (the rewrite goes nowhere), then
 /// run the leak audit over FILE. The key only matters for telling apart a
 /// pseudonym that happens to equal an original: pass the one used for FILE.
@@ -129,20 +168,8 @@ fn check(args: &SanitizeArgs, target: &Path) -> Result<u8> {
     let Some(mut input) = open_input(args) else {
         return Ok(exit::BAD_INPUT);
     };
-    let mut buf = vec![0u8; CHUNK];
-    let mut sink = Vec::with_capacity(CHUNK + (64 << 10));
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", args.input.display())),
-        };
-        sink.clear();
-        if s.feed(&buf[..n], &mut sink).is_err() {
-            break;
-        }
-    }
+    // Only the identifiers are wanted: the rewritten bytes go nowhere.
+    feed_input(args, &mut s, &mut input, |_| Ok(()))?;
     let summary = s.finish();
     if let (Some(e), None) = (&summary.error, &summary.format) {
         eprintln!("pcaplens: {}: {}", args.input.display(), e.message);
@@ -157,13 +184,7 @@ fn check(args: &SanitizeArgs, target: &Path) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        audit.feed(&buf[..n]);
-    }
+    audit_file(&mut audit, &mut file)?;
     let report = audit.finish();
     let leaks: u64 = report.hits.values().sum();
     write_audit_json(
@@ -213,22 +234,7 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
     let out_file =
         File::create(&output).with_context(|| format!("creating {}", output.display()))?;
     let mut w = BufWriter::new(out_file);
-    let mut buf = vec![0u8; CHUNK];
-    let mut out = Vec::with_capacity(CHUNK + (64 << 10));
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", args.input.display())),
-        };
-        out.clear();
-        let failed = s.feed(&buf[..n], &mut out).is_err();
-        w.write_all(&out)?;
-        if failed {
-            break;
-        }
-    }
+    feed_input(&args, &mut s, &mut input, |out| Ok(w.write_all(out)?))?;
     w.flush()?;
     drop(w);
     let summary = s.finish();
@@ -252,13 +258,7 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
     let mut audit = LeakAudit::new(ps.originals());
     let mut written =
         File::open(&output).with_context(|| format!("re-reading {}", output.display()))?;
-    loop {
-        let n = written.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        audit.feed(&buf[..n]);
-    }
+    audit_file(&mut audit, &mut written)?;
     let report = audit.finish();
     let leaks: u64 = report.hits.values().sum();
     write_audit_json(

@@ -709,11 +709,7 @@ mod tests {
         // Query whose first label claims 40 bytes but 6 follow.
         let mut dns = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 40];
         dns.extend_from_slice(b"secret");
-        let mut udp = vec![0xc0, 0x00, 0, 53];
-        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(&dns);
-        let ip = ipv4(17, &udp);
+        let ip = udp_datagram(0xc000, 53, &dns);
         let input = pcap(&[(&ip, ip.len())]);
         let out = run(&input);
         assert!(!out.windows(6).any(|w| w == b"secret"), "fail closed");
@@ -726,6 +722,17 @@ mod tests {
         };
         assert_eq!(dns_of(&input), 1);
         assert_eq!(dns_of(&out), 1);
+    }
+
+    /// An IPv4 UDP datagram (checksum 0: none) from `sport` to `dport`.
+    fn udp_datagram(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut udp = Vec::with_capacity(8 + payload.len());
+        udp.extend_from_slice(&sport.to_be_bytes());
+        udp.extend_from_slice(&dport.to_be_bytes());
+        udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(payload);
+        ipv4(17, &udp)
     }
 
     fn tcp_segment(dport: u16, payload: &[u8]) -> Vec<u8> {
@@ -846,11 +853,7 @@ mod tests {
         }
         dns.extend_from_slice(&[0, 0, 12, 0, 1]);
         dns.extend_from_slice(tail);
-        let mut udp = vec![0xc0, 0x00, 0, 53];
-        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(&dns);
-        let mut ip = ipv4(17, &udp);
+        let mut ip = udp_datagram(0xc000, 53, &dns);
         ip[16..20].copy_from_slice(&dst);
         ip[10..12].fill(0);
         let ck = !(frame::sum16(&ip[..20]) as u16);
@@ -959,11 +962,7 @@ mod tests {
         dns.extend_from_slice(b"\x04corp\x04test\x00\x00\x10\x00\x01");
         dns.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 1, 0, 0, 19]);
         dns.extend_from_slice(b"\x0capi-key=s3cr\x05hello");
-        let mut udp = vec![0, 53, 0xc0, 0];
-        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(&dns);
-        let ip = ipv4(17, &udp);
+        let ip = udp_datagram(53, 0xc000, &dns);
         let input = pcap(&[(&ip, ip.len())]);
         let out = run(&input);
         let rd = out.len() - 19;
