@@ -12,6 +12,7 @@ Usage: python3 bench/bench.py [--packets N] [--skip-tshark] [--extra-args "..."]
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,32 @@ def main():
         how = "one thread" if threads == "1" else f"two threads, flows on the {flows} one"
         print(f"pcaplens analyze, {how}: {secs:.3f} s wall, {cpu:.3f} s CPU{vs}")
     tshark = next((r[1] for r in rows if r[0].startswith("tshark")), None)
+
+    # Two baselines that say how far any design could go here. The flow floor
+    # (bench/flow_floor.c: parse and count 5-tuples, nothing else) is what a
+    # flow tool cannot go below. Two one-thread analyses side by side show
+    # whether both cores deliver full speed on independent work: if so, a
+    # perfect split of one analysis over both takes half the one-thread time.
+    one_env = dict(os.environ, PCAPLENS_READ_THREADS="1")
+    one = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, big], env=one_env)
+    pair_cmd = " ".join(f"{shlex.quote(PCAPLENS)} analyze --json {' '.join(map(shlex.quote, extra))} {shlex.quote(big)} >/dev/null &"
+                        for _ in range(2)) + " wait"
+    pair = best_of(args.repeat, ["sh", "-c", pair_cmd], env=one_env)
+    floor_flows = None
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc:
+        exe = os.path.join(tmp, "flow_floor")
+        subprocess.run([cc, "-O2", "-o", exe, os.path.join(ROOT, "bench", "flow_floor.c")], check=True)
+        floor_flows = best_of(args.repeat, [exe, big])
+    print(f"\nbaselines: one-thread analysis {one[0]:.3f} s; two of them side by side {pair[0]:.3f} s"
+          f" ({one[0] / pair[0] * 2:.2f} analyses' worth of work per {one[0]:.3f} s on both cores)")
+    if tshark:
+        print(f"  a perfect split of one analysis over both cores: about {one[0] / 2:.3f} s,"
+              f" {tshark[0] / (one[0] / 2):.1f}x tshark (the serial end of the report not counted)")
+    if floor_flows:
+        vs = f", {tshark[0] / floor_flows[0]:.1f}x tshark" if tshark else ""
+        print(f"  flow floor (bench/flow_floor.c, 5-tuple counts only, one core): {floor_flows[0]:.3f} s{vs};"
+              f" pcaplens one-thread analysis = {one[0] / floor_flows[0]:.1f}x the floor")
     print(f"\nread-only floor (dd, no parsing): one core {floor1[0]:.3f} s, two cores {floor2[0]:.3f} s")
     if tshark:
         print(f"  tshark / floor: {tshark[0] / floor1[0]:.1f}x (one core), {tshark[0] / floor2[0]:.1f}x (two cores);"
