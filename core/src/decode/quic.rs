@@ -26,6 +26,41 @@ impl LongHeader {
     pub fn is_version_negotiation(&self) -> bool {
         self.version == 0
     }
+
+    /// A Retry packet: type 3 in v1 and its drafts, 0 in v2.
+    pub fn is_retry(&self) -> bool {
+        match self.version {
+            0 => false,
+            0x6b33_43cf => self.packet_type == 0,
+            _ => self.packet_type == 3,
+        }
+    }
+
+    /// An Initial packet: type 0 in v1 and its drafts (and in the reserved
+    /// versions clients send to force a negotiation, which keep v1's
+    /// layout), type 1 in v2 (RFC 9369 §3.2).
+    pub fn is_initial(&self) -> bool {
+        match self.version {
+            0 => false,
+            0x6b33_43cf => self.packet_type == 1,
+            _ => self.packet_type == 0,
+        }
+    }
+}
+
+/// Where the packet number of the Initial packet `h` starts and where the
+/// packet ends (its Length field, cut at the end of the datagram `b`), read
+/// in the v1 layout: token length, token, length.
+pub fn initial_layout(b: &[u8], h: &LongHeader) -> Option<(usize, usize)> {
+    let mut q = h.scid.end;
+    let (token_len, n) = varint(b, q)?;
+    q = q
+        .checked_add(n)?
+        .checked_add(usize::try_from(token_len).ok()?)?;
+    let (len, n) = varint(b, q)?;
+    q = q.checked_add(n)?;
+    let end = q.checked_add(usize::try_from(len).ok()?)?.min(b.len());
+    (q < end).then_some((q, end))
 }
 
 /// QUIC variable-length integer at `p`: (value, bytes used).

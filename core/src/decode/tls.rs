@@ -192,8 +192,11 @@ pub fn parse_client_hello(m: &[u8]) -> Option<ClientHello> {
                 while q + 2 <= body.end {
                     let v = be16(m, q)?;
                     if !is_grease(v) {
-                        hello.max_supported_version =
-                            Some(hello.max_supported_version.map_or(v, |x| x.max(v)));
+                        hello.max_supported_version = Some(
+                            hello
+                                .max_supported_version
+                                .map_or(v, |x| std::cmp::max_by_key(x, v, |&w| version_rank(w))),
+                        );
                     }
                     q += 2;
                 }
@@ -205,6 +208,14 @@ pub fn parse_client_hello(m: &[u8]) -> Option<ClientHello> {
     Some(hello)
 }
 
+/// Order of versions by age: TLS 1.3's drafts (0x7fNN) come between 1.2 and 1.3.
+fn version_rank(v: u16) -> u32 {
+    match v {
+        0x7f00..=0x7fff => 0x0303_8000 + u32::from(v & 0xff),
+        _ => u32::from(v) << 16,
+    }
+}
+
 /// Name of a TLS version number.
 pub fn version_name(v: u16) -> &'static str {
     match v {
@@ -213,6 +224,7 @@ pub fn version_name(v: u16) -> &'static str {
         0x0302 => "TLS 1.1",
         0x0303 => "TLS 1.2",
         0x0304 => "TLS 1.3",
+        0x7f00..=0x7fff => "TLS 1.3 draft",
         _ => "unknown",
     }
 }
@@ -269,6 +281,19 @@ mod tests {
                 let _ = parse_client_hello(&rec[5..cut]);
             }
         }
+    }
+
+    #[test]
+    fn tls_13_drafts_rank_between_12_and_13() {
+        let highest = |vs: &[u16]| {
+            vs.iter()
+                .copied()
+                .reduce(|x, v| std::cmp::max_by_key(x, v, |&w| version_rank(w)))
+        };
+        assert_eq!(highest(&[0x0304, 0x7f1c, 0x7f1b]), Some(0x0304));
+        assert_eq!(highest(&[0x7f1c, 0x0303, 0x7f1a]), Some(0x7f1c));
+        assert_eq!(highest(&[0x0301, 0x0303]), Some(0x0303));
+        assert_eq!(version_name(0x7f1c), "TLS 1.3 draft");
     }
 
     #[test]

@@ -332,6 +332,11 @@ impl Detectors {
         self.http.on_packet(ctx);
         self.tls.on_packet(ctx);
         self.quic.on_packet(ctx);
+        if !self.quic.packet_hellos.is_empty() {
+            let snis = self.tls.on_quic_hellos(&self.quic.packet_hellos);
+            self.blocklist.on_app_names(ctx, &[], &snis);
+            self.quic.packet_hellos.clear();
+        }
         self.perf.on_packet(ctx);
         self.scan.on_packet(ctx);
         self.blocklist.on_packet(ctx);

@@ -5,14 +5,22 @@
 //! A datagram is QUIC when it passes the same long-header heuristic the
 //! decoder uses (tshark also finds QUIC by heuristic, not by port). Versions
 //! are counted once per coalesced long-header packet, like `quic.version`.
+//!
+//! The client's ClientHello is read here too: Initial packets are protected
+//! with keys anyone can derive from the connection ID (RFC 9001 §5.2), as
+//! Wireshark and Zeek do. Its CRYPTO frames are put back in order across
+//! packets (browsers split the hello over two Initials and shuffle the
+//! frames) and the whole hello goes to the TLS report and the blocklist.
 
 use super::icmp::quoted_udp_payload;
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::app::looks_like_quic;
-use crate::decode::quic::{long_headers, negotiated_versions};
+use crate::decode::quic::{frames, initial_layout, long_headers, negotiated_versions, Frame};
+use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
 use crate::decode::{Icmp, Transport};
 use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
+use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -53,12 +61,45 @@ struct Conn {
     vn: Option<(u64, i64, Option<CommunityIdSource>)>,
     server_progress_after_vn: bool,
     client_versions: Vec<u32>,
+    /// The client's ClientHello being read (None before the first client
+    /// Initial and after the hello was read or given up).
+    hello: Option<Box<HelloReader>>,
+    hello_done: bool,
+}
+
+/// CRYPTO bytes kept per connection while its ClientHello is incomplete:
+/// far more than any real hello (about 2 KB with post-quantum key shares),
+/// and the same order as a TCP connection's TLS reassembly.
+const MAX_HELLO_BYTES: usize = 16 << 10;
+
+/// Client Initial packets tried per connection before giving up.
+const MAX_HELLO_PACKETS: u8 = 8;
+
+/// The client's ClientHello, put together from the CRYPTO frames of its
+/// Initial packets.
+#[derive(Default)]
+struct HelloReader {
+    /// The Destination Connection ID of the client's first Initial: every
+    /// client Initial is protected with keys from it (RFC 9001 §5.2), even
+    /// after the client takes the server's ID.
+    dcid: ArrayVec<u8, 20>,
+    /// Initial packet-number space: largest packet number opened so far.
+    largest_pn: Option<u64>,
+    /// The CRYPTO stream from offset 0, as far as it is contiguous.
+    data: Vec<u8>,
+    /// Pieces beyond a gap: (stream offset, bytes).
+    pending: Vec<(u64, Vec<u8>)>,
+    pending_bytes: usize,
+    packets: u8,
 }
 
 pub struct QuicDetector {
     cap: usize,
     report: QuicReport,
     conns: FxHashMap<u64, Conn>,
+    /// ClientHello handshake messages the current packet completed, for the
+    /// TLS report and the blocklist (taken by [`super::Detectors`]).
+    pub(crate) packet_hellos: Vec<Vec<u8>>,
 }
 
 fn hex(v: u32) -> String {
@@ -71,6 +112,7 @@ impl QuicDetector {
             cap: cfg.max_instances,
             report: QuicReport::default(),
             conns: FxHashMap::default(),
+            packet_hellos: Vec::new(),
         }
     }
 
@@ -160,9 +202,25 @@ impl QuicDetector {
             if h.is_version_negotiation() {
                 c.vn = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
                 c.server_progress_after_vn = false;
+                // The client's next Initial starts over with a new hello.
+                c.hello = None;
+                c.hello_done = false;
             } else if from_orig {
                 if !c.client_versions.contains(&h.version) && c.client_versions.len() < 8 {
                     c.client_versions.push(h.version);
+                }
+                if h.is_initial() && !c.hello_done {
+                    if let Some(hello) = read_client_initial(c, p, &h) {
+                        self.packet_hellos.push(hello);
+                    }
+                }
+            } else if h.is_retry() {
+                // The client sends its hello again, under keys from the
+                // Retry's connection ID (RFC 9001 §5.2): read it again.
+                c.hello = None;
+                c.hello_done = false;
+                if c.vn.is_some() {
+                    c.server_progress_after_vn = true;
                 }
             } else if c.vn.is_some() {
                 c.server_progress_after_vn = true;
@@ -176,6 +234,149 @@ impl QuicDetector {
                     offered,
                 });
         }
+    }
+}
+
+/// Open one client Initial packet `h` of the datagram `b` and add its
+/// CRYPTO frames to the connection's ClientHello; returns the hello once it
+/// is whole. Gives up (for this connection) on anything that is not a
+/// ClientHello, on too many packets and on too many bytes.
+fn read_client_initial(
+    c: &mut Conn,
+    b: &[u8],
+    h: &crate::decode::quic::LongHeader,
+) -> Option<Vec<u8>> {
+    let candidates = initial_candidates(h.version);
+    let (pn_off, end) = initial_layout(b, h)?;
+    if candidates.is_empty() {
+        return None;
+    }
+    let r = c.hello.get_or_insert_with(|| {
+        let mut r = Box::<HelloReader>::default();
+        // A DCID longer than 20 bytes is not v1's; no keys, no hello.
+        let _ = r.dcid.try_extend_from_slice(&b[h.dcid.clone()]);
+        r
+    });
+    r.packets += 1;
+    let pkt = &b[h.offset..end];
+    let pn_off = pn_off - h.offset;
+    // Keys from the first Initial's DCID; after a Retry, from the DCID the
+    // Retry gave (the one this packet carries).
+    let first = r.dcid.clone();
+    let own = &b[h.dcid.clone()];
+    let largest = r.largest_pn;
+    let open_with = |dcid: &[u8]| {
+        candidates.iter().find_map(|&(salt, prefix)| {
+            let keys = PacketKeys::initial(salt, prefix, dcid, false)?;
+            open_packet(&keys, pkt, pn_off, largest)
+        })
+    };
+    let opened = open_with(&first).or_else(|| {
+        let opened = (own != &first[..]).then(|| open_with(own)).flatten()?;
+        r.dcid.clear();
+        let _ = r.dcid.try_extend_from_slice(own);
+        Some(opened)
+    });
+    let mut give_up = r.packets >= MAX_HELLO_PACKETS;
+    if let Some(opened) = opened {
+        r.largest_pn = Some(r.largest_pn.map_or(opened.pn, |l| l.max(opened.pn)));
+        for f in frames(&opened.payload) {
+            let Ok(Frame::Crypto { offset, data }) = f else {
+                // Frames after one that does not parse cannot be located.
+                if f.is_err() {
+                    break;
+                }
+                continue;
+            };
+            give_up |= !r.add(offset, data);
+        }
+        r.settle();
+        match hello_length(&r.data) {
+            HelloLength::Whole(n) => {
+                let hello = std::mem::take(&mut r.data);
+                c.hello = None;
+                c.hello_done = true;
+                let mut hello = hello;
+                hello.truncate(n);
+                return Some(hello);
+            }
+            HelloLength::NotAHello => give_up = true,
+            HelloLength::Short => {}
+        }
+    }
+    if give_up {
+        c.hello = None;
+        c.hello_done = true;
+    }
+    None
+}
+
+impl HelloReader {
+    /// Keep one CRYPTO frame's bytes; false when the budget is spent.
+    fn add(&mut self, offset: u64, data: &[u8]) -> bool {
+        let have = self.data.len() as u64;
+        let Some(end) = offset.checked_add(data.len() as u64) else {
+            return false;
+        };
+        if end <= have {
+            return true; // a retransmission of what is held
+        }
+        if end > MAX_HELLO_BYTES as u64 {
+            return false;
+        }
+        if offset <= have {
+            self.data
+                .extend_from_slice(&data[(have - offset) as usize..]);
+        } else {
+            if self.pending_bytes + data.len() > MAX_HELLO_BYTES {
+                return false;
+            }
+            self.pending_bytes += data.len();
+            self.pending.push((offset, data.to_vec()));
+        }
+        true
+    }
+
+    /// Move pending pieces that now touch the contiguous data into it.
+    fn settle(&mut self) {
+        loop {
+            let have = self.data.len() as u64;
+            let Some(i) = self.pending.iter().position(|(o, _)| *o <= have) else {
+                return;
+            };
+            let (offset, piece) = self.pending.swap_remove(i);
+            self.pending_bytes -= piece.len();
+            let end = offset + piece.len() as u64;
+            if end > have {
+                self.data
+                    .extend_from_slice(&piece[(have - offset) as usize..]);
+            }
+        }
+    }
+}
+
+enum HelloLength {
+    /// The handshake message is whole: its length with the 4-byte header.
+    Whole(usize),
+    Short,
+    NotAHello,
+}
+
+fn hello_length(data: &[u8]) -> HelloLength {
+    match data.first() {
+        None => HelloLength::Short,
+        Some(1) if data.len() < 4 => HelloLength::Short,
+        Some(1) => {
+            let n = 4 + u32::from_be_bytes([0, data[1], data[2], data[3]]) as usize;
+            if n > MAX_HELLO_BYTES {
+                HelloLength::NotAHello
+            } else if data.len() >= n {
+                HelloLength::Whole(n)
+            } else {
+                HelloLength::Short
+            }
+        }
+        Some(_) => HelloLength::NotAHello,
     }
 }
 
@@ -224,6 +425,178 @@ mod tests {
             p.extend_from_slice(&v.to_be_bytes());
         }
         p
+    }
+
+    /// A client Initial of `version` protected as a real client does it
+    /// (keys from `dcid`, 2-byte packet number, padded to 1200 bytes),
+    /// carrying `frames`.
+    fn client_initial(version: u32, dcid: &[u8], pn: u64, frames: &[u8]) -> Vec<u8> {
+        use crate::decode::quic_crypto::{initial_candidates, PacketKeys, TAG_LEN};
+        let (salt, prefix) = initial_candidates(version)[0];
+        let keys = PacketKeys::initial(salt, prefix, dcid, false).unwrap();
+        let ty = if version == 0x6b33_43cf { 1 } else { 0 };
+        let mut pkt = vec![0xc0 | (ty << 4) | 1];
+        pkt.extend_from_slice(&version.to_be_bytes());
+        pkt.push(dcid.len() as u8);
+        pkt.extend_from_slice(dcid);
+        pkt.extend_from_slice(&[0, 0]); // no SCID, no token
+        let mut body = frames.to_vec();
+        body.resize(1100, 0); // PADDING
+        let len = 2 + body.len() + TAG_LEN;
+        pkt.extend_from_slice(&[0x40 | (len >> 8) as u8, len as u8]);
+        let pn_off = pkt.len();
+        pkt.extend_from_slice(&(pn as u16).to_be_bytes());
+        let tag = keys.seal(pn, &pkt, &mut body).unwrap();
+        pkt.extend_from_slice(&body);
+        pkt.extend_from_slice(&tag);
+        let mask = keys.mask(&pkt[pn_off + 4..pn_off + 20]).unwrap();
+        pkt[0] ^= mask[0] & 0x0f;
+        pkt[pn_off] ^= mask[1];
+        pkt[pn_off + 1] ^= mask[2];
+        pkt
+    }
+
+    /// A CRYPTO frame at stream offset `offset`.
+    fn crypto(offset: usize, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x06, 0x40 | (offset >> 8) as u8, offset as u8];
+        f.extend_from_slice(&[0x40 | (data.len() >> 8) as u8, data.len() as u8]);
+        f.extend_from_slice(data);
+        f
+    }
+
+    /// The handshake message of a test ClientHello (its TLS record header cut).
+    fn hello(sni: &str) -> Vec<u8> {
+        client_hello(sni, &["h3"])[5..].to_vec()
+    }
+
+    #[test]
+    fn a_client_hello_split_and_shuffled_over_two_initials_is_read_once() {
+        let h = hello("video.example.org");
+        let (a, rest) = h.split_at(20);
+        let (b, c) = rest.split_at(30);
+        let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+        // Packet 0 holds the middle and the end, out of order, with a PING
+        // between (as browsers send them); packet 1 the start.
+        let mut first = crypto(20 + 30, c);
+        first.push(0x01);
+        first.extend(crypto(20, b));
+        let mut p = Pcap::new();
+        p.push(
+            0,
+            &udp(C, 50000, S, 443, &client_initial(1, &dcid, 0, &first)),
+        );
+        p.push(
+            1,
+            &udp(
+                C,
+                50000,
+                S,
+                443,
+                &client_initial(1, &dcid, 1, &crypto(0, a)),
+            ),
+        );
+        // A copy of the first packet (a retransmission) adds nothing.
+        p.push(
+            2,
+            &udp(C, 50000, S, 443, &client_initial(1, &dcid, 2, &first)),
+        );
+        // QUIC v2 and a version that forces negotiation (v1 keys) are read too.
+        let v2 = client_initial(0x6b33_43cf, &dcid, 0, &crypto(0, &hello("v2.example.org")));
+        p.push(3, &udp(C, 50001, S, 443, &v2));
+        let grease = client_initial(0x1a2a_3a4a, &dcid, 0, &crypto(0, &hello("grease.example")));
+        p.push(4, &udp(C, 50002, S, 443, &grease));
+        let t = p.failures().tls;
+        assert_eq!(t.client_hellos, 3);
+        let names: Vec<&str> = t.server_names.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["grease.example", "v2.example.org", "video.example.org"]
+        );
+        assert_eq!(t.alpn.get("h3"), Some(&3));
+
+        // The SNI is matched against a blocklist in the frame that completes the hello.
+        let mut cfg = crate::detect::DetectConfig::default();
+        cfg.blocklist.entries = crate::detect::blocklist::parse_list(
+            "example.org
+",
+            "l.txt",
+        )
+        .unwrap();
+        let hits = p.findings_with(cfg).blocklist.hits;
+        let got: Vec<(&str, &str, u64)> = hits
+            .iter()
+            .map(|h| (h.matched_in.as_str(), h.value.as_str(), h.evidence[0].frame))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tls_sni", "v2.example.org", 4),
+                ("tls_sni", "video.example.org", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn after_a_retry_the_hello_is_read_again_under_the_new_keys() {
+        let (old, new) = ([1u8; 8], [2u8; 8]);
+        let h = hello("retry.example");
+        let mut p = Pcap::new();
+        p.push(
+            0,
+            &udp(
+                C,
+                50000,
+                S,
+                443,
+                &client_initial(1, &old, 0, &crypto(0, &h)),
+            ),
+        );
+        // Retry (v1 type 3): SCID = the new ID, a token, the integrity tag.
+        let mut retry = vec![0xf0, 0, 0, 0, 1, 0, 8];
+        retry.extend_from_slice(&new);
+        retry.extend_from_slice(&[0xAB; 24]);
+        p.push(1, &udp(S, 443, C, 50000, &retry));
+        p.push(
+            2,
+            &udp(
+                C,
+                50000,
+                S,
+                443,
+                &client_initial(1, &new, 1, &crypto(0, &h)),
+            ),
+        );
+        let t = p.failures().tls;
+        assert_eq!(t.client_hellos, 2);
+        assert_eq!(t.server_names.get("retry.example"), Some(&2));
+    }
+
+    #[test]
+    fn initials_that_do_not_open_or_hold_no_hello_are_skipped_safely() {
+        let dcid = [9u8; 8];
+        let good = client_initial(1, &dcid, 0, &crypto(0, &hello("x.example")));
+        let mut p = Pcap::new();
+        // Every cut and a flipped ciphertext byte: nothing is read, nothing panics.
+        for cut in 0..good.len() {
+            p.push(cut as u64, &udp(C, 40000, S, 443, &good[..cut]));
+        }
+        let mut bad = good.clone();
+        bad[100] ^= 1;
+        p.push(5000, &udp(C, 40001, S, 443, &bad));
+        // A CRYPTO stream that does not start with a ClientHello.
+        let other = client_initial(1, &dcid, 0, &crypto(0, &[2, 0, 0, 4, 0, 0, 0, 0]));
+        p.push(5001, &udp(C, 40002, S, 443, &other));
+        // A hello claiming far more than any real one, sent in pieces.
+        let mut huge = vec![1, 0x01, 0, 0];
+        huge.resize(900, 0x41);
+        for k in 0..20u64 {
+            let f = crypto(k as usize * 900, &huge);
+            p.push(
+                6000 + k,
+                &udp(C, 40003, S, 443, &client_initial(1, &dcid, k, &f)),
+            );
+        }
+        assert_eq!(p.failures().tls.client_hellos, 0);
     }
 
     #[test]

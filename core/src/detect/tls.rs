@@ -155,7 +155,40 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str, max: usize) {
     }
 }
 
+/// Count a ClientHello handshake message (`msg` starts at its 4-byte
+/// header) in the report, reading the names in place; returns its SNI, or
+/// None when it does not parse as a ClientHello.
+fn count_client_hello(
+    report: &mut TlsReport,
+    max_names: usize,
+    msg: &[u8],
+) -> Option<Option<Box<str>>> {
+    let hello = parse_client_hello(msg)?;
+    let text = |r: &std::ops::Range<usize>| String::from_utf8_lossy(&msg[r.clone()]);
+    let sni = hello.sni.as_ref().map(text);
+    report.client_hellos += 1;
+    if let Some(s) = &sni {
+        bump(&mut report.server_names, s, max_names);
+    }
+    for a in &hello.alpn {
+        bump(&mut report.alpn, &text(a), max_names);
+    }
+    let version = hello.max_supported_version.unwrap_or(hello.version);
+    bump(&mut report.versions, version_name(version), max_names);
+    Some(sni.map(|s| s.into()))
+}
+
 impl TlsDetector {
+    /// ClientHellos read from QUIC Initial packets (whole handshake
+    /// messages): counted like those over TCP; returns their SNIs.
+    pub(crate) fn on_quic_hellos(&mut self, hellos: &[Vec<u8>]) -> Vec<Box<str>> {
+        hellos
+            .iter()
+            .filter_map(|m| count_client_hello(&mut self.report, self.cfg.max_names, m))
+            .flatten()
+            .collect()
+    }
+
     pub fn new(cfg: &DetectConfig) -> Self {
         TlsDetector {
             cfg: cfg.tls.clone(),
@@ -265,24 +298,8 @@ impl TlsDetector {
                     let body = &b[5..total];
                     match body.first() {
                         Some(1) => {
-                            if let Some(hello) = parse_client_hello(body) {
-                                // Counted here, where the names can be read in place.
-                                let text = |r: &std::ops::Range<usize>| {
-                                    String::from_utf8_lossy(&body[r.clone()])
-                                };
-                                let sni = hello.sni.as_ref().map(text);
-                                report.client_hellos += 1;
-                                if let Some(s) = &sni {
-                                    bump(&mut report.server_names, s, max_names);
-                                }
-                                for a in &hello.alpn {
-                                    bump(&mut report.alpn, &text(a), max_names);
-                                }
-                                let version = hello.max_supported_version.unwrap_or(hello.version);
-                                bump(&mut report.versions, version_name(version), max_names);
-                                evs.push(Ev::Hello {
-                                    sni: sni.map(|s| s.into()),
-                                });
+                            if let Some(sni) = count_client_hello(report, max_names, body) {
+                                evs.push(Ev::Hello { sni });
                             }
                         }
                         Some(2) => evs.push(Ev::ServerHello),
