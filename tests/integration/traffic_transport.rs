@@ -623,11 +623,13 @@ fn traffic_nmap_tcp_scans_detected() {
 }
 
 #[test]
-fn traffic_nmap_udp_scan_and_sweeps_detected() {
+fn traffic_nmap_udp_ack_maimon_scans_and_sweeps_detected() {
     nmap_scans(
         "scans_other",
         &[
             "udp",
+            "ack",
+            "maimon",
             "horizontal",
             "ping_sweep",
             "sweep_default",
@@ -657,6 +659,8 @@ fn nmap_scans(scenario: &'static str, kinds: &[&str]) {
         ("null", "vertical"),
         ("xmas", "vertical"),
         ("udp", "vertical"),
+        ("ack", "vertical"),
+        ("maimon", "vertical"),
         ("syn6", "vertical"),
         ("horizontal", "horizontal"),
         ("ping_sweep", "ping_sweep"),

@@ -879,6 +879,9 @@ def scenario_scans(lab, seed, part):
         ("null", nmap + ["-sN", "-p1-200", "10.5.0.2"], vb, "ethernet"),
         ("xmas", nmap + ["-sX", "-p1-200", "10.5.0.2"], vb, "ethernet"),
         ("udp", nmap + ["-sU", "-p1-200", "10.5.0.2"], vb, "ethernet"),
+        # -sA and -sW send the same bare ACK; -sM sends FIN+ACK.
+        ("ack", nmap + ["-sA", "-p1-200", "10.5.0.2"], vb, "ethernet"),
+        ("maimon", nmap + ["-sM", "-p1-200", "10.5.0.2"], vb, "ethernet"),
         ("syn6", nmap + ["-6", "-sS", "-p1-200", "fd00:5::2"], vb, "ethernet"),
         ("horizontal", nmap + ["-sS", "-p80", "10.5.1.1-40"], vb, "ethernet"),
         ("ping_sweep", ["nmap", "-n", "-sn", "-PE", "-T5", "10.5.1.1-40"], "any", "sll"),

@@ -6,6 +6,11 @@
 //! - TCP without payload from the originator, with a SYN: `syn` (half-open: the scanner never completes the
 //!   handshake) or `connect` (it does, then leaves without sending data);
 //! - TCP without SYN or ACK: `fin`, `null` or `xmas` (FIN+PSH+URG);
+//! - a bare ACK (`ack`: nmap -sA and -sW send the same probe) or FIN+ACK
+//!   (`maimon`, nmap -sM), at most two of them, answered by a reset: the
+//!   reset is what tells a probe from the tail of a connection the capture
+//!   caught mid-stream (whose peer answers with an ACK or data, or, when the
+//!   capture is one-sided, not at all);
 //! - UDP with at most a few datagrams: `udp` (nmap puts protocol payloads in
 //!   some; answered ones with payload count for vertical scans only);
 //! - ICMP echo requests, with or without data: `icmp_echo` (ping sweeps).
@@ -21,7 +26,7 @@
 //! `max_probes_per_source` distinct probes each are kept (the rest counted).
 
 use super::{DetectConfig, Detector, Evidence, Findings};
-use crate::decode::tcp_flags::{ACK, FIN, PSH, SYN, URG};
+use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
 use crate::flow::Flow;
 use crate::report::ts_secs;
 use serde::{Deserialize, Serialize};
@@ -73,7 +78,8 @@ pub struct ScanFinding {
     pub scanner: String,
     /// "vertical", "horizontal" or "ping_sweep".
     pub pattern: String,
-    /// Probe kinds seen: "syn", "connect", "fin", "null", "xmas", "udp", "icmp_echo".
+    /// Probe kinds seen: "syn", "connect", "fin", "null", "xmas", "udp",
+    /// "icmp_echo", "ack" (nmap -sA/-sW), "maimon" (nmap -sM).
     pub scan_types: Vec<String>,
     /// Distinct target hosts and the first `max_listed` of them (sorted).
     pub target_count: u64,
@@ -97,7 +103,17 @@ pub struct ScanFinding {
 }
 
 /// Probe kinds as bits (for a compact per-probe record).
-const KINDS: [&str; 7] = ["syn", "connect", "fin", "null", "xmas", "udp", "icmp_echo"];
+const KINDS: [&str; 9] = [
+    "syn",
+    "connect",
+    "fin",
+    "null",
+    "xmas",
+    "udp",
+    "icmp_echo",
+    "ack",
+    "maimon",
+];
 
 #[derive(Clone, Copy)]
 struct Probe {
@@ -109,6 +125,9 @@ struct Probe {
     proto: u8,
     kind: u8,
     open: bool,
+    /// The target answered at all (an open port, an echo reply, or the
+    /// reset to an ACK probe, which tells a live host but no open port).
+    responded: bool,
     vertical_only: bool,
     ts: i64,
     frame: u64,
@@ -156,6 +175,8 @@ struct ProbeKind {
     kind: u8,
     /// The target answered (SYN/ACK, payload, UDP reply, echo reply).
     open: bool,
+    /// The target answered at all (see [`Probe::responded`]).
+    responded: bool,
     /// Counts toward vertical scans only (see the UDP case).
     vertical_only: bool,
 }
@@ -170,6 +191,7 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
         Some(ProbeKind {
             kind,
             open,
+            responded: open,
             vertical_only: false,
         })
     };
@@ -190,7 +212,22 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
                     0
                 }
             } else if o & ACK != 0 {
-                return None; // mid-stream traffic, not a probe
+                // Mid-stream traffic, unless a lone ACK or FIN+ACK drew a reset.
+                let kind = match o {
+                    ACK => 7,
+                    o if o == FIN | ACK => 8,
+                    _ => return None,
+                };
+                let reset_only = r & RST != 0 && r & (SYN | FIN) == 0;
+                if f.dir[0].packets > 2 || !reset_only || f.dir[1].payload_bytes > 0 {
+                    return None;
+                }
+                return Some(ProbeKind {
+                    kind,
+                    open: false,
+                    responded: true,
+                    vertical_only: false,
+                });
             } else if o == 0 {
                 3
             } else if o & (FIN | PSH | URG) == FIN | PSH | URG {
@@ -216,6 +253,7 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
             Some(ProbeKind {
                 kind: 5,
                 open: answered,
+                responded: answered,
                 vertical_only: payload && answered,
             })
         }
@@ -251,6 +289,7 @@ impl Detector for ScanDetector {
         let Some(ProbeKind {
             kind,
             open,
+            responded,
             vertical_only,
         }) = probe_kind(f)
         else {
@@ -286,6 +325,7 @@ impl Detector for ScanDetector {
             proto: f.proto,
             kind,
             open,
+            responded,
             vertical_only,
             ts: f.first_ts,
             frame: f.first_frame,
@@ -418,7 +458,11 @@ impl Group<'_> {
         let hosts: BTreeSet<IpAddr> = group.iter().map(|p| p.dst).collect();
         let ports: BTreeSet<u16> = group.iter().map(|p| p.port).collect();
         let open_ports: BTreeSet<u16> = group.iter().filter(|p| p.open).map(|p| p.port).collect();
-        let responsive: BTreeSet<IpAddr> = group.iter().filter(|p| p.open).map(|p| p.dst).collect();
+        let responsive: BTreeSet<IpAddr> = group
+            .iter()
+            .filter(|p| p.responded)
+            .map(|p| p.dst)
+            .collect();
         let mut kinds: BTreeSet<u8> = group.iter().map(|p| p.kind).collect();
         // A SYN to a closed port (answered by a RST) looks the same whether a
         // raw-socket SYN scan or connect() sent it; only open ports tell them
@@ -497,6 +541,50 @@ mod tests {
         assert_eq!(scans[0].scan_types, vec!["connect".to_string()]);
         assert_eq!(scans[0].open_ports, vec![5, 9]);
         assert_eq!(scans[0].port_count, 20);
+    }
+
+    /// nmap -sA (and -sW, the same probe) and -sM: a lone ACK or FIN+ACK per
+    /// port, each drawing a reset: scans with no open port, a live host.
+    #[test]
+    fn ack_and_maimon_scans_are_found() {
+        use crate::decode::tcp_flags::FIN;
+        for (flags, kind) in [(ACK, "ack"), (FIN | ACK, "maimon")] {
+            let mut p = Pcap::new();
+            for port in 1..=20u16 {
+                let ms = port as u64;
+                p.push(ms, &tcp(C, 40_000, S, port, 100, 7, flags, b""));
+                p.push(ms, &tcp(S, port, C, 40_000, 7, 0, RST, b""));
+            }
+            let scans = p.report().findings.scans.scans;
+            assert_eq!(scans.len(), 1, "{kind}: {scans:?}");
+            assert_eq!(scans[0].scan_types, vec![kind.to_string()]);
+            assert_eq!(scans[0].port_count, 20);
+            assert!(scans[0].open_ports.is_empty());
+            assert_eq!(scans[0].responsive_targets, vec!["10.0.0.2".to_string()]);
+        }
+    }
+
+    /// The tails of connections a capture caught mid-stream look like ACK or
+    /// FIN+ACK probes, but the peer answers with an ACK (or nothing is seen
+    /// of it, in a one-sided capture): never a scan.
+    #[test]
+    fn connection_tails_caught_mid_stream_are_not_ack_scans() {
+        use crate::decode::tcp_flags::FIN;
+        let mut p = Pcap::new();
+        for k in 0..40u16 {
+            let (sport, ms) = (41_000 + k, k as u64);
+            // 40 ports of one host: a lone FIN+ACK answered with FIN+ACK, or
+            // a lone ACK never answered.
+            if k % 2 == 0 {
+                p.push(ms, &tcp(C, sport, S, 1000 + k, 100, 7, FIN | ACK, b""));
+                p.push(ms, &tcp(S, 1000 + k, C, sport, 7, 101, FIN | ACK, b""));
+            } else {
+                p.push(ms, &tcp(C, sport, S, 1000 + k, 100, 7, ACK, b""));
+            }
+        }
+        let r = p.report().findings.scans;
+        assert!(r.scans.is_empty(), "{:?}", r.scans);
+        assert_eq!(r.probe_flows, 0);
     }
 
     /// nmap -sS: the open ports' SYN/ACK is reset without an ACK: a SYN scan.
