@@ -164,6 +164,34 @@ impl PyLeakAudit {
     }
 }
 
+/// One pass over the file `src` into `dest`.
+fn sanitize_file(
+    s: &mut Sanitizer,
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    buf: &mut [u8],
+) -> std::io::Result<pcaplens_core::sanitize::SanitizeSummary> {
+    let mut input = std::fs::File::open(src)?;
+    let mut w = BufWriter::new(std::fs::File::create(dest)?);
+    let mut out = Vec::with_capacity(CHUNK + (64 << 10));
+    loop {
+        let n = match input.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.clear();
+        let failed = s.feed(&buf[..n], &mut out).is_err();
+        w.write_all(&out)?;
+        if failed {
+            break;
+        }
+    }
+    w.flush()?;
+    Ok(s.finish())
+}
+
 /// Sanitise file `src` into file `dest` and audit what was written, all in
 /// Rust with the GIL released. Returns `{"sanitize": …, "audit": …}` as JSON.
 #[pyfunction]
@@ -177,27 +205,14 @@ pub fn sanitize_path(
 ) -> PyResult<String> {
     let mut s = new_sanitizer(key, policy)?;
     let doc = py.allow_threads(move || -> std::io::Result<String> {
-        let mut input = std::fs::File::open(&src)?;
-        let mut w = BufWriter::new(std::fs::File::create(&dest)?);
         let mut buf = vec![0u8; CHUNK];
-        let mut out = Vec::with_capacity(CHUNK + (64 << 10));
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            out.clear();
-            let failed = s.feed(&buf[..n], &mut out).is_err();
-            w.write_all(&out)?;
-            if failed {
-                break;
-            }
+        let mut summary = sanitize_file(&mut s, &src, &dest, &mut buf)?;
+        // As the CLI: a second pass places QUIC ClientHellos spread over
+        // several Initials (see `Sanitizer::second_pass`).
+        if let Some(cfg) = s.second_pass() {
+            s = Sanitizer::new(cfg).expect("the key was accepted once");
+            summary = sanitize_file(&mut s, &src, &dest, &mut buf)?;
         }
-        w.flush()?;
-        drop(w);
-        let summary = s.finish();
         // The proof, as the CLI does it: read back what was written.
         let mut audit = LeakAudit::new(s.pseudonymizer().originals());
         let mut written = std::fs::File::open(&dest)?;

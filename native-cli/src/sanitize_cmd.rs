@@ -4,7 +4,9 @@
 use crate::{exit, keyfile};
 use anyhow::{Context, Result};
 use clap::Args;
-use pcaplens_core::sanitize::{LeakAudit, PayloadPolicy, SanitizeConfig, Sanitizer};
+use pcaplens_core::sanitize::{
+    LeakAudit, PayloadPolicy, SanitizeConfig, SanitizeSummary, Sanitizer,
+};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -144,6 +146,24 @@ fn feed_input(
     }
 }
 
+/// One pass: sanitize the whole input into `output`. None when the input
+/// cannot be opened (said on stderr).
+fn sanitize_into(
+    args: &SanitizeArgs,
+    s: &mut Sanitizer,
+    output: &Path,
+) -> Result<Option<SanitizeSummary>> {
+    let Some(mut input) = open_input(args) else {
+        return Ok(None);
+    };
+    let out_file =
+        File::create(output).with_context(|| format!("creating {}", output.display()))?;
+    let mut w = BufWriter::new(out_file);
+    feed_input(args, s, &mut input, |out| Ok(w.write_all(out)?))?;
+    w.flush()?;
+    Ok(Some(s.finish()))
+}
+
 /// Run the leak audit over every byte of `file`.
 fn audit_file(audit: &mut LeakAudit, file: &mut File) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK];
@@ -227,17 +247,20 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
         .expect("clap requires -o without --check");
     let key = load_or_create_key(&args, &output)?;
     let mut s = Sanitizer::new(config(&args, key))?;
-
-    let Some(mut input) = open_input(&args) else {
-        return Ok(exit::BAD_INPUT);
+    let mut summary = match sanitize_into(&args, &mut s, &output)? {
+        Some(summary) => summary,
+        None => return Ok(exit::BAD_INPUT),
     };
-    let out_file =
-        File::create(&output).with_context(|| format!("creating {}", output.display()))?;
-    let mut w = BufWriter::new(out_file);
-    feed_input(&args, &mut s, &mut input, |out| Ok(w.write_all(out)?))?;
-    w.flush()?;
-    drop(w);
-    let summary = s.finish();
+    // QUIC ClientHellos spread over several Initials are only placed once
+    // the whole capture was read: a file is read again, with what the first
+    // pass learned, so no Initial is zeroed. Standard input is read once.
+    if let (Some(cfg), false) = (s.second_pass(), args.input.as_os_str() == "-") {
+        s = Sanitizer::new(cfg)?;
+        summary = match sanitize_into(&args, &mut s, &output)? {
+            Some(summary) => summary,
+            None => return Ok(exit::BAD_INPUT),
+        };
+    }
     let ps = s.into_pseudonymizer();
     if let Some(e) = &summary.error {
         if summary.format.is_none() {

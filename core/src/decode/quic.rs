@@ -144,6 +144,100 @@ pub fn negotiated_versions<'a>(b: &'a [u8], h: &LongHeader) -> impl Iterator<Ite
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
 }
 
+/// CRYPTO bytes kept per stream: far more than any real ClientHello (about
+/// 2 KB with post-quantum key shares), and the same order as a TCP
+/// connection's TLS reassembly.
+pub const MAX_CRYPTO_BYTES: usize = 16 << 10;
+
+/// The start of a CRYPTO stream, put back together from frames that come in
+/// any order and any number of packets (browsers split a ClientHello over
+/// two Initials and shuffle its pieces). Bounded by [`MAX_CRYPTO_BYTES`].
+#[derive(Default)]
+pub struct CryptoStream {
+    /// The stream from offset 0, as far as it is contiguous.
+    data: Vec<u8>,
+    /// Pieces beyond a gap: (stream offset, bytes).
+    pending: Vec<(u64, Vec<u8>)>,
+    pending_bytes: usize,
+}
+
+impl CryptoStream {
+    /// Keep one CRYPTO frame's bytes; false when they reach past the budget.
+    pub fn add(&mut self, offset: u64, data: &[u8]) -> bool {
+        let have = self.data.len() as u64;
+        let Some(end) = offset.checked_add(data.len() as u64) else {
+            return false;
+        };
+        if end <= have {
+            return true; // a retransmission of what is held
+        }
+        if end > MAX_CRYPTO_BYTES as u64 {
+            return false;
+        }
+        if offset <= have {
+            self.data
+                .extend_from_slice(&data[(have - offset) as usize..]);
+            self.settle();
+        } else {
+            if self.pending_bytes + data.len() > MAX_CRYPTO_BYTES {
+                return false;
+            }
+            self.pending_bytes += data.len();
+            self.pending.push((offset, data.to_vec()));
+        }
+        true
+    }
+
+    /// The stream from offset 0 up to the first gap.
+    pub fn contiguous(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Move pending pieces that now touch the contiguous data into it.
+    fn settle(&mut self) {
+        loop {
+            let have = self.data.len() as u64;
+            let Some(i) = self.pending.iter().position(|(o, _)| *o <= have) else {
+                return;
+            };
+            let (offset, piece) = self.pending.swap_remove(i);
+            self.pending_bytes -= piece.len();
+            if offset + piece.len() as u64 > have {
+                self.data
+                    .extend_from_slice(&piece[(have - offset) as usize..]);
+            }
+        }
+    }
+}
+
+/// What the start of a CRYPTO stream holds.
+pub enum HelloLength {
+    /// A whole ClientHello: its length with the 4-byte handshake header.
+    Whole(usize),
+    /// The start of one (or nothing yet).
+    Short,
+    /// Something else, or a length no real hello has.
+    NotAHello,
+}
+
+pub fn hello_length(data: &[u8]) -> HelloLength {
+    match data.first() {
+        None => HelloLength::Short,
+        Some(1) if data.len() < 4 => HelloLength::Short,
+        Some(1) => {
+            let n = 4 + u32::from_be_bytes([0, data[1], data[2], data[3]]) as usize;
+            if n > MAX_CRYPTO_BYTES {
+                HelloLength::NotAHello
+            } else if data.len() >= n {
+                HelloLength::Whole(n)
+            } else {
+                HelloLength::Short
+            }
+        }
+        Some(_) => HelloLength::NotAHello,
+    }
+}
+
 /// One frame of a decrypted packet (RFC 9000 §19), borrowing its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame<'a> {

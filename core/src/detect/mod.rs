@@ -22,7 +22,7 @@ pub mod scan;
 pub(crate) mod stream;
 pub mod tcp;
 #[cfg(test)]
-mod testpcap;
+pub(crate) mod testpcap;
 pub mod tls;
 
 use crate::capture::Record;

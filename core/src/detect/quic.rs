@@ -15,7 +15,10 @@
 use super::icmp::quoted_udp_payload;
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::app::looks_like_quic;
-use crate::decode::quic::{frames, initial_layout, long_headers, negotiated_versions, Frame};
+use crate::decode::quic::{
+    frames, hello_length, initial_layout, long_headers, negotiated_versions, CryptoStream, Frame,
+    HelloLength,
+};
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
 use crate::decode::{Icmp, Transport};
 use crate::flow::CommunityIdSource;
@@ -67,11 +70,6 @@ struct Conn {
     hello_done: bool,
 }
 
-/// CRYPTO bytes kept per connection while its ClientHello is incomplete:
-/// far more than any real hello (about 2 KB with post-quantum key shares),
-/// and the same order as a TCP connection's TLS reassembly.
-const MAX_HELLO_BYTES: usize = 16 << 10;
-
 /// Client Initial packets tried per connection before giving up.
 const MAX_HELLO_PACKETS: u8 = 8;
 
@@ -85,11 +83,7 @@ struct HelloReader {
     dcid: ArrayVec<u8, 20>,
     /// Initial packet-number space: largest packet number opened so far.
     largest_pn: Option<u64>,
-    /// The CRYPTO stream from offset 0, as far as it is contiguous.
-    data: Vec<u8>,
-    /// Pieces beyond a gap: (stream offset, bytes).
-    pending: Vec<(u64, Vec<u8>)>,
-    pending_bytes: usize,
+    crypto: CryptoStream,
     packets: u8,
 }
 
@@ -288,16 +282,13 @@ fn read_client_initial(
                 }
                 continue;
             };
-            give_up |= !r.add(offset, data);
+            give_up |= !r.crypto.add(offset, data);
         }
-        r.settle();
-        match hello_length(&r.data) {
+        match hello_length(r.crypto.contiguous()) {
             HelloLength::Whole(n) => {
-                let hello = std::mem::take(&mut r.data);
+                let hello = r.crypto.contiguous()[..n].to_vec();
                 c.hello = None;
                 c.hello_done = true;
-                let mut hello = hello;
-                hello.truncate(n);
                 return Some(hello);
             }
             HelloLength::NotAHello => give_up = true,
@@ -309,75 +300,6 @@ fn read_client_initial(
         c.hello_done = true;
     }
     None
-}
-
-impl HelloReader {
-    /// Keep one CRYPTO frame's bytes; false when the budget is spent.
-    fn add(&mut self, offset: u64, data: &[u8]) -> bool {
-        let have = self.data.len() as u64;
-        let Some(end) = offset.checked_add(data.len() as u64) else {
-            return false;
-        };
-        if end <= have {
-            return true; // a retransmission of what is held
-        }
-        if end > MAX_HELLO_BYTES as u64 {
-            return false;
-        }
-        if offset <= have {
-            self.data
-                .extend_from_slice(&data[(have - offset) as usize..]);
-        } else {
-            if self.pending_bytes + data.len() > MAX_HELLO_BYTES {
-                return false;
-            }
-            self.pending_bytes += data.len();
-            self.pending.push((offset, data.to_vec()));
-        }
-        true
-    }
-
-    /// Move pending pieces that now touch the contiguous data into it.
-    fn settle(&mut self) {
-        loop {
-            let have = self.data.len() as u64;
-            let Some(i) = self.pending.iter().position(|(o, _)| *o <= have) else {
-                return;
-            };
-            let (offset, piece) = self.pending.swap_remove(i);
-            self.pending_bytes -= piece.len();
-            let end = offset + piece.len() as u64;
-            if end > have {
-                self.data
-                    .extend_from_slice(&piece[(have - offset) as usize..]);
-            }
-        }
-    }
-}
-
-enum HelloLength {
-    /// The handshake message is whole: its length with the 4-byte header.
-    Whole(usize),
-    Short,
-    NotAHello,
-}
-
-fn hello_length(data: &[u8]) -> HelloLength {
-    match data.first() {
-        None => HelloLength::Short,
-        Some(1) if data.len() < 4 => HelloLength::Short,
-        Some(1) => {
-            let n = 4 + u32::from_be_bytes([0, data[1], data[2], data[3]]) as usize;
-            if n > MAX_HELLO_BYTES {
-                HelloLength::NotAHello
-            } else if data.len() >= n {
-                HelloLength::Whole(n)
-            } else {
-                HelloLength::Short
-            }
-        }
-        Some(_) => HelloLength::NotAHello,
-    }
 }
 
 impl Detector for QuicDetector {
@@ -427,43 +349,6 @@ mod tests {
         p
     }
 
-    /// A client Initial of `version` protected as a real client does it
-    /// (keys from `dcid`, 2-byte packet number, padded to 1200 bytes),
-    /// carrying `frames`.
-    fn client_initial(version: u32, dcid: &[u8], pn: u64, frames: &[u8]) -> Vec<u8> {
-        use crate::decode::quic_crypto::{initial_candidates, PacketKeys, TAG_LEN};
-        let (salt, prefix) = initial_candidates(version)[0];
-        let keys = PacketKeys::initial(salt, prefix, dcid, false).unwrap();
-        let ty = if version == 0x6b33_43cf { 1 } else { 0 };
-        let mut pkt = vec![0xc0 | (ty << 4) | 1];
-        pkt.extend_from_slice(&version.to_be_bytes());
-        pkt.push(dcid.len() as u8);
-        pkt.extend_from_slice(dcid);
-        pkt.extend_from_slice(&[0, 0]); // no SCID, no token
-        let mut body = frames.to_vec();
-        body.resize(1100, 0); // PADDING
-        let len = 2 + body.len() + TAG_LEN;
-        pkt.extend_from_slice(&[0x40 | (len >> 8) as u8, len as u8]);
-        let pn_off = pkt.len();
-        pkt.extend_from_slice(&(pn as u16).to_be_bytes());
-        let tag = keys.seal(pn, &pkt, &mut body).unwrap();
-        pkt.extend_from_slice(&body);
-        pkt.extend_from_slice(&tag);
-        let mask = keys.mask(&pkt[pn_off + 4..pn_off + 20]).unwrap();
-        pkt[0] ^= mask[0] & 0x0f;
-        pkt[pn_off] ^= mask[1];
-        pkt[pn_off + 1] ^= mask[2];
-        pkt
-    }
-
-    /// A CRYPTO frame at stream offset `offset`.
-    fn crypto(offset: usize, data: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x06, 0x40 | (offset >> 8) as u8, offset as u8];
-        f.extend_from_slice(&[0x40 | (data.len() >> 8) as u8, data.len() as u8]);
-        f.extend_from_slice(data);
-        f
-    }
-
     /// The handshake message of a test ClientHello (its TLS record header cut).
     fn hello(sni: &str) -> Vec<u8> {
         client_hello(sni, &["h3"])[5..].to_vec()
@@ -477,13 +362,13 @@ mod tests {
         let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
         // Packet 0 holds the middle and the end, out of order, with a PING
         // between (as browsers send them); packet 1 the start.
-        let mut first = crypto(20 + 30, c);
+        let mut first = quic_crypto_frame(20 + 30, c);
         first.push(0x01);
-        first.extend(crypto(20, b));
+        first.extend(quic_crypto_frame(20, b));
         let mut p = Pcap::new();
         p.push(
             0,
-            &udp(C, 50000, S, 443, &client_initial(1, &dcid, 0, &first)),
+            &udp(C, 50000, S, 443, &quic_client_initial(1, &dcid, 0, &first)),
         );
         p.push(
             1,
@@ -492,18 +377,28 @@ mod tests {
                 50000,
                 S,
                 443,
-                &client_initial(1, &dcid, 1, &crypto(0, a)),
+                &quic_client_initial(1, &dcid, 1, &quic_crypto_frame(0, a)),
             ),
         );
         // A copy of the first packet (a retransmission) adds nothing.
         p.push(
             2,
-            &udp(C, 50000, S, 443, &client_initial(1, &dcid, 2, &first)),
+            &udp(C, 50000, S, 443, &quic_client_initial(1, &dcid, 2, &first)),
         );
         // QUIC v2 and a version that forces negotiation (v1 keys) are read too.
-        let v2 = client_initial(0x6b33_43cf, &dcid, 0, &crypto(0, &hello("v2.example.org")));
+        let v2 = quic_client_initial(
+            0x6b33_43cf,
+            &dcid,
+            0,
+            &quic_crypto_frame(0, &hello("v2.example.org")),
+        );
         p.push(3, &udp(C, 50001, S, 443, &v2));
-        let grease = client_initial(0x1a2a_3a4a, &dcid, 0, &crypto(0, &hello("grease.example")));
+        let grease = quic_client_initial(
+            0x1a2a_3a4a,
+            &dcid,
+            0,
+            &quic_crypto_frame(0, &hello("grease.example")),
+        );
         p.push(4, &udp(C, 50002, S, 443, &grease));
         let t = p.failures().tls;
         assert_eq!(t.client_hellos, 3);
@@ -548,7 +443,7 @@ mod tests {
                 50000,
                 S,
                 443,
-                &client_initial(1, &old, 0, &crypto(0, &h)),
+                &quic_client_initial(1, &old, 0, &quic_crypto_frame(0, &h)),
             ),
         );
         // Retry (v1 type 3): SCID = the new ID, a token, the integrity tag.
@@ -563,7 +458,7 @@ mod tests {
                 50000,
                 S,
                 443,
-                &client_initial(1, &new, 1, &crypto(0, &h)),
+                &quic_client_initial(1, &new, 1, &quic_crypto_frame(0, &h)),
             ),
         );
         let t = p.failures().tls;
@@ -574,7 +469,7 @@ mod tests {
     #[test]
     fn initials_that_do_not_open_or_hold_no_hello_are_skipped_safely() {
         let dcid = [9u8; 8];
-        let good = client_initial(1, &dcid, 0, &crypto(0, &hello("x.example")));
+        let good = quic_client_initial(1, &dcid, 0, &quic_crypto_frame(0, &hello("x.example")));
         let mut p = Pcap::new();
         // Every cut and a flipped ciphertext byte: nothing is read, nothing panics.
         for cut in 0..good.len() {
@@ -584,16 +479,21 @@ mod tests {
         bad[100] ^= 1;
         p.push(5000, &udp(C, 40001, S, 443, &bad));
         // A CRYPTO stream that does not start with a ClientHello.
-        let other = client_initial(1, &dcid, 0, &crypto(0, &[2, 0, 0, 4, 0, 0, 0, 0]));
+        let other = quic_client_initial(
+            1,
+            &dcid,
+            0,
+            &quic_crypto_frame(0, &[2, 0, 0, 4, 0, 0, 0, 0]),
+        );
         p.push(5001, &udp(C, 40002, S, 443, &other));
         // A hello claiming far more than any real one, sent in pieces.
         let mut huge = vec![1, 0x01, 0, 0];
         huge.resize(900, 0x41);
         for k in 0..20u64 {
-            let f = crypto(k as usize * 900, &huge);
+            let f = quic_crypto_frame(k as usize * 900, &huge);
             p.push(
                 6000 + k,
-                &udp(C, 40003, S, 443, &client_initial(1, &dcid, k, &f)),
+                &udp(C, 40003, S, 443, &quic_client_initial(1, &dcid, k, &f)),
             );
         }
         assert_eq!(p.failures().tls.client_hellos, 0);

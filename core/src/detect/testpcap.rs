@@ -36,6 +36,11 @@ impl Pcap {
         self
     }
 
+    /// The capture's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn failures(&self) -> Failures {
         self.failures_with(DetectConfig::default())
     }
@@ -154,4 +159,41 @@ pub fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
     rec.extend_from_slice(&hs);
     rec
+}
+
+/// A client Initial of `version` protected as a real client does it
+/// (keys from `dcid`, 2-byte packet number, padded to 1200 bytes),
+/// carrying `frames`.
+pub fn quic_client_initial(version: u32, dcid: &[u8], pn: u64, frames: &[u8]) -> Vec<u8> {
+    use crate::decode::quic_crypto::{initial_candidates, PacketKeys, TAG_LEN};
+    let (salt, prefix) = initial_candidates(version)[0];
+    let keys = PacketKeys::initial(salt, prefix, dcid, false).unwrap();
+    let ty = if version == 0x6b33_43cf { 1 } else { 0 };
+    let mut pkt = vec![0xc0 | (ty << 4) | 1];
+    pkt.extend_from_slice(&version.to_be_bytes());
+    pkt.push(dcid.len() as u8);
+    pkt.extend_from_slice(dcid);
+    pkt.extend_from_slice(&[0, 0]); // no SCID, no token
+    let mut body = frames.to_vec();
+    body.resize(1100, 0); // PADDING
+    let len = 2 + body.len() + TAG_LEN;
+    pkt.extend_from_slice(&[0x40 | (len >> 8) as u8, len as u8]);
+    let pn_off = pkt.len();
+    pkt.extend_from_slice(&(pn as u16).to_be_bytes());
+    let tag = keys.seal(pn, &pkt, &mut body).unwrap();
+    pkt.extend_from_slice(&body);
+    pkt.extend_from_slice(&tag);
+    let mask = keys.mask(&pkt[pn_off + 4..pn_off + 20]).unwrap();
+    pkt[0] ^= mask[0] & 0x0f;
+    pkt[pn_off] ^= mask[1];
+    pkt[pn_off + 1] ^= mask[2];
+    pkt
+}
+
+/// A CRYPTO frame at stream offset `offset`.
+pub fn quic_crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x06, 0x40 | (offset >> 8) as u8, offset as u8];
+    f.extend_from_slice(&[0x40 | (data.len() >> 8) as u8, data.len() as u8]);
+    f.extend_from_slice(data);
+    f
 }

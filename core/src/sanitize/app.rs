@@ -1472,6 +1472,7 @@ fn client_initial(
     // (nothing in it is): work on the output copy of the packet.
     let ok = super::quic_initial::rewrite_client_initial(
         f.ps,
+        f.quic,
         &mut f.out[p..end],
         version,
         &dcid,

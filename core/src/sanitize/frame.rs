@@ -39,6 +39,7 @@ pub(crate) struct Frame<'f> {
     pub policy: PayloadPolicy,
     pub c: &'f mut Counters,
     pub streams: &'f mut super::stream::Streams,
+    pub quic: &'f mut super::quic_initial::QuicState,
     /// Bytes of the frame to keep (less than the length only under `truncate`).
     pub keep_len: usize,
     fixups: ArrayVec<Fixup, 24>,
@@ -82,6 +83,7 @@ impl<'f> Frame<'f> {
         policy: PayloadPolicy,
         c: &'f mut Counters,
         streams: &'f mut super::stream::Streams,
+        quic: &'f mut super::quic_initial::QuicState,
     ) -> Self {
         let keep_len = orig.len();
         Frame {
@@ -91,6 +93,7 @@ impl<'f> Frame<'f> {
             policy,
             c,
             streams,
+            quic,
             keep_len,
             fixups: ArrayVec::new(),
             failed_closed: false,

@@ -27,6 +27,7 @@ pub mod text;
 
 pub use audit::{AuditReport, LeakAudit};
 pub use pseudo::{Originals, Pseudonymizer};
+pub use quic_initial::QuicHellos;
 
 use crate::capture::{Event, MetaKind, Reader, LINK_PCAPNG_CUSTOM_BLOCK, LINK_SYSTEMD_JOURNAL};
 use crate::error::{CaptureError, ErrorInfo};
@@ -70,6 +71,9 @@ pub struct SanitizeConfig {
     pub time_shift: bool,
     /// Keep the pseudonym → original table (for `--map` / `unmask`).
     pub collect_map: bool,
+    /// QUIC ClientHellos learned by an earlier pass over the same capture
+    /// ([`Sanitizer::second_pass`]).
+    pub quic_hellos: QuicHellos,
 }
 
 impl SanitizeConfig {
@@ -80,6 +84,7 @@ impl SanitizeConfig {
             keep_special_ranges: false,
             time_shift: false,
             collect_map: false,
+            quic_hellos: QuicHellos::default(),
         }
     }
 }
@@ -165,6 +170,7 @@ struct Rewriter {
     shift_secs: i64,
     bytes_out: u64,
     streams: stream::Streams,
+    quic: quic_initial::QuicState,
     /// The leak audit's re-scan only collects identifiers: no checksums.
     collect_only: bool,
 }
@@ -206,6 +212,7 @@ impl Sanitizer {
                 shift_secs,
                 bytes_out: 0,
                 streams: stream::Streams::default(),
+                quic: quic_initial::QuicState::new(cfg.quic_hellos.clone()),
                 collect_only: false,
             },
             cfg,
@@ -261,6 +268,20 @@ impl Sanitizer {
         self.rw.collect_only = true;
     }
 
+    /// After [`Sanitizer::finish`]: the configuration of a second pass over
+    /// the same capture, when this one zeroed QUIC Initials that a second
+    /// pass can keep. A browser spreads its ClientHello over two Initials and
+    /// shuffles the pieces: the SNI's place is only known from the last one,
+    /// after the earlier packets were written. The second pass, told where
+    /// each connection's SNI is, rewrites it in every packet. None: one pass
+    /// was enough.
+    pub fn second_pass(&self) -> Option<SanitizeConfig> {
+        let hellos = self.rw.quic.for_second_pass()?;
+        let mut cfg = self.cfg.clone();
+        cfg.quic_hellos.extend(hellos);
+        Some(cfg)
+    }
+
     pub fn pseudonymizer(&self) -> &Pseudonymizer {
         &self.rw.ps
     }
@@ -278,7 +299,13 @@ pub fn sanitize_bytes(
     let mut s = Sanitizer::new(cfg)?;
     let mut out = Vec::with_capacity(input.len());
     let _ = s.feed(input, &mut out);
-    let summary = s.finish();
+    let mut summary = s.finish();
+    if let Some(cfg) = s.second_pass() {
+        s = Sanitizer::new(cfg)?;
+        out.clear();
+        let _ = s.feed(input, &mut out);
+        summary = s.finish();
+    }
     Ok((out, summary, s.into_pseudonymizer()))
 }
 
@@ -349,6 +376,7 @@ impl Rewriter {
                         self.policy,
                         &mut self.c,
                         &mut self.streams,
+                        &mut self.quic,
                     );
                     f.skip_checksums = self.collect_only;
                     f.run(rec.link_type)
@@ -989,5 +1017,81 @@ mod tests {
         assert_eq!(out[..40], b[..40], "header, type, length and PEN kept");
         assert_eq!(out[40..44], [0; 4], "content zeroed");
         assert_eq!(out[44..], b[44..]);
+    }
+}
+
+#[cfg(test)]
+mod quic_tests {
+    use super::*;
+    use crate::detect::testpcap::{
+        client_hello, quic_client_initial, quic_crypto_frame, udp, Pcap, C, S,
+    };
+    use crate::{analyze_bytes, AnalyzerConfig};
+
+    /// A browser's ClientHello: split over two Initials, the SNI in the first
+    /// packet, the hello's start (which places the SNI) only in the second.
+    fn split_hello_capture(sni: &str) -> Vec<u8> {
+        let hello = client_hello(sni, &["h3"])[5..].to_vec();
+        let at = hello
+            .windows(sni.len())
+            .position(|w| w == sni.as_bytes())
+            .unwrap();
+        let (head, tail) = hello.split_at(at - 3);
+        let dcid = [0x5a; 8];
+        let mut p = Pcap::new();
+        let first = quic_client_initial(1, &dcid, 0, &quic_crypto_frame(head.len(), tail));
+        let second = quic_client_initial(1, &dcid, 1, &quic_crypto_frame(0, head));
+        p.push(0, &udp(C, 50000, S, 443, &first));
+        p.push(1, &udp(C, 50000, S, 443, &second));
+        p.bytes().to_vec()
+    }
+
+    #[test]
+    fn a_split_quic_hello_is_rewritten_in_every_packet_after_a_second_pass() {
+        let sni = "secret-service.example.com";
+        let input = split_hello_capture(sni);
+        let before = analyze_bytes(&input, AnalyzerConfig::default()).unwrap();
+        assert_eq!(before.failures.tls.server_names.get(sni), Some(&1));
+
+        // One pass: the first packet cannot be placed and is zeroed; the
+        // sanitizer says a second pass would keep it.
+        let mut one = Sanitizer::new(SanitizeConfig::new(vec![7; 32])).unwrap();
+        let mut out = Vec::new();
+        one.feed(&input, &mut out).unwrap();
+        let s = one.finish();
+        assert_eq!(
+            (
+                s.counters.quic_initials_redacted,
+                s.counters.quic_initials_rewritten
+            ),
+            (1, 1)
+        );
+        assert!(one.second_pass().is_some());
+        let after_one = analyze_bytes(&out, AnalyzerConfig::default()).unwrap();
+        assert_eq!(after_one.failures.tls.client_hellos, 0);
+
+        // Both passes (sanitize_bytes): every Initial rewritten, the hello
+        // still decrypts, with the DNS pseudonym of the name in place.
+        let (out, s, mut ps) = sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32])).unwrap();
+        assert_eq!(
+            (
+                s.counters.quic_initials_redacted,
+                s.counters.quic_initials_rewritten
+            ),
+            (0, 2)
+        );
+        assert_eq!(out.len(), input.len());
+        assert!(!out.windows(sni.len()).any(|w| w == sni.as_bytes()));
+        let after = analyze_bytes(&out, AnalyzerConfig::default()).unwrap();
+        let names: Vec<&String> = after.failures.tls.server_names.keys().collect();
+        assert_eq!(names, [&ps.pseudonymize_dns_name(sni)]);
+        assert_ne!(names[0], sni);
+        // The same key gives the same bytes.
+        assert_eq!(
+            sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32]))
+                .unwrap()
+                .0,
+            out
+        );
     }
 }

@@ -10,11 +10,81 @@
 //! payload (fail closed).
 
 use super::pseudo::Pseudonymizer;
-use crate::decode::quic::{frames, Frame};
+use crate::decode::quic::{frames, hello_length, CryptoStream, Frame, HelloLength};
 use crate::decode::quic_crypto::{
     initial_candidates, unprotect_header, PacketKeys, Unprotected, TAG_LEN,
 };
 use arrayvec::ArrayVec;
+use std::collections::{BTreeMap, HashMap};
+
+/// Connections whose spread-out ClientHello is being put together at once,
+/// and connections remembered: past these, Initials are zeroed as before.
+const MAX_ASSEMBLING: usize = 4096;
+const MAX_KNOWN: usize = 65_536;
+
+/// The ClientHellos of QUIC connections, by the Destination Connection ID of
+/// the client's Initials: where the SNI sits in the CRYPTO stream and what it
+/// says (None: the hello has no SNI). A hello spread over several Initials
+/// (browsers split and shuffle it) is only known once its last piece is
+/// seen, after the earlier packets were written; a second pass over the same
+/// capture, given what the first learned, rewrites every packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuicHellos {
+    known: BTreeMap<Vec<u8>, Option<(u64, Vec<u8>)>>,
+}
+
+impl QuicHellos {
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Add what another pass learned.
+    pub fn extend(&mut self, other: QuicHellos) {
+        self.known.extend(other.known);
+    }
+}
+
+/// One pass's QUIC state: hellos given by an earlier pass, hellos learned in
+/// this one, and those still being put together.
+#[derive(Default)]
+pub(crate) struct QuicState {
+    given: QuicHellos,
+    learned: QuicHellos,
+    assembling: HashMap<Vec<u8>, CryptoStream>,
+    /// Connections with an Initial zeroed because its hello was not known yet.
+    zeroed_early: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl QuicState {
+    pub(crate) fn new(given: QuicHellos) -> Self {
+        QuicState {
+            given,
+            ..Default::default()
+        }
+    }
+
+    /// What a second pass needs: the hellos of connections whose Initials
+    /// this pass zeroed early (None when there are none).
+    pub(crate) fn for_second_pass(&self) -> Option<QuicHellos> {
+        let known: BTreeMap<_, _> = self
+            .zeroed_early
+            .iter()
+            .filter_map(|d| Some((d.clone(), self.learned.known.get(d)?.clone())))
+            .collect();
+        (!known.is_empty()).then_some(QuicHellos { known })
+    }
+
+    fn known(&self, dcid: &[u8]) -> Option<&Option<(u64, Vec<u8>)>> {
+        self.given
+            .known
+            .get(dcid)
+            .or_else(|| self.learned.known.get(dcid))
+    }
+}
 
 /// Rewrite the client Initial `pkt` (one whole long-header packet: first
 /// byte through the end of its Length) in place. `pn_off` is where the
@@ -23,6 +93,7 @@ use arrayvec::ArrayVec;
 /// nothing to rewrite); false when the caller must zero its payload.
 pub(crate) fn rewrite_client_initial(
     ps: &mut Pseudonymizer,
+    quic: &mut QuicState,
     pkt: &mut [u8],
     version: u32,
     dcid: &[u8],
@@ -30,53 +101,60 @@ pub(crate) fn rewrite_client_initial(
 ) -> bool {
     initial_candidates(version)
         .iter()
-        .any(|&(salt, prefix)| rewrite_with(ps, pkt, salt, prefix, dcid, pn_off))
+        .find_map(|&(salt, prefix)| rewrite_with(ps, quic, pkt, salt, prefix, dcid, pn_off))
+        .unwrap_or(false)
 }
 
+/// None: the packet does not open with this salt. Some(ok): it opened, and
+/// was rewritten (true) or must be zeroed (false).
 fn rewrite_with(
     ps: &mut Pseudonymizer,
+    quic: &mut QuicState,
     pkt: &mut [u8],
     salt: &[u8; 20],
     prefix: &str,
     dcid: &[u8],
     pn_off: usize,
-) -> bool {
-    (|| -> Option<bool> {
-        let keys = PacketKeys::initial(salt, prefix, dcid, false)?;
-        let Unprotected {
-            header,
-            first,
-            pn_len,
-            truncated_pn,
-        } = unprotect_header(&keys, pkt, pn_off)?;
-        // Client Initials start at packet number 0: the truncated number is the number.
-        let pn = truncated_pn;
-        let hdr_end = pn_off + pn_len;
-        let body_end = pkt.len() - TAG_LEN;
-        let mut plain: Vec<u8> = pkt[hdr_end..body_end].to_vec();
-        keys.open(pn, &header, &mut plain, &pkt[body_end..])?;
-        if !rewrite_sni(ps, &mut plain)? {
-            return None;
-        }
-        let tag = keys.seal(pn, &header, &mut plain)?;
-        pkt[hdr_end..body_end].copy_from_slice(&plain);
-        pkt[body_end..].copy_from_slice(&tag);
-        // Header protection again, with the sample of the new ciphertext.
-        let mask = keys.mask(&pkt[pn_off + 4..pn_off + 20])?;
-        pkt[0] = first ^ (mask[0] & 0x0f);
-        for i in 0..pn_len {
-            pkt[pn_off + i] = header[pn_off + i] ^ mask[1 + i];
-        }
-        Some(true)
-    })()
-    .unwrap_or(false)
+) -> Option<bool> {
+    let keys = PacketKeys::initial(salt, prefix, dcid, false)?;
+    let Unprotected {
+        header,
+        first,
+        pn_len,
+        truncated_pn,
+    } = unprotect_header(&keys, pkt, pn_off)?;
+    // Client Initials start at packet number 0: the truncated number is the
+    // number while it fits (the first few packets, which carry the hello).
+    let pn = truncated_pn;
+    let hdr_end = pn_off + pn_len;
+    let body_end = pkt.len() - TAG_LEN;
+    let mut plain: Vec<u8> = pkt[hdr_end..body_end].to_vec();
+    keys.open(pn, &header, &mut plain, &pkt[body_end..])?;
+    if rewrite_sni(ps, quic, dcid, &mut plain) != Some(true) {
+        return Some(false);
+    }
+    let tag = keys.seal(pn, &header, &mut plain)?;
+    pkt[hdr_end..body_end].copy_from_slice(&plain);
+    pkt[body_end..].copy_from_slice(&tag);
+    // Header protection again, with the sample of the new ciphertext.
+    let mask = keys.mask(&pkt[pn_off + 4..pn_off + 20])?;
+    pkt[0] = first ^ (mask[0] & 0x0f);
+    for i in 0..pn_len {
+        pkt[pn_off + i] = header[pn_off + i] ^ mask[1 + i];
+    }
+    Some(true)
 }
 
-/// Walk the frames of a decrypted client Initial; rewrite the SNI found in
-/// the CRYPTO data. Some(true): every CRYPTO byte is accounted for (the
-/// ClientHello start and its SNI, if any, were in this packet and were
-/// rewritten, or the packet carries no CRYPTO frame); Some(false)/None: not.
-fn rewrite_sni(ps: &mut Pseudonymizer, plain: &mut [u8]) -> Option<bool> {
+/// Rewrite the SNI bytes among the CRYPTO frames of a decrypted client
+/// Initial. Some(true): every CRYPTO byte is accounted for (the packet holds
+/// no part of an SNI, or the parts it holds were rewritten); Some(false) or
+/// None: the packet may hold SNI bytes that cannot be placed yet.
+fn rewrite_sni(
+    ps: &mut Pseudonymizer,
+    quic: &mut QuicState,
+    dcid: &[u8],
+    plain: &mut [u8],
+) -> Option<bool> {
     // (offset in the CRYPTO stream, position in `plain`, length)
     let mut crypto: ArrayVec<(u64, usize, usize), 32> = ArrayVec::new();
     let base = plain.as_ptr() as usize;
@@ -90,41 +168,67 @@ fn rewrite_sni(ps: &mut Pseudonymizer, plain: &mut [u8]) -> Option<bool> {
             _ => return None,
         }
     }
-    let mut frames = crypto;
-    if frames.is_empty() {
+    if crypto.is_empty() {
         return Some(true);
     }
-    // The CRYPTO data contiguous from stream offset 0, as positions in `plain`.
-    frames.sort_unstable();
-    let mut map: Vec<usize> = Vec::new();
-    let mut beyond_gap = false;
-    for &(off, at, len) in &frames {
-        if off != map.len() as u64 {
-            beyond_gap = true;
-            break;
-        }
-        map.extend(at..at + len);
+    if quic.known(dcid).is_none() {
+        learn(quic, dcid, plain, &crypto);
     }
-    let hello: Vec<u8> = map.iter().map(|&i| plain[i]).collect();
-    match sni_range(&hello) {
-        Some((s, e)) => {
-            let mut name: Vec<u8> = hello[s..e].to_vec();
-            ps.pseudonymize_dns_name_in_place(&mut name);
-            for (k, &i) in map[s..e].iter().enumerate() {
-                plain[i] = name[k];
-            }
-            Some(true)
+    let Some(known) = quic.known(dcid) else {
+        if quic.zeroed_early.len() < MAX_KNOWN {
+            quic.zeroed_early.insert(dcid.to_vec());
         }
-        // No SNI in a ClientHello held whole: nothing to rewrite. Anything
-        // else (no start, or bytes after a gap that may hold it): unknown.
-        None => Some(!map.is_empty() && !beyond_gap && hello_is_whole(&hello)),
+        return Some(false);
+    };
+    let Some((sni_at, name)) = known.clone() else {
+        return Some(true); // a hello without SNI
+    };
+    let mut pseudonym = name.clone();
+    ps.pseudonymize_dns_name_in_place(&mut pseudonym);
+    let sni_end = sni_at + name.len() as u64;
+    for &(off, at, len) in &crypto {
+        let (lo, hi) = (off.max(sni_at), (off + len as u64).min(sni_end));
+        if lo >= hi {
+            continue;
+        }
+        let (p, k, n) = (
+            at + (lo - off) as usize,
+            (lo - sni_at) as usize,
+            (hi - lo) as usize,
+        );
+        // The bytes must be the name learned for this connection.
+        if plain[p..p + n] != name[k..k + n] {
+            return None;
+        }
+        plain[p..p + n].copy_from_slice(&pseudonym[k..k + n]);
     }
+    Some(true)
 }
 
-fn hello_is_whole(h: &[u8]) -> bool {
-    h.len() >= 4 && h[0] == 1 && {
-        let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-        h.len() >= 4 + len
+/// Add a packet's CRYPTO frames to its connection's hello; once the hello is
+/// whole, remember where its SNI is.
+fn learn(quic: &mut QuicState, dcid: &[u8], plain: &[u8], crypto: &[(u64, usize, usize)]) {
+    if !quic.assembling.contains_key(dcid) && quic.assembling.len() >= MAX_ASSEMBLING {
+        return;
+    }
+    let stream = quic.assembling.entry(dcid.to_vec()).or_default();
+    let mut ok = true;
+    for &(off, at, len) in crypto {
+        ok &= stream.add(off, &plain[at..at + len]);
+    }
+    let hello = stream.contiguous();
+    let done = match hello_length(hello) {
+        HelloLength::Whole(n) if ok => {
+            let h = &hello[..n];
+            let sni = sni_range(h).map(|(s, e)| (s as u64, h[s..e].to_vec()));
+            Some(sni)
+        }
+        HelloLength::Short if ok => return,
+        _ => None,
+    };
+    quic.assembling.remove(dcid);
+    if let (Some(sni), true) = (done, quic.learned.known.len() < MAX_KNOWN) {
+        quic.learned.known.insert(dcid.to_vec(), sni);
     }
 }
 
