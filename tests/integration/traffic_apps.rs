@@ -529,6 +529,114 @@ fn live_quic_version_negotiation_matches_tshark_and_the_responder() {
     remove(r);
 }
 
+// ---------------------------------------------------------------- QUIC from a browser
+
+/// Chromium's ClientHello over QUIC (split over two Initials, pieces
+/// shuffled) is read like tshark reads it, and sanitizing keeps every client
+/// Initial decryptable, with the SNI's pseudonym in place.
+#[test]
+fn live_chromium_quic_client_hello_is_read_and_sanitized() {
+    let Some(r) = run_scenario("quic_browser", &["chromium"]) else {
+        return;
+    };
+    let ctx = r.ctx();
+    let t = r.ours("failures.tls");
+    let hellos = t["client_hellos"].as_u64().unwrap();
+    assert!(hellos >= 1, "{ctx}: no ClientHello read");
+    assert_eq!(hellos, r.tshark("tls_client_hellos"), "{ctx}: ClientHellos");
+    assert_eq!(
+        keys(&t["server_names"]),
+        strings(&r.res["tshark"]["tls_sni"]),
+        "{ctx}: SNI"
+    );
+    assert_eq!(
+        keys(&t["server_names"]),
+        strings(r.truth("sni")),
+        "{ctx}: SNI sent"
+    );
+    // The hello really came in pieces over several Initials (else this test
+    // would not test the reassembly).
+    let tshark_initials = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(r.dir.join("capture.pcap"))
+        .args([
+            "-Y",
+            "quic.crypto.offset > 0",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !tshark_initials.stdout.is_empty(),
+        "{ctx}: no CRYPTO frame past offset 0"
+    );
+
+    let key = r.dir.join("k.key");
+    std::fs::write(&key, [0x42u8; 32]).unwrap();
+    let out = r.dir.join("sanitized.pcap");
+    let audit = r.dir.join("audit.json");
+    let run = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(r.dir.join("capture.pcap"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--key-file")
+        .arg(&key)
+        .arg("--audit-json")
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{ctx}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
+    let c = &doc["sanitize"]["counters"];
+    assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
+    assert!(
+        c["quic_initials_rewritten"].as_u64().unwrap() >= 2,
+        "{ctx}: {c}"
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(
+        !bytes
+            .windows(QUIC_HOST.len())
+            .any(|w| w == QUIC_HOST.as_bytes()),
+        "{ctx}: the name is still in the bytes"
+    );
+    let tshark_names = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&out)
+        .args(["-Y", "tls.handshake.type==1", "-T", "fields"])
+        .args(["-e", "tls.handshake.extensions_server_name"])
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&tshark_names.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        names.len() as u64,
+        hellos,
+        "{ctx}: tshark's hellos after: {names:?}"
+    );
+    for n in &names {
+        assert_eq!(n.len(), QUIC_HOST.len(), "{ctx}: {n}");
+        assert_ne!(n, QUIC_HOST, "{ctx}");
+    }
+    let after = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    assert_eq!(after.failures.tls.client_hellos, hellos, "{ctx}");
+    let pseudonyms: Vec<&String> = after.failures.tls.server_names.keys().collect();
+    assert_eq!(pseudonyms, [&names[0]], "{ctx}");
+    remove(r);
+}
+
+const QUIC_HOST: &str = "quic.browser.test";
+
 // ---------------------------------------------------------------- blocklist
 
 #[test]

@@ -421,6 +421,32 @@ s.close()
 """
 
 
+# ------------------------------------------------------------------ QUIC from a browser
+
+QUIC_HOST = "quic.browser.test"
+
+
+def scenario_quic_browser(lab, out):
+    """Chromium's own QUIC: with QUIC forced on for one name, it sends its
+    ClientHello split over two Initial packets with the pieces shuffled
+    (chaos protection), then retransmits them, then gives up with a
+    CONNECTION_CLOSE. A socket that reads nothing stands in for the server
+    (no ICMP unreachable cuts the attempt short)."""
+    lab.run(["ip", "addr", "add", "10.44.0.1/24", "dev", "lo"])
+    pcap = os.path.join(out, "capture.pcap")
+    cap = lab.capture("lo", pcap)
+    lab.py(SERVERS, "silent_udp", "10.44.0.1", "443")
+    profile = os.path.join(out, "chromium-profile")
+    lab.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + profile, "--enable-quic",
+             "--origin-to-force-quic-on=%s:443" % QUIC_HOST,
+             "--host-resolver-rules=MAP %s 10.44.0.1" % QUIC_HOST,
+             "--dump-dom", "https://%s/" % QUIC_HOST], timeout=60, check=False)
+    lab.stop_capture(cap)
+    return pcap, {"sni": [QUIC_HOST]}
+
+
 # ------------------------------------------------------------------ main
 
 SCENARIOS = {
@@ -428,6 +454,7 @@ SCENARIOS = {
     "http": scenario_http,
     "tls": scenario_tls,
     "quic": scenario_quic,
+    "quic_browser": scenario_quic_browser,
     "blocklist": scenario_blocklist,
 }
 

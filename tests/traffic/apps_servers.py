@@ -5,6 +5,7 @@
   apps_servers.py banner ADDR PORT    speaks first with an SSH-like banner
   apps_servers.py silent ADDR PORT    accepts and never says anything
   apps_servers.py quic ADDR PORT LOG  answers QUIC long headers (see below)
+  apps_servers.py silent_udp ADDR PORT  binds a UDP port and never reads it
 
 Each prints "ready" once bound, and logs what it answered (one JSON object a
 line) so the scenario knows its own truth.
@@ -294,6 +295,14 @@ def serve_quic(addr, port, logpath):
             log(logpath, peer="%s:%d" % peer, version="0x%08x" % version, answer="handshake")
 
 
+def serve_silent_udp(addr, port):
+    """Holds the port, so datagrams to it draw no ICMP port unreachable."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    ready()
+    threading.Event().wait()
+
+
 def ready():
     print("ready", flush=True)
 
@@ -310,6 +319,8 @@ def main():
         serve_tcp(args[0], int(args[1]), silent_conn)
     elif kind == "quic":
         serve_quic(args[0], int(args[1]), args[2])
+    elif kind == "silent_udp":
+        serve_silent_udp(args[0], int(args[1]))
     else:
         sys.exit("unknown server %r" % kind)
 

@@ -254,6 +254,10 @@ pub enum Frame<'a> {
         fin: bool,
         data: &'a [u8],
     },
+    /// CONNECTION_CLOSE (transport or application), with its reason phrase.
+    ConnectionClose {
+        reason: &'a [u8],
+    },
     /// Any other known frame (skipped).
     Other(u64),
 }
@@ -382,8 +386,9 @@ fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
         0x1c | 0x1d => {
             skip(if ty == 0x1c { 2 } else { 1 }, &mut q)?;
             let (len, n) = varint(b, q)?;
-            q = bytes(q + n, len)?.1;
-            Frame::Other(ty)
+            let (reason, end) = bytes(q + n, len)?;
+            q = end;
+            Frame::ConnectionClose { reason }
         }
         0x1e => Frame::Other(ty),
         // DATAGRAM (RFC 9221): to the end, or with a length.

@@ -157,6 +157,9 @@ fn rewrite_sni(
 ) -> Option<bool> {
     // (offset in the CRYPTO stream, position in `plain`, length)
     let mut crypto: ArrayVec<(u64, usize, usize), 32> = ArrayVec::new();
+    // Reason phrases of CONNECTION_CLOSE frames (a client that gives up):
+    // free text, zeroed; the frame itself is kept.
+    let mut reasons: ArrayVec<(usize, usize), 4> = ArrayVec::new();
     let base = plain.as_ptr() as usize;
     for f in frames(plain) {
         match f.ok()? {
@@ -165,8 +168,15 @@ fn rewrite_sni(
                 let at = data.as_ptr() as usize - base;
                 crypto.try_push((offset, at, data.len())).ok()?;
             }
+            Frame::ConnectionClose { reason } => {
+                let at = reason.as_ptr() as usize - base;
+                reasons.try_push((at, reason.len())).ok()?;
+            }
             _ => return None,
         }
+    }
+    for &(at, len) in &reasons {
+        plain[at..at + len].fill(0);
     }
     if crypto.is_empty() {
         return Some(true);
