@@ -574,6 +574,28 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
         "{ctx}: no CRYPTO frame past offset 0"
     );
 
+    // Nothing answers: one unanswered QUIC connection, with its name and
+    // every Initial Chromium sent (tshark's count of Initial packets).
+    let u = r.ours("failures.quic.unanswered_connections");
+    assert_eq!(u["total"], 1, "{ctx}: {u}");
+    assert_eq!(u["instances"][0]["sni"], QUIC_HOST, "{ctx}: {u}");
+    let initials = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(r.dir.join("capture.pcap"))
+        .args([
+            "-Y",
+            "quic.long.packet_type == 0",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .unwrap();
+    let initials = String::from_utf8_lossy(&initials.stdout).lines().count() as u64;
+    assert!(initials >= 2, "{ctx}: {initials} Initials");
+    assert_eq!(u["instances"][0]["client_initials"], initials, "{ctx}: {u}");
+
     let key = r.dir.join("k.key");
     std::fs::write(&key, [0x42u8; 32]).unwrap();
     let out = r.dir.join("sanitized.pcap");

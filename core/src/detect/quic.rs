@@ -20,6 +20,7 @@ use crate::decode::quic::{
     HelloLength,
 };
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
+use crate::decode::tls::parse_client_hello;
 use crate::decode::{Icmp, Transport};
 use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
@@ -48,6 +49,16 @@ pub struct FailedAfterVn {
     pub client_versions: Vec<String>,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuicUnanswered {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// The server name of the client's ClientHello, when it was read.
+    pub sni: Option<String>,
+    /// Client Initial packets sent (the first and the retransmissions).
+    pub client_initials: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct QuicReport {
     /// `0x%08x` → long-header packets.
@@ -57,6 +68,10 @@ pub struct QuicReport {
     /// Connections that saw a version negotiation and never got a handshake
     /// packet from the server afterwards.
     pub failed_after_version_negotiation: Counted<FailedAfterVn>,
+    /// Connections whose client sent Initial packets and never got any
+    /// packet back (UDP 443 blocked, no server): QUIC's unanswered SYNs.
+    /// Evidence: the first Initial.
+    pub unanswered_connections: Counted<QuicUnanswered>,
 }
 
 #[derive(Default)]
@@ -68,6 +83,12 @@ struct Conn {
     /// Initial and after the hello was read or given up).
     hello: Option<Box<HelloReader>>,
     hello_done: bool,
+    /// The client's first Initial, and how many it sent.
+    first_initial: Option<(u64, i64, Option<CommunityIdSource>)>,
+    client_initials: u64,
+    /// Any datagram from the server side.
+    server_answered: bool,
+    sni: Option<Box<str>>,
 }
 
 /// Client Initial packets tried per connection before giving up.
@@ -111,6 +132,19 @@ impl QuicDetector {
     }
 
     fn end_conn(&mut self, c: Conn) {
+        if let (Some((frame, ts, cid)), false) = (&c.first_initial, c.server_answered) {
+            self.report
+                .unanswered_connections
+                .add(self.cap, || QuicUnanswered {
+                    evidence: Evidence::new(
+                        *frame,
+                        *ts,
+                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
+                    ),
+                    sni: c.sni.as_ref().map(|s| s.to_string()),
+                    client_initials: c.client_initials,
+                });
+        }
         if let (Some((frame, ts, cid)), false) = (&c.vn, c.server_progress_after_vn) {
             self.report
                 .failed_after_version_negotiation
@@ -172,6 +206,11 @@ impl QuicDetector {
         let id = ctx.flow.map(|f| (f.flow.id, f.from_orig));
         let p = u.payload;
         let known = id.is_some_and(|(i, _)| self.conns.contains_key(&i));
+        if let (true, Some((i, false))) = (known, id) {
+            if let Some(c) = self.conns.get_mut(&i) {
+                c.server_answered = true;
+            }
+        }
         if !looks_like_quic(p) {
             // Short-header packets of a known connection still show progress.
             if let (true, Some((i, false))) = (known, id) {
@@ -193,6 +232,7 @@ impl QuicDetector {
                 continue;
             };
             let c = self.conns.entry(i).or_default();
+            c.server_answered |= !from_orig;
             if h.is_version_negotiation() {
                 c.vn = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
                 c.server_progress_after_vn = false;
@@ -203,8 +243,17 @@ impl QuicDetector {
                 if !c.client_versions.contains(&h.version) && c.client_versions.len() < 8 {
                     c.client_versions.push(h.version);
                 }
+                if h.is_initial() {
+                    c.client_initials += 1;
+                    if c.first_initial.is_none() {
+                        c.first_initial = Some((ctx.frame(), ctx.ts(), ctx.community_id_source()));
+                    }
+                }
                 if h.is_initial() && !c.hello_done {
                     if let Some(hello) = read_client_initial(c, p, &h) {
+                        c.sni = parse_client_hello(&hello)
+                            .and_then(|h| h.sni)
+                            .map(|r| String::from_utf8_lossy(&hello[r]).into());
                         self.packet_hellos.push(hello);
                     }
                 }
@@ -497,6 +546,42 @@ mod tests {
             );
         }
         assert_eq!(p.failures().tls.client_hellos, 0);
+    }
+
+    #[test]
+    fn initials_that_get_no_answer_are_unanswered_connections() {
+        let dcid = [3u8; 8];
+        let hello_frame = quic_crypto_frame(0, &hello("blocked.example"));
+        let mut p = Pcap::new();
+        // Connection A: the first Initial and two retransmissions, no answer.
+        for k in 0..3u64 {
+            let pkt = quic_client_initial(1, &dcid, k, &hello_frame);
+            p.push(k * 300, &udp(C, 50000, S, 443, &pkt));
+        }
+        // Connection B: answered by the server (any datagram back counts).
+        p.push(
+            1000,
+            &udp(
+                C,
+                50001,
+                S,
+                443,
+                &quic_client_initial(1, &[4; 8], 0, &hello_frame),
+            ),
+        );
+        p.push(
+            1010,
+            &udp(S, 443, C, 50001, &[0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        );
+        // Connection C: answered with a version negotiation (a failure of its own).
+        p.push(1100, &udp(C, 50002, S, 443, &initial(0x1a2a_3a4a)));
+        p.push(1110, &udp(S, 443, C, 50002, &vn(&[1])));
+        let q = p.failures().quic;
+        assert_eq!(q.unanswered_connections.total, 1);
+        let u = &q.unanswered_connections.instances[0];
+        assert_eq!((u.evidence.frame, u.client_initials), (1, 3));
+        assert_eq!(u.sni.as_deref(), Some("blocked.example"));
+        assert_eq!(q.failed_after_version_negotiation.total, 1);
     }
 
     #[test]
