@@ -106,6 +106,7 @@ pub const RULES: &[(&str, RuleFn)] = &[
     ("retransmissions_on_path", retransmissions_on_path),
     ("http_errors", http_errors),
     ("tls_alerts", tls_alerts),
+    ("quic_unanswered", quic_unanswered),
 ];
 
 /// Evidence weight: grows with the count (logarithmically) and the share.
@@ -649,6 +650,63 @@ fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             score: score(base, g.count, None),
             summary,
             endpoint: host_of(&from).to_string(),
+            count: g.count,
+            share: None,
+            flows: g.cids.len() as u64,
+            frames: g.frames(),
+            community_ids: g.cids(),
+        });
+    }
+}
+
+/// QUIC connection attempts that got nothing back, by server: UDP filtered
+/// on the path, or no QUIC server (clients then fall back to TCP, slower).
+fn quic_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for u in ctx.instances("failures.quic.unanswered_connections") {
+        let (frame, cid) = cite(u);
+        let server = ctx.server_of(cid).unwrap_or_default();
+        let g = groups.entry(server).or_default();
+        g.add(frame, cid);
+        g.extra += u
+            .get("client_initials")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if let Some(sni) = u.get("sni").and_then(Value::as_str) {
+            if g.names.len() < 3 {
+                g.names.insert(sni.to_string());
+            }
+        }
+    }
+    for (server, g) in groups {
+        let mut summary = vec![text(format!(
+            "QUIC unanswered: {} connection attempts ({} Initial packets) to ",
+            g.count, g.extra
+        ))];
+        summary.push(if server.is_empty() {
+            text("a server")
+        } else {
+            Part::Endpoint(server.clone())
+        });
+        if !g.names.is_empty() {
+            summary.push(text(" (SNI "));
+            for (i, n) in g.names.iter().enumerate() {
+                if i > 0 {
+                    summary.push(text(", "));
+                }
+                summary.push(Part::Name(n.clone()));
+            }
+            summary.push(text(")"));
+        }
+        summary.push(text(
+            " got no datagram back: UDP filtered on the path, or no QUIC server (clients fall back to TCP)",
+        ));
+        out.push(Finding {
+            rule: "quic_unanswered",
+            category: Category::Errors,
+            score: score(2.0, g.count, None),
+            summary,
+            endpoint: host_of(&server).to_string(),
             count: g.count,
             share: None,
             flows: g.cids.len() as u64,

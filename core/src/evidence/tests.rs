@@ -202,6 +202,34 @@ fn http_5xx_from_one_server_found_through_its_flow() {
 }
 
 #[test]
+fn unanswered_quic_names_the_server_and_the_sni() {
+    let (r, _) = doc_with(json!({}));
+    let mut doc = report_doc(&r);
+    let cid = &r.flows[0].community_id;
+    doc["failures"] = json!({"quic": {"unanswered_connections": {"total": 1, "instances": [
+        {"frame": 7, "ts": 0.0, "community_id": cid, "sni": "video.example.net", "client_initials": 4}
+    ]}}});
+    let found = diagnose_doc(&r, &doc, Focus::General);
+    let f = found
+        .iter()
+        .find(|f| f.rule == "quic_unanswered")
+        .expect("a QUIC finding");
+    assert_eq!(f.endpoint, "192.0.2.80");
+    assert_eq!((f.count, f.frames.clone()), (1, vec![7]));
+    let text: String = f
+        .summary
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) | Part::Endpoint(t) | Part::Name(t) | Part::Wire(_, t) => t.clone(),
+        })
+        .collect();
+    assert!(
+        text.contains("4 Initial packets") && text.contains("video.example.net"),
+        "{text}"
+    );
+}
+
+#[test]
 fn pack_is_masked_budgeted_and_quotes_wire_text() {
     let mut r = empty_report();
     with_background(&mut r);
