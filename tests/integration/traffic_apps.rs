@@ -659,6 +659,92 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
 
 const QUIC_HOST: &str = "quic.browser.test";
 
+/// Chromium against a real HTTP/3 server (aioquic): the handshake that
+/// completes (the page loads) is not flagged; the one Chromium abandons
+/// over the certificate is an incomplete QUIC handshake with its SNI; the
+/// ClientHellos match tshark's, and survive sanitizing.
+#[test]
+fn live_chromium_http3_complete_and_rejected_handshakes() {
+    let Some(r) = run_scenario("quic_h3", &["chromium", "openssl"]) else {
+        return;
+    };
+    let ctx = r.ctx();
+    assert_eq!(
+        r.truth("trusted_page_loaded"),
+        true,
+        "{ctx}: no HTTP/3 page"
+    );
+    assert_eq!(r.truth("rejected_page_loaded"), false, "{ctx}");
+    let t = r.ours("failures.tls");
+    let hellos = t["client_hellos"].as_u64().unwrap();
+    assert!(hellos >= 2, "{ctx}: {hellos} ClientHellos");
+    assert_eq!(hellos, r.tshark("tls_client_hellos"), "{ctx}: ClientHellos");
+    assert_eq!(
+        keys(&t["server_names"]),
+        strings(r.truth("sni")),
+        "{ctx}: SNI"
+    );
+    let q = r.ours("failures.quic");
+    assert_eq!(q["unanswered_connections"]["total"], 0, "{ctx}: {q}");
+    let incomplete = q["incomplete_handshakes"]["instances"].as_array().unwrap();
+    // Every connection but the first (the trusted one) was abandoned.
+    assert_eq!(
+        q["incomplete_handshakes"]["total"].as_u64(),
+        Some(hellos - 1),
+        "{ctx}: {q}"
+    );
+    for i in incomplete {
+        assert_eq!(i["sni"], QUIC_HOST, "{ctx}: {i}");
+        assert_eq!(i["stage"], "handshake", "{ctx}: {i}");
+        assert_ne!(i["frame"], 1, "{ctx}: the completed handshake is flagged");
+    }
+
+    // Sanitized: the same hellos (tshark and pcaplens), the same verdicts.
+    let key = r.dir.join("k.key");
+    std::fs::write(&key, [0x24u8; 32]).unwrap();
+    let out = r.dir.join("sanitized.pcap");
+    let run = Command::new(pcaplens_bin())
+        .arg("sanitize")
+        .arg(r.dir.join("capture.pcap"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--key-file")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{ctx}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!bytes
+        .windows(QUIC_HOST.len())
+        .any(|w| w == QUIC_HOST.as_bytes()));
+    let after =
+        serde_json::to_value(analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap()).unwrap();
+    assert_eq!(after["failures"]["tls"]["client_hellos"], hellos, "{ctx}");
+    assert_eq!(
+        after["failures"]["quic"]["incomplete_handshakes"]["total"],
+        q["incomplete_handshakes"]["total"],
+        "{ctx}"
+    );
+    let tshark_after = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&out)
+        .args(["-Y", "tls.handshake.type==1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&tshark_after.stdout)
+            .lines()
+            .count() as u64,
+        hellos,
+        "{ctx}: tshark's hellos after sanitizing"
+    );
+    remove(r);
+}
+
 // ---------------------------------------------------------------- blocklist
 
 #[test]

@@ -447,6 +447,41 @@ def scenario_quic_browser(lab, out):
     return pcap, {"sni": [QUIC_HOST]}
 
 
+def chromium_quic(lab, out, name, *extra):
+    """Chromium fetching https://QUIC_HOST/ over QUIC only; returns the page."""
+    p = lab.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--user-data-dir=" + os.path.join(out, "profile-" + name),
+                 "--enable-quic", "--origin-to-force-quic-on=%s:443" % QUIC_HOST,
+                 "--host-resolver-rules=MAP %s 10.45.0.1" % QUIC_HOST] + list(extra)
+                + ["--dump-dom", "https://%s/" % QUIC_HOST], timeout=60, check=False)
+    return p.stdout.decode(errors="replace")
+
+
+def scenario_quic_h3(lab, out):
+    """Chromium against a real HTTP/3 server (aioquic): first trusting its
+    self-signed certificate (by key pin), so the handshake completes and the
+    page loads; then without, so Chromium rejects the certificate and the
+    handshake never completes."""
+    lab.run(["ip", "addr", "add", "10.45.0.1/24", "dev", "lo"])
+    cert, key = os.path.join(out, "cert.pem"), os.path.join(out, "key.pem")
+    lab.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + QUIC_HOST,
+         "-addext", "subjectAltName=DNS:" + QUIC_HOST])
+    spki = subprocess.run(
+        "openssl x509 -pubkey -noout -in %s | openssl pkey -pubin -outform der"
+        " | openssl dgst -sha256 -binary | base64" % cert,
+        shell=True, check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+    pcap = os.path.join(out, "capture.pcap")
+    cap = lab.capture("lo", pcap)
+    lab.py(SERVERS, "h3", "10.45.0.1", "443", cert, key)
+    trusted = chromium_quic(lab, out, "trusted", "--ignore-certificate-errors-spki-list=" + spki)
+    rejected = chromium_quic(lab, out, "rejected")
+    lab.stop_capture(cap)
+    return pcap, {"sni": [QUIC_HOST], "trusted_page_loaded": "h3 ok" in trusted,
+                  "rejected_page_loaded": "h3 ok" in rejected}
+
+
 # ------------------------------------------------------------------ main
 
 SCENARIOS = {
@@ -455,6 +490,7 @@ SCENARIOS = {
     "tls": scenario_tls,
     "quic": scenario_quic,
     "quic_browser": scenario_quic_browser,
+    "quic_h3": scenario_quic_h3,
     "blocklist": scenario_blocklist,
 }
 

@@ -6,6 +6,7 @@
   apps_servers.py silent ADDR PORT    accepts and never says anything
   apps_servers.py quic ADDR PORT LOG  answers QUIC long headers (see below)
   apps_servers.py silent_udp ADDR PORT  binds a UDP port and never reads it
+  apps_servers.py h3 ADDR PORT CERT KEY  HTTP/3 over QUIC (aioquic) answering "h3 ok"
 
 Each prints "ready" once bound, and logs what it answered (one JSON object a
 line) so the scenario knows its own truth.
@@ -303,6 +304,50 @@ def serve_silent_udp(addr, port):
     threading.Event().wait()
 
 
+# ------------------------------------------------------------------ HTTP/3
+
+H3_BODY = b"<html><body>h3 ok</body></html>"
+
+
+def serve_h3(addr, port, cert, key):
+    """A real QUIC + HTTP/3 server (aioquic, from PyPI): 200 with a fixed page
+    to every request."""
+    import asyncio
+    from aioquic.asyncio import serve
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.h3.connection import H3_ALPN, H3Connection
+    from aioquic.h3.events import HeadersReceived
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.events import ProtocolNegotiated
+
+    class H3(QuicConnectionProtocol):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.h3 = None
+
+        def quic_event_received(self, ev):
+            if isinstance(ev, ProtocolNegotiated) and ev.alpn_protocol in H3_ALPN:
+                self.h3 = H3Connection(self._quic)
+            if self.h3 is None:
+                return
+            for e in self.h3.handle_event(ev):
+                if isinstance(e, HeadersReceived):
+                    self.h3.send_headers(e.stream_id, [
+                        (b":status", b"200"), (b"content-type", b"text/html"),
+                        (b"content-length", str(len(H3_BODY)).encode())])
+                    self.h3.send_data(e.stream_id, H3_BODY, end_stream=True)
+            self.transmit()
+
+    async def main():
+        cfg = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
+        cfg.load_cert_chain(cert, key)
+        await serve(addr, port, configuration=cfg, create_protocol=H3)
+        ready()
+        await asyncio.Future()
+
+    asyncio.run(main())
+
+
 def ready():
     print("ready", flush=True)
 
@@ -321,6 +366,8 @@ def main():
         serve_quic(args[0], int(args[1]), args[2])
     elif kind == "silent_udp":
         serve_silent_udp(args[0], int(args[1]))
+    elif kind == "h3":
+        serve_h3(args[0], int(args[1]), args[2], args[3])
     else:
         sys.exit("unknown server %r" % kind)
 

@@ -36,6 +36,15 @@ impl LongHeader {
         }
     }
 
+    /// A Handshake packet: type 2 in v1 and its drafts, 3 in v2.
+    pub fn is_handshake(&self) -> bool {
+        match self.version {
+            0 => false,
+            0x6b33_43cf => self.packet_type == 3,
+            _ => self.packet_type == 2,
+        }
+    }
+
     /// An Initial packet: type 0 in v1 and its drafts (and in the reserved
     /// versions clients send to force a negotiation, which keep v1's
     /// layout), type 1 in v2 (RFC 9369 §3.2).

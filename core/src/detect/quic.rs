@@ -59,6 +59,17 @@ pub struct QuicUnanswered {
     pub client_initials: u64,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuicIncomplete {
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// The server name of the client's ClientHello, when it was read.
+    pub sni: Option<String>,
+    /// How far it got: "initial" (the server answered, but with no
+    /// Handshake packet) or "handshake" (no 1-RTT packets both ways).
+    pub stage: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct QuicReport {
     /// `0x%08x` → long-header packets.
@@ -72,6 +83,12 @@ pub struct QuicReport {
     /// packet back (UDP 443 blocked, no server): QUIC's unanswered SYNs.
     /// Evidence: the first Initial.
     pub unanswered_connections: Counted<QuicUnanswered>,
+    /// Connections the server answered whose handshake never completed: no
+    /// 1-RTT (short-header) packets from both sides by the end of the flow
+    /// (a certificate the client rejected, a failed negotiation, the
+    /// capture's end). Version negotiations are counted apart. Evidence:
+    /// the first Initial.
+    pub incomplete_handshakes: Counted<QuicIncomplete>,
 }
 
 #[derive(Default)]
@@ -88,6 +105,10 @@ struct Conn {
     client_initials: u64,
     /// Any datagram from the server side.
     server_answered: bool,
+    /// A Handshake packet from the server.
+    server_handshake: bool,
+    /// 1-RTT (short-header) packets seen from the client and from the server.
+    short_header: [bool; 2],
     sni: Option<Box<str>>,
 }
 
@@ -132,6 +153,27 @@ impl QuicDetector {
     }
 
     fn end_conn(&mut self, c: Conn) {
+        let complete = c.short_header[0] && c.short_header[1];
+        if let (Some((frame, ts, cid)), true, None, false) =
+            (&c.first_initial, c.server_answered, &c.vn, complete)
+        {
+            let stage = if c.server_handshake {
+                "handshake"
+            } else {
+                "initial"
+            };
+            self.report
+                .incomplete_handshakes
+                .add(self.cap, || QuicIncomplete {
+                    evidence: Evidence::new(
+                        *frame,
+                        *ts,
+                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
+                    ),
+                    sni: c.sni.as_ref().map(|s| s.to_string()),
+                    stage: stage.to_string(),
+                });
+        }
         if let (Some((frame, ts, cid)), false) = (&c.first_initial, c.server_answered) {
             self.report
                 .unanswered_connections
@@ -212,18 +254,23 @@ impl QuicDetector {
             }
         }
         if !looks_like_quic(p) {
-            // Short-header packets of a known connection still show progress.
-            if let (true, Some((i, false))) = (known, id) {
+            // Short-header packets of a known connection show progress.
+            if let (true, Some((i, from_orig))) = (known, id) {
                 if let Some(c) = self.conns.get_mut(&i) {
-                    if c.vn.is_some() && p.first().is_some_and(|b| b & 0xC0 == 0x40) {
-                        c.server_progress_after_vn = true;
+                    if p.first().is_some_and(|b| b & 0xC0 == 0x40) {
+                        c.short_header[usize::from(!from_orig)] = true;
+                        if !from_orig && c.vn.is_some() {
+                            c.server_progress_after_vn = true;
+                        }
                     }
                 }
             }
             return;
         }
+        let mut end = 0;
         let mut vn_here = None;
         for h in long_headers(p) {
+            end = h.end;
             *self.report.versions.entry(hex(h.version)).or_default() += 1;
             if h.is_version_negotiation() {
                 vn_here = Some(negotiated_versions(p, &h).map(hex).collect::<Vec<_>>());
@@ -265,8 +312,19 @@ impl QuicDetector {
                 if c.vn.is_some() {
                     c.server_progress_after_vn = true;
                 }
-            } else if c.vn.is_some() {
-                c.server_progress_after_vn = true;
+            } else {
+                c.server_handshake |= h.is_handshake();
+                if c.vn.is_some() {
+                    c.server_progress_after_vn = true;
+                }
+            }
+        }
+        // A short-header packet coalesced after the long ones.
+        if let (Some(&b), Some((i, from_orig))) = (p.get(end), id) {
+            if b & 0xC0 == 0x40 && end > 0 {
+                if let Some(c) = self.conns.get_mut(&i) {
+                    c.short_header[usize::from(!from_orig)] = true;
+                }
             }
         }
         if let Some(offered) = vn_here {
@@ -582,6 +640,39 @@ mod tests {
         assert_eq!((u.evidence.frame, u.client_initials), (1, 3));
         assert_eq!(u.sni.as_deref(), Some("blocked.example"));
         assert_eq!(q.failed_after_version_negotiation.total, 1);
+    }
+
+    #[test]
+    fn handshakes_without_1rtt_both_ways_are_incomplete() {
+        // Handshake: 7-byte header, Length 16, then 16 bytes.
+        let mut hs = vec![0xe0, 0, 0, 0, 1, 0, 0, 0x40, 0x10];
+        hs.resize(9 + 16, 0);
+        let short = [
+            0x40, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+        ];
+        let mut p = Pcap::new();
+        // A: the server's Handshake, then nothing from the client in 1-RTT.
+        p.push(0, &udp(C, 50000, S, 443, &initial(1)));
+        p.push(1, &udp(S, 443, C, 50000, &hs));
+        p.push(2, &udp(S, 443, C, 50000, &short));
+        // B: the whole handshake: 1-RTT both ways (one coalesced after a Handshake).
+        p.push(10, &udp(C, 50001, S, 443, &initial(1)));
+        let mut coalesced = hs.clone();
+        coalesced.extend_from_slice(&short);
+        p.push(11, &udp(S, 443, C, 50001, &coalesced));
+        p.push(12, &udp(C, 50001, S, 443, &short));
+        // C: the server answers, but never with a Handshake packet.
+        p.push(20, &udp(C, 50002, S, 443, &initial(1)));
+        p.push(21, &udp(S, 443, C, 50002, &initial(1)));
+        let q = p.failures().quic;
+        let got: Vec<(u64, &str)> = q
+            .incomplete_handshakes
+            .instances
+            .iter()
+            .map(|i| (i.evidence.frame, i.stage.as_str()))
+            .collect();
+        assert_eq!(got, [(1, "handshake"), (7, "initial")]);
+        assert_eq!(q.unanswered_connections.total, 0);
     }
 
     #[test]

@@ -1390,7 +1390,10 @@ pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
     while p < r.end {
         let b0 = o[p];
         if b0 & 0x80 == 0 {
-            f.policy(p..r.end);
+            // A short-header (1-RTT) packet: its first byte (header form,
+            // fixed bit, protected bits) tells the analysis the handshake
+            // got that far; the rest follows the policy.
+            f.policy(p + 1..r.end);
             return;
         }
         // The version-independent header (RFC 8999) as the analysis reads it.
