@@ -1095,3 +1095,56 @@ mod quic_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod quic_random_tests {
+    use super::*;
+    use crate::detect::testpcap::{
+        client_hello, quic_client_initial, quic_crypto_frame, udp, Pcap, C, S,
+    };
+    use crate::generate::rng::Rng;
+    use crate::{analyze_bytes, AnalyzerConfig};
+
+    /// Client Initials that open (valid keys and tags) but carry CRYPTO
+    /// frames at random offsets and lengths, pieces of real hellos among
+    /// them: the analysis and both sanitizer passes take them without a
+    /// panic, and every output keeps the input's length.
+    #[test]
+    fn random_crypto_frames_in_valid_initials() {
+        let mut rng = Rng::new(11);
+        let mut p = Pcap::new();
+        let mut ms = 0;
+        for conn in 0..60u16 {
+            let dcid: Vec<u8> = (0..8).map(|_| rng.below(256) as u8).collect();
+            let hello = client_hello(&format!("h{conn}.random.example"), &["h3"])[5..].to_vec();
+            for pn in 0..rng.range(1, 10) {
+                let mut frames = Vec::new();
+                for _ in 0..rng.range(1, 4) {
+                    let (off, piece) = if rng.chance(0.5) {
+                        // A piece of the real hello.
+                        let a = rng.below(hello.len() as u64) as usize;
+                        let b = a + rng.below((hello.len() - a) as u64 + 1) as usize;
+                        (a, hello[a..b].to_vec())
+                    } else {
+                        let len = rng.below(300) as usize;
+                        let data: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                        (rng.below(0x3fff) as usize, data)
+                    };
+                    frames.extend(quic_crypto_frame(off, &piece));
+                }
+                frames.truncate(1000);
+                let pkt = quic_client_initial(1, &dcid, pn, &frames);
+                p.push(ms, &udp(C, 40000 + conn, S, 443, &pkt));
+                ms += 1;
+            }
+        }
+        let input = p.bytes().to_vec();
+        let r = analyze_bytes(&input, AnalyzerConfig::default()).unwrap();
+        assert!(r.failures.tls.client_hellos <= 60);
+        let (out, summary, _) = sanitize_bytes(&input, SanitizeConfig::new(vec![9; 32])).unwrap();
+        assert_eq!(out.len(), input.len());
+        assert_eq!(summary.counters.frames, r.summary.packets);
+        let again = analyze_bytes(&out, AnalyzerConfig::default()).unwrap();
+        assert_eq!(again.summary.packets, r.summary.packets);
+    }
+}
