@@ -12,7 +12,7 @@ py="${PYTHON:-python3}"
 echo "== python tools"
 "$py" -m pip install -q --disable-pip-version-check \
     "maturin>=1.7,<2" pytest pandas pyarrow polars mypy pandas-stubs \
-    scikit-learn scipy
+    scikit-learn scipy aioquic
 
 echo "== native CLI (parity oracle)"
 (cd "$root" && cargo build -q -p pcaplens-cli --release)

@@ -9,7 +9,7 @@ import pytest
 
 import pcaplens
 
-from conftest import run_cli, small_capture
+from conftest import pcap, run_cli, small_capture, udp_frame
 
 KEY = bytes(range(32))
 
@@ -115,3 +115,52 @@ def test_unseekable_dest_is_refused(capture: bytes) -> None:
 
     with pytest.raises(ValueError, match="seekable"):
         pcaplens.sanitize(capture, WriteOnly(), key=KEY)  # type: ignore[arg-type]
+
+
+def quic_split_hello_capture() -> bytes:
+    """A real client's QUIC Initials (aioquic, from PyPI) whose ClientHello
+    does not fit one packet (150 ALPN names), the second packet captured
+    first: the first packet the sanitizer meets cannot be placed until the
+    hello is whole."""
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+
+    cfg = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=[f"proto-{i:03d}" for i in range(150)],
+        server_name="split.example.org",
+    )
+    conn = QuicConnection(configuration=cfg)
+    conn.connect(("10.0.0.2", 443), now=0.0)
+    datagrams = [d for d, _ in conn.datagrams_to_send(now=0.0)]
+    assert len(datagrams) == 2, [len(d) for d in datagrams]
+    return pcap([udp_frame(1, 2, 50000, 443, d) for d in reversed(datagrams)])
+
+
+def test_split_quic_hello_is_kept_by_a_second_pass_over_a_file(tmp_path: Path) -> None:
+    data = quic_split_hello_capture()
+    before = pcaplens.analyze(data)
+    assert before.failures.tls.client_hellos == 1
+    assert dict(before.failures.tls.server_names) == {"split.example.org": 1}
+    src, key_file = tmp_path / "quic.pcap", tmp_path / "key"
+    src.write_bytes(data)
+    key_file.write_bytes(KEY)
+    # Path to path: the file is read twice, every Initial rewritten.
+    result = pcaplens.sanitize(src, tmp_path / "py.pcap", key=KEY)
+    counters = result.sanitize.counters
+    assert (counters.quic_initials_rewritten, counters.quic_initials_redacted) == (2, 0)
+    out = (tmp_path / "py.pcap").read_bytes()
+    assert b"split.example.org" not in out and len(out) == len(data)
+    after = pcaplens.analyze(out)
+    names = list(dict(after.failures.tls.server_names))
+    assert after.failures.tls.client_hellos == 1
+    assert len(names) == 1 and len(names[0]) == len("split.example.org")
+    # A stream is read once: the packet met first stays zeroed.
+    streamed = io.BytesIO()
+    once = pcaplens.sanitize(data, streamed, key=KEY)
+    assert once.sanitize.counters.quic_initials_redacted == 1
+    assert pcaplens.analyze(streamed.getvalue()).failures.tls.client_hellos == 0
+    # The CLI does the same two passes.
+    cli = run_cli("sanitize", str(src), "-o", str(tmp_path / "cli.pcap"), "--key-file", str(key_file))
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "cli.pcap").read_bytes() == out

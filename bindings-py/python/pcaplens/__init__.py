@@ -539,6 +539,11 @@ def sanitize(
     prefixes recognisable), ``time_shift`` (shift all timestamps by one keyed
     offset); others raise :class:`OptionsError`.
 
+    With paths for both, the capture is read a second time when that keeps
+    more: a QUIC ClientHello spread over several Initial packets is only
+    placed once its last piece is seen, so the first pass zeroes the earlier
+    packets and the second rewrites them (a stream is read once).
+
     Raises :class:`LeakAuditError` when the audit finds an original in the
     output, :class:`CaptureFormatError` when the input is not a capture. A
     damaged capture is sanitised up to the damage (warning, or raise with

@@ -204,16 +204,22 @@ fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
     }
 }
 
-pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>) {
+pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>, layer: &IpLayer<'_>) {
     if r.is_empty() {
         return;
     }
     let p = &f.orig[r.clone()];
     let has = |port: u16| u.src_port == port || u.dst_port == port;
+    let pair = super::quic_initial::UdpPair::of(layer.src, u.src_port, layer.dst, u.dst_port);
     if (has(53) || has(5353) || has(5355) || has(137)) && looks_like_dns(p) {
         dns_message(f, r.start, r.end);
     } else if looks_like_quic(p) {
+        f.quic.saw_quic(pair);
         quic(f, r);
+    } else if p[0] & 0xc0 == 0x40 && f.quic.is_quic(&pair) {
+        // A 1-RTT packet of a QUIC conversation: its first byte says the
+        // handshake got that far (see `quic`); the rest follows the policy.
+        f.policy(r.start + 1..r.end);
     } else if (has(67) || has(68)) && p.len() >= 240 && p[236..240] == [99, 130, 83, 99] {
         dhcp(f, r);
     } else if has(123) && p.len() >= 48 {

@@ -285,7 +285,7 @@ impl<'f> Frame<'f> {
                     self.push_l4(o, v6, true, l4, udp_end, l4 + 6, true);
                     let p_end = p0 + u.payload.len();
                     if innermost {
-                        app::udp(self, u, p0..p_end);
+                        app::udp(self, u, p0..p_end, layer);
                         // IP payload beyond the UDP length: disowned bytes.
                         self.redact(p_end..ip_end);
                     } else if let Some(n) = next {

@@ -1046,6 +1046,34 @@ mod quic_tests {
         p.bytes().to_vec()
     }
 
+    /// A 1-RTT packet keeps its first byte (the analysis reads the
+    /// handshake's progress from it) only in a conversation that carried
+    /// QUIC long headers; any other UDP payload is zeroed whole.
+    #[test]
+    fn short_header_first_byte_is_kept_only_in_quic_conversations() {
+        let short = [0x41, 0xde, 0xad, 0xbe, 0xef, 0x11, 0x22, 0x33, 0x44, 0x55];
+        let mut p = Pcap::new();
+        p.push(0, &udp(C, 40000, S, 7777, &short));
+        let hello = client_hello("x.example", &[])[5..].to_vec();
+        let initial = quic_client_initial(1, &[1; 8], 0, &quic_crypto_frame(0, &hello));
+        p.push(1, &udp(C, 50000, S, 443, &initial));
+        p.push(2, &udp(S, 443, C, 50000, &short));
+        let input = p.bytes().to_vec();
+        let (out, _, _) = sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32])).unwrap();
+        // The last bytes of record `i` of the (raw-IP) pcap: the UDP payload.
+        let tail = |b: &[u8], i: usize| {
+            let mut pos = 24;
+            for _ in 0..i {
+                pos += 16 + u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            }
+            let len = u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            b[pos + 16 + len - short.len()..pos + 16 + len].to_vec()
+        };
+        assert_eq!(tail(&out, 0), [0; 10]);
+        assert_eq!(tail(&out, 2)[0], 0x41);
+        assert_eq!(tail(&out, 2)[1..], [0; 9]);
+    }
+
     #[test]
     fn a_split_quic_hello_is_rewritten_in_every_packet_after_a_second_pass() {
         let sni = "secret-service.example.com";

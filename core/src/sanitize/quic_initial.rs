@@ -15,11 +15,12 @@ use crate::decode::quic_crypto::{
     initial_candidates, unprotect_header, PacketKeys, Unprotected, TAG_LEN,
 };
 use arrayvec::ArrayVec;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 
 /// Connections whose spread-out ClientHello is being put together at once,
 /// and connections remembered: past these, Initials are zeroed as before.
-const MAX_ASSEMBLING: usize = 4096;
+const MAX_ASSEMBLING: usize = 1024;
 const MAX_KNOWN: usize = 65_536;
 
 /// The ClientHellos of QUIC connections, by the Destination Connection ID of
@@ -48,6 +49,21 @@ impl QuicHellos {
     }
 }
 
+/// A UDP conversation, the same both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct UdpPair((IpAddr, u16), (IpAddr, u16));
+
+impl UdpPair {
+    pub(crate) fn of(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> Self {
+        let (x, y) = ((a, ap), (b, bp));
+        if x <= y {
+            UdpPair(x, y)
+        } else {
+            UdpPair(y, x)
+        }
+    }
+}
+
 /// One pass's QUIC state: hellos given by an earlier pass, hellos learned in
 /// this one, and those still being put together.
 #[derive(Default)]
@@ -57,6 +73,9 @@ pub(crate) struct QuicState {
     assembling: HashMap<Vec<u8>, CryptoStream>,
     /// Connections with an Initial zeroed because its hello was not known yet.
     zeroed_early: std::collections::BTreeSet<Vec<u8>>,
+    /// Conversations that carried QUIC long headers (their short-header
+    /// packets have no marker of their own).
+    conversations: HashSet<UdpPair>,
 }
 
 impl QuicState {
@@ -76,6 +95,16 @@ impl QuicState {
             .filter_map(|d| Some((d.clone(), self.learned.known.get(d)?.clone())))
             .collect();
         (!known.is_empty()).then_some(QuicHellos { known })
+    }
+
+    pub(crate) fn saw_quic(&mut self, pair: UdpPair) {
+        if self.conversations.len() < MAX_KNOWN {
+            self.conversations.insert(pair);
+        }
+    }
+
+    pub(crate) fn is_quic(&self, pair: &UdpPair) -> bool {
+        self.conversations.contains(pair)
     }
 
     fn known(&self, dcid: &[u8]) -> Option<&Option<(u64, Vec<u8>)>> {
