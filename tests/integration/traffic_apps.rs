@@ -13,7 +13,7 @@ use pcaplens_core::{analyze_bytes, AnalyzerConfig};
 use pcaplens_tests::{live_traffic, pcaplens_bin, python, repo_root};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -531,75 +531,30 @@ fn live_quic_version_negotiation_matches_tshark_and_the_responder() {
 
 // ---------------------------------------------------------------- QUIC from a browser
 
-/// Chromium's ClientHello over QUIC (split over two Initials, pieces
-/// shuffled) is read like tshark reads it, and sanitizing keeps every client
-/// Initial decryptable, with the SNI's pseudonym in place.
-#[test]
-fn live_chromium_quic_client_hello_is_read_and_sanitized() {
-    let Some(r) = run_scenario("quic_browser", &["chromium"]) else {
-        return;
-    };
+const QUIC_HOST: &str = "quic.browser.test";
+
+/// tshark's `field` in each frame of `file` that matches `filter`, a line a frame.
+fn tshark_fields(file: &Path, filter: &str, field: &str) -> Vec<String> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields", "-e", field])
+        .output()
+        .expect("run tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `pcaplens sanitize` of the run's capture through the CLI, as users run
+/// it (a file, so two passes when needed): the output's bytes and the
+/// sanitizer's counters.
+fn sanitize_with_cli(r: &Run) -> (Vec<u8>, Value) {
     let ctx = r.ctx();
-    let t = r.ours("failures.tls");
-    let hellos = t["client_hellos"].as_u64().unwrap();
-    assert!(hellos >= 1, "{ctx}: no ClientHello read");
-    assert_eq!(hellos, r.tshark("tls_client_hellos"), "{ctx}: ClientHellos");
-    assert_eq!(
-        keys(&t["server_names"]),
-        strings(&r.res["tshark"]["tls_sni"]),
-        "{ctx}: SNI"
-    );
-    assert_eq!(
-        keys(&t["server_names"]),
-        strings(r.truth("sni")),
-        "{ctx}: SNI sent"
-    );
-    // The hello really came in pieces over several Initials (else this test
-    // would not test the reassembly).
-    let tshark_initials = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(r.dir.join("capture.pcap"))
-        .args([
-            "-Y",
-            "quic.crypto.offset > 0",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        !tshark_initials.stdout.is_empty(),
-        "{ctx}: no CRYPTO frame past offset 0"
-    );
-
-    // Nothing answers: one unanswered QUIC connection, with its name and
-    // every Initial Chromium sent (tshark's count of Initial packets).
-    let u = r.ours("failures.quic.unanswered_connections");
-    assert_eq!(u["total"], 1, "{ctx}: {u}");
-    assert_eq!(u["instances"][0]["sni"], QUIC_HOST, "{ctx}: {u}");
-    let initials = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(r.dir.join("capture.pcap"))
-        .args([
-            "-Y",
-            "quic.long.packet_type == 0",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .unwrap();
-    let initials = String::from_utf8_lossy(&initials.stdout).lines().count() as u64;
-    assert!(initials >= 2, "{ctx}: {initials} Initials");
-    assert_eq!(u["instances"][0]["client_initials"], initials, "{ctx}: {u}");
-
     let key = r.dir.join("k.key");
     std::fs::write(&key, [0x42u8; 32]).unwrap();
-    let out = r.dir.join("sanitized.pcap");
-    let audit = r.dir.join("audit.json");
+    let (out, audit) = (r.dir.join("sanitized.pcap"), r.dir.join("audit.json"));
     let run = Command::new(pcaplens_bin())
         .arg("sanitize")
         .arg(r.dir.join("capture.pcap"))
@@ -617,12 +572,6 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
         String::from_utf8_lossy(&run.stderr)
     );
     let doc: Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
-    let c = &doc["sanitize"]["counters"];
-    assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
-    assert!(
-        c["quic_initials_rewritten"].as_u64().unwrap() >= 2,
-        "{ctx}: {c}"
-    );
     let bytes = std::fs::read(&out).unwrap();
     assert!(
         !bytes
@@ -630,17 +579,60 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
             .any(|w| w == QUIC_HOST.as_bytes()),
         "{ctx}: the name is still in the bytes"
     );
-    let tshark_names = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(&out)
-        .args(["-Y", "tls.handshake.type==1", "-T", "fields"])
-        .args(["-e", "tls.handshake.extensions_server_name"])
-        .output()
-        .unwrap();
-    let names: Vec<String> = String::from_utf8_lossy(&tshark_names.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    (bytes, doc["sanitize"]["counters"].clone())
+}
+
+/// Chromium's ClientHello over QUIC (split over two Initials, pieces
+/// shuffled) is read like tshark reads it, and sanitizing keeps every client
+/// Initial decryptable, with the SNI's pseudonym in place.
+#[test]
+fn live_chromium_quic_client_hello_is_read_and_sanitized() {
+    let Some(r) = run_scenario("quic_browser", &["chromium"]) else {
+        return;
+    };
+    let ctx = r.ctx();
+    let capture = r.dir.join("capture.pcap");
+    let t = r.ours("failures.tls");
+    let hellos = t["client_hellos"].as_u64().unwrap();
+    assert!(hellos >= 1, "{ctx}: no ClientHello read");
+    assert_eq!(hellos, r.tshark("tls_client_hellos"), "{ctx}: ClientHellos");
+    assert_eq!(
+        keys(&t["server_names"]),
+        strings(&r.res["tshark"]["tls_sni"]),
+        "{ctx}: SNI"
+    );
+    assert_eq!(
+        keys(&t["server_names"]),
+        strings(r.truth("sni")),
+        "{ctx}: SNI sent"
+    );
+    // The hello really came in pieces over several Initials (else this test
+    // would not test the reassembly).
+    assert!(
+        !tshark_fields(&capture, "quic.crypto.offset > 0", "frame.number").is_empty(),
+        "{ctx}: no CRYPTO frame past offset 0"
+    );
+    // Nothing answers: one unanswered QUIC connection, with its name and
+    // every Initial Chromium sent (tshark's count of Initial packets).
+    let u = r.ours("failures.quic.unanswered_connections");
+    assert_eq!(u["total"], 1, "{ctx}: {u}");
+    assert_eq!(u["instances"][0]["sni"], QUIC_HOST, "{ctx}: {u}");
+    let initials =
+        tshark_fields(&capture, "quic.long.packet_type == 0", "frame.number").len() as u64;
+    assert!(initials >= 2, "{ctx}: {initials} Initials");
+    assert_eq!(u["instances"][0]["client_initials"], initials, "{ctx}: {u}");
+
+    let (bytes, c) = sanitize_with_cli(&r);
+    assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
+    assert!(
+        c["quic_initials_rewritten"].as_u64().unwrap() >= 2,
+        "{ctx}: {c}"
+    );
+    let names = tshark_fields(
+        &r.dir.join("sanitized.pcap"),
+        "tls.handshake.type==1",
+        "tls.handshake.extensions_server_name",
+    );
     assert_eq!(
         names.len() as u64,
         hellos,
@@ -656,8 +648,6 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
     assert_eq!(pseudonyms, [&names[0]], "{ctx}");
     remove(r);
 }
-
-const QUIC_HOST: &str = "quic.browser.test";
 
 /// Chromium against a real HTTP/3 server (aioquic): the handshake that
 /// completes (the page loads) is not flagged; the one Chromium abandons
@@ -700,27 +690,7 @@ fn live_chromium_http3_complete_and_rejected_handshakes() {
     }
 
     // Sanitized: the same hellos (tshark and pcaplens), the same verdicts.
-    let key = r.dir.join("k.key");
-    std::fs::write(&key, [0x24u8; 32]).unwrap();
-    let out = r.dir.join("sanitized.pcap");
-    let run = Command::new(pcaplens_bin())
-        .arg("sanitize")
-        .arg(r.dir.join("capture.pcap"))
-        .arg("-o")
-        .arg(&out)
-        .arg("--key-file")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{ctx}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let bytes = std::fs::read(&out).unwrap();
-    assert!(!bytes
-        .windows(QUIC_HOST.len())
-        .any(|w| w == QUIC_HOST.as_bytes()));
+    let (bytes, _) = sanitize_with_cli(&r);
     let after =
         serde_json::to_value(analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap()).unwrap();
     assert_eq!(after["failures"]["tls"]["client_hellos"], hellos, "{ctx}");
@@ -729,16 +699,13 @@ fn live_chromium_http3_complete_and_rejected_handshakes() {
         q["incomplete_handshakes"]["total"],
         "{ctx}"
     );
-    let tshark_after = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(&out)
-        .args(["-Y", "tls.handshake.type==1"])
-        .output()
-        .unwrap();
+    let after_tshark = tshark_fields(
+        &r.dir.join("sanitized.pcap"),
+        "tls.handshake.type==1",
+        "frame.number",
+    );
     assert_eq!(
-        String::from_utf8_lossy(&tshark_after.stdout)
-            .lines()
-            .count() as u64,
+        after_tshark.len() as u64,
         hellos,
         "{ctx}: tshark's hellos after sanitizing"
     );

@@ -176,6 +176,21 @@ impl Group {
     }
 }
 
+/// " (SNI a, b)" after a summary, when there are names.
+fn push_snis(summary: &mut Vec<Part>, names: &BTreeSet<String>) {
+    if names.is_empty() {
+        return;
+    }
+    summary.push(text(" (SNI "));
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            summary.push(text(", "));
+        }
+        summary.push(Part::Name(n.clone()));
+    }
+    summary.push(text(")"));
+}
+
 fn text(t: impl Into<String>) -> Part {
     Part::Text(t.into())
 }
@@ -634,16 +649,7 @@ fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             text(format!("TLS alert {desc}: {} alerts sent by ", g.count)),
             Part::Endpoint(from.clone()),
         ];
-        if !g.names.is_empty() {
-            summary.push(text(" (SNI "));
-            for (i, n) in g.names.iter().enumerate() {
-                if i > 0 {
-                    summary.push(text(", "));
-                }
-                summary.push(Part::Name(n.clone()));
-            }
-            summary.push(text(")"));
-        }
+        push_snis(&mut summary, &g.names);
         out.push(Finding {
             rule: "tls_alerts",
             category: Category::Errors,
@@ -688,16 +694,7 @@ fn quic_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
         } else {
             Part::Endpoint(server.clone())
         });
-        if !g.names.is_empty() {
-            summary.push(text(" (SNI "));
-            for (i, n) in g.names.iter().enumerate() {
-                if i > 0 {
-                    summary.push(text(", "));
-                }
-                summary.push(Part::Name(n.clone()));
-            }
-            summary.push(text(")"));
-        }
+        push_snis(&mut summary, &g.names);
         summary.push(text(
             " got no datagram back: UDP filtered on the path, or no QUIC server (clients fall back to TCP)",
         ));

@@ -73,6 +73,16 @@ fn with_background(r: &mut Report) {
     }
 }
 
+/// A finding's sentence as plain text.
+fn summary_text(f: &rules::Finding) -> String {
+    f.summary
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) | Part::Endpoint(t) | Part::Name(t) | Part::Wire(_, t) => t.clone(),
+        })
+        .collect()
+}
+
 fn finish(r: &mut Report) {
     r.summary.flows.total = r.flows.len() as u64;
 }
@@ -159,13 +169,7 @@ fn dns_servfail_beats_nxdomain_and_names_domain() {
     let found = diagnose_doc(&r, &doc, Focus::General);
     assert_eq!(found[0].rule, "dns_errors");
     assert_eq!(found[0].endpoint, "10.0.0.53");
-    let text: String = found[0]
-        .summary
-        .iter()
-        .map(|p| match p {
-            Part::Text(t) | Part::Endpoint(t) | Part::Name(t) | Part::Wire(_, t) => t.clone(),
-        })
-        .collect();
+    let text = summary_text(&found[0]);
     assert!(
         text.contains("SERVFAIL") && text.contains("*.internal.example.org"),
         "{text}"
@@ -216,13 +220,7 @@ fn unanswered_quic_names_the_server_and_the_sni() {
         .expect("a QUIC finding");
     assert_eq!(f.endpoint, "192.0.2.80");
     assert_eq!((f.count, f.frames.clone()), (1, vec![7]));
-    let text: String = f
-        .summary
-        .iter()
-        .map(|p| match p {
-            Part::Text(t) | Part::Endpoint(t) | Part::Name(t) | Part::Wire(_, t) => t.clone(),
-        })
-        .collect();
+    let text = summary_text(f);
     assert!(
         text.contains("4 Initial packets") && text.contains("video.example.net"),
         "{text}"
