@@ -178,6 +178,10 @@ pub struct Evidence {
     pub community_id: String,
 }
 
+/// A frame remembered for later evidence: number, time, and what its
+/// Community ID is computed from (only when it is shown).
+pub(crate) type Moment = (u64, i64, Option<crate::flow::CommunityIdSource>);
+
 impl Evidence {
     pub fn new(frame: u64, ts_nanos: i64, community_id: &str) -> Self {
         Evidence {
@@ -185,6 +189,10 @@ impl Evidence {
             ts: ts_secs(ts_nanos),
             community_id: community_id.to_string(),
         }
+    }
+
+    pub(crate) fn at(&(frame, ts, cid): &Moment) -> Self {
+        Self::new(frame, ts, cid.map(|c| c.id()).as_deref().unwrap_or(""))
     }
 }
 

@@ -13,7 +13,7 @@
 //! frames) and the whole hello goes to the TLS report and the blocklist.
 
 use super::icmp::quoted_udp_payload;
-use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
+use super::{Counted, DetectConfig, Detector, Evidence, Failures, Moment, PacketCtx};
 use crate::decode::app::looks_like_quic;
 use crate::decode::quic::{
     frames, hello_length, initial_layout, long_headers, negotiated_versions, CryptoStream, Frame,
@@ -22,7 +22,6 @@ use crate::decode::quic::{
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
 use crate::decode::tls::parse_client_hello;
 use crate::decode::{Icmp, Transport};
-use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
@@ -93,7 +92,7 @@ pub struct QuicReport {
 
 #[derive(Default)]
 struct Conn {
-    vn: Option<(u64, i64, Option<CommunityIdSource>)>,
+    vn: Option<Moment>,
     server_progress_after_vn: bool,
     client_versions: Vec<u32>,
     /// The client's ClientHello being read (None before the first client
@@ -101,7 +100,7 @@ struct Conn {
     hello: Option<Box<HelloReader>>,
     hello_done: bool,
     /// The client's first Initial, and how many it sent.
-    first_initial: Option<(u64, i64, Option<CommunityIdSource>)>,
+    first_initial: Option<Moment>,
     client_initials: u64,
     /// Any datagram from the server side.
     server_answered: bool,
@@ -154,7 +153,7 @@ impl QuicDetector {
 
     fn end_conn(&mut self, c: Conn) {
         let complete = c.short_header[0] && c.short_header[1];
-        if let (Some((frame, ts, cid)), true, None, false) =
+        if let (Some(moment), true, None, false) =
             (&c.first_initial, c.server_answered, &c.vn, complete)
         {
             let stage = if c.server_handshake {
@@ -165,38 +164,26 @@ impl QuicDetector {
             self.report
                 .incomplete_handshakes
                 .add(self.cap, || QuicIncomplete {
-                    evidence: Evidence::new(
-                        *frame,
-                        *ts,
-                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
-                    ),
+                    evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     stage: stage.to_string(),
                 });
         }
-        if let (Some((frame, ts, cid)), false) = (&c.first_initial, c.server_answered) {
+        if let (Some(moment), false) = (&c.first_initial, c.server_answered) {
             self.report
                 .unanswered_connections
                 .add(self.cap, || QuicUnanswered {
-                    evidence: Evidence::new(
-                        *frame,
-                        *ts,
-                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
-                    ),
+                    evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     client_initials: c.client_initials,
                 });
         }
-        if let (Some((frame, ts, cid)), false) = (&c.vn, c.server_progress_after_vn) {
+        if let (Some(moment), false) = (&c.vn, c.server_progress_after_vn) {
             self.report
                 .failed_after_version_negotiation
                 .add(self.cap, || FailedAfterVn {
-                    evidence: Evidence::new(
-                        *frame,
-                        *ts,
-                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
-                    ),
-                    vn_frame: *frame,
+                    evidence: Evidence::at(moment),
+                    vn_frame: moment.0,
                     client_versions: c.client_versions.iter().map(|&v| hex(v)).collect(),
                 });
         }

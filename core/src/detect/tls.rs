@@ -12,7 +12,6 @@ use crate::decode::tls::{
     alert_name, parse_client_hello, version_name, RecordHeader, CONTENT_ALERT,
     CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
 };
-use crate::flow::CommunityIdSource;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -115,7 +114,7 @@ pub(crate) struct Conn {
     streams: [HalfStream; 2],
     ccs: [bool; 2],
     app_data: [bool; 2],
-    hello: Option<(u64, i64, Option<CommunityIdSource>)>,
+    hello: Option<super::Moment>,
     sni: Option<Box<str>>,
     server_hello: bool,
     alerted: bool,
@@ -203,7 +202,7 @@ impl TlsDetector {
     /// The connection of a flow that ended, or was still open at the end.
     pub(crate) fn end_conn(&mut self, c: Conn) {
         let complete = (c.ccs[0] && c.ccs[1]) || (c.app_data[0] && c.app_data[1]);
-        if let (Some((frame, ts, cid)), false) = (&c.hello, complete) {
+        if let (Some(moment), false) = (&c.hello, complete) {
             let stage = if c.alerted {
                 "alert"
             } else if c.server_hello {
@@ -214,11 +213,7 @@ impl TlsDetector {
             self.report
                 .incomplete_handshakes
                 .add(self.cap, || TlsIncomplete {
-                    evidence: Evidence::new(
-                        *frame,
-                        *ts,
-                        cid.map(|c| c.id()).as_deref().unwrap_or(""),
-                    ),
+                    evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     stage: stage.to_string(),
                 });
