@@ -689,8 +689,23 @@ fn live_chromium_http3_complete_and_rejected_handshakes() {
         assert_ne!(i["frame"], 1, "{ctx}: the completed handshake is flagged");
     }
 
-    // Sanitized: the same hellos (tshark and pcaplens), the same verdicts.
-    let (bytes, _) = sanitize_with_cli(&r);
+    // Sanitized: every Initial kept (the client's rewritten, the server's
+    // ServerHello untouched), tshark reads the same handshake messages and
+    // frames in every packet, pcaplens gives the same verdicts.
+    let (bytes, c) = sanitize_with_cli(&r);
+    assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
+    let sanitized = r.dir.join("sanitized.pcap");
+    for field in [
+        "tls.handshake.type",
+        "quic.frame_type",
+        "quic.packet_number",
+    ] {
+        assert_eq!(
+            tshark_fields(&sanitized, "quic", field),
+            tshark_fields(&r.dir.join("capture.pcap"), "quic", field),
+            "{ctx}: tshark's {field} per frame"
+        );
+    }
     let after =
         serde_json::to_value(analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap()).unwrap();
     assert_eq!(after["failures"]["tls"]["client_hellos"], hellos, "{ctx}");

@@ -165,14 +165,27 @@ pub fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
 /// (keys from `dcid`, 2-byte packet number, padded to 1200 bytes),
 /// carrying `frames`.
 pub fn quic_client_initial(version: u32, dcid: &[u8], pn: u64, frames: &[u8]) -> Vec<u8> {
+    quic_initial(version, dcid, dcid, false, pn, frames)
+}
+
+/// An Initial with the keys of `keys_dcid` (the client's first DCID), of
+/// the client or the `server`, its header carrying `header_dcid`.
+pub fn quic_initial(
+    version: u32,
+    keys_dcid: &[u8],
+    header_dcid: &[u8],
+    server: bool,
+    pn: u64,
+    frames: &[u8],
+) -> Vec<u8> {
     use crate::decode::quic_crypto::{initial_candidates, PacketKeys, TAG_LEN};
     let (salt, prefix) = initial_candidates(version)[0];
-    let keys = PacketKeys::initial(salt, prefix, dcid, false).unwrap();
+    let keys = PacketKeys::initial(salt, prefix, keys_dcid, server).unwrap();
     let ty = if version == 0x6b33_43cf { 1 } else { 0 };
     let mut pkt = vec![0xc0 | (ty << 4) | 1];
     pkt.extend_from_slice(&version.to_be_bytes());
-    pkt.push(dcid.len() as u8);
-    pkt.extend_from_slice(dcid);
+    pkt.push(header_dcid.len() as u8);
+    pkt.extend_from_slice(header_dcid);
     pkt.extend_from_slice(&[0, 0]); // no SCID, no token
     let mut body = frames.to_vec();
     body.resize(1100, 0); // PADDING

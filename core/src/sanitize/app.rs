@@ -6,6 +6,7 @@
 
 use super::frame::Frame;
 use super::pseudo::{looks_like_hostname, Pseudonymizer};
+use super::quic_initial::UdpPair;
 use super::stream::{Body, St};
 use super::text::scrub_text;
 use super::PayloadPolicy;
@@ -210,12 +211,12 @@ pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>, layer: &IpLay
     }
     let p = &f.orig[r.clone()];
     let has = |port: u16| u.src_port == port || u.dst_port == port;
-    let pair = super::quic_initial::UdpPair::of(layer.src, u.src_port, layer.dst, u.dst_port);
+    let pair = UdpPair::of(layer.src, u.src_port, layer.dst, u.dst_port);
     if (has(53) || has(5353) || has(5355) || has(137)) && looks_like_dns(p) {
         dns_message(f, r.start, r.end);
     } else if looks_like_quic(p) {
         f.quic.saw_quic(pair);
-        quic(f, r);
+        quic(f, r, Some(pair));
     } else if p[0] & 0xc0 == 0x40 && f.quic.is_quic(&pair) {
         // A 1-RTT packet of a QUIC conversation: its first byte says the
         // handshake got that far (see `quic`); the rest follows the policy.
@@ -1390,7 +1391,7 @@ fn varint(b: &[u8], at: usize) -> Option<(u64, usize)> {
 /// Long-header packets: headers kept; an Initial's payload is always zeroed
 /// (it is encrypted with keys anyone can derive and carries the SNI); other
 /// packets' (encrypted) payload follows the policy.
-pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
+pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>, pair: Option<UdpPair>) {
     let o = f.orig;
     let mut p = r.start;
     while p < r.end {
@@ -1451,7 +1452,7 @@ pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
         if keep {
             return;
         }
-        if initial && end <= r.end && client_initial(f, p, h.dcid.clone(), q, end, v) {
+        if initial && end <= r.end && initial_packet(f, pair, p, h.dcid.clone(), q, end, v) {
             f.c.quic_initials_rewritten += 1;
         } else if initial {
             f.redact(q..pe);
@@ -1466,10 +1467,12 @@ pub(crate) fn quic(f: &mut Frame<'_>, r: Range<usize>) {
     }
 }
 
-/// A client Initial decrypted, its SNI rewritten, protected again (see
-/// [`super::quic_initial`]). False: not done, the caller zeroes it.
-fn client_initial(
+/// An Initial decrypted, rewritten, protected again (see
+/// [`super::quic_initial::rewrite_initial`]). False: not done, the caller
+/// zeroes it.
+fn initial_packet(
     f: &mut Frame<'_>,
+    pair: Option<UdpPair>,
     p: usize,
     dcid: Range<usize>,
     pn_off: usize,
@@ -1479,9 +1482,10 @@ fn client_initial(
     let dcid: ArrayVec<u8, 255> = f.orig[dcid].iter().copied().collect();
     // The header before the packet number is already rewritten where needed
     // (nothing in it is): work on the output copy of the packet.
-    let ok = super::quic_initial::rewrite_client_initial(
+    let ok = super::quic_initial::rewrite_initial(
         f.ps,
         f.quic,
+        pair,
         &mut f.out[p..end],
         version,
         &dcid,

@@ -964,7 +964,7 @@ impl<'f> Frame<'f> {
                 } else if looks_like_quic(&self.orig[l4 + 8..end]) {
                     // The analysis reads quoted QUIC headers (a version
                     // negotiation bounced by ICMP): same walker as in UDP.
-                    app::quic(self, l4 + 8..end);
+                    app::quic(self, l4 + 8..end, None);
                 } else {
                     self.policy(l4 + 8..end);
                 }

@@ -1074,6 +1074,69 @@ mod quic_tests {
         assert_eq!(tail(&out, 2)[1..], [0; 9]);
     }
 
+    /// The server's Initial (its ServerHello names no one) and the client's
+    /// later Initials (keys from its first DCID, the server's ID in the
+    /// header) are kept, protected again; a CONNECTION_CLOSE reason is
+    /// zeroed. Nothing of them is left unreadable for tshark.
+    #[test]
+    fn server_initials_and_later_client_initials_are_kept() {
+        use crate::detect::testpcap::quic_initial;
+        let (client_id, server_id) = ([0x11; 8], [0x22; 8]);
+        let hello = client_hello("kept.example", &["h3"])[5..].to_vec();
+        let server_hello = [2, 0, 0, 4, 3, 3, 0, 0];
+        let mut close = vec![0x1c, 0x01, 0x00, 0x0b];
+        close.extend_from_slice(b"secret-host");
+        let ack = [0x02, 0x00, 0x00, 0x00, 0x00];
+        let mut p = Pcap::new();
+        let c = |pn, header: &[u8], frames: &[u8]| {
+            quic_initial(1, &client_id, header, false, pn, frames)
+        };
+        let s = |pn, frames: &[u8]| quic_initial(1, &client_id, &[], true, pn, frames);
+        p.push(
+            0,
+            &udp(
+                C,
+                50000,
+                S,
+                443,
+                &c(0, &client_id, &quic_crypto_frame(0, &hello)),
+            ),
+        );
+        p.push(
+            1,
+            &udp(
+                S,
+                443,
+                C,
+                50000,
+                &s(0, &quic_crypto_frame(0, &server_hello)),
+            ),
+        );
+        p.push(2, &udp(C, 50000, S, 443, &c(1, &server_id, &ack)));
+        p.push(3, &udp(S, 443, C, 50000, &s(1, &close)));
+        let input = p.bytes().to_vec();
+        let (out, summary, _) = sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32])).unwrap();
+        assert_eq!(
+            (
+                summary.counters.quic_initials_rewritten,
+                summary.counters.quic_initials_redacted
+            ),
+            (4, 0)
+        );
+        assert!(!out.windows(11).any(|w| w == b"secret-host"));
+        // The unchanged server Initial is byte for byte the original.
+        let record = |b: &[u8], i: usize| {
+            let mut pos = 24;
+            for _ in 0..i {
+                pos += 16 + u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            }
+            let len = u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            b[pos + 16 + 28..pos + 16 + len].to_vec()
+        };
+        assert_eq!(record(&out, 1), record(&input, 1));
+        assert_ne!(record(&out, 3), record(&input, 3));
+    }
+
     #[test]
     fn a_split_quic_hello_is_rewritten_in_every_packet_after_a_second_pass() {
         let sni = "secret-service.example.com";

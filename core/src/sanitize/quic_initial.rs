@@ -1,13 +1,15 @@
-//! QUIC client Initial packets: remove the protection anyone can remove
+//! QUIC Initial packets: remove the protection anyone can remove
 //! (RFC 9001 §5: keys from the version's public salt and the Destination
 //! Connection ID), rewrite the TLS SNI in the ClientHello carried by the
 //! CRYPTO frames (same length), and protect the packet again, so the
 //! sanitised capture still decrypts (tshark shows the pseudonym).
 //!
-//! Only what is understood is kept: a client Initial whose ClientHello start
-//! and SNI are not in the packet, a packet that does not authenticate, or a
-//! frame that is not PADDING/PING/ACK/CRYPTO makes the caller zero the
-//! payload (fail closed).
+//! The server's Initials open with the server keys of the same connection
+//! ID and keep their ServerHello. Only what is understood is kept: a packet
+//! that authenticates with none of these keys, a hello whose SNI cannot be
+//! placed (see [`QuicHellos`] for the second pass), or a frame other than
+//! PADDING/PING/ACK/CRYPTO/CONNECTION_CLOSE (whose reason is zeroed) makes
+//! the caller zero the payload (fail closed).
 
 use super::pseudo::Pseudonymizer;
 use crate::decode::quic::{frames, hello_length, CryptoStream, Frame, HelloLength};
@@ -76,6 +78,9 @@ pub(crate) struct QuicState {
     /// Conversations that carried QUIC long headers (their short-header
     /// packets have no marker of their own).
     conversations: HashSet<UdpPair>,
+    /// The DCID the Initial keys of each conversation come from: that of
+    /// the latest client Initial that opened with its own DCID.
+    original_dcid: HashMap<UdpPair, ArrayVec<u8, 20>>,
 }
 
 impl QuicState {
@@ -115,51 +120,86 @@ impl QuicState {
     }
 }
 
-/// Rewrite the client Initial `pkt` (one whole long-header packet: first
+/// Rewrite the Initial packet `pkt` (one whole long-header packet: first
 /// byte through the end of its Length) in place. `pn_off` is where the
-/// (protected) packet number starts, `dcid` the Destination Connection ID.
-/// Returns true when the packet was rewritten and protected again (or had
-/// nothing to rewrite); false when the caller must zero its payload.
-pub(crate) fn rewrite_client_initial(
+/// (protected) packet number starts, `dcid` the Destination Connection ID,
+/// `pair` the UDP conversation (None inside an ICMP error).
+///
+/// A client Initial opens with keys from its own DCID, or, once the server
+/// has given the client another ID, from the DCID of the conversation's
+/// earlier client Initial (RFC 9001 §5.2); a server Initial with the server
+/// keys of that same DCID. Returns true when the packet was protected again
+/// (its SNI rewritten, CONNECTION_CLOSE reasons zeroed; a server's
+/// ServerHello holds no identifier and is kept); false when the caller must
+/// zero its payload.
+pub(crate) fn rewrite_initial(
     ps: &mut Pseudonymizer,
     quic: &mut QuicState,
+    pair: Option<UdpPair>,
     pkt: &mut [u8],
     version: u32,
     dcid: &[u8],
     pn_off: usize,
 ) -> bool {
-    initial_candidates(version)
+    let candidates = initial_candidates(version);
+    let client =
+        |keys_dcid: &[u8], quic: &mut QuicState, ps: &mut Pseudonymizer, pkt: &mut [u8]| {
+            candidates.iter().find_map(|&(salt, prefix)| {
+                let keys = PacketKeys::initial(salt, prefix, keys_dcid, false)?;
+                reprotect(&keys, pkt, pn_off, |plain| {
+                    rewrite_sni(ps, quic, keys_dcid, plain)
+                })
+            })
+        };
+    if let Some(ok) = client(dcid, quic, ps, pkt) {
+        if let (Some(pair), true) = (pair, dcid.len() <= 20) {
+            if quic.original_dcid.len() < MAX_KNOWN || quic.original_dcid.contains_key(&pair) {
+                quic.original_dcid
+                    .insert(pair, dcid.iter().copied().collect());
+            }
+        }
+        return ok;
+    }
+    let Some(first) = pair.and_then(|p| quic.original_dcid.get(&p).cloned()) else {
+        return false;
+    };
+    if first[..] != *dcid {
+        if let Some(ok) = client(&first, quic, ps, pkt) {
+            return ok;
+        }
+    }
+    candidates
         .iter()
-        .find_map(|&(salt, prefix)| rewrite_with(ps, quic, pkt, salt, prefix, dcid, pn_off))
+        .find_map(|&(salt, prefix)| {
+            let keys = PacketKeys::initial(salt, prefix, &first, true)?;
+            reprotect(&keys, pkt, pn_off, server_payload)
+        })
         .unwrap_or(false)
 }
 
-/// None: the packet does not open with this salt. Some(ok): it opened, and
-/// was rewritten (true) or must be zeroed (false).
-fn rewrite_with(
-    ps: &mut Pseudonymizer,
-    quic: &mut QuicState,
+/// Open `pkt` with `keys`, let `edit` change the frames, protect it again.
+/// None: it does not open with these keys. Some(false): `edit` refused the
+/// payload (the caller zeroes it). Some(true): done.
+fn reprotect(
+    keys: &PacketKeys,
     pkt: &mut [u8],
-    salt: &[u8; 20],
-    prefix: &str,
-    dcid: &[u8],
     pn_off: usize,
+    edit: impl FnOnce(&mut [u8]) -> Option<bool>,
 ) -> Option<bool> {
-    let keys = PacketKeys::initial(salt, prefix, dcid, false)?;
     let Unprotected {
         header,
         first,
         pn_len,
         truncated_pn,
-    } = unprotect_header(&keys, pkt, pn_off)?;
-    // Client Initials start at packet number 0: the truncated number is the
-    // number while it fits (the first few packets, which carry the hello).
+    } = unprotect_header(keys, pkt, pn_off)?;
+    // Initials are the first packets of their number space: the truncated
+    // number is the number.
     let pn = truncated_pn;
     let hdr_end = pn_off + pn_len;
     let body_end = pkt.len() - TAG_LEN;
     let mut plain: Vec<u8> = pkt[hdr_end..body_end].to_vec();
     keys.open(pn, &header, &mut plain, &pkt[body_end..])?;
-    if rewrite_sni(ps, quic, dcid, &mut plain) != Some(true) {
+    if edit(&mut plain) != Some(true) {
         return Some(false);
     }
     let tag = keys.seal(pn, &header, &mut plain)?;
@@ -170,6 +210,29 @@ fn rewrite_with(
     pkt[0] = first ^ (mask[0] & 0x0f);
     for i in 0..pn_len {
         pkt[pn_off + i] = header[pn_off + i] ^ mask[1 + i];
+    }
+    Some(true)
+}
+
+/// A server Initial's frames: its CRYPTO data is the ServerHello (random,
+/// suite, key share: nothing that names anyone) and stays; reasons of
+/// CONNECTION_CLOSE frames are zeroed; any other frame fails closed.
+fn server_payload(plain: &mut [u8]) -> Option<bool> {
+    let mut reasons: ArrayVec<(usize, usize), 4> = ArrayVec::new();
+    let base = plain.as_ptr() as usize;
+    for f in frames(plain) {
+        match f.ok()? {
+            Frame::Padding | Frame::Ping | Frame::Ack | Frame::Crypto { .. } => {}
+            Frame::ConnectionClose { reason } => {
+                reasons
+                    .try_push((reason.as_ptr() as usize - base, reason.len()))
+                    .ok()?;
+            }
+            _ => return None,
+        }
+    }
+    for &(at, len) in &reasons {
+        plain[at..at + len].fill(0);
     }
     Some(true)
 }
