@@ -204,6 +204,13 @@ pub fn sanitize_path(
     policy: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<String> {
     let mut s = new_sanitizer(key, policy)?;
+    if pcaplens_native_io::same_file(&src, &dest) {
+        return Err(OptionsError::new_err(format!(
+            "refusing to write {} over the input {}: nothing was written",
+            dest.display(),
+            src.display()
+        )));
+    }
     let doc = py.allow_threads(move || -> std::io::Result<String> {
         let mut buf = vec![0u8; CHUNK];
         let mut summary = sanitize_file(&mut s, &src, &dest, &mut buf)?;

@@ -164,3 +164,13 @@ def test_split_quic_hello_is_kept_by_a_second_pass_over_a_file(tmp_path: Path) -
     cli = run_cli("sanitize", str(src), "-o", str(tmp_path / "cli.pcap"), "--key-file", str(key_file))
     assert cli.returncode == 0, cli.stderr
     assert (tmp_path / "cli.pcap").read_bytes() == out
+
+
+def test_sanitize_refuses_to_write_over_its_input(capture: bytes, tmp_path: Path) -> None:
+    src = tmp_path / "in.pcap"
+    src.write_bytes(capture)
+    (tmp_path / "link.pcap").hardlink_to(src)
+    for dest in (src, tmp_path / "." / "in.pcap", tmp_path / "link.pcap"):
+        with pytest.raises(pcaplens.OptionsError, match="refusing to write"):
+            pcaplens.sanitize(src, dest, key=KEY)
+        assert src.read_bytes() == capture

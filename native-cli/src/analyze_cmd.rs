@@ -7,7 +7,7 @@ use pcaplens_core::detect::blocklist::{parse_list, Indicator};
 use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Show a progress bar only for inputs at least this large (and only on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 32 << 20;
@@ -228,6 +228,15 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             }
             return Ok(exit::BAD_INPUT);
         }
+    }
+    let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    let outputs: Vec<&Path> = [&args.flows, &args.anomaly_features]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    if crate::input::refuse_to_overwrite_inputs(&inputs, &outputs) {
+        return Ok(exit::BAD_INPUT);
     }
     let mut sink = match &args.flows {
         Some(p) => Some(FlowSink::open(p, args.flows_format)?),

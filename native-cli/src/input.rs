@@ -10,6 +10,24 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+/// Refuse to write an output over an input: creating it would empty the
+/// capture before it is read. An output is the same file as an input when
+/// both exist and are one file, whatever the paths say (links, `./`, case).
+/// Says so on stderr and returns true when one would.
+pub fn refuse_to_overwrite_inputs(inputs: &[&Path], outputs: &[&Path]) -> bool {
+    for out in outputs {
+        if let Some(inp) = inputs.iter().find(|i| native_io::same_file(i, out)) {
+            eprintln!(
+                "pcaplens: refusing to write {} over the input {}: nothing was written",
+                out.display(),
+                inp.display()
+            );
+            return true;
+        }
+    }
+    false
+}
+
 /// An opened input and its size when known.
 pub struct Input {
     source: Source,

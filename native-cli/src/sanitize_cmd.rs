@@ -238,6 +238,14 @@ fn check(args: &SanitizeArgs, target: &Path) -> Result<u8> {
 }
 
 pub fn run(args: SanitizeArgs) -> Result<u8> {
+    let outputs: Vec<&Path> = [&args.output, &args.map, &args.audit_json]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    if crate::input::refuse_to_overwrite_inputs(&[&args.input], &outputs) {
+        return Ok(exit::BAD_INPUT);
+    }
     if let Some(target) = &args.check {
         return check(&args, target);
     }

@@ -160,6 +160,31 @@ pub fn decode_file<E>(
     Ok(source.finish())
 }
 
+/// Two existing paths that name one file, whatever the paths say (links,
+/// `./`); `-` (standard input) is never a file here. The fronts refuse to
+/// write an output over an input: creating it would empty the capture
+/// before it is read.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    if a.as_os_str() == "-" || b.as_os_str() == "-" {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
 /// Run `source` over a stream (a pipe, terminal or device: no offsets, and a
 /// read may block forever) in order on this thread, so stopping early never
 /// waits for more input. Otherwise as [`decode_file`].

@@ -39,6 +39,50 @@ fn missing_file_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
 
+/// An output that is the input (by its name, another spelling or a hard
+/// link) is refused before anything is created: the capture stays whole.
+#[test]
+fn outputs_never_overwrite_the_input() {
+    let dir = temp_dir("clobber");
+    let input = dir.join("in.pcap");
+    std::fs::copy(sample(), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let link = dir.join("link.pcap");
+    std::fs::hard_link(&input, &link).unwrap();
+    let key = dir.join("k.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let dotted = dir.join(".").join("in.pcap");
+    let (i, l, d, k) = (
+        input.to_str().unwrap(),
+        link.to_str().unwrap(),
+        dotted.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+    let other = dir.join("out.pcap");
+    let o = other.to_str().unwrap();
+    for args in [
+        vec!["sanitize", i, "-o", i, "--key-file", k],
+        vec!["sanitize", i, "-o", l, "--key-file", k],
+        vec!["sanitize", i, "-o", o, "--key-file", k, "--map", d],
+        vec!["sanitize", i, "-o", o, "--key-file", k, "--audit-json", l],
+        vec!["analyze", i, "--flows", d],
+        vec!["analyze", i, "--anomaly-features", l],
+    ] {
+        let out = Command::new(pcaplens_bin()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refusing to write"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&input).unwrap(), original, "{args:?}");
+        assert!(!other.exists(), "{args:?}: an output was written");
+    }
+    // Another file is fine.
+    let ok = Command::new(pcaplens_bin())
+        .args(["sanitize", i, "-o", o, "--key-file", k])
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+}
+
 #[test]
 fn cut_short_capture_exits_3_with_partial_json() {
     let bytes = std::fs::read(sample()).unwrap();
