@@ -94,6 +94,11 @@ fn load(args: &AskArgs) -> Result<Prepared> {
 }
 
 pub fn run(args: AskArgs) -> Result<u8> {
+    if let Some(out) = &args.output {
+        if crate::input::refuse_to_overwrite_inputs(&[&args.input], &[out]) {
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    }
     let p = load(&args)?;
     let maybe_unmask = |t: &str| {
         if args.unmask {

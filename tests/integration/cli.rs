@@ -67,6 +67,7 @@ fn outputs_never_overwrite_the_input() {
         vec!["sanitize", i, "-o", o, "--key-file", k, "--audit-json", l],
         vec!["analyze", i, "--flows", d],
         vec!["analyze", i, "--anomaly-features", l],
+        vec!["ask", i, "--offline", "-o", d],
     ] {
         let out = Command::new(pcaplens_bin()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
