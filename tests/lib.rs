@@ -92,6 +92,17 @@ pub fn live_traffic(test: &str, tools: &[&str]) -> bool {
 }
 
 /// Say loudly that the corpus is absent (the only allowed skip).
+/// A JSON object of counts as a map (non-numbers count 0; not an object: empty).
+pub fn map_u64(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn corpus_absent_notice(test: &str) {
     eprintln!("NOTICE: {test}: ../shared/corpus is absent; corpus checks skipped");
 }

@@ -5,7 +5,7 @@
 //! fails with a file × counter table.
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig, Report};
-use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
+use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, map_u64, truth};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -62,20 +62,10 @@ fn fmt_map(m: &BTreeMap<String, u64>) -> String {
     format!("{{{}}}", v.join(","))
 }
 
-fn truth_map(v: &Value) -> BTreeMap<String, u64> {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn theirs(t: &Value, counter: &str) -> String {
     match counter {
         "dns_error_rcodes_dnsproto" | "http_error_codes" => {
-            fmt_map(&truth_map(&t["breakdowns"][counter]))
+            fmt_map(&map_u64(&t["breakdowns"][counter]))
         }
         c => t["counts"][c].as_u64().unwrap_or(0).to_string(),
     }

@@ -10,7 +10,7 @@
 //! they print a notice and pass).
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::{live_traffic, pcaplens_bin, python, repo_root};
+use pcaplens_tests::{live_traffic, map_u64, pcaplens_bin, python, repo_root};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,16 +53,6 @@ impl Run {
 fn u64s(v: &Value) -> Vec<u64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
-fn map_u64(v: &Value) -> BTreeMap<String, u64> {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                .collect()
-        })
         .unwrap_or_default()
 }
 

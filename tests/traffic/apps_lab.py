@@ -17,17 +17,7 @@ from collections import Counter
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The oracle's pinned preferences (ORACLE.md), with -n -2.
-PREFS = [
-    "tcp.analyze_sequence_numbers:TRUE", "tcp.relative_sequence_numbers:TRUE",
-    "tcp.desegment_tcp_streams:TRUE", "tcp.reassemble_out_of_order:FALSE",
-    "tcp.track_bytes_in_flight:TRUE", "tcp.check_checksum:FALSE",
-    "tcp.try_heuristic_first:FALSE", "tcp.no_subdissector_on_error:TRUE",
-    "ip.defragment:TRUE", "ip.check_checksum:FALSE", "ipv6.defragment:TRUE",
-    "udp.check_checksum:FALSE", "udp.try_heuristic_first:FALSE",
-    "dns.desegment_dns_messages:TRUE", "http.desegment_headers:TRUE",
-    "http.desegment_body:TRUE", "tls.desegment_ssl_records:TRUE",
-    "tls.desegment_ssl_application_data:TRUE",
-]
+from oracle import PREFS  # noqa: E402
 
 
 class Lab:

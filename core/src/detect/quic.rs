@@ -234,24 +234,20 @@ impl QuicDetector {
         };
         let id = ctx.flow.map(|f| (f.flow.id, f.from_orig));
         let p = u.payload;
-        let known = id.is_some_and(|(i, _)| self.conns.contains_key(&i));
-        if let (true, Some((i, false))) = (known, id) {
+        let quic = looks_like_quic(p);
+        if let Some((i, from_orig)) = id {
             if let Some(c) = self.conns.get_mut(&i) {
-                c.server_answered = true;
-            }
-        }
-        if !looks_like_quic(p) {
-            // Short-header packets of a known connection show progress.
-            if let (true, Some((i, from_orig))) = (known, id) {
-                if let Some(c) = self.conns.get_mut(&i) {
-                    if p.first().is_some_and(|b| b & 0xC0 == 0x40) {
-                        c.short_header[usize::from(!from_orig)] = true;
-                        if !from_orig && c.vn.is_some() {
-                            c.server_progress_after_vn = true;
-                        }
+                c.server_answered |= !from_orig;
+                // Short-header packets of a known connection show progress.
+                if !quic && p.first().is_some_and(|b| b & 0xC0 == 0x40) {
+                    c.short_header[usize::from(!from_orig)] = true;
+                    if !from_orig && c.vn.is_some() {
+                        c.server_progress_after_vn = true;
                     }
                 }
             }
+        }
+        if !quic {
             return;
         }
         let mut end = 0;
