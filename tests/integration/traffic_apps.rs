@@ -519,6 +519,64 @@ fn live_quic_version_negotiation_matches_tshark_and_the_responder() {
     remove(r);
 }
 
+// ---------------------------------------------------------------- TLS from a browser
+
+/// Chromium's ClientHello over TCP takes two segments on an MTU-sized path
+/// (its post-quantum key share alone is 1,200 bytes), with the server name
+/// in either: the hellos and names are read like tshark reads them, and
+/// sanitizing rewrites every name (the audit passes, no name is left in the
+/// bytes) while tshark sees the same protocols in every frame.
+#[test]
+fn live_chromium_tls_hello_over_two_segments_is_read_and_sanitized() {
+    let Some(r) = run_scenario("tls_browser", &["chromium", "openssl"]) else {
+        return;
+    };
+    let ctx = r.ctx();
+    let capture = r.dir.join("capture.pcap");
+    let t = r.ours("failures.tls");
+    let hellos = t["client_hellos"].as_u64().unwrap();
+    let sent = strings(r.truth("sni"));
+    assert!(hellos >= sent.len() as u64, "{ctx}: {hellos} hellos");
+    assert_eq!(hellos, r.tshark("tls_client_hellos"), "{ctx}: ClientHellos");
+    assert_eq!(keys(&t["server_names"]), sent, "{ctx}: SNI");
+    assert_eq!(
+        strings(&r.res["tshark"]["tls_sni"]),
+        sent,
+        "{ctx}: tshark's SNI"
+    );
+    // Every hello came in two segments (else this would not test the cut).
+    let segments = tshark_fields(&capture, "tls.handshake.type == 1", "tcp.segment");
+    assert_eq!(segments.len() as u64, hellos, "{ctx}");
+    assert!(
+        segments.iter().all(|s| s.split(',').count() == 2),
+        "{ctx}: reassembled from {segments:?}"
+    );
+
+    let names: Vec<&str> = sent.iter().map(String::as_str).collect();
+    let (bytes, c) = sanitize_with_cli(&r, &names);
+    assert!(c["tls_names"].as_u64().unwrap() >= hellos, "{ctx}: {c}");
+    let sanitized = r.dir.join("sanitized.pcap");
+    let after_names = tshark_fields(
+        &sanitized,
+        "tls.handshake.type == 1",
+        "tls.handshake.extensions_server_name",
+    );
+    assert_eq!(after_names.len() as u64, hellos, "{ctx}: {after_names:?}");
+    for n in &after_names {
+        assert!(!sent.contains(n), "{ctx}: {n} kept");
+        assert!(
+            sent.iter().any(|s| s.len() == n.len()),
+            "{ctx}: {n} is no pseudonym of a name sent"
+        );
+    }
+    let protocols = |f: &Path| tshark_fields(f, "frame", "frame.protocols");
+    assert_eq!(protocols(&capture), protocols(&sanitized), "{ctx}");
+    let after = analyze_bytes(&bytes, AnalyzerConfig::default()).unwrap();
+    assert_eq!(after.failures.tls.client_hellos, hellos, "{ctx}");
+    assert_eq!(after.failures.tls.server_names.len(), sent.len(), "{ctx}");
+    remove(r);
+}
+
 // ---------------------------------------------------------------- QUIC from a browser
 
 const QUIC_HOST: &str = "quic.browser.test";
@@ -538,9 +596,10 @@ fn tshark_fields(file: &Path, filter: &str, field: &str) -> Vec<String> {
 }
 
 /// `pcaplens sanitize` of the run's capture through the CLI, as users run
-/// it (a file, so two passes when needed): the output's bytes and the
+/// it (a file, so two passes when needed), with the leak audit passing and
+/// none of `names` left in the bytes: the output's bytes and the
 /// sanitizer's counters.
-fn sanitize_with_cli(r: &Run) -> (Vec<u8>, Value) {
+fn sanitize_with_cli(r: &Run, names: &[&str]) -> (Vec<u8>, Value) {
     let ctx = r.ctx();
     let key = r.dir.join("k.key");
     std::fs::write(&key, [0x42u8; 32]).unwrap();
@@ -562,13 +621,14 @@ fn sanitize_with_cli(r: &Run) -> (Vec<u8>, Value) {
         String::from_utf8_lossy(&run.stderr)
     );
     let doc: Value = serde_json::from_slice(&std::fs::read(&audit).unwrap()).unwrap();
+    assert_eq!(doc["audit"]["passed"], true, "{ctx}: {}", doc["audit"]);
     let bytes = std::fs::read(&out).unwrap();
-    assert!(
-        !bytes
-            .windows(QUIC_HOST.len())
-            .any(|w| w == QUIC_HOST.as_bytes()),
-        "{ctx}: the name is still in the bytes"
-    );
+    for name in names {
+        assert!(
+            !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+            "{ctx}: {name} is still in the bytes"
+        );
+    }
     (bytes, doc["sanitize"]["counters"].clone())
 }
 
@@ -612,7 +672,7 @@ fn live_chromium_quic_client_hello_is_read_and_sanitized() {
     assert!(initials >= 2, "{ctx}: {initials} Initials");
     assert_eq!(u["instances"][0]["client_initials"], initials, "{ctx}: {u}");
 
-    let (bytes, c) = sanitize_with_cli(&r);
+    let (bytes, c) = sanitize_with_cli(&r, &[QUIC_HOST]);
     assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
     assert!(
         c["quic_initials_rewritten"].as_u64().unwrap() >= 2,
@@ -682,7 +742,7 @@ fn live_chromium_http3_complete_and_rejected_handshakes() {
     // Sanitized: every Initial kept (the client's rewritten, the server's
     // ServerHello untouched), tshark reads the same handshake messages and
     // frames in every packet, pcaplens gives the same verdicts.
-    let (bytes, c) = sanitize_with_cli(&r);
+    let (bytes, c) = sanitize_with_cli(&r, &[QUIC_HOST]);
     assert_eq!(c["quic_initials_redacted"], 0, "{ctx}: {c}");
     let sanitized = r.dir.join("sanitized.pcap");
     for field in [

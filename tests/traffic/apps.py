@@ -278,6 +278,37 @@ def scenario_tls(lab, out):
     }
 
 
+TLS_BROWSER_HOSTS = ["www%d.pq-browser.test" % i for i in range(1, 7)]
+
+
+def scenario_tls_browser(lab, out):
+    """Chromium over HTTPS (TCP) to openssl s_server across a veth whose
+    segments are MTU-sized, as on a real network (no segmentation offload
+    building 64 KiB frames): Chromium's ClientHello, with its post-quantum
+    key share, takes two TCP segments, and with the extension order
+    shuffled per connection the server name lands in either one. Captured
+    on the client's veth (Ethernet)."""
+    srv = lab.add_ns("b")
+    va, vb = lab.veth(srv, "10.47.0.1", "10.47.0.2")
+    for dev, ns in ((va, None), (vb, srv)):
+        lab.run(["ip", "link", "set", dev, "gso_max_size", "1400", "gso_max_segs", "1"], ns=ns)
+    ca, crt, key = make_certs(out)
+    pcap = os.path.join(out, "capture.pcap")
+    cap = lab.capture(va, pcap)
+    lab.spawn(["openssl", "s_server", "-cert", crt, "-key", key, "-www",
+               "-accept", "10.47.0.2:443"], ns=srv, ready="ACCEPT")
+    for i, host in enumerate(TLS_BROWSER_HOSTS):
+        lab.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--user-data-dir=" + os.path.join(out, "profile-%d" % i),
+                 "--host-resolver-rules=MAP *.pq-browser.test 10.47.0.2",
+                 "--ignore-certificate-errors", "--dump-dom", "https://%s/" % host],
+                timeout=60, check=False)
+    lab.stop_capture(cap)
+    return pcap, {"sni": sorted(TLS_BROWSER_HOSTS)}
+
+
 # ------------------------------------------------------------------ QUIC
 
 def scenario_quic(lab, out):
@@ -488,6 +519,7 @@ SCENARIOS = {
     "dns": scenario_dns,
     "http": scenario_http,
     "tls": scenario_tls,
+    "tls_browser": scenario_tls_browser,
     "quic": scenario_quic,
     "quic_browser": scenario_quic_browser,
     "quic_h3": scenario_quic_h3,

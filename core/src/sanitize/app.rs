@@ -9,6 +9,7 @@ use super::pseudo::{looks_like_hostname, Pseudonymizer};
 use super::quic_initial::UdpPair;
 use super::stream::{Body, St};
 use super::text::scrub_text;
+use super::tls_hello::{handshake, Handshake};
 use super::PayloadPolicy;
 use crate::decode::app::{
     looks_like_dns, looks_like_http_request, looks_like_http_response, looks_like_quic,
@@ -52,7 +53,7 @@ impl Frame<'_> {
         }
     }
 
-    fn dns_text(&mut self, r: Range<usize>) {
+    pub(super) fn dns_text(&mut self, r: Range<usize>) {
         let r = r.start.min(self.len())..r.end.min(self.len());
         self.out[r.clone()].copy_from_slice(&self.orig[r.clone()]);
         self.ps.pseudonymize_dns_name_in_place(&mut self.out[r]);
@@ -92,23 +93,56 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
             St::Tls {
                 remaining,
                 rtype,
-                hs_type,
-                hs_rem,
+                mut hs,
+                ..
             } if remaining > 0 => {
                 let e = (p + remaining as usize).min(r.end);
-                let (mut ht, mut hr) = (hs_type, hs_rem);
                 match rtype {
-                    22 => (ht, hr) = handshake(f, p..e, ht, hr),
+                    22 => hs = handshake(f, p..e, hs),
                     23 | 24 => f.policy(p..e),
                     _ => {}
                 }
                 st = St::Tls {
                     remaining: remaining - (e - p) as u32,
                     rtype,
-                    hs_type: ht,
-                    hs_rem: hr,
+                    hs,
+                    head: [0; 4],
+                    head_len: 0,
                 };
                 p = e;
+            }
+            St::Tls {
+                hs, head, head_len, ..
+            } if head_len > 0 => {
+                // The rest of a record header the previous segment cut.
+                let mut h = [0u8; 5];
+                h[..head_len as usize].copy_from_slice(&head[..head_len as usize]);
+                let take = (5 - head_len as usize).min(r.end - p);
+                h[head_len as usize..head_len as usize + take]
+                    .copy_from_slice(&f.orig[p..p + take]);
+                if head_len as usize + take < 5 {
+                    let mut head = [0u8; 4];
+                    head.copy_from_slice(&h[..4]);
+                    return St::Tls {
+                        remaining: 0,
+                        rtype: 0,
+                        hs,
+                        head,
+                        head_len: head_len + take as u8,
+                    };
+                }
+                if !(20..=24).contains(&h[0]) || h[1] != 3 {
+                    f.policy(p..r.end);
+                    return St::Unknown;
+                }
+                p += take;
+                st = St::Tls {
+                    remaining: u16::from_be_bytes([h[3], h[4]]) as u32,
+                    rtype: h[0],
+                    hs,
+                    head: [0; 4],
+                    head_len: 0,
+                };
             }
             St::HttpHeaders { mid_line, next } => {
                 let (np, nst) = http_headers(f, p, r.end, mid_line, next);
@@ -131,13 +165,11 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
             St::Unknown | St::Tls { .. } => {
                 let rest = &f.orig[p..r.end];
                 if looks_like_tls(rest) {
-                    let (ht, hr) = match st {
-                        St::Tls {
-                            hs_type, hs_rem, ..
-                        } => (hs_type, hs_rem),
-                        _ => (0, 0),
+                    let hs = match st {
+                        St::Tls { hs, .. } => hs,
+                        _ => Handshake::default(),
                     };
-                    st = tls(f, p..r.end, ht, hr);
+                    st = tls(f, p..r.end, hs);
                     p = r.end;
                 } else if looks_like_http_request(rest) || looks_like_http_response(rest) {
                     let le = rest
@@ -1202,8 +1234,8 @@ fn header_line(f: &mut Frame<'_>, p: usize, e: usize, next: &mut NextBody) {
 // ---- TLS --------------------------------------------------------------------
 
 /// TLS records from a record boundary. Handshake messages may span records
-/// and segments: (`hs_type`, `hs_rem`) carries the one in progress.
-fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> St {
+/// and segments: `hs` carries the one in progress.
+fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> St {
     let mut p = r.start;
     while p + 5 <= r.end {
         let h = &f.orig[p..p + 5];
@@ -1215,7 +1247,7 @@ fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> 
         let len = u16::from_be_bytes([h[3], h[4]]) as usize;
         let body = p + 5..(p + 5 + len).min(r.end);
         match rtype {
-            22 => (hs_type, hs_rem) = handshake(f, body, hs_type, hs_rem),
+            22 => hs = handshake(f, body, hs),
             23 | 24 => f.policy(body),
             _ => {}
         }
@@ -1223,91 +1255,29 @@ fn tls(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> 
             return St::Tls {
                 remaining: (p + 5 + len - r.end) as u32,
                 rtype,
-                hs_type,
-                hs_rem,
+                hs,
+                head: [0; 4],
+                head_len: 0,
             };
         }
         p += 5 + len;
     }
+    // A record header cut by the end of the segment (kept as it is: type,
+    // version, length) is finished by the next one.
+    let mut head = [0u8; 4];
+    head[..r.end - p].copy_from_slice(&f.orig[p..r.end]);
     St::Tls {
         remaining: 0,
         rtype: 0,
-        hs_type,
-        hs_rem,
-    }
-}
-
-/// Handshake bytes; returns the message in progress at the end.
-fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs_type: u8, mut hs_rem: u32) -> (u8, u32) {
-    let mut q = r.start;
-    while q < r.end {
-        if hs_rem > 0 {
-            let e = (q + hs_rem as usize).min(r.end);
-            // Certificates, CA names, OCSP responses carry names in DER;
-            // a message we do not know (or lost track of) is scanned too.
-            if !matches!(hs_type, 2 | 4 | 14 | 15 | 16 | 20) {
-                der_strings(f, q..e);
-            }
-            hs_rem -= (e - q) as u32;
-            q = e;
-            continue;
-        }
-        if q + 4 > r.end {
-            // A message header cut by the segment: from here on, scan all.
-            return (0xff, u32::MAX);
-        }
-        hs_type = f.orig[q];
-        hs_rem = u32::from_be_bytes([0, f.orig[q + 1], f.orig[q + 2], f.orig[q + 3]]);
-        q += 4;
-        if hs_type == 1 {
-            let e = (q + hs_rem as usize).min(r.end);
-            client_hello(f, q..e);
-            hs_rem -= (e - q) as u32;
-            q = e;
-        }
-    }
-    (hs_type, hs_rem)
-}
-
-fn client_hello(f: &mut Frame<'_>, m: Range<usize>) {
-    let o = f.orig;
-    let e = m.end;
-    let mut p = m.start + 34;
-    let skip8 = |p: usize| o.get(p).map(|&n| p + 1 + n as usize);
-    let skip16 = |p: usize| u16_at(o, p).map(|n| p + 2 + n as usize);
-    let Some(p2) = skip8(p).and_then(skip16).and_then(skip8) else {
-        return;
-    };
-    p = p2;
-    let Some(ext_len) = u16_at(o, p) else { return };
-    let ext_end = (p + 2 + ext_len as usize).min(e);
-    p += 2;
-    while p + 4 <= ext_end {
-        let ty = u16_at(o, p).unwrap_or(0);
-        let len = u16_at(o, p + 2).unwrap_or(0) as usize;
-        let d = p + 4;
-        let de = (d + len).min(ext_end);
-        if ty == 0 {
-            // server_name list: (type, len16, name)*
-            let mut q = d + 2;
-            while q + 3 <= de {
-                let nl = u16_at(o, q + 1).unwrap_or(0) as usize;
-                let ne = (q + 3 + nl).min(de);
-                f.dns_text(q + 3..ne);
-                f.c.tls_names += 1;
-                q += 3 + nl;
-            }
-        }
-        p = d + len;
-    }
-    if p < ext_end {
-        f.token(p..ext_end, false);
+        hs,
+        head,
+        head_len: (r.end - p) as u8,
     }
 }
 
 /// Names inside certificates (and CA lists, OCSP): every printable DER
 /// string and SAN entry is replaced in place; DER structure is untouched.
-fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
+pub(super) fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
     let mut i = r.start;
     while i + 2 < r.end {
         let tag = f.orig[i];

@@ -24,6 +24,7 @@ pub mod pseudo;
 mod quic_initial;
 mod stream;
 pub mod text;
+mod tls_hello;
 
 pub use audit::{AuditReport, LeakAudit};
 pub use pseudo::{Originals, Pseudonymizer};

@@ -21,12 +21,15 @@ pub enum St {
     #[default]
     Unknown,
     /// Inside a TLS record: `remaining` bytes of content type `rtype` follow;
-    /// for handshake records, `hs_rem` bytes of a message of type `hs_type`.
+    /// `hs` is the handshake message in progress (it may span records).
+    /// When the segment ended inside the next record's 5-byte header, its
+    /// first `head_len` bytes are in `head`.
     Tls {
         remaining: u32,
         rtype: u8,
-        hs_type: u8,
-        hs_rem: u32,
+        hs: super::tls_hello::Handshake,
+        head: [u8; 4],
+        head_len: u8,
     },
     /// Inside an HTTP header block (`mid_line`: a line was cut).
     HttpHeaders {

@@ -1,0 +1,479 @@
+//! A TLS ClientHello walked in pieces, so its server name is rewritten
+//! wherever the TCP segments (or TLS records) cut the message.
+//!
+//! A browser's hello with a post-quantum key share is ~1,800 bytes: over a
+//! 1,500-byte MTU it takes two segments, and with the extension order
+//! shuffled (Chromium) the server_name extension is often in the second.
+//! The walk keeps only offsets and a few lengths between segments (it is
+//! part of the per-direction stream state, which is copied per segment), so
+//! a name cut by a segment boundary cannot be pseudonymised as a whole: its
+//! pieces are zeroed (fail closed), never kept.
+
+use super::frame::Frame;
+use std::ops::Range;
+
+/// Where a handshake message stands at the end of a record or segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// Message type.
+    pub ty: u8,
+    /// Bytes of the message still to come.
+    pub rem: u32,
+    /// The ClientHello walk, when `ty` is 1.
+    pub hello: HelloWalk,
+    /// The first bytes of a message header that the record or segment cut.
+    head: [u8; 3],
+    head_len: u8,
+}
+
+/// The field of a ClientHello the next byte belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Field {
+    /// legacy_version and random (34 bytes).
+    #[default]
+    Fixed,
+    SessionIdLen,
+    SessionId,
+    CiphersLen,
+    Ciphers,
+    CompressionLen,
+    Compression,
+    ExtensionsLen,
+    ExtType,
+    ExtLen,
+    /// The body of an extension other than server_name.
+    ExtBody,
+    ServerNameListLen,
+    /// name_type (1 byte) and the name's length (2).
+    NameHead,
+    Name,
+    /// Bytes the structure does not account for: zeroed.
+    Garbage,
+}
+
+/// Progress through one ClientHello: the message offset reached, the field
+/// there, and the ends (as message offsets) of the enclosing structures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HelloWalk {
+    at: u32,
+    field: Field,
+    /// Bytes of `field` still to come (a length field's bytes, a body's bytes).
+    left: u32,
+    /// A length field's value so far.
+    value: u32,
+    exts_end: u32,
+    ext_type: u16,
+    ext_end: u32,
+    list_end: u32,
+    /// The whole name's length, to tell a name that started in this piece.
+    name_len: u32,
+}
+
+impl HelloWalk {
+    /// The start of a ClientHello's body (after the 4-byte handshake header).
+    pub fn start() -> Self {
+        HelloWalk {
+            left: 34,
+            ..Self::default()
+        }
+    }
+
+    fn enter(&mut self, field: Field, len: u32) {
+        self.field = field;
+        self.left = len;
+        self.value = 0;
+    }
+
+    /// The next field once an extension (or the server_name list) is done.
+    fn next_extension(&mut self) {
+        if self.at >= self.exts_end {
+            // Anything after the extensions block inside the message.
+            self.enter(Field::Garbage, u32::MAX);
+        } else if self.exts_end - self.at < 4 {
+            self.enter(Field::Garbage, self.exts_end - self.at);
+        } else {
+            self.enter(Field::ExtType, 2);
+        }
+    }
+
+    /// Walk the message bytes `r` of `f` (the next piece of the message, in
+    /// order), rewriting the server name; returns the walk's progress.
+    pub fn walk(mut self, f: &mut Frame<'_>, r: Range<usize>) -> Self {
+        let mut q = r.start;
+        while q < r.end {
+            let avail = (r.end - q) as u32;
+            match self.field {
+                Field::SessionIdLen
+                | Field::CiphersLen
+                | Field::CompressionLen
+                | Field::ExtensionsLen
+                | Field::ExtType
+                | Field::ExtLen
+                | Field::ServerNameListLen
+                | Field::NameHead => {
+                    // Length fields: one byte at a time, across any cut.
+                    self.value = (self.value << 8) | f.orig[q] as u32;
+                    q += 1;
+                    self.at += 1;
+                    self.left -= 1;
+                    if self.left == 0 {
+                        self.field_read();
+                    }
+                }
+                Field::Name => {
+                    let n = self.left.min(avail);
+                    let piece = q..q + n as usize;
+                    if self.left == self.name_len && n == self.left {
+                        f.dns_text(piece);
+                        f.c.tls_names += 1;
+                    } else {
+                        f.fail_closed(piece);
+                    }
+                    q += n as usize;
+                    self.at += n;
+                    self.left -= n;
+                    if self.left == 0 {
+                        self.after_name();
+                    }
+                }
+                Field::Garbage => {
+                    let n = self.left.min(avail);
+                    f.fail_closed(q..q + n as usize);
+                    q += n as usize;
+                    self.at = self.at.saturating_add(n);
+                    self.left -= n;
+                    if self.left == 0 {
+                        self.next_extension();
+                    }
+                }
+                Field::Fixed
+                | Field::SessionId
+                | Field::Ciphers
+                | Field::Compression
+                | Field::ExtBody => {
+                    let n = self.left.min(avail);
+                    q += n as usize;
+                    self.at += n;
+                    self.left -= n;
+                    if self.left == 0 {
+                        self.skipped();
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// A length field is complete: enter what it announces.
+    fn field_read(&mut self) {
+        let v = self.value;
+        match self.field {
+            Field::SessionIdLen => self.enter_or_skip(Field::SessionId, v),
+            Field::CiphersLen => self.enter_or_skip(Field::Ciphers, v),
+            Field::CompressionLen => self.enter_or_skip(Field::Compression, v),
+            Field::ExtensionsLen => {
+                self.exts_end = self.at + v;
+                self.next_extension();
+            }
+            Field::ExtType => {
+                self.ext_type = v as u16;
+                self.enter(Field::ExtLen, 2);
+            }
+            Field::ExtLen => {
+                let server_name = self.ext_type == 0;
+                self.ext_end = self.at + v;
+                if self.ext_end > self.exts_end {
+                    self.enter(Field::Garbage, self.exts_end - self.at);
+                } else if server_name && v >= 2 {
+                    self.enter(Field::ServerNameListLen, 2);
+                } else {
+                    self.enter_or_skip(Field::ExtBody, v);
+                }
+            }
+            Field::ServerNameListLen => {
+                self.list_end = (self.at + v).min(self.ext_end);
+                self.after_name();
+            }
+            Field::NameHead => {
+                // The low 16 bits: the name's length (the type byte above them).
+                let len = v & 0xffff;
+                if self.at + len > self.list_end {
+                    self.enter(Field::Garbage, self.ext_end - self.at);
+                } else {
+                    self.name_len = len;
+                    self.enter_or_skip(Field::Name, len);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A body skipped in full: the field after it.
+    fn skipped(&mut self) {
+        match self.field {
+            Field::Fixed => self.enter(Field::SessionIdLen, 1),
+            Field::SessionId => self.enter(Field::CiphersLen, 2),
+            Field::Ciphers => self.enter(Field::CompressionLen, 1),
+            Field::Compression => self.enter(Field::ExtensionsLen, 2),
+            Field::ExtBody => self.next_extension(),
+            Field::Name => self.after_name(),
+            _ => {}
+        }
+    }
+
+    /// Enter a body of `len` bytes; an empty one is skipped at once.
+    fn enter_or_skip(&mut self, field: Field, len: u32) {
+        self.enter(field, len);
+        if len == 0 {
+            self.skipped();
+        }
+    }
+
+    /// After a name (or the list's length): the next name, or the rest of
+    /// the extension.
+    fn after_name(&mut self) {
+        if self.list_end.saturating_sub(self.at) >= 3 {
+            self.enter(Field::NameHead, 3);
+        } else if self.at < self.ext_end {
+            self.enter(Field::Garbage, self.ext_end - self.at);
+        } else {
+            self.next_extension();
+        }
+    }
+}
+
+/// Handshake bytes `r` of a record, from the message state `hs`; returns the
+/// state at their end. ClientHellos are walked; certificates, CA lists, OCSP
+/// responses (and messages we do not know) are scanned for DER strings.
+pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Handshake {
+    let mut q = r.start;
+    while q < r.end {
+        if hs.rem > 0 {
+            let e = (q + hs.rem as usize).min(r.end);
+            if hs.ty == 1 {
+                hs.hello = hs.hello.walk(f, q..e);
+            } else if !matches!(hs.ty, 2 | 4 | 14 | 15 | 16 | 20) {
+                super::app::der_strings(f, q..e);
+            }
+            hs.rem -= (e - q) as u32;
+            q = e;
+            continue;
+        }
+        // A message header (type, 24-bit length), perhaps begun in the
+        // previous record or segment.
+        let have = hs.head_len as usize;
+        let take = (4 - have).min(r.end - q);
+        let mut h = [0u8; 4];
+        h[..have].copy_from_slice(&hs.head[..have]);
+        h[have..have + take].copy_from_slice(&f.orig[q..q + take]);
+        q += take;
+        if have + take < 4 {
+            hs.head[..have + take].copy_from_slice(&h[..have + take]);
+            hs.head_len = (have + take) as u8;
+            return hs;
+        }
+        hs.head_len = 0;
+        hs.ty = h[0];
+        hs.rem = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+        hs.hello = HelloWalk::start();
+    }
+    hs
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::testpcap::{tcp, Pcap, C, S};
+    use crate::sanitize::{sanitize_bytes, SanitizeConfig};
+    use crate::{analyze_bytes, AnalyzerConfig};
+
+    const NAME: &[u8] = b"pq-split.secret-host.example";
+
+    /// A handshake message shaped like Chromium's hello with a post-quantum
+    /// key share: 1,200+ bytes of extensions before the server name. Returns
+    /// the message and where the name sits in it.
+    fn browser_hello() -> (Vec<u8>, usize) {
+        let mut ext = Vec::new();
+        ext.extend_from_slice(&[0x0a, 0x0a, 0, 0]); // GREASE
+        let key_share: Vec<u8> = (0..1254u32).map(|i| (i * 7 + 1) as u8).collect();
+        ext.extend_from_slice(&[0, 51]);
+        ext.extend_from_slice(&(key_share.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&key_share);
+        let n = NAME.len() as u16;
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&(n + 5).to_be_bytes());
+        ext.extend_from_slice(&(n + 3).to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&n.to_be_bytes());
+        let name_in_ext = ext.len();
+        ext.extend_from_slice(NAME);
+        ext.extend_from_slice(&[0, 16, 0, 14, 0, 12, 2, b'h', b'2', 8]);
+        ext.extend_from_slice(b"http/1.1");
+        ext.extend_from_slice(&[0, 43, 0, 3, 2, 3, 4]);
+        let mut body = vec![3, 3];
+        body.extend((0..32u8).map(|i| i ^ 0x5a));
+        body.push(32);
+        body.extend((0..32u8).map(|i| i ^ 0xa5));
+        body.extend_from_slice(&[0, 6, 0x13, 1, 0x13, 2, 0x13, 3, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        let name_in_body = body.len() + name_in_ext;
+        body.extend_from_slice(&ext);
+        let mut msg = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
+        msg.extend_from_slice(&body);
+        (msg, 4 + name_in_body)
+    }
+
+    fn record(fragment: &[u8]) -> Vec<u8> {
+        let mut r = vec![22, 3, 1];
+        r.extend_from_slice(&(fragment.len() as u16).to_be_bytes());
+        r.extend_from_slice(fragment);
+        r
+    }
+
+    /// The stream's bytes as TCP segments cut at `cuts`; returns the capture
+    /// and where each segment's payload starts in it.
+    fn segments(stream: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<usize>) {
+        let mut pcap = Pcap::new();
+        let mut starts = Vec::new();
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(stream.len());
+        for (i, w) in bounds.windows(2).enumerate() {
+            starts.push(pcap.bytes().len() + 16 + 40);
+            let seg = tcp(
+                C,
+                40000,
+                S,
+                443,
+                1 + w[0] as u32,
+                1,
+                0x18,
+                &stream[w[0]..w[1]],
+            );
+            pcap.push(i as u64, &seg);
+        }
+        (pcap.bytes().to_vec(), starts)
+    }
+
+    fn sanitized(capture: &[u8]) -> Vec<u8> {
+        sanitize_bytes(capture, SanitizeConfig::new(vec![9; 32]))
+            .unwrap()
+            .0
+    }
+
+    /// The stream back out of a capture made by `segments`.
+    fn stream_of(capture: &[u8], starts: &[usize], stream_len: usize) -> Vec<u8> {
+        let mut ends: Vec<usize> = starts[1..].iter().map(|s| s - 16 - 40).collect();
+        ends.push(capture.len());
+        let out: Vec<u8> = starts
+            .iter()
+            .zip(ends)
+            .flat_map(|(&s, e)| capture[s..e].iter().copied())
+            .collect();
+        assert_eq!(out.len(), stream_len);
+        out
+    }
+
+    fn contains(h: &[u8], n: &[u8]) -> bool {
+        h.windows(n.len()).any(|w| w == n)
+    }
+
+    /// A hello cut into two TCP segments at every byte: the name gets the
+    /// same pseudonym as in one piece unless the cut falls inside it, where
+    /// both pieces are zeroed; every other byte is kept; the name is never
+    /// left in clear.
+    #[test]
+    fn a_hello_cut_anywhere_by_tcp_loses_its_name_and_nothing_else() {
+        let (msg, name_in_msg) = browser_hello();
+        let stream = record(&msg);
+        let name = 5 + name_in_msg..5 + name_in_msg + NAME.len();
+        let (whole, starts) = segments(&stream, &[]);
+        let pseudonym = stream_of(&sanitized(&whole), &starts, stream.len())[name.clone()].to_vec();
+        assert_ne!(pseudonym, NAME);
+        assert_eq!(pseudonym.len(), NAME.len());
+        assert!(pseudonym.ends_with(b".example"));
+        // From 5: a stream's first segment holds its first record header.
+        for cut in 5..stream.len() {
+            let (capture, starts) = segments(&stream, &[cut]);
+            let out = stream_of(&sanitized(&capture), &starts, stream.len());
+            assert!(!contains(&out, NAME), "name in clear, cut at {cut}");
+            assert_eq!(out[..name.start], stream[..name.start], "cut at {cut}");
+            assert_eq!(out[name.end..], stream[name.end..], "cut at {cut}");
+            if cut > name.start && cut < name.end {
+                assert!(out[name.clone()].iter().all(|&b| b == 0), "cut at {cut}");
+            } else {
+                assert_eq!(out[name.clone()], pseudonym[..], "cut at {cut}");
+            }
+        }
+    }
+
+    /// The analysis of a sanitised capture whose hello came in two segments
+    /// (the name in the second) reads the hello and the pseudonym.
+    #[test]
+    fn a_hello_with_its_name_in_the_second_segment_reads_as_the_pseudonym() {
+        let (msg, name_in_msg) = browser_hello();
+        let stream = record(&msg);
+        let (capture, _) = segments(&stream, &[1400.min(5 + name_in_msg - 10)]);
+        let tls = |b: &[u8]| {
+            analyze_bytes(b, AnalyzerConfig::default())
+                .unwrap()
+                .failures
+                .tls
+        };
+        let before = tls(&capture);
+        assert_eq!(before.client_hellos, 1);
+        let original = String::from_utf8(NAME.to_vec()).unwrap();
+        assert_eq!(before.server_names.get(&original), Some(&1));
+        let after = tls(&sanitized(&capture));
+        assert_eq!(after.client_hellos, 1);
+        let names: Vec<&String> = after.server_names.keys().collect();
+        assert_eq!(names.len(), 1);
+        assert_ne!(names[0], &original);
+        assert_eq!(names[0].len(), original.len());
+    }
+
+    /// One hello over several TLS records in one segment, and over records
+    /// and segments at once: the name is found wherever the records cut the
+    /// message outside it.
+    #[test]
+    fn a_hello_over_several_records_keeps_its_structure() {
+        let (msg, name_in_msg) = browser_hello();
+        let name_end = name_in_msg + NAME.len();
+        for cut in [
+            1,
+            4,
+            5,
+            40,
+            76,
+            300,
+            name_in_msg - 1,
+            name_in_msg,
+            name_end,
+            msg.len() - 1,
+        ] {
+            let mut stream = record(&msg[..cut]);
+            stream.extend_from_slice(&record(&msg[cut..]));
+            // The name's place in the stream: one more record header if it
+            // comes after the cut.
+            let at = if cut <= name_in_msg {
+                10 + name_in_msg
+            } else {
+                5 + name_in_msg
+            };
+            for seg_cut in [None, Some(8), Some(stream.len() / 2), Some(at + 2)] {
+                let cuts: Vec<usize> = seg_cut.into_iter().collect();
+                let (capture, starts) = segments(&stream, &cuts);
+                let out = stream_of(&sanitized(&capture), &starts, stream.len());
+                let why = format!("record cut {cut}, segment cut {seg_cut:?}");
+                assert!(!contains(&out, NAME), "{why}");
+                assert_eq!(out[..at], stream[..at], "{why}");
+                assert_eq!(out[at + NAME.len()..], stream[at + NAME.len()..], "{why}");
+                let cut_inside = seg_cut == Some(at + 2);
+                assert_eq!(
+                    out[at..at + NAME.len()].iter().all(|&b| b == 0),
+                    cut_inside,
+                    "{why}"
+                );
+            }
+        }
+    }
+}
