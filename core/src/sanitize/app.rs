@@ -144,6 +144,19 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
                     head_len: 0,
                 };
             }
+            St::DnsTcp { remaining } => {
+                // The rest of a DNS message an earlier segment began: its
+                // names cannot be read without the beginning (fail closed).
+                let e = (p + remaining as usize).min(r.end);
+                f.fail_closed(p..e);
+                let left = remaining - (e - p) as u32;
+                st = if left > 0 {
+                    St::DnsTcp { remaining: left }
+                } else {
+                    St::Unknown
+                };
+                p = e;
+            }
             St::HttpHeaders { mid_line, next } => {
                 let (np, nst) = http_headers(f, p, r.end, mid_line, next);
                 if let St::Body(Body::Length(n)) = nst {
@@ -208,8 +221,7 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
                     }
                     return St::Unknown;
                 } else if ports.contains(&53) && rest.len() >= 14 {
-                    dns_tcp(f, p..r.end);
-                    return St::Unknown;
+                    return dns_tcp(f, p..r.end);
                 } else {
                     f.policy(p..r.end);
                     return St::Unknown;
@@ -220,21 +232,29 @@ fn tcp_stream(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, mut st: St) -> St
     st
 }
 
-fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) {
+/// Length-prefixed DNS messages from a message boundary; returns where the
+/// stream stands at the segment's end.
+fn dns_tcp(f: &mut Frame<'_>, r: Range<usize>) -> St {
     let mut pos = r.start;
     while pos + 2 <= r.end {
         let n = u16_at(f.orig, pos).unwrap_or(0) as usize;
         let end = (pos + 2 + n).min(r.end);
         if n < 12 || !looks_like_dns(&f.orig[pos + 2..end]) {
             f.policy((pos + 14).min(r.end)..r.end);
-            return;
+            return St::Unknown;
         }
         dns_message(f, pos + 2, end);
+        if pos + 2 + n > r.end {
+            return St::DnsTcp {
+                remaining: (pos + 2 + n - r.end) as u32,
+            };
+        }
         pos = pos + 2 + n;
     }
     if pos < r.end {
         f.policy(pos..r.end);
     }
+    St::Unknown
 }
 
 pub(crate) fn udp(f: &mut Frame<'_>, u: &Udp<'_>, r: Range<usize>, layer: &IpLayer<'_>) {

@@ -1022,6 +1022,69 @@ mod tests {
 }
 
 #[cfg(test)]
+mod dns_tcp_tests {
+    use super::*;
+    use crate::detect::testpcap::{tcp, Pcap, C, S};
+
+    /// A DNS response with one TXT answer of `text` for `name`, length-prefixed.
+    fn txt_response(id: u16, name: &str, text: &[u8]) -> Vec<u8> {
+        let mut m = id.to_be_bytes().to_vec();
+        m.extend_from_slice(&[0x84, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
+        for l in name.split('.') {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 16, 0, 1, 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60]);
+        m.extend_from_slice(&(text.len() as u16 + 1).to_be_bytes());
+        m.push(text.len() as u8);
+        m.extend_from_slice(text);
+        let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&m);
+        framed
+    }
+
+    /// A DNS message over two TCP segments: the second segment's part of it
+    /// is zeroed (its names cannot be read without the beginning) — it used
+    /// to be read as a new message, keeping its first 14 bytes — and a
+    /// message after it in the same segment is rewritten as usual.
+    #[test]
+    fn a_dns_message_continued_in_the_next_segment_leaks_nothing() {
+        let first = txt_response(
+            1,
+            "txt.cutzone.example",
+            b"v=spf1 include:_spf.mailer-19.cutzone.example ~all",
+        );
+        let second = txt_response(2, "next.cutzone.example", b"hello");
+        let cut = first.len() - 30;
+        let mut stream = first.clone();
+        stream.extend_from_slice(&second);
+        let mut pcap = Pcap::new();
+        pcap.push(0, &tcp(S, 53, C, 40000, 1, 1, 0x18, &stream[..cut]));
+        pcap.push(
+            1,
+            &tcp(S, 53, C, 40000, 1 + cut as u32, 1, 0x18, &stream[cut..]),
+        );
+        let (out, _, _) = sanitize_bytes(pcap.bytes(), SanitizeConfig::new(vec![7; 32])).unwrap();
+        let find = |n: &[u8]| out.windows(n.len()).any(|w| w == n);
+        assert!(!find(b"cutzone"), "a name or its text is left");
+        assert!(!find(b"mailer-19"), "the continuation is kept");
+        // The second segment: IP and TCP headers, the continuation (zeros),
+        // then the next message with its header kept and its name rewritten.
+        let seg = &out[out.len() - (stream.len() - cut)..];
+        assert!(seg[..first.len() - cut].iter().all(|&b| b == 0));
+        let next = &seg[first.len() - cut..];
+        assert_eq!(next[..14], second[..14], "length prefix and header kept");
+        assert_eq!(next[14], 4, "label length kept");
+        assert_ne!(&next[15..19], b"next", "label rewritten");
+        assert!(
+            next[15..19].iter().all(u8::is_ascii_alphabetic),
+            "not zeroed: {:?}",
+            &next[15..19]
+        );
+    }
+}
+
+#[cfg(test)]
 mod quic_tests {
     use super::*;
     use crate::detect::testpcap::{

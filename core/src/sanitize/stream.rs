@@ -31,6 +31,8 @@ pub enum St {
         head: [u8; 4],
         head_len: u8,
     },
+    /// Inside a DNS-over-TCP message: this many bytes of it follow.
+    DnsTcp { remaining: u32 },
     /// Inside an HTTP header block (`mid_line`: a line was cut).
     HttpHeaders {
         mid_line: bool,
