@@ -577,6 +577,98 @@ fn live_chromium_tls_hello_over_two_segments_is_read_and_sanitized() {
     remove(r);
 }
 
+// ---------------------------------------------------------------- mDNS (avahi)
+
+/// Two avahi-daemons announce their hosts and workstation services: the
+/// messages are mDNS, kept apart from DNS, frame for frame as tshark
+/// counts them; sanitizing leaves no host name or MAC (in any text form),
+/// and the pseudonyms are consistent: the workstation instance name holds
+/// the host's pseudonym and the pseudonym of the MAC the frames came from.
+#[test]
+fn live_avahi_mdns_is_counted_and_sanitized_consistently() {
+    let Some(r) = run_scenario("mdns", &["avahi-daemon", "unshare"]) else {
+        return;
+    };
+    let ctx = r.ctx();
+    let capture = r.dir.join("capture.pcap");
+    let mdns_frames = tshark_fields(&capture, "mdns", "frame.number").len() as u64;
+    assert!(mdns_frames >= 10, "{ctx}: {mdns_frames} mDNS frames");
+    assert_eq!(
+        r.ours_u64("failures.dns.mdns_messages"),
+        mdns_frames,
+        "{ctx}"
+    );
+    assert_eq!(
+        r.ours_u64("failures.dns.messages"),
+        0,
+        "{ctx}: mDNS counted as DNS"
+    );
+
+    let hosts: BTreeMap<String, String> = r
+        .truth("hosts")
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(h, m)| (h.clone(), m.as_str().unwrap().to_string()))
+        .collect();
+    let mut gone: Vec<String> = Vec::new();
+    for (host, mac) in &hosts {
+        gone.push(host.clone());
+        gone.push(mac.clone());
+        gone.push(mac.to_uppercase());
+        gone.push(mac.replace(':', "-"));
+    }
+    let gone_refs: Vec<&str> = gone.iter().map(String::as_str).collect();
+    let (_, c) = sanitize_with_cli(&r, &gone_refs);
+    assert!(c["dns_names"].as_u64().unwrap() > 0, "{ctx}: {c}");
+    let sanitized = r.dir.join("sanitized.pcap");
+    let fields = |f: &Path, field: &str| tshark_fields(f, "mdns", field);
+    assert_eq!(
+        fields(&capture, "frame.number"),
+        fields(&sanitized, "frame.number"),
+        "{ctx}"
+    );
+    // Each host's pseudonym, from its A record's owner in the frames it sent
+    // (tshark's first answer name), and its MAC's, from eth.src.
+    let macs_before = fields(&capture, "eth.src");
+    let macs_after = fields(&sanitized, "eth.src");
+    let names_after = fields(&sanitized, "dns.resp.name");
+    let names_before = fields(&capture, "dns.resp.name");
+    let mut checked = 0;
+    for (host, mac) in &hosts {
+        let pseudo_mac = macs_before
+            .iter()
+            .zip(&macs_after)
+            .find(|(b, _)| *b == mac)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("{ctx}: no frame from {mac}"));
+        assert_ne!(&pseudo_mac, mac, "{ctx}");
+        let owner = format!("{host}.local");
+        let pseudo_host = names_before
+            .iter()
+            .zip(&names_after)
+            .find_map(|(b, a)| {
+                let i = b.split(',').position(|n| n == owner)?;
+                a.split(',')
+                    .nth(i)
+                    .map(|n| n.trim_end_matches(".local").to_string())
+            })
+            .unwrap_or_else(|| panic!("{ctx}: no answer for {owner}"));
+        assert_eq!(pseudo_host.len(), host.len(), "{ctx}");
+        assert_ne!(&pseudo_host, host, "{ctx}");
+        let instance = format!("{pseudo_host} [{pseudo_mac}]._workstation._tcp.local");
+        assert!(
+            names_after
+                .iter()
+                .any(|n| n.split(',').any(|x| x == instance)),
+            "{ctx}: no {instance} in {names_after:?}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "{ctx}");
+    remove(r);
+}
+
 // ---------------------------------------------------------------- QUIC from a browser
 
 const QUIC_HOST: &str = "quic.browser.test";

@@ -309,6 +309,60 @@ def scenario_tls_browser(lab, out):
     return pcap, {"sni": sorted(TLS_BROWSER_HOSTS)}
 
 
+MDNS_HOSTS = {"a": ("rosalind-macbook", "02:5c:a1:7e:00:31"),
+              "b": ("bartholomew-thinkpad", "02:5c:a1:7e:00:32")}
+
+AVAHI_CONF = """[server]
+host-name=%s
+domain-name=local
+use-ipv4=yes
+use-ipv6=yes
+enable-dbus=no
+allow-interfaces=%s
+[publish]
+publish-addresses=yes
+publish-hinfo=yes
+publish-workstation=yes
+"""
+
+
+def scenario_mdns(lab, out):
+    """Two avahi-daemons on one link (each in its own namespace, with its
+    own /run so both can run): they probe for their host names, announce
+    addresses, HINFO and the workstation service, whose instance name
+    holds the host name and the MAC address as text. Captured on one side
+    (Ethernet)."""
+    peer = lab.add_ns("b")
+    va, vb = lab.veth(peer, "10.51.0.1", "10.51.0.2")
+    pcap = os.path.join(out, "capture.pcap")
+    daemons = []
+    for (side, (host, mac)), (ns, dev) in zip(sorted(MDNS_HOSTS.items()),
+                                              ((None, va), (peer, vb))):
+        lab.run(["ip", "link", "set", dev, "down"], ns=ns)
+        lab.run(["ip", "link", "set", dev, "address", mac, "multicast", "on", "up"], ns=ns)
+    # IPv6 duplicate address detection ends before the daemons start, so
+    # their link-local addresses are in place.
+    time.sleep(2.5)
+    cap = lab.capture(va, pcap)
+    for (side, (host, mac)), (ns, dev) in zip(sorted(MDNS_HOSTS.items()),
+                                              ((None, va), (peer, vb))):
+        conf = os.path.join(out, "avahi-%s.conf" % side)
+        with open(conf, "w") as f:
+            f.write(AVAHI_CONF % (host, dev))
+        daemons.append(lab.spawn(
+            ["unshare", "-m", "sh", "-c",
+             "mkdir -p /run/avahi-daemon && mount -t tmpfs none /run/avahi-daemon && exec "
+             "avahi-daemon -f %s --no-drop-root --no-chroot --no-rlimits -s" % conf],
+            ns=ns))
+    # Probing (~0.75 s), then announcements repeated at 1 s and 2 s.
+    time.sleep(5)
+    for d in daemons:
+        d.terminate()
+    time.sleep(0.5)  # the goodbye packets (TTL 0)
+    lab.stop_capture(cap)
+    return pcap, {"hosts": {h: m for h, m in MDNS_HOSTS.values()}}
+
+
 # ------------------------------------------------------------------ QUIC
 
 def scenario_quic(lab, out):
@@ -520,6 +574,7 @@ SCENARIOS = {
     "http": scenario_http,
     "tls": scenario_tls,
     "tls_browser": scenario_tls_browser,
+    "mdns": scenario_mdns,
     "quic": scenario_quic,
     "quic_browser": scenario_quic_browser,
     "quic_h3": scenario_quic_h3,

@@ -466,10 +466,48 @@ impl Pseudonymizer {
 
     // ---- DNS names -----------------------------------------------------------
 
-    /// One label, same length, keyed on its lowercase form; letters stay
-    /// letters (with the original case pattern), digits stay digits, other
-    /// bytes are kept. NetBIOS first-level encoding (A–P) stays valid.
+    /// One label, same length. A label of words (a DNS-SD instance name
+    /// such as `Rosalind's MacBook` or `rosalind-mbp [de:94:c7:98:15:55]`)
+    /// keeps its spaces and punctuation; each word becomes what it would be
+    /// as a label of its own, so the host name inside an instance name gets
+    /// the host's pseudonym, and MAC text the MAC's.
     pub fn pseudonymize_label(&mut self, label: &[u8], out: &mut [u8]) {
+        let n = label.len().min(out.len());
+        let separator =
+            |c: u8| c.is_ascii() && !c.is_ascii_alphanumeric() && c != b'-' && c != b'_';
+        if !label[..n].iter().any(|&c| separator(c)) {
+            return self.pseudonymize_word_label(&label[..n], &mut out[..n]);
+        }
+        let mut i = 0;
+        while i < n {
+            let word_start = i == 0 || separator(label[i - 1]);
+            if word_start && n - i >= 17 {
+                if let Some(m) = parse_mac(&label[i..i + 17]) {
+                    if label.get(i + 17).is_none_or(|&c| separator(c) && c != b':') {
+                        out[i..i + 17].copy_from_slice(&label[i..i + 17]);
+                        self.mac_text_same_len(&mut out[i..i + 17], m);
+                        i += 17;
+                        continue;
+                    }
+                }
+            }
+            if separator(label[i]) {
+                out[i] = label[i];
+                i += 1;
+                continue;
+            }
+            let end = (i..n).find(|&j| separator(label[j])).unwrap_or(n);
+            self.pseudonymize_word_label(&label[i..end], &mut out[i..end]);
+            i = end;
+        }
+    }
+
+    /// A label without spaces or punctuation, same length, keyed on its
+    /// lowercase form; letters stay letters (with the original case
+    /// pattern), digits stay digits, other bytes (`-`, `_`) are kept; bytes
+    /// of non-ASCII characters become letters (a name in another script is
+    /// a name too). NetBIOS first-level encoding (A–P) stays valid.
+    fn pseudonymize_word_label(&mut self, label: &[u8], out: &mut [u8]) {
         let n = label.len().min(out.len());
         let mut lower = [0u8; 256];
         let n = n.min(255);
@@ -496,6 +534,8 @@ impl Pseudonymizer {
                     b'a' + r % 26
                 } else if c.is_ascii_digit() {
                     b'0' + r % 10
+                } else if !c.is_ascii() {
+                    b'a' + r % 26
                 } else {
                     c
                 };
@@ -1003,6 +1043,63 @@ pub fn unmask_text(map: &BTreeMap<String, String>, text: &str) -> String {
     }
     out.push_str(&text[last..]);
     out
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    fn label(p: &mut Pseudonymizer, l: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; l.len()];
+        p.pseudonymize_label(l, &mut out);
+        out
+    }
+
+    /// avahi's workstation instance name: the host name and the MAC inside
+    /// get the pseudonyms they get as a host label and as a MAC.
+    #[test]
+    fn an_instance_name_reuses_the_host_and_mac_pseudonyms() {
+        let mut p = Pseudonymizer::new(&[7u8; 32], false, false);
+        let host = label(&mut p, b"rosalind-macbook");
+        let mut mac = *b"de:94:c7:98:15:55";
+        p.mac_text_same_len(&mut mac, [0xde, 0x94, 0xc7, 0x98, 0x15, 0x55]);
+        let inst = label(&mut p, b"rosalind-macbook [de:94:c7:98:15:55]");
+        let mut want = host.clone();
+        want.extend_from_slice(b" [");
+        want.extend_from_slice(&mac);
+        want.push(b']');
+        assert_eq!(inst, want);
+        assert_ne!(host, b"rosalind-macbook");
+        // Words keep their case pattern and the punctuation stays.
+        let owner = label(&mut p, b"Rosalind's MacBook Pro");
+        assert_eq!(owner.len(), 22);
+        assert_eq!((owner[8], owner[10], owner[18]), (b'\'', b' ', b' '));
+        assert!(owner[0].is_ascii_uppercase() && owner[11].is_ascii_uppercase());
+        assert_eq!(owner[..8].to_ascii_lowercase(), label(&mut p, b"rosalind"));
+    }
+
+    /// Bytes of non-ASCII characters were kept as they were: a name in
+    /// another script went through whole.
+    #[test]
+    fn a_label_in_another_script_is_replaced_too() {
+        let mut p = Pseudonymizer::new(&[7u8; 32], false, false);
+        for l in ["田中のiPhone", "Андрей-ноутбук", "José’s MacBook"] {
+            let out = label(&mut p, l.as_bytes());
+            assert_eq!(out.len(), l.len(), "{l}");
+            assert!(out.iter().all(u8::is_ascii), "{l}: {out:?}");
+            assert!(
+                !out.windows(3)
+                    .any(|w| l.as_bytes().windows(3).any(|v| v == w && !v.is_ascii())),
+                "{l}"
+            );
+        }
+        let once = label(&mut p, "田中のiPhone".as_bytes());
+        assert_eq!(
+            label(&mut p, "田中のiPhone".as_bytes()),
+            once,
+            "keyed: the same each time"
+        );
+    }
 }
 
 #[cfg(test)]
