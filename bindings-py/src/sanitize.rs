@@ -215,7 +215,8 @@ pub fn sanitize_path(
         let mut buf = vec![0u8; CHUNK];
         let mut summary = sanitize_file(&mut s, &src, &dest, &mut buf)?;
         // As the CLI: a second pass places QUIC ClientHellos spread over
-        // several Initials (see `Sanitizer::second_pass`).
+        // several Initials and TLS names cut by a segment (see
+        // `Sanitizer::second_pass`).
         if let Some(cfg) = s.second_pass() {
             s = Sanitizer::new(cfg).expect("the key was accepted once");
             summary = sanitize_file(&mut s, &src, &dest, &mut buf)?;

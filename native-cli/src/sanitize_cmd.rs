@@ -259,9 +259,10 @@ pub fn run(args: SanitizeArgs) -> Result<u8> {
         Some(summary) => summary,
         None => return Ok(exit::BAD_INPUT),
     };
-    // QUIC ClientHellos spread over several Initials are only placed once
-    // the whole capture was read: a file is read again, with what the first
-    // pass learned, so no Initial is zeroed. Standard input is read once.
+    // QUIC ClientHellos spread over several Initials, and TLS server names
+    // cut by a TCP segment, are only known whole after the packets holding
+    // their first pieces were written: a file is read again, with what the
+    // first pass learned, so nothing is zeroed. Standard input is read once.
     if let (Some(cfg), false) = (s.second_pass(), args.input.as_os_str() == "-") {
         s = Sanitizer::new(cfg)?;
         summary = match sanitize_into(&args, &mut s, &output)? {

@@ -59,6 +59,8 @@ HTTP = {
 TXT_KEY = "api-key=AIzaSyB7xQ2mN9kL4pR8tV6wZ3cF1hJ5gD0eS2u"
 SOA_RNAME = "hostmaster." + DOMAIN
 CLIENT_CN, CLIENT_EMAIL = "Rosalind Featherstonehaugh", "rosalind.f@" + DOMAIN
+# Certificate fields in other scripts (UTF8String): names all the same.
+CERT_OU, CERT_CITY = "ブライトクイル開発部", "Zürich-Höngg"
 
 ZONE = {
     "_apex": DOMAIN,
@@ -184,8 +186,9 @@ def make_pki(work):
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
         "-subj", "/CN=BrightQuill Internal Root CA/O=BrightQuill Ltd/emailAddress=pki@" + DOMAIN)
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=secure.%s/O=BrightQuill Ltd" % DOMAIN)
+    run("openssl", "req", "-utf8", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr,
+        "-subj", "/CN=secure.%s/O=BrightQuill Ltd/OU=%s/L=%s" % (DOMAIN, CERT_OU, CERT_CITY))
     with open(ext, "w") as f:
         f.write("subjectAltName=DNS:secure.%s,DNS:*.api.%s,email:pki-admin@%s,IP:%s,IP:%s\n"
                 % (DOMAIN, DOMAIN, DOMAIN, S4, S6))
@@ -309,7 +312,7 @@ def main():
                        "nonexistent-host", "Featherstonehaugh"],
             "secrets": sorted({v for k, v in HTTP.items() if k not in ("cookie_domain", "redirect_host", "ua_host", "basic_user")}
                               | {TXT_KEY.split("=", 1)[1], "pki-admin@" + DOMAIN, "pki@" + DOMAIN,
-                                 CLIENT_CN, CLIENT_EMAIL}),
+                                 CLIENT_CN, CLIENT_EMAIL, CERT_OU, CERT_CITY}),
             "domain": DOMAIN,
             "client4": C4, "server4": S4, "client6": C6, "server6": S6,
         })

@@ -53,6 +53,14 @@ impl Frame<'_> {
         }
     }
 
+    /// The pseudonym of a whole dotted name (learned like any other).
+    pub(super) fn pseudonymize_name(&mut self, name: &[u8]) -> Vec<u8> {
+        let mut p = name.to_vec();
+        self.ps.pseudonymize_dns_name_in_place(&mut p);
+        self.c.dns_names += 1;
+        p
+    }
+
     pub(super) fn dns_text(&mut self, r: Range<usize>) {
         let r = r.start.min(self.len())..r.end.min(self.len());
         self.out[r.clone()].copy_from_slice(&self.orig[r.clone()]);
@@ -66,6 +74,7 @@ pub(crate) fn tcp(f: &mut Frame<'_>, t: &Tcp<'_>, r: Range<usize>, layer: &IpLay
         return;
     }
     let key = (layer.src, layer.dst, t.src_port, t.dst_port);
+    f.streams.enter_segment(key, t.seq, r.start);
     let before = f.streams.state_for(&key, t.seq);
     let after = tcp_stream(f, t, r.clone(), before);
     f.streams.update(key, t.seq, r.len() as u32, before, after);
@@ -1327,7 +1336,13 @@ pub(super) fn der_strings(f: &mut Frame<'_>, r: Range<usize>) {
             let is_time = content.len() >= 11
                 && content[..content.len() - 1].iter().all(u8::is_ascii_digit)
                 && content.last() == Some(&b'Z');
-            if !is_time && content.iter().all(|c| (0x20..0x7f).contains(c)) {
+            // UTF8String may hold any script (O=, L=, CN= of a certificate
+            // outside the English-speaking world): well-formed text is text.
+            let text = content.iter().all(|c| (0x20..0x7f).contains(c))
+                || (tag == 0x0c
+                    && std::str::from_utf8(content)
+                        .is_ok_and(|t| !t.chars().any(char::is_control)));
+            if !is_time && text {
                 let trimmed = content.strip_prefix(b"*.").map_or(content, |c| c);
                 let off = content.len() - trimmed.len();
                 let scheme = content

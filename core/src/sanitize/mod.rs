@@ -29,6 +29,7 @@ mod tls_hello;
 pub use audit::{AuditReport, LeakAudit};
 pub use pseudo::{Originals, Pseudonymizer};
 pub use quic_initial::QuicHellos;
+pub use tls_hello::CutNames;
 
 use crate::capture::{Event, MetaKind, Reader, LINK_PCAPNG_CUSTOM_BLOCK, LINK_SYSTEMD_JOURNAL};
 use crate::error::{CaptureError, ErrorInfo};
@@ -75,6 +76,8 @@ pub struct SanitizeConfig {
     /// QUIC ClientHellos learned by an earlier pass over the same capture
     /// ([`Sanitizer::second_pass`]).
     pub quic_hellos: QuicHellos,
+    /// TLS server names cut by TCP segments, learned likewise.
+    pub tls_cut_names: CutNames,
 }
 
 impl SanitizeConfig {
@@ -86,6 +89,7 @@ impl SanitizeConfig {
             time_shift: false,
             collect_map: false,
             quic_hellos: QuicHellos::default(),
+            tls_cut_names: CutNames::default(),
         }
     }
 }
@@ -212,7 +216,7 @@ impl Sanitizer {
                 ng_units: Vec::new(),
                 shift_secs,
                 bytes_out: 0,
-                streams: stream::Streams::default(),
+                streams: stream::Streams::new(cfg.tls_cut_names.clone()),
                 quic: quic_initial::QuicState::new(cfg.quic_hellos.clone()),
                 collect_only: false,
             },
@@ -270,16 +274,22 @@ impl Sanitizer {
     }
 
     /// After [`Sanitizer::finish`]: the configuration of a second pass over
-    /// the same capture, when this one zeroed QUIC Initials that a second
-    /// pass can keep. A browser spreads its ClientHello over two Initials and
-    /// shuffles the pieces: the SNI's place is only known from the last one,
-    /// after the earlier packets were written. The second pass, told where
-    /// each connection's SNI is, rewrites it in every packet. None: one pass
-    /// was enough.
+    /// the same capture, when this one zeroed QUIC Initials, or pieces of
+    /// TLS server names, that a second pass can rewrite. A browser spreads
+    /// its ClientHello over two Initials and shuffles the pieces: the SNI's
+    /// place is only known from the last one, after the earlier packets were
+    /// written; over TCP, a segment boundary may cut the name itself. The
+    /// second pass, told where each such name is, rewrites it in every
+    /// packet. None: one pass was enough.
     pub fn second_pass(&self) -> Option<SanitizeConfig> {
-        let hellos = self.rw.quic.for_second_pass()?;
+        let hellos = self.rw.quic.for_second_pass();
+        let cuts = self.rw.streams.cuts.for_second_pass();
+        if hellos.is_none() && cuts.is_none() {
+            return None;
+        }
         let mut cfg = self.cfg.clone();
-        cfg.quic_hellos.extend(hellos);
+        cfg.quic_hellos.extend(hellos.unwrap_or_default());
+        cfg.tls_cut_names.extend(cuts.unwrap_or_default());
         Some(cfg)
     }
 

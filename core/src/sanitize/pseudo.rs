@@ -705,7 +705,9 @@ impl Pseudonymizer {
             }
             let r = block[i % 32];
             let c = orig[i];
-            tok[i] = if c.is_ascii_lowercase() {
+            tok[i] = if c.is_ascii_lowercase() || !c.is_ascii() {
+                // Bytes of non-ASCII characters too: a word in another script
+                // is a word (and the result is ASCII, valid UTF-8).
                 b'a' + r % 26
             } else if c.is_ascii_uppercase() {
                 b'A' + r % 26
@@ -1093,6 +1095,14 @@ mod label_tests {
                 "{l}"
             );
         }
+        // Words of text (certificate strings, header values) alike.
+        let mut word = "Zürich-Höngg".as_bytes().to_vec();
+        p.pseudonymize_word(&mut word);
+        assert_eq!(word.len(), "Zürich-Höngg".len());
+        assert!(
+            word.iter().all(u8::is_ascii) && word[0].is_ascii_uppercase(),
+            "{word:?}"
+        );
         let once = label(&mut p, "田中のiPhone".as_bytes());
         assert_eq!(
             label(&mut p, "田中のiPhone".as_bytes()),

@@ -71,12 +71,36 @@ struct Dir {
     ring_at: usize,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Streams {
     dirs: HashMap<Key, Dir>,
+    /// The segment being walked: its direction, sequence number and where
+    /// its payload starts in the frame.
+    segment: Option<(Key, u32, usize)>,
+    /// TLS server names cut by segment boundaries.
+    pub cuts: super::tls_hello::CutState,
 }
 
 impl Streams {
+    pub fn new(known_cuts: super::tls_hello::CutNames) -> Self {
+        Streams {
+            cuts: super::tls_hello::CutState::new(known_cuts),
+            ..Self::default()
+        }
+    }
+
+    /// The segment about to be walked.
+    pub fn enter_segment(&mut self, key: Key, seq: u32, payload_start: usize) {
+        self.segment = Some((key, seq, payload_start));
+    }
+
+    /// The direction of the segment being walked and the stream position of
+    /// its byte at frame offset `at`.
+    pub fn position_of(&self, at: usize) -> Option<(Key, u32)> {
+        let (key, seq, start) = self.segment?;
+        Some((key, seq.wrapping_add(at.checked_sub(start)? as u32)))
+    }
+
     /// The state a segment starting at `seq` begins in.
     pub fn state_for(&self, key: &Key, seq: u32) -> St {
         let Some(d) = self.dirs.get(key) else {

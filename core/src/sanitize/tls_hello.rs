@@ -10,7 +10,64 @@
 //! pieces are zeroed (fail closed), never kept.
 
 use super::frame::Frame;
+use super::stream::Key;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+
+/// Names a segment boundary cut, bounded: pieces waiting for their rest,
+/// and whole names for the second pass.
+const MAX_PARTIAL: usize = 1024;
+const MAX_CUT_NAMES: usize = 65_536;
+
+/// Server names that a segment boundary cut, each by the direction it was
+/// sent in and the stream position of its first byte, learned by an earlier
+/// pass over the same capture ([`super::Sanitizer::second_pass`]): a name's
+/// first piece is written before its rest is read, so the first pass zeroes
+/// it and the second writes the pseudonym's beginning there.
+#[derive(Clone, Debug, Default)]
+pub struct CutNames {
+    known: BTreeMap<(Key, u32), Box<[u8]>>,
+}
+
+impl CutNames {
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn extend(&mut self, other: CutNames) {
+        self.known.extend(other.known);
+    }
+}
+
+/// Where this pass stands with cut names.
+#[derive(Debug, Default)]
+pub struct CutState {
+    /// From an earlier pass.
+    known: CutNames,
+    /// First pieces by direction: (stream position of the name, its length,
+    /// the bytes so far).
+    partial: HashMap<Key, (u32, u32, Vec<u8>)>,
+    /// Names whose first piece this pass zeroed.
+    zeroed_early: CutNames,
+}
+
+impl CutState {
+    pub fn new(known: CutNames) -> Self {
+        CutState {
+            known,
+            ..Self::default()
+        }
+    }
+
+    /// The names a second pass can rewrite whole; None when none was cut.
+    pub fn for_second_pass(&self) -> Option<CutNames> {
+        (!self.zeroed_early.is_empty()).then(|| self.zeroed_early.clone())
+    }
+}
 
 /// Where a handshake message stands at the end of a record or segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,7 +184,7 @@ impl HelloWalk {
                         f.dns_text(piece);
                         f.c.tls_names += 1;
                     } else {
-                        f.fail_closed(piece);
+                        self.name_piece(f, piece);
                     }
                     q += n as usize;
                     self.at += n;
@@ -162,6 +219,65 @@ impl HelloWalk {
             }
         }
         self
+    }
+
+    /// A piece of a name that a segment (or record) boundary cut. The first
+    /// piece is kept until the rest comes; the rest then gets the tail of
+    /// the whole name's pseudonym. The first piece gets the pseudonym's
+    /// beginning when an earlier pass learned the name, else zeros (and
+    /// the name is learned for a second pass).
+    fn name_piece(&self, f: &mut Frame<'_>, piece: Range<usize>) {
+        let Some((key, seq)) = f.streams.position_of(piece.start) else {
+            return f.fail_closed(piece);
+        };
+        let len = self.name_len;
+        let bytes = &f.orig[piece.clone()];
+        let cuts = &mut f.streams.cuts;
+        if self.left == len {
+            // The first piece: the name starts at `seq`.
+            if cuts.partial.len() >= MAX_PARTIAL && !cuts.partial.contains_key(&key) {
+                cuts.partial.clear();
+            }
+            cuts.partial.insert(key, (seq, len, bytes.to_vec()));
+            let known = cuts
+                .known
+                .known
+                .get(&(key, seq))
+                .filter(|n| n.starts_with(bytes));
+            match known.cloned() {
+                Some(name) if name.len() == len as usize => {
+                    let pseudonym = f.pseudonymize_name(&name);
+                    f.out[piece.clone()].copy_from_slice(&pseudonym[..piece.len()]);
+                }
+                _ => f.fail_closed(piece),
+            }
+            return;
+        }
+        // The rest: it completes the name its direction began.
+        let done = len - self.left;
+        let whole = match cuts.partial.remove(&key) {
+            Some((first_seq, l, mut name))
+                if l == len && name.len() == done as usize && piece.len() == self.left as usize =>
+            {
+                name.extend_from_slice(bytes);
+                Some((first_seq, name))
+            }
+            _ => None,
+        };
+        let Some((first_seq, name)) = whole else {
+            return f.fail_closed(piece);
+        };
+        let pseudonym = f.pseudonymize_name(&name);
+        f.out[piece.clone()].copy_from_slice(&pseudonym[done as usize..]);
+        f.c.tls_names += 1;
+        let cuts = &mut f.streams.cuts;
+        if !cuts.known.known.contains_key(&(key, first_seq))
+            && cuts.zeroed_early.known.len() < MAX_CUT_NAMES
+        {
+            cuts.zeroed_early
+                .known
+                .insert((key, first_seq), name.into());
+        }
     }
 
     /// A length field is complete: enter what it announces.
@@ -378,9 +494,9 @@ mod tests {
     }
 
     /// A hello cut into two TCP segments at every byte: the name gets the
-    /// same pseudonym as in one piece unless the cut falls inside it, where
-    /// both pieces are zeroed; every other byte is kept; the name is never
-    /// left in clear.
+    /// same pseudonym as in one piece (a cut inside the name takes the
+    /// second pass), every other byte is kept, the name is never left in
+    /// clear.
     #[test]
     fn a_hello_cut_anywhere_by_tcp_loses_its_name_and_nothing_else() {
         let (msg, name_in_msg) = browser_hello();
@@ -398,12 +514,41 @@ mod tests {
             assert!(!contains(&out, NAME), "name in clear, cut at {cut}");
             assert_eq!(out[..name.start], stream[..name.start], "cut at {cut}");
             assert_eq!(out[name.end..], stream[name.end..], "cut at {cut}");
-            if cut > name.start && cut < name.end {
-                assert!(out[name.clone()].iter().all(|&b| b == 0), "cut at {cut}");
-            } else {
-                assert_eq!(out[name.clone()], pseudonym[..], "cut at {cut}");
-            }
+            assert_eq!(out[name.clone()], pseudonym[..], "cut at {cut}");
         }
+    }
+
+    /// One pass over a hello whose name a segment cuts: the first piece is
+    /// zeroed (written before the rest was read), the rest is the tail of
+    /// the name's pseudonym, and the pass asks for a second one that knows
+    /// the name; that one writes the whole pseudonym.
+    #[test]
+    fn a_name_cut_by_a_segment_takes_a_second_pass() {
+        use crate::sanitize::Sanitizer;
+        let (msg, name_in_msg) = browser_hello();
+        let stream = record(&msg);
+        let name = 5 + name_in_msg..5 + name_in_msg + NAME.len();
+        let cut = name.start + 9;
+        let (capture, starts) = segments(&stream, &[cut]);
+        let one_pass = |cfg: SanitizeConfig| {
+            let mut s = Sanitizer::new(cfg).unwrap();
+            let mut out = Vec::new();
+            s.feed(&capture, &mut out).unwrap();
+            s.finish();
+            (stream_of(&out, &starts, stream.len()), s)
+        };
+        let (first, s) = one_pass(SanitizeConfig::new(vec![9; 32]));
+        let second_cfg = s.second_pass().expect("a second pass");
+        assert_eq!(second_cfg.tls_cut_names.len(), 1);
+        let (second, s2) = one_pass(second_cfg);
+        assert!(s2.second_pass().is_none(), "two passes are enough");
+        let whole = sanitized(&capture);
+        let whole = stream_of(&whole, &starts, stream.len());
+        assert_eq!(second, whole, "sanitize_bytes makes the same two passes");
+        assert!(first[name.start..cut].iter().all(|&b| b == 0));
+        assert_eq!(first[cut..name.end], second[cut..name.end]);
+        assert_ne!(second[name.clone()], *NAME);
+        assert!(!contains(&first, NAME) && !contains(&second, NAME));
     }
 
     /// The analysis of a sanitised capture whose hello came in two segments
@@ -467,12 +612,9 @@ mod tests {
                 assert!(!contains(&out, NAME), "{why}");
                 assert_eq!(out[..at], stream[..at], "{why}");
                 assert_eq!(out[at + NAME.len()..], stream[at + NAME.len()..], "{why}");
-                let cut_inside = seg_cut == Some(at + 2);
-                assert_eq!(
-                    out[at..at + NAME.len()].iter().all(|&b| b == 0),
-                    cut_inside,
-                    "{why}"
-                );
+                let pseudonym = &out[at..at + NAME.len()];
+                assert!(pseudonym.ends_with(b".example"), "{why}: {pseudonym:?}");
+                assert!(pseudonym.iter().all(|&b| b != 0), "{why}: {pseudonym:?}");
             }
         }
     }
