@@ -265,6 +265,77 @@ fn azure_streaming_request_shape_usage_and_report() {
     assert!(report.contains("$0.000405"), "{report}");
 }
 
+/// The endpoint forms users paste: the v1 API base URL (the deployment goes
+/// in the body as `model`, no api-version) and a deployment's whole target
+/// URI from the portal (deployment and api-version taken from it; the
+/// environment still wins).
+#[test]
+fn azure_v1_base_url_and_pasted_target_uri_reach_the_right_path() {
+    let answer = |t: &str| {
+        response(
+            "200 OK",
+            &[("Content-Type", "application/json")],
+            &serde_json::json!({"id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+            .to_string(),
+        )
+    };
+    let server = MockServer::start(vec![answer("v1 ok"), answer("uri ok"), answer("env ok")]);
+    let dir = tempdir("azure-forms");
+    let cap = sample_capture();
+    let ask = |endpoint: String, extra: &[(&'static str, &str)]| {
+        let mut env = vec![
+            ("AZURE_OPENAI_ENDPOINT", endpoint),
+            ("AZURE_OPENAI_API_KEY", AZURE_KEY.to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let out = run_cli(
+            &dir,
+            &["ask", cap.to_str().unwrap(), "--no-stream"],
+            &env_refs(&env),
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "stderr: {stderr}");
+        stdout
+    };
+    let v1 = ask(
+        format!("{}/openai/v1/", server.base),
+        &[("AZURE_OPENAI_DEPLOYMENT", "prod-v1")],
+    );
+    assert!(v1.contains("v1 ok"), "{v1}");
+    let uri = format!(
+        "{}/openai/deployments/gpt-4o-prod/chat/completions?api-version=2025-01-01-preview",
+        server.base
+    );
+    assert!(ask(uri.clone(), &[]).contains("uri ok"));
+    assert!(ask(
+        uri,
+        &[
+            ("AZURE_OPENAI_API_VERSION", "2024-10-21"),
+            ("AZURE_OPENAI_DEPLOYMENT", "other")
+        ]
+    )
+    .contains("env ok"));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        seen[0].request_line,
+        "POST /openai/v1/chat/completions HTTP/1.1"
+    );
+    assert_eq!(seen[0].body["model"], "prod-v1");
+    assert_eq!(seen[0].header("api-key"), Some(AZURE_KEY));
+    assert_eq!(
+        seen[1].request_line,
+        "POST /openai/deployments/gpt-4o-prod/chat/completions?api-version=2025-01-01-preview HTTP/1.1"
+    );
+    assert!(seen[1].body.get("model").is_none(), "{}", seen[1].body);
+    assert_eq!(
+        seen[2].request_line,
+        "POST /openai/deployments/other/chat/completions?api-version=2024-10-21 HTTP/1.1"
+    );
+}
+
 #[test]
 fn azure_retries_429_and_500_then_succeeds_without_streaming() {
     let ok = response(

@@ -3,7 +3,7 @@
 //! 5xx that honour `Retry-After` / `retry-after-ms`, and errors that say what
 //! to fix.
 
-use super::{pricing, LlmConfig, Provider};
+use super::{pricing, AzureApi, LlmConfig, Provider};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -35,8 +35,14 @@ pub fn request_body(cfg: &LlmConfig, system: &str, user: &str) -> Value {
         ],
         "stream": cfg.stream,
     });
-    if let Provider::OpenAi { model, .. } = &cfg.provider {
-        body["model"] = json!(model);
+    match &cfg.provider {
+        Provider::OpenAi { model, .. } => body["model"] = json!(model),
+        Provider::Azure {
+            deployment,
+            api: AzureApi::V1,
+            ..
+        } => body["model"] = json!(deployment),
+        Provider::Azure { .. } => {}
     }
     if cfg.stream {
         body["stream_options"] = json!({"include_usage": true});

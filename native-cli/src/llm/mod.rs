@@ -38,14 +38,79 @@ impl std::fmt::Debug for Secret {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Provider {
-    /// `POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=…`, `api-key` header.
+    /// Azure OpenAI at the resource `endpoint` (no `/openai` path), `api-key` header.
     Azure {
         endpoint: String,
         deployment: String,
-        api_version: String,
+        api: AzureApi,
     },
     /// `POST {base_url}/chat/completions`, `Authorization: Bearer …` (when a key is set).
     OpenAi { base_url: String, model: String },
+}
+
+/// The two request shapes Azure OpenAI serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AzureApi {
+    /// `POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=…`.
+    Deployments { api_version: String },
+    /// The v1 API: `POST {endpoint}/openai/v1/chat/completions`, the
+    /// deployment named as `model` in the body, no api-version.
+    V1,
+}
+
+/// What an `AZURE_OPENAI_ENDPOINT` says. Besides the resource URL the
+/// portal shows, users paste the v1 base URL (`…/openai/v1/`) or a
+/// deployment's whole target URI (`…/openai/deployments/NAME/chat/completions?api-version=V`):
+/// each is understood rather than sent on with `/openai/deployments/…`
+/// appended (a 404).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureEndpoint {
+    /// Scheme, host and any path before `/openai`.
+    pub resource: String,
+    pub v1: bool,
+    pub deployment: Option<String>,
+    pub api_version: Option<String>,
+}
+
+impl AzureEndpoint {
+    pub fn parse(raw: &str) -> Self {
+        let raw = raw.trim();
+        let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+        let api_version = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("api-version="))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let path = path.trim_end_matches('/');
+        // The first "/openai" segment after the host.
+        let host_end = path.find("://").map_or(0, |i| i + 3);
+        let openai = path[host_end..]
+            .match_indices("/openai")
+            .map(|(i, _)| host_end + i)
+            .find(|&i| matches!(path.as_bytes().get(i + 7), None | Some(b'/')));
+        let Some(at) = openai else {
+            return AzureEndpoint {
+                resource: path.to_string(),
+                v1: false,
+                deployment: None,
+                api_version,
+            };
+        };
+        let mut rest = path[at + 7..].trim_start_matches('/').split('/');
+        let (v1, deployment) = match (rest.next(), rest.next()) {
+            (Some("v1"), _) => (true, None),
+            (Some("deployments"), Some(name)) if !name.is_empty() => {
+                (false, Some(name.to_string()))
+            }
+            _ => (false, None),
+        };
+        AzureEndpoint {
+            resource: path[..at].to_string(),
+            v1,
+            deployment,
+            api_version,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -80,12 +145,20 @@ impl LlmConfig {
             Provider::Azure {
                 endpoint,
                 deployment,
-                api_version,
+                api: AzureApi::Deployments { api_version },
             } => format!(
                 "{}/openai/deployments/{}/chat/completions?api-version={}",
                 endpoint.trim_end_matches('/'),
                 deployment,
                 api_version
+            ),
+            Provider::Azure {
+                endpoint,
+                api: AzureApi::V1,
+                ..
+            } => format!(
+                "{}/openai/v1/chat/completions",
+                endpoint.trim_end_matches('/')
             ),
             Provider::OpenAi { base_url, .. } => {
                 format!("{}/chat/completions", base_url.trim_end_matches('/'))
@@ -106,20 +179,30 @@ impl LlmConfig {
         let provider;
         let api_key;
         if let Some(endpoint) = var("AZURE_OPENAI_ENDPOINT") {
+            let endpoint = AzureEndpoint::parse(&endpoint);
             let Some(deployment) = model
                 .map(str::to_string)
                 .or_else(|| var("AZURE_OPENAI_DEPLOYMENT"))
+                .or(endpoint.deployment)
             else {
                 bail!("Azure OpenAI: no deployment name: pass --model DEPLOYMENT or set AZURE_OPENAI_DEPLOYMENT");
             };
             let Some(key) = var("AZURE_OPENAI_API_KEY") else {
                 bail!("Azure OpenAI: AZURE_OPENAI_API_KEY is not set (in the environment or .env)");
             };
+            let api = if endpoint.v1 {
+                AzureApi::V1
+            } else {
+                AzureApi::Deployments {
+                    api_version: var("AZURE_OPENAI_API_VERSION")
+                        .or(endpoint.api_version)
+                        .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_string()),
+                }
+            };
             provider = Provider::Azure {
-                endpoint,
+                endpoint: endpoint.resource,
                 deployment,
-                api_version: var("AZURE_OPENAI_API_VERSION")
-                    .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_string()),
+                api,
             };
             api_key = Some(Secret::new(key));
         } else if var("OPENAI_BASE_URL").is_some() || var("OPENAI_API_KEY").is_some() {
@@ -159,6 +242,42 @@ impl LlmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn azure_endpoints_as_users_paste_them() {
+        let p = AzureEndpoint::parse;
+        let plain = p("https://contoso.openai.azure.com/");
+        assert_eq!(plain.resource, "https://contoso.openai.azure.com");
+        assert!(!plain.v1 && plain.deployment.is_none() && plain.api_version.is_none());
+        assert_eq!(
+            p("https://contoso.openai.azure.com/openai").resource,
+            plain.resource
+        );
+        let v1 = p("https://contoso.openai.azure.com/openai/v1/");
+        assert_eq!(
+            (v1.resource.as_str(), v1.v1),
+            (plain.resource.as_str(), true)
+        );
+        let full = p("https://contoso.openai.azure.com/openai/deployments/gpt-4o-prod/chat/completions?api-version=2025-01-01-preview");
+        assert_eq!(full.resource, plain.resource);
+        assert_eq!(full.deployment.as_deref(), Some("gpt-4o-prod"));
+        assert_eq!(full.api_version.as_deref(), Some("2025-01-01-preview"));
+        assert!(!full.v1);
+        // A proxy path before /openai stays; "openai" inside a host name is no path.
+        let proxied = p("http://127.0.0.1:8080/gateway/openai/v1");
+        assert_eq!(
+            (proxied.resource.as_str(), proxied.v1),
+            ("http://127.0.0.1:8080/gateway", true)
+        );
+        assert_eq!(
+            p("https://openai.example.net").resource,
+            "https://openai.example.net"
+        );
+        assert_eq!(
+            p("https://x.example/openaiproxy").resource,
+            "https://x.example/openaiproxy"
+        );
+    }
 
     #[test]
     fn debug_never_shows_the_key() {
