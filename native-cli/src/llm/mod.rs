@@ -113,6 +113,13 @@ impl AzureEndpoint {
     }
 }
 
+/// `OPENAI_BASE_URL` without a pasted `/chat/completions` (the path is
+/// appended to the base).
+fn openai_base(raw: &str) -> String {
+    let b = raw.trim().trim_end_matches('/');
+    b.strip_suffix("/chat/completions").unwrap_or(b).to_string()
+}
+
 #[derive(Clone, Debug)]
 pub struct LlmConfig {
     pub provider: Provider,
@@ -206,8 +213,9 @@ impl LlmConfig {
             };
             api_key = Some(Secret::new(key));
         } else if var("OPENAI_BASE_URL").is_some() || var("OPENAI_API_KEY").is_some() {
-            let base_url =
-                var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_string());
+            let base_url = var("OPENAI_BASE_URL")
+                .map(|b| openai_base(&b))
+                .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_string());
             api_key = var("OPENAI_API_KEY").map(Secret::new);
             if api_key.is_none() && base_url.contains("api.openai.com") {
                 bail!("OpenAI: OPENAI_API_KEY is not set (in the environment or .env)");
@@ -276,6 +284,18 @@ mod tests {
         assert_eq!(
             p("https://x.example/openaiproxy").resource,
             "https://x.example/openaiproxy"
+        );
+    }
+
+    #[test]
+    fn an_openai_base_url_with_the_path_pasted_in() {
+        assert_eq!(
+            openai_base("http://localhost:11434/v1/"),
+            "http://localhost:11434/v1"
+        );
+        assert_eq!(
+            openai_base("http://localhost:8000/v1/chat/completions"),
+            "http://localhost:8000/v1"
         );
     }
 
