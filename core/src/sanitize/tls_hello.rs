@@ -43,14 +43,26 @@ impl CutNames {
     }
 }
 
+/// What a cut text is, which says how it is rewritten once whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutKind {
+    /// A ClientHello's server name.
+    ServerName,
+    /// A string in a certificate (or CA list, OCSP response); `utf8`: a
+    /// UTF8String.
+    DerString { utf8: bool },
+    /// A SAN iPAddress (4 or 16 bytes).
+    DerIp,
+}
+
 /// Where this pass stands with cut names.
 #[derive(Debug, Default)]
 pub struct CutState {
     /// From an earlier pass.
     known: CutNames,
-    /// First pieces by direction: (stream position of the name, its length,
-    /// the bytes so far).
-    partial: HashMap<Key, (u32, u32, Vec<u8>)>,
+    /// First pieces by direction: what they are, the stream position of the
+    /// text, its length, the bytes so far.
+    partial: HashMap<Key, (CutKind, u32, u32, Vec<u8>)>,
     /// Names whose first piece this pass zeroed.
     zeroed_early: CutNames,
 }
@@ -81,6 +93,8 @@ pub struct Handshake {
     /// The first bytes of a message header that the record or segment cut.
     head: [u8; 3],
     head_len: u8,
+    /// A DER element (in a certificate) the record or segment cut.
+    der: Option<super::app::DerCut>,
 }
 
 /// The field of a ClientHello the next byte belongs to.
@@ -221,62 +235,12 @@ impl HelloWalk {
         self
     }
 
-    /// A piece of a name that a segment (or record) boundary cut. The first
-    /// piece is kept until the rest comes; the rest then gets the tail of
-    /// the whole name's pseudonym. The first piece gets the pseudonym's
-    /// beginning when an earlier pass learned the name, else zeros (and
-    /// the name is learned for a second pass).
+    /// A piece of a server name that a segment (or record) boundary cut.
     fn name_piece(&self, f: &mut Frame<'_>, piece: Range<usize>) {
-        let Some((key, seq)) = f.streams.position_of(piece.start) else {
-            return f.fail_closed(piece);
-        };
-        let len = self.name_len;
-        let bytes = &f.orig[piece.clone()];
-        let cuts = &mut f.streams.cuts;
-        if self.left == len {
-            // The first piece: the name starts at `seq`.
-            if cuts.partial.len() >= MAX_PARTIAL && !cuts.partial.contains_key(&key) {
-                cuts.partial.clear();
-            }
-            cuts.partial.insert(key, (seq, len, bytes.to_vec()));
-            let known = cuts
-                .known
-                .known
-                .get(&(key, seq))
-                .filter(|n| n.starts_with(bytes));
-            match known.cloned() {
-                Some(name) if name.len() == len as usize => {
-                    let pseudonym = f.pseudonymize_name(&name);
-                    f.out[piece.clone()].copy_from_slice(&pseudonym[..piece.len()]);
-                }
-                _ => f.fail_closed(piece),
-            }
-            return;
-        }
-        // The rest: it completes the name its direction began.
-        let done = len - self.left;
-        let whole = match cuts.partial.remove(&key) {
-            Some((first_seq, l, mut name))
-                if l == len && name.len() == done as usize && piece.len() == self.left as usize =>
-            {
-                name.extend_from_slice(bytes);
-                Some((first_seq, name))
-            }
-            _ => None,
-        };
-        let Some((first_seq, name)) = whole else {
-            return f.fail_closed(piece);
-        };
-        let pseudonym = f.pseudonymize_name(&name);
-        f.out[piece.clone()].copy_from_slice(&pseudonym[done as usize..]);
-        f.c.tls_names += 1;
-        let cuts = &mut f.streams.cuts;
-        if !cuts.known.known.contains_key(&(key, first_seq))
-            && cuts.zeroed_early.known.len() < MAX_CUT_NAMES
-        {
-            cuts.zeroed_early
-                .known
-                .insert((key, first_seq), name.into());
+        if self.left == self.name_len {
+            cut_first(f, piece, self.name_len, CutKind::ServerName);
+        } else if cut_rest(f, piece, self.name_len, self.left, CutKind::ServerName) {
+            f.c.tls_names += 1;
         }
     }
 
@@ -358,6 +322,99 @@ impl HelloWalk {
     }
 }
 
+/// The whole text rewritten, as it is when it comes in one piece.
+fn rewritten(f: &mut Frame<'_>, kind: CutKind, whole: &[u8]) -> Vec<u8> {
+    match kind {
+        CutKind::ServerName => f.pseudonymize_name(whole),
+        CutKind::DerString { utf8 } => super::app::der_text_rewritten(f, whole, utf8),
+        CutKind::DerIp => {
+            f.c.ip_rewrites += 1;
+            match <[u8; 4]>::try_from(whole) {
+                Ok(a) => f.ps.pseudonymize_ipv4(a).to_vec(),
+                Err(_) => match <[u8; 16]>::try_from(whole) {
+                    Ok(a) => f.ps.pseudonymize_ipv6(a).to_vec(),
+                    Err(_) => vec![0; whole.len()],
+                },
+            }
+        }
+    }
+}
+
+/// The first piece of a text (`len` bytes in all) that runs past the end of
+/// its segment or record. It is kept until the rest comes. It gets the
+/// beginning of the whole text's rewrite when an earlier pass learned the
+/// text, else zeros (it is written before its rest is read; the rest then
+/// asks for a second pass).
+pub fn cut_first(f: &mut Frame<'_>, piece: Range<usize>, len: u32, kind: CutKind) {
+    let Some((key, seq)) = f.streams.position_of(piece.start) else {
+        return f.fail_closed(piece);
+    };
+    let bytes = &f.orig[piece.clone()];
+    let cuts = &mut f.streams.cuts;
+    if cuts.partial.len() >= MAX_PARTIAL && !cuts.partial.contains_key(&key) {
+        cuts.partial.clear();
+    }
+    cuts.partial.insert(key, (kind, seq, len, bytes.to_vec()));
+    let known = cuts
+        .known
+        .known
+        .get(&(key, seq))
+        .filter(|t| t.len() == len as usize && t.starts_with(bytes))
+        .cloned();
+    match known {
+        Some(whole) => {
+            let r = rewritten(f, kind, &whole);
+            f.out[piece.clone()].copy_from_slice(&r[..piece.len()]);
+        }
+        None => f.fail_closed(piece),
+    }
+}
+
+/// The rest of a cut text (`left` of its `len` bytes): it gets the tail of
+/// the whole text's rewrite, and the text is learned for a second pass when
+/// its first piece was zeroed. False (and the piece zeroed) when the piece
+/// does not complete what its direction began.
+pub fn cut_rest(
+    f: &mut Frame<'_>,
+    piece: Range<usize>,
+    len: u32,
+    left: u32,
+    kind: CutKind,
+) -> bool {
+    let Some((key, _)) = f.streams.position_of(piece.start) else {
+        f.fail_closed(piece);
+        return false;
+    };
+    let done = len - left;
+    let whole = match f.streams.cuts.partial.remove(&key) {
+        Some((k, first_seq, l, mut text))
+            if k == kind
+                && l == len
+                && text.len() == done as usize
+                && piece.len() == left as usize =>
+        {
+            text.extend_from_slice(&f.orig[piece.clone()]);
+            Some((first_seq, text))
+        }
+        _ => None,
+    };
+    let Some((first_seq, text)) = whole else {
+        f.fail_closed(piece);
+        return false;
+    };
+    let r = rewritten(f, kind, &text);
+    f.out[piece].copy_from_slice(&r[done as usize..]);
+    let cuts = &mut f.streams.cuts;
+    if !cuts.known.known.contains_key(&(key, first_seq))
+        && cuts.zeroed_early.known.len() < MAX_CUT_NAMES
+    {
+        cuts.zeroed_early
+            .known
+            .insert((key, first_seq), text.into());
+    }
+    true
+}
+
 /// Handshake bytes `r` of a record, from the message state `hs`; returns the
 /// state at their end. ClientHellos are walked; certificates, CA lists, OCSP
 /// responses (and messages we do not know) are scanned for DER strings.
@@ -369,7 +426,8 @@ pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Hands
             if hs.ty == 1 {
                 hs.hello = hs.hello.walk(f, q..e);
             } else if !matches!(hs.ty, 2 | 4 | 14 | 15 | 16 | 20) {
-                super::app::der_strings(f, q..e);
+                let more = e - q < hs.rem as usize;
+                hs.der = super::app::der_strings(f, q..e, more, hs.der.take());
             }
             hs.rem -= (e - q) as u32;
             q = e;
@@ -389,6 +447,7 @@ pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Hands
             return hs;
         }
         hs.head_len = 0;
+        hs.der = None;
         hs.ty = h[0];
         hs.rem = u32::from_be_bytes([0, h[1], h[2], h[3]]);
         hs.hello = HelloWalk::start();
@@ -549,6 +608,76 @@ mod tests {
         assert_eq!(first[cut..name.end], second[cut..name.end]);
         assert_ne!(second[name.clone()], *NAME);
         assert!(!contains(&first, NAME) && !contains(&second, NAME));
+    }
+
+    /// A Certificate message shaped like a real one where it matters here:
+    /// SAN dNSNames and addresses, subject strings in several string types
+    /// (one UTF-8 in another script, one with a long-form length), an
+    /// e-mail address. Returns the stream (record header and message) and
+    /// the originals that must not survive.
+    fn certificate_stream() -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut body = Vec::new();
+        let mut push = |tag: u8, content: &[u8]| {
+            body.push(tag);
+            if content.len() >= 0x80 {
+                body.push(0x81);
+            }
+            body.push(content.len() as u8);
+            body.extend_from_slice(content);
+            // Something that is not a string between the strings.
+            body.extend_from_slice(&[0x02, 0x01, 0x05]);
+        };
+        let host = b"host-20.segmentcut-corp.example".to_vec();
+        let org = b"Segmentcut Corporation".to_vec();
+        let city = "Zürich-Höngg".as_bytes().to_vec();
+        let mail = b"certadmin@segmentcut-corp.example".to_vec();
+        let policy: Vec<u8> =
+            b"Segmentcut policy text that is long enough to take a long-form length byte in DER, "
+                .repeat(2);
+        push(0x82, &host);
+        push(0x13, &org);
+        push(0x0c, &city);
+        push(0x16, &mail);
+        push(0x0c, &policy);
+        push(0x87, &[192, 0, 2, 77]);
+        push(
+            0x87,
+            &[
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xbe, 0xef,
+            ],
+        );
+        push(0x82, b"www.segmentcut-corp.example");
+        let mut msg = vec![11, 0, (body.len() >> 8) as u8, body.len() as u8];
+        msg.extend_from_slice(&body);
+        let originals = vec![
+            host,
+            org,
+            city,
+            mail,
+            b"segmentcut".to_vec(),
+            vec![192, 0, 2, 77],
+            vec![0xca, 0xfe, 0xbe, 0xef],
+        ];
+        (record(&msg), originals)
+    }
+
+    /// A certificate cut into two segments at every byte is rewritten
+    /// exactly as in one piece: strings, names and addresses the cut falls
+    /// in (or in whose header it falls) included.
+    #[test]
+    fn a_certificate_cut_anywhere_is_rewritten_as_in_one_piece() {
+        let (stream, originals) = certificate_stream();
+        let (whole, starts) = segments(&stream, &[]);
+        let want = stream_of(&sanitized(&whole), &starts, stream.len());
+        for o in &originals {
+            assert!(!contains(&want, o), "{o:?} in one piece");
+        }
+        assert_eq!(want[..9], stream[..9], "record and message headers kept");
+        for cut in 5..stream.len() {
+            let (capture, starts) = segments(&stream, &[cut]);
+            let out = stream_of(&sanitized(&capture), &starts, stream.len());
+            assert_eq!(out, want, "cut at {cut}");
+        }
     }
 
     /// The analysis of a sanitised capture whose hello came in two segments
