@@ -30,9 +30,12 @@ export function cliPath() {
   return p;
 }
 
-/** `pcaplens <args>`: stdout as text and the exit status (2 and 3 are reports too). */
-export function cli(args) {
-  const r = spawnSync(cliPath(), args, { encoding: "utf8", maxBuffer: 1 << 30 });
+/**
+ * `pcaplens <args>`: stdout as text and the exit status (2 and 3 are reports too).
+ * `input`: bytes for its standard input (for `-`).
+ */
+export function cli(args, input) {
+  const r = spawnSync(cliPath(), args, { encoding: "utf8", maxBuffer: 1 << 30, input });
   if (r.error) throw r.error;
   if (r.status === 1 || r.status === null) {
     throw new Error(`pcaplens ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
