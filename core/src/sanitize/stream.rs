@@ -62,13 +62,95 @@ pub enum Body {
 
 pub type Key = (IpAddr, IpAddr, u16, u16);
 
+/// A state as the retransmission ring keeps it: small, because every
+/// direction keeps [`RING`] of them. A TLS handshake walk's details (a
+/// ClientHello's fields, a certificate string a segment cut) are not kept:
+/// a retransmitted segment that starts inside one is zeroed to the end of
+/// its message (`lost`). They exist only while a message spans segments,
+/// so this is rare, and kept as the current state of each direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Saved {
+    #[default]
+    Unknown,
+    Tls {
+        remaining: u32,
+        rtype: u8,
+        ty: u8,
+        rem: u32,
+        lost: bool,
+        head: [u8; 4],
+        head_len: u8,
+    },
+    DnsTcp {
+        remaining: u32,
+    },
+    HttpHeaders {
+        mid_line: bool,
+        next: super::app::NextBody,
+    },
+    Body(Body),
+}
+
+impl Saved {
+    fn of(st: St) -> Saved {
+        match st {
+            St::Unknown => Saved::Unknown,
+            St::Tls {
+                remaining,
+                rtype,
+                hs,
+                head,
+                head_len,
+            } => {
+                let (ty, rem, lost) = hs.compact();
+                Saved::Tls {
+                    remaining,
+                    rtype,
+                    ty,
+                    rem,
+                    lost,
+                    head,
+                    head_len,
+                }
+            }
+            St::DnsTcp { remaining } => Saved::DnsTcp { remaining },
+            St::HttpHeaders { mid_line, next } => Saved::HttpHeaders { mid_line, next },
+            St::Body(b) => Saved::Body(b),
+        }
+    }
+
+    fn state(self) -> St {
+        match self {
+            Saved::Unknown => St::Unknown,
+            Saved::Tls {
+                remaining,
+                rtype,
+                ty,
+                rem,
+                lost,
+                head,
+                head_len,
+            } => St::Tls {
+                remaining,
+                rtype,
+                hs: super::tls_hello::Handshake::restored(ty, rem, lost),
+                head,
+                head_len,
+            },
+            Saved::DnsTcp { remaining } => St::DnsTcp { remaining },
+            Saved::HttpHeaders { mid_line, next } => St::HttpHeaders { mid_line, next },
+            Saved::Body(b) => St::Body(b),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Dir {
     next_seq: u32,
     st: St,
-    ring: [(u32, St); RING],
-    ring_len: usize,
-    ring_at: usize,
+    ring: [(u32, Saved); RING],
+    ring_len: u8,
+    ring_at: u8,
 }
 
 #[derive(Debug, Default)]
@@ -110,10 +192,10 @@ impl Streams {
             return d.st;
         }
         // A retransmission (or a segment seen before): the state it had then.
-        d.ring[..d.ring_len]
+        d.ring[..d.ring_len as usize]
             .iter()
             .find(|(s, _)| *s == seq)
-            .map_or(St::Unknown, |(_, st)| *st)
+            .map_or(St::Unknown, |(_, st)| st.state())
     }
 
     /// Record that a segment [seq, seq+len) started in `before` and left `after`.
@@ -128,10 +210,10 @@ impl Streams {
             d.next_seq = end;
             d.st = after;
         }
-        if !d.ring[..d.ring_len].iter().any(|(s, _)| *s == seq) {
-            d.ring[d.ring_at] = (seq, before);
-            d.ring_at = (d.ring_at + 1) % RING;
-            d.ring_len = (d.ring_len + 1).min(RING);
+        if !d.ring[..d.ring_len as usize].iter().any(|(s, _)| *s == seq) {
+            d.ring[d.ring_at as usize] = (seq, Saved::of(before));
+            d.ring_at = (d.ring_at + 1) % RING as u8;
+            d.ring_len = (d.ring_len + 1).min(RING as u8);
         }
     }
 }

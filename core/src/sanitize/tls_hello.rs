@@ -95,6 +95,29 @@ pub struct Handshake {
     head_len: u8,
     /// A DER element (in a certificate) the record or segment cut.
     der: Option<super::app::DerCut>,
+    /// The walk's details were not kept (a retransmission replayed from
+    /// the ring): the rest of the message is zeroed.
+    lost: bool,
+}
+
+impl Handshake {
+    /// The message type and the bytes left, and whether the walk has
+    /// details beyond them (see `stream::Saved`).
+    pub fn compact(&self) -> (u8, u32, bool) {
+        let detailed =
+            self.lost || self.head_len > 0 || self.der.is_some() || (self.ty == 1 && self.rem > 0);
+        (self.ty, self.rem, detailed)
+    }
+
+    /// A state made back from [`Handshake::compact`]'s parts.
+    pub fn restored(ty: u8, rem: u32, lost: bool) -> Handshake {
+        Handshake {
+            ty,
+            rem,
+            lost,
+            ..Handshake::default()
+        }
+    }
 }
 
 /// The field of a ClientHello the next byte belongs to.
@@ -423,7 +446,10 @@ pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Hands
     while q < r.end {
         if hs.rem > 0 {
             let e = (q + hs.rem as usize).min(r.end);
-            if hs.ty == 1 {
+            if hs.lost {
+                f.fail_closed(q..e);
+                hs.lost = e - q < hs.rem as usize;
+            } else if hs.ty == 1 {
                 hs.hello = hs.hello.walk(f, q..e);
             } else if !matches!(hs.ty, 2 | 4 | 14 | 15 | 16 | 20) {
                 let more = e - q < hs.rem as usize;
@@ -432,6 +458,12 @@ pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Hands
             hs.rem -= (e - q) as u32;
             q = e;
             continue;
+        }
+        if hs.lost {
+            // A message header was cut and its first bytes not kept: where
+            // the next message starts is unknown.
+            f.fail_closed(q..r.end);
+            return hs;
         }
         // A message header (type, 24-bit length), perhaps begun in the
         // previous record or segment.
@@ -678,6 +710,41 @@ mod tests {
             let out = stream_of(&sanitized(&capture), &starts, stream.len());
             assert_eq!(out, want, "cut at {cut}");
         }
+    }
+
+    /// A retransmitted segment that starts inside a ClientHello replays
+    /// from the ring, which keeps no walk details: the copy is zeroed to the
+    /// end of the hello, never left in clear; the first copy keeps its
+    /// pseudonym.
+    #[test]
+    fn a_retransmission_inside_a_hello_is_zeroed_not_kept() {
+        let (msg, name_in_msg) = browser_hello();
+        let stream = record(&msg);
+        let name = 5 + name_in_msg..5 + name_in_msg + NAME.len();
+        let cut = name.start - 40;
+        let mut pcap = Pcap::new();
+        let seg = |a: usize, b: usize| tcp(C, 40000, S, 443, 1 + a as u32, 1, 0x18, &stream[a..b]);
+        pcap.push(0, &seg(0, cut));
+        pcap.push(1, &seg(cut, stream.len()));
+        pcap.push(2, &seg(cut, stream.len()));
+        let out = sanitized(pcap.bytes());
+        assert!(!contains(&out, NAME));
+        let copy_len = stream.len() - cut;
+        let (first, second) = (
+            &out[out.len() - 2 * copy_len - 56..],
+            &out[out.len() - copy_len..],
+        );
+        let first = &first[..copy_len];
+        let at = name.start - cut;
+        assert!(
+            first[at..at + NAME.len()].ends_with(b".example"),
+            "{:?}",
+            &first[at..at + NAME.len()]
+        );
+        assert!(
+            second.iter().all(|&b| b == 0),
+            "the retransmitted hello is zeroed"
+        );
     }
 
     /// The analysis of a sanitised capture whose hello came in two segments
