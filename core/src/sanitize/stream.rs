@@ -200,6 +200,8 @@ impl Streams {
 
     /// Record that a segment [seq, seq+len) started in `before` and left `after`.
     pub fn update(&mut self, key: Key, seq: u32, len: u32, before: St, after: St) {
+        // The segment's walk is over: no later walk may take its position.
+        self.segment = None;
         if self.dirs.len() >= MAX_STREAMS && !self.dirs.contains_key(&key) {
             self.dirs.clear();
         }
