@@ -386,7 +386,11 @@ pub fn cut_first(f: &mut Frame<'_>, piece: Range<usize>, len: u32, kind: CutKind
         .cloned();
     match known {
         Some(whole) => {
+            // The rewrite counts once, when the rest comes (it is made again
+            // there): counted here too, a cut name would count twice.
+            let counted = f.c.clone();
             let r = rewritten(f, kind, &whole);
+            *f.c = counted;
             f.out[piece.clone()].copy_from_slice(&r[..piece.len()]);
         }
         None => f.fail_closed(piece),
@@ -625,14 +629,19 @@ mod tests {
             let mut s = Sanitizer::new(cfg).unwrap();
             let mut out = Vec::new();
             s.feed(&capture, &mut out).unwrap();
-            s.finish();
-            (stream_of(&out, &starts, stream.len()), s)
+            let counters = s.finish().counters;
+            (stream_of(&out, &starts, stream.len()), s, counters)
         };
-        let (first, s) = one_pass(SanitizeConfig::new(vec![9; 32]));
+        let (first, s, _) = one_pass(SanitizeConfig::new(vec![9; 32]));
         let second_cfg = s.second_pass().expect("a second pass");
         assert_eq!(second_cfg.tls_cut_names.len(), 1);
-        let (second, s2) = one_pass(second_cfg);
+        let (second, s2, counters) = one_pass(second_cfg);
         assert!(s2.second_pass().is_none(), "two passes are enough");
+        assert_eq!(
+            (counters.tls_names, counters.dns_names),
+            (1, 1),
+            "one name, counted once"
+        );
         let whole = sanitized(&capture);
         let whole = stream_of(&whole, &starts, stream.len());
         assert_eq!(second, whole, "sanitize_bytes makes the same two passes");
