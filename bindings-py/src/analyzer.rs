@@ -3,8 +3,7 @@
 use crate::errors::{capture_error, PcaplensError};
 use crate::options::config_from;
 use crate::report::PyReport;
-use pcaplens_core::staged::DecodedChunk;
-use pcaplens_core::{Analyzer, ErrorInfo, FrameSource};
+use pcaplens_core::{Analyzer, ErrorInfo};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyDict;
@@ -102,9 +101,8 @@ impl PyAnalyzer {
 }
 
 /// Analyse a capture file, streamed in Rust (memory bounded by live flows,
-/// not file size) with the GIL released. As the CLI does, one thread reads,
-/// decodes and accounts flows (the core's first stage) while this one runs the
-/// detectors on the previous chunk (see `pcaplens_native_io::decode_file`).
+/// not file size) with the GIL released, by the same call as the CLI's
+/// (`pcaplens_native_io::analyze_path`: two threads on a regular file).
 #[pyfunction]
 #[pyo3(signature = (path, options = None))]
 pub fn analyze_path(
@@ -113,24 +111,11 @@ pub fn analyze_path(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyReport> {
     let cfg = config_from(options)?;
-    let source = FrameSource::new(&cfg);
-    let mut analyzer = Analyzer::new(cfg).map_err(crate::errors::options_error)?;
-    let report = py.allow_threads(move || -> std::io::Result<_> {
-        let file = std::fs::File::open(&path)?;
-        let analyse = |chunk: &DecodedChunk| -> Result<bool, std::convert::Infallible> {
-            chunk.for_each(|frame| analyzer.feed_frame(frame));
-            Ok(true)
-        };
-        let ended = if file.metadata()?.is_file() {
-            pcaplens_native_io::decode_file(&file, source, analyse)
-        } else {
-            pcaplens_native_io::decode_stream(&mut &file, source, analyse)
-        };
-        let end = ended.map_err(|e| match e {
-            pcaplens_native_io::Error::Read(e) => e,
-            pcaplens_native_io::Error::Analyse(never) => match never {},
-        })?;
-        Ok(analyzer.finish_from(end).0)
+    let report = py.allow_threads(move || pcaplens_native_io::analyze_path(&path, cfg));
+    let report = report.map_err(|e| match e {
+        pcaplens_native_io::Error::Read(e) => PyErr::from(e),
+        pcaplens_native_io::Error::Config(e) => crate::errors::options_error(e),
+        pcaplens_native_io::Error::Analyse(never) => match never {},
     })?;
     Ok(PyReport::new(report))
 }

@@ -39,17 +39,18 @@ pub mod anomaly;
 pub mod capture;
 pub mod decode;
 pub mod detect;
+pub mod engine;
 pub mod error;
 pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod report;
+pub(crate) mod rng;
 pub mod sanitize;
-pub mod staged;
 pub mod stats;
+pub mod time;
 
-pub use analyzer::{
-    analyze_bytes, Analyzer, AnalyzerConfig, Frame, FrameFlow, FrameSource, Progress, SourceEnd,
-};
+pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};
+pub use engine::{Engine, Event};
 pub use error::{CaptureError, ConfigError, ErrorInfo};
 pub use report::{FlowSummary, Report, SCHEMA_VERSION};

@@ -367,7 +367,7 @@ impl PacketStats {
             .iter()
             .enumerate()
             .map(|(i, &(packets, bytes))| TimelineBucket {
-                t: crate::report::ts_secs(origin + i as i64 * w),
+                t: crate::time::ts_secs(origin + i as i64 * w),
                 packets,
                 bytes,
             })

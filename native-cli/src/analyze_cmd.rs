@@ -4,7 +4,7 @@ use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::detect::blocklist::{parse_list, Indicator};
-use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
+use pcaplens_core::{AnalyzerConfig, FlowSummary, Report};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -342,12 +342,11 @@ fn analyze_one(
     mut sink: Option<&mut FlowSink>,
     features: Option<&mut FeatureSink>,
 ) -> Result<Outcome> {
-    let input = match crate::input::open(path) {
+    let input = match pcaplens_native_io::Input::open(path) {
         Ok(i) => i,
         Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
     };
-    let size = input.size;
-    let mut analyzer = Analyzer::new(cfg.clone())?;
+    let size = input.size();
     let bar = match size {
         Some(n) if n >= PROGRESS_MIN_BYTES && !args.no_progress && io::stderr().is_terminal() => {
             let pb = indicatif::ProgressBar::new(n);
@@ -362,25 +361,29 @@ fn analyze_one(
         }
         _ => None,
     };
-    // Reading, decoding and flow accounting run on the read-ahead thread (the
-    // core's first stage); detection runs here, on the previous chunk.
-    let source = pcaplens_core::FrameSource::new(cfg);
-    let end = input.for_each_decoded(label, source, |chunk| {
-        chunk.for_each(|frame| analyzer.feed_frame(frame));
-        analyzer.add_external_bytes(chunk.input_len as u64);
+    let analysis = pcaplens_native_io::analyze_input(input, cfg.clone(), |analyzer, len| {
         if let Some(pb) = &bar {
-            pb.inc(chunk.input_len as u64);
+            pb.inc(len as u64);
             pb.set_message(format!("{} packets", analyzer.progress().packets));
         }
         if let Some(s) = sink.as_deref_mut() {
             s.write(label, &analyzer.drain_flows())?;
         }
-        Ok(true)
-    })?;
+        anyhow::Ok(true)
+    });
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    let (report, rest, matrix) = analyzer.finish_from(end);
+    let analysis = analysis.or_else(|e| match e {
+        pcaplens_native_io::Error::Read(e) => Err(e).with_context(|| format!("reading {label}")),
+        pcaplens_native_io::Error::Analyse(e) => Err(e),
+        pcaplens_native_io::Error::Config(e) => Err(e.into()),
+    })?;
+    let pcaplens_native_io::Analysis {
+        report,
+        flows: rest,
+        features: matrix,
+    } = analysis;
     if let Some(s) = sink {
         s.write(label, &rest)?;
     }

@@ -7,9 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use pcaplens_core::evidence::{self, mask::Identity, EvidenceConfig, EvidencePack, Focus};
 use pcaplens_core::sanitize::Pseudonymizer;
-use pcaplens_core::{Analyzer, AnalyzerConfig, Report};
+use pcaplens_core::{AnalyzerConfig, Report};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Options shared by `prepare` and `ask`.
@@ -48,22 +47,10 @@ pub struct PrepareArgs {
 pub const UNMASK_FILE: &str = "unmask_table.json";
 
 pub fn analyze_file(path: &Path) -> Result<Report> {
-    let mut f =
+    if path.as_os_str() != "-" {
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut analyzer = Analyzer::new(AnalyzerConfig::default())?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        if analyzer.feed(&buf[..n]).is_err() {
-            break; // the report carries the error and everything before it
-        }
     }
-    let report = analyzer.finish();
+    let report = crate::input::analyze_path(path, AnalyzerConfig::default())?;
     if let Some(err) = &report.status.error {
         if err.code == "not_a_capture" {
             bail!("{}: {}", path.display(), err.message);

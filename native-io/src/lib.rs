@@ -1,21 +1,28 @@
 //! Capture files for the native fronts (the CLI and the Python package).
 //!
-//! The core is sans-IO and runs no threads; it splits the analysis into a
-//! first stage ([`FrameSource`]: reading, decoding, flow accounting) and the
+//! One call analyses a file: [`analyze_path`] (or [`analyze_input`], with a
+//! hook after each chunk for progress and streamed flows). The core is
+//! sans-IO and runs no threads; its reading can run as a first stage
+//! ([`FrameSource`]: reading, decoding, flow accounting) apart from the
 //! detectors ([`pcaplens_core::Analyzer::feed_frame`]). This crate is where
 //! those stages meet files and threads, once for both native fronts: on a
 //! regular file the first stage runs on a read-ahead thread while the caller
 //! analyses the previous chunk; a pipe, terminal or device is read in order
-//! on the caller's thread.
+//! on the caller's thread. The report is the same either way.
 //!
 //! Plain reads into a buffer that fits the CPU cache measured faster than
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
-use pcaplens_core::staged::{ChunkStorage, DecodedChunk};
-use pcaplens_core::{FrameSource, SourceEnd};
+pub mod staged;
+
+use pcaplens_core::analyzer::{FrameSource, SourceEnd};
+use pcaplens_core::anomaly::FeatureMatrix;
+use pcaplens_core::{Analyzer, AnalyzerConfig, ConfigError, FlowSummary, Report};
+use staged::{ChunkStorage, DecodedChunk};
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 
@@ -38,11 +45,89 @@ const SMALL_FILE: u64 = 4 * READ_CHUNK as u64;
 /// Buffers in flight between the reading thread and the analysis.
 const BUFFERS: usize = 4;
 
-/// Why reading stopped early: the input failed, or the caller's analysis did.
+/// Why reading stopped early: the input failed, or the caller's analysis did
+/// (or the options were refused before anything was read).
 #[derive(Debug)]
 pub enum Error<E> {
     Read(io::Error),
     Analyse(E),
+    Config(ConfigError),
+}
+
+/// An opened capture: a regular file (read ahead on a second thread when it
+/// pays) or a stream (a pipe, terminal or device, read in order).
+pub enum Input {
+    File(File),
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Input {
+    /// Open a path; `-` is standard input.
+    pub fn open(path: &Path) -> io::Result<Input> {
+        if path.as_os_str() == "-" {
+            return Ok(Input::Stream(Box::new(io::stdin())));
+        }
+        let f = File::open(path)?;
+        if f.metadata()?.is_file() {
+            Ok(Input::File(f))
+        } else {
+            Ok(Input::Stream(Box::new(f)))
+        }
+    }
+
+    /// The size in bytes, when the input is a regular file.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::File(f) => f.metadata().ok().map(|m| m.len()),
+            Input::Stream(_) => None,
+        }
+    }
+}
+
+/// What an analysis gives at the end: the report, the flows ended at the end
+/// that `each_chunk` did not take yet (with `collect_flows`), and the anomaly
+/// feature matrix (with `anomaly.export_features`).
+pub struct Analysis {
+    pub report: Report,
+    pub flows: Vec<FlowSummary>,
+    pub features: Option<FeatureMatrix>,
+}
+
+/// Analyse a capture with these options. After each chunk of input,
+/// `each_chunk` gets the analyzer (for progress and
+/// [`Analyzer::drain_flows`]) and the chunk's size; returning false stops the
+/// reading (the report then covers what was read).
+pub fn analyze_input<E>(
+    input: Input,
+    cfg: AnalyzerConfig,
+    mut each_chunk: impl FnMut(&mut Analyzer, usize) -> Result<bool, E>,
+) -> Result<Analysis, Error<E>> {
+    let source = FrameSource::new(&cfg);
+    let mut analyzer = Analyzer::new(cfg).map_err(Error::Config)?;
+    let analyse = |chunk: &DecodedChunk| {
+        chunk.for_each(|frame| analyzer.feed_frame(frame));
+        analyzer.add_external_bytes(chunk.input_len as u64);
+        each_chunk(&mut analyzer, chunk.input_len)
+    };
+    let end = match input {
+        Input::File(file) => decode_file(&file, source, analyse)?,
+        Input::Stream(mut r) => decode_stream(&mut r, source, analyse)?,
+    };
+    let (report, flows, features) = analyzer.finish_from(end);
+    Ok(Analysis {
+        report,
+        flows,
+        features,
+    })
+}
+
+/// Analyse the capture at `path` (`-`: standard input) with these options.
+pub fn analyze_path(
+    path: &Path,
+    cfg: AnalyzerConfig,
+) -> Result<Report, Error<std::convert::Infallible>> {
+    let input = Input::open(path).map_err(Error::Read)?;
+    Ok(analyze_input(input, cfg, |_, _| Ok(true))?.report)
 }
 
 /// Run `source` over a regular file on a read-ahead thread, handing each chunk
@@ -70,13 +155,16 @@ pub fn decode_file<E>(
     source: FrameSource,
     mut analyse: impl FnMut(&DecodedChunk) -> Result<bool, E>,
 ) -> Result<SourceEnd, Error<E>> {
-    let one_thread = match std::env::var(THREADS_ENV).as_deref() {
-        Ok("1") => true,
-        Ok("2") => false,
-        // A file of a few chunks is done before a second thread would pay off.
-        _ if file.metadata().is_ok_and(|m| m.len() < SMALL_FILE) => true,
-        _ => std::thread::available_parallelism().is_ok_and(|n| n.get() < 2),
-    };
+    // Both threads read the file at their own offsets: only where the
+    // platform has positioned reads.
+    let one_thread = !cfg!(any(unix, windows))
+        || match std::env::var(THREADS_ENV).as_deref() {
+            Ok("1") => true,
+            Ok("2") => false,
+            // A file of a few chunks is done before a second thread would pay off.
+            _ if file.metadata().is_ok_and(|m| m.len() < SMALL_FILE) => true,
+            _ => std::thread::available_parallelism().is_ok_and(|n| n.get() < 2),
+        };
     if one_thread {
         return decode_stream(&mut &*file, source, analyse);
     }
@@ -301,11 +389,10 @@ struct Job {
 /// Read chunk `index` of `file` into `buf`: as many bytes as there are, up to
 /// the buffer's size (fewer only at the end of the file).
 fn read_chunk(file: &File, buf: &mut [u8], index: u64) -> io::Result<usize> {
-    use std::os::unix::fs::FileExt;
     let start = index * buf.len() as u64;
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], start + filled as u64) {
+        match read_at(file, &mut buf[filled..], start + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -313,4 +400,25 @@ fn read_chunk(file: &File, buf: &mut [u8], index: u64) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// A positioned read, which leaves the file's cursor alone (so both threads
+/// may read one file).
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// Elsewhere, through a handle of its own: seek, then read.
+#[cfg(not(any(unix, windows)))]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::io::Seek;
+    let mut f = file.try_clone()?;
+    f.seek(io::SeekFrom::Start(offset))?;
+    f.read(buf)
 }

@@ -2,7 +2,8 @@
 //! separate first stage (`FrameSource`, with or without the flow table) gives
 //! byte-identical reports.
 
-use pcaplens_core::{Analyzer, AnalyzerConfig, FrameSource, Report};
+use pcaplens_core::analyzer::FrameSource;
+use pcaplens_core::{Analyzer, AnalyzerConfig, Report};
 use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 

@@ -8,7 +8,7 @@
 //! Deterministic on every platform: our own PRNG, and only IEEE basic
 //! operations in anything that reaches the output (own `ln` and `exp2`).
 
-use crate::generate::rng::{ln, Rng};
+use crate::rng::{ln, Rng};
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 const LEAF: u16 = u16::MAX;

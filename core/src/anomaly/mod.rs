@@ -31,8 +31,8 @@ pub mod forest;
 use crate::capture::Record;
 use crate::decode::{AppProto, IpLayer, Transport};
 use crate::flow::{community_id_v1, Flow, Placement};
-use crate::generate::rng::Rng;
-use crate::report::ts_secs;
+use crate::rng::Rng;
+use crate::time::ts_secs;
 use features::{FlowAcc, DIMS, FEATURES};
 use forest::Forest;
 use serde::{Deserialize, Serialize};
@@ -283,6 +283,7 @@ const SCREEN_TREES: usize = 6;
 const MEDIAN_SAMPLE: usize = 512;
 
 /// Candidate flows scored by the interim forest (bounded, best kept).
+#[derive(Clone)]
 struct Candidates {
     cap: usize,
     /// (interim score, meta, features); unordered, trimmed when twice the cap.
@@ -305,6 +306,7 @@ impl Candidates {
 }
 
 /// The streaming side of anomaly scoring, driven by the analyzer.
+#[derive(Clone)]
 pub struct AnomalyEngine {
     cfg: AnomalyConfig,
     rows: Vec<[f32; DIMS]>,

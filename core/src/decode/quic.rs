@@ -161,7 +161,7 @@ pub const MAX_CRYPTO_BYTES: usize = 16 << 10;
 /// The start of a CRYPTO stream, put back together from frames that come in
 /// any order and any number of packets (browsers split a ClientHello over
 /// two Initials and shuffle its pieces). Bounded by [`MAX_CRYPTO_BYTES`].
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct CryptoStream {
     /// The stream from offset 0, as far as it is contiguous.
     data: Vec<u8>,

@@ -87,17 +87,20 @@ pub fn expand_label(suite: Suite, secret: &[u8], label: &str, out: &mut [u8]) ->
 }
 
 // Boxed: key schedules are large and a connection holds several.
+#[derive(Clone)]
 enum Aead {
     A128(Box<Aes128Gcm>),
     A256(Box<Aes256Gcm>),
 }
 
+#[derive(Clone)]
 enum Hp {
     A128(Box<Aes128>),
     A256(Box<Aes256>),
 }
 
 /// Packet protection keys of one direction and packet-number space.
+#[derive(Clone)]
 pub struct PacketKeys {
     aead: Aead,
     iv: [u8; 12],

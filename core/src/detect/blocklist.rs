@@ -12,7 +12,7 @@
 use super::{DetectConfig, Detector, Evidence, Findings, PacketCtx};
 use crate::decode::dns::{Message, Section};
 use crate::decode::{AppProto, Transport};
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -152,7 +152,7 @@ fn mask(a: IpAddr, len: u8) -> IpAddr {
 }
 
 /// Lookup structures built once from the entries.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Index {
     ips: HashMap<IpAddr, usize>,
     /// One table per (family, prefix length), longest prefix first.
@@ -275,6 +275,7 @@ pub struct BlocklistHit {
     pub evidence: Vec<Evidence>,
 }
 
+#[derive(Clone)]
 struct Acc {
     count: u64,
     first: i64,
@@ -282,7 +283,10 @@ struct Acc {
     evidence: Vec<Evidence>,
 }
 
+#[derive(Clone)]
 pub struct BlocklistDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     entries: Vec<Indicator>,
     index: Index,
     cap: usize,
@@ -294,6 +298,7 @@ pub struct BlocklistDetector {
 impl BlocklistDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         BlocklistDetector {
+            out: Default::default(),
             index: Index::new(&cfg.blocklist.entries),
             entries: cfg.blocklist.entries.clone(),
             cap: cfg.max_instances,
@@ -304,6 +309,23 @@ impl BlocklistDetector {
 
     fn hit(&mut self, idx: usize, place: Place, value: String, ctx: &PacketCtx<'_, '_>) {
         let ts = ctx.ts();
+        let entries = &self.entries;
+        self.out.finding(|| {
+            let e = &entries[idx];
+            super::outbox::FindingEvent {
+                kind: "blocklist",
+                frame: ctx.frame(),
+                ts: ts_secs(ts),
+                community_id: ctx.community_id(),
+                summary: format!("blocklisted {} in {}: {value}", e.text(), place.name()),
+                detail: serde_json::json!({
+                    "indicator": e.text(),
+                    "indicator_source": e.source,
+                    "matched_in": place.name(),
+                    "value": value,
+                }),
+            }
+        });
         let acc = self.hits.entry((idx, place, value)).or_insert(Acc {
             count: 0,
             first: ts,
@@ -470,6 +492,10 @@ impl BlocklistDetector {
 }
 
 impl Detector for BlocklistDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     /// Inlined check: without a blocklist (the usual run) packets stop here.
     #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {

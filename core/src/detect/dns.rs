@@ -161,6 +161,7 @@ pub struct DnsReport {
     pub top_failing_names: Vec<FailingName>,
 }
 
+#[derive(Clone)]
 struct Txn {
     frame: u64,
     ts: i64,
@@ -175,7 +176,7 @@ struct Txn {
     community_id: Option<CommunityIdSource>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct NameStat {
     errors: u64,
     unanswered: u64,
@@ -186,7 +187,10 @@ struct NameStat {
 const MAX_NAME_STATS: usize = 10_000;
 const MAX_TCP_PENDING: usize = 65_537;
 
+#[derive(Clone)]
 pub struct DnsDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: DnsConfig,
     /// `cfg.wait_secs` and `cfg.retransmission_secs` in nanoseconds.
     wait_ns: i64,
@@ -293,6 +297,7 @@ pub fn claimed_udp_port(p: u16) -> bool {
 impl DnsDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         DnsDetector {
+            out: Default::default(),
             cfg: cfg.dns.clone(),
             wait_ns: (cfg.dns.wait_secs * 1e9) as i64,
             retransmission_ns: (cfg.dns.retransmission_secs * 1e9) as i64,
@@ -319,20 +324,25 @@ impl DnsDetector {
 
     fn give_up(&mut self, t: Txn, id: u16) {
         let cap = self.cap;
-        self.report.unanswered_queries.add(cap, || DnsUnanswered {
-            evidence: Evidence::new(
-                t.frame,
-                t.ts,
-                t.community_id.map(|c| c.id()).as_deref().unwrap_or(""),
-            ),
-            id,
-            qname: t.qname.to_string(),
-            qtype: t.qtype,
-            server: t.server.to_string(),
-            client: t.client.to_string(),
-            retransmissions: t.retransmissions,
-            retransmission_frames: t.retransmission_frames.to_vec(),
-        });
+        self.out.count(
+            "dns.unanswered_queries",
+            &mut self.report.unanswered_queries,
+            cap,
+            || DnsUnanswered {
+                evidence: Evidence::new(
+                    t.frame,
+                    t.ts,
+                    t.community_id.map(|c| c.id()).as_deref().unwrap_or(""),
+                ),
+                id,
+                qname: t.qname.to_string(),
+                qtype: t.qtype,
+                server: t.server.to_string(),
+                client: t.client.to_string(),
+                retransmissions: t.retransmissions,
+                retransmission_frames: t.retransmission_frames.to_vec(),
+            },
+        );
         let server = t.server.to_string();
         if let Some(s) = self.name_stat(&t.qname) {
             s.unanswered += 1;
@@ -456,13 +466,18 @@ impl DnsDetector {
                 self.report.response_times.add(ms);
                 if ms > self.slow_ms {
                     let (qf, qname) = (t.frame, t.qname.to_string());
-                    self.report.slow_responses.add(self.cap, || DnsExchange {
-                        evidence: Evidence::new(frame, ts, &ctx.community_id()),
-                        query_frame: qf,
-                        qname,
-                        server: src.to_string(),
-                        rtt_ms: ms,
-                    });
+                    self.out.count(
+                        "dns.slow_responses",
+                        &mut self.report.slow_responses,
+                        self.cap,
+                        || DnsExchange {
+                            evidence: Evidence::new(frame, ts, &ctx.community_id()),
+                            query_frame: qf,
+                            qname,
+                            server: src.to_string(),
+                            rtt_ms: ms,
+                        },
+                    );
                 }
             }
             Some(t) => query_frame = Some(t.frame),
@@ -488,17 +503,22 @@ impl DnsDetector {
             *s.rcodes.entry(key).or_default() += 1;
             *s.servers.entry(server.clone()).or_default() += 1;
         }
-        self.report.error_responses.add(self.cap, || DnsError {
-            evidence: Evidence::new(frame, ts, &ctx.community_id()),
-            id: h.id,
-            rcode,
-            rcode_name: rcode_name(rcode).to_string(),
-            qname,
-            qtype,
-            server,
-            client: dst.to_string(),
-            query_frame,
-        });
+        self.out.count(
+            "dns.error_responses",
+            &mut self.report.error_responses,
+            self.cap,
+            || DnsError {
+                evidence: Evidence::new(frame, ts, &ctx.community_id()),
+                id: h.id,
+                rcode,
+                rcode_name: rcode_name(rcode).to_string(),
+                qname,
+                qtype,
+                server,
+                client: dst.to_string(),
+                query_frame,
+            },
+        );
     }
 }
 
@@ -573,6 +593,10 @@ impl DnsDetector {
 }
 
 impl Detector for DnsDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     /// Inlined: the expiry clock runs on every IP packet, and only UDP and
     /// TCP port 53 go further.
     #[inline]
@@ -609,8 +633,11 @@ impl Detector for DnsDetector {
         }
     }
 
-    fn finish(&mut self, out: &mut Failures) {
+    fn on_input_end(&mut self) {
         self.sweep(i64::MAX, true);
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
         let mut names: Vec<(&String, &NameStat)> = self.names.iter().collect();
         names.sort_by(|a, b| {
             (b.1.errors + b.1.unanswered)

@@ -63,6 +63,7 @@ fn is_doq(alpn: &[u8]) -> bool {
     alpn == b"doq" || alpn.starts_with(b"doq-")
 }
 
+#[derive(Clone)]
 struct Conn {
     client_is_orig: bool,
     version: u32,
@@ -210,7 +211,7 @@ impl Conn {
 }
 
 /// The DoQ reader: key log plus per-flow QUIC state.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct DoqReader {
     keylog: KeyLog,
     conns: FxHashMap<u64, Conn>,

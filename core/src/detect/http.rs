@@ -104,6 +104,7 @@ pub struct HttpReport {
     pub slow_responses: Counted<HttpExchange>,
 }
 
+#[derive(Clone)]
 struct Request {
     frame: u64,
     ts: i64,
@@ -112,7 +113,7 @@ struct Request {
     host: Option<Box<str>>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Conn {
     streams: [HalfStream; 2],
     outstanding: VecDeque<Request>,
@@ -121,7 +122,7 @@ pub(crate) struct Conn {
 }
 
 /// A message waiting for the end of its body.
-#[derive(Default)]
+#[derive(Clone, Default)]
 enum Body {
     #[default]
     None,
@@ -185,7 +186,10 @@ fn chunk_step(b: &[u8]) -> Chunk {
     }
 }
 
+#[derive(Clone)]
 pub struct HttpDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: HttpConfig,
     cap: usize,
     slow_ms: f64,
@@ -202,6 +206,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// A parsed head, copied out of the stream buffer.
+#[derive(Clone)]
 enum Msg {
     Request(Request),
     Response { code: u16, reason: String },
@@ -210,6 +215,7 @@ enum Msg {
 impl HttpDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         HttpDetector {
+            out: Default::default(),
             cfg: cfg.http.clone(),
             cap: cfg.max_instances,
             slow_ms: cfg.perf.slow_http_ms,
@@ -244,15 +250,20 @@ impl HttpDetector {
         if let (Some(r), Some(ms)) = (&req, ms) {
             self.report.response_times.add(ms);
             if ms > self.slow_ms {
-                self.report.slow_responses.add(self.cap, || HttpExchange {
-                    evidence: Evidence::new(frame, ts, &ctx.community_id()),
-                    code,
-                    method: r.method.to_string(),
-                    host: r.host.as_ref().map(|h| h.to_string()),
-                    uri: r.uri.to_string(),
-                    request_frame: r.frame,
-                    response_ms: ms,
-                });
+                self.out.count(
+                    "http.slow_responses",
+                    &mut self.report.slow_responses,
+                    self.cap,
+                    || HttpExchange {
+                        evidence: Evidence::new(frame, ts, &ctx.community_id()),
+                        code,
+                        method: r.method.to_string(),
+                        host: r.host.as_ref().map(|h| h.to_string()),
+                        uri: r.uri.to_string(),
+                        request_frame: r.frame,
+                        response_ms: ms,
+                    },
+                );
             }
         }
         if code < 400 {
@@ -267,18 +278,23 @@ impl HttpDetector {
             self.last_error_frame = frame;
             self.report.error_response_frames += 1;
         }
-        self.report.error_responses.add(self.cap, || HttpError {
-            evidence: Evidence::new(frame, ts, &ctx.community_id()),
-            code,
-            reason,
-            method: req.as_ref().map(|r| r.method.to_string()),
-            host: req
-                .as_ref()
-                .and_then(|r| r.host.as_ref().map(|h| h.to_string())),
-            uri: req.as_ref().map(|r| r.uri.to_string()),
-            request_frame: req.as_ref().map(|r| r.frame),
-            response_ms: ms,
-        });
+        self.out.count(
+            "http.error_responses",
+            &mut self.report.error_responses,
+            self.cap,
+            || HttpError {
+                evidence: Evidence::new(frame, ts, &ctx.community_id()),
+                code,
+                reason,
+                method: req.as_ref().map(|r| r.method.to_string()),
+                host: req
+                    .as_ref()
+                    .and_then(|r| r.host.as_ref().map(|h| h.to_string())),
+                uri: req.as_ref().map(|r| r.uri.to_string()),
+                request_frame: req.as_ref().map(|r| r.frame),
+                response_ms: ms,
+            },
+        );
     }
 }
 
@@ -464,6 +480,10 @@ impl HttpDetector {
 }
 
 impl Detector for HttpDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn finish(&mut self, out: &mut Failures) {
         out.http = std::mem::take(&mut self.report);
     }

@@ -189,6 +189,7 @@ pub fn quoted_udp_payload(b: &[u8]) -> Option<&[u8]> {
     l4.get(8..)
 }
 
+#[derive(Clone)]
 pub struct IcmpDetector {
     cfg: IcmpConfig,
     cap: usize,

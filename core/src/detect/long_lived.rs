@@ -8,7 +8,7 @@
 
 use super::{DetectConfig, Detector, Evidence, Findings};
 use crate::flow::Flow;
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,7 +53,10 @@ pub struct LongLivedFlow {
     flow_id: u64,
 }
 
+#[derive(Clone)]
 pub struct LongLivedDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     min_nanos: i64,
     cap: usize,
     report: LongLivedReport,
@@ -62,6 +65,7 @@ pub struct LongLivedDetector {
 impl LongLivedDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         LongLivedDetector {
+            out: Default::default(),
             min_nanos: (cfg.long_lived.min_duration_secs as i64).saturating_mul(1_000_000_000),
             cap: cfg.max_instances,
             report: LongLivedReport {
@@ -91,13 +95,17 @@ pub(crate) fn endpoint(addr: std::net::IpAddr, port: u16, proto: u8) -> String {
 }
 
 impl Detector for LongLivedDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn on_flow_end(&mut self, f: &Flow) {
         let span = f.last_ts.saturating_sub(f.first_ts);
         if span < self.min_nanos {
             return;
         }
         self.report.total += 1;
-        self.report.flows.push(LongLivedFlow {
+        let row = LongLivedFlow {
             transport: crate::stats::transport_name(f.proto).to_string(),
             orig: endpoint(f.orig_addr, f.orig_port, f.proto),
             resp: endpoint(f.resp_addr, f.resp_port, f.proto),
@@ -111,7 +119,19 @@ impl Detector for LongLivedDetector {
             last_frame: f.last_frame,
             community_id: f.community_id().to_string(),
             flow_id: f.id,
+        };
+        self.out.finding(|| super::outbox::FindingEvent {
+            kind: "long_lived",
+            frame: row.first_frame,
+            ts: row.first_ts,
+            community_id: row.community_id.clone(),
+            summary: format!(
+                "long-lived {} connection {} -> {} lasted {:.0} s",
+                row.transport, row.orig, row.resp, row.duration_secs
+            ),
+            detail: serde_json::to_value(&row).unwrap_or_default(),
         });
+        self.report.flows.push(row);
         // Bounded memory: trim to the longest `cap` once the list doubles.
         if self.report.flows.len() >= 2 * self.cap.max(1) {
             self.keep_longest();

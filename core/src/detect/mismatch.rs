@@ -13,7 +13,7 @@ use super::ports::server_side_known;
 use super::{DetectConfig, Detector, Evidence, Findings};
 use crate::decode::AppProto;
 use crate::flow::Flow;
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -89,6 +89,7 @@ pub struct Mismatch {
     pub evidence: Vec<Evidence>,
 }
 
+#[derive(Clone)]
 struct Acc {
     flows: u64,
     detected: BTreeSet<&'static str>,
@@ -97,7 +98,10 @@ struct Acc {
     evidence: Vec<(u64, Evidence)>,
 }
 
+#[derive(Clone)]
 pub struct MismatchDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: MismatchConfig,
     cap: usize,
     servers: BTreeMap<(Kind, IpAddr, u16), Acc>,
@@ -107,6 +111,7 @@ pub struct MismatchDetector {
 impl MismatchDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         MismatchDetector {
+            out: Default::default(),
             cfg: cfg.mismatch.clone(),
             cap: cfg.max_instances,
             servers: BTreeMap::new(),
@@ -127,6 +132,10 @@ impl MismatchDetector {
 }
 
 impl Detector for MismatchDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn on_flow_end(&mut self, f: &Flow) {
         // Content is needed to judge: a flow that carried no payload says nothing.
         if f.proto != 6
@@ -139,6 +148,24 @@ impl Detector for MismatchDetector {
             return;
         };
         self.report.total_flows += 1;
+        self.out.finding(|| super::outbox::FindingEvent {
+            kind: "protocol_mismatch",
+            frame: f.first_frame,
+            ts: ts_secs(f.first_ts),
+            community_id: f.community_id().to_string(),
+            summary: format!(
+                "{} on {}",
+                kind.name(),
+                endpoint(f.resp_addr, f.resp_port, 6)
+            ),
+            detail: serde_json::json!({
+                "kind": kind.name(),
+                "server": endpoint(f.resp_addr, f.resp_port, 6),
+                "port": f.resp_port,
+                "detected": f.service.map(|s| s.name()).unwrap_or("unknown"),
+                "client": f.orig_addr.to_string(),
+            }),
+        });
         *self
             .report
             .by_kind

@@ -14,6 +14,7 @@ pub mod http;
 pub mod icmp;
 pub mod long_lived;
 pub mod mismatch;
+pub mod outbox;
 pub mod perf;
 pub mod ports;
 pub mod quality;
@@ -28,7 +29,7 @@ pub mod tls;
 use crate::capture::Record;
 use crate::decode::{IpLayer, Packet, Tcp, Transport};
 use crate::flow::{Flow, FxHashMap};
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 
 /// Options of every detector.
@@ -118,6 +119,16 @@ impl PacketCtx<'_, '_> {
 pub trait Detector {
     fn on_packet(&mut self, _ctx: &PacketCtx<'_, '_>) {}
     fn on_flow_end(&mut self, _flow: &Flow) {}
+    /// The caller's clock moved to `now` (live capture on a quiet link).
+    fn on_timeout(&mut self, _now: i64) {}
+    /// End of input, after every flow ended: decide what is still open
+    /// (before any section is written).
+    fn on_input_end(&mut self) {}
+    /// Where this detector puts what it decides as it goes (None: it
+    /// decides only in its report section).
+    fn outbox(&mut self) -> Option<&mut outbox::Outbox> {
+        None
+    }
     /// Decryption secrets found in the capture (pcapng DSB), before the
     /// packets they unlock.
     fn on_secrets(&mut self, _secrets_type: u32, _data: &[u8]) {}
@@ -244,7 +255,7 @@ impl<'r, 'a> Segment<'r, 'a> {
 /// What the TCP, HTTP and TLS detectors keep per live TCP flow, in one map:
 /// a segment costs one lookup rather than one per detector. HTTP and TLS
 /// state exists only on flows those detectors follow.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct TcpConnState {
     tcp: tcp::Conn,
     http: Option<Box<http::Conn>>,
@@ -255,6 +266,7 @@ struct TcpConnState {
 /// determinism: later `finish` steps read sections written by earlier ones).
 /// Concrete fields rather than a list of trait objects: every packet visits
 /// each of them, and static calls let their cheap early returns inline.
+#[derive(Clone)]
 pub struct Detectors {
     tcp: tcp::TcpDetector,
     icmp: icmp::IcmpDetector,
@@ -354,6 +366,32 @@ impl Detectors {
         self.quality.on_packet(ctx);
     }
 
+    /// Turn the detectors' events on or off (off by default).
+    pub fn set_events(&mut self, on: bool) {
+        for d in self.list() {
+            if let Some(o) = d.outbox() {
+                o.set_enabled(on);
+            }
+        }
+    }
+
+    /// Hand what the detectors decided since the last call to `to`, in the
+    /// detectors' fixed order.
+    pub fn move_events(&mut self, mut to: impl FnMut(outbox::Decision)) {
+        for d in self.list() {
+            if let Some(o) = d.outbox() {
+                o.drain(&mut to);
+            }
+        }
+    }
+
+    /// The caller's clock moved to `now`.
+    pub fn on_timeout(&mut self, now: i64) {
+        for d in self.list() {
+            d.on_timeout(now);
+        }
+    }
+
     pub fn on_secrets(&mut self, secrets_type: u32, data: &[u8]) {
         for d in self.list() {
             d.on_secrets(secrets_type, data);
@@ -380,7 +418,8 @@ impl Detectors {
         }
     }
 
-    pub fn finish(&mut self) -> Failures {
+    /// End of input, after every flow ended: what is still open is decided.
+    pub fn input_end(&mut self) {
         // Connections still open at the end, as HTTP and TLS report them (the
         // TCP detector only reports connections whose flow ended).
         for conn in take_in_id_order(&mut self.tcp_conns) {
@@ -391,6 +430,13 @@ impl Detectors {
                 self.tls.end_conn(*c);
             }
         }
+        for d in self.list() {
+            d.on_input_end();
+        }
+    }
+
+    /// The failures section (after [`Detectors::input_end`]).
+    pub fn finish(&mut self) -> Failures {
         let mut out = Failures::default();
         for d in self.list() {
             d.finish(&mut out);
@@ -408,11 +454,7 @@ impl Detectors {
 
     /// The capture-quality verdict, from this run's observations and the
     /// summary and failure sections already built.
-    pub fn quality(
-        &self,
-        summary: &crate::report::Summary,
-        failures: &Failures,
-    ) -> quality::Quality {
+    pub fn quality(&self, summary: &quality::FrameCounts, failures: &Failures) -> quality::Quality {
         self.quality.assess(summary, failures)
     }
 }

@@ -60,7 +60,10 @@ pub struct PerfReport {
     pub ipv6_fragment_frames: Counted<FragmentSeen>,
 }
 
+#[derive(Clone)]
 pub struct PerfDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: PerfConfig,
     cap: usize,
     report: PerfReport,
@@ -69,6 +72,7 @@ pub struct PerfDetector {
 impl PerfDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         PerfDetector {
+            out: Default::default(),
             cfg: cfg.perf.clone(),
             cap: cfg.max_instances,
             report: PerfReport::default(),
@@ -90,12 +94,18 @@ impl PerfDetector {
             } else {
                 v4 = true;
             }
-            let c = if is6 {
-                &mut self.report.ipv6_fragment_frames
+            let (class, c) = if is6 {
+                (
+                    "performance.ipv6_fragment_frames",
+                    &mut self.report.ipv6_fragment_frames,
+                )
             } else {
-                &mut self.report.ipv4_fragment_frames
+                (
+                    "performance.ipv4_fragment_frames",
+                    &mut self.report.ipv4_fragment_frames,
+                )
             };
-            c.add(self.cap, || FragmentSeen {
+            self.out.count(class, c, self.cap, || FragmentSeen {
                 evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                 v6: is6,
                 id: fr.id,
@@ -107,6 +117,10 @@ impl PerfDetector {
 }
 
 impl Detector for PerfDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     /// Inlined check: packets without a fragment (nearly all) stop here.
     #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {

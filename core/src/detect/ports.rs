@@ -11,7 +11,7 @@ use super::long_lived::endpoint;
 use super::{DetectConfig, Detector, Evidence, Findings};
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::flow::Flow;
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -74,6 +74,7 @@ pub struct UnusualPort {
     pub evidence: Vec<Evidence>,
 }
 
+#[derive(Clone)]
 struct Acc {
     flows: u64,
     clients: BTreeSet<IpAddr>,
@@ -85,7 +86,10 @@ struct Acc {
     evidence: Vec<(u64, Evidence)>,
 }
 
+#[derive(Clone)]
 pub struct PortsDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     /// Bit per port: set = flag it.
     flagged: Box<[u64; 1024]>,
     max_servers: usize,
@@ -103,6 +107,7 @@ impl PortsDetector {
             }
         }
         PortsDetector {
+            out: Default::default(),
             flagged,
             max_servers: cfg.ports.max_servers,
             cap: cfg.max_instances,
@@ -126,6 +131,10 @@ pub(crate) fn server_side_known(f: &Flow) -> bool {
 }
 
 impl Detector for PortsDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn on_flow_end(&mut self, f: &Flow) {
         if !self.is_flagged(f.resp_port) || !server_side_known(f) {
             return;
@@ -135,6 +144,26 @@ impl Detector for PortsDetector {
         if !self.servers.contains_key(&key) && self.servers.len() >= self.max_servers {
             self.report.untracked_flows += 1;
             return;
+        }
+        if !self.servers.contains_key(&key) {
+            self.out.finding(|| super::outbox::FindingEvent {
+                kind: "unusual_port",
+                frame: f.first_frame,
+                ts: ts_secs(f.first_ts),
+                community_id: f.community_id().to_string(),
+                summary: format!(
+                    "{} server on unusual port {}",
+                    crate::stats::transport_name(f.proto),
+                    endpoint(f.resp_addr, f.resp_port, f.proto)
+                ),
+                detail: serde_json::json!({
+                    "server": endpoint(f.resp_addr, f.resp_port, f.proto),
+                    "port": f.resp_port,
+                    "transport": crate::stats::transport_name(f.proto),
+                    "client": f.orig_addr.to_string(),
+                    "service": f.service.map(|s| s.name()),
+                }),
+            });
         }
         let acc = self.servers.entry(key).or_insert_with(|| Acc {
             flows: 0,

@@ -24,7 +24,6 @@
 use super::{DetectConfig, Evidence, Failures, PacketCtx};
 use crate::decode::tcp_flags::ACK;
 use crate::flow::{Flow, FxHashMap};
-use crate::report::Summary;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -52,6 +51,15 @@ impl Default for QualityConfig {
             poor_fraction: 0.05,
         }
     }
+}
+
+/// What the verdict reads from the report's summary (the quality monitor
+/// sees the frames but not the summary's bookkeeping).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameCounts {
+    pub packets: u64,
+    pub snaplen_truncated_frames: u64,
+    pub out_of_order_timestamps: u64,
 }
 
 /// The quality section of the report.
@@ -86,6 +94,7 @@ struct Sums {
 }
 
 /// Per-run observations, turned into [`Quality`] at the end.
+#[derive(Clone)]
 pub struct QualityMonitor {
     cfg: QualityConfig,
     cap: usize,
@@ -300,9 +309,9 @@ impl QualityMonitor {
         (s, (frac * 1e6).round() / 1e6)
     }
 
-    /// The verdict, from this run's observations and the finished summary and
-    /// failure sections.
-    pub fn assess(&self, summary: &Summary, failures: &Failures) -> Quality {
+    /// The verdict, from this run's observations, the frame counts of the
+    /// summary and the finished failure sections.
+    pub fn assess(&self, summary: &FrameCounts, failures: &Failures) -> Quality {
         let mut checks = Vec::new();
         let mut push = |name: &str,
                         (status, fraction): (&str, f64),

@@ -90,7 +90,7 @@ pub struct QuicReport {
     pub incomplete_handshakes: Counted<QuicIncomplete>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Conn {
     vn: Option<Moment>,
     server_progress_after_vn: bool,
@@ -116,7 +116,7 @@ const MAX_HELLO_PACKETS: u8 = 8;
 
 /// The client's ClientHello, put together from the CRYPTO frames of its
 /// Initial packets.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct HelloReader {
     /// The Destination Connection ID of the client's first Initial: every
     /// client Initial is protected with keys from it (RFC 9001 §5.2), even
@@ -128,7 +128,10 @@ struct HelloReader {
     packets: u8,
 }
 
+#[derive(Clone)]
 pub struct QuicDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cap: usize,
     report: QuicReport,
     conns: FxHashMap<u64, Conn>,
@@ -144,6 +147,7 @@ fn hex(v: u32) -> String {
 impl QuicDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         QuicDetector {
+            out: Default::default(),
             cap: cfg.max_instances,
             report: QuicReport::default(),
             conns: FxHashMap::default(),
@@ -161,31 +165,40 @@ impl QuicDetector {
             } else {
                 "initial"
             };
-            self.report
-                .incomplete_handshakes
-                .add(self.cap, || QuicIncomplete {
+            self.out.count(
+                "quic.incomplete_handshakes",
+                &mut self.report.incomplete_handshakes,
+                self.cap,
+                || QuicIncomplete {
                     evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     stage: stage.to_string(),
-                });
+                },
+            );
         }
         if let (Some(moment), false) = (&c.first_initial, c.server_answered) {
-            self.report
-                .unanswered_connections
-                .add(self.cap, || QuicUnanswered {
+            self.out.count(
+                "quic.unanswered_connections",
+                &mut self.report.unanswered_connections,
+                self.cap,
+                || QuicUnanswered {
                     evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     client_initials: c.client_initials,
-                });
+                },
+            );
         }
         if let (Some(moment), false) = (&c.vn, c.server_progress_after_vn) {
-            self.report
-                .failed_after_version_negotiation
-                .add(self.cap, || FailedAfterVn {
+            self.out.count(
+                "quic.failed_after_version_negotiation",
+                &mut self.report.failed_after_version_negotiation,
+                self.cap,
+                || FailedAfterVn {
                     evidence: Evidence::at(moment),
                     vn_frame: moment.0,
                     client_versions: c.client_versions.iter().map(|&v| hex(v)).collect(),
-                });
+                },
+            );
         }
     }
 }
@@ -210,12 +223,15 @@ impl QuicDetector {
                 .find(|h| h.is_version_negotiation())
                 .map(|h| negotiated_versions(p, &h).map(hex).collect())
                 .unwrap_or_default();
-            self.report
-                .version_negotiation
-                .add(self.cap, || VersionNegotiation {
+            self.out.count(
+                "quic.version_negotiation",
+                &mut self.report.version_negotiation,
+                self.cap,
+                || VersionNegotiation {
                     evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     offered,
-                });
+                },
+            );
         }
     }
 
@@ -311,12 +327,15 @@ impl QuicDetector {
             }
         }
         if let Some(offered) = vn_here {
-            self.report
-                .version_negotiation
-                .add(self.cap, || VersionNegotiation {
+            self.out.count(
+                "quic.version_negotiation",
+                &mut self.report.version_negotiation,
+                self.cap,
+                || VersionNegotiation {
                     evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
                     offered,
-                });
+                },
+            );
         }
     }
 }
@@ -393,6 +412,10 @@ fn read_client_initial(
 }
 
 impl Detector for QuicDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     /// Inlined check: TCP segments (most packets) stop here.
     #[inline]
     fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
@@ -411,10 +434,13 @@ impl Detector for QuicDetector {
         }
     }
 
-    fn finish(&mut self, out: &mut Failures) {
+    fn on_input_end(&mut self) {
         for c in super::take_in_id_order(&mut self.conns) {
             self.end_conn(c);
         }
+    }
+
+    fn finish(&mut self, out: &mut Failures) {
         out.quic = std::mem::take(&mut self.report);
     }
 }

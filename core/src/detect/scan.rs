@@ -28,7 +28,7 @@
 use super::{DetectConfig, Detector, Evidence, Findings};
 use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
 use crate::flow::Flow;
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -145,28 +145,249 @@ impl Probe {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Source {
     probes: Vec<Probe>,
+    /// With events on: each group's distinct targets and when each was first
+    /// probed, to decide a scan as its probes arrive.
+    live: HashMap<GroupKey, LiveGroup>,
 }
 
+/// One group of a source's probes, as the final report groups them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum GroupKey {
+    /// One target host: distinct (transport, port).
+    Vertical(IpAddr),
+    /// One (transport, port): distinct hosts.
+    Horizontal(u8, u16),
+    /// Echo requests: distinct hosts.
+    Sweep,
+}
+
+impl GroupKey {
+    fn pattern(&self) -> &'static str {
+        match self {
+            GroupKey::Vertical(_) => "vertical",
+            GroupKey::Horizontal(..) => "horizontal",
+            GroupKey::Sweep => "ping_sweep",
+        }
+    }
+}
+
+/// A group followed as it grows (events only).
+#[derive(Clone, Default)]
+struct LiveGroup {
+    /// Distinct key → time of its first probe.
+    firsts: HashMap<(u8, u16, Option<IpAddr>), i64>,
+    /// The same times, sorted.
+    sorted: Vec<i64>,
+}
+
+/// Most distinct keys whose first probe falls in one window that contains `t`
+/// (`ts` sorted; windows are `window` long, both ends included).
+fn max_in_window_around(ts: &[i64], t: i64, window: i64) -> u64 {
+    let lo = ts.partition_point(|&x| x < t.saturating_sub(window));
+    let hi = ts.partition_point(|&x| x <= t);
+    (lo..hi)
+        .map(|i| (ts.partition_point(|&x| x <= ts[i].saturating_add(window)) - i) as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+#[derive(Clone)]
 pub struct ScanDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: ScanConfig,
     cap: usize,
     sources: HashMap<IpAddr, Source>,
     probe_flows: u64,
     untracked: u64,
+    /// Groups already sent as events (events only): the final report keeps
+    /// them as they were announced.
+    announced: BTreeSet<(IpAddr, GroupKey)>,
 }
 
 impl ScanDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         ScanDetector {
+            out: Default::default(),
             cfg: cfg.scan.clone(),
             cap: cfg.max_instances,
             sources: HashMap::new(),
             probe_flows: 0,
             untracked: 0,
+            announced: BTreeSet::new(),
         }
+    }
+
+    fn min_for(&self, key: GroupKey) -> u64 {
+        match key {
+            GroupKey::Vertical(_) => self.cfg.vertical_min_ports,
+            GroupKey::Horizontal(..) => self.cfg.horizontal_min_hosts,
+            GroupKey::Sweep => self.cfg.sweep_min_hosts,
+        }
+    }
+
+    /// Follow the groups the new probe `p` of `src` belongs to; announce
+    /// those it brings to their threshold.
+    fn follow(&mut self, src: IpAddr, p: Probe, community_id: impl Fn() -> String) {
+        let mut keys = Vec::with_capacity(2);
+        if p.kind == 6 {
+            keys.push((GroupKey::Sweep, (0, 0, Some(p.dst))));
+        } else {
+            keys.push((GroupKey::Vertical(p.dst), (p.proto, p.port, None)));
+            if !p.vertical_only {
+                keys.push((GroupKey::Horizontal(p.proto, p.port), (0, 0, Some(p.dst))));
+            }
+        }
+        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
+        for (key, distinct) in keys {
+            if self.announced.contains(&(src, key)) {
+                continue;
+            }
+            let min = self.min_for(key);
+            let Some(source) = self.sources.get_mut(&src) else {
+                return;
+            };
+            let g = source.live.entry(key).or_default();
+            match g.firsts.get(&distinct).copied() {
+                Some(first) if first <= p.ts => continue,
+                Some(first) => {
+                    let i = g.sorted.partition_point(|&x| x < first);
+                    g.sorted.remove(i);
+                }
+                None => {}
+            }
+            g.firsts.insert(distinct, p.ts);
+            let i = g.sorted.partition_point(|&x| x <= p.ts);
+            g.sorted.insert(i, p.ts);
+            if (g.sorted.len() as u64) < min || max_in_window_around(&g.sorted, p.ts, window) < min
+            {
+                continue;
+            }
+            // Host discovery (nmap -sn) pairs each echo request with TCP
+            // probes that the final report folds into the sweep: while every
+            // host of a TCP group was also swept, it waits for the end.
+            if let (GroupKey::Horizontal(6, _), Some(sweep)) =
+                (key, source.live.get(&GroupKey::Sweep))
+            {
+                let hosts = &source.live[&key].firsts;
+                if hosts
+                    .keys()
+                    .all(|&(_, _, h)| sweep.firsts.contains_key(&(0, 0, h)))
+                {
+                    continue;
+                }
+            }
+            let count = source.live[&key].firsts.len();
+            self.announced.insert((src, key));
+            self.out.finding(|| super::outbox::FindingEvent {
+                kind: "scan",
+                frame: p.frame,
+                ts: ts_secs(p.ts),
+                community_id: community_id(),
+                summary: match key {
+                    GroupKey::Vertical(dst) => {
+                        format!("{src} scanned {count} ports of {dst} (vertical scan)")
+                    }
+                    GroupKey::Horizontal(proto, port) => format!(
+                        "{src} probed {} port {port} on {count} hosts (horizontal scan)",
+                        crate::stats::transport_name(proto)
+                    ),
+                    GroupKey::Sweep => format!("{src} pinged {count} hosts (ping sweep)"),
+                },
+                detail: serde_json::json!({
+                    "scanner": src.to_string(),
+                    "pattern": key.pattern(),
+                    "target": match key { GroupKey::Vertical(d) => Some(d.to_string()), _ => None },
+                    "transport": match key { GroupKey::Horizontal(t, _) => Some(crate::stats::transport_name(t)), _ => None },
+                    "port": match key { GroupKey::Horizontal(_, port) => Some(port), _ => None },
+                    "distinct_targets": count,
+                }),
+            });
+        }
+    }
+
+    /// The scan findings of everything so far, most probes first, each
+    /// with its group.
+    fn findings(&self) -> Vec<(IpAddr, GroupKey, ScanFinding)> {
+        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
+        let mut found = Vec::new();
+        let mut sources: Vec<(&IpAddr, &Source)> = self.sources.iter().collect();
+        sources.sort_by_key(|(a, _)| **a);
+        for (src, s) in sources {
+            let announced = |key| self.announced.contains(&(*src, key));
+            let any_announced = self
+                .announced
+                .range((*src, GroupKey::Vertical(IpAddr::from([0u8; 4])))..)
+                .next()
+                .is_some_and(|(a, _)| a == src);
+            if !any_announced
+                && (s.probes.len() as u64)
+                    < self
+                        .cfg
+                        .vertical_min_ports
+                        .min(self.cfg.horizontal_min_hosts)
+                        .min(self.cfg.sweep_min_hosts)
+            {
+                continue;
+            }
+            let mut ctx = Group {
+                cfg: &self.cfg,
+                cap: self.cap,
+                scanner: *src,
+                window,
+                out: &mut found,
+            };
+            // Vertical: per target host, distinct (transport, port).
+            let mut p: Vec<&Probe> = s.probes.iter().filter(|p| p.kind != 6).collect();
+            p.sort_by_key(|p| (p.dst, p.proto, p.port, p.ts));
+            for group in p.chunk_by(|a, b| a.dst == b.dst) {
+                let key = GroupKey::Vertical(group[0].dst);
+                ctx.emit(key, announced(key), group, |p| (p.proto, p.port, None));
+            }
+            // Ping sweep: echo requests, distinct hosts.
+            let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
+            e.sort_by_key(|p| (p.dst, p.ts));
+            let before = ctx.out.len();
+            if !e.is_empty() {
+                let key = GroupKey::Sweep;
+                ctx.emit(key, announced(key), &e, |p| (0, 0, Some(p.dst)));
+            }
+            let sweep = (ctx.out.len() > before).then_some(before);
+            let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
+            // Horizontal: per (transport, port), distinct hosts.
+            p.retain(|p| !p.vertical_only);
+            p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
+            for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
+                let key = GroupKey::Horizontal(group[0].proto, group[0].port);
+                // Host discovery: nmap -sn sends, besides the echo request, a
+                // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
+                // probes of one port to hosts that were all swept are part of
+                // the sweep (their kind is added to it), not a second scan
+                // (unless that scan was already announced as one).
+                if let Some(i) = sweep {
+                    if group[0].proto == 6
+                        && !announced(key)
+                        && group.iter().all(|p| swept.contains(&p.dst))
+                    {
+                        ctx.add_kinds(i, group);
+                        continue;
+                    }
+                }
+                ctx.emit(key, announced(key), group, |p| (0, 0, Some(p.dst)));
+            }
+        }
+        found.sort_by(|(_, _, a), (_, _, b)| {
+            b.probes
+                .cmp(&a.probes)
+                .then_with(|| a.scanner.cmp(&b.scanner))
+                .then_with(|| a.pattern.cmp(&b.pattern))
+                .then_with(|| a.targets.cmp(&b.targets))
+                .then_with(|| a.ports.cmp(&b.ports))
+        });
+        found
     }
 }
 
@@ -285,6 +506,10 @@ fn max_in_window(ts: &[i64], window: i64) -> u64 {
 }
 
 impl Detector for ScanDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn on_flow_end(&mut self, f: &Flow) {
         let Some(ProbeKind {
             kind,
@@ -310,7 +535,7 @@ impl Detector for ScanDetector {
             self.untracked += 1;
             return;
         }
-        s.probes.push(Probe {
+        let probe = Probe {
             dst: f.resp_addr,
             port: if f.proto == 6 || f.proto == 17 {
                 f.resp_port
@@ -329,69 +554,45 @@ impl Detector for ScanDetector {
             vertical_only,
             ts: f.first_ts,
             frame: f.first_frame,
-        });
+        };
+        s.probes.push(probe);
+        if self.out.enabled() {
+            self.follow(src, probe, || f.community_id().to_string());
+        }
+    }
+
+    /// End of input: the scans not announced yet (events only).
+    fn on_input_end(&mut self) {
+        if !self.out.enabled() {
+            return;
+        }
+        for (src, key, finding) in self.findings() {
+            if self.announced.insert((src, key)) {
+                self.out.finding(|| super::outbox::FindingEvent {
+                    kind: "scan",
+                    frame: finding.evidence.first().map_or(0, |e| e.frame),
+                    ts: finding.first_ts,
+                    community_id: finding
+                        .evidence
+                        .first()
+                        .map(|e| e.community_id.clone())
+                        .unwrap_or_default(),
+                    summary: format!(
+                        "{} {} scan: {} targets, {} ports, {} probes",
+                        finding.scanner,
+                        finding.pattern,
+                        finding.target_count,
+                        finding.port_count,
+                        finding.probes
+                    ),
+                    detail: serde_json::to_value(&finding).unwrap_or_default(),
+                });
+            }
+        }
     }
 
     fn finish_findings(&mut self, out: &mut Findings) {
-        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
-        let mut found = Vec::new();
-        for (src, s) in self.sources.iter_mut() {
-            if (s.probes.len() as u64)
-                < self
-                    .cfg
-                    .vertical_min_ports
-                    .min(self.cfg.horizontal_min_hosts)
-                    .min(self.cfg.sweep_min_hosts)
-            {
-                continue;
-            }
-            let mut ctx = Group {
-                cfg: &self.cfg,
-                cap: self.cap,
-                scanner: *src,
-                window,
-                out: &mut found,
-            };
-            // Vertical: per target host, distinct (transport, port).
-            let mut p: Vec<&Probe> = s.probes.iter().filter(|p| p.kind != 6).collect();
-            p.sort_by_key(|p| (p.dst, p.proto, p.port, p.ts));
-            for group in p.chunk_by(|a, b| a.dst == b.dst) {
-                ctx.emit("vertical", group, |p| (p.proto, p.port, None));
-            }
-            // Ping sweep: echo requests, distinct hosts.
-            let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
-            e.sort_by_key(|p| (p.dst, p.ts));
-            let before = ctx.out.len();
-            if !e.is_empty() {
-                ctx.emit("ping_sweep", &e, |p| (0, 0, Some(p.dst)));
-            }
-            let sweep = (ctx.out.len() > before).then_some(before);
-            let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
-            // Horizontal: per (transport, port), distinct hosts.
-            p.retain(|p| !p.vertical_only);
-            p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
-            for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
-                // Host discovery: nmap -sn sends, besides the echo request, a
-                // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
-                // probes of one port to hosts that were all swept are part of
-                // the sweep (their kind is added to it), not a second scan.
-                if let Some(i) = sweep {
-                    if group[0].proto == 6 && group.iter().all(|p| swept.contains(&p.dst)) {
-                        ctx.add_kinds(i, group);
-                        continue;
-                    }
-                }
-                ctx.emit("horizontal", group, |p| (0, 0, Some(p.dst)));
-            }
-        }
-        found.sort_by(|a: &ScanFinding, b| {
-            b.probes
-                .cmp(&a.probes)
-                .then_with(|| a.scanner.cmp(&b.scanner))
-                .then_with(|| a.pattern.cmp(&b.pattern))
-                .then_with(|| a.targets.cmp(&b.targets))
-                .then_with(|| a.ports.cmp(&b.ports))
-        });
+        let found: Vec<ScanFinding> = self.findings().into_iter().map(|(_, _, f)| f).collect();
         out.scans = ScanReport {
             total: found.len() as u64,
             scans: found,
@@ -407,13 +608,13 @@ struct Group<'a> {
     cap: usize,
     scanner: IpAddr,
     window: i64,
-    out: &'a mut Vec<ScanFinding>,
+    out: &'a mut Vec<(IpAddr, GroupKey, ScanFinding)>,
 }
 
 impl Group<'_> {
     /// Add the probe kinds of `group` to finding `i`'s `scan_types`.
     fn add_kinds(&mut self, i: usize, group: &[&Probe]) {
-        let f = &mut self.out[i];
+        let f = &mut self.out[i].2;
         let mut kinds: BTreeSet<usize> = group.iter().map(|p| p.kind as usize).collect();
         kinds.extend(
             f.scan_types
@@ -427,16 +628,20 @@ impl Group<'_> {
     /// threshold. `distinct` is what must differ (the port for vertical scans,
     /// the host otherwise); the group is sorted so equal keys are adjacent,
     /// each run in time order.
+    /// An `announced` group is kept whatever its threshold says now (a
+    /// probe's first time can move earlier and thin a window out).
     fn emit(
         &mut self,
-        pattern: &str,
+        key: GroupKey,
+        announced: bool,
         group: &[&Probe],
         distinct: impl Fn(&Probe) -> (u8, u16, Option<IpAddr>),
     ) {
-        let min = match pattern {
-            "vertical" => self.cfg.vertical_min_ports,
-            "horizontal" => self.cfg.horizontal_min_hosts,
-            _ => self.cfg.sweep_min_hosts,
+        let pattern = key.pattern();
+        let min = match key {
+            GroupKey::Vertical(_) => self.cfg.vertical_min_ports,
+            GroupKey::Horizontal(..) => self.cfg.horizontal_min_hosts,
+            GroupKey::Sweep => self.cfg.sweep_min_hosts,
         };
         let mut firsts: Vec<i64> = Vec::new();
         let mut prev = None;
@@ -447,12 +652,12 @@ impl Group<'_> {
                 prev = Some(k);
             }
         }
-        if (firsts.len() as u64) < min {
+        if (firsts.len() as u64) < min && !announced {
             return;
         }
         firsts.sort_unstable();
         let in_window = max_in_window(&firsts, self.window);
-        if in_window < min {
+        if in_window < min && !announced {
             return;
         }
         let hosts: BTreeSet<IpAddr> = group.iter().map(|p| p.dst).collect();
@@ -478,39 +683,43 @@ impl Group<'_> {
         by_frame.sort_by_key(|p| p.frame);
         let max = self.cfg.max_listed;
         let is_sweep = pattern == "ping_sweep";
-        self.out.push(ScanFinding {
-            scanner: self.scanner.to_string(),
-            pattern: pattern.to_string(),
-            scan_types: kinds
-                .iter()
-                .map(|&k| KINDS[k as usize].to_string())
-                .collect(),
-            target_count: hosts.len() as u64,
-            targets: hosts.iter().take(max).map(|h| h.to_string()).collect(),
-            port_count: if is_sweep { 0 } else { ports.len() as u64 },
-            ports: if is_sweep {
-                Vec::new()
-            } else {
-                ports.iter().take(max).copied().collect()
+        self.out.push((
+            self.scanner,
+            key,
+            ScanFinding {
+                scanner: self.scanner.to_string(),
+                pattern: pattern.to_string(),
+                scan_types: kinds
+                    .iter()
+                    .map(|&k| KINDS[k as usize].to_string())
+                    .collect(),
+                target_count: hosts.len() as u64,
+                targets: hosts.iter().take(max).map(|h| h.to_string()).collect(),
+                port_count: if is_sweep { 0 } else { ports.len() as u64 },
+                ports: if is_sweep {
+                    Vec::new()
+                } else {
+                    ports.iter().take(max).copied().collect()
+                },
+                open_ports: if is_sweep {
+                    Vec::new()
+                } else {
+                    open_ports.iter().take(max).copied().collect()
+                },
+                responsive_targets: responsive.iter().take(max).map(|h| h.to_string()).collect(),
+                probes: group.len() as u64,
+                max_in_window: in_window,
+                first_ts: ts_secs(first),
+                last_ts: ts_secs(last),
+                duration_secs: ((last - first).max(0) as f64 / 1e3).round() / 1e6,
+                // The group's first probes.
+                evidence: by_frame
+                    .iter()
+                    .take(self.cap)
+                    .map(|p| Evidence::new(p.frame, p.ts, &p.community_id(self.scanner)))
+                    .collect(),
             },
-            open_ports: if is_sweep {
-                Vec::new()
-            } else {
-                open_ports.iter().take(max).copied().collect()
-            },
-            responsive_targets: responsive.iter().take(max).map(|h| h.to_string()).collect(),
-            probes: group.len() as u64,
-            max_in_window: in_window,
-            first_ts: ts_secs(first),
-            last_ts: ts_secs(last),
-            duration_secs: ((last - first).max(0) as f64 / 1e3).round() / 1e6,
-            // The group's first probes.
-            evidence: by_frame
-                .iter()
-                .take(self.cap)
-                .map(|p| Evidence::new(p.frame, p.ts, &p.community_id(self.scanner)))
-                .collect(),
-        });
+        ));
     }
 }
 

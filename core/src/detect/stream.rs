@@ -35,7 +35,7 @@ pub enum Input<'a> {
     Reset,
 }
 
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct HalfStream {
     next_seq: Option<u32>,
     skip: u64,

@@ -12,7 +12,7 @@ use super::{Counted, DetectConfig, Detector, Failures, PacketCtx, Segment};
 use crate::decode::{tcp_flags, Icmp, IpLayer, Transport};
 use crate::flow::tcp_analysis::{flags as fl, TcpPacketAnalysis};
 use crate::flow::Flow;
-use crate::report::ts_secs;
+use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -194,7 +194,10 @@ pub(crate) struct Conn {
     retransmissions: u64,
 }
 
+#[derive(Clone)]
 pub struct TcpDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cap: usize,
     cfg: TcpConfig,
     report: TcpReport,
@@ -212,6 +215,7 @@ pub struct TcpDetector {
 impl TcpDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         TcpDetector {
+            out: Default::default(),
             cap: cfg.max_instances,
             cfg: cfg.tcp.clone(),
             report: TcpReport::default(),
@@ -290,23 +294,46 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 }
 
 impl TcpDetector {
-    fn flag_lists(&mut self) -> [(u32, &mut Counted<TcpEvent>); 14] {
-        let r = &mut self.report;
+    fn flag_lists(r: &mut TcpReport) -> [(u32, &'static str, &mut Counted<TcpEvent>); 14] {
         [
-            (fl::FAST_RETRANSMISSION, &mut r.fast_retransmission),
-            (fl::SPURIOUS_RETRANSMISSION, &mut r.spurious_retransmission),
-            (fl::OUT_OF_ORDER, &mut r.out_of_order),
-            (fl::DUPLICATE_ACK, &mut r.duplicate_ack),
-            (fl::ZERO_WINDOW, &mut r.zero_window),
-            (fl::ZERO_WINDOW_PROBE, &mut r.zero_window_probe),
-            (fl::ZERO_WINDOW_PROBE_ACK, &mut r.zero_window_probe_ack),
-            (fl::KEEP_ALIVE, &mut r.keep_alive),
-            (fl::KEEP_ALIVE_ACK, &mut r.keep_alive_ack),
-            (fl::WINDOW_FULL, &mut r.window_full),
-            (fl::WINDOW_UPDATE, &mut r.window_update),
-            (fl::LOST_PACKET, &mut r.lost_segment),
-            (fl::ACK_LOST_PACKET, &mut r.ack_unseen_segment),
-            (fl::REUSED_PORTS, &mut r.reused_ports),
+            (
+                fl::FAST_RETRANSMISSION,
+                "tcp.fast_retransmission",
+                &mut r.fast_retransmission,
+            ),
+            (
+                fl::SPURIOUS_RETRANSMISSION,
+                "tcp.spurious_retransmission",
+                &mut r.spurious_retransmission,
+            ),
+            (fl::OUT_OF_ORDER, "tcp.out_of_order", &mut r.out_of_order),
+            (fl::DUPLICATE_ACK, "tcp.duplicate_ack", &mut r.duplicate_ack),
+            (fl::ZERO_WINDOW, "tcp.zero_window", &mut r.zero_window),
+            (
+                fl::ZERO_WINDOW_PROBE,
+                "tcp.zero_window_probe",
+                &mut r.zero_window_probe,
+            ),
+            (
+                fl::ZERO_WINDOW_PROBE_ACK,
+                "tcp.zero_window_probe_ack",
+                &mut r.zero_window_probe_ack,
+            ),
+            (fl::KEEP_ALIVE, "tcp.keep_alive", &mut r.keep_alive),
+            (
+                fl::KEEP_ALIVE_ACK,
+                "tcp.keep_alive_ack",
+                &mut r.keep_alive_ack,
+            ),
+            (fl::WINDOW_FULL, "tcp.window_full", &mut r.window_full),
+            (fl::WINDOW_UPDATE, "tcp.window_update", &mut r.window_update),
+            (fl::LOST_PACKET, "tcp.lost_segment", &mut r.lost_segment),
+            (
+                fl::ACK_LOST_PACKET,
+                "tcp.ack_unseen_segment",
+                &mut r.ack_unseen_segment,
+            ),
+            (fl::REUSED_PORTS, "tcp.reused_ports", &mut r.reused_ports),
         ]
     }
 
@@ -328,11 +355,16 @@ impl TcpDetector {
             dup_ack_frame: None,
         };
         if a.is_retransmission() {
-            self.report.retransmission.add(cap, make);
+            self.out.count(
+                "tcp.retransmission",
+                &mut self.report.retransmission,
+                cap,
+                make,
+            );
         }
-        for (bit, list) in self.flag_lists() {
+        for (bit, class, list) in Self::flag_lists(&mut self.report) {
             if a.flags & bit != 0 {
-                list.add(cap, || {
+                self.out.count(class, list, cap, || {
                     let mut e = make();
                     if bit == fl::DUPLICATE_ACK {
                         e.dup_ack_num = Some(a.dup_ack_num);
@@ -373,6 +405,10 @@ fn sort_worst(v: &mut [FlowRetransmissions]) {
 }
 
 impl Detector for TcpDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     /// Resets: any TCP header of the frame, quoted ones included. Inlined:
     /// the ICMP quote is read only when the frame has ICMP.
     #[inline]

@@ -109,7 +109,7 @@ pub struct TlsReport {
     pub incomplete_handshakes: Counted<TlsIncomplete>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Conn {
     streams: [HalfStream; 2],
     ccs: [bool; 2],
@@ -120,7 +120,10 @@ pub(crate) struct Conn {
     alerted: bool,
 }
 
+#[derive(Clone)]
 pub struct TlsDetector {
+    /// What this detector decided, for the engine's events.
+    out: super::outbox::Outbox,
     cfg: TlsConfig,
     cap: usize,
     report: TlsReport,
@@ -190,6 +193,7 @@ impl TlsDetector {
 
     pub fn new(cfg: &DetectConfig) -> Self {
         TlsDetector {
+            out: Default::default(),
             cfg: cfg.tls.clone(),
             cap: cfg.max_instances,
             report: TlsReport::default(),
@@ -210,13 +214,16 @@ impl TlsDetector {
             } else {
                 "client_hello"
             };
-            self.report
-                .incomplete_handshakes
-                .add(self.cap, || TlsIncomplete {
+            self.out.count(
+                "tls.incomplete_handshakes",
+                &mut self.report.incomplete_handshakes,
+                self.cap,
+                || TlsIncomplete {
                     evidence: Evidence::at(moment),
                     sni: c.sni.as_ref().map(|s| s.to_string()),
                     stage: stage.to_string(),
-                });
+                },
+            );
         }
     }
 }
@@ -339,15 +346,18 @@ impl TlsDetector {
                         }
                         None => self.report.encrypted_alerts += 1,
                     }
-                    self.report.alerts.add(self.cap, || TlsAlert {
-                        evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
-                        from: from.to_string(),
-                        level,
-                        description: desc,
-                        description_name: desc.map(|d| alert_name(d).to_string()),
-                        encrypted: desc.is_none(),
-                        sni,
-                    });
+                    self.out
+                        .count("tls.alerts", &mut self.report.alerts, self.cap, || {
+                            TlsAlert {
+                                evidence: Evidence::new(ctx.frame(), ctx.ts(), &ctx.community_id()),
+                                from: from.to_string(),
+                                level,
+                                description: desc,
+                                description_name: desc.map(|d| alert_name(d).to_string()),
+                                encrypted: desc.is_none(),
+                                sni,
+                            }
+                        });
                 }
             }
         }
@@ -355,6 +365,10 @@ impl TlsDetector {
 }
 
 impl Detector for TlsDetector {
+    fn outbox(&mut self) -> Option<&mut super::outbox::Outbox> {
+        Some(&mut self.out)
+    }
+
     fn finish(&mut self, out: &mut Failures) {
         out.tls = std::mem::take(&mut self.report);
     }

@@ -7,6 +7,7 @@
 //! so they still count in every total.
 
 pub mod community_id;
+pub mod features;
 pub mod tcp_analysis;
 pub mod zeek;
 
@@ -384,7 +385,7 @@ pub struct Flow {
     /// Wireshark-style sequence analysis (TCP flows only; boxed to keep other flows small).
     pub tcp: Option<Box<tcp_analysis::TcpAnalysis>>,
     /// Running statistics for anomaly scoring (updated by the analyzer when enabled).
-    pub anomaly: crate::anomaly::FlowFeatures,
+    pub anomaly: features::FlowAcc,
 }
 
 impl Flow {
@@ -892,6 +893,20 @@ impl FlowTable {
                 self.finished.push(f);
             }
         }
+    }
+
+    /// The caller's clock: flows idle past the timeout end if a sweep is due
+    /// (the same sweeps a packet at `now` would make).
+    pub fn expire(&mut self, now: i64) {
+        // Sweeps are scheduled from the first packet on.
+        if self.next_sweep_ts.is_some() {
+            self.maybe_sweep(now);
+        }
+    }
+
+    /// When the next sweep of idle flows is due (none before the first packet).
+    pub fn next_sweep(&self) -> Option<i64> {
+        self.next_sweep_ts
     }
 
     /// Flows that ended since the last call, in a deterministic order.

@@ -6,12 +6,12 @@
 use std::collections::VecDeque;
 
 use super::proto::{self, DnsAnswer, Stream};
-use super::rng::Rng;
 use super::wire::{
     tcp_frame, udp_frame, Dir, Emitter, Host, IpParams, Opts, TcpConn, ACK, FIN, MS, PSH, RST, SEC,
     SYN, US,
 };
 use super::Truth;
+use crate::rng::Rng;
 
 pub(crate) trait Script {
     /// Generates the next few packets (each at or after `em.cursor`) and

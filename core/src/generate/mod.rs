@@ -36,7 +36,6 @@
 
 mod flows;
 mod proto;
-pub(crate) mod rng;
 mod scenarios;
 mod wire;
 

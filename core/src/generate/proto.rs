@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 pub(crate) const QTYPE_A: u16 = 1;
 pub(crate) const QTYPE_AAAA: u16 = 28;

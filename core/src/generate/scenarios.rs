@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::flows::{AckMode, DnsLookup, Loss, Phase, Scan, Send, Session};
 use super::proto::{self, DnsAnswer, Stream, QTYPE_A, QTYPE_AAAA};
-use super::rng::Rng;
 use super::wire::{Dir, Host, TcpConn, MS, SEC, US};
 use super::{Flow, GenerateOptions, Scenario, Truth};
+use crate::rng::Rng;
 
 const ROUTER_MAC: [u8; 6] = [0x00, 0x1c, 0x73, 0x4a, 0x10, 0x01];
 const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 53);

@@ -5,8 +5,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
-use super::rng::Rng;
 use super::Truth;
+use crate::rng::Rng;
 
 pub(crate) const FIN: u8 = 0x01;
 pub(crate) const SYN: u8 = 0x02;

@@ -1267,7 +1267,7 @@ mod quic_random_tests {
     use crate::detect::testpcap::{
         client_hello, quic_client_initial, quic_crypto_frame, udp, Pcap, C, S,
     };
-    use crate::generate::rng::Rng;
+    use crate::rng::Rng;
     use crate::{analyze_bytes, AnalyzerConfig};
 
     /// Client Initials that open (valid keys and tags) but carry CRYPTO

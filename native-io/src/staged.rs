@@ -6,15 +6,14 @@
 //! chunk on another.
 //! A decoded frame borrows its chunk, so a [`DecodedChunk`] owns the chunk and
 //! the frames together and can be sent between threads; this module is the
-//! only place that ties them. The threads themselves belong to the fronts
-//! (the core runs none).
+//! only place that ties them (the core itself holds no `unsafe`).
 
-use crate::analyzer::{Frame, FrameFlow, FrameSource};
-use crate::capture::{Event, Record};
-use crate::decode::{self, Packet};
-use crate::detect::FlowCtx;
-use crate::error::CaptureError;
-use crate::flow::Flow;
+use pcaplens_core::analyzer::{Frame, FrameFlow, FrameSource};
+use pcaplens_core::capture::{Event, Record};
+use pcaplens_core::decode::{self, Packet};
+use pcaplens_core::detect::FlowCtx;
+use pcaplens_core::flow::Flow;
+use pcaplens_core::CaptureError;
 
 /// A read buffer and the room for what is decoded from it, reused from chunk
 /// to chunk: packets are decoded in place into slots kept from earlier chunks
