@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// licence and sha256 in `MANIFEST.tsv`. It is part of the repository, so a
 /// missing corpus fails the test that needs it (no test is skipped for it).
 pub fn corpus_dir() -> PathBuf {
-    let dir = repo_root().join("tests").join("corpus");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     assert!(
         dir.join("truth").is_dir() && dir.join("MANIFEST.tsv").is_file(),
         "the conformance corpus is missing: {} should hold MANIFEST.tsv, truth/ and the \
