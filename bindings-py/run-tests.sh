@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Build and test the Python package: pip-installs the tools, builds the CLI
-# (the parity oracle) and the wheel, runs pytest (failing when no test ran)
-# and type-checks the package and its stubs (mypy --strict + stubtest).
+# Build and test the Python package: pip-installs the tools into the project's
+# own virtual environment (target/ci-venv, see .ci/venv.sh; made from
+# ${PYTHON:-python3}, never the user's Python itself), builds the CLI (the
+# parity oracle) and the wheel, runs pytest (failing when no test ran) and
+# type-checks the package and its stubs (mypy --strict + stubtest).
 # Usage: bindings-py/run-tests.sh [extra pytest args]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-py="${PYTHON:-python3}"
+. "$root/.ci/venv.sh"
+py="$PYTHON"
 
 echo "== python tools"
 "$py" -m pip install -q --disable-pip-version-check \

@@ -2,38 +2,43 @@
 
 use std::path::PathBuf;
 
-/// `../shared/corpus` next to the repository, if present.
-pub fn corpus_dir() -> Option<PathBuf> {
-    let root = repo_root();
-    let dir = root.join("..").join("shared").join("corpus");
-    dir.join("truth").is_dir().then_some(dir)
+/// The conformance corpus, `tests/corpus/` in the repository: real captures,
+/// their tshark truth (`truth/`) and Zeek's logs (`zeek/`), listed with source,
+/// licence and sha256 in `MANIFEST.tsv`. It is part of the repository, so a
+/// missing corpus fails the test that needs it (no test is skipped for it).
+pub fn corpus_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    assert!(
+        dir.join("truth").is_dir() && dir.join("MANIFEST.tsv").is_file(),
+        "the conformance corpus is missing: {} should hold MANIFEST.tsv, truth/ and the \
+         captures (it is part of the repository; restore it with `git checkout -- tests/corpus`)",
+        dir.display()
+    );
+    dir
 }
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Capture files of the corpus, sorted by name.
+/// Capture files of the corpus, sorted by name (never empty: a missing
+/// corpus fails).
 pub fn corpus_files() -> Vec<PathBuf> {
-    let Some(dir) = corpus_dir() else {
-        return Vec::new();
-    };
+    let dir = corpus_dir();
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read corpus dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     v.sort();
+    assert!(!v.is_empty(), "no captures in {}", dir.display());
     v
 }
 
 /// The truth JSON of a corpus capture.
 pub fn truth(path: &std::path::Path) -> serde_json::Value {
     let name = path.file_name().unwrap().to_string_lossy();
-    let t = corpus_dir()
-        .unwrap()
-        .join("truth")
-        .join(format!("{name}.json"));
+    let t = corpus_dir().join("truth").join(format!("{name}.json"));
     serde_json::from_slice(&std::fs::read(&t).expect("truth file")).expect("truth json")
 }
 
@@ -91,7 +96,6 @@ pub fn live_traffic(test: &str, tools: &[&str]) -> bool {
     true
 }
 
-/// Say loudly that the corpus is absent (the only allowed skip).
 /// A JSON object of counts as a map (non-numbers count 0; not an object: empty).
 pub fn map_u64(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
     v.as_object()
@@ -101,10 +105,6 @@ pub fn map_u64(v: &serde_json::Value) -> std::collections::BTreeMap<String, u64>
                 .collect()
         })
         .unwrap_or_default()
-}
-
-pub fn corpus_absent_notice(test: &str) {
-    eprintln!("NOTICE: {test}: ../shared/corpus is absent; corpus checks skipped");
 }
 
 /// Path of the `pcaplens` binary of the current profile, built once on demand

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus"
+# The conformance corpus is part of the repository (tests/corpus/MANIFEST.tsv).
+CORPUS = REPO / "tests" / "corpus"
 FIXTURES = REPO / "fixtures"
 
 
@@ -29,14 +30,22 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([str(cli_path()), *args], capture_output=True, check=False)
 
 
+def corpus_captures() -> list[Path]:
+    """Every capture of tests/corpus; a missing corpus is a failure, not a skip."""
+    found = sorted(CORPUS.glob("*.pcap")) + sorted(CORPUS.glob("*.pcapng"))
+    if not (CORPUS / "MANIFEST.tsv").is_file() or not found:
+        pytest.fail(
+            f"the conformance corpus is missing: {CORPUS} should hold MANIFEST.tsv and the "
+            "captures (it is part of the repository; restore it with `git checkout -- tests/corpus`)",
+            pytrace=False,
+        )
+    return found
+
+
 def parity_captures() -> list[Path]:
     """Project fixtures plus every corpus capture (damaged ones included)."""
     found = sorted(FIXTURES.glob("*.pcap")) + sorted(FIXTURES.glob("*.pcapng"))
-    if CORPUS.is_dir():
-        found += sorted(CORPUS.glob("*.pcap")) + sorted(CORPUS.glob("*.pcapng"))
-    else:
-        print(f"NOTICE: {CORPUS} absent; parity runs on fixtures and generated captures only")
-    return found
+    return found + corpus_captures()
 
 
 # -- hand-built pcaps ---------------------------------------------------------

@@ -4,7 +4,7 @@
 
 use pcaplens_core::analyzer::FrameSource;
 use pcaplens_core::{Analyzer, AnalyzerConfig, Report};
-use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
+use pcaplens_tests::{corpus_files, fixture_files};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 fn feed_in(bytes: &[u8], sizes: &mut dyn FnMut() -> usize) -> Report {
@@ -81,10 +81,6 @@ fn fixtures_give_identical_reports_for_any_chunking() {
 
 #[test]
 fn corpus_gives_identical_reports_for_any_chunking() {
-    if corpus_dir().is_none() {
-        pcaplens_tests::corpus_absent_notice("corpus_gives_identical_reports_for_any_chunking");
-        return;
-    }
     for f in corpus_files() {
         // Byte-by-byte on the small ones keeps the test quick.
         let small = std::fs::metadata(&f).unwrap().len() < 200_000;

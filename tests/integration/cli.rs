@@ -322,9 +322,6 @@ fn decode_ahead_report_equals_the_cores() {
     use pcaplens_core::{analyze_bytes, AnalyzerConfig};
     let mut files = fixture_files();
     files.extend(pcaplens_tests::corpus_files());
-    if pcaplens_tests::corpus_dir().is_none() {
-        pcaplens_tests::corpus_absent_notice("decode_ahead_report_equals_the_cores");
-    }
     // A generated capture several chunks long, so the check never depends on the corpus.
     let dir = temp_dir("decode-ahead");
     let big = dir.join("big.pcap");

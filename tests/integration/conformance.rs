@@ -1,9 +1,9 @@
-//! Conformance against `../shared/corpus`: tshark's own counts for real captures.
+//! Conformance against `tests/corpus`: tshark's own counts for real captures.
 //! Differences that are justified are listed in `docs/conformance.md` and in
 //! `KNOWN_DIFFERENCES` below; anything else fails with a file × counter table.
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
+use pcaplens_tests::{corpus_files, truth};
 
 /// (file, counter, why) — each also explained in docs/conformance.md.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -27,10 +27,6 @@ fn known(file: &str, counter: &str) -> bool {
 
 #[test]
 fn corpus_packets_and_conversations_match_tshark() {
-    if corpus_dir().is_none() {
-        corpus_absent_notice("corpus_packets_and_conversations_match_tshark");
-        return;
-    }
     let mut mismatches = Vec::new();
     let mut checked = 0;
     for path in corpus_files() {
@@ -82,10 +78,6 @@ fn corpus_packets_and_conversations_match_tshark() {
 /// read of what is there — never a panic, never silence about a cut.
 #[test]
 fn corpus_files_tshark_rejects_get_clear_errors() {
-    if corpus_dir().is_none() {
-        corpus_absent_notice("corpus_files_tshark_rejects_get_clear_errors");
-        return;
-    }
     let mut checked = 0;
     for path in corpus_files() {
         let t = truth(&path);

@@ -1,11 +1,11 @@
-//! Application-protocol conformance against `../shared/corpus`: ICMP, DNS,
+//! Application-protocol conformance against `tests/corpus`: ICMP, DNS,
 //! HTTP, TLS and QUIC failure counts equal tshark's for every capture tshark
 //! read fully. Justified differences are listed in `KNOWN` and in the
 //! "Application protocols" section of docs/conformance.md; anything else
 //! fails with a file × counter table.
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig, Report};
-use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, map_u64, truth};
+use pcaplens_tests::{corpus_files, map_u64, truth};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -73,10 +73,6 @@ fn theirs(t: &Value, counter: &str) -> String {
 
 #[test]
 fn corpus_application_failures_match_tshark() {
-    if corpus_dir().is_none() {
-        corpus_absent_notice("corpus_application_failures_match_tshark");
-        return;
-    }
     let mut rows = Vec::new();
     let mut checked = 0;
     let mut nonzero = 0;
@@ -226,10 +222,6 @@ fn tshark_hellos(path: &std::path::Path) -> (u64, BTreeMap<String, u64>) {
 /// counted, with the same server names.
 #[test]
 fn corpus_client_hellos_and_server_names_match_tshark() {
-    if corpus_dir().is_none() {
-        corpus_absent_notice("corpus_client_hellos_and_server_names_match_tshark");
-        return;
-    }
     let (mut rows, mut checked, mut in_quic) = (Vec::new(), 0, 0);
     for path in corpus_files() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();

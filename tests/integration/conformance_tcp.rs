@@ -10,7 +10,7 @@
 use pcaplens_core::detect::tcp::{TcpEvent, TcpReport};
 use pcaplens_core::detect::Counted;
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::{corpus_absent_notice, corpus_dir, corpus_files, truth};
+use pcaplens_tests::{corpus_files, truth};
 
 /// (file, counter, why): differences where tshark is wrong or our input
 /// decoding cannot match; each is explained in docs/conformance.md.
@@ -51,10 +51,6 @@ fn ours(r: &TcpReport, counter: &str) -> u64 {
 
 #[test]
 fn corpus_tcp_analysis_matches_tshark() {
-    if corpus_dir().is_none() {
-        corpus_absent_notice("corpus_tcp_analysis_matches_tshark");
-        return;
-    }
     let debug = std::env::var("PCAPLENS_TCP_FRAMES").ok();
     let mut cfg = AnalyzerConfig::default();
     cfg.detect.max_instances = 1_000_000;

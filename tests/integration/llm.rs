@@ -131,16 +131,14 @@ const OPENAI_KEY: &str = "sk-test-openai-key-9876543210";
 /// A small capture with a few flows (from the corpus if present, else the
 /// fixtures), written to a temp dir.
 fn sample_capture() -> PathBuf {
-    if let Some(dir) = pcaplens_tests::corpus_dir() {
-        let p = dir.join("chrissanders__synscan.pcapng");
-        if p.exists() {
-            return p;
-        }
+    let p = pcaplens_tests::corpus_dir().join("chrissanders__synscan.pcapng");
+    if p.exists() {
+        return p;
     }
     pcaplens_tests::fixture_files()
         .into_iter()
         .next()
-        .expect("no capture for the CLI tests: neither ../shared/corpus nor fixtures/*.pcap exist")
+        .expect("no capture for the CLI tests: neither tests/corpus nor fixtures/*.pcap exist")
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -893,12 +891,6 @@ fn same_key_same_pseudonym_in_sanitized_capture_and_prompt() {
 
 #[test]
 fn corpus_prompts_leak_no_identifier_and_fit_the_budget() {
-    if pcaplens_tests::corpus_dir().is_none() {
-        pcaplens_tests::corpus_absent_notice(
-            "corpus_prompts_leak_no_identifier_and_fit_the_budget",
-        );
-        return;
-    }
     let files = pcaplens_tests::corpus_files();
     assert!(!files.is_empty());
     for p in files {

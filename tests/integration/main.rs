@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod conformance_app;
 mod conformance_tcp;
+mod corpus_manifest;
 mod engine;
 mod findings;
 mod fixtures;

@@ -1,7 +1,7 @@
 //! No byte sequence panics, hangs or allocates by an untrusted length.
 
 use pcaplens_core::{analyze_bytes, AnalyzerConfig};
-use pcaplens_tests::{corpus_dir, corpus_files, fixture_files};
+use pcaplens_tests::{corpus_files, fixture_files};
 use proptest::prelude::*;
 
 fn seeds() -> Vec<Vec<u8>> {
@@ -9,17 +9,11 @@ fn seeds() -> Vec<Vec<u8>> {
         .iter()
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    if corpus_dir().is_some() {
-        v.extend(
-            corpus_files()
-                .iter()
-                .filter(|p| std::fs::metadata(p).unwrap().len() < 40_000)
-                .map(|p| std::fs::read(p).unwrap()),
-        );
-    }
-    assert!(
-        !v.is_empty(),
-        "no seed captures (fixtures/ empty and corpus absent)"
+    v.extend(
+        corpus_files()
+            .iter()
+            .filter(|p| std::fs::metadata(p).unwrap().len() < 40_000)
+            .map(|p| std::fs::read(p).unwrap()),
     );
     v
 }
@@ -67,19 +61,14 @@ proptest! {
 /// Captures that carry TLS key logs (pcapng decryption secrets): the QUIC
 /// decryption path (key derivation, header protection, packet numbers,
 /// frames, DNS over QUIC) must survive damage anywhere, including in the
-/// secrets themselves. Built from the corpus' DoQ capture when present, else
-/// from the fixtures alone (the key-log path is then exercised by the unit
-/// tests of the core).
+/// secrets themselves. Built from the corpus' DoQ capture.
 fn secret_seeds() -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = pcaplens_tests::corpus_files()
+    let v: Vec<Vec<u8>> = pcaplens_tests::corpus_files()
         .into_iter()
         .filter(|p| p.ends_with("ndpi__doq.pcapng"))
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    if v.is_empty() {
-        pcaplens_tests::corpus_absent_notice("damaged_key_log_captures_never_panic");
-        v = seeds();
-    }
+    assert!(!v.is_empty(), "ndpi__doq.pcapng missing from tests/corpus");
     v
 }
 

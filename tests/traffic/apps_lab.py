@@ -3,7 +3,7 @@
 One namespace per scenario (its own lo), processes started inside it and
 always cleaned up (namespace deleted, every child killed) by `Lab.close`,
 also when the scenario fails. tshark is run with the corpus oracle's options
-(/work/shared/corpus/ORACLE.md) so its counts are defined exactly as the
+(tests/corpus/ORACLE.md) so its counts are defined exactly as the
 stored truth files define them.
 """
 import os

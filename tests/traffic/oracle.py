@@ -1,5 +1,5 @@
 """tshark as the corpus oracle runs it: the pinned preferences of
-../shared/corpus/ORACLE.md (used with -n -2), shared by the live-traffic drivers."""
+tests/corpus/ORACLE.md (used with -n -2), shared by the live-traffic drivers."""
 
 PREFS = [
     "tcp.analyze_sequence_numbers:TRUE", "tcp.relative_sequence_numbers:TRUE",

@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 
 export const WEB_DEMO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO = resolve(WEB_DEMO, "..");
-export const CORPUS = resolve(REPO, "..", "shared", "corpus");
+// The conformance corpus, part of the repository (tests/corpus/MANIFEST.tsv).
+export const CORPUS = join(REPO, "tests", "corpus");
 
 /** The built package (bindings-wasm/build.sh), initialised for node. */
 export async function loadWasm() {
@@ -55,8 +56,8 @@ export const SCENARIOS = [
 
 /**
  * Every capture to check parity on: the project's fixtures, the public corpus
- * (when ../shared/corpus is present), one generated capture per scenario, and
- * two bad inputs (not a capture; a capture cut mid-record).
+ * (tests/corpus: missing, it is an error), one generated capture per scenario,
+ * and two bad inputs (not a capture; a capture cut mid-record).
  */
 export function parityInputs(wasm, dir) {
   const inputs = [];
@@ -66,13 +67,15 @@ export function parityInputs(wasm, dir) {
       if (/\.(pcap|pcapng)$/.test(f)) inputs.push(join(fixtures, f));
     }
   }
-  if (existsSync(CORPUS)) {
-    for (const f of readdirSync(CORPUS).sort()) {
-      if (/\.(pcap|pcapng)$/.test(f)) inputs.push(join(CORPUS, f));
-    }
-  } else {
-    console.log(`NOTICE: ${CORPUS} is absent; parity runs on fixtures and generated captures only`);
+  if (!existsSync(join(CORPUS, "MANIFEST.tsv"))) {
+    throw new Error(
+      `the conformance corpus is missing: ${CORPUS} should hold MANIFEST.tsv and the captures ` +
+        "(it is part of the repository; restore it with `git checkout -- tests/corpus`)",
+    );
   }
+  const corpus = readdirSync(CORPUS).sort().filter((f) => /\.(pcap|pcapng)$/.test(f));
+  if (corpus.length === 0) throw new Error(`no captures in ${CORPUS}`);
+  for (const f of corpus) inputs.push(join(CORPUS, f));
   for (const s of SCENARIOS) {
     const p = join(dir, `gen-${s}.pcap`);
     writeFileSync(p, wasm.generate(s, { packets: 3000, seed: 11 }));
