@@ -7,7 +7,11 @@ in the same run, and prints packets/s, MB/s, peak RSS and the ratios. A second
 part checks that memory does not grow with the number of packets: the same
 flows with 10x the packets must keep peak RSS within 10%.
 
-Usage: python3 bench/bench.py [--packets N] [--skip-tshark] [--extra-args "..."]
+With `--baseline PATH` (another build of pcaplens, e.g. of the previous
+commit) it also times that binary on the same file in the same run and prints
+this build's time as a ratio of the baseline's.
+
+Usage: python3 bench/bench.py [--packets N] [--skip-tshark] [--extra-args "..."] [--baseline PATH]
 """
 
 import argparse
@@ -59,12 +63,34 @@ def generate(path, packets, flows=None):
     subprocess.run(cmd, check=True)
 
 
+def compare_builds(args, big, packets, extra):
+    """This build against `--baseline`, runs interleaved so that a load on
+    the machine hits both alike; the same report is required of both."""
+    a = subprocess.run([args.baseline, "analyze", "--json", *extra, big], capture_output=True, check=True).stdout
+    b = subprocess.run([PCAPLENS, "analyze", "--json", *extra, big], capture_output=True, check=True).stdout
+    print(f"baseline {args.baseline}: report {'identical' if a == b else 'DIFFERENT'} to this build's")
+    for label, env_over, more in (("default", {}, []), ("one thread", {"PCAPLENS_READ_THREADS": "1"}, []),
+                                  ("--no-detect", {}, ["--no-detect"])):
+        env = dict(os.environ, **env_over)
+        base, this = [], []
+        for _ in range(args.repeat):
+            base.append(run([args.baseline, "analyze", "--json", *more, *extra, big], env=env))
+            this.append(run([PCAPLENS, "analyze", "--json", *more, *extra, big], env=env))
+        bw, bc = min(r[0] for r in base), min(r[2] for r in base)
+        tw, tc = min(r[0] for r in this), min(r[2] for r in this)
+        print(f"  {label:<12} baseline {bw:.3f} s wall {bc:.3f} s CPU; this build {tw:.3f} s wall {tc:.3f} s CPU;"
+              f" this/baseline {tw / bw:.3f} (wall) {tc / bc:.3f} (CPU); {packets / tw:,.0f} packets/s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--skip-tshark", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--extra-args", default="", help="extra arguments for pcaplens analyze")
+    ap.add_argument("--baseline", help="another pcaplens binary to time on the same file (before/after)")
+    ap.add_argument("--only-baseline", action="store_true",
+                    help="with --baseline: time the two builds and stop (no tshark, no memory part)")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pcaplens-cli"], cwd=ROOT, check=True)
@@ -78,8 +104,14 @@ def main():
     packets = json.loads(out)["summary"]["packets"]
     print(f"capture: {packets:,} packets, {size_mb:.1f} MB ({big})")
 
-    rows = []
     extra = args.extra_args.split()
+    if args.baseline:
+        compare_builds(args, big, packets, extra)
+        if args.only_baseline:
+            shutil.rmtree(tmp)
+            return
+
+    rows = []
     pl = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, big])
     rows.append(("pcaplens analyze --json", pl))
     # The foundation alone (flows and statistics, no detectors): "before" the
