@@ -262,71 +262,79 @@ struct TcpConnState {
     tls: Option<Box<tls::Conn>>,
 }
 
-/// All detectors of a run, in a fixed order (the order is part of
-/// determinism: later `finish` steps read sections written by earlier ones).
+/// The registry: every detector of a run, once, in a fixed order (the order
+/// is part of determinism: later `finish` steps read sections written by
+/// earlier ones). It makes the [`Detectors`] struct, its constructor and its
+/// list. `wired` detectors exchange data on the per-packet path (TCP segments
+/// shared by tcp, http and tls; names from dns, http, tls and quic for the
+/// blocklist), so [`Detectors::on_packet`] calls them by hand; `plain` ones
+/// get every packet in this order after them. Adding a detector: one line
+/// under `plain` (and its report section).
+///
 /// Concrete fields rather than a list of trait objects: every packet visits
 /// each of them, and static calls let their cheap early returns inline.
-#[derive(Clone)]
-pub struct Detectors {
-    tcp: tcp::TcpDetector,
-    icmp: icmp::IcmpDetector,
-    dns: dns::DnsDetector,
-    http: http::HttpDetector,
-    tls: tls::TlsDetector,
-    quic: quic::QuicDetector,
-    perf: perf::PerfDetector,
-    scan: scan::ScanDetector,
-    blocklist: blocklist::BlocklistDetector,
-    ports: ports::PortsDetector,
-    long_lived: long_lived::LongLivedDetector,
-    mismatch: mismatch::MismatchDetector,
-    /// Capture-quality observations (a concrete type: its report is not a
-    /// failure nor a finding, and it reads the other sections at the end).
-    quality: quality::QualityMonitor,
-    /// Per-connection state of `tcp`, `http` and `tls`, by flow id.
-    tcp_conns: FxHashMap<u64, TcpConnState>,
+macro_rules! registry {
+    (wired { $($w:ident: $wt:ty,)* } plain { $($p:ident: $pt:ty,)* }) => {
+        #[derive(Clone)]
+        pub struct Detectors {
+            $($w: $wt,)*
+            $($p: $pt,)*
+            /// Capture-quality observations (a concrete type: its report is not a
+            /// failure nor a finding, and it reads the other sections at the end).
+            quality: quality::QualityMonitor,
+            /// Per-connection state of `tcp`, `http` and `tls`, by flow id.
+            tcp_conns: FxHashMap<u64, TcpConnState>,
+        }
+
+        impl Detectors {
+            pub fn new(cfg: &DetectConfig) -> Self {
+                Detectors {
+                    $($w: <$wt>::new(cfg),)*
+                    $($p: <$pt>::new(cfg),)*
+                    quality: quality::QualityMonitor::new(cfg),
+                    tcp_conns: FxHashMap::default(),
+                }
+            }
+
+            /// How many detectors the registry holds (the quality monitor aside).
+            const COUNT: usize = [$(stringify!($w),)* $(stringify!($p),)*].len();
+
+            /// Every detector but the quality monitor, in the fixed order.
+            fn list(&mut self) -> [&mut dyn Detector; Self::COUNT] {
+                [$(&mut self.$w as &mut dyn Detector,)* $(&mut self.$p as &mut dyn Detector,)*]
+            }
+
+            /// The `plain` detectors' per-packet hook, in order (static calls).
+            #[inline(always)]
+            fn plain_on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
+                $(self.$p.on_packet(ctx);)*
+            }
+        }
+    };
+}
+
+registry! {
+    wired {
+        tcp: tcp::TcpDetector,
+        icmp: icmp::IcmpDetector,
+        dns: dns::DnsDetector,
+        http: http::HttpDetector,
+        tls: tls::TlsDetector,
+        quic: quic::QuicDetector,
+    }
+    plain {
+        perf: perf::PerfDetector,
+        scan: scan::ScanDetector,
+        blocklist: blocklist::BlocklistDetector,
+        ports: ports::PortsDetector,
+        long_lived: long_lived::LongLivedDetector,
+        mismatch: mismatch::MismatchDetector,
+    }
 }
 
 impl Detectors {
-    pub fn new(cfg: &DetectConfig) -> Self {
-        Detectors {
-            tcp: tcp::TcpDetector::new(cfg),
-            icmp: icmp::IcmpDetector::new(cfg),
-            dns: dns::DnsDetector::new(cfg),
-            http: http::HttpDetector::new(cfg),
-            tls: tls::TlsDetector::new(cfg),
-            quic: quic::QuicDetector::new(cfg),
-            perf: perf::PerfDetector::new(cfg),
-            scan: scan::ScanDetector::new(cfg),
-            blocklist: blocklist::BlocklistDetector::new(cfg),
-            ports: ports::PortsDetector::new(cfg),
-            long_lived: long_lived::LongLivedDetector::new(cfg),
-            mismatch: mismatch::MismatchDetector::new(cfg),
-            quality: quality::QualityMonitor::new(cfg),
-            tcp_conns: FxHashMap::default(),
-        }
-    }
-
-    /// Every detector but the quality monitor, in the fixed order.
-    fn list(&mut self) -> [&mut dyn Detector; 12] {
-        [
-            &mut self.tcp,
-            &mut self.icmp,
-            &mut self.dns,
-            &mut self.http,
-            &mut self.tls,
-            &mut self.quic,
-            &mut self.perf,
-            &mut self.scan,
-            &mut self.blocklist,
-            &mut self.ports,
-            &mut self.long_lived,
-            &mut self.mismatch,
-        ]
-    }
-
     pub fn on_packet(&mut self, ctx: &PacketCtx<'_, '_>) {
-        // Static calls (the no-op ones vanish); same order as `list`.
+        // Static calls (the no-op ones vanish); the registry's order.
         self.tcp.on_packet(ctx);
         if let Some(seg) = Segment::of(ctx) {
             let conn = self.tcp_conns.entry(seg.flow.flow.id).or_default();
@@ -357,12 +365,7 @@ impl Detectors {
             self.blocklist.on_app_names(ctx, &[], &snis);
             self.quic.packet_hellos.clear();
         }
-        self.perf.on_packet(ctx);
-        self.scan.on_packet(ctx);
-        self.blocklist.on_packet(ctx);
-        self.ports.on_packet(ctx);
-        self.long_lived.on_packet(ctx);
-        self.mismatch.on_packet(ctx);
+        self.plain_on_packet(ctx);
         self.quality.on_packet(ctx);
     }
 
