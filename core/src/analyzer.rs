@@ -5,12 +5,12 @@
 //! [`Analyzer::feed`], may pull finished flows with [`Analyzer::drain_flows`],
 //! and calls [`Analyzer::finish`] for the report. Time comes from the packets.
 
-use crate::anomaly::{AnomalyConfig, AnomalyEngine, FeatureMatrix};
+use crate::anomaly::{AnomalyEngine, FeatureMatrix};
 use crate::capture::{Event, Reader, Record};
 use crate::decode::{self, tcp_flags};
-use crate::detect::{DetectConfig, Detectors, FlowCtx, PacketCtx};
+use crate::detect::{Detectors, FlowCtx, PacketCtx};
 use crate::error::{CaptureError, ConfigError, ErrorInfo};
-use crate::flow::{EndReason, Flow, FlowConfig, FlowInput, FlowTable};
+use crate::flow::{EndReason, Flow, FlowInput, FlowTable};
 use crate::report::{
     rfc3339, ts_secs, CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status,
     Summary, SCHEMA_VERSION,
@@ -22,60 +22,7 @@ use std::net::IpAddr;
 /// Finished flows accounted in one batch.
 const FINISHED_BATCH: usize = 256;
 
-/// Options of one analysis run. Everything that changes the output is here.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AnalyzerConfig {
-    pub flow: FlowConfig,
-    /// Most flows listed in `Report::flows` (the rest are still counted).
-    pub flows_limit: usize,
-    /// Length of top-N lists (talkers, conversations).
-    pub top_n: usize,
-    /// Keep finished flows for [`Analyzer::drain_flows`] (e.g. `--flows FILE`).
-    pub collect_flows: bool,
-    pub detect: DetectConfig,
-    /// Run the detectors (failures, findings). Off: statistics and flows only.
-    pub detect_enabled: bool,
-    pub anomaly: AnomalyConfig,
-}
-
-impl Default for AnalyzerConfig {
-    fn default() -> Self {
-        AnalyzerConfig {
-            flow: FlowConfig::default(),
-            flows_limit: 10_000,
-            top_n: 10,
-            collect_flows: false,
-            detect: DetectConfig::default(),
-            detect_enabled: true,
-            anomaly: AnomalyConfig::default(),
-        }
-    }
-}
-
-impl AnalyzerConfig {
-    /// Length of every top-N list (talkers, conversations, anomalies): one
-    /// knob, so every front maps its "top" option the same way.
-    pub fn set_top_n(&mut self, n: usize) {
-        self.top_n = n;
-        self.anomaly.top_n = n;
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.flow.max_flows == 0 {
-            return Err(ConfigError::Invalid {
-                name: "max_flows",
-                detail: "must be at least 1".into(),
-            });
-        }
-        if self.flow.idle_timeout_secs == 0 {
-            return Err(ConfigError::Invalid {
-                name: "idle_timeout",
-                detail: "must be at least 1 second".into(),
-            });
-        }
-        Ok(())
-    }
-}
+pub use crate::options::AnalyzerConfig;
 
 /// How far the analysis has got (for progress bars).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

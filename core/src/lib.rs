@@ -25,6 +25,7 @@
 //! | output | [`report`] | the one serde data contract, versioned, deterministic |
 //! | anomalies | [`anomaly`] | Isolation Forest over per-flow features, seeded, explained |
 //! | driver | [`analyzer`] | `feed` / `drain_flows` / `finish` |
+//! | options | [`options`] | one serde type, documented defaults, one mapping for every front |
 //! | test traffic | [`generate`] | seeded, deterministic scenarios as pcap bytes |
 //!
 //! ```
@@ -43,6 +44,7 @@ pub mod error;
 pub mod evidence;
 pub mod flow;
 pub mod generate;
+pub mod options;
 pub mod report;
 pub mod sanitize;
 pub mod staged;
@@ -52,4 +54,5 @@ pub use analyzer::{
     analyze_bytes, Analyzer, AnalyzerConfig, Frame, FrameFlow, FrameSource, Progress, SourceEnd,
 };
 pub use error::{CaptureError, ConfigError, ErrorInfo};
+pub use options::Options;
 pub use report::{FlowSummary, Report, SCHEMA_VERSION};

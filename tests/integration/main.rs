@@ -10,6 +10,7 @@ mod conformance_tcp;
 mod findings;
 mod fixtures;
 mod llm;
+mod options;
 mod robustness;
 mod sanitize;
 mod traffic_apps;
