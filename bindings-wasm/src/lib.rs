@@ -9,6 +9,8 @@
 //! - `new Analyzer(options?)`, `.feed(Uint8Array)`, `.progress()`, `.finish()` /
 //!   `.finishJson()`: streaming analysis, for files read slice by slice.
 //! - `analyze(bytes, options?)` / `analyzeJson(bytes, options?)`: one-shot.
+//! - `optionNames()`, `optionDefaults()`: the analysis option keys (the core's,
+//!   as Python's keywords and `pcaplens analyze --config`), with defaults and meanings.
 //! - `generate(scenario, options?) → Uint8Array`: the core's seeded traffic generator.
 //! - `sanitize(bytes, {key, …}) → Uint8Array` and the streaming `Sanitizer`:
 //!   the core's keyed, length-preserving rewrite (`pcaplens sanitize`).
