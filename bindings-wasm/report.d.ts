@@ -1,16 +1,71 @@
 // TypeScript types of the pcaplens report (schema_version 2), written by hand
 // from docs/report.md. Every report-producing front emits this same document.
 
-/** Options of an analysis, named like `pcaplens analyze` flags. */
+/**
+ * Options of an analysis: the core's option keys (docs/options.md; `optionDefaults()` prints
+ * every key with its default and meaning), the same as Python's keyword arguments and
+ * `pcaplens analyze --config FILE`. Written here in camelCase; `snake_case` and dotted keys
+ * (`"detect.scan.window_secs"`) are accepted as well. Unknown keys and bad values throw an
+ * `OptionsError` with the same message as Python's.
+ */
 export interface AnalyzeOptions {
-  /** Seconds of inactivity (capture time) after which a flow is finished (default 600). */
+  /** Shorthand of `flow.idleTimeoutSecs`: seconds of inactivity after which a flow is finished (default 600). */
   idleTimeout?: number;
-  /** Most flows held at once; beyond it the longest-idle flows are finished early (default 200000). */
+  /** Shorthand of `flow.maxFlows`: most flows held at once (default 200000). */
   maxFlows?: number;
-  /** Most flows listed in `report.flows` (default 10000); all are counted. */
-  flowsLimit?: number;
-  /** Length of top-N lists (default 10). */
+  /** Most flows listed in `report.flows` (default 10000); all are counted. `null`: every flow. */
+  flowsLimit?: number | null;
+  /** Shorthand of `topN`. */
   top?: number;
+  /** Length of top-N lists (default 10); also sets `anomaly.topN` unless that is given. */
+  topN?: number;
+  /** Run the detectors (default true); false: statistics and flows only. */
+  detectEnabled?: boolean;
+  /** Shorthand of `detect.maxInstances` (default 20). */
+  maxInstances?: number;
+  /** Shorthand of `anomaly.seed`. */
+  anomalySeed?: number;
+  /** Shorthand of `anomaly.perPacket` (default false). */
+  perPacketAnomaly?: boolean;
+  /** Shorthand of `detect.longLived.minDurationSecs` (seconds, default 3600). */
+  longConnThreshold?: number;
+  /** Shorthand of `detect.ports.maxOrdinaryPort` (default 1024). */
+  unusualPortThreshold?: number;
+  flow?: { idleTimeoutSecs?: number; maxFlows?: number };
+  detect?: DetectOptions;
+  /** Anomaly scoring; `false` turns it off (as `{ enabled: false }`). */
+  anomaly?: boolean | AnomalyOptions;
+}
+
+/** `detect.*` options (defaults: docs/options.md). */
+export interface DetectOptions {
+  maxInstances?: number;
+  tcp?: { topN?: number; minSegmentsForRate?: number };
+  dns?: { waitSecs?: number; retransmissionSecs?: number; maxPending?: number; topNames?: number };
+  http?: { maxHeadBytes?: number; maxOutstanding?: number };
+  tls?: { maxRecordBytes?: number; maxNames?: number };
+  quic?: Record<string, never>;
+  icmp?: { maxTrackedFlows?: number };
+  perf?: { slowDnsMs?: number; slowHttpMs?: number; slowHandshakeMs?: number; highRetransmissionRate?: number };
+  scan?: {
+    verticalMinPorts?: number; horizontalMinHosts?: number; sweepMinHosts?: number; windowSecs?: number;
+    maxSources?: number; maxProbesPerSource?: number; maxListed?: number;
+  };
+  /** Entries: IP addresses, CIDR ranges and domains. */
+  blocklist?: { entries?: string[] };
+  ports?: { maxOrdinaryPort?: number; allow?: number[]; maxServers?: number };
+  longLived?: { minDurationSecs?: number };
+  mismatch?: { httpPorts?: number[]; tlsPorts?: number[]; maxServers?: number };
+  quality?: {
+    checksumMaxSegment?: number; checksumSampleEvery?: number; duplicateMaxGapMicros?: number;
+    degradedFraction?: number; poorFraction?: number;
+  };
+}
+
+/** `anomaly.*` options (defaults: docs/options.md). */
+export interface AnomalyOptions {
+  enabled?: boolean; trees?: number; sampleSize?: number; seed?: number; topN?: number;
+  perPacket?: boolean; maxTrainingFlows?: number; maxPackets?: number;
 }
 
 /** Options of the traffic generator (`pcaplens generate`). */

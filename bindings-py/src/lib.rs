@@ -29,7 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", pcaplens_core::SCHEMA_VERSION)?;
-    m.add("OPTION_NAMES", options::OPTION_NAMES.to_vec())?;
+    m.add("OPTION_NAMES", options::option_names())?;
     errors::register(py, m)?;
     m.add_class::<analyzer::PyAnalyzer>()?;
     m.add_class::<report::PyReport>()?;

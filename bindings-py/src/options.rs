@@ -1,80 +1,86 @@
-//! Python keyword options → [`AnalyzerConfig`]. Unknown names and bad values
-//! raise `OptionsError` instead of being ignored, so a typo cannot silently
-//! change nothing.
+//! Python keyword options → [`AnalyzerConfig`], through the core's one
+//! mapping ([`AnalyzerConfig::from_json`]): the keywords become a JSON object
+//! and the core resolves shorthands (`idle_timeout`, `top_n`, …), nested
+//! tables (`detect={"scan": {"window_secs": 60}}`) and dotted keys
+//! (`**{"detect.scan.window_secs": 60}`). Unknown names and bad values raise
+//! `OptionsError` with the core's message, the same as the wasm front's.
 
 use crate::errors::{options_error, OptionsError};
 use pcaplens_core::AnalyzerConfig;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Value};
 
-/// Every option `analyze()` / `Analyzer()` accept (mirrors `pcaplens analyze` flags).
-pub const OPTION_NAMES: &[&str] = &[
-    "idle_timeout",
-    "max_flows",
-    "flows_limit",
-    "top_n",
-    "max_instances",
-    "anomaly",
-    "anomaly_seed",
-    "per_packet_anomaly",
-];
-
-fn count(name: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
-    // bool is an int subclass in Python; `max_flows=True` is surely a mistake.
-    if value.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(OptionsError::new_err(format!(
-            "option {name} must be a non-negative integer, not a bool"
-        )));
-    }
-    value.extract::<usize>().map_err(|_| {
-        OptionsError::new_err(format!(
-            "option {name} must be a non-negative integer, got {}",
-            value
-                .repr()
-                .map(|r| r.to_string())
-                .unwrap_or_else(|_| "?".into())
-        ))
-    })
+/// Every option name `analyze()` / `Analyzer()` accept (dotted keys and the
+/// top-level shorthands; see `pcaplens config --print-defaults`).
+pub fn option_names() -> Vec<&'static str> {
+    pcaplens_core::options::option_names()
 }
 
-fn flag(name: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if !value.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(OptionsError::new_err(format!(
-            "option {name} must be True or False"
-        )));
+/// A Python value as JSON (the types an option can hold).
+fn to_json(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if value.is_none() {
+        return Ok(Value::Null);
     }
-    value.extract::<bool>()
+    if value.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(value.extract()?));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(v) = value.extract::<u64>() {
+            return Ok(Value::from(v));
+        }
+        if let Ok(v) = value.extract::<i64>() {
+            return Ok(Value::from(v));
+        }
+        // Too large for 64 bits either way: the core says what it expected.
+        return Ok(Value::String(value.str()?.to_string()));
+    }
+    if value.is_instance_of::<PyFloat>() {
+        let v: f64 = value.extract()?;
+        return Ok(serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(v.to_string())));
+    }
+    if value.is_instance_of::<PyString>() {
+        return Ok(Value::String(value.extract()?));
+    }
+    if let Ok(d) = value.downcast::<PyDict>() {
+        return dict_to_json(key, d);
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        return value
+            .try_iter()?
+            .map(|item| to_json(key, &item?))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
+    }
+    Err(OptionsError::new_err(format!(
+        "option {key} cannot be a {}",
+        value.get_type().name()?
+    )))
+}
+
+fn dict_to_json(prefix: &str, options: &Bound<'_, PyDict>) -> PyResult<Value> {
+    let mut m = Map::new();
+    for (key, value) in options.iter() {
+        let name: String = key
+            .extract()
+            .map_err(|_| OptionsError::new_err("option names must be strings"))?;
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let v = to_json(&path, &value)?;
+        m.insert(name, v);
+    }
+    Ok(Value::Object(m))
 }
 
 pub fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<AnalyzerConfig> {
-    let mut cfg = AnalyzerConfig::default();
-    if let Some(options) = options {
-        for (key, value) in options.iter() {
-            let name: String = key
-                .extract()
-                .map_err(|_| OptionsError::new_err("option names must be strings"))?;
-            match name.as_str() {
-                "idle_timeout" => cfg.flow.idle_timeout_secs = count(&name, &value)? as u64,
-                "max_flows" => cfg.flow.max_flows = count(&name, &value)?,
-                // None lists every flow (they are always counted either way).
-                "flows_limit" if value.is_none() => cfg.flows_limit = usize::MAX,
-                "flows_limit" => cfg.flows_limit = count(&name, &value)?,
-                "top_n" => {
-                    cfg.set_top_n(count(&name, &value)?);
-                }
-                "max_instances" => cfg.detect.max_instances = count(&name, &value)?,
-                "anomaly" => cfg.anomaly.enabled = flag(&name, &value)?,
-                "anomaly_seed" => cfg.anomaly.seed = count(&name, &value)? as u64,
-                "per_packet_anomaly" => cfg.anomaly.per_packet = flag(&name, &value)?,
-                _ => {
-                    return Err(OptionsError::new_err(format!(
-                        "unknown option '{name}'; known options: {}",
-                        OPTION_NAMES.join(", ")
-                    )))
-                }
-            }
-        }
-    }
-    cfg.validate().map_err(options_error)?;
-    Ok(cfg)
+    let value = match options {
+        Some(options) => dict_to_json("", options)?,
+        None => Value::Null,
+    };
+    AnalyzerConfig::from_json(&value).map_err(options_error)
 }

@@ -14,7 +14,9 @@ import pytest
 
 import pcaplens
 
-from conftest import corpus_captures, small_capture
+import hashlib
+
+from conftest import FIXTURES, corpus_captures, small_capture
 
 
 def test_every_source_kind_gives_the_same_report(capture_bytes: bytes, capture_file: Path) -> None:
@@ -153,6 +155,82 @@ def test_bad_option_values(capture_file: Path, options: dict[str, object], messa
         pcaplens.analyze(capture_file, **options)
     with pytest.raises(pcaplens.OptionsError, match=message):
         pcaplens.Analyzer(**options)
+
+
+#: The core's message for an unknown key. web-demo/test/parity.test.mjs
+#: asserts the same literal for the wasm front.
+UNKNOWN_KEY_MESSAGE = (
+    "unknown option 'detect.scan.vertical_min_portz'; expected one of: vertical_min_ports, "
+    "horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, max_probes_per_source, "
+    "max_listed"
+)
+
+#: sha256 of ",".join(OPTION_NAMES); web-demo/test/parity.test.mjs asserts the
+#: same digest for the wasm front's optionNames(), so both accept the same keys.
+OPTION_NAMES_SHA256 = "20741911de7c0c25caadf79ee2d76df53c4b600efc87c27e99ae3f33939432e0"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"detect": {"scan": {"vertical_min_portz": 3}}},
+        {"detect.scan.vertical_min_portz": 3},
+        {"detect": {"scan.vertical_min_portz": 3}},
+    ],
+)
+def test_unknown_key_is_named_by_its_dotted_path(capture_bytes: bytes, options: dict[str, object]) -> None:
+    with pytest.raises(pcaplens.OptionsError) as info:
+        pcaplens.analyze(capture_bytes, **options)
+    assert str(info.value) == UNKNOWN_KEY_MESSAGE
+    with pytest.raises(pcaplens.OptionsError) as info:
+        pcaplens.Analyzer(**options)
+    assert str(info.value) == UNKNOWN_KEY_MESSAGE
+
+
+def test_option_names_are_the_cores() -> None:
+    names = pcaplens.OPTION_NAMES
+    assert hashlib.sha256(",".join(names).encode()).hexdigest() == OPTION_NAMES_SHA256
+    for name in (
+        "flows_limit", "top_n", "idle_timeout", "max_flows", "top", "max_instances", "anomaly",
+        "anomaly_seed", "per_packet_anomaly", "long_conn_threshold", "unusual_port_threshold",
+        "detect.scan.vertical_min_ports", "detect.long_lived.min_duration_secs",
+        "detect.blocklist.entries", "anomaly.trees",
+    ):
+        assert name in names
+
+
+#: One setting, every spelling: shorthand, camelCase, nested dicts, dotted keys.
+SAME_SETTINGS: list[dict[str, object]] = [
+    {"long_conn_threshold": 60, "unusual_port_threshold": 20000, "top": 2},
+    {"longConnThreshold": 60, "unusualPortThreshold": 20000, "top": 2},
+    {"detect": {"long_lived": {"min_duration_secs": 60}, "ports": {"max_ordinary_port": 20000}}, "top_n": 2},
+    {"detect.long_lived.min_duration_secs": 60, "detect.ports.maxOrdinaryPort": 20000, "top_n": 2},
+]
+
+
+def test_every_spelling_of_a_key_is_the_same_key() -> None:
+    capture = FIXTURES / "mixed.pcap"
+    reports = [pcaplens.analyze(capture, **options).to_dict() for options in SAME_SETTINGS]
+    assert all(r == reports[0] for r in reports)
+    default = pcaplens.analyze(capture).to_dict()
+    assert default["findings"]["unusual_ports"]["total_servers"] == 1
+    assert reports[0]["findings"]["unusual_ports"]["total_servers"] == 0
+    assert reports[0]["findings"]["long_lived"]["threshold_secs"] == 60
+    assert len(reports[0]["summary"]["top_talkers"]) <= 2
+
+
+def test_nested_options_and_blocklist_entries(capture_bytes: bytes) -> None:
+    report = pcaplens.analyze(
+        capture_bytes, detect={"blocklist": {"entries": ["10.0.0.0/8", "example.org"]}}
+    ).to_dict()
+    blocklist = report["findings"]["blocklist"]
+    assert blocklist["entries"] == 2 and blocklist["total_hits"] > 0
+    with pytest.raises(pcaplens.OptionsError, match="bad blocklist entry '10.0.0.0/33'"):
+        pcaplens.analyze(capture_bytes, detect={"blocklist": {"entries": ["10.0.0.0/33"]}})
+    with pytest.raises(pcaplens.OptionsError, match="option detect.scan must be a table"):
+        pcaplens.analyze(capture_bytes, detect={"scan": 3})
+    with pytest.raises(pcaplens.OptionsError, match="given twice"):
+        pcaplens.analyze(capture_bytes, idle_timeout=5, flow={"idle_timeout_secs": 6})
 
 
 # -- Report ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 import pcaplens
 
-from conftest import parity_captures, run_cli, small_capture
+from conftest import FIXTURES, parity_captures, run_cli, small_capture
 
 CAPTURES = parity_captures()
 
@@ -79,3 +79,29 @@ def test_every_way_of_reading_a_file_agrees(
     assert ours == streamed.finish().to_json()
     cli = run_cli("analyze", "--json", str(path))
     assert (ours + "\n").encode() == cli.stdout
+
+
+CONFIG = """
+top_n = 2
+
+[detect.long_lived]
+min_duration_secs = 60
+
+[detect.ports]
+max_ordinary_port = 20000
+"""
+
+
+def test_config_file_matches_keywords(tmp_path: Path) -> None:
+    """`pcaplens analyze --config FILE` and the same keys as Python keywords agree byte for byte."""
+    path = FIXTURES / "mixed.pcap"
+    config = tmp_path / "pcaplens.toml"
+    config.write_text(CONFIG)
+    cli = run_cli("analyze", "--json", "--no-progress", "--config", str(config), str(path))
+    nested = python_json(
+        path, top_n=2, detect={"long_lived": {"min_duration_secs": 60}, "ports": {"max_ordinary_port": 20000}}
+    )
+    assert (nested + "\n").encode() == cli.stdout
+    short = python_json(path, top=2, long_conn_threshold=60, unusual_port_threshold=20000)
+    assert short == nested
+    assert nested != python_json(path)

@@ -9,6 +9,8 @@
 //! - `new Analyzer(options?)`, `.feed(Uint8Array)`, `.progress()`, `.finish()` /
 //!   `.finishJson()`: streaming analysis, for files read slice by slice.
 //! - `analyze(bytes, options?)` / `analyzeJson(bytes, options?)`: one-shot.
+//! - `optionNames()`, `optionDefaults()`: the analysis option keys (the core's,
+//!   as Python's keywords and `pcaplens analyze --config`), with defaults and meanings.
 //! - `generate(scenario, options?) → Uint8Array`: the core's seeded traffic generator.
 //! - `sanitize(bytes, {key, …}) → Uint8Array` and the streaming `Sanitizer`:
 //!   the core's keyed, length-preserving rewrite (`pcaplens sanitize`).
@@ -36,49 +38,101 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const REPORT_TYPES: &str = include_str!("../report.d.ts");
 
-/// Analysis options, named like the CLI flags of `pcaplens analyze`.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct AnalyzeOptions {
-    /// `--idle-timeout` (seconds of capture time).
-    idle_timeout: Option<u64>,
-    /// `--max-flows`.
-    max_flows: Option<usize>,
-    /// `--flows-limit`.
-    flows_limit: Option<usize>,
-    /// `--top`.
-    top: Option<usize>,
+/// Analysis options → [`AnalyzerConfig`], through the core's one mapping
+/// ([`AnalyzerConfig::from_json`]): the options object becomes a JSON value
+/// (properties set to `undefined` left out, as if absent) and the core
+/// resolves shorthands (`idleTimeout`, `top`, …), nested tables (`{detect:
+/// {scan: {windowSecs: 60}}}`), dotted keys and camelCase, and refuses
+/// unknown keys and bad values with the same message as the Python front.
+fn analyze_config(options: Option<JsValue>) -> Result<AnalyzerConfig, Error> {
+    let value = match options.filter(|o| !o.is_null() && !o.is_undefined()) {
+        None => serde_json::Value::Null,
+        Some(options) => js_to_json("", &options)?,
+    };
+    AnalyzerConfig::from_json(&value).map_err(|e| typed_error("invalid_options", &e.to_string()))
 }
 
-impl AnalyzeOptions {
-    fn from_js(options: Option<JsValue>) -> Result<AnalyzerConfig, Error> {
-        let opts: AnalyzeOptions = match options.filter(|o| !o.is_null()) {
-            None => AnalyzeOptions::default(),
-            Some(options) => {
-                check_keys(&options, "analysis", ANALYZE_KEYS)?;
-                serde_wasm_bindgen::from_value(options).map_err(|e| {
-                    typed_error("invalid_options", &format!("analysis options: {e}"))
-                })?
-            }
-        };
-        let mut cfg = AnalyzerConfig::default();
-        if let Some(v) = opts.idle_timeout {
-            cfg.flow.idle_timeout_secs = v;
-        }
-        if let Some(v) = opts.max_flows {
-            cfg.flow.max_flows = v;
-        }
-        if let Some(v) = opts.flows_limit {
-            cfg.flows_limit = v;
-        }
-        if let Some(v) = opts.top {
-            cfg.set_top_n(v);
-        }
-        Ok(cfg)
+/// A JS value as JSON: numbers that are whole (and safe) become integers.
+fn js_to_json(key: &str, v: &JsValue) -> Result<serde_json::Value, Error> {
+    use serde_json::Value;
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
     }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        const SAFE: f64 = 9_007_199_254_740_991.0;
+        return Ok(if n.fract() == 0.0 && n.abs() <= SAFE {
+            if n >= 0.0 {
+                Value::from(n as u64)
+            } else {
+                Value::from(n as i64)
+            }
+        } else {
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(n.to_string()))
+        });
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::String(s));
+    }
+    if js_sys::Array::is_array(v) {
+        let arr: &js_sys::Array = v.unchecked_ref();
+        return arr.iter().map(|item| js_to_json(key, &item)).collect();
+    }
+    // A plain object ({...} or Object.create(null)), not a typed array, Map, …
+    let plain = v.is_object() && !v.is_function() && {
+        let proto: JsValue = js_sys::Object::get_prototype_of(v).into();
+        let object_proto: JsValue = js_sys::Object::get_prototype_of(&js_sys::Object::new()).into();
+        proto.is_null() || proto == object_proto
+    };
+    if plain {
+        let mut m = serde_json::Map::new();
+        for k in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
+            let name = k.as_string().unwrap_or_default();
+            let item = Reflect::get(v, &k).unwrap_or(JsValue::UNDEFINED);
+            if item.is_undefined() {
+                continue;
+            }
+            let path = if key.is_empty() {
+                name.clone()
+            } else {
+                format!("{key}.{name}")
+            };
+            m.insert(name, js_to_json(&path, &item)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    let what = if key.is_empty() {
+        "analysis options must be an object (a table of keys)".to_string()
+    } else {
+        format!(
+            "option {key} cannot be a {}",
+            v.js_typeof().as_string().unwrap_or_default()
+        )
+    };
+    Err(typed_error("invalid_options", &what))
 }
 
-const ANALYZE_KEYS: &[&str] = &["idleTimeout", "maxFlows", "flowsLimit", "top"];
+/// Every analysis option name (dotted keys and the top-level shorthands);
+/// camelCase spellings are accepted too.
+#[wasm_bindgen(js_name = optionNames)]
+pub fn option_names() -> Vec<String> {
+    pcaplens_core::options::option_names()
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+/// Every analysis option with its default value and meaning, as TOML (what
+/// `pcaplens config --print-defaults` prints).
+#[wasm_bindgen(js_name = optionDefaults)]
+pub fn option_defaults() -> String {
+    pcaplens_core::options::defaults_toml()
+}
+
 const GENERATE_KEYS: &[&str] = &["packets", "seed", "flows", "startTs"];
 const SANITIZE_KEYS: &[&str] = &["key", "payload", "keepSpecialRanges", "timeShift"];
 const EVIDENCE_KEYS: &[&str] = &["key", "budget", "focus", "sanitize"];
@@ -182,7 +236,7 @@ impl Analyzer {
             JsValue,
         >,
     ) -> Result<Analyzer, Error> {
-        let cfg = AnalyzeOptions::from_js(options)?;
+        let cfg = analyze_config(options)?;
         let inner = pcaplens_core::Analyzer::new(cfg)
             .map_err(|e| typed_error("invalid_options", &e.to_string()))?;
         Ok(Analyzer { inner: Some(inner) })
@@ -302,7 +356,7 @@ pub fn analyze_json(
 }
 
 fn analyze_report(bytes: &[u8], options: Option<JsValue>) -> Result<Report, Error> {
-    let cfg = AnalyzeOptions::from_js(options)?;
+    let cfg = analyze_config(options)?;
     pcaplens_core::analyze_bytes(bytes, cfg)
         .map_err(|e| typed_error("invalid_options", &e.to_string()))
 }

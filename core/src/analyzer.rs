@@ -8,69 +8,16 @@
 //! that runs it on another thread (`pcaplens-native-io`) and hands its
 //! frames to the engine in order.
 
-use crate::anomaly::{AnomalyConfig, FeatureMatrix};
+use crate::anomaly::FeatureMatrix;
 use crate::capture::{Event, Reader, Record};
 use crate::decode;
-use crate::detect::{DetectConfig, FlowCtx};
+use crate::detect::FlowCtx;
 use crate::engine::{Accounting, Capture, Engine};
 use crate::error::{CaptureError, ConfigError, ErrorInfo};
-use crate::flow::{Flow, FlowConfig};
+use crate::flow::Flow;
 use crate::report::{FlowSummary, Report};
 
-/// Options of one analysis run. Everything that changes the output is here.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AnalyzerConfig {
-    pub flow: FlowConfig,
-    /// Most flows listed in `Report::flows` (the rest are still counted).
-    pub flows_limit: usize,
-    /// Length of top-N lists (talkers, conversations).
-    pub top_n: usize,
-    /// Keep finished flows for [`Analyzer::drain_flows`] (e.g. `--flows FILE`).
-    pub collect_flows: bool,
-    pub detect: DetectConfig,
-    /// Run the detectors (failures, findings). Off: statistics and flows only.
-    pub detect_enabled: bool,
-    pub anomaly: AnomalyConfig,
-}
-
-impl Default for AnalyzerConfig {
-    fn default() -> Self {
-        AnalyzerConfig {
-            flow: FlowConfig::default(),
-            flows_limit: 10_000,
-            top_n: 10,
-            collect_flows: false,
-            detect: DetectConfig::default(),
-            detect_enabled: true,
-            anomaly: AnomalyConfig::default(),
-        }
-    }
-}
-
-impl AnalyzerConfig {
-    /// Length of every top-N list (talkers, conversations, anomalies): one
-    /// knob, so every front maps its "top" option the same way.
-    pub fn set_top_n(&mut self, n: usize) {
-        self.top_n = n;
-        self.anomaly.top_n = n;
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.flow.max_flows == 0 {
-            return Err(ConfigError::Invalid {
-                name: "max_flows",
-                detail: "must be at least 1".into(),
-            });
-        }
-        if self.flow.idle_timeout_secs == 0 {
-            return Err(ConfigError::Invalid {
-                name: "idle_timeout",
-                detail: "must be at least 1 second".into(),
-            });
-        }
-        Ok(())
-    }
-}
+pub use crate::options::AnalyzerConfig;
 
 /// How far the analysis has got (for progress bars).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

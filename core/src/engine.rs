@@ -12,7 +12,7 @@
 //! Capture files go through [`crate::Analyzer`], a thin adapter that turns
 //! container bytes into the same packet calls.
 
-use crate::analyzer::AnalyzerConfig;
+use crate::options::AnalyzerConfig;
 use crate::anomaly::{AnomalyEngine, FeatureMatrix};
 use crate::capture::{CaptureInfo, Record};
 use crate::decode::{self, tcp_flags};

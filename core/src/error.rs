@@ -103,8 +103,19 @@ impl ErrorInfo {
 /// Errors from analysis options supplied by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A value out of its allowed range (`name` is the option's dotted key).
     #[error("invalid option {name}: {detail}")]
     Invalid { name: &'static str, detail: String },
+    /// A key no option has; `key` is its full dotted path as written, and
+    /// `expected` the keys that exist at that level.
+    #[error("unknown option '{key}'; expected one of: {expected}")]
+    Unknown { key: String, expected: String },
+    /// A value of the wrong type for its key (as written).
+    #[error("option {key} {detail}")]
+    Value { key: String, detail: String },
+    /// Options that are not a table of keys at all.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Render up to 8 leading bytes as hex for "starts with …" messages.

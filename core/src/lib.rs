@@ -36,6 +36,7 @@
 //! | errors | [`error`] | typed errors with stable codes, offsets and frame numbers |
 //! | evidence | [`evidence`] | the compact, masked evidence pack and the offline diagnosis |
 //! | rewriting | [`sanitize`] | keyed, length-preserving scrubbing of a capture, with a leak audit |
+//! | options | [`options`] | one serde type, documented defaults, one mapping for every front |
 //! | test traffic | [`generate`] | seeded, deterministic scenarios as pcap bytes |
 //! | leaves | [`time`], `rng` | timestamps and their rendering; the seeded PRNG |
 //!
@@ -56,6 +57,7 @@ pub mod error;
 pub mod evidence;
 pub mod flow;
 pub mod generate;
+pub mod options;
 pub mod report;
 pub(crate) mod rng;
 pub mod sanitize;
@@ -65,4 +67,5 @@ pub mod time;
 pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};
 pub use engine::{Engine, Event};
 pub use error::{CaptureError, ConfigError, ErrorInfo};
+pub use options::Options;
 pub use report::{FlowSummary, Report, SCHEMA_VERSION};

@@ -1,10 +1,12 @@
 //! `pcaplens analyze`: stream files (or stdin) through the core analyzer.
 
+use crate::options_args::OptionArgs;
 use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::detect::blocklist::{parse_list, Indicator};
 use pcaplens_core::{AnalyzerConfig, FlowSummary, Report};
+use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -26,21 +28,29 @@ pub struct AnalyzeArgs {
     /// Format of --flows (default: from the file name)
     #[arg(long, value_enum)]
     pub flows_format: Option<FlowsFormat>,
-    /// Seconds of inactivity (capture time) after which a flow is finished
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
-    pub idle_timeout: u64,
-    /// Most flows held at once; beyond it the longest-idle flows are finished early
-    #[arg(long, default_value_t = 200_000, value_name = "N")]
-    pub max_flows: usize,
-    /// Most flows listed in the JSON report's `flows` (all are counted)
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
-    pub flows_limit: usize,
-    /// Length of top-N lists (talkers, conversations)
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub top: usize,
-    /// Most instances listed per failure class (totals are never capped)
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub max_instances: usize,
+    /// Seconds of inactivity (capture time) after which a flow is finished [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Most flows held at once; beyond it the longest-idle flows are finished early [default: 200000]
+    #[arg(long, value_name = "N")]
+    pub max_flows: Option<usize>,
+    /// Most flows listed in the JSON report's `flows` (all are counted) [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub flows_limit: Option<usize>,
+    /// Length of top-N lists (talkers, conversations, anomalies) [default: 10]
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Most instances listed per failure class (totals are never capped) [default: 20]
+    #[arg(long, value_name = "N")]
+    pub max_instances: Option<usize>,
+    /// Report flows lasting at least this long as long-lived [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    pub long_conn_threshold: Option<u64>,
+    /// Flag servers on ports above this one (unless allowed) [default: 1024]
+    #[arg(long, value_name = "PORT")]
+    pub unusual_port_threshold: Option<u16>,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// Statistics and flows only: skip failure and security detection (faster)
     #[arg(long)]
     pub no_detect: bool,
@@ -71,22 +81,48 @@ pub enum FlowsFormat {
 }
 
 impl AnalyzeArgs {
-    pub fn config(&self) -> AnalyzerConfig {
-        let mut cfg = AnalyzerConfig::default();
-        cfg.flow.idle_timeout_secs = self.idle_timeout;
-        cfg.flow.max_flows = self.max_flows;
-        cfg.flows_limit = self.flows_limit;
-        cfg.set_top_n(self.top);
+    /// The flags given, as keys of the core's option mapping (flags not
+    /// given stay out, so they never override the `--config` file).
+    fn flag_options(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        put("idle_timeout", self.idle_timeout.map(Value::from));
+        put("max_flows", self.max_flows.map(Value::from));
+        put("flows_limit", self.flows_limit.map(Value::from));
+        put("top", self.top.map(Value::from));
+        put("max_instances", self.max_instances.map(Value::from));
+        put(
+            "long_conn_threshold",
+            self.long_conn_threshold.map(Value::from),
+        );
+        put(
+            "unusual_port_threshold",
+            self.unusual_port_threshold.map(Value::from),
+        );
+        put(
+            "detect_enabled",
+            self.no_detect.then_some(Value::Bool(false)),
+        );
+        put("anomaly", self.no_anomaly.then_some(Value::Bool(false)));
+        put("anomaly_seed", self.anomaly_seed.map(Value::from));
+        put(
+            "per_packet_anomaly",
+            self.per_packet_anomaly.then_some(Value::Bool(true)),
+        );
+        m
+    }
+
+    /// Defaults < `--config` < flags < `--set`, plus the run's plumbing.
+    /// `Err` is a usage error to print.
+    pub fn config(&self) -> std::result::Result<AnalyzerConfig, String> {
+        let mut cfg = self.options.resolve(self.flag_options())?;
         cfg.collect_flows = self.flows.is_some();
-        cfg.detect.max_instances = self.max_instances;
-        cfg.detect_enabled = !self.no_detect;
-        cfg.anomaly.enabled = !self.no_anomaly;
-        if let Some(seed) = self.anomaly_seed {
-            cfg.anomaly.seed = seed;
-        }
-        cfg.anomaly.per_packet = self.per_packet_anomaly;
         cfg.anomaly.export_features = self.anomaly_features.is_some();
-        cfg
+        Ok(cfg)
     }
 }
 
@@ -219,9 +255,15 @@ fn load_blocklists(paths: &[PathBuf]) -> std::result::Result<Vec<Indicator>, Vec
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<u8> {
-    let mut cfg = args.config();
+    let mut cfg = match args.config() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     match load_blocklists(&args.blocklist) {
-        Ok(entries) => cfg.detect.blocklist.entries = entries,
+        Ok(entries) => cfg.detect.blocklist.entries.extend(entries),
         Err(errors) => {
             for e in errors {
                 eprintln!("pcaplens: {e}");

@@ -2,6 +2,7 @@
 //! OpenAI or OpenAI-compatible) and save its root-cause analysis as `report.md`.
 
 use crate::llm::{client, pricing, LlmConfig};
+use crate::options_args::OptionArgs;
 use crate::prepare_cmd::{self, EvidenceArgs, UNMASK_FILE};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -16,6 +17,9 @@ pub struct AskArgs {
     pub input: PathBuf,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
+    /// Analysis options (for a capture; a prepared directory is already analysed)
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// Print the rule-based diagnosis; call no model
     #[arg(long)]
     pub offline: bool,
@@ -41,7 +45,7 @@ struct Prepared {
     tokens: usize,
 }
 
-fn load(args: &AskArgs) -> Result<Prepared> {
+fn load(args: &AskArgs, cfg: pcaplens_core::AnalyzerConfig) -> Result<Prepared> {
     let focus = Focus::parse(&args.evidence.focus).unwrap_or_default();
     if args.input.is_dir() {
         let dir = &args.input;
@@ -79,7 +83,7 @@ fn load(args: &AskArgs) -> Result<Prepared> {
             tokens: summary["prompt_tokens"].as_u64().unwrap_or(0) as usize,
         })
     } else {
-        let report = prepare_cmd::analyze_file(&args.input)?;
+        let report = prepare_cmd::analyze_file(&args.input, cfg)?;
         let pack = prepare_cmd::build(&report, &args.evidence)?;
         Ok(Prepared {
             system_prompt: pack.system_prompt,
@@ -99,7 +103,14 @@ pub fn run(args: AskArgs) -> Result<u8> {
             return Ok(crate::exit::BAD_INPUT);
         }
     }
-    let p = load(&args)?;
+    let cfg = match args.options.resolve(Default::default()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
+    let p = load(&args, cfg)?;
     let maybe_unmask = |t: &str| {
         if args.unmask {
             unmask(t, &p.unmask_table)

@@ -8,6 +8,7 @@ mod human;
 mod input;
 mod keyfile;
 mod llm;
+mod options_args;
 mod prepare_cmd;
 mod sanitize_cmd;
 mod unmask_cmd;
@@ -83,6 +84,9 @@ enum Command {
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
+    /// The analysis options: `--print-defaults` prints every key, its default and its meaning
+    #[command(after_help = EXIT_CODES_HELP)]
+    Config(options_args::ConfigArgs),
     /// Pseudonymise a capture (addresses, names, headers, secrets) and audit it for leaks
     #[command(after_help = EXIT_CODES_HELP)]
     Sanitize(sanitize_cmd::SanitizeArgs),
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Ask(args) => ask_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Config(args) => options_args::run_config(args),
         Command::Sanitize(args) => sanitize_cmd::run(args),
         Command::Unmask(args) => unmask_cmd::run(args),
     };

@@ -3,6 +3,7 @@
 
 use crate::keyfile;
 use crate::llm::pricing::{self, Tokenizer, CHAT_OVERHEAD_TOKENS, ESTIMATE_MODELS, PRICES_AS_OF};
+use crate::options_args::OptionArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use pcaplens_core::evidence::{self, mask::Identity, EvidenceConfig, EvidencePack, Focus};
@@ -41,16 +42,18 @@ pub struct PrepareArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
+    #[command(flatten)]
+    pub options: OptionArgs,
 }
 
 /// Name of the local pseudonym table (never part of the prompt).
 pub const UNMASK_FILE: &str = "unmask_table.json";
 
-pub fn analyze_file(path: &Path) -> Result<Report> {
+pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> Result<Report> {
     if path.as_os_str() != "-" {
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     }
-    let report = crate::input::analyze_path(path, AnalyzerConfig::default())?;
+    let report = crate::input::analyze_path(path, cfg)?;
     if let Some(err) = &report.status.error {
         if err.code == "not_a_capture" {
             bail!("{}: {}", path.display(), err.message);
@@ -102,7 +105,14 @@ pub fn build(report: &Report, args: &EvidenceArgs) -> Result<EvidencePack> {
 }
 
 pub fn run(args: PrepareArgs) -> Result<u8> {
-    let report = analyze_file(&args.capture)?;
+    let cfg = match args.options.resolve(Default::default()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
+    let report = analyze_file(&args.capture, cfg)?;
     let pack = build(&report, &args.evidence)?;
     let dir = &args.output;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

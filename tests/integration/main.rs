@@ -12,6 +12,7 @@ mod engine;
 mod findings;
 mod fixtures;
 mod llm;
+mod options;
 mod robustness;
 mod sanitize;
 mod traffic_apps;

@@ -1,5 +1,6 @@
 // Parity: the wasm package gives the native CLI's report, for every capture.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { before, describe, test } from "node:test";
@@ -77,6 +78,24 @@ describe("wasm report equals `pcaplens analyze --json`", () => {
     assert.equal(JSON.parse(got).flows.length, 5);
   });
 
+  test("options: every spelling of a key maps like the CLI's --config file and flags", () => {
+    // The same keys as the Python front (bindings-py/tests/test_analyze.py: SAME_SETTINGS).
+    const path = inputs.find((p) => basename(p) === "gen-mixed.pcap");
+    const config = join(dir, "pcaplens.toml");
+    writeFileSync(config, "top_n = 2\n[detect.long_lived]\nmin_duration_secs = 60\n[detect.ports]\nmax_ordinary_port = 20000\n");
+    const native = cli(["analyze", "--json", "--config", config, path]).stdout;
+    const bytes = readFileSync(path);
+    for (const options of [
+      { long_conn_threshold: 60, unusual_port_threshold: 20000, top: 2 },
+      { longConnThreshold: 60, unusualPortThreshold: 20000, top: 2 },
+      { detect: { long_lived: { min_duration_secs: 60 }, ports: { max_ordinary_port: 20000 } }, top_n: 2 },
+      { "detect.long_lived.min_duration_secs": 60, "detect.ports.maxOrdinaryPort": 20000, top_n: 2, maxFlows: undefined },
+    ]) {
+      assert.equal(wasm.analyzeJson(bytes, options) + "\n", native, JSON.stringify(options));
+    }
+    assert.notEqual(wasm.analyzeJson(bytes) + "\n", native);
+  });
+
   test("flowsCsv gives the CLI's --flows CSV rows", () => {
     const path = inputs.find((p) => basename(p) === "gen-mixed.pcap");
     const csvPath = join(dir, "flows.csv");
@@ -116,6 +135,29 @@ describe("bad input", () => {
     assert.throws(() => new wasm.Analyzer({ flowLimit: 3 }), (e) => e.name === "OptionsError" && /flowLimit/.test(e.message));
     assert.throws(() => new wasm.Analyzer({ maxFlows: 0 }), (e) => e.name === "OptionsError" && /max_flows/.test(e.message));
     assert.throws(() => wasm.generate("no-such-scenario"), (e) => e.name === "OptionsError" && /unknown scenario/.test(e.message));
+  });
+
+  test("an unknown key is refused with the same message as the Python front", () => {
+    // The literal asserted by bindings-py/tests/test_analyze.py (UNKNOWN_KEY_MESSAGE).
+    const message = "unknown option 'detect.scan.vertical_min_portz'; expected one of: vertical_min_ports, "
+      + "horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, max_probes_per_source, max_listed";
+    for (const options of [
+      { detect: { scan: { vertical_min_portz: 3 } } },
+      { "detect.scan.vertical_min_portz": 3 },
+      { detect: { "scan.vertical_min_portz": 3 } },
+    ]) {
+      assert.throws(() => new wasm.Analyzer(options), (e) => e.name === "OptionsError" && e.code === "invalid_options" && e.message === message);
+      assert.throws(() => wasm.analyze(new Uint8Array(0), options), (e) => e.message === message);
+    }
+  });
+
+  test("the wasm front accepts the same option names as the Python front", () => {
+    // sha256 of optionNames().join(","): the digest bindings-py/tests/test_analyze.py
+    // asserts for pcaplens.OPTION_NAMES (OPTION_NAMES_SHA256).
+    const names = wasm.optionNames();
+    assert.equal(createHash("sha256").update(names.join(",")).digest("hex"), "20741911de7c0c25caadf79ee2d76df53c4b600efc87c27e99ae3f33939432e0");
+    assert.ok(names.includes("detect.scan.window_secs") && names.includes("long_conn_threshold"));
+    assert.match(wasm.optionDefaults(), /^min_duration_secs = 3600$/m);
   });
 
   test("progress counts bytes and packets as they are fed", () => {

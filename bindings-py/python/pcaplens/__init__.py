@@ -64,7 +64,9 @@ __all__ = [
 __version__: str = _native.__version__
 #: Version of the report layout (``report.schema_version``).
 SCHEMA_VERSION: int = _native.SCHEMA_VERSION
-#: Names accepted as keyword options by :func:`analyze` and :class:`Analyzer`.
+#: Names accepted as keyword options by :func:`analyze` and :class:`Analyzer`:
+#: every dotted option key that holds a value, then the top-level shorthands
+#: (see docs/options.md; nested dicts and camelCase spellings are accepted too).
 OPTION_NAMES: tuple[str, ...] = tuple(_native.OPTION_NAMES)
 
 #: Chunk size for file objects and memoryviews (the CLI's read size).
@@ -413,11 +415,17 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
     capture, a binary file object (read in 1 MiB chunks), or an iterable of byte
     chunks.
 
-    Options (all optional, as the ``pcaplens analyze`` flags):
+    Options (all optional) are the core's analysis options, the same keys as
+    ``pcaplens analyze --config FILE`` and the wasm options object
+    (``pcaplens config --print-defaults`` and docs/options.md list every key,
+    its default and meaning): nested (``detect={"scan": {"window_secs": 60}}``),
+    dotted (``**{"detect.scan.window_secs": 60}``) or a shorthand:
     ``idle_timeout`` (seconds, 600), ``max_flows`` (200000), ``flows_limit``
     (10000; ``None`` lists every flow), ``top_n`` (10), ``max_instances`` (20),
-    ``anomaly`` (True), ``anomaly_seed`` (fixed default), ``per_packet_anomaly`` (False).
-    An unknown option or a bad value raises :class:`OptionsError`.
+    ``anomaly`` (True), ``anomaly_seed`` (fixed default), ``per_packet_anomaly``
+    (False), ``long_conn_threshold`` (seconds, 3600), ``unusual_port_threshold``
+    (1024). :data:`OPTION_NAMES` lists every name. An unknown option or a bad
+    value raises :class:`OptionsError`, with the same message as the wasm front.
 
     A damaged capture gives a partial report (``report.partial``) and a
     :class:`PartialCaptureWarning`, or raises with ``strict=True``

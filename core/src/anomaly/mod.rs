@@ -42,7 +42,8 @@ use std::net::IpAddr;
 pub use features::Welford;
 
 /// Options of anomaly scoring.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnomalyConfig {
     pub enabled: bool,
     /// Trees in the forest.
@@ -60,6 +61,8 @@ pub struct AnomalyConfig {
     /// Most packets kept for per-packet scoring (beyond it: reservoir sampling).
     pub max_packets: usize,
     /// Keep the full feature matrix for [`crate::Analyzer::finish_with_features`].
+    /// Run plumbing (the CLI's `--anomaly-features FILE`), not an option key.
+    #[serde(skip)]
     pub export_features: bool,
 }
 

@@ -46,9 +46,47 @@ impl Indicator {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BlocklistConfig {
+    /// As an option key: a list of entries in written form (IP address, CIDR
+    /// range or domain, as in a blocklist file), each parsed by [`parse_entry`].
+    /// Entries from files are added by the fronts ([`parse_list`]).
+    #[serde(with = "entries_as_text")]
     pub entries: Vec<Indicator>,
+}
+
+/// `detect.blocklist.entries` as option text: written as [`Indicator::text`],
+/// read with [`parse_entry`] (a bad entry is an error naming it).
+mod entries_as_text {
+    use super::{parse_entry, Indicator};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(entries: &[Indicator], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(entries.iter().map(Indicator::text))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Indicator>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| match parse_entry(text) {
+                Ok(Some(kind)) => Ok(Indicator {
+                    kind,
+                    source: format!("options:{}", i + 1),
+                }),
+                Ok(None) => Err(D::Error::custom(format!(
+                    "entry {} ('{text}') is blank or a comment",
+                    i + 1
+                ))),
+                Err(reason) => Err(D::Error::custom(format!(
+                    "bad blocklist entry '{text}': {reason}"
+                ))),
+            })
+            .collect()
+    }
 }
 
 /// A line that is not a valid entry.

@@ -30,7 +30,8 @@ pub fn is_http_port(p: u16) -> bool {
     )
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Longest message head reassembled across segments.
     pub max_head_bytes: usize,

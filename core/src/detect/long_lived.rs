@@ -11,7 +11,8 @@ use crate::flow::Flow;
 use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LongLivedConfig {
     /// Flows at least this long (seconds) are reported.
     pub min_duration_secs: u64,

@@ -33,7 +33,8 @@ use crate::time::ts_secs;
 use serde::{Deserialize, Serialize};
 
 /// Options of every detector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DetectConfig {
     /// Most instances listed per failure class (totals are never capped).
     pub max_instances: usize,

@@ -10,7 +10,8 @@
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PerfConfig {
     pub slow_dns_ms: f64,
     pub slow_http_ms: f64,

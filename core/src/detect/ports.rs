@@ -25,7 +25,8 @@ pub const WELL_KNOWN_HIGH_PORTS: &[u16] = &[
     11211, 27017,
 ];
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PortsConfig {
     /// Server ports at or below this are never flagged (default 1024).
     pub max_ordinary_port: u16,

@@ -27,7 +27,8 @@ use crate::flow::{Flow, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct QualityConfig {
     /// TCP/UDP checksums are verified on segments up to this many bytes.
     pub checksum_max_segment: usize,

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Options of the TCP detector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TcpConfig {
     /// Length of the "slowest handshakes" and "worst flows" lists.
     pub top_n: usize,

@@ -51,7 +51,8 @@ pub fn is_tls_port(p: u16) -> bool {
     )
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// Longest handshake/alert record reassembled across segments.
     pub max_record_bytes: usize,

@@ -321,7 +321,8 @@ pub struct DirStats {
 }
 
 /// Tunables of the flow table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FlowConfig {
     /// A flow with no packet for this long (capture time) is finished.
     pub idle_timeout_secs: u64,
