@@ -12,13 +12,13 @@
 //! Capture files go through [`crate::Analyzer`], a thin adapter that turns
 //! container bytes into the same packet calls.
 
-use crate::options::AnalyzerConfig;
 use crate::anomaly::{AnomalyEngine, FeatureMatrix};
 use crate::capture::{CaptureInfo, Record};
 use crate::decode::{self, tcp_flags};
 use crate::detect::{Detectors, FlowCtx, PacketCtx};
 use crate::error::{ConfigError, ErrorInfo};
 use crate::flow::{EndReason, Flow, FlowInput, FlowTable};
+use crate::options::AnalyzerConfig;
 use crate::report::{
     CaptureSummary, ConversationSummary, FlowSummary, Generator, Report, Status, Summary,
     SCHEMA_VERSION,
