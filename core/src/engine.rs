@@ -479,6 +479,7 @@ impl Pipeline {
         flow_totals.peak_live = table.peak_live as u64;
         flow_totals.idle_timeouts = table.timed_out;
         flow_totals.evicted = table.evicted;
+        flow_totals.closed_timeouts = table.closed;
         flow_totals.omitted_from_list = self.omitted;
         let duration = match (s.first_ts, s.last_ts) {
             (Some(a), Some(b)) => (b - a).max(0) as f64 / 1e9,
@@ -646,6 +647,7 @@ pub fn flow_summary(f: &Flow) -> FlowSummary {
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::Evicted => "evicted",
             EndReason::PortReuse => "port_reuse",
+            EndReason::Closed => "closed",
         }
         .to_string(),
     }

@@ -144,6 +144,14 @@ pub struct FlowTotals {
     pub evicted: u64,
     /// Flows not listed in `flows` because of `flows_limit`.
     pub omitted_from_list: u64,
+    /// Closed TCP flows ended by `flow.closed_timeout_secs` (only when it is
+    /// set: live capture).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closed_timeouts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,10 +3,12 @@
 
 mod analyze_cmd;
 mod ask_cmd;
+mod eve_out;
 mod generate_cmd;
 mod human;
 mod input;
 mod keyfile;
+mod live_cmd;
 mod llm;
 mod options_args;
 mod prepare_cmd;
@@ -45,6 +47,22 @@ Exit status:
 
 const EXIT_CODES_HELP: &str = exit_codes_help!();
 
+const LIVE_HELP: &str = "\
+Examples:
+  pcaplens live -i eth0 --alerts alerts.json          # alerts as JSON lines while capturing
+  pcaplens live -i eth0 -f 'tcp or udp port 53' --duration 60 --json > report.json
+  pcaplens live -r capture.pcap --realtime --alerts -  # replay a file at its own pace
+
+Stop with Ctrl-C (SIGINT) or SIGTERM: every flow ends and the report is printed
+(a second Ctrl-C exits at once). Capturing needs root or the capabilities:
+  sudo setcap cap_net_raw,cap_net_admin=eip $(command -v pcaplens)
+
+Exit status:
+  0  the capture ended (signal, --duration, --count or the end of a replayed file)
+  1  unexpected failure (e.g. an output file could not be written)
+  2  bad usage: unknown interface, bad capture filter, no permission to capture
+  3  the source ended with an error (a replayed file cut short, a capture error)";
+
 const ANALYZE_HELP: &str = concat!(
     "\
 Environment (the report is the same whatever they say):
@@ -81,6 +99,9 @@ enum Command {
     /// Ask an LLM (Azure OpenAI or OpenAI-compatible) for the root cause; `--offline`: the rules only
     #[command(after_help = EXIT_CODES_HELP)]
     Ask(ask_cmd::AskArgs),
+    /// Capture live with libpcap (or replay a file) and alert as findings are decided
+    #[command(after_help = LIVE_HELP)]
+    Live(live_cmd::LiveArgs),
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
@@ -111,6 +132,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Ask(args) => ask_cmd::run(args),
+        Command::Live(args) => live_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Config(args) => options_args::run_config(args),
         Command::Sanitize(args) => sanitize_cmd::run(args),

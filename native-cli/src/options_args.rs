@@ -28,6 +28,16 @@ impl OptionArgs {
     /// mapping, e.g. the shorthand `idle_timeout`) < `--set`. `Err` is a
     /// usage error to print (exit status 2).
     pub fn resolve(&self, flags: Map<String, Value>) -> Result<AnalyzerConfig, String> {
+        self.resolve_over(&Value::Null, flags)
+    }
+
+    /// As [`OptionArgs::resolve`], over a command's own defaults (`base`,
+    /// below the file): `pcaplens live` ends closed flows sooner.
+    pub fn resolve_over(
+        &self,
+        base: &Value,
+        flags: Map<String, Value>,
+    ) -> Result<AnalyzerConfig, String> {
         let file = match &self.config {
             Some(path) => {
                 let label = path.display();
@@ -56,7 +66,7 @@ impl OptionArgs {
         }
         let sets = Value::Object(sets);
         options::normalize(&sets).map_err(|e| format!("--set: {e}"))?;
-        AnalyzerConfig::from_layers([&file, &Value::Object(flags), &sets])
+        AnalyzerConfig::from_layers([base, &file, &Value::Object(flags), &sets])
             .map_err(|e| e.to_string())
     }
 }

@@ -328,6 +328,12 @@ pub struct FlowConfig {
     pub idle_timeout_secs: u64,
     /// Most live flows; beyond it the longest-idle flows are evicted.
     pub max_flows: usize,
+    /// A TCP flow that was closed (a reset, or a FIN each way) ends after
+    /// this many seconds without a packet, rather than the idle timeout;
+    /// 0: closed flows wait for the idle timeout like the rest (files). Live
+    /// capture uses a few seconds, so what a closed flow shows (a scan's
+    /// refused probes) is decided soon after.
+    pub closed_timeout_secs: u64,
 }
 
 impl Default for FlowConfig {
@@ -335,6 +341,7 @@ impl Default for FlowConfig {
         FlowConfig {
             idle_timeout_secs: 600,
             max_flows: 200_000,
+            closed_timeout_secs: 0,
         }
     }
 }
@@ -347,6 +354,8 @@ pub enum EndReason {
     IdleTimeout,
     /// Evicted to stay under `max_flows`.
     Evicted,
+    /// Closed (reset, or FIN each way) and quiet for `closed_timeout_secs`.
+    Closed,
     /// A new connection reused the same ports.
     PortReuse,
 }
@@ -448,6 +457,14 @@ impl Flow {
     }
 
     /// Zeek's conn_state.
+    /// A TCP flow that a reset or a FIN each way closed.
+    pub fn is_closed(&self) -> bool {
+        use crate::decode::tcp_flags::{FIN, RST};
+        self.proto == 6
+            && ((self.tcp_flags[0] | self.tcp_flags[1]) & RST != 0
+                || (self.tcp_flags[0] & self.tcp_flags[1]) & FIN != 0)
+    }
+
     pub fn conn_state(&self) -> &'static str {
         if self.proto == 6 {
             self.zeek.tcp_conn_state()
@@ -622,6 +639,8 @@ pub struct FlowTable {
     finished: Vec<Flow>,
     pub evicted: u64,
     pub timed_out: u64,
+    /// Flows ended by `closed_timeout_secs`.
+    pub closed: u64,
     pub peak_live: usize,
     /// Conversations as tshark counts them (a tuple's flows split by idle
     /// timeout or eviction are one conversation; a reused-port connection is a new one).
@@ -645,6 +664,7 @@ impl FlowTable {
             finished: Vec::new(),
             evicted: 0,
             timed_out: 0,
+            closed: 0,
             peak_live: 0,
             conversations: Default::default(),
             departed: std::collections::HashSet::with_hasher(state),
@@ -845,16 +865,24 @@ impl FlowTable {
     #[inline(never)]
     fn sweep(&mut self, ts: i64) {
         let timeout = self.cfg.idle_timeout_secs as i64 * 1_000_000_000;
-        let interval = (timeout / 4).max(1_000_000_000);
+        let closed_timeout = self.cfg.closed_timeout_secs as i64 * 1_000_000_000;
+        let mut interval = (timeout / 4).max(1_000_000_000);
+        if closed_timeout > 0 {
+            interval = interval.min(closed_timeout.max(1_000_000_000));
+        }
         match self.next_sweep_ts {
             None => self.next_sweep_ts = Some(ts.saturating_add(interval)),
             Some(next) if ts >= next => {
                 self.next_sweep_ts = Some(ts.saturating_add(interval));
                 let cutoff = ts.saturating_sub(timeout);
+                let closed_cutoff = ts.saturating_sub(closed_timeout);
                 let mut expired: Vec<(u128, TableKey)> = self
                     .map
                     .iter()
-                    .filter(|(_, f)| f.last_ts < cutoff)
+                    .filter(|(_, f)| {
+                        f.last_ts < cutoff
+                            || (closed_timeout > 0 && f.last_ts < closed_cutoff && f.is_closed())
+                    })
                     .map(|(k, _)| (k.sort_prefix(), *k))
                     .collect();
                 expired.sort_unstable_by(|x, y| {
@@ -862,8 +890,13 @@ impl FlowTable {
                 });
                 for (_, k) in expired {
                     if let Some(mut f) = self.map.remove(&k) {
-                        f.end_reason = EndReason::IdleTimeout;
-                        self.timed_out += 1;
+                        if f.last_ts < cutoff {
+                            f.end_reason = EndReason::IdleTimeout;
+                            self.timed_out += 1;
+                        } else {
+                            f.end_reason = EndReason::Closed;
+                            self.closed += 1;
+                        }
                         if self.departed.len() < MAX_DEPARTED {
                             self.departed.insert(k);
                         }

@@ -1,0 +1,699 @@
+//! `pcaplens live`: capture with libpcap (or replay a file at its own pace)
+//! and analyse packet by packet, with alerts as they are decided.
+//!
+//! Two threads and a bounded queue: the capture thread reads libpcap with
+//! non-blocking reads and `poll(2)`, so a quiet link still wakes it, and
+//! hands packets over; when the analysis falls behind, packets are dropped
+//! and counted, never buffered without limit. The analysis thread feeds the
+//! core's [`Engine`] and tells it the time ([`Engine::handle_timeout`]), so
+//! idle flows end on a quiet link. SIGINT or SIGTERM ends the capture, every
+//! flow and the report; a second SIGINT exits at once.
+
+use crate::options_args::OptionArgs;
+use anyhow::{Context, Result};
+use clap::Args;
+use pcaplens_core::capture::writer::PcapWriter;
+use pcaplens_core::capture::{Event as CaptureEvent, Reader};
+use pcaplens_core::{AnalyzerConfig, Engine, Event};
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Seconds a closed TCP flow stays after its last packet in live capture
+/// (files keep it until the idle timeout: their reports do not change).
+const LIVE_CLOSED_TIMEOUT_SECS: u64 = 5;
+
+/// How often the analysis tells the engine the time when packets are few.
+const CLOCK_TICK: Duration = Duration::from_millis(250);
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on (see --list-interfaces)
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Replay this capture file through the live path instead (with --realtime: at its own pace)
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interface")]
+    pub read: Option<PathBuf>,
+    /// With -r: send packets at the pace of their timestamps
+    #[arg(long, requires = "read")]
+    pub realtime: bool,
+    /// List the interfaces libpcap can capture on, and exit
+    #[arg(long)]
+    pub list_interfaces: bool,
+    /// Capture filter (BPF, as tcpdump takes it), compiled by libpcap
+    #[arg(short = 'f', long = "bpf", value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// Bytes kept of each packet
+    #[arg(long, default_value_t = 262_144, value_name = "BYTES")]
+    pub snaplen: i32,
+    /// Do not put the interface in promiscuous mode
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Promiscuous mode (the default)
+    #[arg(long, conflicts_with = "no_promisc")]
+    pub promisc: bool,
+    /// Kernel capture buffer in bytes (set before the capture starts)
+    #[arg(short = 'B', long, value_name = "BYTES")]
+    pub buffer_size: Option<i32>,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Stop after this many packets
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Write alerts (and with --eve-flows, ended flows) as JSON lines to FILE (`-`: stdout)
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Also write one line per ended flow to the alerts file
+    #[arg(long, requires = "alerts")]
+    pub eve_flows: bool,
+    /// Keep the captured packets in this pcap file (what the analysis saw)
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// At the end, print the full JSON report (as `analyze --json`, plus a `live` section)
+    #[arg(long)]
+    pub json: bool,
+    /// Print a status line on stderr every --interval seconds (default when stderr is a terminal)
+    #[arg(long)]
+    pub status: bool,
+    /// Seconds between status lines
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub interval: u64,
+    /// Packets held between the capture and the analysis; beyond it packets are dropped and counted
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub queue_packets: usize,
+    /// Blocklist file (repeatable): one IP, CIDR range or domain a line
+    #[arg(long, value_name = "FILE")]
+    pub blocklist: Vec<PathBuf>,
+    #[command(flatten)]
+    pub options: OptionArgs,
+}
+
+/// One captured packet, owned (it crosses threads).
+struct Packet {
+    ts: i64,
+    link: u32,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+enum Msg {
+    Packet(Packet),
+    /// libpcap's counters (u32, widened by the receiver).
+    Stats(pcap::Stat),
+    /// The source ended (a replayed file's end, or a capture error).
+    End(Option<String>),
+}
+
+/// Counters of the live run, for the status line and the report's `live` section.
+#[derive(Default)]
+struct LiveCounters {
+    received: Widened,
+    kernel_dropped: Widened,
+    if_dropped: Widened,
+}
+
+/// A 32-bit counter of libpcap's, widened: each reading adds its change
+/// since the last one, modulo 2^32, so wrap-around is counted.
+#[derive(Default)]
+struct Widened {
+    last: Option<u32>,
+    total: u64,
+}
+
+impl Widened {
+    fn update(&mut self, now: u32) {
+        if let Some(last) = self.last {
+            self.total += now.wrapping_sub(last) as u64;
+        } else {
+            self.total = now as u64;
+        }
+        self.last = Some(now);
+    }
+}
+
+pub fn run(args: &LiveArgs) -> Result<u8> {
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    if args.interface.is_none() && args.read.is_none() {
+        eprintln!("pcaplens live: give an interface (-i IFACE) or a file to replay (-r FILE)");
+        return Ok(crate::exit::BAD_INPUT);
+    }
+    let cfg = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once (status 130).
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let (tx, rx) = sync_channel::<Msg>(args.queue_packets.max(1));
+    let queue_drops = Arc::new(AtomicU64::new(0));
+    let source_stop = Arc::new(AtomicBool::new(false));
+    let source = match (&args.interface, &args.read) {
+        (Some(iface), _) => match open_interface(iface, args) {
+            Ok(cap) => {
+                let (stop2, drops) = (Arc::clone(&source_stop), Arc::clone(&queue_drops));
+                std::thread::spawn(move || capture_loop(cap, tx, stop2, drops))
+            }
+            Err(code) => return Ok(code),
+        },
+        (None, Some(path)) => {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()));
+            let file = match file {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("pcaplens: {e:#}");
+                    return Ok(crate::exit::BAD_INPUT);
+                }
+            };
+            let (stop2, drops) = (Arc::clone(&source_stop), Arc::clone(&queue_drops));
+            let realtime = args.realtime;
+            std::thread::spawn(move || replay_loop(file, realtime, tx, stop2, drops))
+        }
+        _ => unreachable!("checked above"),
+    };
+    let result = analyse(args, cfg, rx, &stop, &queue_drops);
+    source_stop.store(true, Ordering::Relaxed);
+    let _ = source.join();
+    result
+}
+
+/// The options: `--config`, `--set` and the blocklists, over live defaults
+/// (closed TCP flows end a few seconds after their last packet).
+fn config(args: &LiveArgs) -> std::result::Result<AnalyzerConfig, String> {
+    let base = json!({"flow": {"closed_timeout_secs": LIVE_CLOSED_TIMEOUT_SECS}});
+    let mut cfg = args.options.resolve_over(&base, Map::new())?;
+    for path in &args.blocklist {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read blocklist {}: {e}", path.display()))?;
+        let list = pcaplens_core::detect::blocklist::parse_list(&text, &path.display().to_string())
+            .map_err(|bad| {
+                let first = &bad[0];
+                format!(
+                    "{}:{}: {} ({})",
+                    path.display(),
+                    first.line,
+                    first.text,
+                    first.reason
+                )
+            })?;
+        cfg.detect.blocklist.entries.extend(list);
+    }
+    Ok(cfg)
+}
+
+fn list_interfaces() -> Result<u8> {
+    match pcap::Device::list() {
+        Ok(devs) => {
+            for d in devs {
+                let addrs: Vec<String> = d.addresses.iter().map(|a| a.addr.to_string()).collect();
+                println!(
+                    "{}\t{}\t{}",
+                    d.name,
+                    d.desc.unwrap_or_default(),
+                    addrs.join(",")
+                );
+            }
+            Ok(crate::exit::OK)
+        }
+        Err(e) => {
+            eprintln!("pcaplens live: cannot list interfaces: {e}");
+            Ok(crate::exit::FAILURE)
+        }
+    }
+}
+
+/// Open and activate the capture; on failure, print what to do and return
+/// the exit status.
+fn open_interface(iface: &str, args: &LiveArgs) -> std::result::Result<pcap::Capture<pcap::Active>, u8> {
+    let known = pcap::Device::list().unwrap_or_default();
+    if !known.is_empty() && !known.iter().any(|d| d.name == iface) {
+        eprintln!("pcaplens live: no interface {iface:?}; these can be captured on:");
+        for d in &known {
+            eprintln!("  {}", d.name);
+        }
+        return Err(crate::exit::BAD_INPUT);
+    }
+    let mut inactive = match pcap::Capture::from_device(iface) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pcaplens live: {iface}: {e}");
+            return Err(crate::exit::BAD_INPUT);
+        }
+    };
+    inactive = inactive
+        .promisc(!args.no_promisc)
+        .snaplen(args.snaplen.max(64))
+        .immediate_mode(true)
+        .precision(pcap::Precision::Nano)
+        .timeout(100);
+    if let Some(b) = args.buffer_size {
+        inactive = inactive.buffer_size(b);
+    }
+    let cap = match inactive.open() {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("ermission") || text.contains("not permitted") {
+                eprintln!(
+                    "pcaplens live: no permission to capture on {iface} ({text}); run as root or \
+                     grant the binary the capability: sudo setcap cap_net_raw,cap_net_admin=eip {}",
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| "pcaplens".into())
+                );
+            } else {
+                eprintln!("pcaplens live: cannot capture on {iface}: {text}");
+            }
+            return Err(crate::exit::BAD_INPUT);
+        }
+    };
+    let mut cap = match cap.setnonblock() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pcaplens live: {iface}: cannot read without blocking: {e}");
+            return Err(crate::exit::FAILURE);
+        }
+    };
+    if let Some(filter) = &args.bpf {
+        if let Err(e) = cap.filter(filter, true) {
+            eprintln!("pcaplens live: bad capture filter {filter:?}: {e}");
+            return Err(crate::exit::BAD_INPUT);
+        }
+    }
+    Ok(cap)
+}
+
+/// Hand a packet to the analysis, or count it dropped when the queue is full.
+fn offer(tx: &SyncSender<Msg>, p: Packet, drops: &AtomicU64) -> bool {
+    match tx.try_send(Msg::Packet(p)) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            drops.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+fn capture_loop(
+    mut cap: pcap::Capture<pcap::Active>,
+    tx: SyncSender<Msg>,
+    stop: Arc<AtomicBool>,
+    drops: Arc<AtomicU64>,
+) {
+    let mut last_stats = Instant::now();
+    let link = cap.get_datalink().0 as u32;
+    while !stop.load(Ordering::Relaxed) {
+        match cap.next_packet() {
+            Ok(p) => {
+                let h = *p.header;
+                let pkt = Packet {
+                    ts: h.ts.tv_sec as i64 * 1_000_000_000 + h.ts.tv_usec as i64,
+                    link,
+                    orig_len: h.len,
+                    data: p.data.to_vec(),
+                };
+                if !offer(&tx, pkt, &drops) {
+                    return;
+                }
+            }
+            Err(pcap::Error::TimeoutExpired) => wait_readable(&cap),
+            Err(e) => {
+                let _ = tx.send(Msg::End(Some(e.to_string())));
+                return;
+            }
+        }
+        if last_stats.elapsed() >= Duration::from_secs(1) {
+            last_stats = Instant::now();
+            if let Ok(s) = cap.stats() {
+                // Counters are not packets: they may wait for room.
+                if tx.send(Msg::Stats(s)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    if let Ok(s) = cap.stats() {
+        let _ = tx.send(Msg::Stats(s));
+    }
+}
+
+/// Wait until the capture has packets, or 100 ms (so stop requests and
+/// statistics are seen on a quiet link).
+#[cfg(unix)]
+fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
+    use std::os::fd::AsRawFd;
+    let mut fds = [libc::pollfd {
+        fd: cap.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: one valid pollfd for the length of the call.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, 100) };
+}
+
+#[cfg(not(unix))]
+fn wait_readable(_cap: &pcap::Capture<pcap::Active>) {
+    std::thread::sleep(Duration::from_millis(5));
+}
+
+/// Replay a capture file through the live path: records in order, at their
+/// own pace with `realtime`.
+fn replay_loop(
+    mut file: File,
+    realtime: bool,
+    tx: SyncSender<Msg>,
+    stop: Arc<AtomicBool>,
+    drops: Arc<AtomicU64>,
+) {
+    let mut reader = Reader::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut pace: Option<(i64, Instant)> = None;
+    let mut link: Option<u32> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            let _ = tx.send(Msg::End(None));
+            return;
+        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Msg::End(Some(e.to_string())));
+                return;
+            }
+        };
+        let mut packets = Vec::new();
+        let res = reader.push(&buf[..n], &mut |ev| {
+            if let CaptureEvent::Record(r) = ev {
+                if link.is_none() {
+                    link = Some(r.link_type);
+                }
+                packets.push(Packet {
+                    ts: r.ts_nanos,
+                    link: r.link_type,
+                    orig_len: r.orig_len,
+                    data: r.data.to_vec(),
+                });
+            }
+        });
+        for p in packets {
+            if Some(p.link) != link {
+                // One link type per live run (a pcapng of several interfaces
+                // is analysed with `analyze`).
+                continue;
+            }
+            if realtime {
+                let (t0, start) = *pace.get_or_insert((p.ts, Instant::now()));
+                let due = start + Duration::from_nanos((p.ts - t0).max(0) as u64);
+                while Instant::now() < due {
+                    if stop.load(Ordering::Relaxed) {
+                        let _ = tx.send(Msg::End(None));
+                        return;
+                    }
+                    std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
+                }
+            }
+            let sent = if realtime {
+                offer(&tx, p, &drops)
+            } else {
+                // As fast as the analysis takes them: nothing is dropped.
+                tx.send(Msg::Packet(p)).is_ok()
+            };
+            if !sent {
+                return;
+            }
+        }
+        if let Err(e) = res {
+            let _ = tx.send(Msg::End(Some(e.to_string())));
+            return;
+        }
+    }
+    let end = reader.finish().err().map(|e| e.to_string());
+    let _ = tx.send(Msg::End(end));
+}
+
+/// The analysis thread: packets and time into the engine, events out.
+fn analyse(
+    args: &LiveArgs,
+    cfg: AnalyzerConfig,
+    rx: Receiver<Msg>,
+    stop: &AtomicBool,
+    queue_drops: &AtomicU64,
+) -> Result<u8> {
+    let mut engine = Engine::new(cfg)?.with_events();
+    let mut alerts = match &args.alerts {
+        Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout()) as Box<dyn Write>),
+        Some(p) => Some(Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )) as Box<dyn Write>),
+        None => None,
+    };
+    let mut writer: Option<(PcapWriter, BufWriter<File>)> = None;
+    let show_status = args.status || io::stderr().is_terminal();
+    let started = Instant::now();
+    let wall_start = wall_nanos();
+    let deadline = args
+        .duration
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let mut counters = LiveCounters::default();
+    let mut packets: u64 = 0;
+    let mut alert_count: u64 = 0;
+    let mut last_tick = Instant::now();
+    let mut last_status = Instant::now();
+    let mut last_status_packets = 0u64;
+    // The engine's clock: the wall clock, moved onto the packets' time base
+    // (the same for a live capture; a replayed file's own for `-r`).
+    let mut clock_offset: Option<i64> = None;
+    let mut source_error = None;
+    let replaying = args.read.is_some();
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+            || args.count.is_some_and(|c| packets >= c)
+        {
+            break;
+        }
+        match rx.recv_timeout(CLOCK_TICK) {
+            Ok(Msg::Packet(p)) => {
+                if clock_offset.is_none() {
+                    clock_offset = Some(if replaying { p.ts - wall_nanos() } else { 0 });
+                }
+                if let Some(path) = &args.write {
+                    if writer.is_none() {
+                        let f = File::create(path)
+                            .with_context(|| format!("cannot create {}", path.display()))?;
+                        writer = Some((
+                            PcapWriter::new(p.link, args.snaplen.max(64) as u32, true),
+                            BufWriter::new(f),
+                        ));
+                    }
+                    if let Some((w, out)) = &mut writer {
+                        w.write_record(p.ts.max(0) as u64, p.orig_len, &p.data);
+                        out.write_all(&w.take_bytes())?;
+                    }
+                }
+                engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
+                packets += 1;
+            }
+            Ok(Msg::Stats(s)) => {
+                counters.received.update(s.received);
+                counters.kernel_dropped.update(s.dropped);
+                counters.if_dropped.update(s.if_dropped);
+            }
+            Ok(Msg::End(err)) => {
+                source_error = err;
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= CLOCK_TICK {
+            last_tick = Instant::now();
+            if let Some(off) = clock_offset {
+                if !replaying || args.realtime {
+                    engine.handle_timeout(wall_nanos() + off);
+                }
+            }
+            if let Some((_, out)) = &mut writer {
+                out.flush()?;
+            }
+        }
+        alert_count += write_events(&mut engine, &mut alerts, args.eve_flows)?;
+        if show_status && last_status.elapsed() >= Duration::from_secs(args.interval.max(1)) {
+            let secs = last_status.elapsed().as_secs_f64();
+            last_status = Instant::now();
+            eprintln!(
+                "{}",
+                status_line(
+                    packets,
+                    (packets - last_status_packets) as f64 / secs,
+                    engine.live_flows(),
+                    alert_count,
+                    &counters,
+                    queue_drops.load(Ordering::Relaxed)
+                )
+            );
+            last_status_packets = packets;
+        }
+    }
+    // Whatever is still queued was captured: analyse it before the end
+    // (but not past --count).
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            Msg::Packet(p) if args.count.is_none_or(|c| packets < c) => {
+                if let Some((w, out)) = &mut writer {
+                    w.write_record(p.ts.max(0) as u64, p.orig_len, &p.data);
+                    out.write_all(&w.take_bytes())?;
+                }
+                engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
+                packets += 1;
+            }
+            Msg::Stats(s) => {
+                counters.received.update(s.received);
+                counters.kernel_dropped.update(s.dropped);
+                counters.if_dropped.update(s.if_dropped);
+            }
+            _ => {}
+        }
+    }
+    engine.close();
+    alert_count += write_events(&mut engine, &mut alerts, args.eve_flows)?;
+    if let Some(a) = &mut alerts {
+        a.flush()?;
+    }
+    if let Some((_, out)) = &mut writer {
+        out.flush()?;
+    }
+    let live_flows = engine.live_flows();
+    let report = engine.finish();
+    let queue = queue_drops.load(Ordering::Relaxed);
+    let live = json!({
+        "source": match (&args.interface, &args.read) {
+            (Some(i), _) => json!({"interface": i}),
+            (_, Some(f)) => json!({"file": f.display().to_string(), "realtime": args.realtime}),
+            _ => Value::Null,
+        },
+        "started": pcaplens_core::time::rfc3339(wall_start),
+        "duration_secs": (started.elapsed().as_secs_f64() * 1e3).round() / 1e3,
+        "packets_analysed": packets,
+        "alerts": alert_count,
+        "live_flows_at_end": live_flows,
+        "drops": {
+            "kernel": counters.kernel_dropped.total,
+            "interface": counters.if_dropped.total,
+            "queue": queue,
+        },
+        "kernel_received": counters.received.total,
+        "source_error": source_error,
+    });
+    let mut out = io::stdout().lock();
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Value::Object(m) = &mut v {
+            m.insert("live".into(), live);
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        let label = args
+            .interface
+            .clone()
+            .or_else(|| args.read.as_ref().map(|p| p.display().to_string()))
+            .unwrap_or_default();
+        crate::human::print_report(&mut out, &label, &report, io::stdout().is_terminal())?;
+        writeln!(
+            out,
+            "live: {packets} packets analysed in {:.1} s, {alert_count} alerts; drops: kernel {}, interface {}, queue {queue}",
+            started.elapsed().as_secs_f64(),
+            counters.kernel_dropped.total,
+            counters.if_dropped.total,
+        )?;
+    }
+    out.flush()?;
+    if let Some(e) = source_error {
+        eprintln!("pcaplens live: the source ended with an error: {e}");
+        return Ok(crate::exit::PARTIAL);
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Write what the engine decided: findings (and with `flows`, ended flows)
+/// as JSON lines. Returns the number of alerts written.
+fn write_events(
+    engine: &mut Engine,
+    out: &mut Option<Box<dyn Write>>,
+    flows: bool,
+) -> Result<u64> {
+    let mut alerts = 0;
+    let mut wrote = false;
+    while let Some(ev) = engine.poll_event() {
+        let line = match &ev {
+            Event::Finding(_) => {
+                alerts += 1;
+                crate::eve_out::alert_line(&ev)
+            }
+            Event::FlowEnded(_) if flows => crate::eve_out::flow_line(&ev),
+            _ => None,
+        };
+        if let (Some(line), Some(o)) = (line, out.as_mut()) {
+            o.write_all(line.as_bytes())?;
+            o.write_all(b"\n")?;
+            wrote = true;
+        }
+    }
+    if wrote {
+        // Alerts are read while the capture runs (tail -f, a SIEM shipper).
+        if let Some(o) = out.as_mut() {
+            o.flush()?;
+        }
+    }
+    Ok(alerts)
+}
+
+fn status_line(
+    packets: u64,
+    rate: f64,
+    flows: usize,
+    alerts: u64,
+    c: &LiveCounters,
+    queue: u64,
+) -> String {
+    let seen = packets + queue + c.kernel_dropped.total + c.if_dropped.total;
+    let pct = |n: u64| {
+        if seen == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / seen as f64
+        }
+    };
+    format!(
+        "pcaplens live: {packets} packets ({rate:.0}/s), {flows} live flows, {alerts} alerts; drops: kernel {} ({:.2}%), interface {} ({:.2}%), queue {queue} ({:.2}%)",
+        c.kernel_dropped.total,
+        pct(c.kernel_dropped.total),
+        c.if_dropped.total,
+        pct(c.if_dropped.total),
+        pct(queue)
+    )
+}
+
+fn wall_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
