@@ -9,11 +9,13 @@
 
 use super::app;
 use super::pseudo::Pseudonymizer;
+use super::quic_initial::UdpPair;
 use super::text::scrub_text;
 use super::{Counters, PayloadPolicy};
 use crate::decode::app::looks_like_quic;
 use crate::decode::{self, Transport};
 use arrayvec::ArrayVec;
+use std::net::IpAddr;
 use std::ops::Range;
 
 #[derive(Clone, Copy, Debug)]
@@ -963,8 +965,29 @@ impl<'f> Frame<'f> {
                     app::dns_message(self, l4 + 8, end);
                 } else if looks_like_quic(&self.orig[l4 + 8..end]) {
                     // The analysis reads quoted QUIC headers (a version
-                    // negotiation bounced by ICMP): same walker as in UDP.
-                    app::quic(self, l4 + 8..end, None);
+                    // negotiation bounced by ICMP): same walker as in UDP,
+                    // with the quoted datagram's conversation, whose
+                    // Initial keys open a quoted Initial that does not
+                    // carry the client's first DCID (a server's late
+                    // Initial bounced off a closed port).
+                    let o = &self.orig;
+                    let addr = |at: usize| -> IpAddr {
+                        if v6 {
+                            let b: [u8; 16] = o[at..at + 16].try_into().unwrap_or_default();
+                            IpAddr::from(b)
+                        } else {
+                            let b: [u8; 4] = o[at..at + 4].try_into().unwrap_or_default();
+                            IpAddr::from(b)
+                        }
+                    };
+                    let (src, dst) = if v6 {
+                        (addr(q + 8), addr(q + 24))
+                    } else {
+                        (addr(q + 12), addr(q + 16))
+                    };
+                    let port = |at: usize| u16::from_be_bytes([o[at], o[at + 1]]);
+                    let pair = UdpPair::of(src, port(l4), dst, port(l4 + 2));
+                    app::quic(self, l4 + 8..end, Some(pair));
                 } else {
                     self.policy(l4 + 8..end);
                 }

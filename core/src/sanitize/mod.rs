@@ -1211,6 +1211,92 @@ mod quic_tests {
         assert_ne!(record(&out, 3), record(&input, 3));
     }
 
+    /// Initials quoted in ICMP errors open with the keys of the quoted
+    /// datagram's conversation, as in UDP. A browser that gives up on a
+    /// handshake closes its socket at once; the server's late ACK-only
+    /// Initials (their DCID the client's empty ID, keys from the client's
+    /// first DCID) then come back as port unreachable. They were zeroed
+    /// (the quoted packet had no conversation to take keys from). A quote
+    /// cut short (it no longer authenticates) is still zeroed.
+    #[test]
+    fn initials_quoted_in_icmp_errors_open_with_their_conversations_keys() {
+        use crate::detect::testpcap::{ipv4, quic_initial};
+        let (client_id, server_id) = ([0x33; 8], [0x44; 8]);
+        let hello = client_hello("quoted.example", &["h3"])[5..].to_vec();
+        let server_hello = [2, 0, 0, 4, 3, 3, 0, 0];
+        // ACK, then CONNECTION_CLOSE with a reason.
+        let mut ack_close = vec![0x02, 0x05, 0x09, 0x01, 0x00, 0x00, 0x01];
+        ack_close.extend_from_slice(&[0x1c, 0x01, 0x00, 0x0b]);
+        ack_close.extend_from_slice(b"secret-host");
+        let port_unreachable = |from: [u8; 4], to: [u8; 4], quoted: &[u8]| {
+            let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(quoted);
+            ipv4(from, to, 1, &icmp)
+        };
+        let client = quic_initial(1, &client_id, &client_id, false, 1, &{
+            quic_crypto_frame(0, &hello)
+        });
+        let server = quic_initial(1, &client_id, &[], true, 0, &{
+            quic_crypto_frame(0, &server_hello)
+        });
+        let late_server = quic_initial(1, &client_id, &[], true, 4, &ack_close);
+        let late_client = quic_initial(1, &client_id, &server_id, false, 5, &[0x01]);
+        let mut p = Pcap::new();
+        p.push(0, &udp(C, 48472, S, 443, &client));
+        p.push(1, &udp(S, 443, C, 48472, &server));
+        p.push(
+            2,
+            &port_unreachable(C, S, &udp(S, 443, C, 48472, &late_server)),
+        );
+        p.push(
+            3,
+            &port_unreachable(S, C, &udp(C, 48472, S, 443, &late_client)),
+        );
+        // As Linux quotes at most 576 bytes of IPv4: the Initial is cut.
+        let cut = udp(S, 443, C, 48472, &late_server);
+        p.push(4, &port_unreachable(C, S, &cut[..576 - 28]));
+        let input = p.bytes().to_vec();
+        let (out, summary, _) = sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32])).unwrap();
+        assert_eq!(out.len(), input.len());
+        assert_eq!(
+            (
+                summary.counters.quic_initials_rewritten,
+                summary.counters.quic_initials_redacted
+            ),
+            (4, 1)
+        );
+        assert!(!out.windows(11).any(|w| w == b"secret-host"));
+        assert!(!out.windows(14).any(|w| w == b"quoted.example"));
+        // The quoted server Initial opens, with its reason zeroed and the
+        // rest (ACK) as it was.
+        use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
+        let (salt, prefix) = initial_candidates(1)[0];
+        let keys = PacketKeys::initial(salt, prefix, &client_id, true).unwrap();
+        let record = |b: &[u8], i: usize| {
+            let mut pos = 24;
+            for _ in 0..i {
+                pos += 16 + u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            }
+            let len = u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+            b[pos + 16..pos + 16 + len].to_vec()
+        };
+        // Past the IP, ICMP, quoted IP and UDP headers; the packet number
+        // after first byte, version, DCID and SCID lengths, token, length.
+        let pkt = &record(&out, 2)[20 + 8 + 20 + 8..];
+        let opened = open_packet(&keys, pkt, 10, None).expect("opens");
+        assert_eq!(opened.pn, 4);
+        let reason = ack_close.len() - 11;
+        assert_eq!(opened.payload[..reason], ack_close[..reason]);
+        assert_eq!(opened.payload[reason..ack_close.len()], [0; 11]);
+        // Deterministic.
+        assert_eq!(
+            sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32]))
+                .unwrap()
+                .0,
+            out
+        );
+    }
+
     #[test]
     fn a_split_quic_hello_is_rewritten_in_every_packet_after_a_second_pass() {
         let sni = "secret-service.example.com";

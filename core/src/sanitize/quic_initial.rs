@@ -123,7 +123,8 @@ impl QuicState {
 /// Rewrite the Initial packet `pkt` (one whole long-header packet: first
 /// byte through the end of its Length) in place. `pn_off` is where the
 /// (protected) packet number starts, `dcid` the Destination Connection ID,
-/// `pair` the UDP conversation (None inside an ICMP error).
+/// `pair` the UDP conversation (inside an ICMP error, that of the quoted
+/// datagram; None: unknown, only the packet's own DCID gives keys).
 ///
 /// A client Initial opens with keys from its own DCID, or, once the server
 /// has given the client another ID, from the DCID of the conversation's
