@@ -31,7 +31,7 @@ export interface AnalyzeOptions {
   longConnThreshold?: number;
   /** Shorthand of `detect.ports.maxOrdinaryPort` (default 1024). */
   unusualPortThreshold?: number;
-  flow?: { idleTimeoutSecs?: number; maxFlows?: number };
+  flow?: { idleTimeoutSecs?: number; maxFlows?: number; closedTimeoutSecs?: number };
   detect?: DetectOptions;
   /** Anomaly scoring; `false` turns it off (as `{ enabled: false }`). */
   anomaly?: boolean | AnomalyOptions;
@@ -265,6 +265,8 @@ export interface FlowTotals {
   idle_timeouts: number;
   evicted: number;
   omitted_from_list: number;
+  /** Only with `flow.closedTimeoutSecs` (live capture): closed TCP flows ended by it. */
+  closed_timeouts?: number;
 }
 
 export interface Talker {
@@ -319,7 +321,7 @@ export interface FlowSummary {
   icmp_type: number | null;
   icmp_code: number | null;
   vlan: number | null;
-  end_reason: "capture_end" | "idle_timeout" | "evicted" | "port_reuse";
+  end_reason: "capture_end" | "idle_timeout" | "evicted" | "port_reuse" | "closed";
 }
 
 /** Where to look in the capture: 1-based frame number, time, Community ID. */

@@ -167,7 +167,7 @@ UNKNOWN_KEY_MESSAGE = (
 
 #: sha256 of ",".join(OPTION_NAMES); web-demo/test/parity.test.mjs asserts the
 #: same digest for the wasm front's optionNames(), so both accept the same keys.
-OPTION_NAMES_SHA256 = "20741911de7c0c25caadf79ee2d76df53c4b600efc87c27e99ae3f33939432e0"
+OPTION_NAMES_SHA256 = "0d7a96439ffdd5b48d3832e37a9a8dccd7c5752d804898119748aa9952be036b"
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ pub const OPTION_DOCS: &[(&str, &str)] = &[
     ("flow", "The flow table"),
     ("flow.idle_timeout_secs", "Seconds without a packet (capture time) after which a flow is finished (at least 1)"),
     ("flow.max_flows", "Most flows held at once; beyond it the longest-idle flows are finished early (at least 1)"),
-    ("flow.closed_timeout_secs", "A TCP flow closed by a reset or a FIN each way ends after this many quiet seconds; 0: it waits for the idle timeout (`pcaplens live` uses 5)"),
+    ("flow.closed_timeout_secs", "A TCP flow closed by a reset or a FIN each way ends after this many quiet seconds; 0: it waits for the idle timeout (`pcaplens live` uses 2)"),
     ("detect", "The detectors (failures and findings)"),
     ("detect.max_instances", "Most instances listed per failure class (totals are never capped)"),
     ("detect.tcp", "TCP failures"),

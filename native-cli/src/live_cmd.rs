@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds a closed TCP flow stays after its last packet in live capture
 /// (files keep it until the idle timeout: their reports do not change).
-const LIVE_CLOSED_TIMEOUT_SECS: u64 = 5;
+const LIVE_CLOSED_TIMEOUT_SECS: u64 = 2;
 
 /// How often the analysis tells the engine the time when packets are few.
 const CLOCK_TICK: Duration = Duration::from_millis(250);
@@ -37,7 +37,12 @@ pub struct LiveArgs {
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: Option<String>,
     /// Replay this capture file through the live path instead (with --realtime: at its own pace)
-    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interface")]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "interface"
+    )]
     pub read: Option<PathBuf>,
     /// With -r: send packets at the pace of their timestamps
     #[arg(long, requires = "read")]
@@ -60,6 +65,11 @@ pub struct LiveArgs {
     /// Kernel capture buffer in bytes (set before the capture starts)
     #[arg(short = 'B', long, value_name = "BYTES")]
     pub buffer_size: Option<i32>,
+    /// Hand each packet over as it arrives (off: libpcap batches them for at
+    /// most 100 ms; immediate mode gives each packet a whole snaplen-sized slot
+    /// of the kernel buffer, so bursts need a larger -B)
+    #[arg(long)]
+    pub immediate: bool,
     /// Stop after this many seconds
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
@@ -238,7 +248,10 @@ fn list_interfaces() -> Result<u8> {
 
 /// Open and activate the capture; on failure, print what to do and return
 /// the exit status.
-fn open_interface(iface: &str, args: &LiveArgs) -> std::result::Result<pcap::Capture<pcap::Active>, u8> {
+fn open_interface(
+    iface: &str,
+    args: &LiveArgs,
+) -> std::result::Result<pcap::Capture<pcap::Active>, u8> {
     let known = pcap::Device::list().unwrap_or_default();
     if !known.is_empty() && !known.iter().any(|d| d.name == iface) {
         eprintln!("pcaplens live: no interface {iface:?}; these can be captured on:");
@@ -257,7 +270,7 @@ fn open_interface(iface: &str, args: &LiveArgs) -> std::result::Result<pcap::Cap
     inactive = inactive
         .promisc(!args.no_promisc)
         .snaplen(args.snaplen.max(64))
-        .immediate_mode(true)
+        .immediate_mode(args.immediate)
         .precision(pcap::Precision::Nano)
         .timeout(100);
     if let Some(b) = args.buffer_size {
@@ -294,6 +307,12 @@ fn open_interface(iface: &str, args: &LiveArgs) -> std::result::Result<pcap::Cap
             return Err(crate::exit::BAD_INPUT);
         }
     }
+    // As tcpdump says it: scripts wait for this line.
+    eprintln!(
+        "pcaplens live: listening on {iface}, link-type {}, snapshot length {} bytes",
+        cap.get_datalink().0,
+        args.snaplen.max(64)
+    );
     Ok(cap)
 }
 
@@ -321,6 +340,8 @@ fn capture_loop(
         match cap.next_packet() {
             Ok(p) => {
                 let h = *p.header;
+                // time_t and suseconds_t are narrower on some platforms.
+                #[allow(clippy::unnecessary_cast)]
                 let pkt = Packet {
                     ts: h.ts.tv_sec as i64 * 1_000_000_000 + h.ts.tv_usec as i64,
                     link,
@@ -635,11 +656,7 @@ fn analyse(
 
 /// Write what the engine decided: findings (and with `flows`, ended flows)
 /// as JSON lines. Returns the number of alerts written.
-fn write_events(
-    engine: &mut Engine,
-    out: &mut Option<Box<dyn Write>>,
-    flows: bool,
-) -> Result<u64> {
+fn write_events(engine: &mut Engine, out: &mut Option<Box<dyn Write>>, flows: bool) -> Result<u64> {
     let mut alerts = 0;
     let mut wrote = false;
     while let Some(ev) = engine.poll_event() {

@@ -16,6 +16,7 @@ mod options;
 mod robustness;
 mod sanitize;
 mod traffic_apps;
+mod traffic_live;
 mod traffic_sanitize;
 mod traffic_transport;
 mod zeek_oracle;

@@ -868,7 +868,8 @@ impl FlowTable {
         let closed_timeout = self.cfg.closed_timeout_secs as i64 * 1_000_000_000;
         let mut interval = (timeout / 4).max(1_000_000_000);
         if closed_timeout > 0 {
-            interval = interval.min(closed_timeout.max(1_000_000_000));
+            // Closed flows end within a quarter of their timeout of it.
+            interval = interval.min((closed_timeout / 4).max(1_000_000_000));
         }
         match self.next_sweep_ts {
             None => self.next_sweep_ts = Some(ts.saturating_add(interval)),

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""`pcaplens live` on a real interface (tests/integration/traffic_live.rs).
+
+    live.py SCENARIO PCAPLENS OUT_DIR TAG
+
+Two throw-away network namespaces joined by a veth. In namespace b: an HTTP
+server, a DNS resolver (dnsmasq), tcpdump and `pcaplens live` on the same
+interface. From namespace a: curl, dig and an nmap SYN scan. Writes
+OUT_DIR/result.json with what happened and when (monotonic seconds), what
+pcaplens printed and its exit status; the Rust test judges it.
+
+Scenarios:
+- main: the traffic above; pcaplens writes alerts (with flows) and keeps the
+  packets (--write); SIGINT at the end.
+- filter: the same traffic with `-f "tcp port 80"`.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from transport import Lab  # noqa: E402  (namespaces, veths, processes, cleanup)
+
+SERVER, CLIENT = "10.6.0.2", "10.6.0.1"
+
+
+def wait_line(p, needle, what, timeout=20):
+    """Read p's stderr until a line holds needle; returns what was read."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: no %r in %s s: %s" % (what, needle, timeout, seen.decode()))
+        line = p.stderr.readline()
+        if not line:
+            raise RuntimeError("%s died: %s" % (what, seen.decode()))
+        seen += line
+    return seen.decode()
+
+
+def alerts_of(path):
+    out = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    out.append(json.loads(line))
+    return out
+
+
+def scenario(lab, pcaplens, out, bpf):
+    a, b = lab.ns("a"), lab.ns("b")
+    va, vb = lab.veth(a, b)
+    for ns, iface in ((a, va), (b, vb)):
+        # No IPv6 neighbour discovery or MLD chatter: both captures see only the test's traffic.
+        lab.sysctl(ns, "net.ipv6.conf.%s.disable_ipv6" % iface, 1)
+    lab.ip(a, "addr add %s/24 dev %s" % (CLIENT, va))
+    lab.ip(b, "addr add %s/24 dev %s" % (SERVER, vb))
+    www = os.path.join(out, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("<html>pcaplens live test</html>\n" * 50)
+    lab.spawn(b, [sys.executable, "-m", "http.server", "--bind", SERVER, "--directory", www, "80"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lab.spawn(b, ["dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                  "--listen-address=%s" % SERVER, "--port=53", "--user=root",
+                  "--pid-file=%s" % os.path.join(out, "dnsmasq.pid"),
+                  "--address=/www.live.test/%s" % SERVER, "--log-facility=-"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tcpdump_file = lab.capture(b, vb, "tcpdump.pcap", "ethernet", snaplen=65535)
+    alerts = os.path.join(out, "alerts.json")
+    kept = os.path.join(out, "kept.pcap")
+    report = open(os.path.join(out, "report.json"), "wb")
+    cmd = [pcaplens, "live", "-i", vb, "--json", "--status", "--interval", "1",
+           "--alerts", alerts, "--eve-flows", "-w", kept]
+    if bpf:
+        cmd += ["-f", bpf]
+    live = lab.spawn(b, cmd, stdout=report, stderr=subprocess.PIPE)
+    wait_line(live, b"listening on", "pcaplens live")
+    time.sleep(0.5)
+    times = {}
+    # Let the servers bind (dnsmasq and http.server start in parallel with the captures).
+    for _ in range(50):
+        r = lab.spawn(a, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "http://%s/index.html" % SERVER], stdout=subprocess.PIPE)
+        code = r.communicate(timeout=10)[0].decode()
+        if code == "200":
+            break
+        time.sleep(0.2)
+    times["http_done"] = time.monotonic()
+    dig = lab.run(a, ["dig", "+short", "+tries=1", "+time=2", "@" + SERVER, "www.live.test"])
+    lab.run(a, ["dig", "+short", "+tries=1", "+time=2", "@" + SERVER, "nxdomain.live.test"])
+    times["dns_done"] = time.monotonic()
+    if not bpf:
+        lab.run(a, ["nmap", "-n", "-Pn", "-T5", "--max-retries", "1", "-sS", "-p1-200", SERVER],
+                timeout=120)
+        times["scan_done"] = time.monotonic()
+        # The scan alert, while the capture still runs.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if any(x.get("kind") == "scan" for x in alerts_of(alerts)):
+                times["scan_alert_seen"] = time.monotonic()
+                break
+            time.sleep(0.1)
+    # A quiet link: flows end by the clock (closed ones after a few seconds).
+    time.sleep(4)
+    flows_before_stop = [x for x in alerts_of(alerts) if x.get("event") == "flow_ended"]
+    status_lines = []
+    lab.stop_captures()
+    times["stop"] = time.monotonic()
+    live.send_signal(signal.SIGINT)
+    err = live.stderr.read().decode()
+    rc = live.wait(timeout=30)
+    report.close()
+    status_lines = [l for l in err.splitlines() if l.startswith("pcaplens live: ") and "packets" in l]
+    return {
+        "rc": rc,
+        "stderr": err[-4000:],
+        "status_lines": len(status_lines),
+        "times": times,
+        "dig": dig.strip(),
+        "flows_before_stop": flows_before_stop,
+        "alerts": alerts_of(alerts),
+        "tcpdump": os.path.basename(tcpdump_file),
+        "kept": os.path.basename(kept),
+    }
+
+
+def main():
+    name, pcaplens, out, tag = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    os.makedirs(out, exist_ok=True)
+    lab = Lab(tag, out)
+
+    def too_long(*_):
+        raise TimeoutError("scenario %s took over 150 s" % name)
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(150)
+    try:
+        res = scenario(lab, pcaplens, out, "tcp port 80" if name == "filter" else None)
+    finally:
+        signal.alarm(0)
+        lab.close()
+    res["scenario"] = name
+    with open(os.path.join(out, "result.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
