@@ -33,6 +33,7 @@
 //! | anomalies | [`anomaly`] | Isolation Forest over per-flow features, seeded, explained |
 //! | statistics | [`stats`] | totals, protocol hierarchy, talkers, conversations |
 //! | output | [`report`] | the one serde data contract, versioned, deterministic |
+//! | SIEM output | [`eve`] | Suricata EVE JSON lines (`flow`, `alert`, `stats`) from events, schema-valid |
 //! | errors | [`error`] | typed errors with stable codes, offsets and frame numbers |
 //! | evidence | [`evidence`] | the compact, masked evidence pack and the offline diagnosis |
 //! | rewriting | [`sanitize`] | keyed, length-preserving scrubbing of a capture, with a leak audit |
@@ -54,6 +55,7 @@ pub mod decode;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod eve;
 pub mod evidence;
 pub mod flow;
 pub mod generate;

@@ -24,6 +24,28 @@ pub fn rfc3339(ts_nanos: i64) -> String {
     )
 }
 
+/// Suricata's EVE rendering (UTC, microseconds, numeric offset):
+/// `2016-01-08T20:59:15.320017+0000`.
+pub fn suricata(ts_nanos: i64) -> String {
+    let micros = ts_nanos.div_euclid(1000);
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}+0000",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Nanoseconds since the epoch from the report's seconds (µs-exact).
+pub fn nanos_from_secs(ts_secs: f64) -> i64 {
+    (ts_secs * 1e6).round() as i64 * 1000
+}
+
 // Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -53,5 +75,16 @@ mod tests {
             rfc3339(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn suricata_format() {
+        assert_eq!(
+            suricata(1_452_286_755_320_017_999),
+            "2016-01-08T20:59:15.320017+0000"
+        );
+        assert_eq!(suricata(-1), "1969-12-31T23:59:59.999999+0000");
+        let t = nanos_from_secs(ts_secs(1_452_286_755_320_017_000));
+        assert_eq!(t, 1_452_286_755_320_017_000);
     }
 }

@@ -5,10 +5,11 @@ use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::detect::blocklist::{parse_list, Indicator};
-use pcaplens_core::{AnalyzerConfig, FlowSummary, Report};
+use pcaplens_core::eve::EveWriter;
+use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Show a progress bar only for inputs at least this large (and only on a terminal).
@@ -19,9 +20,13 @@ pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng); `-` reads standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print the full JSON report instead of the terminal summary
+    /// Print the full JSON report instead of the terminal summary (= --format json)
     #[arg(long)]
     pub json: bool,
+    /// Output: human (terminal summary), json (the full report) or eve
+    /// (Suricata EVE JSON lines: a `flow` event per flow, an `alert` per finding)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
     /// Write every flow to this file (NDJSON, or CSV when the name ends in .csv)
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
@@ -74,6 +79,17 @@ pub struct AnalyzeArgs {
     pub anomaly_features: Option<PathBuf>,
 }
 
+/// What `analyze` prints on standard output.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The terminal summary
+    Human,
+    /// The full JSON report (as --json)
+    Json,
+    /// Suricata EVE JSON lines (docs/eve.md), written as the analysis decides them
+    Eve,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlowsFormat {
     Ndjson,
@@ -81,6 +97,20 @@ pub enum FlowsFormat {
 }
 
 impl AnalyzeArgs {
+    /// The output format: `--format`, or json for `--json`. `Err` when the
+    /// two disagree.
+    fn output_format(&self) -> std::result::Result<OutputFormat, String> {
+        match (self.json, self.format) {
+            (false, f) => Ok(f.unwrap_or(OutputFormat::Human)),
+            (true, None | Some(OutputFormat::Json)) => Ok(OutputFormat::Json),
+            (true, Some(f)) => Err(format!(
+                "--json and --format {} disagree: give one of them",
+                f.to_possible_value()
+                    .map_or("?".into(), |v| v.get_name().to_string())
+            )),
+        }
+    }
+
     /// The flags given, as keys of the core's option mapping (flags not
     /// given stay out, so they never override the `--config` file).
     fn flag_options(&self) -> Map<String, Value> {
@@ -255,6 +285,13 @@ fn load_blocklists(paths: &[PathBuf]) -> std::result::Result<Vec<Indicator>, Vec
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<u8> {
+    let format = match args.output_format() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let mut cfg = match args.config() {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -288,10 +325,22 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         Some(p) => Some(FeatureSink::open(p)?),
         None => None,
     };
+    let stdout = io::stdout();
+    // A large buffer: a report lists thousands of flows, and stdout's line
+    // buffering would otherwise turn every 8 KiB into two system calls.
+    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut results: Vec<(String, Outcome)> = Vec::new();
     for path in &args.files {
         let label = path.display().to_string();
-        let outcome = analyze_one(path, &cfg, &args, &label, sink.as_mut(), features.as_mut())?;
+        let outcome = if format == OutputFormat::Eve {
+            let sinks = Sinks {
+                flows: sink.as_mut(),
+                features: features.as_mut(),
+            };
+            eve_one(path, &cfg, &args, &label, sinks, &mut out)?
+        } else {
+            analyze_one(path, &cfg, &args, &label, sink.as_mut(), features.as_mut())?
+        };
         results.push((label, outcome));
     }
     if let Some(f) = features.as_mut() {
@@ -329,11 +378,9 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         }
     }
 
-    let stdout = io::stdout();
-    // A large buffer: a report lists thousands of flows, and stdout's line
-    // buffering would otherwise turn every 8 KiB into two system calls.
-    let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    if args.json {
+    if format == OutputFormat::Eve {
+        // The lines went out during the analysis.
+    } else if format == OutputFormat::Json {
         let reports: Vec<(&String, &Report)> = results
             .iter()
             .filter_map(|(l, o)| match o {
@@ -376,20 +423,9 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     Ok(status)
 }
 
-fn analyze_one(
-    path: &std::path::Path,
-    cfg: &AnalyzerConfig,
-    args: &AnalyzeArgs,
-    label: &str,
-    mut sink: Option<&mut FlowSink>,
-    features: Option<&mut FeatureSink>,
-) -> Result<Outcome> {
-    let input = match pcaplens_native_io::Input::open(path) {
-        Ok(i) => i,
-        Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
-    };
-    let size = input.size();
-    let bar = match size {
+/// A progress bar on stderr for a large input, when stderr is a terminal.
+fn progress_bar(size: Option<u64>, args: &AnalyzeArgs) -> Option<indicatif::ProgressBar> {
+    match size {
         Some(n) if n >= PROGRESS_MIN_BYTES && !args.no_progress && io::stderr().is_terminal() => {
             let pb = indicatif::ProgressBar::new(n);
             pb.set_style(
@@ -402,7 +438,100 @@ fn analyze_one(
             Some(pb)
         }
         _ => None,
+    }
+}
+
+/// The `--flows` and `--anomaly-features` outputs of a run.
+struct Sinks<'a> {
+    flows: Option<&'a mut FlowSink>,
+    features: Option<&'a mut FeatureSink>,
+}
+
+/// `--format eve`: the capture read in order into an analyzer with events
+/// on, an EVE line written for each event as it is polled after each chunk
+/// (so memory follows the live flows, not the capture), then the report
+/// (for the exit status and the other outputs).
+fn eve_one(
+    path: &Path,
+    cfg: &AnalyzerConfig,
+    args: &AnalyzeArgs,
+    label: &str,
+    mut sinks: Sinks<'_>,
+    out: &mut impl Write,
+) -> Result<Outcome> {
+    let input = match pcaplens_native_io::Input::open(path) {
+        Ok(i) => i,
+        Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
     };
+    let bar = progress_bar(input.size(), args);
+    let mut reader: Box<dyn Read> = match input {
+        pcaplens_native_io::Input::File(f) => Box::new(f),
+        pcaplens_native_io::Input::Stream(r) => r,
+    };
+    let mut analyzer = Analyzer::new(cfg.clone())?.with_events();
+    let mut eve = EveWriter::new();
+    if path.as_os_str() != "-" {
+        eve = eve.with_pcap_filename(label);
+    }
+    let mut drain = |analyzer: &mut Analyzer, out: &mut dyn Write| -> Result<()> {
+        while let Some(event) = analyzer.poll_event() {
+            if let Some(line) = eve.line(&event) {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    };
+    let mut buf = vec![0u8; pcaplens_native_io::READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {label}")),
+        };
+        // A capture error ends the reading; the report keeps what came before.
+        let failed = analyzer.feed(&buf[..n]).is_err();
+        drain(&mut analyzer, out)?;
+        if let Some(s) = sinks.flows.as_deref_mut() {
+            s.write(label, &analyzer.drain_flows())?;
+        }
+        if let Some(pb) = &bar {
+            pb.inc(n as u64);
+            pb.set_message(format!("{} packets", analyzer.progress().packets));
+        }
+        if failed {
+            break;
+        }
+    }
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    analyzer.close();
+    drain(&mut analyzer, out)?;
+    let (report, rest, matrix) = analyzer.finish_with_features();
+    if let Some(s) = sinks.flows {
+        s.write(label, &rest)?;
+    }
+    if let (Some(f), Some(m)) = (sinks.features, matrix) {
+        f.write(label, &m)?;
+    }
+    Ok(Outcome::Report(Box::new(report)))
+}
+
+fn analyze_one(
+    path: &std::path::Path,
+    cfg: &AnalyzerConfig,
+    args: &AnalyzeArgs,
+    label: &str,
+    mut sink: Option<&mut FlowSink>,
+    features: Option<&mut FeatureSink>,
+) -> Result<Outcome> {
+    let input = match pcaplens_native_io::Input::open(path) {
+        Ok(i) => i,
+        Err(e) => return Ok(Outcome::OpenFailed(format!("cannot open: {e}"))),
+    };
+    let bar = progress_bar(input.size(), args);
     let analysis = pcaplens_native_io::analyze_input(input, cfg.clone(), |analyzer, len| {
         if let Some(pb) = &bar {
             pb.inc(len as u64);

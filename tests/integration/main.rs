@@ -9,6 +9,7 @@ mod conformance_app;
 mod conformance_tcp;
 mod corpus_manifest;
 mod engine;
+mod eve;
 mod findings;
 mod fixtures;
 mod llm;

@@ -356,12 +356,23 @@ impl BlocklistDetector {
                 ts: ts_secs(ts),
                 community_id: ctx.community_id(),
                 summary: format!("blocklisted {} in {}: {value}", e.text(), place.name()),
-                detail: serde_json::json!({
-                    "indicator": e.text(),
-                    "indicator_source": e.source,
-                    "matched_in": place.name(),
-                    "value": value,
-                }),
+                detail: {
+                    let mut d = serde_json::json!({
+                        "indicator": e.text(),
+                        "indicator_source": e.source,
+                        "matched_in": place.name(),
+                        "value": value,
+                    });
+                    // The packet's flow (originator, responder), for outputs
+                    // that name both ends of an alert (EVE, ECS).
+                    if let Some(src) = ctx.community_id_source() {
+                        let port = |i: usize| src.ports.map_or(0, |p| [p.0, p.1][i]);
+                        d["transport"] = crate::stats::transport_name(src.proto).into();
+                        d["orig"] = super::long_lived::endpoint(src.src, port(0), src.proto).into();
+                        d["resp"] = super::long_lived::endpoint(src.dst, port(1), src.proto).into();
+                    }
+                    d
+                },
             }
         });
         let acc = self.hits.entry((idx, place, value)).or_insert(Acc {
