@@ -307,7 +307,8 @@ fn tcp_state(conn_state: &str) -> Option<&'static str> {
 /// Suricata's `flow.reason` for the report's `end_reason`.
 fn end_reason(reason: &str) -> &'static str {
     match reason {
-        "idle_timeout" => "timeout",
+        // A closed flow that stayed quiet: Suricata's closed-state timeout.
+        "idle_timeout" | "closed" => "timeout",
         "evicted" => "forced",
         "port_reuse" => "tcp_reuse",
         "capture_end" => "shutdown",

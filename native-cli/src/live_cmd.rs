@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use pcaplens_core::capture::writer::PcapWriter;
 use pcaplens_core::capture::{Event as CaptureEvent, Reader};
+use pcaplens_core::eve::{EveWriter, StatsCounters};
 use pcaplens_core::{AnalyzerConfig, Engine, Event};
 use serde_json::{json, Map, Value};
 use std::fs::File;
@@ -76,12 +77,15 @@ pub struct LiveArgs {
     /// Stop after this many packets
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Write alerts (and with --eve-flows, ended flows) as JSON lines to FILE (`-`: stdout)
+    /// Write alerts (and with --eve-flows, ended flows) as Suricata EVE JSON lines to FILE (`-`: stdout)
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
-    /// Also write one line per ended flow to the alerts file
+    /// Also write one EVE `flow` line per ended flow to the alerts file
     #[arg(long, requires = "alerts")]
     pub eve_flows: bool,
+    /// Write an EVE `stats` line to the alerts file every SECS seconds (0: never)
+    #[arg(long, default_value_t = 0, value_name = "SECS", requires = "alerts")]
+    pub stats_interval: u64,
     /// Keep the captured packets in this pcap file (what the analysis saw)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -485,6 +489,8 @@ fn analyse(
         )) as Box<dyn Write>),
         None => None,
     };
+    let mut eve = EveWriter::new();
+    let mut last_stats_event = Instant::now();
     let mut writer: Option<(PcapWriter, BufWriter<File>)> = None;
     let show_status = args.status || io::stderr().is_terminal();
     let started = Instant::now();
@@ -555,7 +561,26 @@ fn analyse(
                 out.flush()?;
             }
         }
-        alert_count += write_events(&mut engine, &mut alerts, args.eve_flows)?;
+        alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows)?;
+        if args.stats_interval > 0
+            && last_stats_event.elapsed() >= Duration::from_secs(args.stats_interval)
+        {
+            last_stats_event = Instant::now();
+            if let Some(a) = &mut alerts {
+                let c = StatsCounters {
+                    uptime_secs: started.elapsed().as_secs(),
+                    kernel_packets: counters.received.total,
+                    kernel_drops: counters.kernel_dropped.total,
+                    kernel_ifdrops: counters.if_dropped.total,
+                    packets,
+                    flows_active: engine.live_flows() as u64,
+                    ..Default::default()
+                };
+                let now = wall_nanos() + clock_offset.unwrap_or(0);
+                writeln!(a, "{}", pcaplens_core::eve::stats_event(now, &c))?;
+                a.flush()?;
+            }
+        }
         if show_status && last_status.elapsed() >= Duration::from_secs(args.interval.max(1)) {
             let secs = last_status.elapsed().as_secs_f64();
             last_status = Instant::now();
@@ -594,7 +619,7 @@ fn analyse(
         }
     }
     engine.close();
-    alert_count += write_events(&mut engine, &mut alerts, args.eve_flows)?;
+    alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows)?;
     if let Some(a) = &mut alerts {
         a.flush()?;
     }
@@ -654,18 +679,24 @@ fn analyse(
     Ok(crate::exit::OK)
 }
 
-/// Write what the engine decided: findings (and with `flows`, ended flows)
-/// as JSON lines. Returns the number of alerts written.
-fn write_events(engine: &mut Engine, out: &mut Option<Box<dyn Write>>, flows: bool) -> Result<u64> {
+/// Write what the engine decided: findings as EVE `alert` lines (and with
+/// `flows`, ended flows as `flow` lines). Returns the number of alerts.
+fn write_events(
+    engine: &mut Engine,
+    eve: &mut EveWriter,
+    out: &mut Option<Box<dyn Write>>,
+    flows: bool,
+) -> Result<u64> {
     let mut alerts = 0;
     let mut wrote = false;
     while let Some(ev) = engine.poll_event() {
         let line = match &ev {
             Event::Finding(_) => {
                 alerts += 1;
-                crate::eve_out::alert_line(&ev)
+                eve.line(&ev)
             }
-            Event::FlowEnded(_) if flows => crate::eve_out::flow_line(&ev),
+            // Through the writer even when not written: it marks alerted flows.
+            Event::FlowEnded(_) => eve.line(&ev).filter(|_| flows),
             _ => None,
         };
         if let (Some(line), Some(o)) = (line, out.as_mut()) {

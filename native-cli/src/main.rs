@@ -3,7 +3,6 @@
 
 mod analyze_cmd;
 mod ask_cmd;
-mod eve_out;
 mod generate_cmd;
 mod human;
 mod input;

@@ -126,25 +126,43 @@ fn live_capture_alerts_while_running_and_reports_what_it_kept() {
         .unwrap_or_else(|| panic!("{ctx}: no scan alert while capturing: {}", res["alerts"]));
     let late = seen - t["scan_done"].as_f64().unwrap();
     assert!(late <= 5.0, "{ctx}: scan alert {late:.1} s after the scan");
-    let scans: Vec<&Value> = res["alerts"]
-        .as_array()
-        .unwrap()
+    let lines = res["alerts"].as_array().unwrap();
+    let scans: Vec<&Value> = lines
         .iter()
-        .filter(|a| a["kind"] == "scan")
+        .filter(|a| {
+            a["event_type"] == "alert" && a["alert"]["metadata"]["pcaplens_kind"][0] == "scan"
+        })
         .collect();
     assert!(
         scans
             .iter()
-            .any(|a| a["detail"]["scanner"] == "10.6.0.1" && a["detail"]["pattern"] == "vertical"),
-        "{ctx}: {scans:?}"
+            .any(|a| a["src_ip"] == "10.6.0.1" && a["alert"]["signature_id"] == 9_000_001),
+        "{ctx}: no vertical scan alert from the scanner: {scans:?}"
+    );
+    // The alert file is Suricata EVE: every line validates against its schema.
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/schemas/validate_eve.py"))
+        .arg(r.dir.join("alerts.json"))
+        .output()
+        .expect("run validate_eve.py");
+    assert!(
+        out.status.success(),
+        "{ctx}: alerts.json vs the EVE schema: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lines.iter().any(|l| l["event_type"] == "stats"),
+        "{ctx}: no stats line"
     );
 
     // A quiet link: flows ended by the clock before the capture stopped.
     let early = res["flows_before_stop"].as_array().unwrap();
     assert!(
-        early
-            .iter()
-            .any(|f| f["resp_port"] == 80 && f["end_reason"] == "closed"),
+        early.iter().any(|f| f["dest_port"] == 80
+            && f["metadata"]["flowvars"].as_array().is_some_and(|v| v
+                .iter()
+                .any(|kv| kv["key"] == "pcaplens.end_reason" && kv["value"] == "closed"))),
         "{ctx}: no HTTP flow ended by the clock: {early:?}"
     );
     assert!(res["status_lines"].as_u64().unwrap() >= 1, "{ctx}");

@@ -40,6 +40,12 @@ def wait_line(p, needle, what, timeout=20):
     return seen.decode()
 
 
+def is_scan(line):
+    """An EVE alert line of a scan finding."""
+    return (line.get("event_type") == "alert"
+            and line["alert"].get("metadata", {}).get("pcaplens_kind") == ["scan"])
+
+
 def alerts_of(path):
     out = []
     if os.path.exists(path):
@@ -75,7 +81,7 @@ def scenario(lab, pcaplens, out, bpf):
     kept = os.path.join(out, "kept.pcap")
     report = open(os.path.join(out, "report.json"), "wb")
     cmd = [pcaplens, "live", "-i", vb, "--json", "--status", "--interval", "1",
-           "--alerts", alerts, "--eve-flows", "-w", kept]
+           "--alerts", alerts, "--eve-flows", "--stats-interval", "1", "-w", kept]
     if bpf:
         cmd += ["-f", bpf]
     live = lab.spawn(b, cmd, stdout=report, stderr=subprocess.PIPE)
@@ -101,13 +107,13 @@ def scenario(lab, pcaplens, out, bpf):
         # The scan alert, while the capture still runs.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if any(x.get("kind") == "scan" for x in alerts_of(alerts)):
+            if any(is_scan(x) for x in alerts_of(alerts)):
                 times["scan_alert_seen"] = time.monotonic()
                 break
             time.sleep(0.1)
     # A quiet link: flows end by the clock (closed ones after a few seconds).
     time.sleep(4)
-    flows_before_stop = [x for x in alerts_of(alerts) if x.get("event") == "flow_ended"]
+    flows_before_stop = [x for x in alerts_of(alerts) if x.get("event_type") == "flow"]
     status_lines = []
     lab.stop_captures()
     times["stop"] = time.monotonic()
