@@ -49,7 +49,7 @@ export interface DetectOptions {
   perf?: { slowDnsMs?: number; slowHttpMs?: number; slowHandshakeMs?: number; highRetransmissionRate?: number };
   scan?: {
     verticalMinPorts?: number; horizontalMinHosts?: number; sweepMinHosts?: number; windowSecs?: number;
-    maxSources?: number; maxProbesPerSource?: number; maxListed?: number;
+    maxSources?: number; maxProbesPerSource?: number; maxListed?: number; retireAfterSecs?: number;
   };
   /** Entries: IP addresses, CIDR ranges and domains. */
   blocklist?: { entries?: string[] };

@@ -186,6 +186,7 @@ pub const OPTION_DOCS: &[(&str, &str)] = &[
     ("detect.scan.max_sources", "Most scan sources tracked (memory bound)"),
     ("detect.scan.max_probes_per_source", "Most distinct probes kept per source (the rest are counted)"),
     ("detect.scan.max_listed", "Most ports or targets listed per finding (counts are never capped)"),
+    ("detect.scan.retire_after_secs", "A source with no new probe for this many seconds is done: its scans are decided and its probes forgotten; 0: kept to the end (`pcaplens live` uses 600)"),
     ("detect.blocklist", "Blocklist matches (`--blocklist FILE` adds entries from files)"),
     ("detect.blocklist.entries", "Blocklist entries: IP addresses, CIDR ranges and domains (a domain also matches its subdomains)"),
     ("detect.ports", "Servers on unusual ports"),

@@ -208,7 +208,12 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
 /// The options: `--config`, `--set` and the blocklists, over live defaults
 /// (closed TCP flows end a few seconds after their last packet).
 fn config(args: &LiveArgs) -> std::result::Result<AnalyzerConfig, String> {
-    let base = json!({"flow": {"closed_timeout_secs": LIVE_CLOSED_TIMEOUT_SECS}});
+    // Memory follows the active scanners: a quiet source's scans are decided
+    // and its probes forgotten after twice the default scan window.
+    let base = json!({
+        "flow": {"closed_timeout_secs": LIVE_CLOSED_TIMEOUT_SECS},
+        "detect": {"scan": {"retire_after_secs": 600}},
+    });
     let mut cfg = args.options.resolve_over(&base, Map::new())?;
     for path in &args.blocklist {
         let text = std::fs::read_to_string(path)

@@ -355,3 +355,49 @@ fn polled_events_add_up_to_the_report_totals() {
     assert!(failures > 100, "{failures}");
     assert!(findings > 10, "{findings}");
 }
+
+/// Live settings: closed flows end after 2 s and a scanner quiet for 30 s is
+/// retired (its probes forgotten, its scans kept). One scan: the same
+/// finding as without retiring. The scan again half an hour later: a second
+/// episode, a second finding (kept together, they make one). Each finding
+/// is announced once.
+#[test]
+fn quiet_scanners_are_retired_with_their_scans_kept() {
+    let once = scenario(Scenario::PortScan, 3000, 11);
+    let again = twice(&once, 1800);
+    let mut keep = AnalyzerConfig::default();
+    keep.flow.closed_timeout_secs = 2;
+    let mut retire = keep.clone();
+    retire.detect.scan.retire_after_secs = 30;
+    let run = |bytes: &[u8], cfg: AnalyzerConfig| {
+        let pkts = packets(bytes);
+        let mut e = Engine::new(cfg).unwrap().with_events();
+        let mut events = Vec::new();
+        for p in &pkts {
+            e.handle_packet(p.ts, p.link, p.orig_len, &p.data);
+            // The caller's clock, as live capture tells it.
+            e.handle_timeout(p.ts);
+            drain(&mut e, &mut events);
+        }
+        let last = pkts.last().unwrap().ts;
+        for k in 1..=20 {
+            e.handle_timeout(last + k * 10_000_000_000);
+            drain(&mut e, &mut events);
+        }
+        e.close();
+        drain(&mut e, &mut events);
+        let scans = events
+            .iter()
+            .filter(|e| matches!(e, Event::Finding(f) if f.kind == "scan"))
+            .count() as u64;
+        let report = e.finish();
+        assert_eq!(scans, report.findings.scans.total, "one event per scan");
+        report.findings.scans
+    };
+    let kept = run(&once, keep.clone());
+    assert!(kept.total >= 1);
+    assert_eq!(run(&once, retire.clone()), kept);
+    let (kept, retired) = (run(&again, keep), run(&again, retire));
+    assert_eq!(retired.total, 2 * kept.total, "{retired:?}");
+    assert_eq!(retired.probe_flows, kept.probe_flows);
+}

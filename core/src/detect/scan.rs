@@ -45,6 +45,11 @@ pub struct ScanConfig {
     pub max_probes_per_source: usize,
     /// Most ports / targets listed per finding (counts are never capped).
     pub max_listed: usize,
+    /// A source with no new probe for this many seconds is done: its scans
+    /// are decided and its probes forgotten (memory follows the active
+    /// scanners). 0: every source is kept to the end (files; `pcaplens live`
+    /// uses twice the window).
+    pub retire_after_secs: u64,
 }
 
 impl Default for ScanConfig {
@@ -57,6 +62,7 @@ impl Default for ScanConfig {
             max_sources: 65_536,
             max_probes_per_source: 16_384,
             max_listed: 100,
+            retire_after_secs: 0,
         }
     }
 }
@@ -148,6 +154,8 @@ impl Probe {
 
 #[derive(Clone, Default)]
 struct Source {
+    /// First time of the newest probe (for `retire_after_secs`).
+    newest: i64,
     probes: Vec<Probe>,
     /// With events on: each group's distinct targets and when each was first
     /// probed, to decide a scan as its probes arrive.
@@ -207,6 +215,11 @@ pub struct ScanDetector {
     /// Groups already sent as events (events only): the final report keeps
     /// them as they were announced.
     announced: BTreeSet<(IpAddr, GroupKey)>,
+    /// Findings of sources retired for quiet (`retire_after_secs`).
+    retired: Vec<(IpAddr, GroupKey, ScanFinding)>,
+    /// Retired findings past [`MAX_RETIRED`] (counted in `total` only).
+    retired_dropped: u64,
+    next_retire: i64,
 }
 
 impl ScanDetector {
@@ -219,6 +232,9 @@ impl ScanDetector {
             probe_flows: 0,
             untracked: 0,
             announced: BTreeSet::new(),
+            retired: Vec::new(),
+            retired_dropped: 0,
+            next_retire: i64::MIN,
         }
     }
 
@@ -311,86 +327,178 @@ impl ScanDetector {
     }
 
     /// The scan findings of everything so far, most probes first, each
-    /// with its group.
+    /// with its group (retired sources' included).
     fn findings(&self) -> Vec<(IpAddr, GroupKey, ScanFinding)> {
-        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
-        let mut found = Vec::new();
+        let mut found = self.retired.clone();
         let mut sources: Vec<(&IpAddr, &Source)> = self.sources.iter().collect();
         sources.sort_by_key(|(a, _)| **a);
         for (src, s) in sources {
-            let announced = |key| self.announced.contains(&(*src, key));
-            let any_announced = self
-                .announced
-                .range((*src, GroupKey::Vertical(IpAddr::from([0u8; 4])))..)
-                .next()
-                .is_some_and(|(a, _)| a == src);
-            if !any_announced
-                && (s.probes.len() as u64)
-                    < self
-                        .cfg
-                        .vertical_min_ports
-                        .min(self.cfg.horizontal_min_hosts)
-                        .min(self.cfg.sweep_min_hosts)
-            {
-                continue;
-            }
-            let mut ctx = Group {
-                cfg: &self.cfg,
-                cap: self.cap,
-                scanner: *src,
-                window,
-                out: &mut found,
-            };
-            // Vertical: per target host, distinct (transport, port).
-            let mut p: Vec<&Probe> = s.probes.iter().filter(|p| p.kind != 6).collect();
-            p.sort_by_key(|p| (p.dst, p.proto, p.port, p.ts));
-            for group in p.chunk_by(|a, b| a.dst == b.dst) {
-                let key = GroupKey::Vertical(group[0].dst);
-                ctx.emit(key, announced(key), group, |p| (p.proto, p.port, None));
-            }
-            // Ping sweep: echo requests, distinct hosts.
-            let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
-            e.sort_by_key(|p| (p.dst, p.ts));
-            let before = ctx.out.len();
-            if !e.is_empty() {
-                let key = GroupKey::Sweep;
-                ctx.emit(key, announced(key), &e, |p| (0, 0, Some(p.dst)));
-            }
-            let sweep = (ctx.out.len() > before).then_some(before);
-            let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
-            // Horizontal: per (transport, port), distinct hosts.
-            p.retain(|p| !p.vertical_only);
-            p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
-            for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
-                let key = GroupKey::Horizontal(group[0].proto, group[0].port);
-                // Host discovery: nmap -sn sends, besides the echo request, a
-                // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
-                // probes of one port to hosts that were all swept are part of
-                // the sweep (their kind is added to it), not a second scan
-                // (unless that scan was already announced as one).
-                if let Some(i) = sweep {
-                    if group[0].proto == 6
-                        && !announced(key)
-                        && group.iter().all(|p| swept.contains(&p.dst))
-                    {
-                        ctx.add_kinds(i, group);
-                        continue;
-                    }
-                }
-                ctx.emit(key, announced(key), group, |p| (0, 0, Some(p.dst)));
-            }
+            self.source_findings(*src, s, &mut found);
         }
-        found.sort_by(|(_, _, a), (_, _, b)| {
-            b.probes
-                .cmp(&a.probes)
-                .then_with(|| a.scanner.cmp(&b.scanner))
-                .then_with(|| a.pattern.cmp(&b.pattern))
-                .then_with(|| a.targets.cmp(&b.targets))
-                .then_with(|| a.ports.cmp(&b.ports))
-        });
+        sort_findings(&mut found);
         found
     }
+
+    /// The findings of one source's probes, added to `found`.
+    fn source_findings(
+        &self,
+        src: IpAddr,
+        s: &Source,
+        found: &mut Vec<(IpAddr, GroupKey, ScanFinding)>,
+    ) {
+        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
+        let announced = |key| self.announced.contains(&(src, key));
+        let any_announced = self
+            .announced
+            .range((src, GroupKey::Vertical(IpAddr::from([0u8; 4])))..)
+            .next()
+            .is_some_and(|(a, _)| *a == src);
+        if !any_announced
+            && (s.probes.len() as u64)
+                < self
+                    .cfg
+                    .vertical_min_ports
+                    .min(self.cfg.horizontal_min_hosts)
+                    .min(self.cfg.sweep_min_hosts)
+        {
+            return;
+        }
+        let mut ctx = Group {
+            cfg: &self.cfg,
+            cap: self.cap,
+            scanner: src,
+            window,
+            out: found,
+        };
+        // Vertical: per target host, distinct (transport, port).
+        let mut p: Vec<&Probe> = s.probes.iter().filter(|p| p.kind != 6).collect();
+        p.sort_by_key(|p| (p.dst, p.proto, p.port, p.ts));
+        for group in p.chunk_by(|a, b| a.dst == b.dst) {
+            let key = GroupKey::Vertical(group[0].dst);
+            ctx.emit(key, announced(key), group, |p| (p.proto, p.port, None));
+        }
+        // Ping sweep: echo requests, distinct hosts.
+        let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
+        e.sort_by_key(|p| (p.dst, p.ts));
+        let before = ctx.out.len();
+        if !e.is_empty() {
+            let key = GroupKey::Sweep;
+            ctx.emit(key, announced(key), &e, |p| (0, 0, Some(p.dst)));
+        }
+        let sweep = (ctx.out.len() > before).then_some(before);
+        let swept: BTreeSet<IpAddr> = e.iter().map(|p| p.dst).collect();
+        // Horizontal: per (transport, port), distinct hosts.
+        p.retain(|p| !p.vertical_only);
+        p.sort_by_key(|p| (p.proto, p.port, p.dst, p.ts));
+        for group in p.chunk_by(|a, b| a.proto == b.proto && a.port == b.port) {
+            let key = GroupKey::Horizontal(group[0].proto, group[0].port);
+            // Host discovery: nmap -sn sends, besides the echo request, a
+            // SYN to 443 and an ACK to 80 to every host it sweeps. TCP
+            // probes of one port to hosts that were all swept are part of
+            // the sweep (their kind is added to it), not a second scan
+            // (unless that scan was already announced as one).
+            if let Some(i) = sweep {
+                if group[0].proto == 6
+                    && !announced(key)
+                    && group.iter().all(|p| swept.contains(&p.dst))
+                {
+                    ctx.add_kinds(i, group);
+                    continue;
+                }
+            }
+            ctx.emit(key, announced(key), group, |p| (0, 0, Some(p.dst)));
+        }
+    }
+
+    /// Announce the findings of `found` not announced yet (events only): the
+    /// end of input, or a source retired, decides them.
+    fn announce_rest(&mut self, found: &[(IpAddr, GroupKey, ScanFinding)]) {
+        if !self.out.enabled() {
+            return;
+        }
+        for (src, key, finding) in found {
+            if self.announced.insert((*src, *key)) {
+                self.out.finding(|| super::outbox::FindingEvent {
+                    kind: "scan",
+                    frame: finding.evidence.first().map_or(0, |e| e.frame),
+                    ts: finding.first_ts,
+                    community_id: finding
+                        .evidence
+                        .first()
+                        .map(|e| e.community_id.clone())
+                        .unwrap_or_default(),
+                    summary: format!(
+                        "{} {} scan: {} targets, {} ports, {} probes",
+                        finding.scanner,
+                        finding.pattern,
+                        finding.target_count,
+                        finding.port_count,
+                        finding.probes
+                    ),
+                    detail: serde_json::to_value(finding).unwrap_or_default(),
+                });
+            }
+        }
+    }
+
+    /// Live capture (`retire_after_secs`): sources with no probe for that
+    /// long are done; their scans are kept as findings (at most
+    /// [`MAX_RETIRED`], the most probes first; the rest counted) and their
+    /// probes forgotten, so memory follows the active scanners.
+    fn retire_quiet_sources(&mut self, now: i64) {
+        let after = (self.cfg.retire_after_secs as i64).saturating_mul(1_000_000_000);
+        if after == 0 || now < self.next_retire {
+            return;
+        }
+        self.next_retire = now.saturating_add((after / 4).max(1_000_000_000));
+        let cutoff = now.saturating_sub(after);
+        let mut quiet: Vec<IpAddr> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.newest < cutoff)
+            .map(|(a, _)| *a)
+            .collect();
+        quiet.sort();
+        for src in quiet {
+            let Some(s) = self.sources.remove(&src) else {
+                continue;
+            };
+            let mut found = Vec::new();
+            self.source_findings(src, &s, &mut found);
+            self.announce_rest(&found);
+            self.retired.extend(found);
+            let gone: Vec<(IpAddr, GroupKey)> = self
+                .announced
+                .range((src, GroupKey::Vertical(IpAddr::from([0u8; 4])))..)
+                .take_while(|(a, _)| *a == src)
+                .copied()
+                .collect();
+            for k in gone {
+                self.announced.remove(&k);
+            }
+        }
+        if self.retired.len() > 2 * MAX_RETIRED {
+            sort_findings(&mut self.retired);
+            self.retired_dropped += (self.retired.len() - MAX_RETIRED) as u64;
+            self.retired.truncate(MAX_RETIRED);
+        }
+    }
 }
+
+/// Most probes first (ties: scanner address, then pattern, targets, ports).
+fn sort_findings(found: &mut [(IpAddr, GroupKey, ScanFinding)]) {
+    found.sort_by(|(_, _, a), (_, _, b)| {
+        b.probes
+            .cmp(&a.probes)
+            .then_with(|| a.scanner.cmp(&b.scanner))
+            .then_with(|| a.pattern.cmp(&b.pattern))
+            .then_with(|| a.targets.cmp(&b.targets))
+            .then_with(|| a.ports.cmp(&b.ports))
+    });
+}
+
+/// Most findings of retired sources kept (see `ScanConfig::retire_after_secs`).
+const MAX_RETIRED: usize = 1024;
 
 /// A finished flow judged as a probe.
 struct ProbeKind {
@@ -556,6 +664,7 @@ impl Detector for ScanDetector {
             ts: f.first_ts,
             frame: f.first_frame,
         };
+        s.newest = s.newest.max(probe.ts);
         s.probes.push(probe);
         if self.out.enabled() {
             self.follow(src, probe, || f.community_id().to_string());
@@ -564,38 +673,24 @@ impl Detector for ScanDetector {
 
     /// End of input: the scans not announced yet (events only).
     fn on_input_end(&mut self) {
-        if !self.out.enabled() {
-            return;
+        let mut found = Vec::new();
+        let mut sources: Vec<(&IpAddr, &Source)> = self.sources.iter().collect();
+        sources.sort_by_key(|(a, _)| **a);
+        for (src, s) in sources {
+            self.source_findings(*src, s, &mut found);
         }
-        for (src, key, finding) in self.findings() {
-            if self.announced.insert((src, key)) {
-                self.out.finding(|| super::outbox::FindingEvent {
-                    kind: "scan",
-                    frame: finding.evidence.first().map_or(0, |e| e.frame),
-                    ts: finding.first_ts,
-                    community_id: finding
-                        .evidence
-                        .first()
-                        .map(|e| e.community_id.clone())
-                        .unwrap_or_default(),
-                    summary: format!(
-                        "{} {} scan: {} targets, {} ports, {} probes",
-                        finding.scanner,
-                        finding.pattern,
-                        finding.target_count,
-                        finding.port_count,
-                        finding.probes
-                    ),
-                    detail: serde_json::to_value(&finding).unwrap_or_default(),
-                });
-            }
-        }
+        sort_findings(&mut found);
+        self.announce_rest(&found);
+    }
+
+    fn on_timeout(&mut self, now: i64) {
+        self.retire_quiet_sources(now);
     }
 
     fn finish_findings(&mut self, out: &mut Findings) {
         let found: Vec<ScanFinding> = self.findings().into_iter().map(|(_, _, f)| f).collect();
         out.scans = ScanReport {
-            total: found.len() as u64,
+            total: found.len() as u64 + self.retired_dropped,
             scans: found,
             probe_flows: self.probe_flows,
             untracked_probes: self.untracked,
