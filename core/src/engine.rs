@@ -268,6 +268,15 @@ impl Engine {
         }
     }
 
+    /// Replace the blocklist (`detect.blocklist.entries`) from the next packet
+    /// on: a long-running caller reloading its list files. Hits so far stay
+    /// in the report under the entries that matched them; the report's
+    /// `findings.blocklist.entries` counts the list in force at the end.
+    pub fn set_blocklist(&mut self, entries: Vec<crate::detect::blocklist::Indicator>) {
+        self.pipe.detectors.set_blocklist(entries.clone());
+        self.pipe.cfg.detect.blocklist.entries = entries;
+    }
+
     /// The caller's clock (same epoch and unit as the packets' timestamps):
     /// flows idle past the timeout end now, without waiting for a packet.
     pub fn handle_timeout(&mut self, now_nanos: i64) {
@@ -722,5 +731,71 @@ mod tests {
             let ip: IpAddr = a.parse().unwrap();
             assert_eq!(addr_string(ip), ip.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod blocklist_reload {
+    use super::{Engine, Event};
+    use crate::detect::blocklist::parse_list;
+    use crate::generate::wire::{udp_frame, Host, IpParams};
+    use crate::options::AnalyzerConfig;
+
+    fn frame(dst: [u8; 4], sport: u16) -> Vec<u8> {
+        let host = |ip: [u8; 4], m: u8| Host {
+            mac: [2, 0, 0, 0, 0, m],
+            ip: ip.into(),
+        };
+        let ip = IpParams {
+            id: sport,
+            ttl: 64,
+            flow_label: 0,
+        };
+        udp_frame(
+            &host([10, 0, 0, 1], 1),
+            &host(dst, 2),
+            sport,
+            5000,
+            b"x",
+            ip,
+        )
+    }
+
+    fn hits(e: &mut Engine) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Some(ev) = e.poll_event() {
+            if let Event::Finding(f) = ev {
+                if f.kind == "blocklist" {
+                    v.push(f.detail["indicator"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        v
+    }
+
+    /// A reloaded list matches from the next packet on; earlier hits stay in
+    /// the report, and the list's name collectors follow it.
+    #[test]
+    fn set_blocklist_replaces_the_list_from_the_next_packet() {
+        let mut cfg = AnalyzerConfig::default();
+        cfg.detect.blocklist.entries = parse_list("10.0.0.2\n", "a.txt").unwrap();
+        let mut e = Engine::new(cfg).unwrap().with_events();
+        let s = 1_000_000_000i64;
+        e.handle_packet(s, 1, 60, &frame([10, 0, 0, 2], 1000));
+        e.handle_packet(2 * s, 1, 60, &frame([10, 0, 0, 3], 1001));
+        assert_eq!(hits(&mut e), ["10.0.0.2"]);
+        e.set_blocklist(parse_list("10.0.0.3\n10.0.0.2/32\n", "a.txt").unwrap());
+        e.handle_packet(3 * s, 1, 60, &frame([10, 0, 0, 3], 1002));
+        assert_eq!(hits(&mut e), ["10.0.0.3"]);
+        e.set_blocklist(Vec::new());
+        e.handle_packet(4 * s, 1, 60, &frame([10, 0, 0, 3], 1003));
+        e.handle_packet(5 * s, 1, 60, &frame([10, 0, 0, 2], 1004));
+        assert!(hits(&mut e).is_empty());
+        let r = e.finish();
+        let b = &r.findings.blocklist;
+        assert_eq!(b.entries, 0);
+        assert_eq!(b.total_hits, 2);
+        let names: Vec<&str> = b.hits.iter().map(|h| h.indicator.as_str()).collect();
+        assert_eq!(names, ["10.0.0.2", "10.0.0.3"]);
     }
 }

@@ -7,19 +7,26 @@
 //! and counted, never buffered without limit. The analysis thread feeds the
 //! core's [`Engine`] and tells it the time ([`Engine::handle_timeout`]), so
 //! idle flows end on a quiet link. SIGINT or SIGTERM ends the capture, every
-//! flow and the report; a second SIGINT exits at once.
+//! flow and the report; a second SIGINT exits at once. SIGHUP reopens the
+//! alert and log files and reloads the blocklists (logrotate's convention).
+//!
+//! `-w FILE` keeps the packets, rotated with `-C`/`-G`/`-W` as tcpdump does
+//! ([`crate::live_write`]); `--log-file` copies the console log to a
+//! rotating file ([`crate::live_log`]).
 
+use crate::live_log::{self, log};
+use crate::live_write::{RotatingPcap, Rotation};
 use crate::options_args::OptionArgs;
 use anyhow::{Context, Result};
 use clap::Args;
-use pcaplens_core::capture::writer::PcapWriter;
 use pcaplens_core::capture::{Event as CaptureEvent, Reader};
+use pcaplens_core::detect::blocklist::Indicator;
 use pcaplens_core::eve::{EveWriter, StatsCounters};
 use pcaplens_core::{AnalyzerConfig, Engine, Event};
 use serde_json::{json, Map, Value};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -86,9 +93,41 @@ pub struct LiveArgs {
     /// Write an EVE `stats` line to the alerts file every SECS seconds (0: never)
     #[arg(long, default_value_t = 0, value_name = "SECS", requires = "alerts")]
     pub stats_interval: u64,
-    /// Keep the captured packets in this pcap file (what the analysis saw)
+    /// Keep the captured packets in this pcap file (what the analysis saw).
+    /// With -C or -G it rotates: FILE, then FILE1, FILE2, … (tcpdump's -C names)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// With -w: start the next file before the current one would exceed MB
+    /// million bytes (tcpdump's -C)
+    #[arg(short = 'C', long = "file-size", value_name = "MB", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub file_size: Option<u64>,
+    /// With -w: start the next file with the first packet SECS seconds (wall
+    /// clock) or more after the current file was opened (named FILE1, FILE2, …
+    /// as with -C; no packet, no file)
+    #[arg(short = 'G', long = "rotate-seconds", value_name = "SECS", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub rotate_seconds: Option<u64>,
+    /// With -C or -G: a ring of N files (FILE … FILE<N-1>, then FILE is
+    /// overwritten), as tcpdump's -W with -C
+    #[arg(short = 'W', long = "file-count", value_name = "N", requires = "write",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub file_count: Option<u32>,
+    /// Also write the console log (status lines, messages) to FILE, each line
+    /// after an RFC 3339 UTC timestamp; FILE is rotated to FILE.1, FILE.2, …
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Rotate the log file before it would exceed this many bytes
+    #[arg(
+        long,
+        default_value_t = 10_000_000,
+        value_name = "BYTES",
+        requires = "log_file"
+    )]
+    pub log_max_bytes: u64,
+    /// Old log files kept (FILE.1 … FILE.N; 0: the log file is emptied instead)
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "log_file")]
+    pub log_keep: u32,
     /// At the end, print the full JSON report (as `analyze --json`, plus a `live` section)
     #[arg(long)]
     pub json: bool,
@@ -102,6 +141,7 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 65_536, value_name = "N")]
     pub queue_packets: usize,
     /// Blocklist file (repeatable): one IP, CIDR range or domain a line
+    /// (read again on SIGHUP)
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
     #[command(flatten)]
@@ -159,19 +199,39 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
         eprintln!("pcaplens live: give an interface (-i IFACE) or a file to replay (-r FILE)");
         return Ok(crate::exit::BAD_INPUT);
     }
-    let cfg = match config(args) {
+    if args.file_count.is_some() && args.file_size.is_none() && args.rotate_seconds.is_none() {
+        eprintln!("pcaplens live: -W (--file-count) needs -C or -G");
+        return Ok(crate::exit::BAD_INPUT);
+    }
+    if let Some(path) = &args.log_file {
+        match live_log::RotatingLog::open(path, args.log_max_bytes, args.log_keep) {
+            Ok(l) => live_log::set_file(l),
+            Err(e) => {
+                eprintln!(
+                    "pcaplens live: cannot open the log file {}: {e}",
+                    path.display()
+                );
+                return Ok(crate::exit::BAD_INPUT);
+            }
+        }
+    }
+    let (cfg, option_entries) = match config(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pcaplens: {e}");
+            log!("pcaplens: {e}");
             return Ok(crate::exit::BAD_INPUT);
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
     #[cfg(unix)]
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping exits at once (status 130).
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second signal while stopping exits at once (status 130).
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
     }
     let (tx, rx) = sync_channel::<Msg>(args.queue_packets.max(1));
     let queue_drops = Arc::new(AtomicU64::new(0));
@@ -189,7 +249,7 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
             let file = match file {
                 Ok(f) => f,
                 Err(e) => {
-                    eprintln!("pcaplens: {e:#}");
+                    log!("pcaplens: {e:#}");
                     return Ok(crate::exit::BAD_INPUT);
                 }
             };
@@ -199,15 +259,21 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
         }
         _ => unreachable!("checked above"),
     };
-    let result = analyse(args, cfg, rx, &stop, &queue_drops);
+    let signals = Signals {
+        stop: &stop,
+        hup: &hup,
+        option_entries,
+    };
+    let result = analyse(args, cfg, rx, &signals, &queue_drops);
     source_stop.store(true, Ordering::Relaxed);
     let _ = source.join();
     result
 }
 
 /// The options: `--config`, `--set` and the blocklists, over live defaults
-/// (closed TCP flows end a few seconds after their last packet).
-fn config(args: &LiveArgs) -> std::result::Result<AnalyzerConfig, String> {
+/// (closed TCP flows end a few seconds after their last packet). Also
+/// returns the blocklist entries of the options alone (a reload keeps them).
+fn config(args: &LiveArgs) -> std::result::Result<(AnalyzerConfig, Vec<Indicator>), String> {
     // Memory follows the active scanners: a quiet source's scans are decided
     // and its probes forgotten after twice the default scan window.
     let base = json!({
@@ -215,7 +281,18 @@ fn config(args: &LiveArgs) -> std::result::Result<AnalyzerConfig, String> {
         "detect": {"scan": {"retire_after_secs": 600}},
     });
     let mut cfg = args.options.resolve_over(&base, Map::new())?;
-    for path in &args.blocklist {
+    let option_entries = cfg.detect.blocklist.entries.clone();
+    cfg.detect
+        .blocklist
+        .entries
+        .extend(read_blocklists(&args.blocklist)?);
+    Ok((cfg, option_entries))
+}
+
+/// The entries of the `--blocklist` files, in order.
+fn read_blocklists(paths: &[PathBuf]) -> std::result::Result<Vec<Indicator>, String> {
+    let mut entries = Vec::new();
+    for path in paths {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read blocklist {}: {e}", path.display()))?;
         let list = pcaplens_core::detect::blocklist::parse_list(&text, &path.display().to_string())
@@ -229,9 +306,83 @@ fn config(args: &LiveArgs) -> std::result::Result<AnalyzerConfig, String> {
                     first.reason
                 )
             })?;
-        cfg.detect.blocklist.entries.extend(list);
+        entries.extend(list);
     }
-    Ok(cfg)
+    Ok(entries)
+}
+
+/// What the signal handlers set, and what a reload needs.
+struct Signals<'a> {
+    stop: &'a AtomicBool,
+    /// SIGHUP: reopen the alert and log files, reload the blocklists.
+    hup: &'a AtomicBool,
+    /// The blocklist entries of `--config`/`--set` (kept on reload).
+    option_entries: Vec<Indicator>,
+}
+
+/// The alerts file: created (emptied) at the start, appended to when
+/// reopened (created anew if it was moved away).
+fn open_alerts(path: &Path, reopen: bool) -> Result<Box<dyn Write>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    let f = if reopen {
+        OpenOptions::new().create(true).append(true).open(path)
+    } else {
+        File::create(path)
+    };
+    let f = f.with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(BufWriter::new(f)))
+}
+
+/// SIGHUP: reopen the alert and log files at their paths and read the
+/// blocklists again (a list that does not read keeps the one in force).
+fn reload(
+    args: &LiveArgs,
+    signals: &Signals<'_>,
+    engine: &mut Engine,
+    alerts: &mut Option<Box<dyn Write>>,
+) -> Result<()> {
+    let mut done = Vec::new();
+    if let Some(e) = live_log::reopen() {
+        match e {
+            Ok(p) => done.push(format!("log {}", p.display())),
+            Err(e) => log!("pcaplens live: SIGHUP: cannot reopen the log file: {e}"),
+        }
+    }
+    if let (Some(path), Some(old)) = (&args.alerts, alerts.as_mut()) {
+        if path.as_os_str() != "-" {
+            old.flush()?;
+            match open_alerts(path, true) {
+                Ok(new) => {
+                    *alerts = Some(new);
+                    done.push(format!("alerts {}", path.display()));
+                }
+                // The capture goes on; alerts go to the file still open.
+                Err(e) => log!("pcaplens live: SIGHUP: {e:#}; alerts go on to the old file"),
+            }
+        }
+    }
+    if !args.blocklist.is_empty() {
+        match read_blocklists(&args.blocklist) {
+            Ok(list) => {
+                let mut entries = signals.option_entries.clone();
+                entries.extend(list);
+                done.push(format!("blocklist ({} entries)", entries.len()));
+                engine.set_blocklist(entries);
+            }
+            Err(e) => log!("pcaplens live: SIGHUP: blocklist not reloaded, the old one stays: {e}"),
+        }
+    }
+    log!(
+        "pcaplens live: SIGHUP: reopened/reloaded {}",
+        if done.is_empty() {
+            "nothing".to_string()
+        } else {
+            done.join(", ")
+        }
+    );
+    Ok(())
 }
 
 fn list_interfaces() -> Result<u8> {
@@ -249,7 +400,7 @@ fn list_interfaces() -> Result<u8> {
             Ok(crate::exit::OK)
         }
         Err(e) => {
-            eprintln!("pcaplens live: cannot list interfaces: {e}");
+            log!("pcaplens live: cannot list interfaces: {e}");
             Ok(crate::exit::FAILURE)
         }
     }
@@ -263,16 +414,16 @@ fn open_interface(
 ) -> std::result::Result<pcap::Capture<pcap::Active>, u8> {
     let known = pcap::Device::list().unwrap_or_default();
     if !known.is_empty() && !known.iter().any(|d| d.name == iface) {
-        eprintln!("pcaplens live: no interface {iface:?}; these can be captured on:");
+        log!("pcaplens live: no interface {iface:?}; these can be captured on:");
         for d in &known {
-            eprintln!("  {}", d.name);
+            log!("  {}", d.name);
         }
         return Err(crate::exit::BAD_INPUT);
     }
     let mut inactive = match pcap::Capture::from_device(iface) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pcaplens live: {iface}: {e}");
+            log!("pcaplens live: {iface}: {e}");
             return Err(crate::exit::BAD_INPUT);
         }
     };
@@ -290,7 +441,7 @@ fn open_interface(
         Err(e) => {
             let text = e.to_string();
             if text.contains("ermission") || text.contains("not permitted") {
-                eprintln!(
+                log!(
                     "pcaplens live: no permission to capture on {iface} ({text}); run as root or \
                      grant the binary the capability: sudo setcap cap_net_raw,cap_net_admin=eip {}",
                     std::env::current_exe()
@@ -298,7 +449,7 @@ fn open_interface(
                         .unwrap_or_else(|_| "pcaplens".into())
                 );
             } else {
-                eprintln!("pcaplens live: cannot capture on {iface}: {text}");
+                log!("pcaplens live: cannot capture on {iface}: {text}");
             }
             return Err(crate::exit::BAD_INPUT);
         }
@@ -306,18 +457,18 @@ fn open_interface(
     let mut cap = match cap.setnonblock() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pcaplens live: {iface}: cannot read without blocking: {e}");
+            log!("pcaplens live: {iface}: cannot read without blocking: {e}");
             return Err(crate::exit::FAILURE);
         }
     };
     if let Some(filter) = &args.bpf {
         if let Err(e) = cap.filter(filter, true) {
-            eprintln!("pcaplens live: bad capture filter {filter:?}: {e}");
+            log!("pcaplens live: bad capture filter {filter:?}: {e}");
             return Err(crate::exit::BAD_INPUT);
         }
     }
     // As tcpdump says it: scripts wait for this line.
-    eprintln!(
+    log!(
         "pcaplens live: listening on {iface}, link-type {}, snapshot length {} bytes",
         cap.get_datalink().0,
         args.snaplen.max(64)
@@ -483,20 +634,26 @@ fn analyse(
     args: &LiveArgs,
     cfg: AnalyzerConfig,
     rx: Receiver<Msg>,
-    stop: &AtomicBool,
+    signals: &Signals<'_>,
     queue_drops: &AtomicU64,
 ) -> Result<u8> {
+    let stop = signals.stop;
     let mut engine = Engine::new(cfg)?.with_events();
     let mut alerts = match &args.alerts {
-        Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout()) as Box<dyn Write>),
-        Some(p) => Some(Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )) as Box<dyn Write>),
+        Some(p) => Some(open_alerts(p, false)?),
         None => None,
     };
     let mut eve = EveWriter::new();
     let mut last_stats_event = Instant::now();
-    let mut writer: Option<(PcapWriter, BufWriter<File>)> = None;
+    let snaplen = args.snaplen.max(64) as u32;
+    let mut writer = args.write.as_ref().map(|path| {
+        let rotation = Rotation {
+            max_bytes: args.file_size.map(|mb| mb.saturating_mul(1_000_000)),
+            every: args.rotate_seconds.map(Duration::from_secs),
+            files: args.file_count,
+        };
+        RotatingPcap::new(path, rotation, snaplen)
+    });
     let show_status = args.status || io::stderr().is_terminal();
     let started = Instant::now();
     let wall_start = wall_nanos();
@@ -521,24 +678,16 @@ fn analyse(
         {
             break;
         }
+        if signals.hup.swap(false, Ordering::Relaxed) {
+            reload(args, signals, &mut engine, &mut alerts)?;
+        }
         match rx.recv_timeout(CLOCK_TICK) {
             Ok(Msg::Packet(p)) => {
                 if clock_offset.is_none() {
                     clock_offset = Some(if replaying { p.ts - wall_nanos() } else { 0 });
                 }
-                if let Some(path) = &args.write {
-                    if writer.is_none() {
-                        let f = File::create(path)
-                            .with_context(|| format!("cannot create {}", path.display()))?;
-                        writer = Some((
-                            PcapWriter::new(p.link, args.snaplen.max(64) as u32, true),
-                            BufWriter::new(f),
-                        ));
-                    }
-                    if let Some((w, out)) = &mut writer {
-                        w.write_record(p.ts.max(0) as u64, p.orig_len, &p.data);
-                        out.write_all(&w.take_bytes())?;
-                    }
+                if let Some(w) = &mut writer {
+                    w.write(p.ts, p.link, p.orig_len, &p.data)?;
                 }
                 engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
                 packets += 1;
@@ -562,8 +711,8 @@ fn analyse(
                     engine.handle_timeout(wall_nanos() + off);
                 }
             }
-            if let Some((_, out)) = &mut writer {
-                out.flush()?;
+            if let Some(w) = &mut writer {
+                w.flush()?;
             }
         }
         alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows)?;
@@ -589,7 +738,7 @@ fn analyse(
         if show_status && last_status.elapsed() >= Duration::from_secs(args.interval.max(1)) {
             let secs = last_status.elapsed().as_secs_f64();
             last_status = Instant::now();
-            eprintln!(
+            log!(
                 "{}",
                 status_line(
                     packets,
@@ -608,9 +757,8 @@ fn analyse(
     while let Ok(msg) = rx.try_recv() {
         match msg {
             Msg::Packet(p) if args.count.is_none_or(|c| packets < c) => {
-                if let Some((w, out)) = &mut writer {
-                    w.write_record(p.ts.max(0) as u64, p.orig_len, &p.data);
-                    out.write_all(&w.take_bytes())?;
+                if let Some(w) = &mut writer {
+                    w.write(p.ts, p.link, p.orig_len, &p.data)?;
                 }
                 engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
                 packets += 1;
@@ -628,8 +776,8 @@ fn analyse(
     if let Some(a) = &mut alerts {
         a.flush()?;
     }
-    if let Some((_, out)) = &mut writer {
-        out.flush()?;
+    if let Some(w) = &mut writer {
+        w.flush()?;
     }
     let live_flows = engine.live_flows();
     let report = engine.finish();
@@ -678,7 +826,7 @@ fn analyse(
     }
     out.flush()?;
     if let Some(e) = source_error {
-        eprintln!("pcaplens live: the source ended with an error: {e}");
+        log!("pcaplens live: the source ended with an error: {e}");
         return Ok(crate::exit::PARTIAL);
     }
     Ok(crate::exit::OK)

@@ -8,6 +8,8 @@ mod human;
 mod input;
 mod keyfile;
 mod live_cmd;
+mod live_log;
+mod live_write;
 mod llm;
 mod options_args;
 mod prepare_cmd;
@@ -51,9 +53,18 @@ Examples:
   pcaplens live -i eth0 --alerts alerts.json          # alerts as JSON lines while capturing
   pcaplens live -i eth0 -f 'tcp or udp port 53' --duration 60 --json > report.json
   pcaplens live -r capture.pcap --realtime --alerts -  # replay a file at its own pace
+  pcaplens live -i eth0 -w keep.pcap -C 100 -W 10     # a ring of 10 files of 100 MB
+  pcaplens live -i eth0 -w keep.pcap -G 3600 --log-file live.log   # a new file every hour
+
+Files: -w FILE with -C or -G writes FILE, then FILE1, FILE2, … (each a complete
+pcap; no strftime patterns); -W N reuses the first N names. --log-file FILE gets
+the stderr lines with an RFC 3339 UTC timestamp, rotated to FILE.1 … FILE.N
+(--log-max-bytes, --log-keep). See docs/live.md.
 
 Stop with Ctrl-C (SIGINT) or SIGTERM: every flow ends and the report is printed
-(a second Ctrl-C exits at once). Capturing needs root or the capabilities:
+(a second Ctrl-C exits at once). SIGHUP reopens the --alerts and --log-file files
+at their paths (created anew if moved away: logrotate) and reads the --blocklist
+files again. Capturing needs root or the capabilities:
   sudo setcap cap_net_raw,cap_net_admin=eip $(command -v pcaplens)
 
 Exit status:

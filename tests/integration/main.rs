@@ -12,6 +12,7 @@ mod engine;
 mod eve;
 mod findings;
 mod fixtures;
+mod live_files;
 mod llm;
 mod options;
 mod robustness;

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 /// What one entry matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum IndicatorKind {
     Ip(IpAddr),
     /// Network address (host bits cleared) and prefix length.
@@ -28,7 +28,7 @@ pub enum IndicatorKind {
 }
 
 /// One blocklist entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Indicator {
     pub kind: IndicatorKind,
     /// Where it came from (e.g. "lists/bad.txt:12"), shown with each hit.
@@ -199,10 +199,17 @@ struct Index {
 }
 
 impl Index {
+    #[cfg(test)]
     fn new(entries: &[Indicator]) -> Self {
+        Self::over(entries.iter().enumerate())
+    }
+
+    /// The index of `entries`, each given with the position a match returns
+    /// (the first of equal entries wins).
+    fn over<'a>(entries: impl IntoIterator<Item = (usize, &'a Indicator)>) -> Self {
         let mut ix = Index::default();
         let mut nets: BTreeMap<(bool, u8), HashMap<u128, usize>> = BTreeMap::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in entries {
             match &e.kind {
                 IndicatorKind::Ip(a) => {
                     ix.ips.entry(*a).or_insert(i);
@@ -325,7 +332,11 @@ struct Acc {
 pub struct BlocklistDetector {
     /// What this detector decided, for the engine's events.
     out: super::outbox::Outbox,
+    /// Every entry loaded so far (hits name them by position): the list of
+    /// the run, then the entries that [`BlocklistDetector::set_entries`] added.
     entries: Vec<Indicator>,
+    /// Entries of the current list (the report's `entries`).
+    loaded: usize,
     index: Index,
     cap: usize,
     hits: BTreeMap<(usize, Place, String), Acc>,
@@ -337,12 +348,38 @@ impl BlocklistDetector {
     pub fn new(cfg: &DetectConfig) -> Self {
         BlocklistDetector {
             out: Default::default(),
-            index: Index::new(&cfg.blocklist.entries),
+            index: Index::over(cfg.blocklist.entries.iter().enumerate()),
             entries: cfg.blocklist.entries.clone(),
+            loaded: cfg.blocklist.entries.len(),
             cap: cfg.max_instances,
             hits: BTreeMap::new(),
             name: Vec::with_capacity(256),
         }
+    }
+
+    /// Replace the list from here on (a front reloading its files): later
+    /// packets are matched against `entries` only. Hits so far stay in the
+    /// report, under the entry that matched them.
+    pub fn set_entries(&mut self, entries: Vec<Indicator>) {
+        let mut known: HashMap<Indicator, usize> = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            known.entry(e.clone()).or_insert(i);
+        }
+        let mut positions = Vec::with_capacity(entries.len());
+        for e in entries {
+            let i = *known.entry(e.clone()).or_insert_with(|| {
+                self.entries.push(e);
+                self.entries.len() - 1
+            });
+            positions.push(i);
+        }
+        self.index = Index::over(positions.iter().map(|&i| (i, &self.entries[i])));
+        self.loaded = positions.len();
+    }
+
+    /// Whether the current list is empty (packets then stop at once).
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
     }
 
     fn hit(&mut self, idx: usize, place: Place, value: String, ctx: &PacketCtx<'_, '_>) {
@@ -555,7 +592,7 @@ impl Detector for BlocklistDetector {
 
     fn finish_findings(&mut self, out: &mut Findings) {
         let mut r = BlocklistReport {
-            entries: self.entries.len() as u64,
+            entries: self.loaded as u64,
             ..Default::default()
         };
         for ((idx, place, value), acc) in std::mem::take(&mut self.hits) {

@@ -370,6 +370,17 @@ impl Detectors {
         self.quality.on_packet(ctx);
     }
 
+    /// Replace the blocklist from here on (see
+    /// [`blocklist::BlocklistDetector::set_entries`]); the detectors that hand
+    /// it names collect them only while it is not empty.
+    pub fn set_blocklist(&mut self, entries: Vec<blocklist::Indicator>) {
+        self.blocklist.set_entries(entries);
+        let on = !self.blocklist.is_empty();
+        self.dns.collect_tcp_messages = on;
+        self.http.collect_hosts = on;
+        self.tls.collect_sni = on;
+    }
+
     /// Turn the detectors' events on or off (off by default).
     pub fn set_events(&mut self, on: bool) {
         for d in self.list() {

@@ -37,7 +37,7 @@
 mod flows;
 mod proto;
 mod scenarios;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;
