@@ -36,7 +36,7 @@
 #
 # Usage: bench/live_bench.sh [--quick] [--rates 10000,25000,...] [--seconds N]
 #                            [--minutes N] [--rss-pps N] [--buffer-kib N]
-#                            [--pps-multi N] [--keep DIR]
+#                            [--pps-multi N] [--repeat N] [--keep DIR]
 #   --quick       rates 10k,100k,400k, 4 s each, 1 minute of RSS
 #   --rates       comma-separated packets/s (default 10000,25000,50000,100000,200000,400000)
 #   --seconds     seconds of replay at each rate (default 10)
@@ -44,6 +44,8 @@
 #   --rss-pps     rate of the RSS run (default: half of pcaplens's highest zero-drop rate)
 #   --buffer-kib  kernel capture buffer of both tools (-B; default: libpcap's, 2 MiB)
 #   --pps-multi   tcpreplay --pps-multi (packets sent per timer tick; default 1)
+#   --repeat N    run each tool N times at each rate (order alternating); a rate
+#                 counts as zero-drop only if every run was (default 1)
 #   --keep DIR    keep the logs and reports in DIR (default: a temporary directory, removed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,7 @@ MINUTES=5
 RSS_PPS=""
 BUFFER_KIB=""
 PPS_MULTI=1
+REPEAT=1
 KEEP=""
 QUICK=0
 while [ $# -gt 0 ]; do
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
     --rss-pps) RSS_PPS="$2"; shift ;;
     --buffer-kib) BUFFER_KIB="$2"; shift ;;
     --pps-multi) PPS_MULTI="$2"; shift ;;
+    --repeat) REPEAT="$2"; shift ;;
     --keep) KEEP="$2"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "live_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -165,7 +169,7 @@ echo "tcpreplay: $(tcpreplay --version 2>&1 | head -1 | sed 's/^tcpreplay versio
 echo "capture: pcaplens generate --scenario mixed --packets 200000 --seed 7 ($FILE_PACKETS packets, largest frame $MAX_FRAME bytes), looped: $SECONDS_PER_RATE s at each rate"
 echo "veth: $VA ($NSA) -> $VB ($NSB), mtu $MTU, IPv6 off, GSO off; capture buffer: ${BUFFER_KIB:-libpcap default (2048)} KiB for both"
 echo "pcaplens live: queue of 65536 packets (--queue-packets default)"
-echo "one capture at a time per rate (pcaplens live --json, every detector on; tcpdump -n -w /dev/null), order alternating"
+echo "one capture at a time per rate (pcaplens live --json, every detector on; tcpdump -n -w /dev/null), order alternating; $REPEAT run(s) of each per rate"
 
 # ------------------------------------------------------------------ helpers
 # wait_listening FILE PID WHAT: until FILE holds "listening on" (both tools print it when ready).
@@ -218,7 +222,7 @@ forget_pid() { # drop $1 from PIDS (it has been waited for)
 # SENT FAILED ACHIEVED, DELIVERED (rx_packets of the veth in namespace b) and
 # VETH_DROPS (tx_dropped of the sender's end). Logs stay in $WORK.
 run_tool() {
-  local tool=$1 pps=$2 base="$WORK/$1-$2"
+  local tool=$1 pps=$2 base="$WORK/$1-$2-r$REP"
   local rx0 txd0 pid rc=0
   PACKETS=$((pps * SECONDS_PER_RATE))
   if [ "$tool" = pcaplens ]; then
@@ -283,14 +287,24 @@ n=0
 for pps in "${RATE_LIST[@]}"; do
   if [ $((n % 2)) = 0 ]; then order=(pcaplens tcpdump); else order=(tcpdump pcaplens); fi
   n=$((n + 1))
-  for tool in "${order[@]}"; do
-    run_tool "$tool" "$pps"
-    if [ "$tool" = pcaplens ]; then
-      pl=("$ACHIEVED" "$SENT" "$DELIVERED" "$VETH_DROPS" "$CAPTURED" "$DROPPED" "$OK" "$SPLIT")
-    else
-      td=("$ACHIEVED" "$SENT" "$DELIVERED" "$VETH_DROPS" "$CAPTURED" "$DROPPED" "$OK")
-    fi
+  # With --repeat: sums over the repeats, the lowest achieved rate, ok only if every repeat was.
+  pl=("" 0 0 0 0 0 yes 0 0); td=("" 0 0 0 0 0 yes 0 0)
+  first="${order[*]}"
+  for REP in $(seq 1 "$REPEAT"); do
+    for tool in "${order[@]}"; do
+      run_tool "$tool" "$pps"
+      k=0; q=0
+      if [[ $SPLIT =~ ^k([0-9]+)/q([0-9]+)$ ]]; then k=${BASH_REMATCH[1]}; q=${BASH_REMATCH[2]}; fi
+      if [ "$tool" = pcaplens ]; then declare -n acc=pl; else declare -n acc=td; fi
+      if [ -z "${acc[0]}" ] || [ "$ACHIEVED" -lt "${acc[0]}" ]; then acc[0]=$ACHIEVED; fi
+      acc[1]=$((acc[1] + SENT)); acc[2]=$((acc[2] + DELIVERED)); acc[3]=$((acc[3] + VETH_DROPS))
+      acc[4]=$((acc[4] + CAPTURED)); acc[5]=$((acc[5] + DROPPED)); [ "$OK" = yes ] || acc[6]=no
+      acc[7]=$((acc[7] + k)); acc[8]=$((acc[8] + q))
+      unset -n acc
+    done
+    order=("${order[1]}" "${order[0]}")
   done
+  pl[7]="k${pl[7]}/q${pl[8]}"
   # tcpreplay fell short of the rate asked (by over 5 %) in either run: the machine's limit, not the tools'.
   short=""
   if [ $((pl[0] * 100)) -lt $((pps * 95)) ] || [ $((td[0] * 100)) -lt $((pps * 95)) ]; then
@@ -299,13 +313,14 @@ for pps in "${RATE_LIST[@]}"; do
   # The sender's figures of both runs: pcaplens's/tcpdump's.
   printf "%9s %15s | %15s %15s %8s | %9s %8s %13s | %9s %8s | %5s %5s | %s\n" \
     "$pps" "${short}${pl[0]}/${td[0]}" "${pl[1]}/${td[1]}" "${pl[2]}/${td[2]}" "${pl[3]}/${td[3]}" \
-    "${pl[4]}" "${pl[5]}" "${pl[7]}" "${td[4]}" "${td[5]}" "${pl[6]}" "${td[6]}" "${order[*]}"
+    "${pl[4]}" "${pl[5]}" "${pl[7]}" "${td[4]}" "${td[5]}" "${pl[6]}" "${td[6]}" "$first"
   # Highest zero-drop rate: the last of the unbroken run of zero-drop rates from the lowest.
   if [ "${pl[6]}" = yes ] && [ "$PL_OK_ALL" = 1 ]; then BEST_PL=$pps; else PL_OK_ALL=0; fi
   if [ "${td[6]}" = yes ] && [ "$TD_OK_ALL" = 1 ]; then BEST_TD=$pps; else TD_OK_ALL=0; fi
 done
 echo
-echo "achieved: tcpreplay's own rate, pps (pcaplens run/tcpdump run); delivered: the veth's rx_packets in namespace b;"
+echo "achieved: tcpreplay's own rate, pps (pcaplens run/tcpdump run; the lowest of the repeats); delivered: the veth's rx_packets in namespace b;"
+[ "$REPEAT" = 1 ] || echo "sent, delivered, vethdrop, anal./capt., drop: sums over the $REPEAT runs; ok: every run had zero drops."
 [ "$SHORT_SEEN" = 0 ] || echo "*: tcpreplay sent over 5 % slower than asked (the machine's limit): that row's rate is the achieved one, not the one asked."
 echo "vethdrop: packets the sender's veth could not hand to namespace b (the backlog was full), before any capture."
 echo "pl drop: pcaplens live.drops kernel+interface+queue (kernel/queue: k kernel+interface, q its own queue); td drop: tcpdump's dropped by kernel (+ by interface)."
