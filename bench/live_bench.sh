@@ -282,7 +282,7 @@ echo
 printf "%9s %15s | %15s %15s %8s | %9s %8s %13s | %9s %8s | %5s %5s | %s\n" \
   "rate pps" "achieved" "sent" "delivered" "vethdrop" "pl anal." "pl drop" "kernel/queue" "td capt." "td drop" "pl ok" "td ok" "order"
 IFS=, read -r -a RATE_LIST <<<"$RATES"
-BEST_PL=0; BEST_TD=0; PL_OK_ALL=1; TD_OK_ALL=1; SHORT_SEEN=0
+BEST_PL=0; BEST_TD=0; BEST_PL_ACH=0; BEST_TD_ACH=0; PL_OK_ALL=1; TD_OK_ALL=1; SHORT_SEEN=0
 n=0
 for pps in "${RATE_LIST[@]}"; do
   if [ $((n % 2)) = 0 ]; then order=(pcaplens tcpdump); else order=(tcpdump pcaplens); fi
@@ -315,8 +315,8 @@ for pps in "${RATE_LIST[@]}"; do
     "$pps" "${short}${pl[0]}/${td[0]}" "${pl[1]}/${td[1]}" "${pl[2]}/${td[2]}" "${pl[3]}/${td[3]}" \
     "${pl[4]}" "${pl[5]}" "${pl[7]}" "${td[4]}" "${td[5]}" "${pl[6]}" "${td[6]}" "$first"
   # Highest zero-drop rate: the last of the unbroken run of zero-drop rates from the lowest.
-  if [ "${pl[6]}" = yes ] && [ "$PL_OK_ALL" = 1 ]; then BEST_PL=$pps; else PL_OK_ALL=0; fi
-  if [ "${td[6]}" = yes ] && [ "$TD_OK_ALL" = 1 ]; then BEST_TD=$pps; else TD_OK_ALL=0; fi
+  if [ "${pl[6]}" = yes ] && [ "$PL_OK_ALL" = 1 ]; then BEST_PL=$pps; BEST_PL_ACH=${pl[0]}; else PL_OK_ALL=0; fi
+  if [ "${td[6]}" = yes ] && [ "$TD_OK_ALL" = 1 ]; then BEST_TD=$pps; BEST_TD_ACH=${td[0]}; else TD_OK_ALL=0; fi
 done
 echo
 echo "achieved: tcpreplay's own rate, pps (pcaplens run/tcpdump run; the lowest of the repeats); delivered: the veth's rx_packets in namespace b;"
@@ -325,8 +325,9 @@ echo "achieved: tcpreplay's own rate, pps (pcaplens run/tcpdump run; the lowest 
 echo "vethdrop: packets the sender's veth could not hand to namespace b (the backlog was full), before any capture."
 echo "pl drop: pcaplens live.drops kernel+interface+queue (kernel/queue: k kernel+interface, q its own queue); td drop: tcpdump's dropped by kernel (+ by interface)."
 echo "ok: nothing dropped anywhere and every packet sent was captured."
-echo "highest zero-drop rate (of an unbroken run from the lowest): pcaplens live $BEST_PL pps, tcpdump -w /dev/null $BEST_TD pps$(
-  [ "$BEST_TD" -gt 0 ] && python3 -c "import sys; print(', ratio pcaplens/tcpdump %.2f' % (int(sys.argv[1]) / int(sys.argv[2])))" "$BEST_PL" "$BEST_TD")"
+# The ratio is of the rates tcpreplay achieved in those runs (the same as asked unless marked *).
+echo "highest zero-drop rate (of an unbroken run from the lowest): pcaplens live $BEST_PL pps asked ($BEST_PL_ACH achieved), tcpdump -w /dev/null $BEST_TD pps asked ($BEST_TD_ACH achieved)$(
+  [ "$BEST_TD_ACH" -gt 0 ] && python3 -c "import sys; print(', ratio pcaplens/tcpdump %.2f (achieved rates)' % (int(sys.argv[1]) / int(sys.argv[2])))" "$BEST_PL_ACH" "$BEST_TD_ACH")"
 [ "${RATE_LIST[-1]}" != "$BEST_PL" ] || echo "  (pcaplens had no drops at the highest rate tried: its limit is higher; add rates)"
 [ "${RATE_LIST[-1]}" != "$BEST_TD" ] || echo "  (tcpdump had no drops at the highest rate tried: its limit is higher; add rates)"
 
