@@ -264,7 +264,7 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
         hup: &hup,
         option_entries,
     };
-    let result = analyse(args, cfg, rx, &signals, &queue_drops);
+    let result = analyse(args, cfg, rx, &signals, &queue_drops, &source_stop);
     source_stop.store(true, Ordering::Relaxed);
     let _ = source.join();
     result
@@ -636,6 +636,7 @@ fn analyse(
     rx: Receiver<Msg>,
     signals: &Signals<'_>,
     queue_drops: &AtomicU64,
+    source_stop: &AtomicBool,
 ) -> Result<u8> {
     let stop = signals.stop;
     let mut engine = Engine::new(cfg)?.with_events();
@@ -752,9 +753,12 @@ fn analyse(
             last_status_packets = packets;
         }
     }
-    // Whatever is still queued was captured: analyse it before the end
-    // (but not past --count).
-    while let Ok(msg) = rx.try_recv() {
+    // Stop the source and take what it still hands over: the packets
+    // already captured (analysed, but not past --count) and libpcap's last
+    // counters, which it sends as it stops (waited for at most a second).
+    source_stop.store(true, Ordering::Relaxed);
+    let drain_until = Instant::now() + Duration::from_secs(1);
+    while let Ok(msg) = rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
         match msg {
             Msg::Packet(p) if args.count.is_none_or(|c| packets < c) => {
                 if let Some(w) = &mut writer {
