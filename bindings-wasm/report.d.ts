@@ -60,6 +60,11 @@ export interface DetectOptions {
     checksumMaxSegment?: number; checksumSampleEvery?: number; duplicateMaxGapMicros?: number;
     degradedFraction?: number; poorFraction?: number;
   };
+  /** Bursts of resets or unanswered connection attempts (off unless a minimum is set). */
+  bursts?: {
+    windowSecs?: number; minResets?: number; minUnansweredSyns?: number; synAnswerSecs?: number;
+    maxHosts?: number;
+  };
 }
 
 /** `anomaly.*` options (defaults: docs/options.md). */

@@ -162,12 +162,12 @@ def test_bad_option_values(capture_file: Path, options: dict[str, object], messa
 UNKNOWN_KEY_MESSAGE = (
     "unknown option 'detect.scan.vertical_min_portz'; expected one of: vertical_min_ports, "
     "horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, max_probes_per_source, "
-    "max_listed"
+    "max_listed, retire_after_secs"
 )
 
 #: sha256 of ",".join(OPTION_NAMES); web-demo/test/parity.test.mjs asserts the
 #: same digest for the wasm front's optionNames(), so both accept the same keys.
-OPTION_NAMES_SHA256 = "f0f6918dc2e7c0cbaab66a4bd466b49ebf12dfb0da289ed71ba17b4d5b1ba6df"
+OPTION_NAMES_SHA256 = "2646f6eed0337b14fa1ce8aeaa3894ca45b32a24aa32a27d6234bbc28ddeb0bf"
 
 
 @pytest.mark.parametrize(

@@ -209,6 +209,23 @@ pub const SIGNATURES: &[Signature] = &[
         NON_STANDARD,
         2,
     ),
+    sig(
+        9000050,
+        "burst",
+        "resets",
+        "PCAPLENS TCP burst of resets from one host",
+        BAD,
+        2,
+    ),
+    sig(
+        9000051,
+        "burst",
+        "unanswered_syns",
+        "PCAPLENS TCP burst of unanswered connection attempts to one host",
+        BAD,
+        2,
+    ),
+    sig(9000059, "burst", "", "PCAPLENS TCP burst", BAD, 2),
     sig(9000099, "", "", "PCAPLENS unclassified finding", MISC, 3),
 ];
 
@@ -219,7 +236,7 @@ pub fn signature(kind: &str, detail: &Value) -> &'static Signature {
     let key = match kind {
         "scan" => "pattern",
         "blocklist" => "matched_in",
-        "protocol_mismatch" => "kind",
+        "protocol_mismatch" | "burst" => "kind",
         _ => "",
     };
     let variant = detail.get(key).and_then(Value::as_str).unwrap_or("");

@@ -205,6 +205,12 @@ pub const OPTION_DOCS: &[(&str, &str)] = &[
     ("detect.quality.duplicate_max_gap_micros", "Two identical packets at most this many microseconds apart are duplicates"),
     ("detect.quality.degraded_fraction", "Share of affected packets at which a quality check becomes \"degraded\""),
     ("detect.quality.poor_fraction", "Share of affected packets at which a quality check becomes \"poor\""),
+    ("detect.bursts", "Bursts of resets or unanswered connection attempts (off unless a minimum is set; `pcaplens live` sets them)"),
+    ("detect.bursts.window_secs", "Events of one host must fall within this many seconds to make a burst"),
+    ("detect.bursts.min_resets", "TCP resets sent by one host within the window that make a burst; 0: off (`pcaplens live` uses 50)"),
+    ("detect.bursts.min_unanswered_syns", "Connection attempts to one host left unanswered within the window that make a burst; 0: off (`pcaplens live` uses 20)"),
+    ("detect.bursts.syn_answer_secs", "A SYN with nothing back for this many seconds is unanswered"),
+    ("detect.bursts.max_hosts", "Most hosts and pending SYNs followed at once (memory bound)"),
     ("anomaly", "Anomaly scoring (Isolation Forest over per-flow features); `anomaly = false` turns it off"),
     ("anomaly.enabled", "Score flows for anomalies"),
     ("anomaly.trees", "Trees in the Isolation Forest (at least 1)"),
@@ -596,7 +602,7 @@ mod tests {
             err(json!({"detect": {"scan": {"vertical_min_portz": 3}}})),
             "unknown option 'detect.scan.vertical_min_portz'; expected one of: vertical_min_ports, \
              horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, \
-             max_probes_per_source, max_listed"
+             max_probes_per_source, max_listed, retire_after_secs"
         );
         assert!(err(json!({"detect.scan.verticalMinPortz": 3}))
             .starts_with("unknown option 'detect.scan.verticalMinPortz';"));

@@ -278,7 +278,11 @@ fn config(args: &LiveArgs) -> std::result::Result<(AnalyzerConfig, Vec<Indicator
     // and its probes forgotten after twice the default scan window.
     let base = json!({
         "flow": {"closed_timeout_secs": LIVE_CLOSED_TIMEOUT_SECS},
-        "detect": {"scan": {"retire_after_secs": 600}},
+        "detect": {
+            "scan": {"retire_after_secs": 600},
+            // Alerts for a flood of resets or of unanswered connection attempts.
+            "bursts": {"min_resets": 50, "min_unanswered_syns": 20},
+        },
     });
     let mut cfg = args.options.resolve_over(&base, Map::new())?;
     let option_entries = cfg.detect.blocklist.entries.clone();

@@ -315,6 +315,7 @@ fn check_sums(name: &str, bytes: &[u8], cfg: AnalyzerConfig) -> (usize, usize) {
         ("unusual_port", f.unusual_ports.total_servers),
         ("long_lived", f.long_lived.total),
         ("protocol_mismatch", f.protocol_mismatch.total_flows),
+        ("burst", f.bursts.total),
     ] {
         assert_eq!(
             findings.get(kind).copied().unwrap_or(0),
@@ -343,6 +344,25 @@ fn polled_events_add_up_to_the_report_totals() {
             let (a, b) = check_sums(&format!("{s:?}"), &bytes, cfg.clone());
             failures += a;
             findings += b;
+        }
+    }
+    // Bursts on (as live capture has them): the scan's refused probes are a
+    // burst of resets from its target.
+    let mut bursts = AnalyzerConfig::default();
+    bursts.detect.bursts.min_resets = 20;
+    bursts.detect.bursts.min_unanswered_syns = 5;
+    for s in [Scenario::PortScan, Scenario::TcpResets, Scenario::Mixed] {
+        let bytes = scenario(s, 4000, 9);
+        let (a, b) = check_sums(&format!("{s:?} with bursts"), &bytes, bursts.clone());
+        failures += a;
+        findings += b;
+        if s == Scenario::PortScan {
+            let r = analyze_bytes(&bytes, bursts.clone()).unwrap();
+            assert!(
+                r.findings.bursts.bursts.iter().any(|b| b.kind == "resets"),
+                "{:?}",
+                r.findings.bursts
+            );
         }
     }
     for f in pcaplens_tests::corpus_files() {

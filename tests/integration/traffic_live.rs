@@ -139,6 +139,13 @@ fn live_capture_alerts_while_running_and_reports_what_it_kept() {
             .any(|a| a["src_ip"] == "10.6.0.1" && a["alert"]["signature_id"] == 9_000_001),
         "{ctx}: no vertical scan alert from the scanner: {scans:?}"
     );
+    // The target's refusals of the scan's probes: a burst of resets, alerted.
+    assert!(
+        lines
+            .iter()
+            .any(|a| a["alert"]["signature_id"] == 9_000_050 && a["src_ip"] == "10.6.0.2"),
+        "{ctx}: no reset-burst alert"
+    );
     // The alert file is Suricata EVE: every line validates against its schema.
     let out = Command::new(python())
         .arg(repo_root().join("tests/schemas/validate_eve.py"))
@@ -171,7 +178,14 @@ fn live_capture_alerts_while_running_and_reports_what_it_kept() {
     // (with the same options: live ends closed flows after 2 s).
     let kept = analyze_json(
         &r.dir.join(res["kept"].as_str().unwrap()),
-        &["--set", "flow.closed_timeout_secs=2"],
+        &[
+            "--set",
+            "flow.closed_timeout_secs=2",
+            "--set",
+            "detect.bursts.min_resets=50",
+            "--set",
+            "detect.bursts.min_unanswered_syns=20",
+        ],
     );
     assert_eq!(
         comparable(report.clone()),

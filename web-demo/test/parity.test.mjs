@@ -140,7 +140,8 @@ describe("bad input", () => {
   test("an unknown key is refused with the same message as the Python front", () => {
     // The literal asserted by bindings-py/tests/test_analyze.py (UNKNOWN_KEY_MESSAGE).
     const message = "unknown option 'detect.scan.vertical_min_portz'; expected one of: vertical_min_ports, "
-      + "horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, max_probes_per_source, max_listed";
+      + "horizontal_min_hosts, sweep_min_hosts, window_secs, max_sources, max_probes_per_source, max_listed, "
+      + "retire_after_secs";
     for (const options of [
       { detect: { scan: { vertical_min_portz: 3 } } },
       { "detect.scan.vertical_min_portz": 3 },
@@ -155,7 +156,7 @@ describe("bad input", () => {
     // sha256 of optionNames().join(","): the digest bindings-py/tests/test_analyze.py
     // asserts for pcaplens.OPTION_NAMES (OPTION_NAMES_SHA256).
     const names = wasm.optionNames();
-    assert.equal(createHash("sha256").update(names.join(",")).digest("hex"), "f0f6918dc2e7c0cbaab66a4bd466b49ebf12dfb0da289ed71ba17b4d5b1ba6df");
+    assert.equal(createHash("sha256").update(names.join(",")).digest("hex"), "2646f6eed0337b14fa1ce8aeaa3894ca45b32a24aa32a27d6234bbc28ddeb0bf");
     assert.ok(names.includes("detect.scan.window_secs") && names.includes("long_conn_threshold"));
     assert.match(wasm.optionDefaults(), /^min_duration_secs = 3600$/m);
   });

@@ -8,6 +8,7 @@
 //! [`DetectConfig::max_instances`]; totals never are.
 
 pub mod blocklist;
+pub mod bursts;
 pub mod dns;
 pub mod doq;
 pub mod http;
@@ -51,6 +52,7 @@ pub struct DetectConfig {
     pub long_lived: long_lived::LongLivedConfig,
     pub mismatch: mismatch::MismatchConfig,
     pub quality: quality::QualityConfig,
+    pub bursts: bursts::BurstsConfig,
 }
 
 impl Default for DetectConfig {
@@ -70,6 +72,7 @@ impl Default for DetectConfig {
             long_lived: Default::default(),
             mismatch: Default::default(),
             quality: Default::default(),
+            bursts: Default::default(),
         }
     }
 }
@@ -146,6 +149,9 @@ pub struct Findings {
     pub unusual_ports: ports::UnusualPortsReport,
     pub long_lived: long_lived::LongLivedReport,
     pub protocol_mismatch: mismatch::MismatchReport,
+    /// Only when bursts are on (live capture) and one was found.
+    #[serde(default, skip_serializing_if = "bursts::BurstsReport::is_empty")]
+    pub bursts: bursts::BurstsReport,
 }
 
 /// Add a flow's evidence to a list that keeps the earliest flows (by id), at
@@ -330,6 +336,7 @@ registry! {
         ports: ports::PortsDetector,
         long_lived: long_lived::LongLivedDetector,
         mismatch: mismatch::MismatchDetector,
+        bursts: bursts::BurstsDetector,
     }
 }
 
