@@ -167,7 +167,7 @@ UNKNOWN_KEY_MESSAGE = (
 
 #: sha256 of ",".join(OPTION_NAMES); web-demo/test/parity.test.mjs asserts the
 #: same digest for the wasm front's optionNames(), so both accept the same keys.
-OPTION_NAMES_SHA256 = "2646f6eed0337b14fa1ce8aeaa3894ca45b32a24aa32a27d6234bbc28ddeb0bf"
+OPTION_NAMES_SHA256 = "345fc4ff23e451f4e8dd9e80d1a230dc1686d77bc52d4b9fe298d80e4783866f"
 
 
 @pytest.mark.parametrize(

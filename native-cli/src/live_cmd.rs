@@ -15,6 +15,7 @@
 //! rotating file ([`crate::live_log`]).
 
 use crate::live_log::{self, log};
+use crate::live_queue::{Batch, Consumer, Msg, Producer};
 use crate::live_write::{RotatingPcap, Rotation};
 use crate::options_args::OptionArgs;
 use anyhow::{Context, Result};
@@ -28,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -137,31 +138,17 @@ pub struct LiveArgs {
     /// Seconds between status lines
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub interval: u64,
-    /// Packets held between the capture and the analysis; beyond it packets are dropped and counted
-    #[arg(long, default_value_t = 65_536, value_name = "N")]
-    pub queue_packets: usize,
+    /// Memory in MiB for packets between the capture and the analysis,
+    /// allocated at the start; when it is full packets are dropped and counted
+    #[arg(long, default_value_t = 32, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub queue_mib: u64,
     /// Blocklist file (repeatable): one IP, CIDR range or domain a line
     /// (read again on SIGHUP)
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
     #[command(flatten)]
     pub options: OptionArgs,
-}
-
-/// One captured packet, owned (it crosses threads).
-struct Packet {
-    ts: i64,
-    link: u32,
-    orig_len: u32,
-    data: Vec<u8>,
-}
-
-enum Msg {
-    Packet(Packet),
-    /// libpcap's counters (u32, widened by the receiver).
-    Stats(pcap::Stat),
-    /// The source ended (a replayed file's end, or a capture error).
-    End(Option<String>),
 }
 
 /// Counters of the live run, for the status line and the report's `live` section.
@@ -233,14 +220,13 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
         }
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
     }
-    let (tx, rx) = sync_channel::<Msg>(args.queue_packets.max(1));
-    let queue_drops = Arc::new(AtomicU64::new(0));
+    let (tx, rx, queue_drops) = crate::live_queue::queue((args.queue_mib as usize) << 20);
     let source_stop = Arc::new(AtomicBool::new(false));
     let source = match (&args.interface, &args.read) {
         (Some(iface), _) => match open_interface(iface, args) {
             Ok(cap) => {
-                let (stop2, drops) = (Arc::clone(&source_stop), Arc::clone(&queue_drops));
-                std::thread::spawn(move || capture_loop(cap, tx, stop2, drops))
+                let stop2 = Arc::clone(&source_stop);
+                std::thread::spawn(move || capture_loop(cap, tx, stop2))
             }
             Err(code) => return Ok(code),
         },
@@ -253,9 +239,9 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
                     return Ok(crate::exit::BAD_INPUT);
                 }
             };
-            let (stop2, drops) = (Arc::clone(&source_stop), Arc::clone(&queue_drops));
+            let stop2 = Arc::clone(&source_stop);
             let realtime = args.realtime;
-            std::thread::spawn(move || replay_loop(file, realtime, tx, stop2, drops))
+            std::thread::spawn(move || replay_loop(file, realtime, tx, stop2))
         }
         _ => unreachable!("checked above"),
     };
@@ -282,6 +268,8 @@ fn config(args: &LiveArgs) -> std::result::Result<(AnalyzerConfig, Vec<Indicator
             "scan": {"retire_after_secs": 600},
             // Alerts for a flood of resets or of unanswered connection attempts.
             "bursts": {"min_resets": 50, "min_unanswered_syns": 20},
+            // Percentiles of a sample beyond 100,000 handshakes: bounded for hours.
+            "tcp": {"max_rtt_samples": 100_000},
         },
     });
     let mut cfg = args.options.resolve_over(&base, Map::new())?;
@@ -480,24 +468,7 @@ fn open_interface(
     Ok(cap)
 }
 
-/// Hand a packet to the analysis, or count it dropped when the queue is full.
-fn offer(tx: &SyncSender<Msg>, p: Packet, drops: &AtomicU64) -> bool {
-    match tx.try_send(Msg::Packet(p)) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            drops.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(TrySendError::Disconnected(_)) => false,
-    }
-}
-
-fn capture_loop(
-    mut cap: pcap::Capture<pcap::Active>,
-    tx: SyncSender<Msg>,
-    stop: Arc<AtomicBool>,
-    drops: Arc<AtomicU64>,
-) {
+fn capture_loop(mut cap: pcap::Capture<pcap::Active>, mut tx: Producer, stop: Arc<AtomicBool>) {
     let mut last_stats = Instant::now();
     let link = cap.get_datalink().0 as u32;
     while !stop.load(Ordering::Relaxed) {
@@ -506,17 +477,18 @@ fn capture_loop(
                 let h = *p.header;
                 // time_t and suseconds_t are narrower on some platforms.
                 #[allow(clippy::unnecessary_cast)]
-                let pkt = Packet {
-                    ts: h.ts.tv_sec as i64 * 1_000_000_000 + h.ts.tv_usec as i64,
-                    link,
-                    orig_len: h.len,
-                    data: p.data.to_vec(),
-                };
-                if !offer(&tx, pkt, &drops) {
+                let ts = h.ts.tv_sec as i64 * 1_000_000_000 + h.ts.tv_usec as i64;
+                if !tx.offer(ts, link, h.len, p.data) {
                     return;
                 }
             }
-            Err(pcap::Error::TimeoutExpired) => wait_readable(&cap),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing to read now: what waits goes over when due.
+                if !tx.flush_if_due() {
+                    return;
+                }
+                wait_readable(&cap, tx.hold_left());
+            }
             Err(e) => {
                 let _ = tx.send(Msg::End(Some(e.to_string())));
                 return;
@@ -525,8 +497,7 @@ fn capture_loop(
         if last_stats.elapsed() >= Duration::from_secs(1) {
             last_stats = Instant::now();
             if let Ok(s) = cap.stats() {
-                // Counters are not packets: they may wait for room.
-                if tx.send(Msg::Stats(s)).is_err() {
+                if !tx.send(Msg::Stats(s)) {
                     return;
                 }
             }
@@ -538,9 +509,9 @@ fn capture_loop(
 }
 
 /// Wait until the capture has packets, or 100 ms (so stop requests and
-/// statistics are seen on a quiet link).
+/// statistics are seen on a quiet link), or until a waiting batch is due.
 #[cfg(unix)]
-fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
+fn wait_readable(cap: &pcap::Capture<pcap::Active>, hold_left: Option<Duration>) {
     use std::os::fd::AsRawFd;
     let mut fds = [libc::pollfd {
         fd: cap.as_raw_fd(),
@@ -548,29 +519,26 @@ fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
         revents: 0,
     }];
     // SAFETY: one valid pollfd for the length of the call.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, 100) };
+    let ms = hold_left.map_or(100, |d| d.as_millis().clamp(1, 100) as i32);
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
 }
 
 #[cfg(not(unix))]
-fn wait_readable(_cap: &pcap::Capture<pcap::Active>) {
-    std::thread::sleep(Duration::from_millis(5));
+fn wait_readable(_cap: &pcap::Capture<pcap::Active>, _hold_left: Option<Duration>) {
+    std::thread::sleep(Duration::from_millis(1));
 }
 
 /// Replay a capture file through the live path: records in order, at their
 /// own pace with `realtime`.
-fn replay_loop(
-    mut file: File,
-    realtime: bool,
-    tx: SyncSender<Msg>,
-    stop: Arc<AtomicBool>,
-    drops: Arc<AtomicU64>,
-) {
+fn replay_loop(mut file: File, realtime: bool, mut tx: Producer, stop: Arc<AtomicBool>) {
     let mut reader = Reader::new();
     let mut buf = vec![0u8; 256 << 10];
     let mut pace: Option<(i64, Instant)> = None;
     let mut link: Option<u32> = None;
+    // Set when the capture is stopped or the analysis has gone.
+    let mut done = false;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if done || stop.load(Ordering::Relaxed) {
             let _ = tx.send(Msg::End(None));
             return;
         }
@@ -583,47 +551,38 @@ fn replay_loop(
                 return;
             }
         };
-        let mut packets = Vec::new();
         let res = reader.push(&buf[..n], &mut |ev| {
-            if let CaptureEvent::Record(r) = ev {
-                if link.is_none() {
-                    link = Some(r.link_type);
-                }
-                packets.push(Packet {
-                    ts: r.ts_nanos,
-                    link: r.link_type,
-                    orig_len: r.orig_len,
-                    data: r.data.to_vec(),
-                });
+            let CaptureEvent::Record(r) = ev else { return };
+            if done {
+                return;
             }
-        });
-        for p in packets {
-            if Some(p.link) != link {
-                // One link type per live run (a pcapng of several interfaces
-                // is analysed with `analyze`).
-                continue;
+            // One link type per live run (a pcapng of several interfaces
+            // is analysed with `analyze`).
+            if *link.get_or_insert(r.link_type) != r.link_type {
+                return;
             }
             if realtime {
-                let (t0, start) = *pace.get_or_insert((p.ts, Instant::now()));
-                let due = start + Duration::from_nanos((p.ts - t0).max(0) as u64);
+                let (t0, start) = *pace.get_or_insert((r.ts_nanos, Instant::now()));
+                let due = start + Duration::from_nanos((r.ts_nanos - t0).max(0) as u64);
+                if Instant::now() < due && !tx.flush() {
+                    done = true;
+                    return;
+                }
                 while Instant::now() < due {
                     if stop.load(Ordering::Relaxed) {
-                        let _ = tx.send(Msg::End(None));
+                        done = true;
                         return;
                     }
                     std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
                 }
-            }
-            let sent = if realtime {
-                offer(&tx, p, &drops)
+                done = !tx.offer(r.ts_nanos, r.link_type, r.orig_len, r.data);
             } else {
                 // As fast as the analysis takes them: nothing is dropped.
-                tx.send(Msg::Packet(p)).is_ok()
-            };
-            if !sent {
-                return;
+                done = !tx.push_wait(r.ts_nanos, r.link_type, r.orig_len, r.data);
             }
-        }
+        });
+        // A batch partly filled goes over if the analysis waits for it.
+        done |= !tx.flush_if_due();
         if let Err(e) = res {
             let _ = tx.send(Msg::End(Some(e.to_string())));
             return;
@@ -637,7 +596,7 @@ fn replay_loop(
 fn analyse(
     args: &LiveArgs,
     cfg: AnalyzerConfig,
-    rx: Receiver<Msg>,
+    rx: Consumer,
     signals: &Signals<'_>,
     queue_drops: &AtomicU64,
     source_stop: &AtomicBool,
@@ -687,15 +646,14 @@ fn analyse(
             reload(args, signals, &mut engine, &mut alerts)?;
         }
         match rx.recv_timeout(CLOCK_TICK) {
-            Ok(Msg::Packet(p)) => {
-                if clock_offset.is_none() {
-                    clock_offset = Some(if replaying { p.ts - wall_nanos() } else { 0 });
+            Ok(Msg::Batch(b)) => {
+                if clock_offset.is_none() && !b.is_empty() {
+                    let ts = b.packet(0).ts;
+                    clock_offset = Some(if replaying { ts - wall_nanos() } else { 0 });
                 }
-                if let Some(w) = &mut writer {
-                    w.write(p.ts, p.link, p.orig_len, &p.data)?;
-                }
-                engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
-                packets += 1;
+                let taken = analyse_batch(&b, &mut engine, &mut writer, packets, args.count);
+                rx.recycle(b);
+                packets += taken?;
             }
             Ok(Msg::Stats(s)) => {
                 counters.received.update(s.received);
@@ -764,12 +722,10 @@ fn analyse(
     let drain_until = Instant::now() + Duration::from_secs(1);
     while let Ok(msg) = rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
         match msg {
-            Msg::Packet(p) if args.count.is_none_or(|c| packets < c) => {
-                if let Some(w) = &mut writer {
-                    w.write(p.ts, p.link, p.orig_len, &p.data)?;
-                }
-                engine.handle_packet(p.ts, p.link, p.orig_len, &p.data);
-                packets += 1;
+            Msg::Batch(b) => {
+                let taken = analyse_batch(&b, &mut engine, &mut writer, packets, args.count);
+                rx.recycle(b);
+                packets += taken?;
             }
             Msg::Stats(s) => {
                 counters.received.update(s.received);
@@ -838,6 +794,27 @@ fn analyse(
         return Ok(crate::exit::PARTIAL);
     }
     Ok(crate::exit::OK)
+}
+
+/// The packets of a batch into the engine (and the -w file), up to `count`
+/// packets in all; `before` were analysed already. Returns how many were taken.
+fn analyse_batch(
+    batch: &Batch,
+    engine: &mut Engine,
+    writer: &mut Option<RotatingPcap>,
+    before: u64,
+    count: Option<u64>,
+) -> Result<u64> {
+    let room = count.map_or(u64::MAX, |c| c.saturating_sub(before));
+    let n = (batch.len() as u64).min(room) as usize;
+    for i in 0..n {
+        let p = batch.packet(i);
+        if let Some(w) = writer {
+            w.write(p.ts, p.link, p.orig_len, p.data)?;
+        }
+        engine.handle_packet(p.ts, p.link, p.orig_len, p.data);
+    }
+    Ok(n as u64)
 }
 
 /// Write what the engine decided: findings as EVE `alert` lines (and with

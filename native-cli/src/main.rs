@@ -9,6 +9,7 @@ mod input;
 mod keyfile;
 mod live_cmd;
 mod live_log;
+mod live_queue;
 mod live_write;
 mod llm;
 mod options_args;

@@ -482,6 +482,54 @@ impl ScanDetector {
             self.retired_dropped += (self.retired.len() - MAX_RETIRED) as u64;
             self.retired.truncate(MAX_RETIRED);
         }
+        self.forget_old_probes(now);
+    }
+
+    /// Live capture (with `retire_after_secs`): a source that never goes
+    /// quiet (a client that looks names up all day) would keep every probe
+    /// until `max_probes_per_source`. A probe older than the window can no
+    /// longer help a group that has not reached its threshold (every window
+    /// that a later probe is in starts after it), so it is forgotten unless
+    /// a group of it was announced as a scan; the groups followed for events
+    /// forget such targets too. Memory then follows the probes of the last
+    /// window. Such a source's final report counts only the probes kept.
+    fn forget_old_probes(&mut self, now: i64) {
+        let window = (self.cfg.window_secs as i64).saturating_mul(1_000_000_000);
+        let cutoff = now.saturating_sub(window);
+        let announced = &self.announced;
+        for (src, s) in self.sources.iter_mut() {
+            let scan = |key: GroupKey| announced.contains(&(*src, key));
+            s.probes
+                .retain(|p| p.ts >= cutoff || probe_groups(p).into_iter().flatten().any(scan));
+            if s.probes.len() < s.probes.capacity() / 4 {
+                s.probes.shrink_to_fit();
+            }
+            s.live.retain(|&key, g| {
+                if scan(key) {
+                    return true;
+                }
+                g.firsts.retain(|_, t| *t >= cutoff);
+                let old = g.sorted.partition_point(|&t| t < cutoff);
+                g.sorted.drain(..old);
+                if g.firsts.len() < g.firsts.capacity() / 4 {
+                    g.firsts.shrink_to_fit();
+                    g.sorted.shrink_to_fit();
+                }
+                !g.firsts.is_empty()
+            });
+        }
+    }
+}
+
+/// The groups a probe counts in (as [`ScanDetector::follow`] forms them).
+fn probe_groups(p: &Probe) -> [Option<GroupKey>; 2] {
+    if p.kind == 6 {
+        [Some(GroupKey::Sweep), None]
+    } else {
+        [
+            Some(GroupKey::Vertical(p.dst)),
+            (!p.vertical_only).then_some(GroupKey::Horizontal(p.proto, p.port)),
+        ]
     }
 }
 
@@ -823,6 +871,70 @@ impl Group<'_> {
 mod tests {
     use super::super::testpcap::{ipv4, tcp, udp, Pcap, C, S};
     use crate::decode::tcp_flags::{ACK, RST, SYN};
+
+    /// Live capture: a client that never goes quiet (a name lookup every
+    /// second for three hours) keeps only the last window's probes, while a
+    /// slow horizontal scan from it, reaching its threshold in the last
+    /// window, is still announced and reported.
+    #[test]
+    fn a_busy_source_keeps_only_the_last_window_of_probes() {
+        use super::{Detector, GroupKey, Probe, ScanDetector};
+        use crate::detect::DetectConfig;
+        use std::net::IpAddr;
+        let mut cfg = DetectConfig::default();
+        cfg.scan.retire_after_secs = 600;
+        let mut d = ScanDetector::new(&cfg);
+        d.out.set_enabled(true);
+        let src: IpAddr = [10, 0, 0, 1].into();
+        let resolver: IpAddr = [10, 0, 0, 53].into();
+        let sec = 1_000_000_000i64;
+        let probe = |dst: IpAddr, port: u16, ts: i64, vertical_only: bool| Probe {
+            dst,
+            port,
+            sport: 40_000,
+            proto: 17,
+            kind: 5,
+            open: true,
+            responded: true,
+            vertical_only,
+            ts,
+            frame: ts as u64,
+        };
+        let add = |d: &mut ScanDetector, p: Probe| {
+            let s = d.sources.entry(src).or_default();
+            s.newest = s.newest.max(p.ts);
+            s.probes.push(p);
+            d.follow(src, p, || String::new());
+        };
+        let hours = 3 * 3600;
+        for t in 0..hours {
+            add(&mut d, probe(resolver, 53, t * sec, true));
+            d.on_timeout(t * sec);
+        }
+        let kept = d.sources[&src].probes.len();
+        // The window (300 s) and at most one retire period (150 s) of probes.
+        assert!((300..=460).contains(&kept), "{kept} probes kept");
+        assert_eq!(
+            d.sources[&src].live[&GroupKey::Vertical(resolver)]
+                .firsts
+                .len(),
+            1
+        );
+        // A slow horizontal scan of port 161 on 30 hosts in 290 s.
+        for h in 0..30u8 {
+            let t = (hours + h as i64 * 10) * sec;
+            add(&mut d, probe([10, 1, 0, h].into(), 161, t, false));
+            d.on_timeout(t);
+        }
+        let mut announced = 0;
+        d.out.drain(|_| announced += 1);
+        assert_eq!(announced, 1, "the scan is announced once");
+        let mut out = crate::detect::Findings::default();
+        d.finish_findings(&mut out);
+        assert_eq!(out.scans.total, 1);
+        assert_eq!(out.scans.scans[0].pattern, "horizontal");
+        assert_eq!(out.scans.scans[0].target_count, 30);
+    }
 
     /// nmap -sT: connect() to 20 ports, two open. The closed ports' SYN + RST
     /// looks like a SYN scan's; the completed handshakes tell it is a connect

@@ -25,6 +25,10 @@ pub struct TcpConfig {
     /// Flows with fewer data segments are left out of the per-flow rate list
     /// (one retransmission in three segments is noise, not a finding).
     pub min_segments_for_rate: u64,
+    /// Most handshake RTTs kept for the median and p95; beyond it a uniform
+    /// sample (count, min, max and slow stay exact). 0: every one (files;
+    /// `pcaplens live` keeps 100,000, so memory does not grow for hours).
+    pub max_rtt_samples: usize,
 }
 
 impl Default for TcpConfig {
@@ -32,6 +36,7 @@ impl Default for TcpConfig {
         TcpConfig {
             top_n: 10,
             min_segments_for_rate: 10,
+            max_rtt_samples: 0,
         }
     }
 }
@@ -121,6 +126,10 @@ pub struct HandshakeRtt {
     pub slow: u64,
     /// Slowest first.
     pub slowest: Vec<HandshakeEvent>,
+    /// The median and p95 are of a uniform sample of `max_rtt_samples`
+    /// handshakes (only then present).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sampled: bool,
 }
 
 /// Retransmissions of one flow.
@@ -202,8 +211,14 @@ pub struct TcpDetector {
     cap: usize,
     cfg: TcpConfig,
     report: TcpReport,
-    /// Every completed handshake's RTT in ns (one number per connection).
+    /// Every completed handshake's RTT in ns (one number per connection), or
+    /// a uniform sample of them beyond `max_rtt_samples`.
     rtts: Vec<i64>,
+    rtt_count: u64,
+    rtt_min: Option<i64>,
+    rtt_max: Option<i64>,
+    rtt_slow: u64,
+    rtt_rng: crate::rng::Rng,
     slowest: Vec<(i64, HandshakeEvent)>,
     /// RTT of the last entry kept by the latest trim of `slowest`.
     slowest_floor: Option<i64>,
@@ -221,6 +236,12 @@ impl TcpDetector {
             cfg: cfg.tcp.clone(),
             report: TcpReport::default(),
             rtts: Vec::new(),
+            rtt_count: 0,
+            rtt_min: None,
+            rtt_max: None,
+            rtt_slow: 0,
+            // Any fixed seed: the same capture gives the same sample.
+            rtt_rng: crate::rng::Rng::derive(0x5254_54, 0, 0),
             slowest: Vec::new(),
             slowest_floor: None,
             unanswered: Vec::new(),
@@ -441,16 +462,13 @@ impl Detector for TcpDetector {
 
         self.rtts.sort_unstable();
         let h = &mut report.handshake_rtt;
-        h.count = self.rtts.len() as u64;
-        h.min_ms = self.rtts.first().map(|&x| ms(x));
-        h.max_ms = self.rtts.last().map(|&x| ms(x));
+        h.count = self.rtt_count;
+        h.min_ms = self.rtt_min.map(ms);
+        h.max_ms = self.rtt_max.map(ms);
         h.median_ms = percentile(&self.rtts, 50.0).map(ms);
         h.p95_ms = percentile(&self.rtts, 95.0).map(ms);
-        h.slow = self
-            .rtts
-            .iter()
-            .filter(|&&r| r > self.slow_handshake_ns)
-            .count() as u64;
+        h.slow = self.rtt_slow;
+        h.sampled = self.rtt_count > self.rtts.len() as u64;
         self.slowest
             .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame.cmp(&b.1.frame)));
         self.slowest.truncate(n);
@@ -467,6 +485,26 @@ impl Detector for TcpDetector {
 }
 
 impl TcpDetector {
+    /// One handshake's RTT: exact count, extremes and slow count; kept for
+    /// the percentiles (Algorithm R beyond `max_rtt_samples`).
+    fn add_rtt(&mut self, rtt: i64) {
+        self.rtt_count += 1;
+        self.rtt_min = Some(self.rtt_min.map_or(rtt, |m| m.min(rtt)));
+        self.rtt_max = Some(self.rtt_max.map_or(rtt, |m| m.max(rtt)));
+        if rtt > self.slow_handshake_ns {
+            self.rtt_slow += 1;
+        }
+        let cap = self.cfg.max_rtt_samples;
+        if cap == 0 || self.rtts.len() < cap {
+            self.rtts.push(rtt);
+        } else {
+            let j = self.rtt_rng.below(self.rtt_count) as usize;
+            if j < cap {
+                self.rtts[j] = rtt;
+            }
+        }
+    }
+
     /// A segment of a live flow, with the flow's connection state.
     #[inline]
     pub(crate) fn on_segment(
@@ -510,7 +548,7 @@ impl TcpDetector {
             if let (Some(syn), Some(synack)) = (conn.last_syn_ts, conn.synack_ts) {
                 conn.handshake_done = true;
                 let rtt = ts - syn;
-                self.rtts.push(rtt);
+                self.add_rtt(rtt);
                 // A handshake no slower than the slowest list's last entry
                 // cannot enter it (ties go to the earlier frame): skip
                 // building its strings.
