@@ -168,7 +168,7 @@ echo "tcpdump: $(tcpdump --version 2>&1 | head -1); $(tcpdump --version 2>&1 | s
 echo "tcpreplay: $(tcpreplay --version 2>&1 | head -1 | sed 's/^tcpreplay version: //')"
 echo "capture: pcaplens generate --scenario mixed --packets 200000 --seed 7 ($FILE_PACKETS packets, largest frame $MAX_FRAME bytes), looped: $SECONDS_PER_RATE s at each rate"
 echo "veth: $VA ($NSA) -> $VB ($NSB), mtu $MTU, IPv6 off, GSO off; capture buffer: ${BUFFER_KIB:-libpcap default (2048)} KiB for both"
-echo "pcaplens live: queue of 65536 packets (--queue-packets default)"
+echo "pcaplens live: queue of 32 MiB (--queue-mib default)"
 echo "one capture at a time per rate (pcaplens live --json, every detector on; tcpdump -n -w /dev/null), order alternating; $REPEAT run(s) of each per rate"
 
 # ------------------------------------------------------------------ helpers

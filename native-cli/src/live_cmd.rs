@@ -581,7 +581,7 @@ fn replay_loop(mut file: File, realtime: bool, mut tx: Producer, stop: Arc<Atomi
                 done = !tx.push_wait(r.ts_nanos, r.link_type, r.orig_len, r.data);
             }
         });
-        // A batch partly filled goes over if the analysis waits for it.
+        // A batch partly filled goes over once its first packet has waited long enough.
         done |= !tx.flush_if_due();
         if let Err(e) = res {
             let _ = tx.send(Msg::End(Some(e.to_string())));

@@ -9,10 +9,13 @@
 //! carries many packets when the analysis is busy. When no batch is free the
 //! packet is dropped and counted (never buffered beyond the pool).
 //!
-//! Latency: a batch is handed over as soon as the analysis waits for one, or
-//! when it is full, or when its first packet has waited [`MAX_HOLD`].
+//! Latency: a batch is handed over when it is full or when its first packet
+//! has waited [`MAX_HOLD`]. (Handing packets over one by one whenever the
+//! analysis was idle looked better and was not: a burst then went out as
+//! hundreds of one-packet batches before the analysis woke, the pool ran
+//! dry and most of an nmap scan on loopback was dropped.)
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,14 +131,12 @@ pub struct Producer {
     /// When the first packet of `current` was added.
     first_at: Option<Instant>,
     drops: Arc<AtomicU64>,
-    consumer_waiting: Arc<AtomicBool>,
 }
 
 /// The analysis's end.
 pub struct Consumer {
     rx: Receiver<Msg>,
     free: Sender<Batch>,
-    waiting: Arc<AtomicBool>,
 }
 
 /// A queue of about `bytes` bytes of packets (at least two batches). Returns
@@ -150,20 +151,14 @@ pub fn queue(bytes: usize) -> (Producer, Consumer, Arc<AtomicU64>) {
         free_tx.send(Batch::new()).expect("both ends are here");
     }
     let drops = Arc::new(AtomicU64::new(0));
-    let waiting = Arc::new(AtomicBool::new(false));
     let producer = Producer {
         tx,
         free: free_rx,
         current: None,
         first_at: None,
         drops: Arc::clone(&drops),
-        consumer_waiting: Arc::clone(&waiting),
     };
-    let consumer = Consumer {
-        rx,
-        free: free_tx,
-        waiting,
-    };
+    let consumer = Consumer { rx, free: free_tx };
     (producer, consumer, drops)
 }
 
@@ -204,11 +199,10 @@ impl Producer {
         }
     }
 
-    /// Hand the current batch over if the analysis is waiting for packets or
-    /// its first packet has waited long enough. False when the analysis has gone.
+    /// Hand the current batch over if its first packet has waited long
+    /// enough. False when the analysis has gone.
     pub fn flush_if_due(&mut self) -> bool {
-        let due = self.consumer_waiting.load(Ordering::Relaxed)
-            || self.first_at.is_some_and(|t| t.elapsed() >= MAX_HOLD);
+        let due = self.first_at.is_some_and(|t| t.elapsed() >= MAX_HOLD);
         !due || self.flush()
     }
 
@@ -262,13 +256,7 @@ impl Producer {
 impl Consumer {
     /// The next message, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Msg, RecvTimeoutError> {
-        if let Ok(m) = self.rx.try_recv() {
-            return Ok(m);
-        }
-        self.waiting.store(true, Ordering::Relaxed);
-        let m = self.rx.recv_timeout(timeout);
-        self.waiting.store(false, Ordering::Relaxed);
-        m
+        self.rx.recv_timeout(timeout)
     }
 
     /// A batch read through goes back to the pool.
