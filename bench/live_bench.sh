@@ -9,7 +9,7 @@
 #   - start the capture on the veth end in namespace b and wait until it listens,
 #   - replay the capture file from namespace a with tcpreplay --pps RATE for
 #     --seconds (looped: RATE x seconds packets; long enough that pcaplens's
-#     queue of 65,536 packets and the kernel buffer cannot hide a rate it does
+#     queue of 32 MiB and the kernel buffer cannot hide a rate it does
 #     not keep up with),
 #   - wait 2 s of quiet (pcaplens reads libpcap's counters every second), stop
 #     the capture with SIGINT,
