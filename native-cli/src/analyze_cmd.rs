@@ -5,6 +5,7 @@ use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::detect::blocklist::{parse_list, Indicator};
+use pcaplens_core::ecs::EcsWriter;
 use pcaplens_core::eve::EveWriter;
 use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use serde_json::{Map, Value};
@@ -23,8 +24,9 @@ pub struct AnalyzeArgs {
     /// Print the full JSON report instead of the terminal summary (= --format json)
     #[arg(long)]
     pub json: bool,
-    /// Output: human (terminal summary), json (the full report) or eve
+    /// Output: human (terminal summary), json (the full report), eve
     /// (Suricata EVE JSON lines: a `flow` event per flow, an `alert` per finding)
+    /// or ecs (Elastic Common Schema NDJSON: the same events as ECS documents)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<OutputFormat>,
     /// Write every flow to this file (NDJSON, or CSV when the name ends in .csv)
@@ -88,6 +90,45 @@ pub enum OutputFormat {
     Json,
     /// Suricata EVE JSON lines (docs/eve.md), written as the analysis decides them
     Eve,
+    /// Elastic Common Schema NDJSON (docs/ecs.md), written as the analysis decides them
+    Ecs,
+}
+
+impl OutputFormat {
+    /// One line per event, written during the analysis (no report printed).
+    fn is_lines(self) -> bool {
+        matches!(self, OutputFormat::Eve | OutputFormat::Ecs)
+    }
+}
+
+/// The writer of `--format eve` or `--format ecs` (and of `live --alerts`):
+/// engine events in, lines out.
+pub(crate) enum LineWriter {
+    Eve(EveWriter),
+    Ecs(EcsWriter),
+}
+
+impl LineWriter {
+    /// ECS documents when `ecs`, else EVE lines.
+    pub(crate) fn new(ecs: bool, pcap_filename: Option<&str>) -> Self {
+        match (ecs, pcap_filename) {
+            (true, None) => LineWriter::Ecs(EcsWriter::new()),
+            (true, Some(n)) => LineWriter::Ecs(EcsWriter::new().with_pcap_filename(n)),
+            (false, None) => LineWriter::Eve(EveWriter::new()),
+            (false, Some(n)) => LineWriter::Eve(EveWriter::new().with_pcap_filename(n)),
+        }
+    }
+
+    pub(crate) fn is_ecs(&self) -> bool {
+        matches!(self, LineWriter::Ecs(_))
+    }
+
+    pub(crate) fn line(&mut self, event: &pcaplens_core::Event) -> Option<String> {
+        match self {
+            LineWriter::Eve(w) => w.line(event),
+            LineWriter::Ecs(w) => w.line(event),
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -332,12 +373,12 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     let mut results: Vec<(String, Outcome)> = Vec::new();
     for path in &args.files {
         let label = path.display().to_string();
-        let outcome = if format == OutputFormat::Eve {
+        let outcome = if format.is_lines() {
             let sinks = Sinks {
                 flows: sink.as_mut(),
                 features: features.as_mut(),
             };
-            eve_one(path, &cfg, &args, &label, sinks, &mut out)?
+            lines_one(path, &cfg, &args, (format, &label), sinks, &mut out)?
         } else {
             analyze_one(path, &cfg, &args, &label, sink.as_mut(), features.as_mut())?
         };
@@ -378,7 +419,7 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         }
     }
 
-    if format == OutputFormat::Eve {
+    if format.is_lines() {
         // The lines went out during the analysis.
     } else if format == OutputFormat::Json {
         let reports: Vec<(&String, &Report)> = results
@@ -447,15 +488,15 @@ struct Sinks<'a> {
     features: Option<&'a mut FeatureSink>,
 }
 
-/// `--format eve`: the capture read in order into an analyzer with events
-/// on, an EVE line written for each event as it is polled after each chunk
+/// `--format eve` or `ecs`: the capture read in order into an analyzer with
+/// events on, a line written for each event as it is polled after each chunk
 /// (so memory follows the live flows, not the capture), then the report
 /// (for the exit status and the other outputs).
-fn eve_one(
+fn lines_one(
     path: &Path,
     cfg: &AnalyzerConfig,
     args: &AnalyzeArgs,
-    label: &str,
+    (format, label): (OutputFormat, &str),
     mut sinks: Sinks<'_>,
     out: &mut impl Write,
 ) -> Result<Outcome> {
@@ -469,10 +510,10 @@ fn eve_one(
         pcaplens_native_io::Input::Stream(r) => r,
     };
     let mut analyzer = Analyzer::new(cfg.clone())?.with_events();
-    let mut eve = EveWriter::new();
-    if path.as_os_str() != "-" {
-        eve = eve.with_pcap_filename(label);
-    }
+    let mut eve = LineWriter::new(
+        format == OutputFormat::Ecs,
+        (path.as_os_str() != "-").then_some(label),
+    );
     let mut drain = |analyzer: &mut Analyzer, out: &mut dyn Write| -> Result<()> {
         while let Some(event) = analyzer.poll_event() {
             if let Some(line) = eve.line(&event) {

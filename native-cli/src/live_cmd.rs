@@ -14,6 +14,7 @@
 //! ([`crate::live_write`]); `--log-file` copies the console log to a
 //! rotating file ([`crate::live_log`]).
 
+use crate::analyze_cmd::LineWriter;
 use crate::live_log::{self, log};
 use crate::live_write::{RotatingPcap, Rotation};
 use crate::options_args::OptionArgs;
@@ -21,7 +22,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use pcaplens_core::capture::{Event as CaptureEvent, Reader};
 use pcaplens_core::detect::blocklist::Indicator;
-use pcaplens_core::eve::{EveWriter, StatsCounters};
+use pcaplens_core::eve::StatsCounters;
 use pcaplens_core::{AnalyzerConfig, Engine, Event};
 use serde_json::{json, Map, Value};
 use std::fs::{File, OpenOptions};
@@ -84,10 +85,21 @@ pub struct LiveArgs {
     /// Stop after this many packets
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Write alerts (and with --eve-flows, ended flows) as Suricata EVE JSON lines to FILE (`-`: stdout)
+    /// Write alerts (and with --eve-flows, ended flows) as Suricata EVE JSON lines (or ECS:
+    /// --alerts-format ecs) to FILE (`-`: stdout)
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
-    /// Also write one EVE `flow` line per ended flow to the alerts file
+    /// Format of the --alerts lines: eve (Suricata EVE JSON) or ecs (Elastic
+    /// Common Schema documents, docs/ecs.md)
+    #[arg(
+        long,
+        value_enum,
+        default_value = "eve",
+        value_name = "FORMAT",
+        requires = "alerts"
+    )]
+    pub alerts_format: AlertsFormat,
+    /// Also write one `flow` line (EVE or ECS) per ended flow to the alerts file
     #[arg(long, requires = "alerts")]
     pub eve_flows: bool,
     /// Write an EVE `stats` line to the alerts file every SECS seconds (0: never)
@@ -146,6 +158,15 @@ pub struct LiveArgs {
     pub blocklist: Vec<PathBuf>,
     #[command(flatten)]
     pub options: OptionArgs,
+}
+
+/// The format of `--alerts`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertsFormat {
+    /// Suricata EVE JSON (docs/eve.md)
+    Eve,
+    /// Elastic Common Schema NDJSON (docs/ecs.md)
+    Ecs,
 }
 
 /// One captured packet, owned (it crosses threads).
@@ -648,7 +669,7 @@ fn analyse(
         Some(p) => Some(open_alerts(p, false)?),
         None => None,
     };
-    let mut eve = EveWriter::new();
+    let mut eve = LineWriter::new(args.alerts_format == AlertsFormat::Ecs, None);
     let mut last_stats_event = Instant::now();
     let snaplen = args.snaplen.max(64) as u32;
     let mut writer = args.write.as_ref().map(|path| {
@@ -736,7 +757,12 @@ fn analyse(
                     ..Default::default()
                 };
                 let now = wall_nanos() + clock_offset.unwrap_or(0);
-                writeln!(a, "{}", pcaplens_core::eve::stats_event(now, &c))?;
+                let line = if eve.is_ecs() {
+                    pcaplens_core::ecs::stats_document(now, &c)
+                } else {
+                    pcaplens_core::eve::stats_event(now, &c)
+                };
+                writeln!(a, "{line}")?;
                 a.flush()?;
             }
         }
@@ -844,7 +870,7 @@ fn analyse(
 /// `flows`, ended flows as `flow` lines). Returns the number of alerts.
 fn write_events(
     engine: &mut Engine,
-    eve: &mut EveWriter,
+    eve: &mut LineWriter,
     out: &mut Option<Box<dyn Write>>,
     flows: bool,
 ) -> Result<u64> {

@@ -8,6 +8,7 @@ mod conformance;
 mod conformance_app;
 mod conformance_tcp;
 mod corpus_manifest;
+mod ecs;
 mod engine;
 mod eve;
 mod findings;
