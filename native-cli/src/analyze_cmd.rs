@@ -1,5 +1,7 @@
 //! `pcaplens analyze`: stream files (or stdin) through the core analyzer.
 
+use crate::azure::monitor::{ConnectionString, Monitor, MonitorSettings};
+use crate::azure::table::BlocklistTable;
 use crate::options_args::OptionArgs;
 use crate::{exit, human};
 use anyhow::{Context, Result};
@@ -67,6 +69,19 @@ pub struct AnalyzeArgs {
     /// Blocklist file (repeatable): one IP, CIDR range or domain a line, `#` comments
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
+    /// Also take blocklist entries from this Azure Table (each RowKey an IP, a CIDR range
+    /// written ADDR_LEN, or a domain), read with AZURE_STORAGE_CONNECTION_STRING; default:
+    /// the AZURE_BLACKLIST_TABLE variable (docs/azure-table.md)
+    #[arg(long, value_name = "NAME")]
+    pub blocklist_table: Option<String>,
+    /// Send findings to Azure Monitor (Application Insights) with this connection string;
+    /// default: the AZURE_MONITOR_CONNECTION_STRING variable (docs/azure-monitor.md)
+    #[arg(long, value_name = "CONN_STR")]
+    pub monitor_conn_str: Option<String>,
+    /// Stop (exit 2) when the blocklist table cannot be read, and exit 1 when findings
+    /// could not all be delivered to Azure Monitor, instead of warning and going on
+    #[arg(long)]
+    pub strict: bool,
     /// Seed of the anomaly scoring's Isolation Forest (same seed, same scores)
     #[arg(long, value_name = "N")]
     pub anomaly_seed: Option<u64>,
@@ -349,6 +364,17 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     }
+    match load_table(&args) {
+        Ok(entries) => cfg.detect.blocklist.entries.extend(entries),
+        Err(code) => return Ok(code),
+    }
+    let monitor = match ConnectionString::from_args(args.monitor_conn_str.as_deref()) {
+        Ok(c) => c.map(|c| Monitor::start(c, MonitorSettings::default())),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     let outputs: Vec<&Path> = [&args.flows, &args.anomaly_features]
         .into_iter()
@@ -373,10 +399,11 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     let mut results: Vec<(String, Outcome)> = Vec::new();
     for path in &args.files {
         let label = path.display().to_string();
-        let outcome = if format.is_lines() {
+        let outcome = if format.is_lines() || monitor.is_some() {
             let sinks = Sinks {
                 flows: sink.as_mut(),
                 features: features.as_mut(),
+                monitor: monitor.as_ref(),
             };
             lines_one(path, &cfg, &args, (format, &label), sinks, &mut out)?
         } else {
@@ -392,6 +419,13 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     }
 
     let mut status = exit::OK;
+    if let Some(m) = monitor {
+        let summary = m.finish(MONITOR_FINISH_TIMEOUT);
+        eprintln!("pcaplens: {}", summary.line());
+        if args.strict && !summary.all_accepted() {
+            status = exit::FAILURE;
+        }
+    }
     for (label, outcome) in &results {
         match outcome {
             Outcome::OpenFailed(msg) => {
@@ -482,10 +516,72 @@ fn progress_bar(size: Option<u64>, args: &AnalyzeArgs) -> Option<indicatif::Prog
     }
 }
 
-/// The `--flows` and `--anomaly-features` outputs of a run.
+/// The `--flows` and `--anomaly-features` outputs of a run, and Azure Monitor.
 struct Sinks<'a> {
     flows: Option<&'a mut FlowSink>,
     features: Option<&'a mut FeatureSink>,
+    monitor: Option<&'a Monitor>,
+}
+
+/// How long the end of `analyze` waits for Azure Monitor to take the last
+/// findings (retries included).
+const MONITOR_FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `--blocklist-table`: the table's entries. A table that cannot be read is
+/// a warning (the analysis goes on without it) unless `--strict`; a missing
+/// or malformed connection string is a usage error. `Err`: the exit status.
+fn load_table(args: &AnalyzeArgs) -> std::result::Result<Vec<Indicator>, u8> {
+    let table = match BlocklistTable::from_args(args.blocklist_table.as_deref()) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Err(exit::BAD_INPUT);
+        }
+    };
+    let fail = |msg: String| {
+        if args.strict {
+            eprintln!("pcaplens: error: {msg}");
+            Err(exit::BAD_INPUT)
+        } else {
+            eprintln!(
+                "pcaplens: warning: {msg}; the analysis goes on without the table's entries \
+                 (--strict stops instead)"
+            );
+            Ok(Vec::new())
+        }
+    };
+    match table.load_blocking() {
+        Ok(loaded) => {
+            if loaded.bad_total > 0 {
+                let shown: Vec<String> = loaded
+                    .bad
+                    .iter()
+                    .take(5)
+                    .map(|(rk, why)| format!("'{rk}' ({why})"))
+                    .collect();
+                let msg = format!(
+                    "{}: {} RowKeys are not blocklist entries, e.g. {}",
+                    table.label(),
+                    loaded.bad_total,
+                    shown.join(", ")
+                );
+                if args.strict {
+                    eprintln!("pcaplens: error: {msg}");
+                    return Err(exit::BAD_INPUT);
+                }
+                eprintln!("pcaplens: warning: {msg}; they are skipped");
+            }
+            eprintln!(
+                "pcaplens: {}: {} entries ({} pages)",
+                table.label(),
+                loaded.entries.len(),
+                loaded.pages
+            );
+            Ok(loaded.entries)
+        }
+        Err(e) => fail(e.to_string()),
+    }
 }
 
 /// `--format eve` or `ecs`: the capture read in order into an analyzer with
@@ -510,13 +606,19 @@ fn lines_one(
         pcaplens_native_io::Input::Stream(r) => r,
     };
     let mut analyzer = Analyzer::new(cfg.clone())?.with_events();
-    let mut eve = LineWriter::new(
-        format == OutputFormat::Ecs,
-        (path.as_os_str() != "-").then_some(label),
-    );
+    let mut eve = format.is_lines().then(|| {
+        LineWriter::new(
+            format == OutputFormat::Ecs,
+            (path.as_os_str() != "-").then_some(label),
+        )
+    });
+    let monitor = sinks.monitor;
     let mut drain = |analyzer: &mut Analyzer, out: &mut dyn Write| -> Result<()> {
         while let Some(event) = analyzer.poll_event() {
-            if let Some(line) = eve.line(&event) {
+            if let (Some(m), pcaplens_core::Event::Finding(f)) = (monitor, &event) {
+                m.track_finding(f, label);
+            }
+            if let Some(line) = eve.as_mut().and_then(|w| w.line(&event)) {
                 out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
             }

@@ -3,6 +3,7 @@
 
 mod analyze_cmd;
 mod ask_cmd;
+mod azure;
 mod generate_cmd;
 mod human;
 mod input;
