@@ -2,6 +2,8 @@
 //! against real captures, chunking invariance, robustness, CLI behaviour.
 
 mod anomaly;
+mod azure_monitor;
+mod azure_table;
 mod chunking;
 mod cli;
 mod conformance;
