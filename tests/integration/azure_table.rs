@@ -553,3 +553,47 @@ fn azure_table_follows_continuations_across_empty_pages() {
         assert_eq!(h("accept"), "application/json;odata=nometadata");
     }
 }
+
+/// `live`: the table is read again every --blocklist-refresh seconds; an
+/// entry added while capturing alerts on the packets after it.
+#[test]
+fn azure_table_live_refresh_picks_up_new_entries() {
+    let dir = temp_dir("azure-table-refresh");
+    let (capture, _) = capture(&dir);
+    let az = Azurite::start("refresh");
+    az.seed(&["create", "live"]);
+    az.seed(&["insert", "live", "x", "192.0.2.1"]);
+    // The scenario's last connections to 198.51.100.66 are 3.9 s and 5.9 s
+    // into the capture, replayed at its own pace.
+    let child = Command::new(pcaplens_bin())
+        .args(["live", "-r"])
+        .arg(&capture)
+        .args([
+            "--realtime",
+            "--alerts",
+            "-",
+            "--blocklist-table",
+            "live",
+            "--blocklist-refresh",
+            "1",
+        ])
+        .env("AZURE_STORAGE_CONNECTION_STRING", az.conn(KEY))
+        .env_remove("AZURE_MONITOR_CONNECTION_STRING")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    az.seed(&["insert", "live", "cidr", CIDR_ROW]);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("read: 1 entries"), "{err}");
+    assert!(err.contains("read again: 2 entries"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"signature_id\":9000011") && l.contains("198.51.100.66")),
+        "no alert after the refresh:\n{text}\n{err}"
+    );
+}

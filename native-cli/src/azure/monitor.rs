@@ -694,6 +694,46 @@ mod tests {
         assert!(!format!("{d:?}").contains("=k"));
     }
 
+    /// A sender stuck on a server that never answers: the analysis side
+    /// never waits, the full buffer's overflow is counted, and the end
+    /// comes at the deadline with what was left unsent.
+    #[test]
+    fn a_full_buffer_drops_and_counts_without_waiting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = ConnectionString::parse(&format!(
+            "InstrumentationKey=k;IngestionEndpoint=http://{}",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        let settings = MonitorSettings {
+            buffer: 4,
+            max_batch: 2,
+            flush_interval: Duration::from_millis(10),
+            ..MonitorSettings::default()
+        };
+        let m = Monitor::start(conn, settings);
+        let t = Instant::now();
+        for i in 0..200 {
+            m.track_metric("x", i as f64, "test");
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(m.overflow() >= 190, "{}", m.overflow());
+        let s = m.finish(Duration::from_millis(200));
+        assert_eq!(s.queued, 200);
+        assert_eq!(s.accepted, 0);
+        assert!(s.overflow + s.unsent + s.failed == 200, "{s:?}");
+        assert!(
+            s.line().contains("dropped: the buffer was full"),
+            "{}",
+            s.line()
+        );
+        drop(listener);
+    }
+
     #[test]
     fn times_have_seven_fraction_digits() {
         assert_eq!(
