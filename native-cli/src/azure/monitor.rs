@@ -497,14 +497,19 @@ impl Worker {
         }
     }
 
+    /// Log a problem (once while it repeats) and keep it as the last
+    /// error of the summary.
     fn error(&self, msg: String) {
         let msg = self.ikey.scrub(&msg);
-        crate::live_log::line(&format!("pcaplens: {msg}"));
-        *self
+        let mut last = self
             .shared
             .last_error
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(msg);
+            .unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() != Some(msg.as_str()) {
+            crate::live_log::line(&format!("pcaplens: {msg}"));
+        }
+        *last = Some(msg);
     }
 
     /// Send one batch, with the retries the service asks for.
@@ -527,8 +532,9 @@ impl Worker {
             let too_late = deadline.is_some_and(|d| Instant::now() + wait > d);
             if attempt >= self.settings.max_attempts || too_late {
                 c.failed.fetch_add(again.len() as u64, Ordering::Relaxed);
-                self.error(format!(
-                    "Azure Monitor: gave up on {} telemetry items after {attempt} attempts{}",
+                // The cause stays the last error; this says what came of it.
+                crate::live_log::line(&format!(
+                    "pcaplens: Azure Monitor: gave up on {} telemetry items after {attempt} attempts{}",
                     again.len(),
                     if too_late { " (exiting)" } else { "" }
                 ));
