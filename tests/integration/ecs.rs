@@ -328,3 +328,67 @@ fn docs_list_every_ecs_field() {
         assert!(doc.contains(&format!("`{field}`")), "docs/ecs.md: {field}");
     }
 }
+
+/// `live --alerts-format ecs`: alerts, flows (`--eve-flows`) and a stats
+/// `metric` document, each valid ECS.
+#[test]
+fn live_alerts_in_ecs() {
+    let defs = definitions();
+    let dir = temp_dir("ecs-live");
+    let blocklist = dir.join("blocklist.txt");
+    std::fs::write(&blocklist, BLOCKLIST).unwrap();
+    let capture = dir.join("blocklisted.pcap");
+    let st = Command::new(pcaplens_bin())
+        .args([
+            "generate",
+            "--scenario",
+            "blocklisted",
+            "--packets",
+            "300",
+            "-o",
+        ])
+        .arg(&capture)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new(pcaplens_bin())
+        .args(["live", "-r"])
+        .arg(&capture)
+        .args([
+            "--realtime",
+            "--alerts",
+            "-",
+            "--alerts-format",
+            "ecs",
+            "--eve-flows",
+        ])
+        .args(["--stats-interval", "1", "--blocklist"])
+        .arg(&blocklist)
+        .env_remove("AZURE_MONITOR_CONNECTION_STRING")
+        .env_remove("AZURE_BLACKLIST_TABLE")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut kinds = std::collections::BTreeMap::<String, u64>::new();
+    // The report follows the lines on stdout: take the JSON lines only.
+    for (i, line) in String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("{\"@timestamp\""))
+        .enumerate()
+    {
+        let doc: Value = serde_json::from_str(line).unwrap();
+        check_document(&doc, &defs, &format!("live:{}", i + 1));
+        *kinds
+            .entry(doc["event"]["kind"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(kinds.get("alert").is_some_and(|n| *n >= 5), "{kinds:?}");
+    assert!(kinds.get("event").is_some_and(|n| *n >= 5), "{kinds:?}");
+    assert!(kinds.get("metric").is_some_and(|n| *n >= 1), "{kinds:?}");
+}
