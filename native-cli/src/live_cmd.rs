@@ -895,9 +895,11 @@ fn analyse(
         if let Some(r) = &signals.refresh {
             match r.results.try_recv() {
                 Ok(Ok(loaded)) => {
-                    log_loaded(&r.table, &loaded, "read again");
+                    // Said only when the entries changed: a refresh every few
+                    // minutes would otherwise fill the log.
                     let mut lists = signals.lists.borrow_mut();
                     if lists.table != loaded.entries {
+                        log_loaded(&r.table, &loaded, "read again");
                         lists.table = loaded.entries;
                         engine.set_blocklist(lists.all());
                     }

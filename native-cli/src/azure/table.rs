@@ -97,13 +97,18 @@ impl Account {
         };
         let name = match (name, &auth) {
             (Some(n), _) => n,
-            // A SAS needs no account name; take it from the host if we can.
-            (None, Auth::Sas(_)) => endpoint
-                .split("://")
-                .nth(1)
-                .and_then(|h| h.split('.').next())
-                .unwrap_or("")
-                .to_string(),
+            // A SAS needs no account name; take it from the endpoint (the
+            // host's first label, or a path-style endpoint's first segment).
+            (None, Auth::Sas(_)) => {
+                let rest = endpoint.split("://").nth(1).unwrap_or("");
+                let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let host = host.split(':').next().unwrap_or("");
+                let path_style = host == "localhost" || host.parse::<IpAddr>().is_ok();
+                match path.split('/').next() {
+                    Some(seg) if path_style && !seg.is_empty() => seg.to_string(),
+                    _ => host.split('.').next().unwrap_or("").to_string(),
+                }
+            }
             (None, Auth::SharedKey { .. }) => {
                 return Err("Shared Key signing needs AccountName".into())
             }
@@ -527,6 +532,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.endpoint, "https://acct.table.core.chinacloudapi.cn");
         assert!(matches!(c.auth, Auth::Sas(ref s) if s.expose() == "sv=2019-02-02&sig=abc%3D"));
+        let s = Account::from_connection_string(
+            "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;SharedAccessSignature=sv=1&sig=x",
+        )
+        .unwrap();
+        assert_eq!(s.name, "devstoreaccount1");
+        let s = Account::from_connection_string(
+            "TableEndpoint=https://acct2.table.core.windows.net;SharedAccessSignature=sv=1&sig=x",
+        )
+        .unwrap();
+        assert_eq!(s.name, "acct2");
         let d = Account::from_connection_string("UseDevelopmentStorage=true").unwrap();
         assert_eq!(d.endpoint, DEV_ENDPOINT);
         let e = Account::from_connection_string("AccountName=a;AccountKey=not*base64!")
