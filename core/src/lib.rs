@@ -53,6 +53,7 @@ pub mod anomaly;
 pub mod capture;
 pub mod decode;
 pub mod detect;
+pub mod ecs;
 pub mod engine;
 pub mod error;
 pub mod eve;

@@ -41,6 +41,27 @@ pub fn suricata(ts_nanos: i64) -> String {
     )
 }
 
+/// HTTP's date (RFC 9110 IMF-fixdate, as Azure's `x-ms-date` wants it):
+/// `Mon, 07 Dec 2026 11:50:38 GMT`, whole seconds.
+pub fn http_date(ts_nanos: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ts_nanos.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
 /// Nanoseconds since the epoch from the report's seconds (µs-exact).
 pub fn nanos_from_secs(ts_secs: f64) -> i64 {
     (ts_secs * 1e6).round() as i64 * 1000
@@ -63,6 +84,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // 2026-12-07T11:50:38Z, a Monday.
+        assert_eq!(
+            http_date(1_796_644_238_000_000_000),
+            "Mon, 07 Dec 2026 11:50:38 GMT"
+        );
+    }
 
     #[test]
     fn rfc3339_known_dates() {

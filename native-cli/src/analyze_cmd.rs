@@ -1,10 +1,13 @@
 //! `pcaplens analyze`: stream files (or stdin) through the core analyzer.
 
+use crate::azure::monitor::{ConnectionString, Monitor, MonitorSettings};
+use crate::azure::table::BlocklistTable;
 use crate::options_args::OptionArgs;
 use crate::{exit, human};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pcaplens_core::detect::blocklist::{parse_list, Indicator};
+use pcaplens_core::ecs::EcsWriter;
 use pcaplens_core::eve::EveWriter;
 use pcaplens_core::{Analyzer, AnalyzerConfig, FlowSummary, Report};
 use serde_json::{Map, Value};
@@ -23,8 +26,9 @@ pub struct AnalyzeArgs {
     /// Print the full JSON report instead of the terminal summary (= --format json)
     #[arg(long)]
     pub json: bool,
-    /// Output: human (terminal summary), json (the full report) or eve
+    /// Output: human (terminal summary), json (the full report), eve
     /// (Suricata EVE JSON lines: a `flow` event per flow, an `alert` per finding)
+    /// or ecs (Elastic Common Schema NDJSON: the same events as ECS documents)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<OutputFormat>,
     /// Write every flow to this file (NDJSON, or CSV when the name ends in .csv)
@@ -65,6 +69,19 @@ pub struct AnalyzeArgs {
     /// Blocklist file (repeatable): one IP, CIDR range or domain a line, `#` comments
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
+    /// Also take blocklist entries from this Azure Table (each RowKey an IP, a CIDR range
+    /// written ADDR_LEN, or a domain), read with AZURE_STORAGE_CONNECTION_STRING; default:
+    /// the AZURE_BLACKLIST_TABLE variable (docs/azure-table.md)
+    #[arg(long, value_name = "NAME")]
+    pub blocklist_table: Option<String>,
+    /// Send findings to Azure Monitor (Application Insights) with this connection string;
+    /// default: the AZURE_MONITOR_CONNECTION_STRING variable (docs/azure-monitor.md)
+    #[arg(long, value_name = "CONN_STR")]
+    pub monitor_conn_str: Option<String>,
+    /// Stop (exit 2) when the blocklist table cannot be read, and exit 1 when findings
+    /// could not all be delivered to Azure Monitor, instead of warning and going on
+    #[arg(long)]
+    pub strict: bool,
     /// Seed of the anomaly scoring's Isolation Forest (same seed, same scores)
     #[arg(long, value_name = "N")]
     pub anomaly_seed: Option<u64>,
@@ -88,6 +105,45 @@ pub enum OutputFormat {
     Json,
     /// Suricata EVE JSON lines (docs/eve.md), written as the analysis decides them
     Eve,
+    /// Elastic Common Schema NDJSON (docs/ecs.md), written as the analysis decides them
+    Ecs,
+}
+
+impl OutputFormat {
+    /// One line per event, written during the analysis (no report printed).
+    fn is_lines(self) -> bool {
+        matches!(self, OutputFormat::Eve | OutputFormat::Ecs)
+    }
+}
+
+/// The writer of `--format eve` or `--format ecs` (and of `live --alerts`):
+/// engine events in, lines out.
+pub(crate) enum LineWriter {
+    Eve(EveWriter),
+    Ecs(EcsWriter),
+}
+
+impl LineWriter {
+    /// ECS documents when `ecs`, else EVE lines.
+    pub(crate) fn new(ecs: bool, pcap_filename: Option<&str>) -> Self {
+        match (ecs, pcap_filename) {
+            (true, None) => LineWriter::Ecs(EcsWriter::new()),
+            (true, Some(n)) => LineWriter::Ecs(EcsWriter::new().with_pcap_filename(n)),
+            (false, None) => LineWriter::Eve(EveWriter::new()),
+            (false, Some(n)) => LineWriter::Eve(EveWriter::new().with_pcap_filename(n)),
+        }
+    }
+
+    pub(crate) fn is_ecs(&self) -> bool {
+        matches!(self, LineWriter::Ecs(_))
+    }
+
+    pub(crate) fn line(&mut self, event: &pcaplens_core::Event) -> Option<String> {
+        match self {
+            LineWriter::Eve(w) => w.line(event),
+            LineWriter::Ecs(w) => w.line(event),
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -308,6 +364,17 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     }
+    match load_table(&args) {
+        Ok(entries) => cfg.detect.blocklist.entries.extend(entries),
+        Err(code) => return Ok(code),
+    }
+    let monitor = match ConnectionString::from_args(args.monitor_conn_str.as_deref()) {
+        Ok(c) => c.map(|c| Monitor::start(c, MonitorSettings::default())),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     let outputs: Vec<&Path> = [&args.flows, &args.anomaly_features]
         .into_iter()
@@ -332,12 +399,13 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     let mut results: Vec<(String, Outcome)> = Vec::new();
     for path in &args.files {
         let label = path.display().to_string();
-        let outcome = if format == OutputFormat::Eve {
+        let outcome = if format.is_lines() || monitor.is_some() {
             let sinks = Sinks {
                 flows: sink.as_mut(),
                 features: features.as_mut(),
+                monitor: monitor.as_ref(),
             };
-            eve_one(path, &cfg, &args, &label, sinks, &mut out)?
+            lines_one(path, &cfg, &args, (format, &label), sinks, &mut out)?
         } else {
             analyze_one(path, &cfg, &args, &label, sink.as_mut(), features.as_mut())?
         };
@@ -351,6 +419,13 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     }
 
     let mut status = exit::OK;
+    if let Some(m) = monitor {
+        let summary = m.finish(MONITOR_FINISH_TIMEOUT);
+        eprintln!("pcaplens: {}", summary.line());
+        if args.strict && !summary.all_accepted() {
+            status = exit::FAILURE;
+        }
+    }
     for (label, outcome) in &results {
         match outcome {
             Outcome::OpenFailed(msg) => {
@@ -378,7 +453,7 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         }
     }
 
-    if format == OutputFormat::Eve {
+    if format.is_lines() {
         // The lines went out during the analysis.
     } else if format == OutputFormat::Json {
         let reports: Vec<(&String, &Report)> = results
@@ -441,21 +516,83 @@ fn progress_bar(size: Option<u64>, args: &AnalyzeArgs) -> Option<indicatif::Prog
     }
 }
 
-/// The `--flows` and `--anomaly-features` outputs of a run.
+/// The `--flows` and `--anomaly-features` outputs of a run, and Azure Monitor.
 struct Sinks<'a> {
     flows: Option<&'a mut FlowSink>,
     features: Option<&'a mut FeatureSink>,
+    monitor: Option<&'a Monitor>,
 }
 
-/// `--format eve`: the capture read in order into an analyzer with events
-/// on, an EVE line written for each event as it is polled after each chunk
+/// How long the end of `analyze` waits for Azure Monitor to take the last
+/// findings (retries included).
+const MONITOR_FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `--blocklist-table`: the table's entries. A table that cannot be read is
+/// a warning (the analysis goes on without it) unless `--strict`; a missing
+/// or malformed connection string is a usage error. `Err`: the exit status.
+fn load_table(args: &AnalyzeArgs) -> std::result::Result<Vec<Indicator>, u8> {
+    let table = match BlocklistTable::from_args(args.blocklist_table.as_deref()) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Err(exit::BAD_INPUT);
+        }
+    };
+    let fail = |msg: String| {
+        if args.strict {
+            eprintln!("pcaplens: error: {msg}");
+            Err(exit::BAD_INPUT)
+        } else {
+            eprintln!(
+                "pcaplens: warning: {msg}; the analysis goes on without the table's entries \
+                 (--strict stops instead)"
+            );
+            Ok(Vec::new())
+        }
+    };
+    match table.load_blocking() {
+        Ok(loaded) => {
+            if loaded.bad_total > 0 {
+                let shown: Vec<String> = loaded
+                    .bad
+                    .iter()
+                    .take(5)
+                    .map(|(rk, why)| format!("'{rk}' ({why})"))
+                    .collect();
+                let msg = format!(
+                    "{}: {} RowKeys are not blocklist entries, e.g. {}",
+                    table.label(),
+                    loaded.bad_total,
+                    shown.join(", ")
+                );
+                if args.strict {
+                    eprintln!("pcaplens: error: {msg}");
+                    return Err(exit::BAD_INPUT);
+                }
+                eprintln!("pcaplens: warning: {msg}; they are skipped");
+            }
+            eprintln!(
+                "pcaplens: {}: {} entries ({} pages)",
+                table.label(),
+                loaded.entries.len(),
+                loaded.pages
+            );
+            Ok(loaded.entries)
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// `--format eve` or `ecs`: the capture read in order into an analyzer with
+/// events on, a line written for each event as it is polled after each chunk
 /// (so memory follows the live flows, not the capture), then the report
 /// (for the exit status and the other outputs).
-fn eve_one(
+fn lines_one(
     path: &Path,
     cfg: &AnalyzerConfig,
     args: &AnalyzeArgs,
-    label: &str,
+    (format, label): (OutputFormat, &str),
     mut sinks: Sinks<'_>,
     out: &mut impl Write,
 ) -> Result<Outcome> {
@@ -469,13 +606,19 @@ fn eve_one(
         pcaplens_native_io::Input::Stream(r) => r,
     };
     let mut analyzer = Analyzer::new(cfg.clone())?.with_events();
-    let mut eve = EveWriter::new();
-    if path.as_os_str() != "-" {
-        eve = eve.with_pcap_filename(label);
-    }
+    let mut eve = format.is_lines().then(|| {
+        LineWriter::new(
+            format == OutputFormat::Ecs,
+            (path.as_os_str() != "-").then_some(label),
+        )
+    });
+    let monitor = sinks.monitor;
     let mut drain = |analyzer: &mut Analyzer, out: &mut dyn Write| -> Result<()> {
         while let Some(event) = analyzer.poll_event() {
-            if let Some(line) = eve.line(&event) {
+            if let (Some(m), pcaplens_core::Event::Finding(f)) = (monitor, &event) {
+                m.track_finding(f, label);
+            }
+            if let Some(line) = eve.as_mut().and_then(|w| w.line(&event)) {
                 out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
             }

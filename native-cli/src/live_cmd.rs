@@ -14,6 +14,9 @@
 //! ([`crate::live_write`]); `--log-file` copies the console log to a
 //! rotating file ([`crate::live_log`]).
 
+use crate::analyze_cmd::LineWriter;
+use crate::azure::monitor::{ConnectionString, Monitor, MonitorSettings};
+use crate::azure::table::{BlocklistTable, Loaded};
 use crate::live_log::{self, log};
 use crate::live_queue::{Batch, Consumer, Msg, Producer};
 use crate::live_write::{RotatingPcap, Rotation};
@@ -22,14 +25,15 @@ use anyhow::{Context, Result};
 use clap::Args;
 use pcaplens_core::capture::{Event as CaptureEvent, Reader};
 use pcaplens_core::detect::blocklist::Indicator;
-use pcaplens_core::eve::{EveWriter, StatsCounters};
+use pcaplens_core::eve::StatsCounters;
 use pcaplens_core::{AnalyzerConfig, Engine, Event};
 use serde_json::{json, Map, Value};
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -85,10 +89,21 @@ pub struct LiveArgs {
     /// Stop after this many packets
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Write alerts (and with --eve-flows, ended flows) as Suricata EVE JSON lines to FILE (`-`: stdout)
+    /// Write alerts (and with --eve-flows, ended flows) as Suricata EVE JSON lines (or ECS:
+    /// --alerts-format ecs) to FILE (`-`: stdout)
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
-    /// Also write one EVE `flow` line per ended flow to the alerts file
+    /// Format of the --alerts lines: eve (Suricata EVE JSON) or ecs (Elastic
+    /// Common Schema documents, docs/ecs.md)
+    #[arg(
+        long,
+        value_enum,
+        default_value = "eve",
+        value_name = "FORMAT",
+        requires = "alerts"
+    )]
+    pub alerts_format: AlertsFormat,
+    /// Also write one `flow` line (EVE or ECS) per ended flow to the alerts file
     #[arg(long, requires = "alerts")]
     pub eve_flows: bool,
     /// Write an EVE `stats` line to the alerts file every SECS seconds (0: never)
@@ -147,8 +162,38 @@ pub struct LiveArgs {
     /// (read again on SIGHUP)
     #[arg(long, value_name = "FILE")]
     pub blocklist: Vec<PathBuf>,
+    /// Also take blocklist entries from this Azure Table (each RowKey an IP, a CIDR range
+    /// written ADDR_LEN, or a domain), read with AZURE_STORAGE_CONNECTION_STRING and read
+    /// again every --blocklist-refresh seconds and on SIGHUP; default: the
+    /// AZURE_BLACKLIST_TABLE variable (docs/azure-table.md)
+    #[arg(long, value_name = "NAME")]
+    pub blocklist_table: Option<String>,
+    /// Seconds between two reads of the blocklist table (0: read it once, and on SIGHUP)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub blocklist_refresh: u64,
+    /// Send findings, and statistics every --monitor-interval seconds, to Azure Monitor
+    /// (Application Insights) with this connection string; default: the
+    /// AZURE_MONITOR_CONNECTION_STRING variable (docs/azure-monitor.md)
+    #[arg(long, value_name = "CONN_STR")]
+    pub monitor_conn_str: Option<String>,
+    /// Seconds between two sets of statistics sent to Azure Monitor as metrics (0: none)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub monitor_interval: u64,
+    /// Exit (status 2) when the blocklist table cannot be read at the start, instead of
+    /// warning and capturing without its entries
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub options: OptionArgs,
+}
+
+/// The format of `--alerts`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertsFormat {
+    /// Suricata EVE JSON (docs/eve.md)
+    Eve,
+    /// Elastic Common Schema NDJSON (docs/ecs.md)
+    Ecs,
 }
 
 /// Counters of the live run, for the status line and the report's `live` section.
@@ -202,13 +247,52 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
             }
         }
     }
-    let (cfg, option_entries) = match config(args) {
+    let (mut cfg, option_entries, file_entries) = match config(args) {
         Ok(c) => c,
         Err(e) => {
             log!("pcaplens: {e}");
             return Ok(crate::exit::BAD_INPUT);
         }
     };
+    let table = match BlocklistTable::from_args(args.blocklist_table.as_deref()) {
+        Ok(t) => t.map(Arc::new),
+        Err(e) => {
+            log!("pcaplens: {e}");
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
+    let monitor = match ConnectionString::from_args(args.monitor_conn_str.as_deref()) {
+        Ok(c) => c.map(|c| Monitor::start(c, MonitorSettings::default())),
+        Err(e) => {
+            log!("pcaplens: {e}");
+            return Ok(crate::exit::BAD_INPUT);
+        }
+    };
+    let mut table_entries = Vec::new();
+    if let Some(t) = &table {
+        match t.load_blocking() {
+            Ok(loaded) => {
+                log_loaded(t, &loaded, "read");
+                table_entries = loaded.entries;
+            }
+            Err(e) if args.strict => {
+                log!("pcaplens live: error: {e}");
+                return Ok(crate::exit::BAD_INPUT);
+            }
+            Err(e) => log!(
+                "pcaplens live: warning: {e}; capturing without the table's entries (tried again {})",
+                if args.blocklist_refresh > 0 {
+                    format!("every {} s and on SIGHUP", args.blocklist_refresh)
+                } else {
+                    "on SIGHUP".to_string()
+                }
+            ),
+        }
+        cfg.detect
+            .blocklist
+            .entries
+            .extend(table_entries.iter().cloned());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     #[cfg(unix)]
@@ -245,21 +329,122 @@ pub fn run(args: &LiveArgs) -> Result<u8> {
         }
         _ => unreachable!("checked above"),
     };
+    let refresh = table.as_ref().map(|t| {
+        start_refresher(
+            Arc::clone(t),
+            args.blocklist_refresh,
+            Arc::clone(&source_stop),
+        )
+    });
     let signals = Signals {
         stop: &stop,
         hup: &hup,
-        option_entries,
+        lists: RefCell::new(Lists {
+            options: option_entries,
+            files: file_entries,
+            table: table_entries,
+        }),
+        refresh,
+        monitor: monitor.as_ref(),
     };
     let result = analyse(args, cfg, rx, &signals, &queue_drops, &source_stop);
     source_stop.store(true, Ordering::Relaxed);
     let _ = source.join();
+    if let Some(m) = monitor {
+        log!(
+            "pcaplens live: {}",
+            m.finish(Duration::from_secs(10)).line()
+        );
+    }
     result
+}
+
+/// Log what a read of the blocklist table gave (`what`: read, refreshed).
+fn log_loaded(t: &BlocklistTable, loaded: &Loaded, what: &str) {
+    if loaded.bad_total > 0 {
+        let shown: Vec<String> = loaded
+            .bad
+            .iter()
+            .take(5)
+            .map(|(rk, why)| format!("'{rk}' ({why})"))
+            .collect();
+        log!(
+            "pcaplens live: warning: {}: {} RowKeys are not blocklist entries and are skipped, e.g. {}",
+            t.label(),
+            loaded.bad_total,
+            shown.join(", ")
+        );
+    }
+    log!(
+        "pcaplens live: {} {what}: {} entries ({} pages)",
+        t.label(),
+        loaded.entries.len(),
+        loaded.pages
+    );
+}
+
+/// The blocklist table read again in the background every `every` seconds
+/// (0: only when woken, on SIGHUP), so the capture never waits for it.
+struct Refresh {
+    results: Receiver<std::result::Result<Loaded, String>>,
+    wake: Arc<AtomicBool>,
+    table: Arc<BlocklistTable>,
+}
+
+fn start_refresher(table: Arc<BlocklistTable>, every: u64, stop: Arc<AtomicBool>) -> Refresh {
+    let (tx, results) = sync_channel(1);
+    let wake = Arc::new(AtomicBool::new(false));
+    let (t, w) = (Arc::clone(&table), Arc::clone(&wake));
+    std::thread::spawn(move || loop {
+        let due = (every > 0).then(|| Instant::now() + Duration::from_secs(every));
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if w.swap(false, Ordering::Relaxed) || due.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let r = t.load_blocking().map_err(|e| e.to_string());
+        if tx.send(r).is_err() {
+            return;
+        }
+    });
+    Refresh {
+        results,
+        wake,
+        table,
+    }
+}
+
+/// The blocklist entries by origin: the engine gets all of them.
+struct Lists {
+    /// `--config`/`--set` (kept on reload).
+    options: Vec<Indicator>,
+    /// `--blocklist` files (read again on SIGHUP).
+    files: Vec<Indicator>,
+    /// `--blocklist-table` (read again every --blocklist-refresh seconds).
+    table: Vec<Indicator>,
+}
+
+impl Lists {
+    fn all(&self) -> Vec<Indicator> {
+        let mut v = self.options.clone();
+        v.extend(self.files.iter().cloned());
+        v.extend(self.table.iter().cloned());
+        v
+    }
 }
 
 /// The options: `--config`, `--set` and the blocklists, over live defaults
 /// (closed TCP flows end a few seconds after their last packet). Also
-/// returns the blocklist entries of the options alone (a reload keeps them).
-fn config(args: &LiveArgs) -> std::result::Result<(AnalyzerConfig, Vec<Indicator>), String> {
+/// returns the blocklist entries of the options alone (a reload keeps them)
+/// and those of the files.
+#[allow(clippy::type_complexity)]
+fn config(
+    args: &LiveArgs,
+) -> std::result::Result<(AnalyzerConfig, Vec<Indicator>, Vec<Indicator>), String> {
     // Memory follows the active scanners: a quiet source's scans are decided
     // and its probes forgotten after twice the default scan window.
     let base = json!({
@@ -274,11 +459,12 @@ fn config(args: &LiveArgs) -> std::result::Result<(AnalyzerConfig, Vec<Indicator
     });
     let mut cfg = args.options.resolve_over(&base, Map::new())?;
     let option_entries = cfg.detect.blocklist.entries.clone();
+    let file_entries = read_blocklists(&args.blocklist)?;
     cfg.detect
         .blocklist
         .entries
-        .extend(read_blocklists(&args.blocklist)?);
-    Ok((cfg, option_entries))
+        .extend(file_entries.iter().cloned());
+    Ok((cfg, option_entries, file_entries))
 }
 
 /// The entries of the `--blocklist` files, in order.
@@ -308,8 +494,12 @@ struct Signals<'a> {
     stop: &'a AtomicBool,
     /// SIGHUP: reopen the alert and log files, reload the blocklists.
     hup: &'a AtomicBool,
-    /// The blocklist entries of `--config`/`--set` (kept on reload).
-    option_entries: Vec<Indicator>,
+    /// The blocklist entries in force, by origin.
+    lists: RefCell<Lists>,
+    /// The blocklist table's background reads.
+    refresh: Option<Refresh>,
+    /// Azure Monitor, when a connection string is given.
+    monitor: Option<&'a Monitor>,
 }
 
 /// The alerts file: created (emptied) at the start, appended to when
@@ -358,13 +548,19 @@ fn reload(
     if !args.blocklist.is_empty() {
         match read_blocklists(&args.blocklist) {
             Ok(list) => {
-                let mut entries = signals.option_entries.clone();
-                entries.extend(list);
+                let mut lists = signals.lists.borrow_mut();
+                lists.files = list;
+                let entries = lists.all();
                 done.push(format!("blocklist ({} entries)", entries.len()));
                 engine.set_blocklist(entries);
             }
             Err(e) => log!("pcaplens live: SIGHUP: blocklist not reloaded, the old one stays: {e}"),
         }
+    }
+    if let Some(r) = &signals.refresh {
+        // Read in the background; the entries change when it answers.
+        r.wake.store(true, Ordering::Relaxed);
+        done.push("blocklist table (reading)".to_string());
     }
     log!(
         "pcaplens live: SIGHUP: reopened/reloaded {}",
@@ -607,7 +803,7 @@ fn analyse(
         Some(p) => Some(open_alerts(p, false)?),
         None => None,
     };
-    let mut eve = EveWriter::new();
+    let mut eve = LineWriter::new(args.alerts_format == AlertsFormat::Ecs, None);
     let mut last_stats_event = Instant::now();
     let snaplen = args.snaplen.max(64) as u32;
     let mut writer = args.write.as_ref().map(|path| {
@@ -630,6 +826,16 @@ fn analyse(
     let mut last_tick = Instant::now();
     let mut last_status = Instant::now();
     let mut last_status_packets = 0u64;
+    let mut last_metrics = Instant::now();
+    let mut last_metrics_packets = 0u64;
+    let sink = MonitorSink {
+        monitor: signals.monitor,
+        capture: args
+            .interface
+            .clone()
+            .or_else(|| args.read.as_ref().map(|p| p.display().to_string()))
+            .unwrap_or_default(),
+    };
     // The engine's clock: the wall clock, moved onto the packets' time base
     // (the same for a live capture; a replayed file's own for `-r`).
     let mut clock_offset: Option<i64> = None;
@@ -644,6 +850,22 @@ fn analyse(
         }
         if signals.hup.swap(false, Ordering::Relaxed) {
             reload(args, signals, &mut engine, &mut alerts)?;
+        }
+        if let Some(r) = &signals.refresh {
+            match r.results.try_recv() {
+                Ok(Ok(loaded)) => {
+                    // Said only when the entries changed: a refresh every few
+                    // minutes would otherwise fill the log.
+                    let mut lists = signals.lists.borrow_mut();
+                    if lists.table != loaded.entries {
+                        log_loaded(&r.table, &loaded, "read again");
+                        lists.table = loaded.entries;
+                        engine.set_blocklist(lists.all());
+                    }
+                }
+                Ok(Err(e)) => log!("pcaplens live: warning: {e}; the entries read before stay"),
+                Err(_) => {}
+            }
         }
         match rx.recv_timeout(CLOCK_TICK) {
             Ok(Msg::Batch(b)) => {
@@ -678,7 +900,33 @@ fn analyse(
                 w.flush()?;
             }
         }
-        alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows)?;
+        alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows, &sink)?;
+        if let (Some(m), true) = (signals.monitor, args.monitor_interval > 0) {
+            if last_metrics.elapsed() >= Duration::from_secs(args.monitor_interval) {
+                let secs = last_metrics.elapsed().as_secs_f64();
+                last_metrics = Instant::now();
+                let queue = queue_drops.load(Ordering::Relaxed);
+                for (name, value) in [
+                    ("pcaplens.packets", packets as f64),
+                    (
+                        "pcaplens.packets_per_second",
+                        (packets - last_metrics_packets) as f64 / secs,
+                    ),
+                    ("pcaplens.live_flows", engine.live_flows() as f64),
+                    ("pcaplens.alerts", alert_count as f64),
+                    (
+                        "pcaplens.drops.kernel",
+                        counters.kernel_dropped.total as f64,
+                    ),
+                    ("pcaplens.drops.interface", counters.if_dropped.total as f64),
+                    ("pcaplens.drops.queue", queue as f64),
+                    ("pcaplens.monitor.overflow", m.overflow() as f64),
+                ] {
+                    m.track_metric(name, value, &sink.capture);
+                }
+                last_metrics_packets = packets;
+            }
+        }
         if args.stats_interval > 0
             && last_stats_event.elapsed() >= Duration::from_secs(args.stats_interval)
         {
@@ -694,7 +942,12 @@ fn analyse(
                     ..Default::default()
                 };
                 let now = wall_nanos() + clock_offset.unwrap_or(0);
-                writeln!(a, "{}", pcaplens_core::eve::stats_event(now, &c))?;
+                let line = if eve.is_ecs() {
+                    pcaplens_core::ecs::stats_document(now, &c)
+                } else {
+                    pcaplens_core::eve::stats_event(now, &c)
+                };
+                writeln!(a, "{line}")?;
                 a.flush()?;
             }
         }
@@ -736,7 +989,7 @@ fn analyse(
         }
     }
     engine.close();
-    alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows)?;
+    alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows, &sink)?;
     if let Some(a) = &mut alerts {
         a.flush()?;
     }
@@ -817,20 +1070,30 @@ fn analyse_batch(
     Ok(n as u64)
 }
 
+/// Azure Monitor and the name of the capture (interface or file).
+struct MonitorSink<'a> {
+    monitor: Option<&'a Monitor>,
+    capture: String,
+}
+
 /// Write what the engine decided: findings as EVE `alert` lines (and with
 /// `flows`, ended flows as `flow` lines). Returns the number of alerts.
 fn write_events(
     engine: &mut Engine,
-    eve: &mut EveWriter,
+    eve: &mut LineWriter,
     out: &mut Option<Box<dyn Write>>,
     flows: bool,
+    sink: &MonitorSink<'_>,
 ) -> Result<u64> {
     let mut alerts = 0;
     let mut wrote = false;
     while let Some(ev) = engine.poll_event() {
         let line = match &ev {
-            Event::Finding(_) => {
+            Event::Finding(f) => {
                 alerts += 1;
+                if let Some(m) = sink.monitor {
+                    m.track_finding(f, &sink.capture);
+                }
                 eve.line(&ev)
             }
             // Through the writer even when not written: it marks alerted flows.

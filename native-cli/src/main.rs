@@ -3,6 +3,7 @@
 
 mod analyze_cmd;
 mod ask_cmd;
+mod azure;
 mod generate_cmd;
 mod human;
 mod input;
@@ -65,7 +66,13 @@ the stderr lines with an RFC 3339 UTC timestamp, rotated to FILE.1 … FILE.N
 Stop with Ctrl-C (SIGINT) or SIGTERM: every flow ends and the report is printed
 (a second Ctrl-C exits at once). SIGHUP reopens the --alerts and --log-file files
 at their paths (created anew if moved away: logrotate) and reads the --blocklist
-files again. Capturing needs root or the capabilities:
+files (and the --blocklist-table) again.
+
+Azure (docs/azure-table.md, docs/azure-monitor.md):
+  AZURE_STORAGE_CONNECTION_STRING  with --blocklist-table NAME (or AZURE_BLACKLIST_TABLE)
+  AZURE_MONITOR_CONNECTION_STRING  findings and statistics to Application Insights
+
+Capturing needs root or the capabilities:
   sudo setcap cap_net_raw,cap_net_admin=eip $(command -v pcaplens)
 
 Exit status:
@@ -82,6 +89,11 @@ Environment (the report is the same whatever they say):
                          file over 1 MiB when there are two cores.
   PCAPLENS_FLOW_THREAD   reading or analysis: which of the two threads keeps the flow
                          table. Unset: the reading thread when the two cores share a cache.
+
+Azure (docs/azure-table.md, docs/azure-monitor.md):
+  AZURE_STORAGE_CONNECTION_STRING  the storage account of --blocklist-table (key or SAS)
+  AZURE_BLACKLIST_TABLE            the blocklist table when --blocklist-table is not given
+  AZURE_MONITOR_CONNECTION_STRING  send findings to Azure Monitor (Application Insights)
 
 ",
     exit_codes_help!()

@@ -2,12 +2,15 @@
 //! against real captures, chunking invariance, robustness, CLI behaviour.
 
 mod anomaly;
+mod azure_monitor;
+mod azure_table;
 mod chunking;
 mod cli;
 mod conformance;
 mod conformance_app;
 mod conformance_tcp;
 mod corpus_manifest;
+mod ecs;
 mod engine;
 mod eve;
 mod findings;

@@ -241,7 +241,7 @@ impl TcpDetector {
             rtt_max: None,
             rtt_slow: 0,
             // Any fixed seed: the same capture gives the same sample.
-            rtt_rng: crate::rng::Rng::derive(0x5254_54, 0, 0),
+            rtt_rng: crate::rng::Rng::derive(0x0052_5454, 0, 0),
             slowest: Vec::new(),
             slowest_floor: None,
             unanswered: Vec::new(),
