@@ -904,7 +904,7 @@ mod tests {
             let s = d.sources.entry(src).or_default();
             s.newest = s.newest.max(p.ts);
             s.probes.push(p);
-            d.follow(src, p, || String::new());
+            d.follow(src, p, String::new);
         };
         let hours = 3 * 3600;
         for t in 0..hours {
