@@ -841,6 +841,8 @@ fn analyse(
     let mut clock_offset: Option<i64> = None;
     let mut source_error = None;
     let replaying = args.read.is_some();
+    // The newest packet time seen (the clock of a replay at full speed).
+    let mut newest_ts = i64::MIN;
     loop {
         if stop.load(Ordering::Relaxed)
             || deadline.is_some_and(|d| Instant::now() >= d)
@@ -873,6 +875,9 @@ fn analyse(
                     let ts = b.packet(0).ts;
                     clock_offset = Some(if replaying { ts - wall_nanos() } else { 0 });
                 }
+                if !b.is_empty() {
+                    newest_ts = newest_ts.max(b.packet(b.len() - 1).ts);
+                }
                 let taken = analyse_batch(&b, &mut engine, &mut writer, packets, args.count);
                 rx.recycle(b);
                 packets += taken?;
@@ -894,6 +899,10 @@ fn analyse(
             if let Some(off) = clock_offset {
                 if !replaying || args.realtime {
                     engine.handle_timeout(wall_nanos() + off);
+                } else {
+                    // A file replayed at full speed: its own time is the
+                    // clock (scans retire, busy sources forget old probes).
+                    engine.handle_timeout(newest_ts);
                 }
             }
             if let Some(w) = &mut writer {
