@@ -798,7 +798,7 @@ fn analyse(
     source_stop: &AtomicBool,
 ) -> Result<u8> {
     let stop = signals.stop;
-    let mut engine = Engine::new(cfg)?.with_events();
+    let mut engine = Engine::new(cfg)?.with_events().preallocated();
     let mut alerts = match &args.alerts {
         Some(p) => Some(open_alerts(p, false)?),
         None => None,

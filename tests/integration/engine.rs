@@ -421,3 +421,26 @@ fn quiet_scanners_are_retired_with_their_scans_kept() {
     assert_eq!(retired.total, 2 * kept.total, "{retired:?}");
     assert_eq!(retired.probe_flows, kept.probe_flows);
 }
+
+/// Live capture allocates the anomaly reservoir up front
+/// (`Engine::preallocated`); the analysis is the same, including past the
+/// reservoir's size (training flows sampled, the rest scored as they leave).
+#[test]
+fn a_preallocated_engine_reports_the_same() {
+    let bytes = scenario(Scenario::Mixed, 20_000, 3);
+    let mut cfg = AnalyzerConfig::default();
+    cfg.anomaly.max_training_flows = 300;
+    let run = |pre: bool| {
+        let mut e = Engine::new(cfg.clone()).unwrap();
+        if pre {
+            e = e.preallocated();
+        }
+        for p in packets(&bytes) {
+            e.handle_packet(p.ts, p.link, p.orig_len, &p.data);
+        }
+        serde_json::to_value(e.finish()).unwrap()
+    };
+    let (plain, pre) = (run(false), run(true));
+    assert!(plain["anomalies"]["sampled"].as_bool().unwrap(), "past the reservoir");
+    assert_eq!(plain, pre);
+}

@@ -413,6 +413,33 @@ impl AnomalyEngine {
         self.candidates.offer(score, out_meta, out_row);
     }
 
+    /// Reserve the training reservoir whole and touch it, so its pages are
+    /// resident from the start (see [`crate::Engine::preallocated`]).
+    pub fn preallocate(&mut self) {
+        let cap = self.cfg.max_training_flows.max(1);
+        let keep = self.rows.len();
+        let blank_meta = self.metas.first().copied().unwrap_or(FlowMeta {
+            id: 0,
+            proto: 0,
+            orig: IpAddr::from([0u8; 4]),
+            resp: IpAddr::from([0u8; 4]),
+            orig_port: 0,
+            resp_port: 0,
+            icmp: None,
+            service: None,
+            first_frame: 0,
+            last_frame: 0,
+            first_ts: 0,
+        });
+        self.rows.reserve_exact(cap.saturating_sub(keep));
+        self.metas.reserve_exact(cap.saturating_sub(keep));
+        // Written, then cut back: the capacity stays, now resident.
+        self.rows.resize(cap.max(keep), [0.0; DIMS]);
+        self.metas.resize(cap.max(keep), blank_meta);
+        self.rows.truncate(keep);
+        self.metas.truncate(keep);
+    }
+
     fn train(&self, rows: &[[f32; DIMS]]) -> Forest {
         Forest::train(
             rows.as_flattened(),
