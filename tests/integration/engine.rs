@@ -441,6 +441,9 @@ fn a_preallocated_engine_reports_the_same() {
         serde_json::to_value(e.finish()).unwrap()
     };
     let (plain, pre) = (run(false), run(true));
-    assert!(plain["anomalies"]["sampled"].as_bool().unwrap(), "past the reservoir");
+    assert!(
+        plain["anomalies"]["sampled"].as_bool().unwrap(),
+        "past the reservoir"
+    );
     assert_eq!(plain, pre);
 }
