@@ -34,7 +34,8 @@ fn item_tokens(v: &impl Serialize) -> usize {
 /// (the capture's identity and the filters), so a cursor cannot be reused
 /// for another query or an edited file. Opaque to the client.
 pub fn encode_cursor(offset: usize, fingerprint: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{offset}:{fingerprint:016x}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("v1:{offset}:{fingerprint:016x}"))
 }
 
 pub fn decode_cursor(cursor: &str, fingerprint: u64) -> Result<usize, String> {
@@ -99,6 +100,9 @@ pub fn page_len<T: Serialize>(items: &[T], start: usize, limit: usize, room: usi
 /// everything else.
 pub fn bounded<T: Serialize + DeserializeOwned>(t: T) -> Result<T, String> {
     let mut v = serde_json::to_value(&t).map_err(|e| format!("internal error: {e}"))?;
+    if tokens(&v.to_string()) <= MAX_RESULT_TOKENS {
+        return Ok(t);
+    }
     let cuts = fit(&mut v, MAX_RESULT_TOKENS);
     if cuts.is_empty() {
         return Ok(t);
@@ -204,8 +208,12 @@ mod tests {
         let c = encode_cursor(300, fp);
         assert_eq!(decode_cursor(&c, fp), Ok(300));
         let other = fingerprint(&["get_flows", "a.pcap", "udp"]);
-        assert!(decode_cursor(&c, other).unwrap_err().contains("another query"));
-        assert!(decode_cursor("garbage!", fp).unwrap_err().contains("invalid cursor"));
+        assert!(decode_cursor(&c, other)
+            .unwrap_err()
+            .contains("another query"));
+        assert!(decode_cursor("garbage!", fp)
+            .unwrap_err()
+            .contains("invalid cursor"));
     }
 
     #[test]

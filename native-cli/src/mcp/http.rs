@@ -27,7 +27,10 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr, args: &McpArgs) -> Resul
                 .with_context(|| format!("cannot read --token-file {}", p.display()))?;
             let t = t.trim().to_string();
             if t.len() < 16 {
-                bail!("--token-file {}: the token must be at least 16 characters", p.display());
+                bail!(
+                    "--token-file {}: the token must be at least 16 characters",
+                    p.display()
+                );
             }
             Some(t)
         }
@@ -65,10 +68,12 @@ pub async fn serve(state: Arc<State>, addr: SocketAddr, args: &McpArgs) -> Resul
     let token = Arc::new(token);
     let app = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let token = token.clone();
-            async move { check_token(token.as_deref(), req, next).await }
-        }));
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let token = token.clone();
+                async move { check_token(token.as_deref(), req, next).await }
+            },
+        ));
     eprintln!("pcaplens mcp: listening on http://{bound}/mcp");
     axum::serve(listener, app).await.context("HTTP server")?;
     Ok(())

@@ -16,7 +16,15 @@ use std::net::IpAddr;
 /// Keys whose string values are names from the wire (DNS, HTTP Host, TLS SNI).
 const NAME_KEYS: &[&str] = &["qname", "host", "sni", "server_name", "domain", "query"];
 /// Keys whose values are other free text from the wire.
-const TEXT_KEYS: &[&str] = &["uri", "user_agent", "path", "referer", "reason", "alpn", "version_text"];
+const TEXT_KEYS: &[&str] = &[
+    "uri",
+    "user_agent",
+    "path",
+    "referer",
+    "reason",
+    "alpn",
+    "version_text",
+];
 /// Maps keyed by names.
 const NAME_MAPS: &[&str] = &["server_names", "names", "hosts"];
 /// Lists whose `name` is a name from the wire (elsewhere `name` is ours:
@@ -203,7 +211,9 @@ impl Masker {
                 Value::String(wire(&t))
             }
             Value::String(s) => Value::String(self.free_text(s)),
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.walk(x, key, parent, cid)).collect()),
+            Value::Array(a) => {
+                Value::Array(a.iter().map(|x| self.walk(x, key, parent, cid)).collect())
+            }
             Value::Object(o) => {
                 let mut out = Map::new();
                 for (k, x) in o {

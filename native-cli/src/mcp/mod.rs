@@ -104,7 +104,8 @@ pub fn run(args: McpArgs) -> Result<u8> {
     let roots = roots
         .iter()
         .map(|r| {
-            std::fs::canonicalize(r).with_context(|| format!("--root {}: no such directory", r.display()))
+            std::fs::canonicalize(r)
+                .with_context(|| format!("--root {}: no such directory", r.display()))
         })
         .collect::<Result<Vec<_>>>()?;
     for r in &roots {

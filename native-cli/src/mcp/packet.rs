@@ -114,7 +114,13 @@ pub fn layers(frame: &Frame, m: &mut Masker) -> (Vec<Value>, Option<String>) {
                 .map(|(_, c)| *c)
                 .collect();
                 if innermost {
-                    cid = Some(community_id_v1(0, src, dst, 6, Some((t.src_port, t.dst_port))));
+                    cid = Some(community_id_v1(
+                        0,
+                        src,
+                        dst,
+                        6,
+                        Some((t.src_port, t.dst_port)),
+                    ));
                 }
                 let o = t.parsed_options();
                 json!({"layer": "tcp", "src_port": t.src_port, "dst_port": t.dst_port,
@@ -124,7 +130,13 @@ pub fn layers(frame: &Frame, m: &mut Masker) -> (Vec<Value>, Option<String>) {
             }
             Transport::Udp(u) => {
                 if innermost {
-                    cid = Some(community_id_v1(0, src, dst, 17, Some((u.src_port, u.dst_port))));
+                    cid = Some(community_id_v1(
+                        0,
+                        src,
+                        dst,
+                        17,
+                        Some((u.src_port, u.dst_port)),
+                    ));
                 }
                 json!({"layer": "udp", "src_port": u.src_port, "dst_port": u.dst_port,
                     "payload_len": u.payload_len})
@@ -146,7 +158,9 @@ pub fn layers(frame: &Frame, m: &mut Masker) -> (Vec<Value>, Option<String>) {
             Transport::Other { payload } => {
                 json!({"layer": "ip-payload", "protocol": ip.proto, "captured_len": payload.len()})
             }
-            Transport::Truncated => json!({"layer": "truncated", "note": "transport header cut short"}),
+            Transport::Truncated => {
+                json!({"layer": "truncated", "note": "transport header cut short"})
+            }
         };
         out.push(t);
         if innermost {

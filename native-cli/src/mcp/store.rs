@@ -39,7 +39,9 @@ impl Limits {
         self.under_root(&canon, given)?;
         let meta = std::fs::metadata(&canon).map_err(|e| format!("cannot open {given}: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("{given} is not a regular file (a capture file is expected)"));
+            return Err(format!(
+                "{given} is not a regular file (a capture file is expected)"
+            ));
         }
         if meta.len() > self.max_file_size {
             return Err(format!(
@@ -78,7 +80,9 @@ impl Limits {
         let out = dir.join(name);
         if let Ok(m) = std::fs::symlink_metadata(&out) {
             if m.file_type().is_symlink() {
-                return Err(format!("{given} is a symbolic link: refusing to write through it"));
+                return Err(format!(
+                    "{given} is a symbolic link: refusing to write through it"
+                ));
             }
             if !m.is_file() {
                 return Err(format!("{given} exists and is not a regular file"));
@@ -209,7 +213,10 @@ pub fn analyze(
     flows.sort_by_key(|f| f.id);
     let mut by_cid: HashMap<String, Vec<u32>> = HashMap::new();
     for (i, f) in flows.iter().enumerate() {
-        by_cid.entry(f.community_id.clone()).or_default().push(i as u32);
+        by_cid
+            .entry(f.community_id.clone())
+            .or_default()
+            .push(i as u32);
     }
     Ok(Loaded {
         key: key.clone(),
@@ -265,7 +272,8 @@ impl Cache {
         g.entries.push((loaded, now));
         loop {
             let bytes: usize = g.entries.iter().map(|(l, _)| l.cost()).sum();
-            if g.entries.len() <= 1 || (g.entries.len() <= self.max_entries && bytes <= self.max_bytes)
+            if g.entries.len() <= 1
+                || (g.entries.len() <= self.max_entries && bytes <= self.max_bytes)
             {
                 break;
             }
@@ -282,7 +290,11 @@ impl Cache {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
     }
 }
 
@@ -319,7 +331,10 @@ mod tests {
         c.put(loaded("/a", 1));
         c.put(loaded("/b", 1));
         let a = loaded("/a", 1);
-        assert!(c.get(&a.key).is_some(), "a is used again: b is now the oldest");
+        assert!(
+            c.get(&a.key).is_some(),
+            "a is used again: b is now the oldest"
+        );
         c.put(loaded("/c", 1));
         assert_eq!(c.len(), 2);
         assert!(c.get(&a.key).is_some());
@@ -328,7 +343,11 @@ mod tests {
         let small = Cache::new(10, 1 << 20);
         small.put(loaded("/x", 10_000));
         small.put(loaded("/y", 10_000));
-        assert_eq!(small.len(), 1, "two entries over the byte bound: the older goes");
+        assert_eq!(
+            small.len(),
+            1,
+            "two entries over the byte bound: the older goes"
+        );
         assert!(small.get(&loaded("/y", 1).key).is_some());
     }
 }

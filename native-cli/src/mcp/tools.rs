@@ -66,7 +66,11 @@ impl State {
     }
 
     fn notes(&self) -> Vec<String> {
-        let first = if self.reveal { REVEAL_NOTE } else { PSEUDO_NOTE };
+        let first = if self.reveal {
+            REVEAL_NOTE
+        } else {
+            PSEUDO_NOTE
+        };
         vec![first.to_string(), WIRE_NOTE.to_string()]
     }
 }
@@ -521,7 +525,6 @@ pub struct SanitizeResult {
     pub notes: Vec<String>,
 }
 
-
 fn page_limit(limit: Option<u32>) -> Result<usize, String> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
@@ -648,9 +651,8 @@ fn aggregate(rows: &[&FlowSummary], filter: &FlowFilter) -> FlowAggregate {
         *a.by_service
             .entry(f.service.clone().unwrap_or_else(|| "unknown".into()))
             .or_default() += 1;
-        let hit = |x: &str| {
-            filter.addr.as_deref() == Some(x) || filter.addr_masked.as_deref() == Some(x)
-        };
+        let hit =
+            |x: &str| filter.addr.as_deref() == Some(x) || filter.addr_masked.as_deref() == Some(x);
         for (addr, other) in [(&f.orig_addr, &f.resp_addr), (&f.resp_addr, &f.orig_addr)] {
             // With an address filter, the peers are the other side.
             if filter.addr.is_none() || hit(other) {
@@ -659,7 +661,9 @@ fn aggregate(rows: &[&FlowSummary], filter: &FlowFilter) -> FlowAggregate {
                 e.1 += 1;
             }
         }
-        *ports.entry((f.resp_port, f.transport.as_str())).or_default() += 1;
+        *ports
+            .entry((f.resp_port, f.transport.as_str()))
+            .or_default() += 1;
     }
     let mut peers: Vec<_> = peers.into_iter().collect();
     peers.sort_by(|x, y| y.1 .0.cmp(&x.1 .0).then(x.0.cmp(y.0)));
@@ -731,10 +735,10 @@ fn split_items(doc: &Value, failures: bool, only: Option<&str>) -> (Value, Vec<V
         let mut rest = Map::new();
         if let Some(fields) = body.as_object() {
             for (k, v) in fields {
-                let is_class =
-                    failures && v.get("total").is_some() && v.get("instances").is_some();
+                let is_class = failures && v.get("total").is_some() && v.get("instances").is_some();
                 let is_list = !failures
-                    && v.as_array().is_some_and(|a| a.first().is_some_and(Value::is_object));
+                    && v.as_array()
+                        .is_some_and(|a| a.first().is_some_and(Value::is_object));
                 if is_class {
                     if v["total"].as_u64().unwrap_or(0) > 0 {
                         let mut item = Map::new();
@@ -770,7 +774,8 @@ fn failure_totals(failures: &Value) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (section, body) in failures.as_object().into_iter().flatten() {
         for (k, v) in body.as_object().into_iter().flatten() {
-            if let (Some(t), Some(_)) = (v.get("total").and_then(Value::as_u64), v.get("instances")) {
+            if let (Some(t), Some(_)) = (v.get("total").and_then(Value::as_u64), v.get("instances"))
+            {
                 if t > 0 {
                     out.insert(format!("{section}.{k}"), t);
                 }
@@ -801,9 +806,18 @@ fn places_by_cid(loaded: &Loaded) -> &HashMap<String, Vec<String>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         let r = &loaded.report;
         let docs = [
-            ("failures", serde_json::to_value(&r.failures).unwrap_or(Value::Null)),
-            ("findings", serde_json::to_value(&r.findings).unwrap_or(Value::Null)),
-            ("anomalies", serde_json::to_value(&r.anomalies).unwrap_or(Value::Null)),
+            (
+                "failures",
+                serde_json::to_value(&r.failures).unwrap_or(Value::Null),
+            ),
+            (
+                "findings",
+                serde_json::to_value(&r.findings).unwrap_or(Value::Null),
+            ),
+            (
+                "anomalies",
+                serde_json::to_value(&r.anomalies).unwrap_or(Value::Null),
+            ),
         ];
         for (name, doc) in &docs {
             collect_places(doc, name.to_string(), &mut out);
@@ -901,7 +915,8 @@ impl PcapServer {
         }
         let token = meta.get_progress_token();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-        let (cfg, display, job_key, job_ct) = (st.cfg.clone(), path.to_string(), key.clone(), ct.clone());
+        let (cfg, display, job_key, job_ct) =
+            (st.cfg.clone(), path.to_string(), key.clone(), ct.clone());
         let size = key.size.max(1);
         let step = (size / 50).max(1 << 20);
         let mut job = tokio::task::spawn_blocking(move || {
@@ -986,9 +1001,14 @@ impl PcapServer {
                 p(b).cmp(&p(a)).then(a.cmp(&b))
             }),
             "duration" => idx.sort_by(|&a, &b| {
-                fl[b].duration_secs.total_cmp(&fl[a].duration_secs).then(a.cmp(&b))
+                fl[b]
+                    .duration_secs
+                    .total_cmp(&fl[a].duration_secs)
+                    .then(a.cmp(&b))
             }),
-            "start" => idx.sort_by(|&a, &b| fl[a].first_ts.total_cmp(&fl[b].first_ts).then(a.cmp(&b))),
+            "start" => {
+                idx.sort_by(|&a, &b| fl[a].first_ts.total_cmp(&fl[b].first_ts).then(a.cmp(&b)))
+            }
             _ => {}
         }
         if offset > idx.len() {
@@ -1054,13 +1074,20 @@ impl PcapServer {
         let doc = masked_section(loaded, &mut m, name);
         if let Some(s) = &a.section {
             if doc.get(s).is_none() {
-                let known: Vec<&String> = doc.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+                let known: Vec<&String> = doc
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_default();
                 return Err(format!("section: {s:?} is not one of {known:?}"));
             }
         }
         let (mut counters, items) = split_items(&doc, failures, a.section.as_deref());
         let limit = page_limit(a.limit)?;
-        let fp = budget::fingerprint(&[tool, &key_text(&loaded.key), a.section.as_deref().unwrap_or("")]);
+        let fp = budget::fingerprint(&[
+            tool,
+            &key_text(&loaded.key),
+            a.section.as_deref().unwrap_or(""),
+        ]);
         let offset = match &a.cursor {
             Some(c) => budget::decode_cursor(c, fp)?,
             None => 0,
@@ -1108,7 +1135,11 @@ impl PcapServer {
 impl PcapServer {
     #[tool(
         description = "Analyse a pcap/pcapng capture (once: later calls use the cache until the file changes) and return its headline facts. Large files report progress and can be cancelled. Other tools load the capture themselves; call this first to see its size.",
-        annotations(title = "Load a capture", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Load a capture",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn load_pcap_file(
         &self,
@@ -1139,7 +1170,11 @@ impl PcapServer {
 
     #[tool(
         description = "Summary of a capture: packets, bytes, duration, protocol hierarchy, flows by transport/state/service, top talkers and conversations, capture quality, and the totals of every failure class and finding.",
-        annotations(title = "Capture summary", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Capture summary",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn get_pcap_summary(
         &self,
@@ -1163,14 +1198,19 @@ impl PcapServer {
         let findings = serde_json::to_value(&r.findings).unwrap_or(Value::Null);
         let mut notes = self.state.notes();
         if !a.timeline {
-            notes.push("timeline left out: pass timeline=true for packets and bytes over time".into());
+            notes.push(
+                "timeline left out: pass timeline=true for packets and bytes over time".into(),
+            );
         }
         Ok(Json(bounded(SummaryResult {
             path: a.path,
             pseudonymised: !self.state.reveal,
             capture: serde_json::to_value(&r.capture).unwrap_or(Value::Null),
             status: serde_json::to_value(&r.status).unwrap_or(Value::Null),
-            quality: m.json(&serde_json::to_value(&r.quality).unwrap_or(Value::Null), &mut cid),
+            quality: m.json(
+                &serde_json::to_value(&r.quality).unwrap_or(Value::Null),
+                &mut cid,
+            ),
             summary,
             failure_totals: failure_totals(&failures),
             finding_totals: finding_totals(&findings),
@@ -1195,7 +1235,11 @@ impl PcapServer {
 
     #[tool(
         description = "Flows to or from a port (either side): totals over all of them (packets, bytes, states, services, top peers) and the flows, paged by cursor.",
-        annotations(title = "Flows of a port", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Flows of a port",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn analyze_port_flows(
         &self,
@@ -1218,7 +1262,11 @@ impl PcapServer {
 
     #[tool(
         description = "Flows of one address (either side; a pseudonym as results show it, or the real address): totals, its peers by bytes, ports, states, and the flows, paged by cursor.",
-        annotations(title = "Flows of an address", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Flows of an address",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn analyze_ip_flows(
         &self,
@@ -1241,7 +1289,11 @@ impl PcapServer {
 
     #[tool(
         description = "Flows of one protocol: a transport (tcp, udp, icmp, icmpv6) or an identified service (dns, http, tls, quic, ssh, …): totals, states, top peers and ports, and the flows, paged by cursor.",
-        annotations(title = "Flows of a protocol", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Flows of a protocol",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn analyze_protocol_flows(
         &self,
@@ -1253,7 +1305,10 @@ impl PcapServer {
         let (l, _) = self.load(&a.path, &meta, &peer, &ct).await?;
         let p = a.protocol.trim().to_ascii_lowercase();
         if p.is_empty() {
-            return Err("protocol is empty: give a transport (tcp, udp, …) or a service (dns, http, …)".into());
+            return Err(
+                "protocol is empty: give a transport (tcp, udp, …) or a service (dns, http, …)"
+                    .into(),
+            );
         }
         let is_transport = ["tcp", "udp", "icmp", "icmpv6", "other"].contains(&p.as_str());
         let q = FlowQuery {
@@ -1337,7 +1392,10 @@ impl PcapServer {
         let classification = classify(flows[0], places);
         let mut notes = self.state.notes();
         if related.len() > 50 {
-            notes.push(format!("{} related instances; the first 50 are listed", related.len()));
+            notes.push(format!(
+                "{} related instances; the first 50 are listed",
+                related.len()
+            ));
             related.truncate(50);
         }
         Ok(Json(bounded(FlowDetail {
@@ -1355,7 +1413,10 @@ impl PcapServer {
         description = "One frame by number (1-based, as Wireshark counts), decoded layer by layer: link (MACs, VLANs), IP (addresses, TTL, fragments), TCP/UDP/ICMP headers, and the application protocol's key facts (DNS question, HTTP method/host/status). No payload bytes.",
         annotations(title = "One packet", read_only_hint = true, open_world_hint = false)
     )]
-    async fn get_packet(&self, Parameters(a): Parameters<PacketArgs>) -> Result<Json<PacketResult>, String> {
+    async fn get_packet(
+        &self,
+        Parameters(a): Parameters<PacketArgs>,
+    ) -> Result<Json<PacketResult>, String> {
         let key = self.state.limits.check_capture(&a.path)?;
         if a.frame == 0 {
             return Err("frame numbers start at 1".into());
@@ -1397,7 +1458,10 @@ impl PcapServer {
     ) -> Result<Json<DiagnoseResult>, String> {
         let focus_name = a.focus.clone().unwrap_or_else(|| "general".into());
         let Some(focus) = Focus::parse(&focus_name) else {
-            return Err(format!("focus: {focus_name:?} is not one of {:?}", Focus::NAMES));
+            return Err(format!(
+                "focus: {focus_name:?} is not one of {:?}",
+                Focus::NAMES
+            ));
         };
         let (l, _) = self.load(&a.path, &meta, &peer, &ct).await?;
         let cfg = EvidenceConfig {
@@ -1407,10 +1471,17 @@ impl PcapServer {
         };
         let tokenizer = crate::llm::pricing::Tokenizer::for_model("gpt-4o");
         let pack = if self.state.reveal {
-            evidence::build_pack(&l.report, &cfg, &tokenizer, &mut evidence::mask::Identity, false)
+            evidence::build_pack(
+                &l.report,
+                &cfg,
+                &tokenizer,
+                &mut evidence::mask::Identity,
+                false,
+            )
         } else {
             // The sanitizer's pseudonyms, as `pcaplens prepare --key-file`.
-            let mut keyed = pcaplens_core::sanitize::Pseudonymizer::new(&self.state.key, false, false);
+            let mut keyed =
+                pcaplens_core::sanitize::Pseudonymizer::new(&self.state.key, false, false);
             evidence::build_pack(&l.report, &cfg, &tokenizer, &mut keyed, true)
         };
         Ok(Json(bounded(DiagnoseResult {
@@ -1427,7 +1498,11 @@ impl PcapServer {
 
     #[tool(
         description = "Classify every flow as malicious, suspicious, failing, unusual or normal, with the reasons. Rule-based: derived from the detectors' findings and failures that list the flow, the anomaly ranking and the connection state (classification by a language model comes with a configured model endpoint, issue 20). Paged by cursor; filter by verdict.",
-        annotations(title = "Classify flows", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Classify flows",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn classify_flows(
         &self,
@@ -1444,7 +1519,8 @@ impl PcapServer {
         let limit = page_limit(a.limit)?;
         let (l, _) = self.load(&a.path, &meta, &peer, &ct).await?;
         let places = places_by_cid(&l);
-        let mut counts: BTreeMap<String, u64> = VERDICTS.iter().map(|v| (v.to_string(), 0)).collect();
+        let mut counts: BTreeMap<String, u64> =
+            VERDICTS.iter().map(|v| (v.to_string(), 0)).collect();
         let mut matching: Vec<(usize, Classification)> = Vec::new();
         for (i, f) in l.flows.iter().enumerate() {
             let c = classify(f, places.get(&f.community_id));
@@ -1454,9 +1530,22 @@ impl PcapServer {
             }
         }
         // Worst first, then creation order.
-        let rank = |v: &str| VERDICTS.iter().position(|x| *x == v).unwrap_or(VERDICTS.len());
-        matching.sort_by(|x, y| rank(&x.1.verdict).cmp(&rank(&y.1.verdict)).then(x.0.cmp(&y.0)));
-        let fp = budget::fingerprint(&["classify_flows", &key_text(&l.key), a.verdict.as_deref().unwrap_or("")]);
+        let rank = |v: &str| {
+            VERDICTS
+                .iter()
+                .position(|x| *x == v)
+                .unwrap_or(VERDICTS.len())
+        };
+        matching.sort_by(|x, y| {
+            rank(&x.1.verdict)
+                .cmp(&rank(&y.1.verdict))
+                .then(x.0.cmp(&y.0))
+        });
+        let fp = budget::fingerprint(&[
+            "classify_flows",
+            &key_text(&l.key),
+            a.verdict.as_deref().unwrap_or(""),
+        ]);
         let offset = match &a.cursor {
             Some(c) => budget::decode_cursor(c, fp)?,
             None => 0,
@@ -1521,9 +1610,18 @@ impl PcapServer {
 
     #[tool(
         description = "Write a sanitized copy of a capture under the server's root: addresses (prefix-preserving), MACs, names, URIs, credentials replaced with the server's key (the same pseudonyms as the tools' results), checksums fixed, then a leak audit of the written file. Also writes OUTPUT.map.json for `pcaplens unmask` (keep it local).",
-        annotations(title = "Sanitize a capture", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Sanitize a capture",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn sanitize_pcap(&self, Parameters(a): Parameters<SanitizeArgs>) -> Result<Json<SanitizeResult>, String> {
+    async fn sanitize_pcap(
+        &self,
+        Parameters(a): Parameters<SanitizeArgs>,
+    ) -> Result<Json<SanitizeResult>, String> {
         let st = &self.state;
         let input = st.limits.check_capture(&a.path)?;
         let output = st.limits.check_output(&a.output)?;
@@ -1531,7 +1629,10 @@ impl PcapServer {
             return Err("output is the input file: choose another name".into());
         }
         if output.exists() && !a.overwrite {
-            return Err(format!("{} exists: pass overwrite=true to replace it", a.output));
+            return Err(format!(
+                "{} exists: pass overwrite=true to replace it",
+                a.output
+            ));
         }
         let with_ext = |ext: &str| {
             let mut p = output.clone().into_os_string();
@@ -1623,7 +1724,9 @@ fn find_related(doc: &Value, place: String, cid: &str, out: &mut Vec<Related>) {
                 find_related(v, next, cid, out);
             }
         }
-        Value::Array(a) => a.iter().for_each(|x| find_related(x, place.clone(), cid, out)),
+        Value::Array(a) => a
+            .iter()
+            .for_each(|x| find_related(x, place.clone(), cid, out)),
         _ => {}
     }
 }
