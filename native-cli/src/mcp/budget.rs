@@ -11,8 +11,8 @@ use serde_json::Value;
 
 /// Assistants reject a tool result over 25,000 tokens. A result carries its
 /// JSON twice (`structuredContent` and the text copy), so one copy gets less
-/// than half, with room for the JSON-RPC envelope.
-pub const MAX_RESULT_TOKENS: usize = 12_000;
+/// than half, with room for the JSON-RPC envelope and the notes.
+pub const MAX_RESULT_TOKENS: usize = 11_500;
 
 /// Tokens of `text`: the larger count of the two tokenizers assistants use
 /// (o200k_base for GPT-4o and later, cl100k_base for older models; Claude's

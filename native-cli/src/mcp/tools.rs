@@ -669,7 +669,7 @@ fn aggregate(rows: &[&FlowSummary], filter: &FlowFilter) -> FlowAggregate {
     peers.sort_by(|x, y| y.1 .0.cmp(&x.1 .0).then(x.0.cmp(y.0)));
     a.top_peers = peers
         .into_iter()
-        .filter(|(addr, _)| !filter.addr.as_deref().is_some_and(|f| f == *addr))
+        .filter(|(addr, _)| filter.addr.as_deref().is_none_or(|f| f != *addr))
         .take(10)
         .map(|(addr, (bytes, flows))| Peer2 {
             addr: addr.to_string(),
@@ -1591,19 +1591,17 @@ impl PcapServer {
         let envelope = budget::tokens(&serde_json::to_string(&page).unwrap_or_default()) + 64;
         let mut n = budget::page_len(&cand, 0, limit, MAX_RESULT_TOKENS.saturating_sub(envelope));
         let mut cand = cand;
-        cand.truncate(n);
         loop {
+            cand.truncate(n);
             let end = offset + n;
             page.next_cursor = (end < matching.len()).then(|| budget::encode_cursor(end, fp));
-            let rows: Vec<ClassifiedFlow> = cand.drain(..).collect();
-            page.flows = rows;
+            page.flows = std::mem::take(&mut cand);
             let t = budget::tokens(&serde_json::to_string(&page).unwrap_or_default());
             if t <= MAX_RESULT_TOKENS || n <= 1 {
                 break;
             }
             n = n * 9 / 10;
             cand = std::mem::take(&mut page.flows);
-            cand.truncate(n);
         }
         Ok(Json(bounded(page)?))
     }
