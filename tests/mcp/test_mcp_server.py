@@ -344,6 +344,19 @@ def test_pseudonyms_equal_those_of_sanitize_with_the_same_key(root, tmp_path):
         assert f["orig_addr"] in back and f["resp_addr"] in back
 
 
+def test_results_are_deterministic_for_a_key(root):
+    """Two server processes with one key give byte-identical results."""
+    calls = [("get_pcap_summary", {"timeline": True}), ("get_failures", {}), ("get_findings", {}),
+             ("classify_flows", {}), ("diagnose", {}), ("get_flows", {"sort": "bytes"}),
+             ("get_packet", {"frame": 72})]
+
+    async def once():
+        async with Client(keyed(root)) as c:
+            return [(await c.call_tool(n, {"path": "mixed.pcap", **a})).content[0].text for n, a in calls]
+
+    assert asyncio.run(once()) == asyncio.run(once())
+
+
 def test_paging_union_equals_analyze_flows(root, tmp_path):
     """Every page of a large flow list, followed to the end: with --reveal
     the union is exactly `pcaplens analyze --flows`; pseudonymised, the same
