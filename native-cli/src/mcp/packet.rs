@@ -51,10 +51,11 @@ pub fn find_frame(path: &Path, number: u64) -> Result<Result<Frame, u64>, String
             break;
         }
         if let Err(e) = pushed {
-            if reader.frames() == 0 {
-                return Err(format!("not a pcap or pcapng capture: {e}"));
-            }
-            break;
+            // The capture is damaged before the frame: say where and why.
+            return Err(format!(
+                "reading stopped after {} frames, before frame {number}: {e}",
+                reader.frames()
+            ));
         }
     }
     Ok(found.ok_or(reader.frames()))
