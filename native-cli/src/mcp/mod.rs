@@ -10,8 +10,10 @@ mod budget;
 mod http;
 mod mask;
 mod packet;
+mod query;
 mod store;
 mod tools;
+mod types;
 
 use crate::options_args::OptionArgs;
 use anyhow::{bail, Context, Result};
