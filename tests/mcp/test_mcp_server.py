@@ -543,10 +543,13 @@ def test_http_transport_origin_and_token(root, tmp_path):
     # Not loopback without --allow-remote; --allow-remote without a token.
     p = subprocess.run([BIN, "mcp", "--root", str(root), "--http", "0.0.0.0:0"],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "allow-remote" in p.stderr
+    assert p.returncode == 2 and "allow-remote" in p.stderr
     p = subprocess.run([BIN, "mcp", "--root", str(root), "--http", "0.0.0.0:0", "--allow-remote"],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "token" in p.stderr
+    assert p.returncode == 2 and "token" in p.stderr
+    p = subprocess.run([BIN, "mcp", "--root", str(root / "no-such-dir")], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and "no-such-dir" in p.stderr
 
     token = "s3cret-token-0123456789"
     (tmp_path / "token").write_text(token + "\n")

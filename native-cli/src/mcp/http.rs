@@ -5,7 +5,7 @@
 
 use super::tools::{PcapServer, State};
 use super::McpArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -15,28 +15,40 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn serve(state: Arc<State>, addr: SocketAddr, args: &McpArgs) -> Result<()> {
+/// The HTTP options, checked before anything starts: the bearer token,
+/// if any. `Err` is a usage error.
+pub fn check(addr: SocketAddr, args: &McpArgs) -> Result<Option<String>, String> {
     if !addr.ip().is_loopback() && !args.allow_remote {
-        bail!(
+        return Err(format!(
             "--http {addr} is not a loopback address: pass --allow-remote with --token-file to serve other machines"
-        );
+        ));
     }
-    let token = match &args.token_file {
+    match &args.token_file {
         Some(p) => {
             let t = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read --token-file {}", p.display()))?;
+                .map_err(|e| format!("cannot read --token-file {}: {e}", p.display()))?;
             let t = t.trim().to_string();
             if t.len() < 16 {
-                bail!(
+                return Err(format!(
                     "--token-file {}: the token must be at least 16 characters",
                     p.display()
-                );
+                ));
             }
-            Some(t)
+            Ok(Some(t))
         }
-        None if args.allow_remote => bail!("--allow-remote needs --token-file (a bearer token)"),
-        None => None,
-    };
+        None if args.allow_remote => {
+            Err("--allow-remote needs --token-file (a bearer token)".into())
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn serve(
+    state: Arc<State>,
+    addr: SocketAddr,
+    token: Option<String>,
+    args: &McpArgs,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -16,7 +16,7 @@ mod tools;
 mod types;
 
 use crate::options_args::OptionArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -98,26 +98,36 @@ pub fn run(args: McpArgs) -> Result<u8> {
             return Ok(crate::exit::BAD_INPUT);
         }
     };
+    // Usage errors are said plainly, with exit status 2.
+    let usage = |msg: String| {
+        eprintln!("pcaplens: {msg}");
+        Ok(crate::exit::BAD_INPUT)
+    };
     let roots = if args.root.is_empty() {
         vec![std::env::current_dir().context("the working directory")?]
     } else {
         args.root.clone()
     };
-    let roots = roots
-        .iter()
-        .map(|r| {
-            std::fs::canonicalize(r)
-                .with_context(|| format!("--root {}: no such directory", r.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut canon = Vec::new();
     for r in &roots {
-        if !r.is_dir() {
-            bail!("--root {}: not a directory", r.display());
+        match std::fs::canonicalize(r) {
+            Ok(c) if c.is_dir() => canon.push(c),
+            Ok(_) => return usage(format!("--root {}: not a directory", r.display())),
+            Err(e) => return usage(format!("--root {}: {e}", r.display())),
         }
     }
+    let roots = canon;
     let key = match &args.key_file {
-        Some(p) => crate::keyfile::read(p)?,
+        Some(p) => match crate::keyfile::read(p) {
+            Ok(k) => k,
+            Err(e) => return usage(format!("{e:#}")),
+        },
         None => crate::keyfile::fresh()?,
+    };
+    let token = match args.http.map(|addr| http::check(addr, &args)) {
+        Some(Err(e)) => return usage(e),
+        Some(Ok(t)) => t,
+        None => None,
     };
     let limits = store::Limits {
         roots,
@@ -137,7 +147,7 @@ pub fn run(args: McpArgs) -> Result<u8> {
         .build()
         .context("starting the async runtime")?;
     match args.http {
-        Some(addr) => rt.block_on(http::serve(state, addr, &args))?,
+        Some(addr) => rt.block_on(http::serve(state, addr, token, &args))?,
         None => rt.block_on(async move {
             use rmcp::ServiceExt;
             let server = PcapServer::new(state);
