@@ -15,9 +15,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,8 +25,7 @@ from pathlib import Path
 import anyio
 import jsonschema
 import pytest
-from mcp import ClientSession, StdioServerParameters
-from mcp import Client
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,7 +160,7 @@ async def all_pages(c, tool: str, args: dict, key: str = "flows") -> tuple[list[
 def check_result(tool, r) -> None:
     """Not an error; structuredContent valid against the output schema; the
     text block is the same JSON."""
-    assert not r.is_error, f"{tool}: {r.content[0].text}"
+    assert not r.is_error, f"{tool.name}: {r.content[0].text}"
     jsonschema.validate(r.structured_content, tool.output_schema)
     texts = [c.text for c in r.content if getattr(c, "type", "") == "text"]
     assert texts and json.loads(texts[0]) == r.structured_content
@@ -207,39 +205,55 @@ CAPTURES = ["mixed.pcap", "dns-failures.pcap", "port-scan.pcap", "http-errors.pc
             "chrissanders__stranded_branchdns.pcapng"]
 
 
-def test_every_tool_on_fixtures_and_corpus(root, tmp_path):
+async def every_tool(s, captures):
+    """Call every tool on each capture through the session or client `s`;
+    each result checked against its tool's output schema."""
+    tools = {t.name: t for t in (await s.list_tools()).tools}
+    seen = {}
+    for cap in captures:
+        calls = []
+        first = await s.call_tool("get_flows", {"path": cap, "limit": 5})
+        check_result(tools["get_flows"], first)
+        row = first.structured_content["flows"][0]
+        calls += [
+            ("load_pcap_file", {"path": cap}),
+            ("get_pcap_summary", {"path": cap, "timeline": True}),
+            ("get_flows", {"path": cap, "sort": "bytes", "transport": row["transport"]}),
+            ("analyze_port_flows", {"path": cap, "port": row["resp_port"]}),
+            ("analyze_ip_flows", {"path": cap, "ip": row["orig_addr"]}),
+            ("analyze_protocol_flows", {"path": cap, "protocol": row["transport"]}),
+            ("get_failures", {"path": cap}),
+            ("get_findings", {"path": cap}),
+            ("get_flow", {"path": cap, "community_id": row["community_id"]}),
+            ("get_packet", {"path": cap, "frame": row["first_frame"]}),
+            ("diagnose", {"path": cap, "focus": "errors"}),
+            ("classify_flows", {"path": cap}),
+            ("sanitize_pcap", {"path": cap, "output": f"out-{cap}", "overwrite": True}),
+        ]
+        for name, args in calls:
+            r = await s.call_tool(name, args)
+            check_result(tools[name], r)
+            seen[(cap, name)] = r.structured_content
+    return seen
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_every_tool_on_fixtures_and_corpus(root, transport):
+    """Low-level client over stdio (`stdio_client` + `ClientSession`), the
+    high-level `mcp.Client` over streamable HTTP."""
     async def go():
-        async with stdio_client(keyed(root)) as (read, write):
-            async with ClientSession(read, write) as s:
-                init = await s.initialize()
-                assert init.server_info.name == "pcaplens"
-                tools = {t.name: t for t in (await s.list_tools()).tools}
-                seen = {}
-                for cap in CAPTURES:
-                    calls = []
-                    first = await s.call_tool("get_flows", {"path": cap, "limit": 5})
-                    check_result(tools["get_flows"], first)
-                    row = first.structured_content["flows"][0]
-                    calls += [
-                        ("load_pcap_file", {"path": cap}),
-                        ("get_pcap_summary", {"path": cap, "timeline": True}),
-                        ("get_flows", {"path": cap, "sort": "bytes", "transport": row["transport"]}),
-                        ("analyze_port_flows", {"path": cap, "port": row["resp_port"]}),
-                        ("analyze_ip_flows", {"path": cap, "ip": row["orig_addr"]}),
-                        ("analyze_protocol_flows", {"path": cap, "protocol": row["transport"]}),
-                        ("get_failures", {"path": cap}),
-                        ("get_findings", {"path": cap}),
-                        ("get_flow", {"path": cap, "community_id": row["community_id"]}),
-                        ("get_packet", {"path": cap, "frame": row["first_frame"]}),
-                        ("diagnose", {"path": cap, "focus": "errors"}),
-                        ("classify_flows", {"path": cap}),
-                        ("sanitize_pcap", {"path": cap, "output": f"out-{cap}"}),
-                    ]
-                    for name, args in calls:
-                        r = await s.call_tool(name, args)
-                        check_result(tools[name], r)
-                        seen[(cap, name)] = r.structured_content
-                return seen
+        if transport == "stdio":
+            async with stdio_client(keyed(root)) as (read, write):
+                async with ClientSession(read, write) as s:
+                    init = await s.initialize()
+                    assert init.server_info.name == "pcaplens"
+                    return await every_tool(s, CAPTURES)
+        srv = HttpServer(root, "--key-file", str(root / "key.hex"))
+        try:
+            async with Client(srv.url) as c:
+                return await every_tool(c, CAPTURES)
+        finally:
+            srv.close()
 
     seen = asyncio.run(go())
     assert {n for (_, n) in seen} | {"get_flows"} == TOOLS
@@ -502,6 +516,9 @@ class HttpServer:
         m = re.search(r"listening on (http://\S+)", line)
         assert m, f"no listening line: {line!r}"
         self.url = m.group(1)
+        # Keep reading what the server says, so a full pipe never blocks it.
+        self.log: list[str] = []
+        threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
 
     def close(self):
         self.proc.terminate()
