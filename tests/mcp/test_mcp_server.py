@@ -480,6 +480,9 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_running(root):
         ("sanitize_pcap", {"path": "mixed.pcap", "output": "/tmp/elsewhere.pcap"}, "outside"),
         ("sanitize_pcap", {"path": "mixed.pcap", "output": "mixed.pcap", "overwrite": True}, "input"),
         ("get_findings", {"path": "mixed.pcap", "section": "nope"}, "section"),
+        ("get_pcap_summary", {"path": "."}, "not a regular file"),
+        ("get_flows", {"path": "mixed.pcap", "prot": 80}, "prot"),
+        ("get_pcap_summary", {}, "path"),
     ]
 
     async def go():

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+// An unknown argument is a typo the assistant should hear about.
+#[serde(deny_unknown_fields)]
 pub struct PathArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -18,6 +20,7 @@ pub struct PathArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct SummaryArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -29,6 +32,7 @@ pub struct SummaryArgs {
 /// Which flows, in which order, which page.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct FlowQuery {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -56,6 +60,7 @@ pub struct FlowQuery {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct PortArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -69,6 +74,7 @@ pub struct PortArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct IpArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -82,6 +88,7 @@ pub struct IpArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct ProtocolArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -95,6 +102,7 @@ pub struct ProtocolArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct ItemsArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -109,6 +117,7 @@ pub struct ItemsArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct FlowArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -118,6 +127,7 @@ pub struct FlowArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct PacketArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -127,6 +137,7 @@ pub struct PacketArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct DiagnoseArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -136,6 +147,7 @@ pub struct DiagnoseArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct ClassifyArgs {
     /// Capture file (pcap or pcapng), absolute or relative to the server's first root
     pub path: String,
@@ -149,6 +161,7 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
 pub struct SanitizeArgs {
     /// Capture to sanitize, under a root
     pub path: String,
