@@ -187,6 +187,7 @@ def test_tools_listed_with_input_and_output_schemas(root):
         jsonschema.Draft202012Validator.check_schema(t.input_schema)
         assert "path" in t.input_schema["properties"], t.name
         assert "path" in t.input_schema.get("required", []), t.name
+        assert t.input_schema.get("additionalProperties") is False, t.name
         assert t.output_schema and t.output_schema.get("type") == "object", t.name
         jsonschema.Draft202012Validator.check_schema(t.output_schema)
         assert t.annotations is not None, t.name
