@@ -117,10 +117,12 @@ def root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def big(root: Path) -> Path:
+def big(root: Path):
     path = root / "million.pcap"
     run("generate", "--scenario", "mixed", "--packets", "1000000", "--seed", "5", "-o", str(path))
-    return path
+    yield path
+    # 671 MB: pytest keeps its last temporary directories, not this.
+    path.unlink()
 
 
 def server_params(root: Path, *extra: str) -> StdioServerParameters:
