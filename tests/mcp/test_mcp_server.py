@@ -445,13 +445,17 @@ def test_paging_union_equals_analyze_flows(root, tmp_path):
             by_id, pages = await all_pages(c, "get_flows", {"path": "many-flows.pcap", "limit": 1000})
             by_bytes, _ = await all_pages(c, "get_flows",
                                           {"path": "many-flows.pcap", "sort": "bytes", "limit": 1000})
+            tcp_upper = await c.call_tool("get_flows", {"path": "many-flows.pcap", "transport": "TCP",
+                                                        "state": "sf", "limit": 3})
             bad = await c.call_tool("get_flows", {"path": "many-flows.pcap", "sort": "packets",
                                                   "cursor": "djE6MTAwOjAwMDAwMDAwMDAwMDAwMDA"})
         async with Client(server_params(root)) as c:
             masked, _ = await all_pages(c, "get_flows", {"path": "many-flows.pcap", "limit": 1000})
-        return by_id, pages, by_bytes, bad, masked
+        return by_id, pages, by_bytes, bad, masked, tcp_upper
 
-    by_id, pages, by_bytes, bad, masked = asyncio.run(go())
+    by_id, pages, by_bytes, bad, masked, tcp_upper = asyncio.run(go())
+    want_tcp_sf = [f for f in want if f["transport"] == "tcp" and f["conn_state"] == "SF"]
+    assert tcp_upper.structured_content["total_matching"] == len(want_tcp_sf) > 0
     assert pages > 10, "the token limit splits the list into many pages"
     assert sorted(by_id, key=lambda f: f["id"]) == sorted(want, key=lambda f: f["id"])
     assert [f["id"] for f in by_id] == sorted(f["id"] for f in by_id), "default order: creation"

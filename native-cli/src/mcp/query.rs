@@ -35,7 +35,9 @@ impl FlowFilter {
             }
             None => None,
         };
-        if let Some(t) = &q.transport {
+        // Protocol words in any case ("TCP", "sf"), as people type them.
+        let transport = q.transport.as_ref().map(|t| t.trim().to_ascii_lowercase());
+        if let Some(t) = &transport {
             if !["tcp", "udp", "icmp", "icmpv6", "other"].contains(&t.as_str()) {
                 return Err(format!(
                     "transport: {t:?} is not one of tcp, udp, icmp, icmpv6, other"
@@ -53,7 +55,7 @@ impl FlowFilter {
             addr,
             addr_masked,
             port: q.port,
-            transport: q.transport.clone(),
+            transport,
             service: q.service.as_ref().map(|s| s.to_ascii_lowercase()),
             state: q.state.clone(),
             start: q.start,
