@@ -13,6 +13,7 @@ mod live_log;
 mod live_queue;
 mod live_write;
 mod llm;
+mod mcp;
 mod options_args;
 mod prepare_cmd;
 mod sanitize_cmd;
@@ -81,6 +82,22 @@ Exit status:
   2  bad usage: unknown interface, bad capture filter, no permission to capture
   3  the source ended with an error (a replayed file cut short, a capture error)";
 
+const MCP_HELP: &str = "\
+Examples:
+  pcaplens mcp                                  # stdio, files under the working directory
+  pcaplens mcp --root ~/captures --key-file k   # same pseudonyms as `pcaplens sanitize --key-file k`
+  pcaplens mcp --http 127.0.0.1:8765            # streamable HTTP at http://127.0.0.1:8765/mcp
+
+Tools: load_pcap_file, get_pcap_summary, get_flows, analyze_port_flows, analyze_ip_flows,
+analyze_protocol_flows, get_failures, get_findings, get_flow, get_packet, diagnose,
+classify_flows, sanitize_pcap. Results are pseudonymised unless --reveal, paged, and
+kept under 25,000 tokens. See docs/mcp.md.
+
+Exit status:
+  0  the client closed the session
+  1  unexpected failure (e.g. the HTTP address could not be bound)
+  2  bad usage (e.g. a --root that does not exist, bad options)";
+
 const ANALYZE_HELP: &str = concat!(
     "\
 Environment (the report is the same whatever they say):
@@ -137,6 +154,9 @@ enum Command {
     /// Turn pseudonyms in any text (an LLM's answer, a report) back into the originals
     #[command(after_help = EXIT_CODES_HELP)]
     Unmask(unmask_cmd::UnmaskArgs),
+    /// Serve the analysis to AI assistants: a Model Context Protocol server (stdio, or --http)
+    #[command(after_help = MCP_HELP)]
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -160,6 +180,7 @@ fn main() -> ExitCode {
         Command::Config(args) => options_args::run_config(args),
         Command::Sanitize(args) => sanitize_cmd::run(args),
         Command::Unmask(args) => unmask_cmd::run(args),
+        Command::Mcp(args) => mcp::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
