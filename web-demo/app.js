@@ -793,7 +793,9 @@ function showFlowFromHash() {
   add("Responder → originator", `${nf.format(flow.resp_packets)} packets, ${fmtBytes(flow.resp_bytes)}`);
   const parts = [h("h2", { id: "flow-detail-title" }, h("span", { class: "mono" }, `${ep(flow.orig_addr, flow.orig_port)} → ${ep(flow.resp_addr, flow.resp_port)}`), close), kv];
 
-  const diag = ((current.diagnosis && current.diagnosis.diagnoses) || []).filter((d) => d.community_ids.includes(flow.community_id));
+  // A cause cites a few flows by Community ID and a few frames: either may name this flow.
+  const cites = (d) => d.community_ids.includes(flow.community_id) || d.frames.some((f) => (evidenceIndex.get(f) || {}).community_id === flow.community_id);
+  const diag = ((current.diagnosis && current.diagnosis.diagnoses) || []).filter(cites);
   if (diag.length) parts.push(h("h3", {}, "In the diagnosis"), h("ul", {}, ...diag.map((d) => h("li", {}, `#${d.rank} `, ...summaryParts(d.summary)))));
   const fails = [];
   for (const [cls, body] of Object.entries(r.failures || {})) {

@@ -377,6 +377,19 @@ describe("web page in headless Chromium", () => {
         await page.keyboard.press("Enter");
         await page.waitForSelector("#flow-detail", { state: "hidden" });
       }
+      if (c.name === "mixed") {
+        // The README's screenshots (docs/img/, copied from test-results/): the top of the page at both
+        // widths in both colour schemes; the page re-draws its charts when the scheme changes.
+        for (const colorScheme of ["light", "dark"]) {
+          await page.emulateMedia({ colorScheme });
+          for (const width of [1280, 390]) {
+            await page.setViewportSize({ width, height: width > 1000 ? 1000 : 844 });
+            await page.evaluate(() => window.scrollTo(0, document.getElementById("results").offsetTop - 10));
+            await page.screenshot({ path: join(RESULTS, `page-${width}-${colorScheme}.png`) });
+          }
+        }
+        assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 18, 22)", "dark mode follows the system");
+      }
       assert.deepEqual(errors, []);
       await context.close();
     });
