@@ -349,7 +349,11 @@ fn quality_offload_on_a_host_sending_mostly_large_segments_is_a_note() {
         if f.len() > 14 + 20 + 20 && f[12..14] == [8, 0] && f[14 + 9] == 6 {
             let e = sent.entry(f[26..30].try_into().unwrap()).or_default();
             let l4 = u16::from_be_bytes([f[16], f[17]]) as usize - (f[14] & 15) as usize * 4;
-            if l4 > 128 { e.0 += 1 } else { e.1 += 1 }
+            if l4 > 128 {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
         }
     });
     // The source whose share of large segments is highest: under the old rule (bad of all
@@ -357,9 +361,14 @@ fn quality_offload_on_a_host_sending_mostly_large_segments_is_a_note() {
     let (&host, &(large, small)) = sent
         .iter()
         .filter(|(_, (_, s))| *s >= 10)
-        .max_by(|a, b| (a.1 .0 * 1000 / (a.1 .0 + a.1 .1)).cmp(&(b.1 .0 * 1000 / (b.1 .0 + b.1 .1))))
+        .max_by(|a, b| {
+            (a.1 .0 * 1000 / (a.1 .0 + a.1 .1)).cmp(&(b.1 .0 * 1000 / (b.1 .0 + b.1 .1)))
+        })
         .expect("a TCP sender");
-    assert!(large > small, "{host:?}: {large} large, {small} small segments");
+    assert!(
+        large > small,
+        "{host:?}: {large} large, {small} small segments"
+    );
     let off = rewrite(&g.bytes, |_, rec, _| {
         let f = &mut rec[16..];
         if f.len() > 14 + 20 + 20 && f[12..14] == [8, 0] && f[14 + 9] == 6 && f[26..30] == host {
@@ -376,8 +385,15 @@ fn quality_offload_on_a_host_sending_mostly_large_segments_is_a_note() {
     let addr = std::net::Ipv4Addr::from(host).to_string();
     assert!(c.count > 0, "{c:#?}");
     assert_eq!(c.status, "note", "{c:#?}");
-    assert!(c.detail.contains(&addr) && c.detail.contains("offload"), "{}", c.detail);
-    assert_eq!(r.quality.verdict, "good", "offload alone never downgrades a capture");
+    assert!(
+        c.detail.contains(&addr) && c.detail.contains("offload"),
+        "{}",
+        c.detail
+    );
+    assert_eq!(
+        r.quality.verdict, "good",
+        "offload alone never downgrades a capture"
+    );
 }
 
 /// Issue 26: loopback captures carry unfilled transport checksums (here in ::1 traffic,
@@ -391,7 +407,11 @@ fn quality_loopback_checksums_are_not_corruption() {
     let r = analyze(&std::fs::read(path).unwrap(), AnalyzerConfig::default());
     let c = check(&r, "checksum_offload");
     assert_eq!(c.status, "note", "{c:#?}");
-    assert!(c.detail.contains("::1") && c.detail.contains("loopback"), "{}", c.detail);
+    assert!(
+        c.detail.contains("::1") && c.detail.contains("loopback"),
+        "{}",
+        c.detail
+    );
     assert_ne!(r.quality.verdict, "poor");
     // Real corruption from many hosts (a fuzzed capture) stays a fault.
     let fuzz = corpus_files()
