@@ -832,8 +832,9 @@ function showFlowFromHash() {
 const FLOW_COLS = [
   { key: "id", label: "#", num: true, link: true },
   { key: "transport", label: "Proto" },
-  { key: "orig", label: "Originator", get: (f) => endpoint(f.orig_addr, f.orig_port, f.transport), mono: true },
-  { key: "resp", label: "Responder", get: (f) => endpoint(f.resp_addr, f.resp_port, f.transport), mono: true },
+  // Endpoints may wrap (IPv6 ones are long): the table must fit its panel at 1280 px.
+  { key: "orig", label: "Originator", get: (f) => endpoint(f.orig_addr, f.orig_port, f.transport), mono: true, wrap: true },
+  { key: "resp", label: "Responder", get: (f) => endpoint(f.resp_addr, f.resp_port, f.transport), mono: true, wrap: true },
   { key: "service", label: "Service", get: (f) => f.service || "" },
   { key: "conn_state", label: "State" },
   { key: "packets", label: "Packets", num: true, get: (f) => f.orig_packets + f.resp_packets, fmt: (v) => nf.format(v) },
@@ -895,7 +896,7 @@ function renderFlowPage() {
   const body = slice.map((f) => h("tr", {}, ...FLOW_COLS.map((c) => {
     const v = colValue(c, f);
     const shown = c.fmt ? c.fmt(v, f) : String(v);
-    return h("td", { class: `${c.num ? "num" : ""} ${c.mono ? "mono" : ""}`, "data-label": c.label, title: c.key === "conn_state" ? `history ${f.history}` : null },
+    return h("td", { class: `${c.num ? "num" : ""} ${c.mono ? "mono" : ""} ${c.wrap ? "wrap" : ""}`, "data-label": c.label, title: c.key === "conn_state" ? `history ${f.history}` : null },
       c.link ? flowLink(f.community_id, shown) : shown);
   })));
   $("flows").replaceChildren(h("thead", {}, head),
