@@ -238,7 +238,7 @@ function renderDiagnosis(d) {
     ].filter(Boolean).join(" · ");
     const frames = it.frames.map((f) => frameLink(f));
     const flows = it.community_ids.map((cid) => flowLink(cid, shortCid(cid)));
-    list.append(h("li", { class: "diag", "data-rule": it.rule, "data-rank": String(it.rank) },
+    list.append(h("li", { class: "diag", id: `diag-${it.rank}`, "data-rule": it.rule, "data-rank": String(it.rank) },
       h("div", { class: "diag-summary" }, ...summaryParts(it.summary)),
       h("div", { class: "diag-facts muted small" }, h("span", { class: `tag ${ruleTone(it.rule)}` }, humanize(it.rule)), " ", facts),
       h("div", { class: "diag-evidence small" },
@@ -558,9 +558,11 @@ function failureKind(kind, c) {
         ts != null ? relCell(ts) : "—",
         { node: h("span", {}, ...g.frames.slice(0, 4).map((f) => frameLink(f.frame, f.cid)), g.frames.length > 4 ? ` +${g.frames.length - 4}` : "") },
         { text: detailOf(first), wrap: true },
+        // The causes that cite this conversation: these events are part of that finding.
+        { node: h("span", { class: "causes" }, ...causesOf(g.cid).flatMap((d, i) => [i ? " " : "", h("a", { href: `#diag-${d.rank}`, class: "tag", title: humanize(d.rule) }, `#${d.rank}`)])) },
       ];
     });
-    tableBox.replaceChildren(dataTable(["Conversation", "Events", "First", "Frames", "Detail"], rows, { compactRows: true }));
+    tableBox.replaceChildren(dataTable(["Conversation", "Events", "First", "Frames", "Detail", "Cause"], rows, { compactRows: true }));
     more.hidden = shown >= sorted.length;
     more.textContent = `Show ${Math.min(GROUP_PAGE, sorted.length - shown)} more of ${nf.format(sorted.length - shown)}`;
   };
@@ -740,6 +742,13 @@ function indexEvidence(r) {
   return idx;
 }
 
+/** The diagnosis items that cite a flow: by Community ID, or by a frame the evidence ties to it. */
+function causesOf(cid) {
+  if (!cid || !current || !current.diagnosis) return [];
+  const cites = (d) => d.community_ids.includes(cid) || d.frames.some((f) => (evidenceIndex.get(f) || {}).community_id === cid);
+  return current.diagnosis.diagnoses.filter(cites);
+}
+
 function flowHref(cid) {
   return `#flow=${encodeURIComponent(cid)}`;
 }
@@ -793,9 +802,7 @@ function showFlowFromHash() {
   add("Responder → originator", `${nf.format(flow.resp_packets)} packets, ${fmtBytes(flow.resp_bytes)}`);
   const parts = [h("h2", { id: "flow-detail-title" }, h("span", { class: "mono" }, `${ep(flow.orig_addr, flow.orig_port)} → ${ep(flow.resp_addr, flow.resp_port)}`), close), kv];
 
-  // A cause cites a few flows by Community ID and a few frames: either may name this flow.
-  const cites = (d) => d.community_ids.includes(flow.community_id) || d.frames.some((f) => (evidenceIndex.get(f) || {}).community_id === flow.community_id);
-  const diag = ((current.diagnosis && current.diagnosis.diagnoses) || []).filter(cites);
+  const diag = causesOf(flow.community_id);
   if (diag.length) parts.push(h("h3", {}, "In the diagnosis"), h("ul", {}, ...diag.map((d) => h("li", {}, `#${d.rank} `, ...summaryParts(d.summary)))));
   const fails = [];
   for (const [cls, body] of Object.entries(r.failures || {})) {

@@ -385,6 +385,10 @@ describe("web page in headless Chromium", () => {
         await page.waitForSelector("#flow-detail", { state: "hidden" });
       }
       if (c.name === "mixed") {
+        // Resets the scan provoked are shown as part of it: their conversations name the scan's cause.
+        const scanRank = await page.getAttribute("#diagnosis-list > li[data-rule=port_scan]", "data-rank");
+        const causes = await page.$$eval(".failure-class[data-class=tcp] .failure-kind[data-kind=resets] .causes a", (as) => as.map((a) => a.textContent));
+        assert.ok(causes.length > 0 && causes.every((x) => x === `#${scanRank}`), `scan resets name cause #${scanRank}: ${causes}`);
         // The README's screenshots (docs/img/, copied from test-results/): the top of the page at both
         // widths in both colour schemes; the page re-draws its charts when the scheme changes.
         for (const colorScheme of ["light", "dark"]) {
