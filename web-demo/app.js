@@ -798,8 +798,9 @@ function showFlowFromHash() {
   add("State", `${flow.conn_state} (history ${flow.history || "—"})`);
   add("Time", h("span", {}, relCell(flow.first_ts).node, " → ", relCell(flow.last_ts).node, ` (${fmtDuration(flow.duration_secs)})`));
   add("Frames", want.frame ? `${flow.first_frame}–${flow.last_frame} (opened from frame ${want.frame})` : `${flow.first_frame}–${flow.last_frame}`);
-  add("Originator → responder", `${nf.format(flow.orig_packets)} packets, ${fmtBytes(flow.orig_bytes)}`);
-  add("Responder → originator", `${nf.format(flow.resp_packets)} packets, ${fmtBytes(flow.resp_bytes)}`);
+  const packets = (n) => `${nf.format(n)} packet${n === 1 ? "" : "s"}`;
+  add("Originator → responder", `${packets(flow.orig_packets)}, ${fmtBytes(flow.orig_bytes)}`);
+  add("Responder → originator", `${packets(flow.resp_packets)}, ${fmtBytes(flow.resp_bytes)}`);
   const parts = [h("h2", { id: "flow-detail-title" }, h("span", { class: "mono" }, `${ep(flow.orig_addr, flow.orig_port)} → ${ep(flow.resp_addr, flow.resp_port)}`), close), kv];
 
   const diag = causesOf(flow.community_id);
@@ -813,7 +814,7 @@ function showFlowFromHash() {
       }
     }
   }
-  parts.push(h("h3", {}, "Failures"), fails.length ? dataTable(["Failure", "Frame", "Time", "Detail"], fails, { compactRows: true }) : h("div", { class: "muted small" }, "None listed for this flow."));
+  parts.push(h("h3", {}, "Failures"), fails.length ? dataTable(["Failure", "Frame", "Time", "Detail"], fails, { compactRows: true }) : h("div", { class: "muted small" }, "None among the failure instances the report lists (each list keeps the first few; totals are above)."));
   const finds = [];
   const walk = (v, path) => {
     if (Array.isArray(v)) { for (const x of v) walk(x, path); return; }
