@@ -71,6 +71,7 @@ async function analyzeFile(file, options) {
     type: "result",
     json,
     ...llmEvidence(json),
+    ...diagnosis(json),
     name: file.name,
     size: file.size,
     elapsedMs: performance.now() - started,
@@ -99,6 +100,21 @@ function llmEvidence(json) {
   } catch (e) {
     // Not a capture (the page says so already) or a real failure: the button stays off with the reason.
     return { evidenceError: String(e && e.message ? e.message : e) };
+  }
+}
+
+/**
+ * The core's ranked diagnosis for the page (`pcaplens ask --offline --no-sanitize`):
+ * real addresses, since it is shown only to the person who has the capture.
+ */
+function diagnosis(json) {
+  if (typeof pcaplens.evidence !== "function") return {};
+  try {
+    const { diagnoses, diagnosisText, coverageCounts } = pcaplens.evidence(json, { sanitize: false });
+    return { diagnosis: { diagnoses, text: diagnosisText, coverage: coverageCounts } };
+  } catch {
+    // Not a capture: the page shows that message instead.
+    return {};
   }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::arrow::{flows_batch, ArrowTable};
 use crate::errors::capture_error;
+use pcaplens_core::evidence::{self, mask::Identity, ByteUpperBound, EvidenceConfig};
 use pcaplens_core::Report;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -60,6 +61,26 @@ impl PyReport {
             .error
             .as_ref()
             .map(|info| capture_error(py, info).into_value(py).into_any())
+    }
+
+    /// The core's ranked rule-based diagnosis as JSON `{coverage, diagnoses, text}`:
+    /// `pcaplens ask --offline --no-sanitize` (real identifiers, default evidence options).
+    fn diagnosis_json(&self, py: Python<'_>) -> String {
+        py.allow_threads(|| {
+            let pack = evidence::build_pack(
+                &self.report,
+                &EvidenceConfig::default(),
+                &ByteUpperBound,
+                &mut Identity,
+                false,
+            );
+            serde_json::json!({
+                "coverage": pack.coverage,
+                "text": pack.diagnosis_text(),
+                "diagnoses": pack.diagnoses,
+            })
+            .to_string()
+        })
     }
 
     /// The listed flows as an Arrow table (PyCapsule stream interface).

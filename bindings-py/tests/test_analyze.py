@@ -290,3 +290,44 @@ def test_html_lists_failure_totals_generically() -> None:
         ("dns.servfail", 2),
         ("dns.by_server.a", 1),
     ]
+
+
+def test_diagnosis_is_ask_offline_and_the_html_view_shows_it_with_two_charts(tmp_path: Path) -> None:
+    # Issue 26: the notebook view leads with the core's ranked diagnosis (the CLI's
+    # `ask --offline --no-sanitize`, item for item) and draws two inline SVG charts.
+    from conftest import run_cli
+
+    data = pcaplens.generate("mixed", packets=9000, seed=7)
+    path = tmp_path / "mixed.pcap"
+    path.write_bytes(data)
+    report = pcaplens.analyze(path)
+    diagnosis = report.diagnosis()
+    offline = run_cli("ask", "--offline", "--no-sanitize", str(path))
+    assert offline.returncode == 0, offline.stderr
+    items = [line.split(". ", 1)[1] for line in offline.stdout.decode().splitlines() if line[:1].isdigit()]
+    assert [d["summary"] for d in diagnosis["diagnoses"]] == items
+    assert diagnosis["diagnoses"][0]["rule"] == "port_scan"
+    assert diagnosis["coverage"]["failures_total"] > 0
+
+    page = report._repr_html_()
+    # The diagnosis comes before the tables and charts, most likely cause first.
+    first = page.index("<li data-rule='port_scan'>Port scan: 10.0.0.66 probed")
+    assert first < page.index("pcaplens-protocols") < page.index("top talkers")
+    assert page.count("<li data-rule=") == len(items)
+    assert "<q><code>shop.example.com</code></q>" in page  # wire strings quoted, markers gone
+    assert "⟦" not in page
+    assert page.count("<svg") == 2
+    assert "class='pcaplens-protocols'" in page and "class='pcaplens-timeline'" in page
+    # A small protocol keeps a visible bar (log scale), and cited frames are marked in time.
+    assert "ip › tcp › ssh</text><rect" in page
+    assert page.count("fill='#c62828'") >= len(items)
+    # Nothing loads from anywhere: no scripts, stylesheets, images or links.
+    for needle in ("<script", "<link", "<img", "src=", "href=", "http://", "https://"):
+        assert needle not in page, needle
+
+
+def test_html_of_a_clean_capture_says_no_cause() -> None:
+    data = pcaplens.generate("normal", packets=3000, seed=5)
+    report = pcaplens.analyze(data)
+    assert report.diagnosis()["diagnoses"] == []
+    assert "no rule found a likely cause" in report._repr_html_()

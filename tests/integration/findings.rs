@@ -336,6 +336,92 @@ fn quality_sees_duplicates_backwards_time_and_checksum_offload() {
     );
 }
 
+/// Issue 26: a host whose own packets are mostly large segments (only their IPv4 header
+/// verified) and whose few small ones all carry offloaded (zero) transport checksums is
+/// the capturing host's offload, not corruption: the large segments must not dilute it.
+#[test]
+fn quality_offload_on_a_host_sending_mostly_large_segments_is_a_note() {
+    let g = gen("normal", 4000, 11);
+    // Per IPv4 TCP source: (large segments, small segments) sent.
+    let mut sent: std::collections::BTreeMap<[u8; 4], (u64, u64)> = Default::default();
+    let _ = rewrite(&g.bytes, |_, rec, _| {
+        let f = &rec[16..];
+        if f.len() > 14 + 20 + 20 && f[12..14] == [8, 0] && f[14 + 9] == 6 {
+            let e = sent.entry(f[26..30].try_into().unwrap()).or_default();
+            let l4 = u16::from_be_bytes([f[16], f[17]]) as usize - (f[14] & 15) as usize * 4;
+            if l4 > 128 {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+        }
+    });
+    // The source whose share of large segments is highest: under the old rule (bad of all
+    // sampled packets) its offload read as corruption.
+    let (&host, &(large, small)) = sent
+        .iter()
+        .filter(|(_, (_, s))| *s >= 10)
+        .max_by(|a, b| {
+            (a.1 .0 * 1000 / (a.1 .0 + a.1 .1)).cmp(&(b.1 .0 * 1000 / (b.1 .0 + b.1 .1)))
+        })
+        .expect("a TCP sender");
+    assert!(
+        large > small,
+        "{host:?}: {large} large, {small} small segments"
+    );
+    let off = rewrite(&g.bytes, |_, rec, _| {
+        let f = &mut rec[16..];
+        if f.len() > 14 + 20 + 20 && f[12..14] == [8, 0] && f[14 + 9] == 6 && f[26..30] == host {
+            let ihl = (f[14] & 15) as usize * 4;
+            f[14 + ihl + 16] = 0;
+            f[14 + ihl + 17] = 0;
+        }
+    });
+    // Every frame verified, so the host's few small segments are all seen.
+    let mut cfg = AnalyzerConfig::default();
+    cfg.detect.quality.checksum_sample_every = 1;
+    let r = analyze(&off, cfg);
+    let c = check(&r, "checksum_offload");
+    let addr = std::net::Ipv4Addr::from(host).to_string();
+    assert!(c.count > 0, "{c:#?}");
+    assert_eq!(c.status, "note", "{c:#?}");
+    assert!(
+        c.detail.contains(&addr) && c.detail.contains("offload"),
+        "{}",
+        c.detail
+    );
+    assert_eq!(
+        r.quality.verdict, "good",
+        "offload alone never downgrades a capture"
+    );
+}
+
+/// Issue 26: loopback captures carry unfilled transport checksums (here in ::1 traffic,
+/// where most sampled segments are too large to verify): an artefact, not corruption.
+#[test]
+fn quality_loopback_checksums_are_not_corruption() {
+    let path = corpus_files()
+        .into_iter()
+        .find(|p| p.ends_with("zeek__1000-requests-one-dropped-response.pcap"))
+        .expect("corpus capture");
+    let r = analyze(&std::fs::read(path).unwrap(), AnalyzerConfig::default());
+    let c = check(&r, "checksum_offload");
+    assert_eq!(c.status, "note", "{c:#?}");
+    assert!(
+        c.detail.contains("::1") && c.detail.contains("loopback"),
+        "{}",
+        c.detail
+    );
+    assert_ne!(r.quality.verdict, "poor");
+    // Real corruption from many hosts (a fuzzed capture) stays a fault.
+    let fuzz = corpus_files()
+        .into_iter()
+        .find(|p| p.ends_with("ndpi__fuzz-2006-06-26-2594.pcap"))
+        .expect("corpus capture");
+    let r = analyze(&std::fs::read(fuzz).unwrap(), AnalyzerConfig::default());
+    assert_eq!(check(&r, "checksum_offload").status, "poor");
+}
+
 #[test]
 fn quality_sees_one_sided_capture_and_missed_segments() {
     let g = gen("normal", 4000, 12);

@@ -6,7 +6,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeF
 import { createServer } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { cli, cliPath, failureTotal, identifyingTalkers, loadWasm, mentions, scratchDir, WEB_DEMO } from "./helpers.mjs";
+import { cli, cliPath, CORPUS, failureTotal, identifyingTalkers, loadWasm, mentions, scratchDir, WEB_DEMO } from "./helpers.mjs";
 import { spawnSync } from "node:child_process";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -266,6 +266,165 @@ describe("web page in headless Chromium", () => {
     await assertNumbersMatch(page, report);
     await page.setViewportSize({ width: 1024, height: 700 });
     await page.screenshot({ path: join(RESULTS, "e2e-partial-1024.png") });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  // The page a person reads (issue 26): the core's diagnosis first, readable times, tables that
+  // fit a laptop and a phone, frame links that open the flow. Each capture with its injected fault.
+  const READ_CASES = [
+    { name: "clean", scenario: "normal", packets: 3000, seed: 5, expect: [] },
+    { name: "port-scan", scenario: "port-scan", packets: 3000, seed: 5, expect: [["port_scan", "scanner"], ["port_scan", "scan_target"]] },
+    { name: "tcp-resets", scenario: "tcp-resets", packets: 3000, seed: 5, expect: [["resets_from_server", "reset_server"]] },
+    { name: "dns-failures", scenario: "dns-failures", packets: 3000, seed: 5, expect: [["dns_errors", "dns_servfail_resolver"], ["dns_unanswered", "dns_dead_resolver"]] },
+    { name: "http-errors", scenario: "http-errors", packets: 3000, seed: 5, expect: [["http_errors", "http_error_server"]] },
+    { name: "retransmissions", scenario: "retransmissions", packets: 3000, seed: 5, expect: [["retransmissions_on_path", "retransmission_server"]] },
+    // The issue's capture: a scan, resets, retransmissions, DNS and HTTP failures, ~9,000 packets.
+    { name: "mixed", scenario: "mixed", packets: 9000, seed: 7, expect: [["port_scan", "scanner"], ["resets_from_server", "reset_server"], ["dns_errors", "dns_servfail_resolver"], ["http_errors", "http_error_server"]] },
+    { name: "large", scenario: "mixed", packets: 120000, seed: 3, expect: [["port_scan", "scanner"], ["dns_errors", "dns_servfail_resolver"]] },
+    // Real captures with long IPv6 endpoints (the corpus): `expect` names the text itself.
+    { name: "corpus-v6", file: "arkime__v6.pcap", expect: [] },
+    { name: "corpus-tls-v6", file: "ndpi__http_ipv6.pcap", expect: [["tls_alerts", "www.ntop.org"]] },
+  ];
+
+  /** The core's sentences as the page shows them: quoted wire strings as their text. */
+  const plainSummary = (s) => s.replace(/⟦wire ("(?:[^"\\]|\\.)*")⟧/g, (_, q) => JSON.parse(q));
+
+  /** Every data table's box within its panel's box; nothing wider than the viewport. */
+  async function assertTablesFit(page, width, label) {
+    await page.setViewportSize({ width, height: 900 });
+    // Open every disclosure so the collapsed tables are measured too.
+    await page.$$eval("#results details", (ds) => ds.forEach((d) => { d.open = true; }));
+    const bad = await page.$$eval("#results table.data", (tables) => tables.filter((t) => t.offsetParent !== null).map((t) => {
+      const panel = t.closest(".panel");
+      const tb = t.getBoundingClientRect(), pb = panel.getBoundingClientRect();
+      return { id: t.id || t.closest("[id]").id, table: [tb.left, tb.right], panel: [pb.left, pb.right] };
+    }).filter((x) => x.table[0] < x.panel[0] - 0.5 || x.table[1] > x.panel[1] + 0.5));
+    assert.deepEqual(bad, [], `${label}: tables wider than their panel at ${width} px`);
+    const measured = await page.$$eval("#results table.data", (ts) => ts.filter((t) => t.offsetParent !== null).length);
+    assert.ok(measured >= 3, `${label}: ${measured} tables measured at ${width} px`);
+    const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scroll <= width, `${label}: the page scrolls sideways at ${width} px (${scroll} px wide)`);
+  }
+
+  for (const c of READ_CASES) {
+    test(`reading a capture (${c.name}): diagnosis first, readable times, tables fit, frame links open the flow`, async () => {
+      let path = join(dir, `read-${c.name}.pcap`);
+      let truth = null;
+      if (c.file) path = join(CORPUS, c.file);
+      else {
+        const gen = spawnSync(cliPath(), ["generate", "--scenario", c.scenario, "--packets", String(c.packets), "--seed", String(c.seed), "-o", path, "--truth"], { encoding: "utf8" });
+        assert.equal(gen.status, 0, gen.stderr);
+        truth = JSON.parse(gen.stderr);
+      }
+      const report = JSON.parse(cli(["analyze", "--json", path]).stdout);
+      // The CLI's `ask --offline --no-sanitize`: the page must show exactly these items, in this order.
+      const offline = cli(["ask", "--offline", "--no-sanitize", path]).stdout;
+      const expected = [...offline.matchAll(/^(\d+)\. (.*)$/gm)].map((m) => plainSummary(m[2]));
+
+      const { context, page, errors } = await openPage();
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.setInputFiles("#file-input", path);
+      assert.equal(await settle(page), "results", await page.textContent("#error"));
+      await assertNumbersMatch(page, report);
+
+      const shown = await page.$$eval("#diagnosis-list > li .diag-summary", (els) => els.map((e) => e.textContent));
+      assert.deepEqual(shown, expected, "the page's diagnosis is `pcaplens ask --offline`'s");
+      const rules = await page.$$eval("#diagnosis-list > li", (els) => els.map((e) => ({ rule: e.dataset.rule, text: e.textContent })));
+      for (const [rule, key] of c.expect) {
+        const who = truth ? String(truth[key]).replace(/:\d+$/, "") : key;
+        assert.ok(rules.some((r) => r.rule === rule && r.text.includes(who)), `${c.name}: a ${rule} item names ${key} ${who}: ${JSON.stringify(rules.map((r) => r.text))}`);
+      }
+      if (!c.expect.length) assert.match(await page.textContent("#diagnosis-coverage"), /No rule found a likely cause/);
+      // First: above the cards, charts and every table.
+      const tops = await page.evaluate(() => {
+        const top = (el) => el.getBoundingClientRect().top;
+        const d = top(document.getElementById("diagnosis"));
+        const others = [...document.querySelectorAll("#results .panel, #cards")].filter((e) => e.id !== "diagnosis" && e.offsetParent !== null).map(top);
+        return { d, min: Math.min(...others) };
+      });
+      assert.ok(tops.d < tops.min, `the diagnosis is the first panel (${tops.d} vs ${tops.min})`);
+
+      // Times: relative to the capture's start in tables, absolute with UTC ISO on hover; no raw epoch anywhere.
+      const text = await page.textContent("#results");
+      assert.doesNotMatch(text, /\b1[5-9]\d{8}\.\d+/, "no epoch timestamps on the page");
+      const times = await page.$$eval("#results time.rel", (ts) => ts.map((t) => ({ text: t.textContent, title: t.title })));
+      assert.ok(times.length > 0, "relative times are shown");
+      for (const t of times.slice(0, 50)) {
+        assert.match(t.text, /^\+(\d+\.\d{3} s|\d+ min \d\d\.\d{3} s|\d+ h \d\d min \d\d\.\d{3} s)$/, t.text);
+        assert.match(t.title, /local · \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, t.title);
+      }
+
+      await assertTablesFit(page, 1280, c.name);
+      await page.screenshot({ path: join(RESULTS, `read-${c.name}-1280.png`), fullPage: true });
+      await assertTablesFit(page, 390, c.name);
+      await page.screenshot({ path: join(RESULTS, `read-${c.name}-390.png`), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 900 });
+
+      // A frame of the first cause opens its flow; back closes it, forward reopens it.
+      if (c.expect.length) {
+        const link = page.locator("#diagnosis-list > li:first-child a.frame-link").first();
+        const frame = Number(await link.getAttribute("data-frame"));
+        await link.click();
+        await page.waitForSelector("#flow-detail:not([hidden])");
+        const cid = await page.getAttribute("#flow-detail", "data-cid");
+        const flow = report.flows.find((f) => f.community_id === cid);
+        assert.ok(flow, `the detail shows a listed flow (${cid})`);
+        assert.ok(flow.first_frame <= frame && frame <= flow.last_frame, `frame ${frame} belongs to flow ${flow.first_frame}–${flow.last_frame}`);
+        assert.match(await page.textContent("#flow-detail h2"), new RegExp(flow.resp_addr.replace(/[.[\]]/g, "\\$&")));
+        assert.match(page.url(), /#flow=/);
+        assert.match(await page.textContent("#flow-detail"), /In the diagnosis/, "the detail says which cause cites the flow");
+        await page.goBack();
+        await page.waitForSelector("#flow-detail", { state: "hidden" });
+        await page.goForward();
+        await page.waitForSelector("#flow-detail:not([hidden])");
+        assert.equal(await page.getAttribute("#flow-detail", "data-cid"), cid);
+        // Keyboard: the close link is reachable and closes the detail.
+        await page.focus("#flow-detail .close");
+        await page.keyboard.press("Enter");
+        await page.waitForSelector("#flow-detail", { state: "hidden" });
+      }
+      if (c.name === "mixed") {
+        // Resets the scan provoked are shown as part of it: their conversations name the scan's cause.
+        const scanRank = await page.getAttribute("#diagnosis-list > li[data-rule=port_scan]", "data-rank");
+        const causes = await page.$$eval(".failure-class[data-class=tcp] .failure-kind[data-kind=resets] .causes a", (as) => as.map((a) => a.textContent));
+        assert.ok(causes.length > 0 && causes.every((x) => x === `#${scanRank}`), `scan resets name cause #${scanRank}: ${causes}`);
+        // The README's screenshots (docs/img/, copied from test-results/): the top of the page at both
+        // widths in both colour schemes; the page re-draws its charts when the scheme changes.
+        for (const colorScheme of ["light", "dark"]) {
+          await page.emulateMedia({ colorScheme });
+          for (const width of [1280, 390]) {
+            await page.setViewportSize({ width, height: width > 1000 ? 1000 : 844 });
+            await page.evaluate(() => window.scrollTo(0, document.getElementById("results").offsetTop - 10));
+            await page.screenshot({ path: join(RESULTS, `page-${width}-${colorScheme}.png`) });
+          }
+        }
+        assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), "rgb(15, 18, 22)", "dark mode follows the system");
+      }
+      assert.deepEqual(errors, []);
+      await context.close();
+    });
+  }
+
+  test("the flow table's links and shared #flow= links open the flow's detail", async () => {
+    const path = join(dir, "read-mixed.pcap");
+    const report = JSON.parse(cli(["analyze", "--json", path]).stdout);
+    const { context, page, errors } = await openPage("dark");
+    await page.setInputFiles("#file-input", path);
+    assert.equal(await settle(page), "results");
+    // The top anomaly, opened as a shared link would: its score and why are in the detail.
+    const top = report.anomalies.top_flows[0];
+    await page.evaluate((cid) => { location.hash = `#flow=${encodeURIComponent(cid)}`; }, top.community_id);
+    await page.waitForSelector("#flow-detail:not([hidden])");
+    assert.equal(await page.getAttribute("#flow-detail", "data-cid"), top.community_id);
+    assert.match(await page.textContent("#flow-anomaly"), new RegExp(`^${top.score.toFixed(3)} \\(rank 1`));
+    // A flow-table row link, by keyboard.
+    const id = Number(await page.textContent("#flows tbody tr:nth-child(3) td:first-child"));
+    await page.focus("#flows tbody tr:nth-child(3) a.flow-link");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((cid) => document.getElementById("flow-detail").dataset.cid === cid, report.flows.find((f) => f.id === id).community_id);
+    await page.goBack();
+    await page.waitForFunction((cid) => document.getElementById("flow-detail").dataset.cid === cid, top.community_id);
     assert.deepEqual(errors, []);
     await context.close();
   });

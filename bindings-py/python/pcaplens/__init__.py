@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, Union
@@ -246,6 +248,16 @@ class Report:
         parsed: dict[str, Any] = json.loads(self._native.to_json())
         return parsed
 
+    def diagnosis(self) -> dict[str, Any]:
+        """The core's ranked rule-based diagnosis, as ``pcaplens ask --offline --no-sanitize``.
+
+        ``{"coverage": {...}, "text": str, "diagnoses": [{rank, rule, score, summary, endpoint,
+        count, share, flows, frames, community_ids}, ...]}``, most likely cause first; strings
+        from the wire appear in ``summary`` as ``⟦wire "…"⟧``.
+        """
+        parsed: dict[str, Any] = json.loads(self._native.diagnosis_json())
+        return parsed
+
     # -- tables ---------------------------------------------------------------
 
     def flows_table(self) -> ArrowTable:
@@ -310,6 +322,13 @@ class Report:
         parts.append("<table>")
         parts += [f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows]
         parts.append("</table>")
+        # The same diagnosis and charts as the web page, from the same report: inline, no network.
+        diagnosis = self.diagnosis()
+        parts.append(_html_diagnosis(diagnosis))
+        parts.append("<div style='display:flex;flex-wrap:wrap;gap:16px'>")
+        parts.append(_svg_protocols(s["protocol_hierarchy"]))
+        parts.append(_svg_timeline(d, diagnosis))
+        parts.append("</div>")
         failures = _failure_totals(d.get("failures", {}))
         if failures:
             parts.append("<p><strong>failures</strong></p><table>")
@@ -320,6 +339,149 @@ class Report:
         parts.append(_html_table("protocols", s["protocol_hierarchy"], 15))
         parts.append("</div>")
         return "".join(parts)
+
+
+_WIRE = re.compile(r'⟦wire ("(?:[^"\\]|\\.)*")⟧')
+
+
+def _wire_html(summary: str) -> str:
+    """A diagnosis sentence as HTML: quoted wire strings (``⟦wire "…"⟧``) as <q> text."""
+    out: list[str] = []
+    last = 0
+    for m in _WIRE.finditer(summary):
+        out.append(html.escape(summary[last : m.start()]))
+        try:
+            text = json.loads(m.group(1))
+        except ValueError:
+            text = m.group(1)
+        out.append(f"<q><code>{html.escape(str(text))}</code></q>")
+        last = m.end()
+    out.append(html.escape(summary[last:]))
+    return "".join(out)
+
+
+def _html_diagnosis(diagnosis: Mapping[str, Any]) -> str:
+    items = diagnosis["diagnoses"]
+    c = diagnosis["coverage"]
+    if not items:
+        return (
+            "<p class='pcaplens-diagnosis'><strong>diagnosis</strong>: no rule found a likely cause "
+            f"({c['failures_total']:,} failure events, {c['flows_total']:,} flows)</p>"
+        )
+    lis = []
+    for it in items:
+        frames = ", ".join(str(f) for f in it["frames"]) or "–"
+        lis.append(
+            f"<li data-rule='{html.escape(it['rule'])}'>{_wire_html(it['summary'])}"
+            f"<br><small>{html.escape(it['rule'])} · {it['count']:,} events · frames {frames}"
+            f" · flows {html.escape(', '.join(it['community_ids']) or '–')}</small></li>"
+        )
+    return (
+        "<div class='pcaplens-diagnosis'><p><strong>diagnosis</strong> "
+        f"(explains {c['failures_covered']:,} of {c['failures_total']:,} failure events; "
+        "most likely first)</p><ol>" + "".join(lis) + "</ol></div>"
+    )
+
+
+def _protocol_leaves(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """Frames by innermost protocol: each node's frames no child carries, as the web page draws them."""
+    out: list[tuple[str, int]] = []
+    path: list[str] = []
+    for i, n in enumerate(nodes):
+        depth = n["depth"]
+        path = path[:depth] + [n["protocol"]]
+        child = 0
+        for m in nodes[i + 1 :]:
+            if m["depth"] <= depth:
+                break
+            if m["depth"] == depth + 1:
+                child += m["frames"]
+        own = n["frames"] - child
+        if own > 0:
+            label = " › ".join(path[min(1, depth) :])
+            out.append((f"{label} (other)" if child else label, own))
+    return sorted(out, key=lambda x: -x[1])
+
+
+def _svg_protocols(nodes: list[dict[str, Any]]) -> str:
+    """Leaf protocols as bars on a log scale, so a 20-frame protocol stays visible next to 8,000."""
+    leaves = _protocol_leaves(nodes)[:12]
+    if not leaves:
+        return ""
+    total = nodes[0]["frames"] or 1
+    top = math.log10(max(f for _, f in leaves) + 1)
+    w, row, label_w = 420, 18, 170
+    bars = []
+    for i, (label, frames) in enumerate(leaves):
+        y = i * row
+        width = max(2.0, (w - label_w - 60) * math.log10(frames + 1) / top)
+        bars.append(
+            f"<text x='{label_w - 6}' y='{y + 13}' text-anchor='end' font-size='11'>{html.escape(label)}</text>"
+            f"<rect x='{label_w}' y='{y + 3}' width='{width:.1f}' height='{row - 6}' fill='#2f6fde'>"
+            f"<title>{html.escape(label)}: {frames:,} frames</title></rect>"
+            f"<text x='{label_w + width + 4:.1f}' y='{y + 13}' font-size='10'>{100 * frames / total:.1f}%</text>"
+        )
+    h = row * len(leaves)
+    return (
+        f"<figure style='margin:0'><figcaption><strong>protocols</strong> (frames, log scale)</figcaption>"
+        f"<svg class='pcaplens-protocols' role='img' aria-label='frames by protocol' width='{w}' height='{h}' "
+        f"viewBox='0 0 {w} {h}' fill='currentColor'>{''.join(bars)}</svg></figure>"
+    )
+
+
+def _evidence_times(value: Any, out: dict[int, float]) -> None:
+    """Frame number → timestamp from every piece of evidence in a report section."""
+    if isinstance(value, list):
+        for x in value:
+            _evidence_times(x, out)
+    elif isinstance(value, dict):
+        if isinstance(value.get("frame"), int) and isinstance(value.get("ts"), (int, float)):
+            out.setdefault(value["frame"], float(value["ts"]))
+        for x in value.values():
+            if isinstance(x, (dict, list)):
+                _evidence_times(x, out)
+
+
+def _svg_timeline(d: Mapping[str, Any], diagnosis: Mapping[str, Any]) -> str:
+    """Packets over time, with the frames the diagnosis cites marked (▲ at their times)."""
+    s = d["summary"]
+    buckets = s.get("timeline") or []
+    if not buckets:
+        return ""
+    start = float(s.get("start_ts") or buckets[0]["t"])
+    span = max(float(s.get("duration_secs") or 0.0), 1e-6)
+    w, h, pad = 420, 150, 24
+    peak = int(max(b["packets"] for b in buckets)) or 1
+
+    def x(t: float) -> float:
+        return pad + (w - 2 * pad) * min(max((t - start) / span, 0.0), 1.0)
+
+    def y(v: float) -> float:
+        return h - pad - (h - 2 * pad) * v / peak
+    line = " ".join(f"{x(b['t']):.1f},{y(b['packets']):.1f}" for b in buckets)
+    times: dict[int, float] = {}
+    _evidence_times(d.get("failures"), times)
+    _evidence_times(d.get("findings"), times)
+    marks = []
+    for it in diagnosis["diagnoses"]:
+        for f in it["frames"]:
+            if f in times:
+                mx = x(times[f])
+                marks.append(
+                    f"<path d='M{mx:.1f},{h - pad} l-4,8 h8 z' fill='#c62828'>"
+                    f"<title>#{it['rank']} {html.escape(it['rule'])}: frame {f}, +{times[f] - start:.3f} s</title></path>"
+                )
+    return (
+        f"<figure style='margin:0'><figcaption><strong>packets over time</strong> "
+        f"({span:,.1f} s; ▲ frames the diagnosis cites)</figcaption>"
+        f"<svg class='pcaplens-timeline' role='img' aria-label='packets over time' width='{w}' height='{h}' "
+        f"viewBox='0 0 {w} {h}'><polyline fill='none' stroke='#2f6fde' stroke-width='1.5' points='{line}'/>"
+        f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#888'/>"
+        f"<text x='{pad}' y='{h - 4}' font-size='10' fill='currentColor'>+0 s</text>"
+        f"<text x='{w - pad}' y='{h - 4}' font-size='10' text-anchor='end' fill='currentColor'>+{span:,.1f} s</text>"
+        f"<text x='{pad}' y='12' font-size='10' fill='currentColor'>{peak:,} packets</text>"
+        f"{''.join(marks)}</svg></figure>"
+    )
 
 
 def _failure_totals(failures: Mapping[str, Any], prefix: str = "") -> list[tuple[str, int]]:

@@ -13,8 +13,9 @@
 //!   "any" captures on bridges);
 //! - `checksum_offload`: IPv4/TCP/UDP checksums wrong on packets sent by one
 //!   host while everyone else's are fine — the capturing host hands its
-//!   packets to the NIC before the checksum is filled in. An artefact, not a
-//!   fault: it is a note, never a downgrade.
+//!   packets to the NIC before the checksum is filled in (or loopback traffic,
+//!   whose checksums the kernel never fills in). An artefact, not a fault: it
+//!   is a note, never a downgrade (docs/report.md says how it is told apart).
 //!
 //! Cost per packet stays tiny: checksums are verified on one frame in
 //! `checksum_sample_every` (IPv4 header always, TCP/UDP only on segments of
@@ -90,8 +91,16 @@ pub struct QualityCheck {
 
 #[derive(Default, Clone, Copy)]
 struct Sums {
+    /// Packets sampled (the IPv4 header is verified on every one of them).
     checked: u64,
     bad: u64,
+    /// Bad IPv4 header checksums: offload never spoils those (the kernel fills them in).
+    ip_bad: u64,
+    /// Packets whose TCP/UDP checksum was verified, and how many were wrong. Offload
+    /// spoils only these; a host's large segments (header verified, transport not)
+    /// must not dilute its share of wrong ones.
+    l4_checked: u64,
+    l4_bad: u64,
 }
 
 /// Per-run observations, turned into [`Quality`] at the end.
@@ -230,6 +239,7 @@ impl QualityMonitor {
 
     fn checksum_check(&mut self, ip: &[u8], src: IpAddr, proto: u8, fragment: bool) {
         let mut bad = false;
+        let mut l4_bad = None;
         let (l4, pseudo) = match ip.first().map(|b| b >> 4) {
             Some(4) => {
                 let ihl = (ip[0] & 0x0f) as usize * 4;
@@ -239,7 +249,7 @@ impl QualityMonitor {
                 bad |= fold(sum16(&ip[..ihl], 0)) != 0xffff;
                 let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
                 let Some(l4) = ip.get(ihl..total.max(ihl)) else {
-                    return self.count(src, bad);
+                    return self.count(src, bad, bad, None);
                 };
                 let pseudo = sum16(&ip[12..20], proto as u64 + l4.len() as u64);
                 (l4, pseudo)
@@ -258,24 +268,31 @@ impl QualityMonitor {
             }
             _ => return,
         };
+        let ip_bad = bad;
         let small = l4.len() <= self.cfg.checksum_max_segment && !fragment;
         match proto {
             6 if small && l4.len() >= 20 => {
-                bad |= fold(sum16(l4, pseudo)) != 0xffff;
+                l4_bad = Some(fold(sum16(l4, pseudo)) != 0xffff);
             }
             // UDP over IPv4 may leave the checksum out (zero).
             17 if small && l4.len() >= 8 && !(ip[0] >> 4 == 4 && l4[6] == 0 && l4[7] == 0) => {
-                bad |= fold(sum16(l4, pseudo)) != 0xffff;
+                l4_bad = Some(fold(sum16(l4, pseudo)) != 0xffff);
             }
             _ => {}
         }
-        self.count(src, bad);
+        bad |= l4_bad == Some(true);
+        self.count(src, bad, ip_bad, l4_bad);
     }
 
-    fn count(&mut self, src: IpAddr, bad: bool) {
+    fn count(&mut self, src: IpAddr, bad: bool, ip_bad: bool, l4_bad: Option<bool>) {
         let s = self.sums.entry(src).or_default();
         s.checked += 1;
         s.bad += bad as u64;
+        s.ip_bad += ip_bad as u64;
+        if let Some(b) = l4_bad {
+            s.l4_checked += 1;
+            s.l4_bad += b as u64;
+        }
     }
 
     pub fn on_flow_end(&mut self, f: &Flow) {
@@ -408,11 +425,21 @@ impl QualityMonitor {
             .sums
             .values()
             .fold((0, 0), |(c, b), s| (c + s.checked, b + s.bad));
-        // Hosts that sent mostly bad checksums while the rest are fine.
+        // Hosts that sent mostly bad checksums while the rest are fine: mostly of
+        // all their sampled packets, or (only transport checksums wrong, the
+        // IPv4 headers right, as offload leaves them) mostly of their verified
+        // TCP/UDP checksums. Loopback traffic never reaches a wire or a NIC, so
+        // any share of wrong transport checksums on it is the kernel leaving
+        // them unfilled (often in one direction only), never corruption.
+        let offload_like = |a: &IpAddr, s: &Sums| {
+            s.bad > 0
+                && (s.bad * 2 >= s.checked
+                    || (s.ip_bad == 0 && (s.l4_bad * 2 >= s.l4_checked || a.is_loopback())))
+        };
         let mut offload: Vec<(IpAddr, Sums)> = self
             .sums
             .iter()
-            .filter(|(_, s)| s.bad > 0 && s.bad * 2 >= s.checked)
+            .filter(|(a, s)| offload_like(a, s))
             .map(|(a, s)| (*a, *s))
             .collect();
         offload.sort_by_key(|(a, _)| *a);
@@ -422,12 +449,20 @@ impl QualityMonitor {
             ("ok", format!("{checked} checksums verified, all correct"))
         } else if !offload.is_empty() && offload.len() <= 2 && others_bad * 100 <= checked {
             let hosts: Vec<String> = offload.iter().map(|(a, _)| a.to_string()).collect();
+            let loopback = offload.iter().all(|(a, _)| a.is_loopback());
             (
                 "note",
-                format!(
-                    "{offload_bad} packets sent by {} have wrong checksums while other hosts' are fine: checksum offload on the capturing host (an artefact, not corruption)",
-                    hosts.join(", ")
-                ),
+                if loopback && others_bad == 0 {
+                    format!(
+                        "{offload_bad} packets sent by {} have wrong TCP/UDP checksums: loopback traffic, whose checksums the kernel leaves unfilled (an artefact, not corruption)",
+                        hosts.join(", ")
+                    )
+                } else {
+                    format!(
+                        "{offload_bad} packets sent by {} have wrong checksums while other hosts' are fine: checksum offload on the capturing host (an artefact, not corruption)",
+                        hosts.join(", ")
+                    )
+                },
             )
         } else {
             (
