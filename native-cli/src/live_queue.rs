@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 /// Bytes of packet data a batch holds (one packet of the largest snapshot
 /// length, 262,144 bytes, fits an empty batch).
 pub const BATCH_BYTES: usize = 256 << 10;
-/// Packets a batch holds at most.
-const BATCH_PACKETS: usize = 4096;
+/// Packets a batch holds at most (128 bytes a packet on average fill it;
+/// smaller packets end a batch early).
+const BATCH_PACKETS: usize = 2048;
 /// The longest a packet waits in a batch that is not full.
 pub const MAX_HOLD: Duration = Duration::from_millis(5);
 
@@ -34,8 +35,10 @@ struct Record {
     ts: i64,
     link: u32,
     orig_len: u32,
-    start: usize,
-    len: usize,
+    /// Offset and length in the batch's bytes (u32: a batch is far smaller
+    /// than 4 GiB, and the records stay at 24 bytes).
+    start: u32,
+    len: u32,
 }
 
 /// Packets, their bytes side by side in one buffer.
@@ -58,10 +61,20 @@ impl Batch {
     fn new() -> Self {
         // Written, not only reserved: the pages are resident from the start,
         // so the process's size does not creep up as the queue is first used.
+        let blank = Record {
+            ts: 0,
+            link: 0,
+            orig_len: 0,
+            start: 0,
+            len: 0,
+        };
+        // Written then emptied: the capacity stays, resident too.
+        let mut records = vec![blank; BATCH_PACKETS];
+        records.clear();
         Batch {
             bytes: vec![0x5a; BATCH_BYTES],
             used: 0,
-            records: Vec::with_capacity(BATCH_PACKETS),
+            records,
         }
     }
 
@@ -81,8 +94,8 @@ impl Batch {
             ts,
             link,
             orig_len,
-            start: self.used,
-            len: data.len(),
+            start: self.used as u32,
+            len: data.len() as u32,
         });
         self.used = end;
     }
@@ -101,7 +114,7 @@ impl Batch {
             ts: r.ts,
             link: r.link,
             orig_len: r.orig_len,
-            data: &self.bytes[r.start..r.start + r.len],
+            data: &self.bytes[r.start as usize..(r.start + r.len) as usize],
         }
     }
 
