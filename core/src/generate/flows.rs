@@ -456,11 +456,18 @@ pub(crate) struct Scan {
     pub rtt: u64,
     pub idx: usize,
     pub ip_id: u16,
+    /// A connect scan (nmap -sT): an open port's handshake is completed and
+    /// then reset, and every probe comes from a new source port.
+    pub connect: bool,
 }
 
 impl Scan {
     pub fn estimate(&self) -> u64 {
-        self.ports.len() as u64 * 2 + self.open.len() as u64
+        let extra = 1 + self.connect as u64;
+        self.ports
+            .iter()
+            .map(|p| 2 + extra * self.open.contains(p) as u64)
+            .sum()
     }
 }
 
@@ -470,6 +477,12 @@ impl Script for Scan {
             return false;
         };
         self.idx += 1;
+        // A connect scan's probes each come from a new ephemeral port.
+        let sport = if self.connect {
+            self.sport.wrapping_add(self.idx as u16)
+        } else {
+            self.sport
+        };
         let rng = &mut self.rng;
         let t = em.cursor + rng.range(300, 1800) * US;
         let seq = rng.u32();
@@ -481,7 +494,7 @@ impl Script for Scan {
         let syn = tcp_frame(
             &self.scanner,
             &self.target,
-            self.sport,
+            sport,
             port,
             seq,
             0,
@@ -495,12 +508,13 @@ impl Script for Scan {
         let rt = t + self.rtt + rng.range(0, 100) * US;
         self.ip_id = self.ip_id.wrapping_add(1);
         if self.open.contains(&port) {
+            let isn = rng.u32();
             let f = tcp_frame(
                 &self.target,
                 &self.scanner,
                 port,
-                self.sport,
-                rng.u32(),
+                sport,
+                isn,
                 seq.wrapping_add(1),
                 SYN | ACK,
                 64240,
@@ -509,10 +523,47 @@ impl Script for Scan {
                 ipp(0, 64),
             );
             em.push(rt, f);
+            if self.connect {
+                // connect() completes the handshake, then the scanner
+                // closes with a reset at once.
+                let ack = isn.wrapping_add(1);
+                let at = rt + rng.range(10, 40) * US;
+                let f = tcp_frame(
+                    &self.scanner,
+                    &self.target,
+                    sport,
+                    port,
+                    seq.wrapping_add(1),
+                    ack,
+                    ACK,
+                    502,
+                    &[],
+                    &[],
+                    ipp(rng.u16(), 64),
+                );
+                em.push(at, f);
+                let f = tcp_frame(
+                    &self.scanner,
+                    &self.target,
+                    sport,
+                    port,
+                    seq.wrapping_add(1),
+                    ack,
+                    RST | ACK,
+                    502,
+                    &[],
+                    &[],
+                    ipp(rng.u16(), 64),
+                );
+                em.push(at + rng.range(5, 30) * US, f);
+                truth.tcp_rst_frames += 1;
+                em.cursor = t;
+                return true;
+            }
             let f = tcp_frame(
                 &self.scanner,
                 &self.target,
-                self.sport,
+                sport,
                 port,
                 seq.wrapping_add(1),
                 0,
@@ -529,7 +580,7 @@ impl Script for Scan {
                 &self.target,
                 &self.scanner,
                 port,
-                self.sport,
+                sport,
                 0,
                 seq.wrapping_add(1),
                 RST | ACK,

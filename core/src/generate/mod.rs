@@ -63,6 +63,8 @@ pub enum Scenario {
     HttpOddPort,
     NonHttpPort80,
     Mixed,
+    /// Many short flows: scans, DNS lookups, short web connections.
+    FlowHeavy,
 }
 
 impl Scenario {
@@ -78,6 +80,7 @@ impl Scenario {
         Scenario::HttpOddPort,
         Scenario::NonHttpPort80,
         Scenario::Mixed,
+        Scenario::FlowHeavy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +96,7 @@ impl Scenario {
             Scenario::HttpOddPort => "http-odd-port",
             Scenario::NonHttpPort80 => "non-http-port80",
             Scenario::Mixed => "mixed",
+            Scenario::FlowHeavy => "flow-heavy",
         }
     }
 }
@@ -211,7 +215,7 @@ pub struct Truth {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("unknown scenario {0:?}; expected one of: normal, tcp-resets, retransmissions, dns-failures, http-errors, port-scan, long-lived, blocklisted, http-odd-port, non-http-port80, mixed")]
+    #[error("unknown scenario {0:?}; expected one of: normal, tcp-resets, retransmissions, dns-failures, http-errors, port-scan, long-lived, blocklisted, http-odd-port, non-http-port80, mixed, flow-heavy")]
     UnknownScenario(String),
     #[error("invalid generate options: {0}")]
     InvalidOptions(String),

@@ -569,6 +569,8 @@ pub(crate) struct Background {
     idx: u64,
     /// (number of flows, packet budget per flow) when `flows` is fixed.
     fixed: Option<(u64, u64)>,
+    /// Many short flows (the flow-heavy scenario) instead of the mixed sessions.
+    flow_heavy: bool,
     mean_ia: f64,
     stopped: bool,
     date: u64,
@@ -597,11 +599,113 @@ impl Background {
         self.idx += 1;
         self.next += (self.arrivals.exp(self.mean_ia) as u64).max(50 * US);
         truth.background_flows += 1;
+        if self.flow_heavy {
+            return flow_heavy_item(w, &mut rng, truth, start, self.date);
+        }
         let s = match self.fixed {
             Some((_, budget)) => fixed_session(w, &mut rng, truth, budget),
             None => mixed_session(w, &mut rng, truth, self.date),
         };
         flow(start, s)
+    }
+}
+
+/// The internet-facing server that the flow-heavy scenario's scanners probe.
+const SCANNED_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 20);
+
+/// One item of the flow-heavy background: the traffic of an internet-facing
+/// network where most flows are a few packets long. Shares (of items):
+/// SYN-scan probes 34%, connect-scan probes 10%, DNS lookups 32% (some
+/// failing), short HTTP 14% and TLS 9% connections, long SSH or TLS 1%.
+/// About five packets a flow on average.
+fn flow_heavy_item(w: &mut World, rng: &mut Rng, truth: &mut Truth, start: u64, date: u64) -> Flow {
+    let ci = rng.below(w.clients.len() as u64) as usize;
+    let r = rng.below(100);
+    let rtt = rng.range(4, 60) * MS;
+    match r {
+        0..=43 => {
+            // A scanner from the internet probes one to three ports of the
+            // server: each probe is a flow of its own.
+            let connect = r >= 34;
+            let scanner = remote(IpAddr::V4(Ipv4Addr::new(
+                *rng.pick(&[192, 198, 203]),
+                *rng.pick(&[0, 51, 0]),
+                *rng.pick(&[2, 100, 113]),
+                rng.range(1, 250) as u8,
+            )));
+            let n = rng.range(1, 4) as usize;
+            let ports: Vec<u16> = (0..n)
+                .map(|_| {
+                    if rng.chance(0.3) {
+                        *rng.pick(&[21u16, 22, 23, 25, 80, 443, 445, 3389, 8080, 8443])
+                    } else {
+                        rng.range(1, 65536) as u16
+                    }
+                })
+                .collect();
+            truth.tcp_flows += ports.len() as u64;
+            let scan = Scan {
+                sport: rng.range(1024, 65000) as u16,
+                rtt: rng.range(20, 200) * MS,
+                ip_id: rng.u16(),
+                rng: rng.clone(),
+                scanner,
+                target: local(SCANNED_SERVER, [0x00, 0x25, 0x90, 0x11, 0x22, 0x33]),
+                ports,
+                open: vec![22, 80, 443],
+                idx: 0,
+                connect,
+            };
+            let est = scan.estimate();
+            Flow::new(start, Box::new(scan), est)
+        }
+        44..=75 => {
+            let site = rng.below(SITES.len() as u64) as usize;
+            let f = rng.below(100);
+            let phase = if f < 12 {
+                let name = *rng.pick(&["wwww.example.com", "exmaple.com", "api.exmaple.net"]);
+                let e = DnsAnswer::Error(proto::RCODE_NXDOMAIN);
+                let rtt = rng.range(10, 60) * MS;
+                lookup(w, rng, truth, ci, resolver(), name, e, None, rtt, false)
+            } else if f < 15 {
+                let e = DnsAnswer::Error(proto::RCODE_SERVFAIL);
+                let rtt = rng.range(50, 1500) * MS;
+                let name = "wiki.internal.example.org";
+                lookup(w, rng, truth, ci, resolver(), name, e, None, rtt, false)
+            } else if f < 17 {
+                let dead = local(DEAD_RESOLVER, [0x00, 0x16, 0x3e, 0x53, 0x53, 0x02]);
+                let name = SITES[site].0;
+                let rtt = rng.range(1, 2) * MS;
+                lookup(w, rng, truth, ci, dead, name, DnsAnswer::NoData, None, rtt, true)
+            } else {
+                site_lookup(w, rng, truth, ci, site)
+            };
+            let mut s = Session::new(rng.clone(), None);
+            s.push(phase);
+            flow(start, s)
+        }
+        76..=98 => {
+            let site = rng.below(SITES.len() as u64) as usize;
+            let name = SITES[site].0;
+            let ip = site_v4(name);
+            let size = rng.range(300, 6000);
+            let ex = [Exchange::ok(rng, size)];
+            let s = if r < 90 {
+                let c = conn_spec(w, rng, ci, ip, 80, rtt);
+                http_session(rng, truth, &c, name, &ex, None, date)
+            } else {
+                let c = conn_spec(w, rng, ci, ip, 443, rtt);
+                tls_session(rng, truth, &c, name, &ex, End::Close, None)
+            };
+            flow(start, s)
+        }
+        _ => {
+            let ip = v4(198, 51, 100, 122);
+            let c = conn_spec(w, rng, ci, ip, 22, rtt);
+            let bulk = rng.range(20_000, 120_000);
+            let rounds = rng.range(5, 40);
+            flow(start, ssh_session(rng, truth, &c, rounds, bulk))
+        }
     }
 }
 
@@ -716,6 +820,11 @@ pub(crate) struct Plan {
 /// Rough mean packets per mixed background session (for time spreading).
 const AVG_SESSION: u64 = 30;
 const MEAN_IA: f64 = 150.0 * MS as f64;
+/// Items of the flow-heavy background: about 8 packets and 1.4 flows each
+/// (an item of scan probes holds several flows), one every 50 ms: with the
+/// flow table's 600 s idle timeout about 20,000 flows are live at once.
+const FLOW_HEAVY_AVG: u64 = 8;
+const FLOW_HEAVY_IA: f64 = 50.0 * MS as f64;
 
 struct Ctx<'a> {
     w: &'a mut World,
@@ -1049,6 +1158,7 @@ fn port_scan(cx: &mut Ctx, nports: u64) {
         ports,
         open,
         idx: 0,
+        connect: false,
     };
     let est = scan.estimate();
     cx.out.push((start, Flow::new(start, Box::new(scan), est)));
@@ -1216,7 +1326,9 @@ fn non_http80(cx: &mut Ctx, n: u64) {
 pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -> Plan {
     let t0 = o.start_ts_nanos;
     let date = t0 / SEC;
-    let est_sessions = o.flows.unwrap_or((o.packets / AVG_SESSION).max(1));
+    let flow_heavy = scenario == Scenario::FlowHeavy;
+    let avg_session = if flow_heavy { FLOW_HEAVY_AVG } else { AVG_SESSION };
+    let est_sessions = o.flows.unwrap_or((o.packets / avg_session).max(1));
     let n_clients = (est_sessions / 40).clamp(8, 250) as usize;
     let mut w = World::new(o.seed, n_clients);
     let mut prng = Rng::derive(o.seed, 3, 0);
@@ -1224,6 +1336,8 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     let long_dur = 7200 * SEC + prng.range(300, 1500) * SEC;
     let mean_ia = if long {
         long_dur as f64 / est_sessions as f64
+    } else if flow_heavy {
+        FLOW_HEAVY_IA
     } else {
         MEAN_IA
     };
@@ -1241,7 +1355,7 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     };
     let scan_ports = |div: u64, min: u64| (o.packets / div).clamp(min, 1024);
     match scenario {
-        Scenario::Normal => {}
+        Scenario::Normal | Scenario::FlowHeavy => {}
         Scenario::TcpResets => resets(&mut cx, count(k, 14.0)),
         Scenario::Retransmissions => retransmissions(&mut cx, count(k, 4.0)),
         Scenario::DnsFailures => dns_failures(
@@ -1287,6 +1401,7 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
         next: t0 + 10 * MS,
         idx: 0,
         fixed,
+        flow_heavy: flow_heavy && o.flows.is_none(),
         mean_ia,
         stopped: false,
         date,

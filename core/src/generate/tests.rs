@@ -92,6 +92,12 @@ fn every_scenario_generates_close_to_target() {
             Scenario::Mixed => assert!(
                 t.scan_ports > 0 && t.long_lived_seconds.is_some() && t.tcp_retransmissions > 0
             ),
+            Scenario::FlowHeavy => assert!(
+                t.packets < (t.tcp_flows + t.udp_flows) * 8
+                    && t.dns_nxdomain > 0
+                    && t.tcp_rst_frames > 0,
+                "{t:?}"
+            ),
         }
     }
 }
