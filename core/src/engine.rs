@@ -439,8 +439,9 @@ impl Pipeline {
             self.detectors.on_flow_end(f);
         }
         let service = stats::service_label(f);
-        self.flow_stats
-            .on_flow(f, &service, || conversation_row(&flow_summary(f), &service));
+        self.flow_stats.on_flow(f, service, || {
+            conversation_row(&flow_summary(f), &service.to_string())
+        });
         // Build the row only when someone keeps it: most flows of a big
         // capture fall past `flows_limit` and are only counted.
         let listed = self.listed.len() < self.cfg.flows_limit

@@ -35,7 +35,8 @@ struct TalkerAcc {
     packets_sent: u64,
     packets_received: u64,
     flows: u64,
-    by_service: BTreeMap<String, u64>,
+    /// Bytes by service label (a scanned server sees one label per probed port).
+    by_service: FxHashMap<ServiceLabel, u64>,
 }
 
 /// Per-packet statistics: totals, link types, protocol hierarchy, timeline.
@@ -405,7 +406,7 @@ impl FlowStats {
     pub fn on_flow(
         &mut self,
         flow: &Flow,
-        service: &str,
+        service: ServiceLabel,
         row: impl FnOnce() -> ConversationSummary,
     ) {
         self.flows += 1;
@@ -435,14 +436,20 @@ impl FlowStats {
         }
     }
 
-    fn add_talker(&mut self, addr: IpAddr, sent: &DirStats, recv: &DirStats, service: &str) {
+    fn add_talker(
+        &mut self,
+        addr: IpAddr,
+        sent: &DirStats,
+        recv: &DirStats,
+        service: ServiceLabel,
+    ) {
         let acc = self.talkers.entry(TalkerKey(addr)).or_default();
         acc.bytes_sent += sent.bytes;
         acc.bytes_received += recv.bytes;
         acc.packets_sent += sent.packets;
         acc.packets_received += recv.packets;
         acc.flows += 1;
-        bump(&mut acc.by_service, service, sent.bytes + recv.bytes);
+        *acc.by_service.entry(service).or_insert(0) += sent.bytes + recv.bytes;
     }
 
     fn fold_talkers(&mut self) {
@@ -468,11 +475,15 @@ impl FlowStats {
         v.into_iter()
             .take(self.top_n)
             .map(|(a, t)| {
+                // Most bytes; a tie goes to the name that sorts first.
                 let main = t
                     .by_service
                     .iter()
-                    .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))
-                    .map(|(s, _)| s.clone())
+                    .max_by(|x, y| {
+                        x.1.cmp(y.1)
+                            .then_with(|| y.0.to_string().cmp(&x.0.to_string()))
+                    })
+                    .map(|(s, _)| s.to_string())
                     .unwrap_or_default();
                 Talker {
                     addr: a.to_string(),
@@ -495,15 +506,6 @@ impl FlowStats {
 }
 
 /// Add to a counter keyed by name, allocating the key only the first time.
-fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
-    match map.get_mut(key) {
-        Some(v) => *v += by,
-        None => {
-            map.insert(key.to_string(), by);
-        }
-    }
-}
-
 pub fn transport_name(proto: u8) -> &'static str {
     match proto {
         6 => "tcp",
@@ -517,13 +519,13 @@ pub fn transport_name(proto: u8) -> &'static str {
 
 /// Service label for a flow: the identified protocol, else a well-known port
 /// name, else "<transport>/<port>".
-pub fn service_label(flow: &Flow) -> std::borrow::Cow<'static, str> {
+pub fn service_label(flow: &Flow) -> ServiceLabel {
     if let Some(s) = flow.service {
-        return s.name().into();
+        return ServiceLabel::named(s.name());
     }
     let t = transport_name(flow.proto);
     if flow.proto != 6 && flow.proto != 17 {
-        return t.into();
+        return ServiceLabel::named(t);
     }
     let p = flow.resp_port;
     let known = match (flow.proto, p) {
@@ -539,9 +541,36 @@ pub fn service_label(flow: &Flow) -> std::borrow::Cow<'static, str> {
         _ => "",
     };
     if known.is_empty() {
-        format!("{t}/{p}").into()
+        ServiceLabel {
+            name: t,
+            port: Some(p),
+        }
     } else {
-        known.into()
+        ServiceLabel::named(known)
+    }
+}
+
+/// A flow's service as the talkers and conversations name it: a protocol,
+/// or the transport and responder port ("tcp/8081") of an unknown one.
+/// Kept unformatted (no allocation per flow); `Display` gives the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceLabel {
+    name: &'static str,
+    port: Option<u16>,
+}
+
+impl ServiceLabel {
+    fn named(name: &'static str) -> Self {
+        ServiceLabel { name, port: None }
+    }
+}
+
+impl std::fmt::Display for ServiceLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}/{p}", self.name),
+            None => f.write_str(self.name),
+        }
     }
 }
 

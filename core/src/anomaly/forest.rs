@@ -141,6 +141,39 @@ impl FlatTree {
     }
 }
 
+/// Trees walked between two checks of [`Forest::score_if_at_least`]'s bound.
+const CHECK_EVERY: usize = 10;
+
+impl Tree {
+    /// The shortest path length a row can get from this tree.
+    fn min_path_length(&self, leaf_c: &[f64]) -> f64 {
+        if let Some(f) = &self.flat {
+            let leaves = 1usize << f.levels;
+            return f.leaves[..leaves]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+        }
+        let mut least = f64::INFINITY;
+        let mut stack = vec![(0usize, 0u32)];
+        while let Some((i, depth)) = stack.pop() {
+            let n = self.nodes[i];
+            if n.feature == LEAF {
+                let size = n.right_or_size as usize;
+                let c = leaf_c
+                    .get(size)
+                    .copied()
+                    .unwrap_or_else(|| average_path_length(size));
+                least = least.min(depth as f64 + c);
+            } else {
+                stack.push((i + 1, depth + 1));
+                stack.push((n.right_or_size as usize, depth + 1));
+            }
+        }
+        least
+    }
+}
+
 /// A trained forest over rows of `dims` f32 features.
 #[derive(Clone, Debug)]
 pub struct Forest {
@@ -153,6 +186,9 @@ pub struct Forest {
     leaf_c: Vec<f64>,
     /// Every tree has its [`FlatTree`]: known once, not asked per row.
     all_flat: bool,
+    /// `min_rest[k]`: the least total path length trees k.. can add (each
+    /// tree's shallowest leaf), a bound that lets a low score stop early.
+    min_rest: Vec<f64>,
 }
 
 impl Forest {
@@ -170,6 +206,7 @@ impl Forest {
             norm: average_path_length(psi),
             leaf_c: (0..=psi).map(average_path_length).collect(),
             all_flat: height_limit <= FLAT_MAX_LEVELS && dims <= FLAT_DIMS,
+            min_rest: Vec::new(),
         };
         for _ in 0..trees.max(1) {
             // Partial Fisher–Yates: ψ distinct rows in O(ψ).
@@ -197,7 +234,44 @@ impl Forest {
             }
             forest.trees.push(tree);
         }
+        let mins: Vec<f64> = forest
+            .trees
+            .iter()
+            .map(|t| t.min_path_length(&forest.leaf_c))
+            .collect();
+        forest.min_rest = vec![0.0; mins.len() + 1];
+        for k in (0..mins.len()).rev() {
+            forest.min_rest[k] = forest.min_rest[k + 1] + mins[k];
+        }
         forest
+    }
+
+    /// The score of `row` if it is at least `floor`; `None` when it is
+    /// certainly below (then not every tree was walked). A returned score
+    /// equals [`Self::score`] bit for bit: the trees are summed in the same
+    /// order. Ordinary flows, far below the best candidates, stop early.
+    pub fn score_if_at_least(&self, row: &[f32], floor: f64) -> Option<f64> {
+        debug_assert_eq!(row.len(), self.dims);
+        if self.norm == 0.0 || !self.all_flat {
+            return Some(self.score(row)).filter(|&s| s >= floor);
+        }
+        let mut padded = [0f32; FLAT_DIMS];
+        padded[..row.len()].copy_from_slice(row);
+        let n = self.trees.len();
+        // A margin far above the rounding of a sum of a hundred path lengths.
+        let floor_with_margin = floor * (1.0 - 1e-9);
+        let mut total = 0.0;
+        for (k, t) in self.trees.iter().enumerate() {
+            total += t.flat.as_ref().map_or(0.0, |f| f.path_length(&padded));
+            if (k + 1) % CHECK_EVERY == 0 && k + 1 < n {
+                let least = total + self.min_rest[k + 1];
+                if exp2(-(least / n as f64) / self.norm) < floor_with_margin {
+                    return None;
+                }
+            }
+        }
+        let score = exp2(-(total / n as f64) / self.norm);
+        Some(score).filter(|&s| s >= floor)
     }
 
     /// Anomaly score in (0, 1]: near 1 isolates fast (odd), ≤ 0.5 ordinary.
@@ -392,6 +466,37 @@ mod tests {
         let again = Forest::train(&rows, 2, 100, 256, 7);
         let scores2: Vec<f64> = rows.chunks(2).map(|r| again.score(r)).collect();
         assert_eq!(scores, scores2);
+    }
+
+    #[test]
+    fn a_score_above_the_floor_is_exact_and_one_below_is_dropped() {
+        let mut rows = Vec::new();
+        for i in 0..600 {
+            rows.push((i % 30) as f32);
+            rows.push((i / 30) as f32 * 1.5);
+            rows.push(((i * 7) % 11) as f32);
+        }
+        rows.extend_from_slice(&[300.0, -40.0, 5.0, 29.0, 100.0, 0.0]);
+        for (trees, psi) in [(100, 256), (37, 256), (20, 600)] {
+            let f = Forest::train(&rows, 3, trees, psi, 3);
+            let mut dropped = 0;
+            for r in rows.chunks(3) {
+                let exact = f.score(r);
+                for floor in [0.0, 0.4, 0.5, exact, 0.6, 0.75, 0.9] {
+                    match f.score_if_at_least(r, floor) {
+                        Some(s) => {
+                            assert_eq!(s.to_bits(), exact.to_bits());
+                            assert!(exact >= floor);
+                        }
+                        None => {
+                            assert!(exact < floor, "{exact} dropped at {floor}");
+                            dropped += 1;
+                        }
+                    }
+                }
+            }
+            assert!(dropped > 0);
+        }
     }
 
     #[test]

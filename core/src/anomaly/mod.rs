@@ -291,6 +291,10 @@ struct Candidates {
     cap: usize,
     /// (interim score, meta, features); unordered, trimmed when twice the cap.
     items: Vec<(f64, FlowMeta, [f32; DIMS])>,
+    /// The lowest kept score after the last trim that filled the cap: `cap`
+    /// items score at least this, and the cap-th best of a growing set
+    /// never falls, so a flow scoring below it can never be kept.
+    floor: Option<f64>,
 }
 
 impl Candidates {
@@ -305,6 +309,9 @@ impl Candidates {
         self.items
             .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
         self.items.truncate(self.cap);
+        if self.items.len() == self.cap {
+            self.floor = self.items.last().map(|x| x.0);
+        }
     }
 }
 
@@ -335,6 +342,7 @@ impl AnomalyEngine {
             candidates: Candidates {
                 cap: (cfg.top_n * 8).max(256),
                 items: Vec::new(),
+                floor: None,
             },
             packets: Vec::new(),
             packets_seen: 0,
@@ -409,7 +417,18 @@ impl AnomalyEngine {
         } else {
             (meta, row)
         };
-        let score = self.interim.as_ref().map_or(0.0, |t| t.score(&out_row));
+        let Some(interim) = &self.interim else {
+            return;
+        };
+        let score = match self.candidates.floor {
+            // Most flows score far below the kept ones: stop walking trees
+            // once the rest cannot lift them to the floor.
+            Some(floor) => match interim.score_if_at_least(&out_row, floor) {
+                Some(s) => s,
+                None => return,
+            },
+            None => interim.score(&out_row),
+        };
         self.candidates.offer(score, out_meta, out_row);
     }
 

@@ -676,7 +676,18 @@ fn flow_heavy_item(w: &mut World, rng: &mut Rng, truth: &mut Truth, start: u64, 
                 let dead = local(DEAD_RESOLVER, [0x00, 0x16, 0x3e, 0x53, 0x53, 0x02]);
                 let name = SITES[site].0;
                 let rtt = rng.range(1, 2) * MS;
-                lookup(w, rng, truth, ci, dead, name, DnsAnswer::NoData, None, rtt, true)
+                lookup(
+                    w,
+                    rng,
+                    truth,
+                    ci,
+                    dead,
+                    name,
+                    DnsAnswer::NoData,
+                    None,
+                    rtt,
+                    true,
+                )
             } else {
                 site_lookup(w, rng, truth, ci, site)
             };
@@ -1327,7 +1338,11 @@ pub(crate) fn plan(scenario: Scenario, o: &GenerateOptions, truth: &mut Truth) -
     let t0 = o.start_ts_nanos;
     let date = t0 / SEC;
     let flow_heavy = scenario == Scenario::FlowHeavy;
-    let avg_session = if flow_heavy { FLOW_HEAVY_AVG } else { AVG_SESSION };
+    let avg_session = if flow_heavy {
+        FLOW_HEAVY_AVG
+    } else {
+        AVG_SESSION
+    };
     let est_sessions = o.flows.unwrap_or((o.packets / avg_session).max(1));
     let n_clients = (est_sessions / 40).clamp(8, 250) as usize;
     let mut w = World::new(o.seed, n_clients);
