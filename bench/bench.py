@@ -11,7 +11,14 @@ With `--baseline PATH` (another build of pcaplens, e.g. of the previous
 commit) it also times that binary on the same file in the same run and prints
 this build's time as a ratio of the baseline's.
 
+A third part times the same tools on a flow-heavy capture (`generate
+--scenario flow-heavy`: scans, DNS lookups with failures, short web
+connections; about one flow per five packets, ~20,000 live at once) and at
+twice its size, and prints the ratios to the flow floor (bench/flow_floor.c)
+and to tshark, peak RSS, bytes of RSS per live flow and nanoseconds per flow.
+
 Usage: python3 bench/bench.py [--packets N] [--skip-tshark] [--extra-args "..."] [--baseline PATH]
+                              [--only-flow-heavy] [--skip-flow-heavy]
 """
 
 import argparse
@@ -56,8 +63,8 @@ def best_of(n, cmd, env=None):
     return min(r[0] for r in runs), max(r[1] for r in runs), min(r[2] for r in runs)
 
 
-def generate(path, packets, flows=None):
-    cmd = [PCAPLENS, "generate", "--scenario", "normal", "--packets", str(packets), "--seed", "7", "-o", path]
+def generate(path, packets, flows=None, scenario="normal"):
+    cmd = [PCAPLENS, "generate", "--scenario", scenario, "--packets", str(packets), "--seed", "7", "-o", path]
     if flows:
         cmd += ["--flows", str(flows)]
     subprocess.run(cmd, check=True)
@@ -82,6 +89,70 @@ def compare_builds(args, big, packets, extra):
               f" this/baseline {tw / bw:.3f} (wall) {tc / bc:.3f} (CPU); {packets / tw:,.0f} packets/s")
 
 
+def flow_floor_exe(tmp):
+    """bench/flow_floor.c built here (None without a C compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    exe = os.path.join(tmp, "flow_floor")
+    if not os.path.exists(exe):
+        subprocess.run([cc, "-O2", "-o", exe, os.path.join(ROOT, "bench", "flow_floor.c")], check=True)
+    return exe
+
+
+def flow_heavy(args, tmp, extra):
+    """The flow-heavy capture and twice it: pcaplens (every detector, one and
+    two threads, --no-detect) against the flow floor and tshark, with memory
+    per live flow. Every figure of a row comes from the same run."""
+    import json
+
+    floor_exe = flow_floor_exe(tmp)
+    tiny = os.path.join(tmp, "tiny.pcap")
+    generate(tiny, 2000, scenario="flow-heavy")
+    # The process with (nearly) no flows: what a live flow's bytes add to.
+    _, rss_base, _ = best_of(1, [PCAPLENS, "analyze", "--json", *extra, tiny])
+    print(f"\nflow-heavy captures (baseline RSS of a 2,000-packet analysis: {rss_base:.1f} MB)")
+    results = []
+    for scale in (1, 2):
+        path = os.path.join(tmp, f"flow-heavy-{scale}x.pcap")
+        generate(path, args.packets * scale, scenario="flow-heavy")
+        report = json.loads(subprocess.run([PCAPLENS, "analyze", "--json", *extra, path],
+                                           capture_output=True, check=True).stdout)
+        packets = report["summary"]["packets"]
+        flows = report["summary"]["flows"]["total"]
+        live = report["summary"]["flows"]["peak_live"]
+        size_mb = os.path.getsize(path) / 1e6
+        one_env = dict(os.environ, PCAPLENS_READ_THREADS="1")
+        full = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, path])
+        one = best_of(args.repeat, [PCAPLENS, "analyze", "--json", *extra, path], env=one_env)
+        nodetect = best_of(args.repeat, [PCAPLENS, "analyze", "--json", "--no-detect", *extra, path])
+        floor = best_of(args.repeat, [floor_exe, path]) if floor_exe else None
+        tshark = None
+        if not args.skip_tshark and shutil.which("tshark"):
+            tshark = best_of(1, ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", path])
+        print(f"\n{scale}x: {packets:,} packets, {flows:,} flows ({packets / flows:.1f} packets a flow),"
+              f" {live:,} live at most, {size_mb:.0f} MB")
+        print(f"{'tool':<34}{'wall s':>9}{'CPU s':>8}{'peak RSS MB':>13}{'x floor':>9}{'tshark/x':>10}")
+        rows = [("pcaplens analyze (every detector)", full), ("pcaplens analyze, one thread", one),
+                ("pcaplens --no-detect", nodetect)]
+        if floor:
+            rows.append(("flow floor (flow_floor.c)", floor))
+        if tshark:
+            rows.append(("tshark -n -q -z conv,tcp", tshark))
+        for name, (secs, rss, cpu) in rows:
+            vs_floor = f"{secs / floor[0]:>9.2f}" if floor else f"{'-':>9}"
+            vs_tshark = f"{tshark[0] / secs:>10.1f}" if tshark else f"{'-':>10}"
+            print(f"{name:<34}{secs:>9.3f}{cpu:>8.3f}{rss:>13.1f}{vs_floor}{vs_tshark}")
+        per_live = (full[1] - rss_base) * 1e6 / max(live, 1)
+        print(f"  bytes of RSS per live flow: {per_live:,.0f} ((peak {full[1]:.1f} MB - {rss_base:.1f} MB) / {live:,});"
+              f" {full[0] / flows * 1e9:,.0f} ns a flow (wall), {full[2] / flows * 1e9:,.0f} ns (CPU);"
+              f" second thread: {one[0] / full[0]:.2f}x the one-thread speed")
+        results.append((scale, full))
+    (_, a), (_, b) = results
+    print(f"\ntwice the packets and flows: peak RSS {a[1]:.1f} -> {b[1]:.1f} MB ({(b[1] - a[1]) / a[1] * 100:+.1f}%,"
+          f" target within 10%); time {b[0] / a[0]:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=1_000_000)
@@ -91,10 +162,16 @@ def main():
     ap.add_argument("--baseline", help="another pcaplens binary to time on the same file (before/after)")
     ap.add_argument("--only-baseline", action="store_true",
                     help="with --baseline: time the two builds and stop (no tshark, no memory part)")
+    ap.add_argument("--only-flow-heavy", action="store_true", help="only the flow-heavy part")
+    ap.add_argument("--skip-flow-heavy", action="store_true", help="without the flow-heavy part")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pcaplens-cli"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="pcaplens-bench-")
+    if args.only_flow_heavy:
+        flow_heavy(args, tmp, args.extra_args.split())
+        shutil.rmtree(tmp)
+        return
     big = os.path.join(tmp, "bench.pcap")
     generate(big, args.packets)
     size_mb = os.path.getsize(big) / 1e6
@@ -167,10 +244,8 @@ def main():
                         for _ in range(2)) + " wait"
     pair = best_of(args.repeat, ["sh", "-c", pair_cmd], env=one_env)
     floor_flows = None
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc:
-        exe = os.path.join(tmp, "flow_floor")
-        subprocess.run([cc, "-O2", "-o", exe, os.path.join(ROOT, "bench", "flow_floor.c")], check=True)
+    exe = flow_floor_exe(tmp)
+    if exe:
         floor_flows = best_of(args.repeat, [exe, big])
     print(f"\nbaselines: one-thread analysis {one[0]:.3f} s; two of them side by side {pair[0]:.3f} s"
           f" ({one[0] / pair[0] * 2:.2f} analyses' worth of work per {one[0]:.3f} s on both cores)")
@@ -209,6 +284,8 @@ def main():
     growth = (rss_large - rss_small) / rss_small * 100
     print(f"\nsame {flows} flows: {os.path.getsize(small) / 1e6:.1f} MB -> {rss_small:.1f} MB RSS; "
           f"10x packets ({os.path.getsize(large) / 1e6:.1f} MB) -> {rss_large:.1f} MB RSS ({growth:+.1f}%, target within 10%)")
+    if not args.skip_flow_heavy:
+        flow_heavy(args, tmp, extra)
     shutil.rmtree(tmp)
 
 

@@ -520,56 +520,53 @@ pub fn transport_name(proto: u8) -> &'static str {
 /// Service label for a flow: the identified protocol, else a well-known port
 /// name, else "<transport>/<port>".
 pub fn service_label(flow: &Flow) -> ServiceLabel {
+    use crate::decode::AppProto;
     if let Some(s) = flow.service {
-        return ServiceLabel::named(s.name());
+        return ServiceLabel::App(s);
     }
-    let t = transport_name(flow.proto);
     if flow.proto != 6 && flow.proto != 17 {
-        return ServiceLabel::named(t);
+        // One label per name: every other transport is "other".
+        let canonical = match flow.proto {
+            1 | 58 | 132 => flow.proto,
+            _ => 0,
+        };
+        return ServiceLabel::Transport(canonical);
     }
     let p = flow.resp_port;
     let known = match (flow.proto, p) {
-        (6, 80) | (6, 8080) => "http",
-        (6, 443) | (6, 8443) => "tls",
-        (17, 443) => "quic",
-        (_, 53) => "dns",
-        (6, 22) => "ssh",
-        (6, 25) | (6, 587) => "smtp",
-        (6, 21) => "ftp",
-        (17, 123) => "ntp",
-        (17, 67) | (17, 68) => "dhcp",
-        _ => "",
+        (6, 80) | (6, 8080) => AppProto::Http,
+        (6, 443) | (6, 8443) => AppProto::Tls,
+        (17, 443) => AppProto::Quic,
+        (_, 53) => AppProto::Dns,
+        (6, 22) => AppProto::Ssh,
+        (6, 25) | (6, 587) => AppProto::Smtp,
+        (6, 21) => AppProto::Ftp,
+        (17, 123) => AppProto::Ntp,
+        (17, 67) | (17, 68) => AppProto::Dhcp,
+        _ => return ServiceLabel::Port(flow.proto, p),
     };
-    if known.is_empty() {
-        ServiceLabel {
-            name: t,
-            port: Some(p),
-        }
-    } else {
-        ServiceLabel::named(known)
-    }
+    ServiceLabel::App(known)
 }
 
-/// A flow's service as the talkers and conversations name it: a protocol,
-/// or the transport and responder port ("tcp/8081") of an unknown one.
-/// Kept unformatted (no allocation per flow); `Display` gives the name.
+/// A flow's service as the talkers and conversations name it: a protocol
+/// (identified, or guessed from a well-known port), a transport, or the
+/// transport and responder port ("tcp/8081") of an unknown one. Four bytes,
+/// unformatted (no allocation per flow); `Display` gives the name, and two
+/// labels are equal exactly when their names are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServiceLabel {
-    name: &'static str,
-    port: Option<u16>,
-}
-
-impl ServiceLabel {
-    fn named(name: &'static str) -> Self {
-        ServiceLabel { name, port: None }
-    }
+pub enum ServiceLabel {
+    App(crate::decode::AppProto),
+    /// An IP protocol number (0 for any without a name of its own).
+    Transport(u8),
+    Port(u8, u16),
 }
 
 impl std::fmt::Display for ServiceLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.port {
-            Some(p) => write!(f, "{}/{p}", self.name),
-            None => f.write_str(self.name),
+        match *self {
+            ServiceLabel::App(a) => f.write_str(a.name()),
+            ServiceLabel::Transport(p) => f.write_str(transport_name(p)),
+            ServiceLabel::Port(p, port) => write!(f, "{}/{port}", transport_name(p)),
         }
     }
 }

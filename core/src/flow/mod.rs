@@ -185,6 +185,25 @@ impl TableKey {
         (TableKey { a, b, meta }, src_is_a)
     }
 
+    /// The key in 16 bytes, for the set of departed keys: exact for two IPv4
+    /// endpoints (112 bits); for IPv6 a fixed 127-bit hash with the top bit
+    /// set, so it never equals an IPv4 key (a collision of two IPv6 keys
+    /// would count a returning tuple's conversation once too few).
+    fn packed(&self) -> u128 {
+        let v6 = (self.meta >> 32) & 3 != 0;
+        if !v6 {
+            return self.a << 80 | self.b << 48 | self.meta as u128;
+        }
+        let word = |x: u128, k: u64| folded_multiply((x as u64) ^ k, ((x >> 64) as u64) ^ !k);
+        let (k1, k2) = (0x9E37_79B9_7F4A_7C15u64, 0xC2B2_AE3D_27D4_EB4Fu64);
+        let h1 = folded_multiply(word(self.a, k1) ^ self.meta, word(self.b, k2) | 1);
+        let h2 = folded_multiply(
+            word(self.b, k1) ^ self.meta.rotate_left(29),
+            word(self.a, k2) | 1,
+        );
+        1u128 << 127 | ((h1 as u128) << 64 | h2 as u128) >> 1
+    }
+
     /// Both sides are the same address and port.
     fn same_endpoints(&self) -> bool {
         let m = self.meta;
@@ -633,7 +652,12 @@ fn window_scale(t: &crate::decode::Tcp<'_>) -> Option<u8> {
 #[derive(Clone, Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: HashMap<TableKey, Flow, SeededState>,
+    /// Key → slot in `slots`. The map holds small entries, so growing or
+    /// cleaning it moves no flow; a flow stays in its slot while live.
+    map: HashMap<TableKey, u32, SeededState>,
+    /// Live flows (with their keys); `None` marks a free slot, listed in `free`.
+    slots: Vec<Option<(TableKey, Flow)>>,
+    free: Vec<u32>,
     next_id: u64,
     next_sweep_ts: Option<i64>,
     finished: Vec<Flow>,
@@ -646,7 +670,8 @@ pub struct FlowTable {
     /// timeout or eviction are one conversation; a reused-port connection is a new one).
     pub conversations: std::collections::BTreeMap<u8, u64>,
     /// Keys of flows that left the table early, to recognise their return.
-    departed: std::collections::HashSet<TableKey, SeededState>,
+    /// Packed ([`TableKey::packed`]): 16 bytes a key rather than 48.
+    departed: std::collections::HashSet<u128, SeededState>,
 }
 
 /// Most departed keys remembered for conversation counting (bounds memory;
@@ -659,6 +684,8 @@ impl FlowTable {
         FlowTable {
             cfg,
             map: HashMap::with_hasher(state.clone()),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_id: 0,
             next_sweep_ts: None,
             finished: Vec::new(),
@@ -673,7 +700,15 @@ impl FlowTable {
 
     /// A live flow by key.
     pub fn get(&self, key: &FlowKey) -> Option<&Flow> {
-        self.map.get(&TableKey::of(key))
+        let slot = *self.map.get(&TableKey::of(key))?;
+        self.slots[slot as usize].as_ref().map(|(_, f)| f)
+    }
+
+    /// Take the flow of `key` out of the table.
+    fn remove(&mut self, key: &TableKey) -> Option<Flow> {
+        let slot = self.map.remove(key)?;
+        self.free.push(slot);
+        self.slots[slot as usize].take().map(|(_, f)| f)
     }
 
     pub fn live(&self) -> usize {
@@ -718,15 +753,20 @@ impl FlowTable {
         // Only pure SYNs can start a new connection: other packets skip this
         // lookup (a tuple would evaluate both sides, so the SYN test comes first).
         if let Some(t) = tcp.filter(|_| pure_syn) {
-            if let Some(existing) = self.map.get(&tkey) {
+            let existing = self
+                .map
+                .get(&tkey)
+                .and_then(|&slot| self.slots[slot as usize].as_ref())
+                .map(|(_, f)| f);
+            if let Some(existing) = existing {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
                 let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
                 if base.is_some_and(|s| s != t.seq) {
-                    let mut old = self.map.remove(&tkey).expect("present");
+                    let mut old = self.remove(&tkey).expect("present");
                     old.end_reason = EndReason::PortReuse;
-                    self.departed.remove(&tkey);
+                    self.departed.remove(&tkey.packed());
                     self.finished.push(old);
                     reused = true;
                 }
@@ -739,11 +779,11 @@ impl FlowTable {
         let live_before = self.map.len();
         let mut new_flow = false;
         // One hash lookup for the common case of a packet of a known flow.
-        let flow = match self.map.entry(tkey) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        let slot = match self.map.entry(tkey) {
+            std::collections::hash_map::Entry::Occupied(o) => *o.get(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 new_flow = true;
-                if !self.departed.contains(&tkey) {
+                if !self.departed.contains(&tkey.packed()) {
                     *self.conversations.entry(input.proto).or_insert(0) += 1;
                 }
                 self.peak_live = self.peak_live.max(live_before + 1);
@@ -755,7 +795,7 @@ impl FlowTable {
                 } else {
                     (input.src, input.sport, input.dst, input.dport)
                 };
-                v.insert(Flow {
+                let flow = Flow {
                     id,
                     proto: input.proto,
                     orig_addr: oa,
@@ -778,9 +818,23 @@ impl FlowTable {
                     community_id: Default::default(),
                     tcp: tcp.map(|_| Box::default()),
                     anomaly: Default::default(),
-                })
+                };
+                // A free slot (fields apart from the map: the entry holds it).
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot as usize] = Some((tkey, flow));
+                        slot
+                    }
+                    None => {
+                        self.slots.push(Some((tkey, flow)));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                v.insert(slot);
+                slot
             }
         };
+        let flow = &mut self.slots[slot as usize].as_mut().expect("live slot").1;
         let from_orig = if tkey.same_endpoints() {
             // Same address and port on both sides (e.g. ICMP echo to self): first sender is orig.
             new_flow || flow.dir[0].packets > 0
@@ -878,8 +932,9 @@ impl FlowTable {
                 let cutoff = ts.saturating_sub(timeout);
                 let closed_cutoff = ts.saturating_sub(closed_timeout);
                 let mut expired: Vec<(u128, TableKey)> = self
-                    .map
+                    .slots
                     .iter()
+                    .flatten()
                     .filter(|(_, f)| {
                         f.last_ts < cutoff
                             || (closed_timeout > 0 && f.last_ts < closed_cutoff && f.is_closed())
@@ -890,7 +945,7 @@ impl FlowTable {
                     x.0.cmp(&y.0).then_with(|| x.1.order().cmp(&y.1.order()))
                 });
                 for (_, k) in expired {
-                    if let Some(mut f) = self.map.remove(&k) {
+                    if let Some(mut f) = self.remove(&k) {
                         if f.last_ts < cutoff {
                             f.end_reason = EndReason::IdleTimeout;
                             self.timed_out += 1;
@@ -899,7 +954,7 @@ impl FlowTable {
                             self.closed += 1;
                         }
                         if self.departed.len() < MAX_DEPARTED {
-                            self.departed.insert(k);
+                            self.departed.insert(k.packed());
                         }
                         self.finished.push(f);
                     }
@@ -913,17 +968,18 @@ impl FlowTable {
     fn evict_oldest(&mut self) {
         let n = (self.map.len() / 8).max(1);
         let mut ages: Vec<(i64, u64, TableKey)> = self
-            .map
+            .slots
             .iter()
+            .flatten()
             .map(|(k, f)| (f.last_ts, f.id, *k))
             .collect();
         ages.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
         for (_, _, k) in ages.into_iter().take(n) {
-            if let Some(mut f) = self.map.remove(&k) {
+            if let Some(mut f) = self.remove(&k) {
                 f.end_reason = EndReason::Evicted;
                 self.evicted += 1;
                 if self.departed.len() < MAX_DEPARTED {
-                    self.departed.insert(k);
+                    self.departed.insert(k.packed());
                 }
                 self.finished.push(f);
             }
@@ -961,9 +1017,22 @@ impl FlowTable {
 
     /// End of capture: every live flow is finished (in creation order).
     pub fn finish_all(&mut self) {
-        let mut rest: Vec<Flow> = self.map.drain().map(|(_, f)| f).collect();
-        rest.sort_unstable_by_key(|f| f.id);
-        self.finished.extend(rest);
+        let mut order: Vec<(u64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|(_, f)| (f.id, i as u32)))
+            .collect();
+        order.sort_unstable();
+        self.finished.reserve(order.len());
+        for (_, slot) in order {
+            if let Some((_, f)) = self.slots[slot as usize].take() {
+                self.finished.push(f);
+            }
+        }
+        self.map.clear();
+        self.slots = Vec::new();
+        self.free.clear();
     }
 }
 
