@@ -503,17 +503,9 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
         }
     }
 }
-
-pub fn transport_name(proto: u8) -> &'static str {
-    match proto {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        58 => "icmpv6",
-        132 => "sctp",
-        _ => "other",
-    }
-}
+// Where report sections name transports too (detectors, anomaly), they use
+// `decode::transport_name` directly: `stats` sits above the report.
+pub use crate::decode::transport_name;
 
 /// Service label for a flow: the identified protocol, else a well-known port
 /// name, else "<transport>/<port>".
