@@ -341,8 +341,8 @@ mod capture_rewrites {
 }
 
 mod dns_tcp_tests {
-    use crate::sanitize::*;
     use crate::detect::testpcap::{tcp, Pcap, C, S};
+    use crate::sanitize::*;
 
     /// A DNS response with one TXT answer of `text` for `name`, length-prefixed.
     fn txt_response(id: u16, name: &str, text: &[u8]) -> Vec<u8> {
@@ -403,10 +403,10 @@ mod dns_tcp_tests {
 }
 
 mod quic_tests {
-    use crate::sanitize::*;
     use crate::detect::testpcap::{
         client_hello, quic_client_initial, quic_crypto_frame, udp, Pcap, C, S,
     };
+    use crate::sanitize::*;
     use crate::{analyze_bytes, AnalyzerConfig};
 
     /// A browser's ClientHello: split over two Initials, the SNI in the first
@@ -655,11 +655,11 @@ mod quic_tests {
 }
 
 mod quic_random_tests {
-    use crate::sanitize::*;
     use crate::detect::testpcap::{
         client_hello, quic_client_initial, quic_crypto_frame, udp, Pcap, C, S,
     };
     use crate::rng::Rng;
+    use crate::sanitize::*;
     use crate::{analyze_bytes, AnalyzerConfig};
 
     /// Client Initials that open (valid keys and tags) but carry CRYPTO
