@@ -270,43 +270,58 @@ fn unanswered_syns(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Port scans as the scan detector found them (`findings.scans`: one
+/// definition of a scan in the product): each vertical scan, with the probe
+/// connections to its target that were refused or went unanswered (the flow
+/// list) as its evidence.
 fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
-    // (scanner, target) → ports probed, failed probes.
-    let mut pairs: BTreeMap<(&str, &str), (BTreeSet<u16>, Group)> = BTreeMap::new();
-    for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
-        let e = pairs
-            .entry((f.orig_addr.as_str(), f.resp_addr.as_str()))
-            .or_default();
-        e.0.insert(f.resp_port);
-        if matches!(
-            f.conn_state.as_str(),
-            "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
-        ) {
-            e.1.add(Some(f.first_frame), &f.community_id);
-        }
-    }
-    for ((scanner, target), (ports, g)) in pairs {
-        if ports.len() < 15 || (g.count as f64) < 0.8 * ports.len() as f64 {
+    for scan in &ctx.report.findings.scans.scans {
+        if scan.pattern != "vertical" {
             continue;
         }
-        let share = g.count as f64 / ports.len().max(1) as f64;
+        let Some(target) = scan.targets.first() else {
+            continue;
+        };
+        let mut g = Group::default();
+        for f in ctx
+            .report
+            .flows
+            .iter()
+            .filter(|f| is_tcp(f) && f.orig_addr == scan.scanner && f.resp_addr == *target)
+        {
+            if matches!(
+                f.conn_state.as_str(),
+                "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
+            ) {
+                g.add(Some(f.first_frame), &f.community_id);
+            }
+        }
+        let ports = scan.port_count;
+        let share = (g.count as f64 / ports.max(1) as f64).min(1.0);
+        let transport = if scan.scan_types.iter().all(|t| t == "udp") {
+            "UDP"
+        } else if scan.scan_types.iter().any(|t| t == "udp") {
+            "TCP/UDP"
+        } else {
+            "TCP"
+        };
         out.push(Finding {
             rule: "port_scan",
             category: Category::Security,
-            score: score(4.0, ports.len() as u64, Some(share.min(1.0))),
+            score: score(4.0, ports, Some(share)),
             summary: vec![
                 text("Port scan: "),
-                Part::Endpoint(scanner.to_string()),
-                text(format!(" probed {} TCP ports of ", ports.len())),
-                Part::Endpoint(target.to_string()),
+                Part::Endpoint(scan.scanner.clone()),
+                text(format!(" probed {ports} {transport} ports of ")),
+                Part::Endpoint(target.clone()),
                 text(format!(
                     " ({} probe connections refused or unanswered)",
                     g.count
                 )),
             ],
-            endpoint: target.to_string(),
-            count: ports.len() as u64,
-            share: Some(share.min(1.0)),
+            endpoint: target.clone(),
+            count: ports,
+            share: Some(share),
             flows: g.count,
             frames: g.frames(),
             community_ids: g.cids(),

@@ -3,6 +3,7 @@ use super::*;
 use crate::detect::dns::DnsError;
 use crate::detect::http::HttpError;
 use crate::detect::quic::QuicUnanswered;
+use crate::detect::scan::ScanFinding;
 use crate::detect::{Counted, Evidence};
 use crate::report::FlowSummary;
 use crate::sanitize::Pseudonymizer as KeyedPseudonyms;
@@ -121,6 +122,27 @@ fn resets_from_one_server_rank_first_and_cite_frames() {
     assert!(!top.frames.is_empty() && !top.community_ids.is_empty());
 }
 
+/// A vertical scan as the scan detector reports it.
+fn vertical_scan(scanner: &str, target: &str, ports: u64) -> ScanFinding {
+    ScanFinding {
+        scanner: scanner.into(),
+        pattern: "vertical".into(),
+        scan_types: vec!["syn".into()],
+        target_count: 1,
+        targets: vec![target.into()],
+        port_count: ports,
+        ports: Vec::new(),
+        open_ports: Vec::new(),
+        responsive_targets: vec![target.into()],
+        probes: ports,
+        max_in_window: ports,
+        first_ts: 0.0,
+        last_ts: 0.0,
+        duration_secs: 0.0,
+        evidence: Vec::new(),
+    }
+}
+
 #[test]
 fn port_scan_outranks_its_own_resets() {
     let mut r = empty_report();
@@ -136,11 +158,33 @@ fn port_scan_outranks_its_own_resets() {
             state,
         ));
     }
+    r.findings.scans.scans = vec![vertical_scan("10.9.9.66", "10.9.9.20", 100)];
     finish(&mut r);
     let found = diagnose(&r, Focus::General);
     assert_eq!(found[0].rule, "port_scan");
     assert_eq!(found[0].endpoint, "10.9.9.20");
     assert_eq!(found[0].count, 100);
+}
+
+/// Many refused connections to many ports are no port scan unless the scan
+/// detector says so: the product has one definition of a scan.
+#[test]
+fn refused_connections_without_a_scan_finding_are_no_port_scan() {
+    let mut r = empty_report();
+    with_background(&mut r);
+    for p in 1..=100u16 {
+        r.flows.push(flow(
+            1000 + p as u64,
+            "10.9.9.66",
+            61000,
+            "10.9.9.20",
+            p,
+            "REJ",
+        ));
+    }
+    finish(&mut r);
+    let found = diagnose(&r, Focus::General);
+    assert!(found.iter().all(|f| f.rule != "port_scan"), "{found:?}");
 }
 
 fn evidence(frame: u64, community_id: &str) -> Evidence {
