@@ -28,7 +28,7 @@ pub struct Progress {
 }
 
 /// What [`FrameSource`] hands on, in capture order.
-pub enum Frame<'r, 'a> {
+pub enum SourceItem<'r, 'a> {
     Packet {
         record: &'r Record<'a>,
         packet: &'r decode::Packet<'a>,
@@ -42,7 +42,7 @@ pub enum Frame<'r, 'a> {
     FlowsEnded(&'r [Flow]),
 }
 
-/// The flow side of a [`Frame::Packet`].
+/// The flow side of a [`SourceItem::Packet`].
 #[derive(Clone, Copy, Debug)]
 pub enum FrameFlow<'r> {
     /// The first stage accounted the frame: its innermost flow, if it has one.
@@ -103,14 +103,14 @@ impl FrameSource {
     pub fn push(
         &mut self,
         chunk: &[u8],
-        sink: &mut dyn FnMut(Frame<'_, '_>),
+        sink: &mut dyn FnMut(SourceItem<'_, '_>),
     ) -> Result<(), CaptureError> {
         self.push_accounting(chunk, |ev, acc| match ev {
             Event::Record(record) => {
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
                 let Some(acc) = acc else {
-                    sink(Frame::Packet {
+                    sink(SourceItem::Packet {
                         record,
                         packet: &packet,
                         flow: FrameFlow::Unaccounted,
@@ -118,16 +118,16 @@ impl FrameSource {
                     return;
                 };
                 let flow = acc.on_packet(record, &packet);
-                sink(Frame::Packet {
+                sink(SourceItem::Packet {
                     record,
                     packet: &packet,
                     flow: FrameFlow::Accounted(flow.as_ref()),
                 });
                 if let Some(ended) = acc.ended_batch() {
-                    sink(Frame::FlowsEnded(&ended));
+                    sink(SourceItem::FlowsEnded(&ended));
                 }
             }
-            Event::Meta { .. } | Event::Secrets { .. } => sink(Frame::Meta(ev)),
+            Event::Meta { .. } | Event::Secrets { .. } => sink(SourceItem::Meta(ev)),
         })
     }
 
@@ -251,23 +251,23 @@ impl Analyzer {
 
     /// Analyse one frame from a [`FrameSource`] run by the caller, in
     /// capture order (see [`Analyzer::add_external_bytes`] for progress).
-    pub fn feed_frame(&mut self, frame: Frame<'_, '_>) {
+    pub fn feed_frame(&mut self, frame: SourceItem<'_, '_>) {
         match frame {
-            Frame::Packet {
+            SourceItem::Packet {
                 record,
                 packet,
                 flow: FrameFlow::Accounted(flow),
             } => self.engine.handle_accounted(record, packet, flow),
-            Frame::Packet {
+            SourceItem::Packet {
                 record,
                 packet,
                 flow: FrameFlow::Unaccounted,
             } => self.engine.handle_decoded(record, packet),
-            Frame::Meta(Event::Secrets {
+            SourceItem::Meta(Event::Secrets {
                 secrets_type, data, ..
             }) => self.engine.handle_secrets(*secrets_type, data),
-            Frame::Meta(_) => {}
-            Frame::FlowsEnded(flows) => self.engine.handle_ended(flows),
+            SourceItem::Meta(_) => {}
+            SourceItem::FlowsEnded(flows) => self.engine.handle_ended(flows),
         }
     }
 

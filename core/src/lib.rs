@@ -67,6 +67,9 @@ pub mod sanitize;
 pub mod stats;
 pub mod time;
 
+#[cfg(test)]
+mod regression;
+
 pub use analyzer::{analyze_bytes, Analyzer, AnalyzerConfig, Progress};
 pub use engine::{Engine, Event};
 pub use error::{CaptureError, ConfigError, ErrorInfo};

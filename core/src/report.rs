@@ -255,13 +255,7 @@ impl FlowSummary {
         fn opt<T: ToString>(v: &Option<T>) -> String {
             v.as_ref().map(|x| x.to_string()).unwrap_or_default()
         }
-        fn q(s: &str) -> String {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        }
+        let q = |s: &str| csv_field(s).into_owned();
         let cols = [
             self.id.to_string(),
             q(&self.community_id),
@@ -315,3 +309,14 @@ impl Report {
 }
 
 pub use crate::time::{rfc3339, ts_secs};
+
+/// One CSV field, RFC 4180: quoted (inner quotes doubled) when it holds a
+/// comma, a quote or a line break; as is otherwise. Every CSV this project
+/// writes (flows, feature matrices, their `file` column) quotes with this.
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}

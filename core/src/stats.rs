@@ -505,17 +505,9 @@ impl FlowStats {
     }
 }
 
-/// Add to a counter keyed by name, allocating the key only the first time.
-pub fn transport_name(proto: u8) -> &'static str {
-    match proto {
-        6 => "tcp",
-        17 => "udp",
-        1 => "icmp",
-        58 => "icmpv6",
-        132 => "sctp",
-        _ => "other",
-    }
-}
+// Where report sections name transports too (detectors, anomaly), they use
+// `decode::transport_name` directly: `stats` sits above the report.
+pub use crate::decode::transport_name;
 
 /// Service label for a flow: the identified protocol, else a well-known port
 /// name, else "<transport>/<port>".

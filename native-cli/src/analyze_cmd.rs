@@ -251,11 +251,7 @@ impl FlowSink {
                     self.out.write_all(b"\n")?;
                 }
                 FlowsFormat::Csv => {
-                    let label = if file_label.contains([',', '"', '\n']) {
-                        format!("\"{}\"", file_label.replace('"', "\"\""))
-                    } else {
-                        file_label.to_string()
-                    };
+                    let label = pcaplens_core::report::csv_field(file_label);
                     writeln!(self.out, "{label},{}", f.to_csv_row())?;
                 }
             }
@@ -285,11 +281,7 @@ impl FeatureSink {
             writeln!(self.out, "file,{}", m.csv_header())?;
             self.header_written = true;
         }
-        let label = if file_label.contains([',', '"', '\n']) {
-            format!("\"{}\"", file_label.replace('"', "\"\""))
-        } else {
-            file_label.to_string()
-        };
+        let label = pcaplens_core::report::csv_field(file_label);
         for r in &m.rows {
             writeln!(
                 self.out,

@@ -8,7 +8,7 @@
 //! the frames together and can be sent between threads; this module is the
 //! only place that ties them (the core itself holds no `unsafe`).
 
-use pcaplens_core::analyzer::{Frame, FrameFlow, FrameSource};
+use pcaplens_core::analyzer::{FrameFlow, FrameSource, SourceItem};
 use pcaplens_core::capture::{Event, Record};
 use pcaplens_core::decode::{self, Packet};
 use pcaplens_core::detect::FlowCtx;
@@ -164,7 +164,7 @@ impl DecodedChunk {
     }
 
     /// Hand every frame, in capture order, to `f`.
-    pub fn for_each(&self, mut f: impl FnMut(Frame<'_, '_>)) {
+    pub fn for_each(&self, mut f: impl FnMut(SourceItem<'_, '_>)) {
         let s = &self.storage;
         let records = &s.records[..];
         // Slots past the records are stale (see `ChunkStorage::packets`).
@@ -198,23 +198,23 @@ impl DecodedChunk {
                 }
             }
             while let Some((_, ev)) = metas.next_if(|(before, _)| *before == i) {
-                f(Frame::Meta(ev));
+                f(SourceItem::Meta(ev));
             }
             let flow = match flows {
                 Some(flows) => FrameFlow::Accounted(flows[i].as_ref()),
                 None => FrameFlow::Unaccounted,
             };
-            f(Frame::Packet {
+            f(SourceItem::Packet {
                 record,
                 packet,
                 flow,
             });
             while let Some((_, batch)) = ended.next_if(|(after, _)| *after == i + 1) {
-                f(Frame::FlowsEnded(batch));
+                f(SourceItem::FlowsEnded(batch));
             }
         }
         for (_, ev) in metas {
-            f(Frame::Meta(ev));
+            f(SourceItem::Meta(ev));
         }
     }
 

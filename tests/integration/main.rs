@@ -15,6 +15,7 @@ mod engine;
 mod eve;
 mod findings;
 mod fixtures;
+mod golden;
 mod live_files;
 mod llm;
 mod options;

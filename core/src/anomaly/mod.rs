@@ -260,11 +260,8 @@ impl FlowMeta {
     }
 
     fn endpoint(&self, addr: IpAddr, port: u16) -> String {
-        match (self.proto, addr) {
-            (6 | 17 | 132, IpAddr::V6(a)) => format!("[{a}]:{port}"),
-            (6 | 17 | 132, a) => format!("{a}:{port}"),
-            (_, a) => a.to_string(),
-        }
+        use crate::decode::{endpoint, has_ports};
+        endpoint(addr, has_ports(self.proto).then_some(port))
     }
 }
 
@@ -532,7 +529,7 @@ impl AnomalyEngine {
                     score: round6(score),
                     flow_id: m.id,
                     community_id: m.community_id(),
-                    transport: crate::stats::transport_name(m.proto).to_string(),
+                    transport: crate::decode::transport_name(m.proto).to_string(),
                     orig: m.endpoint(m.orig, m.orig_port),
                     resp: m.endpoint(m.resp, m.resp_port),
                     service: m.service.map(|s| s.name().to_string()),

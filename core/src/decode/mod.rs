@@ -31,6 +31,35 @@ pub const MAX_IP_LAYERS: usize = 4;
 /// Most protocol names kept per frame for the hierarchy.
 pub const MAX_PROTOCOLS: usize = 16;
 
+/// The name of an IP protocol number as reports show it.
+pub fn transport_name(proto: u8) -> &'static str {
+    match proto {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        58 => "icmpv6",
+        132 => "sctp",
+        _ => "other",
+    }
+}
+
+/// An endpoint as reports, evidence and prompts write it: "addr:port", the
+/// address in brackets when it is IPv6 ("[2001:db8::1]:443"), or the bare
+/// address when there is no port. Written once so every section agrees.
+pub fn endpoint(addr: impl std::fmt::Display, port: Option<u16>) -> String {
+    let addr = addr.to_string();
+    match port {
+        Some(port) if addr.contains(':') => format!("[{addr}]:{port}"),
+        Some(port) => format!("{addr}:{port}"),
+        None => addr,
+    }
+}
+
+/// Whether an IP protocol's flows have ports (TCP, UDP, SCTP).
+pub fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 132)
+}
+
 /// TCP flag bits as on the wire (low byte of the flags field).
 pub mod tcp_flags {
     pub const FIN: u8 = 0x01;

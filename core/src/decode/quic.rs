@@ -249,7 +249,7 @@ pub fn hello_length(data: &[u8]) -> HelloLength {
 
 /// One frame of a decrypted packet (RFC 9000 §19), borrowing its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Frame<'a> {
+pub enum QuicFrame<'a> {
     Padding,
     Ping,
     Ack,
@@ -277,7 +277,7 @@ const MAX_ACK_RANGES: u64 = 256;
 /// The frames of a decrypted packet payload, in order. Ends at the end of
 /// the payload, or with `Err(())` at a frame that does not parse or is of an
 /// unknown type (nothing after it can be located).
-pub fn frames(b: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, ()>> + '_ {
+pub fn frames(b: &[u8]) -> impl Iterator<Item = Result<QuicFrame<'_>, ()>> + '_ {
     let mut p = 0usize;
     let mut failed = false;
     std::iter::from_fn(move || {
@@ -298,7 +298,7 @@ pub fn frames(b: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, ()>> + '_ {
     })
 }
 
-fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
+fn frame_at(b: &[u8], p: usize) -> Option<(QuicFrame<'_>, usize)> {
     let (ty, n) = varint(b, p)?;
     let mut q = p + n;
     let skip = |count: usize, q: &mut usize| -> Option<()> {
@@ -317,9 +317,9 @@ fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
             while b.get(q) == Some(&0) {
                 q += 1;
             }
-            Frame::Padding
+            QuicFrame::Padding
         }
-        0x01 => Frame::Ping,
+        0x01 => QuicFrame::Ping,
         0x02 | 0x03 => {
             skip(2, &mut q)?; // largest acknowledged, delay
             let (ranges, n) = varint(b, q)?;
@@ -331,27 +331,27 @@ fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
             if ty == 0x03 {
                 skip(3, &mut q)?;
             }
-            Frame::Ack
+            QuicFrame::Ack
         }
         0x04 => {
             skip(3, &mut q)?;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x05 | 0x11 | 0x15 => {
             skip(2, &mut q)?;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x06 => {
             let (offset, n) = varint(b, q)?;
             let (len, m) = varint(b, q + n)?;
             let (data, end) = bytes(q + n + m, len)?;
             q = end;
-            Frame::Crypto { offset, data }
+            QuicFrame::Crypto { offset, data }
         }
         0x07 => {
             let (len, n) = varint(b, q)?;
             q = bytes(q + n, len)?.1;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x08..=0x0f => {
             let (id, n) = varint(b, q)?;
@@ -371,7 +371,7 @@ fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
             };
             let (data, end) = bytes(q, len)?;
             q = end;
-            Frame::Stream {
+            QuicFrame::Stream {
                 id,
                 offset,
                 fin: ty & 0x01 != 0,
@@ -380,35 +380,35 @@ fn frame_at(b: &[u8], p: usize) -> Option<(Frame<'_>, usize)> {
         }
         0x10 | 0x12 | 0x13 | 0x14 | 0x16 | 0x17 | 0x19 => {
             skip(1, &mut q)?;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x18 => {
             skip(2, &mut q)?;
             let l = *b.get(q)? as usize;
             q = bytes(q + 1, l as u64 + 16)?.1;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x1a | 0x1b => {
             q = bytes(q, 8)?.1;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x1c | 0x1d => {
             skip(if ty == 0x1c { 2 } else { 1 }, &mut q)?;
             let (len, n) = varint(b, q)?;
             let (reason, end) = bytes(q + n, len)?;
             q = end;
-            Frame::ConnectionClose { reason }
+            QuicFrame::ConnectionClose { reason }
         }
-        0x1e => Frame::Other(ty),
+        0x1e => QuicFrame::Other(ty),
         // DATAGRAM (RFC 9221): to the end, or with a length.
         0x30 => {
             q = b.len();
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         0x31 => {
             let (len, n) = varint(b, q)?;
             q = bytes(q + n, len)?.1;
-            Frame::Other(ty)
+            QuicFrame::Other(ty)
         }
         _ => return None,
     };
@@ -432,28 +432,28 @@ mod tests {
         assert_eq!(
             f,
             vec![
-                Ok(Frame::Ack),
-                Ok(Frame::Crypto {
+                Ok(QuicFrame::Ack),
+                Ok(QuicFrame::Crypto {
                     offset: 0,
                     data: &[0xAA, 0xBB]
                 }),
-                Ok(Frame::Other(0x18)),
-                Ok(Frame::Stream {
+                Ok(QuicFrame::Other(0x18)),
+                Ok(QuicFrame::Stream {
                     id: 4,
                     offset: 16,
                     fin: true,
                     data: b"dns"
                 }),
-                Ok(Frame::Padding),
+                Ok(QuicFrame::Padding),
             ]
         );
         // A STREAM frame without LEN runs to the end; unknown types stop.
         let f: Vec<_> = frames(&[0x08, 0, b'x', b'y']).collect();
         assert_eq!(f.len(), 1);
-        assert!(matches!(f[0], Ok(Frame::Stream { data: b"xy", .. })));
+        assert!(matches!(f[0], Ok(QuicFrame::Stream { data: b"xy", .. })));
         assert_eq!(
             frames(&[0x01, 0x21, 0x01]).collect::<Vec<_>>(),
-            vec![Ok(Frame::Ping), Err(())]
+            vec![Ok(QuicFrame::Ping), Err(())]
         );
         for cut in 0..b.len() {
             let _ = frames(&b[..cut]).count();

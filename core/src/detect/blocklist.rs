@@ -404,7 +404,7 @@ impl BlocklistDetector {
                     // that name both ends of an alert (EVE, ECS).
                     if let Some(src) = ctx.community_id_source() {
                         let port = |i: usize| src.ports.map_or(0, |p| [p.0, p.1][i]);
-                        d["transport"] = crate::stats::transport_name(src.proto).into();
+                        d["transport"] = crate::decode::transport_name(src.proto).into();
                         d["orig"] = super::long_lived::endpoint(src.src, port(0), src.proto).into();
                         d["resp"] = super::long_lived::endpoint(src.dst, port(1), src.proto).into();
                     }
@@ -654,68 +654,5 @@ mod tests {
             Index::new(&all).match_ip("8.8.8.8".parse().unwrap()),
             Some(0)
         );
-    }
-}
-
-/// Regression (live traffic, tests/traffic/apps.py blocklist): a ClientHello
-/// or request head spread over segments was not matched; the blocklist now
-/// takes SNI and Host from the TLS and HTTP detectors' reassembly.
-#[cfg(test)]
-mod reassembled_names_tests {
-    use super::super::testpcap::*;
-    use super::super::DetectConfig;
-    use super::parse_list;
-
-    #[test]
-    fn split_client_hello_and_request_head_are_matched_where_they_complete() {
-        let hello = client_hello("split.evil.test", &[]);
-        let (a, b) = hello.split_at(40);
-        let req = b"GET / HTTP/1.1\r\nHost: www.evil.test:80\r\n\r\n";
-        let (c, d) = req.split_at(20);
-        let mut p = Pcap::new();
-        p.push(0, &tcp(C, 7000, S, 443, 1, 1, 0x18, a));
-        p.push(1, &tcp(C, 7000, S, 443, 1 + a.len() as u32, 1, 0x18, b));
-        p.push(2, &tcp(C, 7001, S, 80, 1, 1, 0x18, c));
-        p.push(3, &tcp(C, 7001, S, 80, 1 + c.len() as u32, 1, 0x18, d));
-        let mut cfg = DetectConfig::default();
-        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
-        let hits = p.findings_with(cfg).blocklist.hits;
-        let got: Vec<(&str, &str, u64)> = hits
-            .iter()
-            .map(|h| (h.matched_in.as_str(), h.value.as_str(), h.evidence[0].frame))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("tls_sni", "split.evil.test", 2),
-                ("http_host", "www.evil.test", 4)
-            ]
-        );
-    }
-    #[test]
-    fn dns_over_tcp_every_message_and_split_ones_are_matched() {
-        // Two queries in one segment, then one split over two segments.
-        let framed = |m: Vec<u8>| {
-            let mut v = (m.len() as u16).to_be_bytes().to_vec();
-            v.extend_from_slice(&m);
-            v
-        };
-        let mut first = framed(dns(1, 0x0100, "good.example"));
-        first.extend(framed(dns(2, 0x0100, "a.evil.test")));
-        let third = framed(dns(3, 0x0100, "b.evil.test"));
-        let (x, y) = third.split_at(9);
-        let mut p = Pcap::new();
-        p.push(0, &tcp(C, 7002, S, 53, 1, 1, 0x18, &first));
-        let seq = 1 + first.len() as u32;
-        p.push(1, &tcp(C, 7002, S, 53, seq, 1, 0x18, x));
-        p.push(2, &tcp(C, 7002, S, 53, seq + x.len() as u32, 1, 0x18, y));
-        let mut cfg = DetectConfig::default();
-        cfg.blocklist.entries = parse_list("evil.test\n", "l.txt").unwrap();
-        let hits = p.findings_with(cfg).blocklist.hits;
-        let got: Vec<(&str, u64)> = hits
-            .iter()
-            .map(|h| (h.value.as_str(), h.evidence[0].frame))
-            .collect();
-        assert_eq!(got, vec![("a.evil.test", 1), ("b.evil.test", 3)]);
     }
 }

@@ -16,7 +16,7 @@
 //! of a few packet-key sets each; packets are decrypted into one buffer each.
 
 use crate::decode::keylog::KeyLog;
-use crate::decode::quic::{frames, long_header, varint, Frame, LongHeader};
+use crate::decode::quic::{frames, long_header, varint, LongHeader, QuicFrame};
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys, Suite};
 use crate::decode::tls::parse_client_hello;
 use crate::flow::FxHashMap;
@@ -296,7 +296,9 @@ impl DoqReader {
                 *l = Some(l.map_or(opened.pn, |x| x.max(opened.pn)));
                 for f in frames(&opened.payload) {
                     match f {
-                        Ok(Frame::Crypto { offset, data }) => conn.on_crypto(side, offset, data),
+                        Ok(QuicFrame::Crypto { offset, data }) => {
+                            conn.on_crypto(side, offset, data)
+                        }
                         Ok(_) => {}
                         Err(()) => break,
                     }
@@ -325,7 +327,9 @@ impl DoqReader {
         }
         for f in frames(&opened.payload) {
             match f {
-                Ok(Frame::Stream { data, .. }) if data.len() >= 2 => out.push(data[2..].to_vec()),
+                Ok(QuicFrame::Stream { data, .. }) if data.len() >= 2 => {
+                    out.push(data[2..].to_vec())
+                }
                 Ok(_) => {}
                 Err(()) => break,
             }

@@ -368,27 +368,6 @@ mod tests {
         assert_eq!(f.unreachable_v4.instances[1].reporter, "10.0.0.254");
     }
 
-    /// A host unreachable about a ping: tied to the ping's flow (keyed by
-    /// echo id). Live regression: tests/traffic scenario unreach.
-    #[test]
-    fn unreachable_about_a_ping_ties_back_to_the_echo_flow() {
-        let mut p = Pcap::new();
-        let mut echo = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
-        echo.extend_from_slice(&[0xab; 56]);
-        let ping = ipv4(C, [192, 0, 2, 9], 1, &echo);
-        p.push(0, &ping);
-        let mut icmp = vec![3, 1, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(&ping[..28]);
-        p.push(1, &ipv4(R, C, 1, &icmp));
-        let r = p.report();
-        let u = &r.failures.icmp.unreachable_v4.instances[0];
-        let q = u.quoted.as_ref().expect("quoted packet");
-        let id = q.flow_id.expect("tied to the ping's flow");
-        let f = r.flows.iter().find(|f| f.id == id).expect("flow listed");
-        assert_eq!((f.transport.as_str(), f.icmp_type), ("icmp", Some(8)));
-        assert_eq!(f.community_id, q.community_id);
-    }
-
     #[test]
     fn hostile_quotes_do_not_panic() {
         for b in [

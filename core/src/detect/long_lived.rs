@@ -88,11 +88,8 @@ impl LongLivedDetector {
 
 /// "addr:port" (bracketed for IPv6), or the bare address for port-less transports.
 pub(crate) fn endpoint(addr: std::net::IpAddr, port: u16, proto: u8) -> String {
-    match (proto, addr) {
-        (6 | 17 | 132, std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
-        (6 | 17 | 132, a) => format!("{a}:{port}"),
-        (_, a) => a.to_string(),
-    }
+    use crate::decode::{endpoint, has_ports};
+    endpoint(addr, has_ports(proto).then_some(port))
 }
 
 impl Detector for LongLivedDetector {
@@ -107,7 +104,7 @@ impl Detector for LongLivedDetector {
         }
         self.report.total += 1;
         let row = LongLivedFlow {
-            transport: crate::stats::transport_name(f.proto).to_string(),
+            transport: crate::decode::transport_name(f.proto).to_string(),
             orig: endpoint(f.orig_addr, f.orig_port, f.proto),
             resp: endpoint(f.resp_addr, f.resp_port, f.proto),
             service: f.service.map(|s| s.name().to_string()),

@@ -154,13 +154,13 @@ impl Detector for PortsDetector {
                 community_id: f.community_id().to_string(),
                 summary: format!(
                     "{} server on unusual port {}",
-                    crate::stats::transport_name(f.proto),
+                    crate::decode::transport_name(f.proto),
                     endpoint(f.resp_addr, f.resp_port, f.proto)
                 ),
                 detail: serde_json::json!({
                     "server": endpoint(f.resp_addr, f.resp_port, f.proto),
                     "port": f.resp_port,
-                    "transport": crate::stats::transport_name(f.proto),
+                    "transport": crate::decode::transport_name(f.proto),
                     "client": f.orig_addr.to_string(),
                     "service": f.service.map(|s| s.name()),
                 }),
@@ -200,7 +200,7 @@ impl Detector for PortsDetector {
                 UnusualPort {
                     server: endpoint(addr, port, proto),
                     port,
-                    transport: crate::stats::transport_name(proto).to_string(),
+                    transport: crate::decode::transport_name(proto).to_string(),
                     flows: a.flows,
                     clients: a.clients.len() as u64,
                     packets: a.packets,

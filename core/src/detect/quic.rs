@@ -16,8 +16,8 @@ use super::icmp::quoted_udp_payload;
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, Moment, PacketCtx};
 use crate::decode::app::looks_like_quic;
 use crate::decode::quic::{
-    frames, hello_length, initial_layout, long_headers, negotiated_versions, CryptoStream, Frame,
-    HelloLength,
+    frames, hello_length, initial_layout, long_headers, negotiated_versions, CryptoStream,
+    HelloLength, QuicFrame,
 };
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
 use crate::decode::tls::parse_client_hello;
@@ -385,7 +385,7 @@ fn read_client_initial(
     if let Some(opened) = opened {
         r.largest_pn = Some(r.largest_pn.map_or(opened.pn, |l| l.max(opened.pn)));
         for f in frames(&opened.payload) {
-            let Ok(Frame::Crypto { offset, data }) = f else {
+            let Ok(QuicFrame::Crypto { offset, data }) = f else {
                 // Frames after one that does not parse cannot be located.
                 if f.is_err() {
                     break;

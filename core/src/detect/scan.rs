@@ -109,18 +109,52 @@ pub struct ScanFinding {
     pub evidence: Vec<Evidence>,
 }
 
-/// Probe kinds as bits (for a compact per-probe record).
-const KINDS: [&str; 9] = [
-    "syn",
-    "connect",
-    "fin",
-    "null",
-    "xmas",
-    "udp",
-    "icmp_echo",
-    "ack",
-    "maimon",
-];
+/// What a probe looked like (the finding's `scan_types`, in this order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ProbeKind {
+    Syn,
+    Connect,
+    Fin,
+    Null,
+    Xmas,
+    Udp,
+    IcmpEcho,
+    Ack,
+    Maimon,
+}
+
+impl ProbeKind {
+    const ALL: [ProbeKind; 9] = [
+        ProbeKind::Syn,
+        ProbeKind::Connect,
+        ProbeKind::Fin,
+        ProbeKind::Null,
+        ProbeKind::Xmas,
+        ProbeKind::Udp,
+        ProbeKind::IcmpEcho,
+        ProbeKind::Ack,
+        ProbeKind::Maimon,
+    ];
+
+    /// The name in the report's `scan_types`.
+    fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Syn => "syn",
+            ProbeKind::Connect => "connect",
+            ProbeKind::Fin => "fin",
+            ProbeKind::Null => "null",
+            ProbeKind::Xmas => "xmas",
+            ProbeKind::Udp => "udp",
+            ProbeKind::IcmpEcho => "icmp_echo",
+            ProbeKind::Ack => "ack",
+            ProbeKind::Maimon => "maimon",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<ProbeKind> {
+        ProbeKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Probe {
@@ -130,7 +164,7 @@ struct Probe {
     /// Source port, or ICMP (type, code) packed, to rebuild the Community ID.
     sport: u16,
     proto: u8,
-    kind: u8,
+    kind: ProbeKind,
     open: bool,
     /// The target answered at all (an open port, an echo reply, or the
     /// reset to an ACK probe, which tells a live host but no open port).
@@ -250,7 +284,7 @@ impl ScanDetector {
     /// those it brings to their threshold.
     fn follow(&mut self, src: IpAddr, p: Probe, community_id: impl Fn() -> String) {
         let mut keys = Vec::with_capacity(2);
-        if p.kind == 6 {
+        if p.kind == ProbeKind::IcmpEcho {
             keys.push((GroupKey::Sweep, (0, 0, Some(p.dst))));
         } else {
             keys.push((GroupKey::Vertical(p.dst), (p.proto, p.port, None)));
@@ -310,7 +344,7 @@ impl ScanDetector {
                     }
                     GroupKey::Horizontal(proto, port) => format!(
                         "{src} probed {} port {port} on {count} hosts (horizontal scan)",
-                        crate::stats::transport_name(proto)
+                        crate::decode::transport_name(proto)
                     ),
                     GroupKey::Sweep => format!("{src} pinged {count} hosts (ping sweep)"),
                 },
@@ -318,7 +352,7 @@ impl ScanDetector {
                     "scanner": src.to_string(),
                     "pattern": key.pattern(),
                     "target": match key { GroupKey::Vertical(d) => Some(d.to_string()), _ => None },
-                    "transport": match key { GroupKey::Horizontal(t, _) => Some(crate::stats::transport_name(t)), _ => None },
+                    "transport": match key { GroupKey::Horizontal(t, _) => Some(crate::decode::transport_name(t)), _ => None },
                     "port": match key { GroupKey::Horizontal(_, port) => Some(port), _ => None },
                     "distinct_targets": count,
                 }),
@@ -371,14 +405,22 @@ impl ScanDetector {
             out: found,
         };
         // Vertical: per target host, distinct (transport, port).
-        let mut p: Vec<&Probe> = s.probes.iter().filter(|p| p.kind != 6).collect();
+        let mut p: Vec<&Probe> = s
+            .probes
+            .iter()
+            .filter(|p| p.kind != ProbeKind::IcmpEcho)
+            .collect();
         p.sort_by_key(|p| (p.dst, p.proto, p.port, p.ts));
         for group in p.chunk_by(|a, b| a.dst == b.dst) {
             let key = GroupKey::Vertical(group[0].dst);
             ctx.emit(key, announced(key), group, |p| (p.proto, p.port, None));
         }
         // Ping sweep: echo requests, distinct hosts.
-        let mut e: Vec<&Probe> = s.probes.iter().filter(|p| p.kind == 6).collect();
+        let mut e: Vec<&Probe> = s
+            .probes
+            .iter()
+            .filter(|p| p.kind == ProbeKind::IcmpEcho)
+            .collect();
         e.sort_by_key(|p| (p.dst, p.ts));
         let before = ctx.out.len();
         if !e.is_empty() {
@@ -523,7 +565,7 @@ impl ScanDetector {
 
 /// The groups a probe counts in (as [`ScanDetector::follow`] forms them).
 fn probe_groups(p: &Probe) -> [Option<GroupKey>; 2] {
-    if p.kind == 6 {
+    if p.kind == ProbeKind::IcmpEcho {
         [Some(GroupKey::Sweep), None]
     } else {
         [
@@ -549,8 +591,8 @@ fn sort_findings(found: &mut [(IpAddr, GroupKey, ScanFinding)]) {
 const MAX_RETIRED: usize = 1024;
 
 /// A finished flow judged as a probe.
-struct ProbeKind {
-    kind: u8,
+struct JudgedProbe {
+    kind: ProbeKind,
     /// The target answered (SYN/ACK, payload, UDP reply, echo reply).
     open: bool,
     /// The target answered at all (see [`Probe::responded`]).
@@ -560,13 +602,13 @@ struct ProbeKind {
 }
 
 /// The probe kind of a finished flow, and whether the target answered.
-fn probe_kind(f: &Flow) -> Option<ProbeKind> {
+fn probe_kind(f: &Flow) -> Option<JudgedProbe> {
     if f.dir[0].packets == 0 {
         return None;
     }
     let payload = f.dir[0].payload_bytes != 0;
     let probe = |kind, open| {
-        Some(ProbeKind {
+        Some(JudgedProbe {
             kind,
             open,
             responded: open,
@@ -585,33 +627,33 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
                 // A completed handshake: the scanner ACKed the SYN/ACK (a
                 // half-open scanner's reset carries no ACK).
                 if open && o & ACK != 0 {
-                    1
+                    ProbeKind::Connect
                 } else {
-                    0
+                    ProbeKind::Syn
                 }
             } else if o & ACK != 0 {
                 // Mid-stream traffic, unless a lone ACK or FIN+ACK drew a reset.
                 let kind = match o {
-                    ACK => 7,
-                    o if o == FIN | ACK => 8,
+                    ACK => ProbeKind::Ack,
+                    o if o == FIN | ACK => ProbeKind::Maimon,
                     _ => return None,
                 };
                 let reset_only = r & RST != 0 && r & (SYN | FIN) == 0;
                 if f.dir[0].packets > 2 || !reset_only || f.dir[1].payload_bytes > 0 {
                     return None;
                 }
-                return Some(ProbeKind {
+                return Some(JudgedProbe {
                     kind,
                     open: false,
                     responded: true,
                     vertical_only: false,
                 });
             } else if o == 0 {
-                3
+                ProbeKind::Null
             } else if o & (FIN | PSH | URG) == FIN | PSH | URG {
-                4
+                ProbeKind::Xmas
             } else if o & FIN != 0 {
-                2
+                ProbeKind::Fin
             } else {
                 return None;
             };
@@ -628,8 +670,8 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
             // whose queries get answers (a resolver asking many servers on
             // port 53) must not make a horizontal scan: answered payload
             // flows count toward one host's distinct ports only.
-            Some(ProbeKind {
-                kind: 5,
+            Some(JudgedProbe {
+                kind: ProbeKind::Udp,
                 open: answered,
                 responded: answered,
                 vertical_only: payload && answered,
@@ -640,7 +682,7 @@ fn probe_kind(f: &Flow) -> Option<ProbeKind> {
             let (t, _) = f.icmp?;
             let echo = if f.proto == 1 { t == 8 } else { t == 128 };
             if echo {
-                probe(6, f.dir[1].packets > 0)
+                probe(ProbeKind::IcmpEcho, f.dir[1].packets > 0)
             } else {
                 None
             }
@@ -668,7 +710,7 @@ impl Detector for ScanDetector {
     }
 
     fn on_flow_end(&mut self, f: &Flow) {
-        let Some(ProbeKind {
+        let Some(JudgedProbe {
             kind,
             open,
             responded,
@@ -759,13 +801,9 @@ impl Group<'_> {
     /// Add the probe kinds of `group` to finding `i`'s `scan_types`.
     fn add_kinds(&mut self, i: usize, group: &[&Probe]) {
         let f = &mut self.out[i].2;
-        let mut kinds: BTreeSet<usize> = group.iter().map(|p| p.kind as usize).collect();
-        kinds.extend(
-            f.scan_types
-                .iter()
-                .filter_map(|t| KINDS.iter().position(|k| k == t)),
-        );
-        f.scan_types = kinds.iter().map(|&k| KINDS[k].to_string()).collect();
+        let mut kinds: BTreeSet<ProbeKind> = group.iter().map(|p| p.kind).collect();
+        kinds.extend(f.scan_types.iter().filter_map(|t| ProbeKind::from_name(t)));
+        f.scan_types = kinds.iter().map(|k| k.name().to_string()).collect();
     }
 
     /// Judge one group of probes and record a finding when it reaches its
@@ -812,14 +850,16 @@ impl Group<'_> {
             .filter(|p| p.responded)
             .map(|p| p.dst)
             .collect();
-        let mut kinds: BTreeSet<u8> = group.iter().map(|p| p.kind).collect();
+        let mut kinds: BTreeSet<ProbeKind> = group.iter().map(|p| p.kind).collect();
         // A SYN to a closed port (answered by a RST) looks the same whether a
         // raw-socket SYN scan or connect() sent it; only open ports tell them
         // apart (the SYN scanner resets the SYN/ACK, connect() completes the
         // handshake). With connects and no half-open probe to an open port,
         // the refused SYNs belong to the connect scan.
-        if kinds.contains(&1) && !group.iter().any(|p| p.kind == 0 && p.open) {
-            kinds.remove(&0);
+        if kinds.contains(&ProbeKind::Connect)
+            && !group.iter().any(|p| p.kind == ProbeKind::Syn && p.open)
+        {
+            kinds.remove(&ProbeKind::Syn);
         }
         let first = group.iter().map(|p| p.ts).min().unwrap_or(0);
         let last = group.iter().map(|p| p.ts).max().unwrap_or(0);
@@ -833,10 +873,7 @@ impl Group<'_> {
             ScanFinding {
                 scanner: self.scanner.to_string(),
                 pattern: pattern.to_string(),
-                scan_types: kinds
-                    .iter()
-                    .map(|&k| KINDS[k as usize].to_string())
-                    .collect(),
+                scan_types: kinds.iter().map(|k| k.name().to_string()).collect(),
                 target_count: hosts.len() as u64,
                 targets: hosts.iter().take(max).map(|h| h.to_string()).collect(),
                 port_count: if is_sweep { 0 } else { ports.len() as u64 },
@@ -878,7 +915,7 @@ mod tests {
     /// window, is still announced and reported.
     #[test]
     fn a_busy_source_keeps_only_the_last_window_of_probes() {
-        use super::{Detector, GroupKey, Probe, ScanDetector};
+        use super::{Detector, GroupKey, Probe, ProbeKind, ScanDetector};
         use crate::detect::DetectConfig;
         use std::net::IpAddr;
         let mut cfg = DetectConfig::default();
@@ -893,7 +930,7 @@ mod tests {
             port,
             sport: 40_000,
             proto: 17,
-            kind: 5,
+            kind: ProbeKind::Udp,
             open: true,
             responded: true,
             vertical_only,
@@ -934,30 +971,6 @@ mod tests {
         assert_eq!(out.scans.total, 1);
         assert_eq!(out.scans.scans[0].pattern, "horizontal");
         assert_eq!(out.scans.scans[0].target_count, 30);
-    }
-
-    /// nmap -sT: connect() to 20 ports, two open. The closed ports' SYN + RST
-    /// looks like a SYN scan's; the completed handshakes tell it is a connect
-    /// scan (live regression: tests/traffic, scenario scans).
-    #[test]
-    fn connect_scan_is_not_also_a_syn_scan() {
-        let mut p = Pcap::new();
-        for port in 1..=20u16 {
-            let (sport, ms) = (40_000 + port, port as u64);
-            p.push(ms, &tcp(C, sport, S, port, 100, 0, SYN, b""));
-            if port == 5 || port == 9 {
-                p.push(ms, &tcp(S, port, C, sport, 500, 101, SYN | ACK, b""));
-                p.push(ms, &tcp(C, sport, S, port, 101, 501, ACK, b""));
-                p.push(ms, &tcp(C, sport, S, port, 101, 501, RST | ACK, b""));
-            } else {
-                p.push(ms, &tcp(S, port, C, sport, 0, 101, RST | ACK, b""));
-            }
-        }
-        let scans = p.report().findings.scans.scans;
-        assert_eq!(scans.len(), 1, "{scans:?}");
-        assert_eq!(scans[0].scan_types, vec!["connect".to_string()]);
-        assert_eq!(scans[0].open_ports, vec![5, 9]);
-        assert_eq!(scans[0].port_count, 20);
     }
 
     /// nmap -sA (and -sW, the same probe) and -sM: a lone ACK or FIN+ACK per
@@ -1026,21 +1039,6 @@ mod tests {
         let scans = p.report().findings.scans.scans;
         assert_eq!(scans.len(), 1, "{scans:?}");
         assert_eq!(scans[0].scan_types, vec!["syn".to_string()]);
-    }
-
-    /// nmap -sU puts protocol payloads in probes to well-known ports; those
-    /// are probes as much as the empty ones (live regression: scenario scans).
-    #[test]
-    fn udp_probes_with_payload_count() {
-        let mut p = Pcap::new();
-        for port in 1..=20u16 {
-            let payload: &[u8] = if port % 4 == 0 { b"\x00\x01probe" } else { b"" };
-            p.push(port as u64, &udp(C, 50_000, S, port, payload));
-        }
-        let scans = p.report().findings.scans.scans;
-        assert_eq!(scans.len(), 1, "{scans:?}");
-        assert_eq!(scans[0].scan_types, vec!["udp".to_string()]);
-        assert_eq!(scans[0].port_count, 20);
     }
 
     /// A resolver asking 30 servers, each answering, is no horizontal scan.

@@ -253,10 +253,7 @@ impl TcpDetector {
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
+    crate::decode::endpoint(addr, Some(port))
 }
 
 /// TCP flags of a header quoted in an ICMP error, when enough of it is there

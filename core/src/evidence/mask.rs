@@ -94,11 +94,7 @@ impl<'p> Recording<'p> {
             Some((ip, port)) => {
                 let p = self.inner.ip(ip);
                 self.note(&p.to_string(), &ip.to_string());
-                match (port, p) {
-                    (None, p) => p.to_string(),
-                    (Some(port), IpAddr::V6(_)) => format!("[{p}]:{port}"),
-                    (Some(port), p) => format!("{p}:{port}"),
-                }
+                crate::decode::endpoint(p, port)
             }
             None => self.name(s),
         }

@@ -256,21 +256,7 @@ pub fn wire(s: &str) -> String {
 
 /// Diagnose only (unmasked, unbudgeted): the ranked rule findings.
 pub fn diagnose(report: &Report, focus: Focus) -> Vec<Finding> {
-    let doc = report_doc(report);
-    diagnose_doc(report, &doc, focus)
-}
-
-fn report_doc(report: &Report) -> serde_json::Value {
-    // Everything but the (large) flow list, which rules read typed.
-    let mut doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
-    if let Some(m) = doc.as_object_mut() {
-        m.remove("flows");
-    }
-    doc
-}
-
-fn diagnose_doc(report: &Report, doc: &serde_json::Value, focus: Focus) -> Vec<Finding> {
-    let ctx = RuleCtx::new(report, doc);
+    let ctx = RuleCtx::new(report);
     let mut found = Vec::new();
     for (_, rule) in RULES {
         rule(&ctx, &mut found);
@@ -281,6 +267,16 @@ fn diagnose_doc(report: &Report, doc: &serde_json::Value, focus: Focus) -> Vec<F
     // Stable sort: ties keep rule order, then endpoint order.
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     found
+}
+
+fn report_doc(report: &Report) -> serde_json::Value {
+    // Everything but the (large) flow list: the failure details are shown
+    // as the report writes them.
+    let mut doc = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = doc.as_object_mut() {
+        m.remove("flows");
+    }
+    doc
 }
 
 /// Masks identifiers and recomputes Community IDs over the masked tuple (so
@@ -385,7 +381,7 @@ pub fn build_pack(
     sanitize: bool,
 ) -> EvidencePack {
     let doc = report_doc(report);
-    let found = diagnose_doc(report, &doc, cfg.focus);
+    let found = diagnose(report, cfg.focus);
     let mut m = Masker {
         rec: Recording::new(pseudo),
         report,

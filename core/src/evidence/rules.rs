@@ -1,12 +1,14 @@
 //! Rule-based diagnosis: each rule reads the report and proposes findings
 //! ranked by evidence. Adding a rule = one function + one line in [`RULES`].
 //!
-//! Rules read `report.failures` (and later `report.findings`) through its
-//! serde JSON form, so they keep working while detector schemas evolve: a
-//! missing section is simply no evidence. Flow-state rules read
-//! `report.flows` (Zeek `conn_state`), which needs no detector at all.
+//! Rules read the typed [`Report`] (`failures`, `flows`), so a renamed or
+//! retyped field is a compile error here, never a silent "no evidence".
+//! Flow-state rules read `report.flows` (Zeek `conn_state`), which needs no
+//! detector at all. Only the totals of the coverage line walk the report's
+//! JSON form, generically: they count every `Counted` section there is.
 
 use super::Part;
+use crate::detect::Evidence;
 use crate::report::{FlowSummary, Report};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,13 +20,11 @@ pub const MAX_CITED_FLOWS: usize = 3;
 /// What a rule sees.
 pub struct RuleCtx<'a> {
     pub report: &'a Report,
-    /// The report as JSON without the flow list (failures, later findings).
-    pub doc: &'a Value,
     pub flows_by_cid: BTreeMap<&'a str, &'a FlowSummary>,
 }
 
 impl<'a> RuleCtx<'a> {
-    pub fn new(report: &'a Report, doc: &'a Value) -> Self {
+    pub fn new(report: &'a Report) -> Self {
         let flows_by_cid = report
             .flows
             .iter()
@@ -32,30 +32,8 @@ impl<'a> RuleCtx<'a> {
             .collect();
         RuleCtx {
             report,
-            doc,
             flows_by_cid,
         }
-    }
-
-    /// `doc` at a dotted path, e.g. "failures.dns.error_responses".
-    pub fn at(&self, path: &str) -> Option<&'a Value> {
-        path.split('.').try_fold(self.doc, |v, k| v.get(k))
-    }
-
-    /// Instances of a `Counted` section (empty when the section is absent).
-    pub fn instances(&self, path: &str) -> &'a [Value] {
-        self.at(path)
-            .and_then(|v| v.get("instances"))
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    }
-
-    pub fn total(&self, path: &str) -> u64 {
-        self.at(path)
-            .and_then(|v| v.get("total"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
     }
 
     /// Server endpoint ("addr:port") of the flow with this Community ID.
@@ -115,11 +93,7 @@ fn score(base: f64, count: u64, share: Option<f64>) -> f64 {
 }
 
 pub fn endpoint(addr: &str, port: u16) -> String {
-    if addr.contains(':') {
-        format!("[{addr}]:{port}")
-    } else {
-        format!("{addr}:{port}")
-    }
+    crate::decode::endpoint(addr, Some(port))
 }
 
 /// Address part of "addr:port" / "[v6]:port" / "addr".
@@ -133,19 +107,6 @@ fn host_of(ep: &str) -> &str {
     }
 }
 
-fn s<'v>(v: &'v Value, key: &str) -> &'v str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Frame and Community ID of an instance: top-level or under `evidence`.
-fn cite(v: &Value) -> (Option<u64>, &str) {
-    let ev = v.get("evidence").unwrap_or(v);
-    (
-        ev.get("frame").and_then(Value::as_u64),
-        ev.get("community_id").and_then(Value::as_str).unwrap_or(""),
-    )
-}
-
 /// Collects evidence for one group.
 #[derive(Default)]
 struct Group {
@@ -157,6 +118,11 @@ struct Group {
 }
 
 impl Group {
+    /// One event, cited by its frame and flow.
+    fn cite(&mut self, evidence: &Evidence) {
+        self.add(Some(evidence.frame), &evidence.community_id);
+    }
+
     fn add(&mut self, frame: Option<u64>, cid: &str) {
         self.count += 1;
         if let Some(f) = frame {
@@ -211,11 +177,8 @@ fn reset_by_responder(f: &FlowSummary) -> bool {
 fn resets_from_server(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     // Exact RST frames from the TCP detector, when it ran.
     let mut rst_frame: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in ctx.instances("failures.tcp.resets") {
-        let (frame, cid) = cite(r);
-        if let Some(f) = frame {
-            rst_frame.entry(cid).or_insert(f);
-        }
+    for r in &ctx.report.failures.tcp.resets.instances {
+        rst_frame.entry(r.community_id.as_str()).or_insert(r.frame);
     }
     let mut by_server: BTreeMap<String, (u64, Group)> = BTreeMap::new();
     for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
@@ -307,43 +270,58 @@ fn unanswered_syns(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Port scans as the scan detector found them (`findings.scans`: one
+/// definition of a scan in the product): each vertical scan, with the probe
+/// connections to its target that were refused or went unanswered (the flow
+/// list) as its evidence.
 fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
-    // (scanner, target) → ports probed, failed probes.
-    let mut pairs: BTreeMap<(&str, &str), (BTreeSet<u16>, Group)> = BTreeMap::new();
-    for f in ctx.report.flows.iter().filter(|f| is_tcp(f)) {
-        let e = pairs
-            .entry((f.orig_addr.as_str(), f.resp_addr.as_str()))
-            .or_default();
-        e.0.insert(f.resp_port);
-        if matches!(
-            f.conn_state.as_str(),
-            "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
-        ) {
-            e.1.add(Some(f.first_frame), &f.community_id);
-        }
-    }
-    for ((scanner, target), (ports, g)) in pairs {
-        if ports.len() < 15 || (g.count as f64) < 0.8 * ports.len() as f64 {
+    for scan in &ctx.report.findings.scans.scans {
+        if scan.pattern != "vertical" {
             continue;
         }
-        let share = g.count as f64 / ports.len().max(1) as f64;
+        let Some(target) = scan.targets.first() else {
+            continue;
+        };
+        let mut g = Group::default();
+        for f in ctx
+            .report
+            .flows
+            .iter()
+            .filter(|f| is_tcp(f) && f.orig_addr == scan.scanner && f.resp_addr == *target)
+        {
+            if matches!(
+                f.conn_state.as_str(),
+                "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
+            ) {
+                g.add(Some(f.first_frame), &f.community_id);
+            }
+        }
+        let ports = scan.port_count;
+        let share = (g.count as f64 / ports.max(1) as f64).min(1.0);
+        let transport = if scan.scan_types.iter().all(|t| t == "udp") {
+            "UDP"
+        } else if scan.scan_types.iter().any(|t| t == "udp") {
+            "TCP/UDP"
+        } else {
+            "TCP"
+        };
         out.push(Finding {
             rule: "port_scan",
             category: Category::Security,
-            score: score(4.0, ports.len() as u64, Some(share.min(1.0))),
+            score: score(4.0, ports, Some(share)),
             summary: vec![
                 text("Port scan: "),
-                Part::Endpoint(scanner.to_string()),
-                text(format!(" probed {} TCP ports of ", ports.len())),
-                Part::Endpoint(target.to_string()),
+                Part::Endpoint(scan.scanner.clone()),
+                text(format!(" probed {ports} {transport} ports of ")),
+                Part::Endpoint(target.clone()),
                 text(format!(
                     " ({} probe connections refused or unanswered)",
                     g.count
                 )),
             ],
-            endpoint: target.to_string(),
-            count: ports.len() as u64,
-            share: Some(share.min(1.0)),
+            endpoint: target.clone(),
+            count: ports,
+            share: Some(share),
             flows: g.count,
             frames: g.frames(),
             community_ids: g.cids(),
@@ -377,22 +355,21 @@ fn common_domain(names: &BTreeSet<String>) -> Option<String> {
 }
 
 fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
-    let responses = ctx.at("failures.dns.responses").and_then(Value::as_u64);
+    let dns = &ctx.report.failures.dns;
+    let responses = Some(dns.responses);
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
-    for e in ctx.instances("failures.dns.error_responses") {
-        let rcode = s(e, "rcode_name").to_string();
-        let server = s(e, "server").to_string();
-        let g = groups.entry((server, rcode)).or_default();
-        let (frame, cid) = cite(e);
-        g.add(frame, cid);
-        let q = s(e, "qname");
-        if !q.is_empty() && g.names.len() < 50 {
-            g.names.insert(q.to_string());
+    for e in &dns.error_responses.instances {
+        let g = groups
+            .entry((e.server.clone(), e.rcode_name.clone()))
+            .or_default();
+        g.cite(&e.evidence);
+        if !e.qname.is_empty() && g.names.len() < 50 {
+            g.names.insert(e.qname.clone());
         }
     }
     // Instances are capped: scale each group to the section's total.
     let listed: u64 = groups.values().map(|g| g.count).sum();
-    let total = ctx.total("failures.dns.error_responses").max(listed);
+    let total = dns.error_responses.total.max(listed);
     for ((server, rcode), g) in groups {
         let count = if listed > 0 {
             (g.count as f64 * total as f64 / listed as f64).round() as u64
@@ -447,10 +424,11 @@ fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
 
 fn dns_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for e in ctx.instances("failures.dns.unanswered_queries") {
-        let g = groups.entry(s(e, "server").to_string()).or_default();
-        let (frame, cid) = cite(e);
-        g.add(frame, cid);
+    for e in &ctx.report.failures.dns.unanswered_queries.instances {
+        groups
+            .entry(e.server.clone())
+            .or_default()
+            .cite(&e.evidence);
     }
     for (server, g) in groups {
         if g.count < 2 {
@@ -478,44 +456,26 @@ fn dns_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
 fn retransmissions_on_path(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     // Per-flow rates when the TCP detector lists them; else the instances.
     let mut paths: BTreeMap<String, (u64, Group)> = BTreeMap::new();
-    let worst = ctx
-        .at("failures.tcp.retransmission_rate.worst_flows")
-        .and_then(Value::as_array);
-    if let Some(worst) = worst.filter(|w| !w.is_empty()) {
-        for w in worst {
-            let server = s(w, "resp").to_string();
-            let retrans = w
-                .get("retransmissions")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let segs = w.get("data_segments").and_then(Value::as_u64).unwrap_or(0);
-            let e = paths.entry(server).or_default();
-            e.0 += segs;
-            e.1.count += retrans;
-            if let Some(f) = w.get("first_frame").and_then(Value::as_u64) {
-                e.1.frames.insert(f);
-            }
-            e.1.cids.insert(s(w, "community_id").to_string());
-        }
+    let tcp = &ctx.report.failures.tcp;
+    let worst = &tcp.retransmission_rate.worst_flows;
+    for w in worst {
+        let e = paths.entry(w.resp.clone()).or_default();
+        e.0 += w.data_segments;
+        e.1.count += w.retransmissions;
+        e.1.frames.insert(w.first_frame);
+        e.1.cids.insert(w.community_id.clone());
     }
-    for kind in [
-        "failures.tcp.retransmission",
-        "failures.tcp.fast_retransmission",
-    ] {
-        for r in ctx.instances(kind) {
-            let (frame, cid) = cite(r);
+    for events in [&tcp.retransmission, &tcp.fast_retransmission] {
+        for r in &events.instances {
+            let cid = r.community_id.as_str();
             // The sender of a retransmission is the data source; name the
             // server side of its flow when known.
-            let server = ctx
-                .server_of(cid)
-                .unwrap_or_else(|| s(r, "src").to_string());
+            let server = ctx.server_of(cid).unwrap_or_else(|| r.src.clone());
             let e = paths.entry(server).or_default();
-            if worst.is_none_or(|w| w.is_empty()) {
+            if worst.is_empty() {
                 e.1.count += 1;
             }
-            if let Some(f) = frame {
-                e.1.frames.insert(f);
-            }
+            e.1.frames.insert(r.frame);
             if !cid.is_empty() {
                 e.1.cids.insert(cid.to_string());
             }
@@ -553,18 +513,14 @@ fn retransmissions_on_path(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
 
 fn http_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     let mut groups: BTreeMap<(String, u16), Group> = BTreeMap::new();
-    for e in ctx.instances("failures.http.error_responses") {
-        let code = e.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
-        let (frame, cid) = cite(e);
-        let server = ctx
-            .server_of(cid)
-            .or_else(|| e.get("server").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_default();
-        let g = groups.entry((server, code)).or_default();
-        g.add(frame, cid);
-        if let Some(h) = e.get("host").and_then(Value::as_str) {
+    for e in &ctx.report.failures.http.error_responses.instances {
+        // An error response names no server of its own: its flow does.
+        let server = ctx.server_of(&e.evidence.community_id).unwrap_or_default();
+        let g = groups.entry((server, e.code)).or_default();
+        g.cite(&e.evidence);
+        if let Some(h) = &e.host {
             if g.names.len() < 3 {
-                g.names.insert(h.to_string());
+                g.names.insert(h.clone());
             }
         }
     }
@@ -617,25 +573,17 @@ fn http_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
 
 fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
-    for a in ctx.instances("failures.tls.alerts") {
-        let desc = a
-            .get("description_name")
-            .and_then(Value::as_str)
-            .unwrap_or(
-                if a.get("encrypted").and_then(Value::as_bool) == Some(true) {
-                    "encrypted"
-                } else {
-                    "unknown"
-                },
-            )
-            .to_string();
-        let from = s(a, "from").to_string();
-        let g = groups.entry((from, desc)).or_default();
-        let (frame, cid) = cite(a);
-        g.add(frame, cid);
-        if let Some(sni) = a.get("sni").and_then(Value::as_str) {
+    for a in &ctx.report.failures.tls.alerts.instances {
+        let desc = match (&a.description_name, a.encrypted) {
+            (Some(name), _) => name.clone(),
+            (None, true) => "encrypted".to_string(),
+            (None, false) => "unknown".to_string(),
+        };
+        let g = groups.entry((a.from.clone(), desc)).or_default();
+        g.cite(&a.evidence);
+        if let Some(sni) = &a.sni {
             if g.names.len() < 3 {
-                g.names.insert(sni.to_string());
+                g.names.insert(sni.clone());
             }
         }
     }
@@ -669,18 +617,14 @@ fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
 /// on the path, or no QUIC server (clients then fall back to TCP, slower).
 fn quic_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for u in ctx.instances("failures.quic.unanswered_connections") {
-        let (frame, cid) = cite(u);
-        let server = ctx.server_of(cid).unwrap_or_default();
+    for u in &ctx.report.failures.quic.unanswered_connections.instances {
+        let server = ctx.server_of(&u.evidence.community_id).unwrap_or_default();
         let g = groups.entry(server).or_default();
-        g.add(frame, cid);
-        g.extra += u
-            .get("client_initials")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if let Some(sni) = u.get("sni").and_then(Value::as_str) {
+        g.cite(&u.evidence);
+        g.extra += u.client_initials;
+        if let Some(sni) = &u.sni {
             if g.names.len() < 3 {
-                g.names.insert(sni.to_string());
+                g.names.insert(sni.clone());
             }
         }
     }

@@ -1,8 +1,12 @@
 use super::mask::Identity;
 use super::*;
+use crate::detect::dns::DnsError;
+use crate::detect::http::HttpError;
+use crate::detect::quic::QuicUnanswered;
+use crate::detect::scan::ScanFinding;
+use crate::detect::{Counted, Evidence};
 use crate::report::FlowSummary;
 use crate::sanitize::Pseudonymizer as KeyedPseudonyms;
-use serde_json::json;
 
 fn empty_report() -> Report {
     // A valid empty pcap (header only) gives a well-formed report to fill in.
@@ -118,6 +122,27 @@ fn resets_from_one_server_rank_first_and_cite_frames() {
     assert!(!top.frames.is_empty() && !top.community_ids.is_empty());
 }
 
+/// A vertical scan as the scan detector reports it.
+fn vertical_scan(scanner: &str, target: &str, ports: u64) -> ScanFinding {
+    ScanFinding {
+        scanner: scanner.into(),
+        pattern: "vertical".into(),
+        scan_types: vec!["syn".into()],
+        target_count: 1,
+        targets: vec![target.into()],
+        port_count: ports,
+        ports: Vec::new(),
+        open_ports: Vec::new(),
+        responsive_targets: vec![target.into()],
+        probes: ports,
+        max_in_window: ports,
+        first_ts: 0.0,
+        last_ts: 0.0,
+        duration_secs: 0.0,
+        evidence: Vec::new(),
+    }
+}
+
 #[test]
 fn port_scan_outranks_its_own_resets() {
     let mut r = empty_report();
@@ -133,6 +158,7 @@ fn port_scan_outranks_its_own_resets() {
             state,
         ));
     }
+    r.findings.scans.scans = vec![vertical_scan("10.9.9.66", "10.9.9.20", 100)];
     finish(&mut r);
     let found = diagnose(&r, Focus::General);
     assert_eq!(found[0].rule, "port_scan");
@@ -140,33 +166,71 @@ fn port_scan_outranks_its_own_resets() {
     assert_eq!(found[0].count, 100);
 }
 
-fn doc_with(failures: serde_json::Value) -> (Report, serde_json::Value) {
+/// Many refused connections to many ports are no port scan unless the scan
+/// detector says so: the product has one definition of a scan.
+#[test]
+fn refused_connections_without_a_scan_finding_are_no_port_scan() {
+    let mut r = empty_report();
+    with_background(&mut r);
+    for p in 1..=100u16 {
+        r.flows.push(flow(
+            1000 + p as u64,
+            "10.9.9.66",
+            61000,
+            "10.9.9.20",
+            p,
+            "REJ",
+        ));
+    }
+    finish(&mut r);
+    let found = diagnose(&r, Focus::General);
+    assert!(found.iter().all(|f| f.rule != "port_scan"), "{found:?}");
+}
+
+fn evidence(frame: u64, community_id: &str) -> Evidence {
+    Evidence {
+        frame,
+        ts: 0.0,
+        community_id: community_id.into(),
+    }
+}
+
+fn background_report() -> Report {
     let mut r = empty_report();
     with_background(&mut r);
     finish(&mut r);
-    let mut doc = report_doc(&r);
-    doc["failures"] = failures;
-    (r, doc)
+    r
 }
 
 #[test]
 fn dns_servfail_beats_nxdomain_and_names_domain() {
+    let mut r = background_report();
+    let error = |i: u64, frame: u64, cid: String, rcode: u8, name: &str, qname: String| DnsError {
+        evidence: evidence(frame, &cid),
+        id: i as u16,
+        rcode,
+        rcode_name: name.into(),
+        qname,
+        qtype: 1,
+        server: "10.0.0.53".into(),
+        client: "10.0.0.5".into(),
+        query_frame: None,
+    };
     let mut errs = Vec::new();
     for i in 0..8 {
-        errs.push(json!({"evidence": {"frame": 10 + i, "ts": 0.0, "community_id": format!("1:s{i}")},
-            "id": i, "rcode": 2, "rcode_name": "SERVFAIL", "qname": format!("h{i}.internal.example.org"),
-            "qtype": 1, "server": "10.0.0.53", "client": "10.0.0.5"}));
+        let qname = format!("h{i}.internal.example.org");
+        errs.push(error(i, 10 + i, format!("1:s{i}"), 2, "SERVFAIL", qname));
     }
     for i in 0..8 {
-        errs.push(
-            json!({"evidence": {"frame": 100 + i, "ts": 0.0, "community_id": format!("1:n{i}")},
-            "id": i, "rcode": 3, "rcode_name": "NXDOMAIN", "qname": format!("typo{i}.example.com"),
-            "qtype": 1, "server": "10.0.0.53", "client": "10.0.0.5"}),
-        );
+        let qname = format!("typo{i}.example.com");
+        errs.push(error(i, 100 + i, format!("1:n{i}"), 3, "NXDOMAIN", qname));
     }
-    let (r, doc) = doc_with(json!({"dns": {"responses": 200,
-        "error_responses": {"total": 16, "instances": errs}}}));
-    let found = diagnose_doc(&r, &doc, Focus::General);
+    r.failures.dns.responses = 200;
+    r.failures.dns.error_responses = Counted {
+        total: 16,
+        instances: errs,
+    };
+    let found = diagnose(&r, Focus::General);
     assert_eq!(found[0].rule, "dns_errors");
     assert_eq!(found[0].endpoint, "10.0.0.53");
     let text = summary_text(&found[0]);
@@ -179,7 +243,7 @@ fn dns_servfail_beats_nxdomain_and_names_domain() {
 
 #[test]
 fn http_5xx_from_one_server_found_through_its_flow() {
-    let (mut r, _) = doc_with(json!({}));
+    let mut r = background_report();
     for i in 0..5u64 {
         r.flows.push(flow(
             200 + i,
@@ -191,29 +255,40 @@ fn http_5xx_from_one_server_found_through_its_flow() {
         ));
     }
     finish(&mut r);
-    let mut doc = report_doc(&r);
-    let errs: Vec<_> = (0..5)
-        .map(|i| {
-            let cid = &r.flows[20 + i].community_id;
-            json!({"evidence": {"frame": 300 + i, "ts": 0.0, "community_id": cid},
-               "code": 503, "reason": "Service Unavailable", "host": "shop.example.com", "uri": "/"})
+    let errs: Vec<HttpError> = (0..5)
+        .map(|i| HttpError {
+            evidence: evidence(300 + i as u64, &r.flows[20 + i].community_id),
+            code: 503,
+            reason: "Service Unavailable".into(),
+            method: None,
+            host: Some("shop.example.com".into()),
+            uri: Some("/".into()),
+            request_frame: None,
+            response_ms: None,
         })
         .collect();
-    doc["failures"] = json!({"http": {"error_responses": {"total": 5, "instances": errs}}});
-    let found = diagnose_doc(&r, &doc, Focus::General);
+    r.failures.http.error_responses = Counted {
+        total: 5,
+        instances: errs,
+    };
+    let found = diagnose(&r, Focus::General);
     assert_eq!(found[0].rule, "http_errors");
     assert_eq!(found[0].endpoint, "203.0.113.50:80");
 }
 
 #[test]
 fn unanswered_quic_names_the_server_and_the_sni() {
-    let (r, _) = doc_with(json!({}));
-    let mut doc = report_doc(&r);
-    let cid = &r.flows[0].community_id;
-    doc["failures"] = json!({"quic": {"unanswered_connections": {"total": 1, "instances": [
-        {"frame": 7, "ts": 0.0, "community_id": cid, "sni": "video.example.net", "client_initials": 4}
-    ]}}});
-    let found = diagnose_doc(&r, &doc, Focus::General);
+    let mut r = background_report();
+    let cid = r.flows[0].community_id.clone();
+    r.failures.quic.unanswered_connections = Counted {
+        total: 1,
+        instances: vec![QuicUnanswered {
+            evidence: evidence(7, &cid),
+            sni: Some("video.example.net".into()),
+            client_initials: 4,
+        }],
+    };
+    let found = diagnose(&r, Focus::General);
     let f = found
         .iter()
         .find(|f| f.rule == "quic_unanswered")

@@ -7,118 +7,23 @@
 //! The server's Initials open with the server keys of the same connection
 //! ID and keep their ServerHello. Only what is understood is kept: a packet
 //! that authenticates with none of these keys, a hello whose SNI cannot be
-//! placed (see [`QuicHellos`] for the second pass), or a frame other than
+//! placed (see [`QuicHellos`](super::QuicHellos) for the second pass), or a frame other than
 //! PADDING/PING/ACK/CRYPTO/CONNECTION_CLOSE (whose reason is zeroed) makes
 //! the caller zero the payload (fail closed).
 
 use super::pseudo::Pseudonymizer;
-use crate::decode::quic::{frames, hello_length, CryptoStream, Frame, HelloLength};
+use super::rewrite::FrameRewrite;
+use super::stream::{QuicState, UdpPair, MAX_KNOWN};
+use crate::decode::quic::{frames, hello_length, HelloLength, QuicFrame};
 use crate::decode::quic_crypto::{
     initial_candidates, unprotect_header, PacketKeys, Unprotected, TAG_LEN,
 };
 use arrayvec::ArrayVec;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
+use std::ops::Range;
 
-/// Connections whose spread-out ClientHello is being put together at once,
-/// and connections remembered: past these, Initials are zeroed as before.
+/// Connections whose spread-out ClientHello is being put together at once:
+/// past these, Initials are zeroed as before.
 const MAX_ASSEMBLING: usize = 1024;
-const MAX_KNOWN: usize = 65_536;
-
-/// The ClientHellos of QUIC connections, by the Destination Connection ID of
-/// the client's Initials: where the SNI sits in the CRYPTO stream and what it
-/// says (None: the hello has no SNI). A hello spread over several Initials
-/// (browsers split and shuffle it) is only known once its last piece is
-/// seen, after the earlier packets were written; a second pass over the same
-/// capture, given what the first learned, rewrites every packet.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct QuicHellos {
-    known: BTreeMap<Vec<u8>, Option<(u64, Vec<u8>)>>,
-}
-
-impl QuicHellos {
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
-    /// Add what another pass learned.
-    pub fn extend(&mut self, other: QuicHellos) {
-        self.known.extend(other.known);
-    }
-}
-
-/// A UDP conversation, the same both ways.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct UdpPair((IpAddr, u16), (IpAddr, u16));
-
-impl UdpPair {
-    pub(crate) fn of(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> Self {
-        let (x, y) = ((a, ap), (b, bp));
-        if x <= y {
-            UdpPair(x, y)
-        } else {
-            UdpPair(y, x)
-        }
-    }
-}
-
-/// One pass's QUIC state: hellos given by an earlier pass, hellos learned in
-/// this one, and those still being put together.
-#[derive(Default)]
-pub(crate) struct QuicState {
-    given: QuicHellos,
-    learned: QuicHellos,
-    assembling: HashMap<Vec<u8>, CryptoStream>,
-    /// Connections with an Initial zeroed because its hello was not known yet.
-    zeroed_early: std::collections::BTreeSet<Vec<u8>>,
-    /// Conversations that carried QUIC long headers (their short-header
-    /// packets have no marker of their own).
-    conversations: HashSet<UdpPair>,
-    /// The DCID the Initial keys of each conversation come from: that of
-    /// the latest client Initial that opened with its own DCID.
-    original_dcid: HashMap<UdpPair, ArrayVec<u8, 20>>,
-}
-
-impl QuicState {
-    pub(crate) fn new(given: QuicHellos) -> Self {
-        QuicState {
-            given,
-            ..Default::default()
-        }
-    }
-
-    /// What a second pass needs: the hellos of connections whose Initials
-    /// this pass zeroed early (None when there are none).
-    pub(crate) fn for_second_pass(&self) -> Option<QuicHellos> {
-        let known: BTreeMap<_, _> = self
-            .zeroed_early
-            .iter()
-            .filter_map(|d| Some((d.clone(), self.learned.known.get(d)?.clone())))
-            .collect();
-        (!known.is_empty()).then_some(QuicHellos { known })
-    }
-
-    pub(crate) fn saw_quic(&mut self, pair: UdpPair) {
-        if self.conversations.len() < MAX_KNOWN {
-            self.conversations.insert(pair);
-        }
-    }
-
-    pub(crate) fn is_quic(&self, pair: &UdpPair) -> bool {
-        self.conversations.contains(pair)
-    }
-
-    fn known(&self, dcid: &[u8]) -> Option<&Option<(u64, Vec<u8>)>> {
-        self.given
-            .known
-            .get(dcid)
-            .or_else(|| self.learned.known.get(dcid))
-    }
-}
 
 /// Rewrite the Initial packet `pkt` (one whole long-header packet: first
 /// byte through the end of its Length) in place. `pn_off` is where the
@@ -223,8 +128,8 @@ fn server_payload(plain: &mut [u8]) -> Option<bool> {
     let base = plain.as_ptr() as usize;
     for f in frames(plain) {
         match f.ok()? {
-            Frame::Padding | Frame::Ping | Frame::Ack | Frame::Crypto { .. } => {}
-            Frame::ConnectionClose { reason } => {
+            QuicFrame::Padding | QuicFrame::Ping | QuicFrame::Ack | QuicFrame::Crypto { .. } => {}
+            QuicFrame::ConnectionClose { reason } => {
                 reasons
                     .try_push((reason.as_ptr() as usize - base, reason.len()))
                     .ok()?;
@@ -256,12 +161,12 @@ fn rewrite_sni(
     let base = plain.as_ptr() as usize;
     for f in frames(plain) {
         match f.ok()? {
-            Frame::Padding | Frame::Ping | Frame::Ack => {}
-            Frame::Crypto { offset, data } => {
+            QuicFrame::Padding | QuicFrame::Ping | QuicFrame::Ack => {}
+            QuicFrame::Crypto { offset, data } => {
                 let at = data.as_ptr() as usize - base;
                 crypto.try_push((offset, at, data.len())).ok()?;
             }
-            Frame::ConnectionClose { reason } => {
+            QuicFrame::ConnectionClose { reason } => {
                 let at = reason.as_ptr() as usize - base;
                 reasons.try_push((at, reason.len())).ok()?;
             }
@@ -366,4 +271,127 @@ fn sni_range(h: &[u8]) -> Option<(usize, usize)> {
         p += 4 + len;
     }
     None
+}
+
+// ---- QUIC -------------------------------------------------------------------
+
+fn varint(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let first = *b.get(at)?;
+    let n = 1usize << (first >> 6);
+    let bytes = b.get(at..at + n)?;
+    let mut v = (first & 0x3f) as u64;
+    for &x in &bytes[1..] {
+        v = (v << 8) | x as u64;
+    }
+    Some((v, n))
+}
+
+/// Long-header packets: headers kept; an Initial's payload is always zeroed
+/// (it is encrypted with keys anyone can derive and carries the SNI); other
+/// packets' (encrypted) payload follows the policy.
+pub(crate) fn quic(f: &mut FrameRewrite<'_>, r: Range<usize>, pair: Option<UdpPair>) {
+    let o = f.orig;
+    let mut p = r.start;
+    while p < r.end {
+        let b0 = o[p];
+        if b0 & 0x80 == 0 {
+            // A short-header (1-RTT) packet: its first byte (header form,
+            // fixed bit, protected bits) tells the analysis the handshake
+            // got that far; the rest follows the policy.
+            f.policy(p + 1..r.end);
+            return;
+        }
+        // The version-independent header (RFC 8999) as the analysis reads it.
+        let Some(h) = crate::decode::quic::long_header(&o[..r.end], p) else {
+            f.fail_closed(p..r.end);
+            return;
+        };
+        let v = h.version;
+        let v1_layout = v == 1 || v == 0x6b33_43cf || v == 0x709a_50c4 || v >> 8 == 0xff_0000;
+        let parsed = (|| {
+            let version = u32::from_be_bytes(o.get(p + 1..p + 5)?.try_into().ok()?);
+            let dl = *o.get(p + 5)? as usize;
+            let mut q = p + 6 + dl;
+            let sl = *o.get(q)? as usize;
+            q += 1 + sl;
+            if version == 0 {
+                return Some((q, r.end, false, true));
+            }
+            let ty = (b0 >> 4) & 3;
+            let v2 = version == 0x6b33_43cf;
+            let (initial, retry) = if v2 {
+                (ty == 1, ty == 0)
+            } else {
+                (ty == 0, ty == 3)
+            };
+            if retry {
+                return Some((q, r.end, false, false));
+            }
+            if initial {
+                let (tl, n) = varint(o, q)?;
+                q += n + usize::try_from(tl).ok()?;
+            }
+            let (len, n) = varint(o, q)?;
+            q += n;
+            let end = q.checked_add(usize::try_from(len).ok()?)?;
+            Some((q, end, initial, false))
+        })();
+        let Some((q, end, initial, keep)) = parsed else {
+            if v1_layout {
+                f.fail_closed(p..r.end);
+            } else {
+                // Unknown (e.g. GREASE) version that does not follow the v1
+                // layout: only the invariant header is understood.
+                f.policy(h.scid.end..r.end);
+            }
+            return;
+        };
+        let pe = end.min(r.end);
+        if keep {
+            return;
+        }
+        if initial && end <= r.end && initial_packet(f, pair, p, h.dcid.clone(), q, end, v) {
+            f.counters.quic_initials_rewritten += 1;
+        } else if initial {
+            f.redact(q..pe);
+            f.counters.quic_initials_redacted += 1;
+        } else {
+            f.policy(q..pe);
+        }
+        if end <= p {
+            return;
+        }
+        p = end;
+    }
+}
+
+/// An Initial decrypted, rewritten, protected again (see
+/// [`super::quic_initial::rewrite_initial`]). False: not done, the caller
+/// zeroes it.
+fn initial_packet(
+    f: &mut FrameRewrite<'_>,
+    pair: Option<UdpPair>,
+    p: usize,
+    dcid: Range<usize>,
+    pn_off: usize,
+    end: usize,
+    version: u32,
+) -> bool {
+    let dcid: ArrayVec<u8, 255> = f.orig[dcid].iter().copied().collect();
+    // The header before the packet number is already rewritten where needed
+    // (nothing in it is): work on the output copy of the packet.
+    let ok = super::quic_initial::rewrite_initial(
+        f.pseudonymizer,
+        f.quic,
+        pair,
+        &mut f.out[p..end],
+        version,
+        &dcid,
+        pn_off - p,
+    );
+    if !ok {
+        // The attempt may have left partial writes: restore, then zero.
+        f.out[p..end].copy_from_slice(&f.orig[p..end]);
+    }
+    ok
 }

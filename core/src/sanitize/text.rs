@@ -299,6 +299,93 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
     }
 }
 
+/// URIs are free text with a grammar: this rewrite lives with the text
+/// scrubbing it uses, not in the pseudonymizer (which stays a leaf).
+impl Pseudonymizer {
+    /// A request URI as text, rewritten as the HTTP walker rewrites it in the
+    /// capture (so a URI in a report or prompt reads like the sanitised
+    /// capture's): the host of an absolute URI (or of a CONNECT target) as a
+    /// name or address, every path and query word keyed; `/ ? & = . %XX` kept.
+    pub fn pseudonymize_uri(&mut self, uri: &str) -> String {
+        let mut b = uri.as_bytes().to_vec();
+        let u = uri.as_bytes();
+        let lower = u
+            .iter()
+            .take(8)
+            .map(u8::to_ascii_lowercase)
+            .collect::<Vec<u8>>();
+        let scheme = if lower.starts_with(b"http://") {
+            7
+        } else if lower.starts_with(b"https://") {
+            8
+        } else {
+            0
+        };
+        let mut i = 0;
+        if scheme > 0 || (!u.is_empty() && u[0] != b'/') {
+            let he = if scheme > 0 {
+                u[scheme..]
+                    .iter()
+                    .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+                    .map_or(u.len(), |k| scheme + k)
+            } else {
+                u.len()
+            };
+            self.uri_host(&mut b, scheme, he);
+            if scheme == 0 {
+                return String::from_utf8_lossy(&b).into_owned();
+            }
+            i = he;
+        }
+        let mut in_query_value = false;
+        while i < u.len() {
+            let c = u[i];
+            if c == b'%' && i + 2 < u.len() {
+                i += 3;
+                continue;
+            }
+            if c.is_ascii_alphanumeric() {
+                let mut j = i;
+                while j < u.len() && (u[j].is_ascii_alphanumeric() || matches!(u[j], b'-' | b'_')) {
+                    j += 1;
+                }
+                if in_query_value && j - i >= 8 {
+                    self.pseudonymize_token(&mut b[i..j]);
+                } else {
+                    self.pseudonymize_word(&mut b[i..j]);
+                }
+                i = j;
+                continue;
+            }
+            if c == b'=' {
+                in_query_value = true;
+            } else if c == b'&' || c == b'?' {
+                in_query_value = false;
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    /// `host[:port]` at `b[s..e]`, as the HTTP walker's host rewrite.
+    fn uri_host(&mut self, b: &mut [u8], s: usize, e: usize) {
+        let h = b[s..e].to_vec();
+        let mut he = e;
+        if let Some(c) = h.iter().rposition(|&c| c == b':') {
+            if h[c + 1..].iter().all(u8::is_ascii_digit) && !h.starts_with(b"[") {
+                he = s + c;
+            }
+        }
+        if h.starts_with(b"[") {
+            self.pseudonymize_token(&mut b[s..he]);
+        } else if scrub_is_ipv4(&b[s..he]) {
+            scrub_text(self, &mut b[s..he]);
+        } else {
+            self.pseudonymize_dns_name_in_place(&mut b[s..he]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,14 +71,7 @@ impl Masker {
 
     fn endpoint(&mut self, s: &str) -> String {
         match parse_endpoint(s) {
-            Some((ip, port)) => {
-                let p = self.ip(ip);
-                match (port, p) {
-                    (None, p) => p.to_string(),
-                    (Some(port), IpAddr::V6(_)) => format!("[{p}]:{port}"),
-                    (Some(port), p) => format!("{p}:{port}"),
-                }
-            }
+            Some((ip, port)) => pcaplens_core::decode::endpoint(self.ip(ip), port),
             None => s.to_string(),
         }
     }

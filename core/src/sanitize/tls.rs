@@ -1,5 +1,7 @@
-//! A TLS ClientHello walked in pieces, so its server name is rewritten
-//! wherever the TCP segments (or TLS records) cut the message.
+//! TLS records and handshake messages from a record boundary, and the
+//! ClientHello walked in pieces, so its server name is rewritten wherever
+//! the TCP segments (or TLS records) cut the message. Certificates, CA lists
+//! and OCSP responses go to the DER walker (`der`).
 //!
 //! A browser's hello with a post-quantum key share is ~1,800 bytes: over a
 //! 1,500-byte MTU it takes two segments, and with the extension order
@@ -9,158 +11,58 @@
 //! a name cut by a segment boundary cannot be pseudonymised as a whole: its
 //! pieces are zeroed (fail closed), never kept.
 
-use super::frame::Frame;
-use super::stream::Key;
-use std::collections::{BTreeMap, HashMap};
+use super::cut::{cut_first, cut_rest};
+use super::der::der_strings;
+use super::rewrite::FrameRewrite;
+use super::stream::{CutKind, Handshake, HelloField as Field, HelloWalk, StreamState};
 use std::ops::Range;
 
-/// Names a segment boundary cut, bounded: pieces waiting for their rest,
-/// and whole names for the second pass.
-const MAX_PARTIAL: usize = 1024;
-const MAX_CUT_NAMES: usize = 65_536;
+// ---- TLS --------------------------------------------------------------------
 
-/// Server names that a segment boundary cut, each by the direction it was
-/// sent in and the stream position of its first byte, learned by an earlier
-/// pass over the same capture ([`super::Sanitizer::second_pass`]): a name's
-/// first piece is written before its rest is read, so the first pass zeroes
-/// it and the second writes the pseudonym's beginning there.
-#[derive(Clone, Debug, Default)]
-pub struct CutNames {
-    known: BTreeMap<(Key, u32), Box<[u8]>>,
-}
-
-impl CutNames {
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
-    pub fn extend(&mut self, other: CutNames) {
-        self.known.extend(other.known);
-    }
-}
-
-/// What a cut text is, which says how it is rewritten once whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CutKind {
-    /// A ClientHello's server name.
-    ServerName,
-    /// A string in a certificate (or CA list, OCSP response); `utf8`: a
-    /// UTF8String.
-    DerString { utf8: bool },
-    /// A SAN iPAddress (4 or 16 bytes).
-    DerIp,
-}
-
-/// Where this pass stands with cut names.
-#[derive(Debug, Default)]
-pub struct CutState {
-    /// From an earlier pass.
-    known: CutNames,
-    /// First pieces by direction: what they are, the stream position of the
-    /// text, its length, the bytes so far.
-    partial: HashMap<Key, (CutKind, u32, u32, Vec<u8>)>,
-    /// Names whose first piece this pass zeroed.
-    zeroed_early: CutNames,
-}
-
-impl CutState {
-    pub fn new(known: CutNames) -> Self {
-        CutState {
-            known,
-            ..Self::default()
+/// TLS records from a record boundary. Handshake messages may span records
+/// and segments: `handshake` carries the one in progress.
+pub(super) fn tls(
+    f: &mut FrameRewrite<'_>,
+    r: Range<usize>,
+    mut handshake: Handshake,
+) -> StreamState {
+    let mut p = r.start;
+    while p + 5 <= r.end {
+        let h = &f.orig[p..p + 5];
+        if !(20..=24).contains(&h[0]) || h[1] != 3 {
+            f.policy(p..r.end);
+            return StreamState::Unknown;
         }
-    }
-
-    /// The names a second pass can rewrite whole; None when none was cut.
-    pub fn for_second_pass(&self) -> Option<CutNames> {
-        (!self.zeroed_early.is_empty()).then(|| self.zeroed_early.clone())
-    }
-}
-
-/// Where a handshake message stands at the end of a record or segment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Handshake {
-    /// Message type.
-    pub ty: u8,
-    /// Bytes of the message still to come.
-    pub rem: u32,
-    /// The ClientHello walk, when `ty` is 1.
-    pub hello: HelloWalk,
-    /// The first bytes of a message header that the record or segment cut.
-    head: [u8; 3],
-    head_len: u8,
-    /// A DER element (in a certificate) the record or segment cut.
-    der: Option<super::app::DerCut>,
-    /// The walk's details were not kept (a retransmission replayed from
-    /// the ring): the rest of the message is zeroed.
-    lost: bool,
-}
-
-impl Handshake {
-    /// The message type and the bytes left, and whether the walk has
-    /// details beyond them (see `stream::Saved`).
-    pub fn compact(&self) -> (u8, u32, bool) {
-        let detailed =
-            self.lost || self.head_len > 0 || self.der.is_some() || (self.ty == 1 && self.rem > 0);
-        (self.ty, self.rem, detailed)
-    }
-
-    /// A state made back from [`Handshake::compact`]'s parts.
-    pub fn restored(ty: u8, rem: u32, lost: bool) -> Handshake {
-        Handshake {
-            ty,
-            rem,
-            lost,
-            ..Handshake::default()
+        let rtype = h[0];
+        let len = u16::from_be_bytes([h[3], h[4]]) as usize;
+        let body = p + 5..(p + 5 + len).min(r.end);
+        match rtype {
+            22 => handshake = walk_handshake(f, body, handshake),
+            23 | 24 => f.policy(body),
+            _ => {}
         }
+        if p + 5 + len > r.end {
+            return StreamState::Tls {
+                remaining: (p + 5 + len - r.end) as u32,
+                rtype,
+                handshake,
+                head: [0; 4],
+                head_len: 0,
+            };
+        }
+        p += 5 + len;
     }
-}
-
-/// The field of a ClientHello the next byte belongs to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Field {
-    /// legacy_version and random (34 bytes).
-    #[default]
-    Fixed,
-    SessionIdLen,
-    SessionId,
-    CiphersLen,
-    Ciphers,
-    CompressionLen,
-    Compression,
-    ExtensionsLen,
-    ExtType,
-    ExtLen,
-    /// The body of an extension other than server_name.
-    ExtBody,
-    ServerNameListLen,
-    /// name_type (1 byte) and the name's length (2).
-    NameHead,
-    Name,
-    /// Bytes the structure does not account for: zeroed.
-    Garbage,
-}
-
-/// Progress through one ClientHello: the message offset reached, the field
-/// there, and the ends (as message offsets) of the enclosing structures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HelloWalk {
-    at: u32,
-    field: Field,
-    /// Bytes of `field` still to come (a length field's bytes, a body's bytes).
-    left: u32,
-    /// A length field's value so far.
-    value: u32,
-    exts_end: u32,
-    ext_type: u16,
-    ext_end: u32,
-    list_end: u32,
-    /// The whole name's length, to tell a name that started in this piece.
-    name_len: u32,
+    // A record header cut by the end of the segment (kept as it is: type,
+    // version, length) is finished by the next one.
+    let mut head = [0u8; 4];
+    head[..r.end - p].copy_from_slice(&f.orig[p..r.end]);
+    StreamState::Tls {
+        remaining: 0,
+        rtype: 0,
+        handshake,
+        head,
+        head_len: (r.end - p) as u8,
+    }
 }
 
 impl HelloWalk {
@@ -192,7 +94,7 @@ impl HelloWalk {
 
     /// Walk the message bytes `r` of `f` (the next piece of the message, in
     /// order), rewriting the server name; returns the walk's progress.
-    pub fn walk(mut self, f: &mut Frame<'_>, r: Range<usize>) -> Self {
+    pub fn walk(mut self, f: &mut FrameRewrite<'_>, r: Range<usize>) -> Self {
         let mut q = r.start;
         while q < r.end {
             let avail = (r.end - q) as u32;
@@ -219,7 +121,7 @@ impl HelloWalk {
                     let piece = q..q + n as usize;
                     if self.left == self.name_len && n == self.left {
                         f.dns_text(piece);
-                        f.c.tls_names += 1;
+                        f.counters.tls_names += 1;
                     } else {
                         self.name_piece(f, piece);
                     }
@@ -259,11 +161,24 @@ impl HelloWalk {
     }
 
     /// A piece of a server name that a segment (or record) boundary cut.
-    fn name_piece(&self, f: &mut Frame<'_>, piece: Range<usize>) {
+    fn name_piece(&self, f: &mut FrameRewrite<'_>, piece: Range<usize>) {
         if self.left == self.name_len {
-            cut_first(f, piece, self.name_len, CutKind::ServerName);
-        } else if cut_rest(f, piece, self.name_len, self.left, CutKind::ServerName) {
-            f.c.tls_names += 1;
+            cut_first(
+                f,
+                piece,
+                self.name_len,
+                CutKind::ServerName,
+                rewrite_whole_name,
+            );
+        } else if cut_rest(
+            f,
+            piece,
+            self.name_len,
+            self.left,
+            CutKind::ServerName,
+            rewrite_whole_name,
+        ) {
+            f.counters.tls_names += 1;
         }
     }
 
@@ -345,150 +260,62 @@ impl HelloWalk {
     }
 }
 
-/// The whole text rewritten, as it is when it comes in one piece.
-fn rewritten(f: &mut Frame<'_>, kind: CutKind, whole: &[u8]) -> Vec<u8> {
-    match kind {
-        CutKind::ServerName => f.pseudonymize_name(whole),
-        CutKind::DerString { utf8 } => super::app::der_text_rewritten(f, whole, utf8),
-        CutKind::DerIp => {
-            f.c.ip_rewrites += 1;
-            match <[u8; 4]>::try_from(whole) {
-                Ok(a) => f.ps.pseudonymize_ipv4(a).to_vec(),
-                Err(_) => match <[u8; 16]>::try_from(whole) {
-                    Ok(a) => f.ps.pseudonymize_ipv6(a).to_vec(),
-                    Err(_) => vec![0; whole.len()],
-                },
-            }
-        }
-    }
+/// A server name rewritten whole (see `cut`).
+fn rewrite_whole_name(f: &mut FrameRewrite<'_>, _kind: CutKind, whole: &[u8]) -> Vec<u8> {
+    f.pseudonymize_name(whole)
 }
 
-/// The first piece of a text (`len` bytes in all) that runs past the end of
-/// its segment or record. It is kept until the rest comes. It gets the
-/// beginning of the whole text's rewrite when an earlier pass learned the
-/// text, else zeros (it is written before its rest is read; the rest then
-/// asks for a second pass).
-pub fn cut_first(f: &mut Frame<'_>, piece: Range<usize>, len: u32, kind: CutKind) {
-    let Some((key, seq)) = f.streams.position_of(piece.start) else {
-        return f.fail_closed(piece);
-    };
-    let bytes = &f.orig[piece.clone()];
-    let cuts = &mut f.streams.cuts;
-    if cuts.partial.len() >= MAX_PARTIAL && !cuts.partial.contains_key(&key) {
-        cuts.partial.clear();
-    }
-    cuts.partial.insert(key, (kind, seq, len, bytes.to_vec()));
-    let known = cuts
-        .known
-        .known
-        .get(&(key, seq))
-        .filter(|t| t.len() == len as usize && t.starts_with(bytes))
-        .cloned();
-    match known {
-        Some(whole) => {
-            // The rewrite counts once, when the rest comes (it is made again
-            // there): counted here too, a cut name would count twice.
-            let counted = f.c.clone();
-            let r = rewritten(f, kind, &whole);
-            *f.c = counted;
-            f.out[piece.clone()].copy_from_slice(&r[..piece.len()]);
-        }
-        None => f.fail_closed(piece),
-    }
-}
-
-/// The rest of a cut text (`left` of its `len` bytes): it gets the tail of
-/// the whole text's rewrite, and the text is learned for a second pass when
-/// its first piece was zeroed. False (and the piece zeroed) when the piece
-/// does not complete what its direction began.
-pub fn cut_rest(
-    f: &mut Frame<'_>,
-    piece: Range<usize>,
-    len: u32,
-    left: u32,
-    kind: CutKind,
-) -> bool {
-    let Some((key, _)) = f.streams.position_of(piece.start) else {
-        f.fail_closed(piece);
-        return false;
-    };
-    let done = len - left;
-    let whole = match f.streams.cuts.partial.remove(&key) {
-        Some((k, first_seq, l, mut text))
-            if k == kind
-                && l == len
-                && text.len() == done as usize
-                && piece.len() == left as usize =>
-        {
-            text.extend_from_slice(&f.orig[piece.clone()]);
-            Some((first_seq, text))
-        }
-        _ => None,
-    };
-    let Some((first_seq, text)) = whole else {
-        f.fail_closed(piece);
-        return false;
-    };
-    let r = rewritten(f, kind, &text);
-    f.out[piece].copy_from_slice(&r[done as usize..]);
-    let cuts = &mut f.streams.cuts;
-    if !cuts.known.known.contains_key(&(key, first_seq))
-        && cuts.zeroed_early.known.len() < MAX_CUT_NAMES
-    {
-        cuts.zeroed_early
-            .known
-            .insert((key, first_seq), text.into());
-    }
-    true
-}
-
-/// Handshake bytes `r` of a record, from the message state `hs`; returns the
+/// Handshake bytes `r` of a record, from the message state `handshake`; returns the
 /// state at their end. ClientHellos are walked; certificates, CA lists, OCSP
 /// responses (and messages we do not know) are scanned for DER strings.
-pub fn handshake(f: &mut Frame<'_>, r: Range<usize>, mut hs: Handshake) -> Handshake {
+pub fn walk_handshake(
+    f: &mut FrameRewrite<'_>,
+    r: Range<usize>,
+    mut handshake: Handshake,
+) -> Handshake {
     let mut q = r.start;
     while q < r.end {
-        if hs.rem > 0 {
-            let e = (q + hs.rem as usize).min(r.end);
-            if hs.lost {
+        if handshake.remaining > 0 {
+            let e = (q + handshake.remaining as usize).min(r.end);
+            if handshake.lost {
                 f.fail_closed(q..e);
-                hs.lost = e - q < hs.rem as usize;
-            } else if hs.ty == 1 {
-                hs.hello = hs.hello.walk(f, q..e);
-            } else if !matches!(hs.ty, 2 | 4 | 14 | 15 | 16 | 20) {
-                let more = e - q < hs.rem as usize;
-                hs.der = super::app::der_strings(f, q..e, more, hs.der.take());
+                handshake.lost = e - q < handshake.remaining as usize;
+            } else if handshake.msg_type == 1 {
+                handshake.hello = handshake.hello.walk(f, q..e);
+            } else if !matches!(handshake.msg_type, 2 | 4 | 14 | 15 | 16 | 20) {
+                let more = e - q < handshake.remaining as usize;
+                handshake.der = der_strings(f, q..e, more, handshake.der.take());
             }
-            hs.rem -= (e - q) as u32;
+            handshake.remaining -= (e - q) as u32;
             q = e;
             continue;
         }
-        if hs.lost {
+        if handshake.lost {
             // A message header was cut and its first bytes not kept: where
             // the next message starts is unknown.
             f.fail_closed(q..r.end);
-            return hs;
+            return handshake;
         }
         // A message header (type, 24-bit length), perhaps begun in the
         // previous record or segment.
-        let have = hs.head_len as usize;
+        let have = handshake.head_len as usize;
         let take = (4 - have).min(r.end - q);
         let mut h = [0u8; 4];
-        h[..have].copy_from_slice(&hs.head[..have]);
+        h[..have].copy_from_slice(&handshake.head[..have]);
         h[have..have + take].copy_from_slice(&f.orig[q..q + take]);
         q += take;
         if have + take < 4 {
-            hs.head[..have + take].copy_from_slice(&h[..have + take]);
-            hs.head_len = (have + take) as u8;
-            return hs;
+            handshake.head[..have + take].copy_from_slice(&h[..have + take]);
+            handshake.head_len = (have + take) as u8;
+            return handshake;
         }
-        hs.head_len = 0;
-        hs.der = None;
-        hs.ty = h[0];
-        hs.rem = u32::from_be_bytes([0, h[1], h[2], h[3]]);
-        hs.hello = HelloWalk::start();
+        handshake.head_len = 0;
+        handshake.der = None;
+        handshake.msg_type = h[0];
+        handshake.remaining = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+        handshake.hello = HelloWalk::start();
     }
-    hs
+    handshake
 }
 
 #[cfg(test)]

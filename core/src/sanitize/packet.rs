@@ -1,182 +1,25 @@
-//! Rewriting one frame in place: link layer → IP → transport, then the
-//! application walkers in [`super::app`]; checksums are updated last,
-//! innermost first.
+//! Walking one frame: link layer → IP → ICMP and transport, then the
+//! protocol walkers (`tcp` for segments; DNS, QUIC, DHCP, NTP, RIP, SSDP and
+//! the rest of UDP here); checksums are updated last, innermost first (see
+//! `rewrite`).
 //!
 //! Layer offsets come from [`crate::decode::decode`] run on the original
 //! bytes (its views are sub-slices, so pointer differences give offsets);
-//! every write goes to `out`, a copy of the same length. Nothing here can
-//! panic on hostile input: every index is checked against the captured length.
+//! every write goes to the output copy, of the same length.
 
-use super::app;
-use super::pseudo::Pseudonymizer;
-use super::quic_initial::UdpPair;
-use super::text::scrub_text;
-use super::{Counters, PayloadPolicy};
-use crate::decode::app::looks_like_quic;
-use crate::decode::{self, Transport};
-use arrayvec::ArrayVec;
+use super::dhcp::dhcp;
+use super::dns::dns_message;
+use super::http::http;
+use super::quic_initial::quic;
+use super::rewrite::{sum16, u16_at, FrameRewrite};
+use super::stream::UdpPair;
+use super::tcp;
+use crate::decode::app::{looks_like_dns, looks_like_quic};
+use crate::decode::{self, IpLayer, Transport, Udp};
 use std::net::IpAddr;
 use std::ops::Range;
 
-#[derive(Clone, Copy, Debug)]
-enum Fixup {
-    /// IPv4 header checksum.
-    Ipv4Header { at: usize, len: usize },
-    /// TCP/UDP/ICMP(v6) checksum over `region`, with the pseudo-header of the
-    /// IP header at `ip` when `pseudo` is set.
-    L4 {
-        ip: usize,
-        v6: bool,
-        pseudo: bool,
-        region: (usize, usize),
-        ck_at: usize,
-        udp: bool,
-    },
-}
-
-pub(crate) struct Frame<'f> {
-    pub orig: &'f [u8],
-    pub out: &'f mut [u8],
-    pub ps: &'f mut Pseudonymizer,
-    pub policy: PayloadPolicy,
-    pub c: &'f mut Counters,
-    pub streams: &'f mut super::stream::Streams,
-    pub quic: &'f mut super::quic_initial::QuicState,
-    /// Bytes of the frame to keep (less than the length only under `truncate`).
-    pub keep_len: usize,
-    fixups: ArrayVec<Fixup, 24>,
-    failed_closed: bool,
-    /// Leave checksums alone (the output is only scanned, never written).
-    pub skip_checksums: bool,
-}
-
-/// Ones' complement sum of big-endian 16-bit words (odd tail padded).
-/// Summed as little-endian 32-bit halves of 64-bit loads and byte-swapped at
-/// the end: the ones' complement sum does not depend on byte order (RFC 1071).
-pub(crate) fn sum16(b: &[u8]) -> u32 {
-    let mut s: u64 = 0;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        s += (v & 0xffff_ffff) + (v >> 32);
-    }
-    let mut pairs = chunks.remainder().chunks_exact(2);
-    for w in &mut pairs {
-        s += u16::from_le_bytes([w[0], w[1]]) as u64;
-    }
-    if let [last] = pairs.remainder() {
-        s += *last as u64;
-    }
-    (fold(s) as u16).swap_bytes() as u32
-}
-
-fn fold(mut s: u64) -> u32 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u32
-}
-
-impl<'f> Frame<'f> {
-    pub fn new(
-        orig: &'f [u8],
-        out: &'f mut [u8],
-        ps: &'f mut Pseudonymizer,
-        policy: PayloadPolicy,
-        c: &'f mut Counters,
-        streams: &'f mut super::stream::Streams,
-        quic: &'f mut super::quic_initial::QuicState,
-    ) -> Self {
-        let keep_len = orig.len();
-        Frame {
-            orig,
-            out,
-            ps,
-            policy,
-            c,
-            streams,
-            quic,
-            keep_len,
-            fixups: ArrayVec::new(),
-            failed_closed: false,
-            skip_checksums: false,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.orig.len()
-    }
-
-    /// Whether a decoder view lies inside this frame (an empty view may not).
-    fn within(&self, s: &[u8]) -> bool {
-        let (a, b) = (s.as_ptr() as usize, self.orig.as_ptr() as usize);
-        a >= b && a + s.len() <= b + self.orig.len()
-    }
-
-    fn off(&self, s: &[u8]) -> usize {
-        (s.as_ptr() as usize).saturating_sub(self.orig.as_ptr() as usize)
-    }
-
-    pub fn mac(&mut self, at: usize) {
-        if let Some(m) = self.orig.get(at..at + 6) {
-            let p = self.ps.pseudonymize_mac(m.try_into().unwrap());
-            self.out[at..at + 6].copy_from_slice(&p);
-            self.c.mac_rewrites += 1;
-        }
-    }
-
-    pub fn v4(&mut self, at: usize) {
-        if let Some(a) = self.orig.get(at..at + 4) {
-            let p = self.ps.pseudonymize_ipv4(a.try_into().unwrap());
-            self.out[at..at + 4].copy_from_slice(&p);
-            self.c.ip_rewrites += 1;
-        }
-    }
-
-    pub fn v6(&mut self, at: usize) {
-        if let Some(a) = self.orig.get(at..at + 16) {
-            let p = self.ps.pseudonymize_ipv6(a.try_into().unwrap());
-            self.out[at..at + 16].copy_from_slice(&p);
-            self.c.ip_rewrites += 1;
-        }
-    }
-
-    /// Zero bytes that could not be understood, whatever the policy.
-    pub fn fail_closed(&mut self, r: Range<usize>) {
-        let r = r.start.min(self.len())..r.end.min(self.len());
-        if r.is_empty() {
-            return;
-        }
-        self.out[r.clone()].fill(0);
-        self.c.bytes_redacted += r.len() as u64;
-        self.failed_closed = true;
-    }
-
-    /// Apply the unknown-payload policy to a region.
-    pub fn policy(&mut self, r: Range<usize>) {
-        let r = r.start.min(self.len())..r.end.min(self.len());
-        if r.is_empty() {
-            return;
-        }
-        match self.policy {
-            PayloadPolicy::Keep => {
-                scrub_text(self.ps, &mut self.out[r.clone()]);
-                self.c.bytes_kept += r.len() as u64;
-            }
-            PayloadPolicy::Redact => {
-                self.out[r.clone()].fill(0);
-                self.c.bytes_redacted += r.len() as u64;
-            }
-            PayloadPolicy::Truncate => {
-                self.out[r.clone()].fill(0);
-                self.c.bytes_redacted += r.len() as u64;
-                if r.end == self.len() {
-                    self.keep_len = self.keep_len.min(r.start);
-                }
-            }
-        }
-    }
-
+impl FrameRewrite<'_> {
     /// Rewrite the whole frame. Returns how many bytes to keep.
     pub fn run(&mut self, link_type: u32) -> usize {
         let orig = self.orig;
@@ -206,17 +49,17 @@ impl<'f> Frame<'f> {
                         let keep = if is_ip { 4 } else { 0 };
                         self.fail_closed((end + keep).min(self.len())..self.len());
                     } else {
-                        self.c.non_ip_frames += 1;
+                        self.counters.non_ip_frames += 1;
                         self.policy(end..self.len());
                     }
                 }
                 None => {
-                    self.c.unknown_link_frames += 1;
+                    self.counters.unknown_link_frames += 1;
                     self.fail_closed(0..self.len());
                 }
             }
             if pkt.malformed.is_some() && link_end.is_some_and(|(e, _)| e < self.len()) {
-                self.failed_closed = true;
+                self.mark_failed_closed();
             }
             return self.finish();
         }
@@ -238,7 +81,7 @@ impl<'f> Frame<'f> {
                 self.v4(o + 16);
                 let ihl = orig.get(o).map_or(20, |b| (b & 0xf) as usize * 4);
                 if o + ihl <= self.len() {
-                    let _ = self.fixups.try_push(Fixup::Ipv4Header { at: o, len: ihl });
+                    self.push_ipv4_header(o, ihl);
                 }
             }
             if i == 0 && base == 0 && link_type == 1 {
@@ -266,7 +109,7 @@ impl<'f> Frame<'f> {
                     self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
                     let p_end = p0 + t.payload.len();
                     if innermost {
-                        app::tcp(self, t, p0..p_end, layer);
+                        tcp::segment(self, t, p0..p_end, layer);
                         self.redact(p_end..ip_end);
                     } else if let Some(n) = next {
                         self.inner_ethernet(p0, n);
@@ -287,7 +130,7 @@ impl<'f> Frame<'f> {
                     self.push_l4(o, v6, true, l4, udp_end, l4 + 6, true);
                     let p_end = p0 + u.payload.len();
                     if innermost {
-                        app::udp(self, u, p0..p_end, layer);
+                        udp(self, u, p0..p_end, layer);
                         // IP payload beyond the UDP length: disowned bytes.
                         self.redact(p_end..ip_end);
                     } else if let Some(n) = next {
@@ -363,123 +206,12 @@ impl<'f> Frame<'f> {
             let ip_end = (first.offset + base).saturating_add(first.total_len as usize);
             if ip_end < self.len() && self.orig[ip_end..].iter().any(|&b| b != 0) {
                 self.redact(ip_end..self.len());
-                self.c.trailers_redacted += 1;
+                self.counters.trailers_redacted += 1;
             }
         }
         self.finish()
     }
 
-    fn finish(&mut self) -> usize {
-        if self.skip_checksums {
-            self.fixups.clear();
-        } else {
-            self.apply_fixups();
-        }
-        if self.failed_closed {
-            self.c.frames_failed_closed += 1;
-        }
-        self.keep_len
-    }
-
-    /// Make the sum of `out[r]` equal `want` by setting its first two bytes.
-    fn compensate(&mut self, r: Range<usize>, want: u32) {
-        if r.len() < 2 || r.end > self.len() {
-            return;
-        }
-        self.out[r.start] = 0;
-        self.out[r.start + 1] = 0;
-        let rest = sum16(&self.out[r.clone()]);
-        let w = fold(want as u64 + (!rest & 0xffff) as u64);
-        self.out[r.start..r.start + 2].copy_from_slice(&(w as u16).to_be_bytes());
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push_l4(
-        &mut self,
-        ip: usize,
-        v6: bool,
-        pseudo: bool,
-        l4: usize,
-        end: usize,
-        ck_at: usize,
-        udp: bool,
-    ) {
-        if ck_at + 2 <= end && end <= self.len() {
-            let _ = self.fixups.try_push(Fixup::L4 {
-                ip,
-                v6,
-                pseudo,
-                region: (l4, end),
-                ck_at,
-                udp,
-            });
-        }
-    }
-
-    /// Checksums by RFC 1624 incremental update over exactly the bytes we
-    /// hold: correct even for snapped frames and later fragments, and an
-    /// originally bad checksum stays bad by the same amount.
-    fn apply_fixups(&mut self) {
-        while let Some(f) = self.fixups.pop() {
-            let (region, ck_at, pseudo_at, udp, over_v6) = match f {
-                Fixup::Ipv4Header { at, len } => ((at, at + len), at + 10, None, false, false),
-                Fixup::L4 {
-                    ip,
-                    v6,
-                    pseudo,
-                    region,
-                    ck_at,
-                    udp,
-                } => {
-                    let p = if !pseudo {
-                        None
-                    } else if v6 {
-                        Some((ip + 8, ip + 40))
-                    } else {
-                        Some((ip + 12, ip + 20))
-                    };
-                    (region, ck_at, p, udp, v6)
-                }
-            };
-            let (a, b) = region;
-            if b > self.len() || ck_at + 2 > b || a > b {
-                continue;
-            }
-            let old_ck = u16::from_be_bytes([self.orig[ck_at], self.orig[ck_at + 1]]);
-            if udp && old_ck == 0 && !over_v6 {
-                continue; // UDP over IPv4 without a checksum stays without one.
-            }
-            let mut s_old = sum16(&self.orig[a..b]) as u64;
-            let mut s_new = sum16(&self.out[a..b]) as u64;
-            // The checksum field itself may already differ (a quoted packet's
-            // checksum updated earlier): count it as in the original.
-            s_new = s_new
-                + (!(u16::from_be_bytes([self.out[ck_at], self.out[ck_at + 1]]) as u32) & 0xffff)
-                    as u64
-                + old_ck as u64;
-            if let Some((ps, pe)) = pseudo_at {
-                if pe <= self.len() {
-                    s_old += sum16(&self.orig[ps..pe]) as u64;
-                    s_new += sum16(&self.out[ps..pe]) as u64;
-                }
-            }
-            let s_old = fold(s_old);
-            let s_new = fold(s_new);
-            if s_old == s_new {
-                self.out[ck_at..ck_at + 2].copy_from_slice(&old_ck.to_be_bytes());
-                continue;
-            }
-            let x = fold((!old_ck) as u64 + s_new as u64 + ((!s_old) & 0xffff) as u64);
-            let mut ck = !(x as u16);
-            if udp && ck == 0 {
-                ck = 0xffff;
-            }
-            self.out[ck_at..ck_at + 2].copy_from_slice(&ck.to_be_bytes());
-            self.c.checksums_updated += 1;
-        }
-    }
-
-    /// Link header: pseudonymise MAC addresses. Returns (end of the link
     /// header, whether it was ARP), or None for a link type we cannot walk.
     fn link(&mut self, lt: u32) -> Option<(usize, bool)> {
         self.link_at(lt, 0, 0)
@@ -719,7 +451,7 @@ impl<'f> Frame<'f> {
             pos += plen;
         }
         if pos > len {
-            self.failed_closed = true;
+            self.mark_failed_closed();
         }
     }
 
@@ -940,7 +672,7 @@ impl<'f> Frame<'f> {
                 self.v4(q + 16);
                 let ihl = (b0 & 0xf) as usize * 4;
                 if q + ihl <= end && ihl >= 20 {
-                    let _ = self.fixups.try_push(Fixup::Ipv4Header { at: q, len: ihl });
+                    self.push_ipv4_header(q, ihl);
                 }
                 (q + ihl.max(20), self.orig[q + 9], false)
             }
@@ -962,7 +694,7 @@ impl<'f> Frame<'f> {
                     u16::from_be_bytes([self.orig[l4 + 2], self.orig[l4 + 3]]),
                 ];
                 if ports.contains(&53) || ports.contains(&5353) {
-                    app::dns_message(self, l4 + 8, end);
+                    dns_message(self, l4 + 8, end);
                 } else if looks_like_quic(&self.orig[l4 + 8..end]) {
                     // The analysis reads quoted QUIC headers (a version
                     // negotiation bounced by ICMP): same walker as in UDP,
@@ -987,7 +719,7 @@ impl<'f> Frame<'f> {
                     };
                     let port = |at: usize| u16::from_be_bytes([o[at], o[at + 1]]);
                     let pair = UdpPair::of(src, port(l4), dst, port(l4 + 2));
-                    app::quic(self, l4 + 8..end, Some(pair));
+                    quic(self, l4 + 8..end, Some(pair));
                 } else {
                     self.policy(l4 + 8..end);
                 }
@@ -1034,28 +766,72 @@ fn transport_start(b: &[u8], ip: usize, v6: bool) -> Option<usize> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sum16_matches_the_big_endian_definition() {
-        fn reference(b: &[u8]) -> u32 {
-            let mut s: u64 = 0;
-            for w in b.chunks(2) {
-                s += ((w[0] as u64) << 8) | w.get(1).copied().unwrap_or(0) as u64;
-            }
-            fold(s)
+pub(crate) fn udp(f: &mut FrameRewrite<'_>, u: &Udp<'_>, r: Range<usize>, layer: &IpLayer<'_>) {
+    if r.is_empty() {
+        return;
+    }
+    let p = &f.orig[r.clone()];
+    let has = |port: u16| u.src_port == port || u.dst_port == port;
+    let pair = UdpPair::of(layer.src, u.src_port, layer.dst, u.dst_port);
+    if (has(53) || has(5353) || has(5355) || has(137)) && looks_like_dns(p) {
+        dns_message(f, r.start, r.end);
+    } else if looks_like_quic(p) {
+        f.quic.saw_quic(pair);
+        quic(f, r, Some(pair));
+    } else if p[0] & 0xc0 == 0x40 && f.quic.is_quic(&pair) {
+        // A 1-RTT packet of a QUIC conversation: its first byte says the
+        // handshake got that far (see `quic`); the rest follows the policy.
+        f.policy(r.start + 1..r.end);
+    } else if (has(67) || has(68)) && p.len() >= 240 && p[236..240] == [99, 130, 83, 99] {
+        dhcp(f, r);
+    } else if has(123) && p.len() >= 48 {
+        if (2..16).contains(&p[1]) {
+            f.v4(r.start + 12); // reference ID = upstream server's IPv4
         }
-        let data: Vec<u8> = (0..3010u32)
-            .map(|i| (i * 7919 % 251) as u8 ^ 0xa5)
-            .collect();
-        for len in (0..40).chain([1499, 1500, 2999, 3000]) {
-            for start in 0..3 {
-                let b = &data[start..start + len];
-                assert_eq!(sum16(b), reference(b), "len {len} start {start}");
-            }
+        f.policy(r.start + 48..r.end);
+    } else if has(4789) && p.len() >= 8 + 14 {
+        // VXLAN without an inner IP layer (ARP, …): walk the inner Ethernet.
+        let (end, arp) = f.ethernet(r.start + 8);
+        if !arp {
+            f.policy(end..r.end);
         }
-        assert_eq!(sum16(&[0xff; 64]), reference(&[0xff; 64]));
+    } else if has(521) && p.len() >= 4 {
+        // RIPng: 20-byte route entries led by an IPv6 prefix.
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&f.orig[e..e + 16]);
+            let pa = f.pseudonymizer.pseudonymize_ipv6_prefix(a);
+            f.out[e..e + 16].copy_from_slice(&pa);
+            e += 20;
+        }
+        f.policy(e..r.end);
+    } else if has(520) && p.len() >= 4 {
+        // RIPv1/v2: 20-byte entries (family, tag, address, mask, next hop, metric).
+        let mut e = r.start + 4;
+        while e + 20 <= r.end {
+            if u16_at(f.orig, e) == Some(2) {
+                f.v4(e + 4);
+                f.v4(e + 12);
+            } else {
+                f.redact(e + 4..e + 16);
+            }
+            e += 20;
+        }
+        f.policy(e..r.end);
+    } else if has(1900) {
+        http(f, r);
+    } else if has(53) || has(5353) || has(5355) || has(137) {
+        // Not DNS-shaped: keep the 12 bytes that decided so (zeros would
+        // look like DNS and change the analysis); no names can hide in them.
+        f.policy(r.start + 12.min(r.len())..r.end);
+    } else if !crate::detect::dns::claimed_udp_port(u.src_port)
+        && !crate::detect::dns::claimed_udp_port(u.dst_port)
+        && crate::decode::dns::heuristic_match(p)
+    {
+        // DNS on another port, found by tshark's heuristic (as the analysis).
+        dns_message(f, r.start, r.end);
+    } else {
+        f.policy(r);
     }
 }
