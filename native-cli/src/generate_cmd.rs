@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// Scenario: normal, tcp-resets, retransmissions, dns-failures, http-errors, port-scan,
-    /// long-lived, blocklisted, http-odd-port, non-http-port80, mixed
+    /// long-lived, blocklisted, http-odd-port, non-http-port80, mixed, flow-heavy
     #[arg(long, value_name = "NAME")]
     pub scenario: String,
     /// Output file (`-` for standard output)
