@@ -61,6 +61,7 @@ pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod options;
+pub mod reassembly;
 pub mod report;
 pub(crate) mod rng;
 pub mod sanitize;
