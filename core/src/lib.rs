@@ -51,6 +51,7 @@
 pub mod analyzer;
 pub mod anomaly;
 pub mod capture;
+pub mod classify;
 pub mod decode;
 pub mod detect;
 pub mod ecs;
