@@ -75,7 +75,10 @@ pub struct ClassifyCmdArgs {
 
 impl ClassifyArgs {
     /// Options, and the endpoint (None: rules). `Err`: a usage error (exit 2).
-    pub fn resolve(&self, drop_when_full: bool) -> Result<(ClassifyOptions, Option<LlmConfig>), String> {
+    pub fn resolve(
+        &self,
+        drop_when_full: bool,
+    ) -> Result<(ClassifyOptions, Option<LlmConfig>), String> {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err("--confidence-threshold must be between 0 and 1".into());
         }
@@ -149,9 +152,9 @@ pub fn run(args: ClassifyCmdArgs) -> Result<u8> {
             c.model(),
             opts.workers
         ),
-        None => eprintln!(
-            "pcaplens: no model endpoint configured: using the rule-based classifier"
-        ),
+        None => {
+            eprintln!("pcaplens: no model endpoint configured: using the rule-based classifier")
+        }
     }
     let mut pipe = Pipeline::new(opts, llm)?;
     let several = args.files.len() > 1;

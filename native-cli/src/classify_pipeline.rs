@@ -24,7 +24,7 @@ use pcaplens_core::capture::{self, writer::PcapWriter};
 use pcaplens_core::classify::{self, Verdict};
 use pcaplens_core::decode;
 use pcaplens_core::engine::Event;
-use pcaplens_core::reassembly::{FlowPayload, ReassemblyConfig, ReassemblyStats, Reassembler};
+use pcaplens_core::reassembly::{FlowPayload, Reassembler, ReassemblyConfig, ReassemblyStats};
 use pcaplens_core::sanitize::audit::audit_text;
 use pcaplens_core::sanitize::pseudo::unmask_text;
 use pcaplens_core::sanitize::{PayloadPolicy, SanitizeConfig, Sanitizer};
@@ -59,6 +59,9 @@ pub struct FlowVerdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<usize>,
     pub first_frame: u64,
+    /// Time of the flow's first and last packet kept (seconds since the epoch).
+    pub first_ts: f64,
+    pub last_ts: f64,
     pub community_id: String,
     pub transport: &'static str,
     pub client: String,
@@ -377,10 +380,6 @@ impl Pipeline {
         std::mem::take(&mut self.done)
     }
 
-    pub fn stats(&self) -> &RunStats {
-        &self.stats
-    }
-
     fn dispatch_ready(&mut self) {
         while let Some(flow) = self.reasm.poll_ready() {
             self.stats.flows_ready += 1;
@@ -404,6 +403,8 @@ impl Pipeline {
             self.record(w, Some(v), "classified", "rules");
             return;
         }
+        // Answers that came back first (cost so far, cache entries).
+        self.collect(false);
         let user = classify::user_prompt(&w.flow, &w.findings);
         let key = classify::cache_key(classify::SYSTEM_PROMPT, &user);
         if let Some(v) = self.cache.get(&key) {
@@ -563,7 +564,13 @@ impl Pipeline {
         t
     }
 
-    fn record(&mut self, w: Waiting, v: Option<Verdict>, status: &'static str, source: &'static str) {
+    fn record(
+        &mut self,
+        w: Waiting,
+        v: Option<Verdict>,
+        status: &'static str,
+        source: &'static str,
+    ) {
         let f = &w.flow;
         let endpoint = |a: std::net::IpAddr, p: u16| match a {
             std::net::IpAddr::V6(_) => format!("[{a}]:{p}"),
@@ -582,10 +589,16 @@ impl Pipeline {
             _ => f.community_id.clone(),
         };
         let (suspicious, confidence, category, reason) = match &v {
-            Some(v) => (v.suspicious, v.confidence, v.category.clone(), self.unmask(&v.reason)),
+            Some(v) => (
+                v.suspicious,
+                v.confidence,
+                v.category.clone(),
+                self.unmask(&v.reason),
+            ),
             None => (false, 0.0, "unclassified".to_string(), String::new()),
         };
-        let alert = status == "classified" && suspicious && confidence >= self.opts.confidence_threshold;
+        let alert =
+            status == "classified" && suspicious && confidence >= self.opts.confidence_threshold;
         if status == "classified" {
             self.stats.flows_classified += 1;
         } else if status == "unclassified" {
@@ -597,16 +610,12 @@ impl Pipeline {
         let fv = FlowVerdict {
             file: w.file,
             first_frame: f.first_frame,
+            first_ts: f.first_ts,
+            last_ts: f.last_ts,
             community_id,
             transport: f.transport,
-            client: endpoint(
-                client_ip.parse().unwrap_or(f.client_addr),
-                f.client_port,
-            ),
-            server: endpoint(
-                server_ip.parse().unwrap_or(f.server_addr),
-                f.server_port,
-            ),
+            client: endpoint(client_ip.parse().unwrap_or(f.client_addr), f.client_port),
+            server: endpoint(server_ip.parse().unwrap_or(f.server_addr), f.server_port),
             service: f.service.map(|s| s.name()),
             tls_sni: f.tls_sni.as_ref().map(|s| self.unmask(s)),
             ready: f.reason,
@@ -740,4 +749,53 @@ fn worker(
             return;
         }
     }
+}
+
+/// A verdict that is an alert as one line for the alerts file: a Suricata
+/// EVE `alert` (or, `ecs`, an Elastic Common Schema document).
+pub fn alert_line(v: &FlowVerdict, ecs: bool) -> String {
+    let split = |ep: &str| -> (String, u16) {
+        let (ip, port) = ep.rsplit_once(':').unwrap_or((ep, "0"));
+        (
+            ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+            port.parse().unwrap_or(0),
+        )
+    };
+    let (sip, sport) = split(&v.client);
+    let (dip, dport) = split(&v.server);
+    let nanos = (v.last_ts * 1e9) as i64;
+    let name = format!("PCAPLENS CLASSIFY {}", v.category);
+    let e = if ecs {
+        serde_json::json!({
+            "@timestamp": pcaplens_core::time::rfc3339(nanos),
+            "event": {"kind": "alert", "category": ["network", "intrusion_detection"], "module": "pcaplens", "dataset": "pcaplens.classify"},
+            "rule": {"id": "9000100", "name": name, "category": v.category},
+            "source": {"ip": sip, "port": sport},
+            "destination": {"ip": dip, "port": dport},
+            "network": {"transport": v.transport, "community_id": v.community_id},
+            "pcaplens": {"classify": v},
+        })
+    } else {
+        serde_json::json!({
+            "timestamp": pcaplens_core::time::rfc3339(nanos),
+            "event_type": "alert",
+            "pcap_cnt": v.first_frame,
+            "src_ip": sip, "src_port": sport, "dest_ip": dip, "dest_port": dport,
+            "proto": v.transport.to_ascii_uppercase(),
+            "community_id": v.community_id,
+            "app_proto": v.service.unwrap_or("unknown"),
+            "alert": {
+                "action": "allowed", "gid": 1, "signature_id": 9000100, "rev": 1,
+                "signature": name, "category": "Flow classified suspicious", "severity": 2,
+                "metadata": {
+                    "pcaplens_kind": ["classification"],
+                    "classify_category": [v.category],
+                    "confidence": [format!("{:.2}", v.confidence)],
+                    "source": [v.source],
+                    "reason": [v.reason],
+                },
+            },
+        })
+    };
+    e.to_string()
 }
