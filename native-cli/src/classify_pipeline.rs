@@ -2,17 +2,17 @@
 //! `pcaplens live --classify`:
 //!
 //! ```text
-//! capture bytes ─► sanitize::Sanitizer (payload kept, scrubbed; keyed pseudonyms)
-//!                    │ sanitized capture bytes
-//!                    ├─► Analyzer (findings per Community ID)
-//!                    └─► capture::Reader ─► decode ─► reassembly::Reassembler
-//!                                                        │ flow ready
-//!                   prompt (JSON; wire text quoted) ◄────┘
-//!                    │ leak guard (audit_text against every original seen)
-//!                    │ cache (LRU, SHA-256 of the prompt) / in-flight join
-//!                    │ caps: requests per minute, cost
-//!                    ▼ bounded queue (full: wait for files, drop live)
-//!                  N workers ─► LLM endpoint (structured output) ─► verdicts
+//! capture bytes ─┬─► sanitize::Sanitizer (learns every original identifier; output unused)
+//!                ├─► Analyzer (findings per Community ID)
+//!                └─► capture::Reader ─► decode ─► reassembly::Reassembler
+//!                                                     │ flow ready
+//!   rules (local, raw payload) ◄──────────────────────┤
+//!   classify::sanitized_flow (keyed pseudonyms, secrets replaced)
+//!     ─► prompt (JSON; wire text quoted as untrusted data, no addresses)
+//!     ─► leak guard (audit_text against every original seen so far)
+//!     ─► cache (LRU, SHA-256 of the prompt) / join a request in flight
+//!     ─► caps: requests per minute, cost
+//!     ─► bounded queue (full: wait for files, drop live) ─► N workers ─► model
 //! ```
 //!
 //! Without an endpoint, the rule-based classifier answers at once. Nothing
@@ -197,6 +197,8 @@ pub struct Pipeline {
     /// Pseudonymizers of earlier input files (their maps unmask; their
     /// originals are guarded against).
     retired: Vec<pcaplens_core::sanitize::Pseudonymizer>,
+    /// The pseudonyms of what the model is shown (same key as the sanitizer).
+    snippets: pcaplens_core::sanitize::Pseudonymizer,
     san_out: Vec<u8>,
     reader: capture::Reader,
     analyzer: Analyzer,
@@ -236,6 +238,7 @@ impl Pipeline {
         Ok(Pipeline {
             sanitizer: new_sanitizer(&opts.key)?,
             retired: Vec::new(),
+            snippets: pcaplens_core::sanitize::Pseudonymizer::new(&opts.key, false, true),
             san_out: Vec::new(),
             reader: capture::Reader::new(),
             analyzer: new_analyzer()?,
@@ -270,10 +273,12 @@ impl Pipeline {
 
     /// Capture-file bytes (any chunking).
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), pcaplens_core::CaptureError> {
+        // The sanitizer first: the originals of these packets are known
+        // before any of their flows is shown to the model.
         self.san_out.clear();
-        let r = self.sanitizer.feed(chunk, &mut self.san_out);
-        self.push_sanitized();
-        r
+        let _ = self.sanitizer.feed(chunk, &mut self.san_out);
+        self.san_out.clear();
+        self.push_raw(chunk)
     }
 
     /// One live packet (a pcap record is made of it for the sanitizer).
@@ -296,19 +301,15 @@ impl Pipeline {
         self.collect(false);
     }
 
-    fn push_sanitized(&mut self) {
+    fn push_raw(&mut self, chunk: &[u8]) -> Result<(), pcaplens_core::CaptureError> {
         let Pipeline {
-            san_out,
             reader,
             analyzer,
             reasm,
             findings,
             ..
         } = self;
-        if san_out.is_empty() {
-            return;
-        }
-        let _ = analyzer.feed(san_out);
+        let _ = analyzer.feed(chunk);
         while let Some(ev) = analyzer.poll_event() {
             if let Event::Finding(f) = ev {
                 if !f.community_id.is_empty() {
@@ -319,7 +320,7 @@ impl Pipeline {
                 }
             }
         }
-        let _ = reader.push(san_out, &mut |ev| {
+        let r = reader.push(chunk, &mut |ev| {
             if let capture::Event::Record(r) = ev {
                 let pkt = decode::decode(r.link_type, r.data);
                 reasm.handle_packet(r.ts_nanos as f64 / 1e9, r.frame, &pkt);
@@ -327,6 +328,7 @@ impl Pipeline {
         });
         self.dispatch_ready();
         self.collect(false);
+        r
     }
 
     /// End of the current input: every flow is finished and dispatched.
@@ -405,7 +407,8 @@ impl Pipeline {
         }
         // Answers that came back first (cost so far, cache entries).
         self.collect(false);
-        let user = classify::user_prompt(&w.flow, &w.findings);
+        let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
+        let user = classify::user_prompt(&shown, &w.findings);
         let key = classify::cache_key(classify::SYSTEM_PROMPT, &user);
         if let Some(v) = self.cache.get(&key) {
             self.stats.cache_hits += 1;
@@ -420,6 +423,9 @@ impl Pipeline {
         }
         // The last guard: no original identifier may leave the machine.
         let mut audit = audit_text(user.as_bytes(), self.sanitizer.pseudonymizer().originals());
+        if audit.passed {
+            audit = audit_text(user.as_bytes(), self.snippets.originals());
+        }
         for p in &self.retired {
             if !audit.passed {
                 break;
@@ -553,6 +559,9 @@ impl Pipeline {
     /// The pseudonym → original table of every input so far.
     fn unmask(&self, text: &str) -> String {
         let mut t = text.to_string();
+        if let Some(m) = self.snippets.map() {
+            t = unmask_text(m, &t);
+        }
         if let Some(m) = self.sanitizer.pseudonymizer().map() {
             t = unmask_text(m, &t);
         }
@@ -576,18 +585,7 @@ impl Pipeline {
             std::net::IpAddr::V6(_) => format!("[{a}]:{p}"),
             _ => format!("{a}:{p}"),
         };
-        let client_ip = self.unmask(&f.client_addr.to_string());
-        let server_ip = self.unmask(&f.server_addr.to_string());
-        let community_id = match (client_ip.parse(), server_ip.parse()) {
-            (Ok(c), Ok(s)) => pcaplens_core::flow::community_id::community_id_v1(
-                0,
-                c,
-                s,
-                if f.transport == "tcp" { 6 } else { 17 },
-                Some((f.client_port, f.server_port)),
-            ),
-            _ => f.community_id.clone(),
-        };
+        let community_id = f.community_id.clone();
         let (suspicious, confidence, category, reason) = match &v {
             Some(v) => (
                 v.suspicious,
@@ -614,10 +612,10 @@ impl Pipeline {
             last_ts: f.last_ts,
             community_id,
             transport: f.transport,
-            client: endpoint(client_ip.parse().unwrap_or(f.client_addr), f.client_port),
-            server: endpoint(server_ip.parse().unwrap_or(f.server_addr), f.server_port),
+            client: endpoint(f.client_addr, f.client_port),
+            server: endpoint(f.server_addr, f.server_port),
             service: f.service.map(|s| s.name()),
-            tls_sni: f.tls_sni.as_ref().map(|s| self.unmask(s)),
+            tls_sni: f.tls_sni.clone(),
             ready: f.reason,
             truncated: f.truncated(),
             client_bytes_kept: f.client.data.len(),

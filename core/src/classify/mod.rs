@@ -18,6 +18,8 @@
 //! printable ASCII is escaped from (`\xNN`), so a payload cannot forge one.
 
 use crate::reassembly::{DirPayload, FlowPayload, Mark};
+use crate::sanitize::text::scrub_text;
+use crate::sanitize::Pseudonymizer;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -45,6 +47,125 @@ pub struct Verdict {
     pub confidence: f64,
     pub category: String,
     pub reason: String,
+}
+
+/// Header names whose values are credentials or session state (as the
+/// sanitizer's HTTP walker treats them).
+const SECRET_HEADER_WORDS: &[&str] = &[
+    "cookie",
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "passw",
+    "session",
+    "signature",
+    "credential",
+    "csrf",
+    "xsrf",
+    "api",
+    "sid",
+    "jwt",
+    "user-agent",
+];
+
+/// Rewrite payload bytes in place (same length) so that the model may see
+/// them: values of credential and session headers (`Authorization` keeps its
+/// scheme word, `Cookie`/`Set-Cookie` their names) become keyed tokens, then
+/// the sanitizer's text scrubber replaces addresses (IPv4, IPv6, MAC text),
+/// host names, e-mail addresses, logins of line protocols, bearer tokens,
+/// JWTs, cloud keys, UUIDs and other high-entropy tokens with keyed
+/// pseudonyms. Ordinary words — the attack text a classifier must see — stay.
+pub fn sanitize_payload(ps: &mut Pseudonymizer, data: &mut [u8]) {
+    let mut start = 0;
+    while start < data.len() {
+        let end = data[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |i| start + i);
+        header_line(ps, &mut data[start..end]);
+        start = end + 1;
+    }
+    scrub_text(ps, data);
+}
+
+fn header_line(ps: &mut Pseudonymizer, line: &mut [u8]) {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return;
+    };
+    let name = &line[..colon];
+    if name.is_empty()
+        || !name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    {
+        return;
+    }
+    let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+    if !SECRET_HEADER_WORDS.iter().any(|w| lname.contains(w)) {
+        return;
+    }
+    let mut v = colon + 1;
+    while v < line.len() && line[v] == b' ' {
+        v += 1;
+    }
+    let mut end = line.len();
+    if end > v && line[end - 1] == b'\r' {
+        end -= 1;
+    }
+    if lname.contains("authorization") {
+        // Keep the scheme word ("Basic", "Bearer").
+        if let Some(sp) = line[v..end].iter().position(|&b| b == b' ') {
+            v += sp + 1;
+        }
+    }
+    if lname == "cookie" || lname == "set-cookie" {
+        // name=value; name=value …: the values.
+        let mut i = v;
+        while i < end {
+            let seg_end = line[i..end]
+                .iter()
+                .position(|&b| b == b';')
+                .map_or(end, |k| i + k);
+            if let Some(eq) = line[i..seg_end].iter().position(|&b| b == b'=') {
+                let val = &mut line[i + eq + 1..seg_end];
+                if !val.is_empty() {
+                    ps.pseudonymize_token(val);
+                }
+            }
+            if lname == "set-cookie" {
+                break; // attributes (Path, Domain, Expires) follow
+            }
+            i = seg_end + 1;
+        }
+        return;
+    }
+    if end > v {
+        ps.pseudonymize_token(&mut line[v..end]);
+    }
+}
+
+/// A copy of a flow as the model may see it: payload of both directions
+/// rewritten by [`sanitize_payload`], the TLS server name pseudonymized,
+/// addresses replaced by their pseudonyms (the prompt carries none anyway).
+pub fn sanitized_flow(ps: &mut Pseudonymizer, p: &FlowPayload) -> FlowPayload {
+    let mut q = p.clone();
+    sanitize_payload(ps, &mut q.client.data);
+    sanitize_payload(ps, &mut q.server.data);
+    q.tls_sni = q.tls_sni.map(|s| ps.pseudonymize_dns_name(&s));
+    q.tls_alpn = q
+        .tls_alpn
+        .iter()
+        .map(|a| {
+            let mut b = a.as_bytes().to_vec();
+            scrub_text(ps, &mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+        .collect();
+    q.client_addr = ps.pseudonymize_ip(q.client_addr);
+    q.server_addr = ps.pseudonymize_ip(q.server_addr);
+    q.community_id = String::new();
+    q
 }
 
 /// The system prompt for the model.

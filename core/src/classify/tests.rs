@@ -1,6 +1,7 @@
 use super::*;
 use crate::decode::AppProto;
 use crate::reassembly::{DirPayload, FlowPayload, ReadyReason};
+use crate::sanitize::Pseudonymizer;
 
 fn flow(client: &[u8], server: &[u8], port: u16, service: Option<AppProto>) -> FlowPayload {
     FlowPayload {
@@ -145,4 +146,36 @@ fn rules() {
         blob.push((x >> 16) as u8);
     }
     assert_eq!(r(&blob, 23, None).category, "data_exfiltration");
+}
+
+#[test]
+fn payload_sanitizing_keeps_attack_words_and_replaces_identifiers() {
+    let mut ps = Pseudonymizer::new(&[7u8; 32], false, true);
+    let raw = b"GET /q?id=1%27%20OR%20%271%27%3D%271&x=/bin/sh HTTP/1.1\r\nHost: db.corp.example\r\n\
+Cookie: sid=abc; theme=dark\r\nAuthorization: Bearer abc.def.ghi\r\nX-Api-Key: k3y\r\n\r\nmail bob@corp.example from 10.1.2.3";
+    let mut b = raw.to_vec();
+    sanitize_payload(&mut ps, &mut b);
+    assert_eq!(b.len(), raw.len(), "same length: marks stay valid");
+    let t = String::from_utf8_lossy(&b).into_owned();
+    assert!(
+        t.starts_with("GET /q?id=1%27%20OR%20%271%27%3D%271&x=/bin/sh HTTP/1.1\r\n"),
+        "{t}"
+    );
+    for gone in [
+        "db.corp.example",
+        "sid=abc",
+        "theme=dark",
+        "abc.def.ghi",
+        "k3y",
+        "bob@corp.example",
+        "10.1.2.3",
+    ] {
+        assert!(!t.contains(gone), "{gone} kept: {t}");
+    }
+    assert!(
+        t.contains("Authorization: Bearer ")
+            && t.contains("Cookie: sid=")
+            && t.contains("; theme="),
+        "{t}"
+    );
 }
