@@ -199,6 +199,7 @@ pub struct Pipeline {
     retired: Vec<pcaplens_core::sanitize::Pseudonymizer>,
     /// The pseudonyms of what the model is shown (same key as the sanitizer).
     snippets: pcaplens_core::sanitize::Pseudonymizer,
+    unmask_memo: HashMap<String, String>,
     san_out: Vec<u8>,
     reader: capture::Reader,
     analyzer: Analyzer,
@@ -239,6 +240,7 @@ impl Pipeline {
             sanitizer: new_sanitizer(&opts.key)?,
             retired: Vec::new(),
             snippets: pcaplens_core::sanitize::Pseudonymizer::new(&opts.key, false, true),
+            unmask_memo: HashMap::new(),
             san_out: Vec::new(),
             reader: capture::Reader::new(),
             analyzer: new_analyzer()?,
@@ -557,7 +559,20 @@ impl Pipeline {
     }
 
     /// The pseudonym → original table of every input so far.
-    fn unmask(&self, text: &str) -> String {
+    fn unmask(&mut self, text: &str) -> String {
+        // The same answer comes back for every flow of a cached prompt.
+        if let Some(t) = self.unmask_memo.get(text) {
+            return t.clone();
+        }
+        let t = self.unmask_uncached(text);
+        if self.unmask_memo.len() >= 4096 {
+            self.unmask_memo.clear();
+        }
+        self.unmask_memo.insert(text.to_string(), t.clone());
+        t
+    }
+
+    fn unmask_uncached(&self, text: &str) -> String {
         let mut t = text.to_string();
         if let Some(m) = self.snippets.map() {
             t = unmask_text(m, &t);
