@@ -82,7 +82,7 @@ impl ClassifyArgs {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err("--confidence-threshold must be between 0 and 1".into());
         }
-        if !(self.flow_timeout > 0.0) {
+        if self.flow_timeout.is_nan() || self.flow_timeout <= 0.0 {
             return Err("--flow-timeout must be positive".into());
         }
         if self.flow_max_bytes == 0 || self.workers == 0 || self.queue_size == 0 {

@@ -374,7 +374,7 @@ impl Pipeline {
         }
         self.stats.cache_entries = self.cache.map.len();
         let mut done = std::mem::take(&mut self.done);
-        done.sort_by(|a, b| (a.file, a.first_frame).cmp(&(b.file, b.first_frame)));
+        done.sort_by_key(|v| (v.file, v.first_frame));
         (done, self.stats)
     }
 

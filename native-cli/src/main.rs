@@ -146,7 +146,7 @@ enum Command {
     Classify(classify_cmd::ClassifyCmdArgs),
     /// Capture live with libpcap (or replay a file) and alert as findings are decided
     #[command(after_help = LIVE_HELP)]
-    Live(live_cmd::LiveArgs),
+    Live(Box<live_cmd::LiveArgs>),
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),

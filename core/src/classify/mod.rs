@@ -251,7 +251,7 @@ fn push_mark(out: &mut String, m: &Mark, first: bool) {
 /// A duration rounded to two significant digits (so flows that differ only
 /// by jitter share a cache entry).
 fn round_duration(secs: f64) -> f64 {
-    if !(secs > 0.0) || !secs.is_finite() {
+    if secs.is_nan() || secs <= 0.0 || !secs.is_finite() {
         return 0.0;
     }
     let mag = 10f64.powf(secs.log10().floor() - 1.0);
