@@ -200,6 +200,8 @@ pub struct Pipeline {
     /// The pseudonyms of what the model is shown (same key as the sanitizer).
     snippets: pcaplens_core::sanitize::Pseudonymizer,
     unmask_memo: HashMap<String, String>,
+    /// Fed live packets: dispatch on the clock's ticks only.
+    live: bool,
     san_out: Vec<u8>,
     reader: capture::Reader,
     analyzer: Analyzer,
@@ -241,6 +243,7 @@ impl Pipeline {
             retired: Vec::new(),
             snippets: pcaplens_core::sanitize::Pseudonymizer::new(&opts.key, false, true),
             unmask_memo: HashMap::new(),
+            live: false,
             san_out: Vec::new(),
             reader: capture::Reader::new(),
             analyzer: new_analyzer()?,
@@ -293,6 +296,9 @@ impl Pipeline {
         }
         w.write_record(ts_nanos, orig_len, data);
         let bytes = w.take_bytes();
+        // Live: flows are dispatched on the clock's ticks (handle_timeout),
+        // in batches, so the leak guard's matcher is built once a tick.
+        self.live = true;
         let _ = self.feed(&bytes);
     }
 
@@ -328,8 +334,10 @@ impl Pipeline {
                 reasm.handle_packet(r.ts_nanos as f64 / 1e9, r.frame, &pkt);
             }
         });
-        self.dispatch_ready();
-        self.collect(false);
+        if !self.live {
+            self.dispatch_ready();
+            self.collect(false);
+        }
         r
     }
 
@@ -380,11 +388,13 @@ impl Pipeline {
 
     /// Verdicts decided since the last call (live: alerts as they arrive).
     pub fn take_verdicts(&mut self) -> Vec<FlowVerdict> {
+        self.dispatch_ready();
         self.collect(false);
         std::mem::take(&mut self.done)
     }
 
     fn dispatch_ready(&mut self) {
+        let mut batch = Vec::new();
         while let Some(flow) = self.reasm.poll_ready() {
             self.stats.flows_ready += 1;
             let findings: Vec<String> = self
@@ -397,20 +407,55 @@ impl Pipeline {
                 flow,
                 findings,
             };
-            self.dispatch(w);
+            if self.llm.is_none() {
+                let v = classify::rule_verdict(&w.flow);
+                self.record(w, Some(v), "classified", "rules");
+                continue;
+            }
+            let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
+            let user = classify::user_prompt(&shown, &w.findings);
+            batch.push((w, user));
+        }
+        if batch.is_empty() {
+            return;
+        }
+        // The leak guard builds a matcher over every original: once for the
+        // batch; only when the batch has a hit, prompt by prompt.
+        let mut joined = String::new();
+        for (_, u) in &batch {
+            joined.push_str(u);
+            joined.push('\n');
+        }
+        let batch_clean = self.leak_check(&joined).is_none();
+        for (w, user) in batch {
+            let hit = if batch_clean {
+                None
+            } else {
+                self.leak_check(&user)
+            };
+            self.dispatch(w, user, hit);
         }
     }
 
-    fn dispatch(&mut self, w: Waiting) {
-        if self.llm.is_none() {
-            let v = classify::rule_verdict(&w.flow);
-            self.record(w, Some(v), "classified", "rules");
-            return;
+    /// The classes of original identifiers found in `text` (None: none).
+    fn leak_check(&self, text: &str) -> Option<Vec<&'static str>> {
+        let mut sets = vec![
+            self.sanitizer.pseudonymizer().originals(),
+            self.snippets.originals(),
+        ];
+        sets.extend(self.retired.iter().map(|p| p.originals()));
+        for o in sets {
+            let a = audit_text(text.as_bytes(), o);
+            if !a.passed {
+                return Some(a.hits.keys().copied().collect());
+            }
         }
+        None
+    }
+
+    fn dispatch(&mut self, w: Waiting, user: String, leak: Option<Vec<&'static str>>) {
         // Answers that came back first (cost so far, cache entries).
         self.collect(false);
-        let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
-        let user = classify::user_prompt(&shown, &w.findings);
         let key = classify::cache_key(classify::SYSTEM_PROMPT, &user);
         if let Some(v) = self.cache.get(&key) {
             self.stats.cache_hits += 1;
@@ -424,20 +469,9 @@ impl Pipeline {
             return;
         }
         // The last guard: no original identifier may leave the machine.
-        let mut audit = audit_text(user.as_bytes(), self.sanitizer.pseudonymizer().originals());
-        if audit.passed {
-            audit = audit_text(user.as_bytes(), self.snippets.originals());
-        }
-        for p in &self.retired {
-            if !audit.passed {
-                break;
-            }
-            audit = audit_text(user.as_bytes(), p.originals());
-        }
-        if !audit.passed {
+        if let Some(classes) = leak {
             self.stats.withheld_leak_guard += 1;
             let mut v = classify::rule_verdict(&w.flow);
-            let classes: Vec<&str> = audit.hits.keys().copied().collect();
             v.reason = format!(
                 "{} (rules: the prompt was withheld from the model because an original {} survived sanitizing)",
                 v.reason,
