@@ -879,3 +879,35 @@ fn live_replay_classify_writes_eve_alerts() {
     assert_eq!(lines[0]["dest_port"], 80);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The leak guard: an original the text rewriting does not know how to
+/// spell (a MAC in Cisco's dotted form) keeps the prompt on the machine.
+#[test]
+fn the_leak_guard_withholds_a_prompt_with_an_original_left_in_it() {
+    let d = dir("guard");
+    let req = b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\n\r\ngateway 0266.7788.99aa up\r\n";
+    std::fs::write(
+        d.join("c.pcap"),
+        capture(&[(
+            [10, 0, 0, 1],
+            40000,
+            [10, 0, 0, 2],
+            80,
+            req.as_slice(),
+            resp.as_slice(),
+        )]),
+    )
+    .unwrap();
+    let server = Server::start(Reply::Fixed(
+        verdict(false, 0.9, "benign", "fine"),
+        Duration::ZERO,
+    ));
+    let r = json_of(&run(&d, Some(&server), &["c.pcap", "--json"]));
+    assert_eq!(server.requests().len(), 0, "nothing was sent");
+    assert_eq!(r["stats"]["withheld_leak_guard"], 1);
+    let v = &r["verdicts"][0];
+    assert_eq!(v["source"], "rules_leak_guard");
+    assert!(v["reason"].as_str().unwrap().contains("withheld"), "{v}");
+    let _ = std::fs::remove_dir_all(&d);
+}
