@@ -177,11 +177,17 @@ pub fn run(args: ClassifyCmdArgs) -> Result<u8> {
             if n == 0 {
                 break;
             }
-            if let Err(e) = pipe.feed(&buf[..n]) {
-                eprintln!("pcaplens: {}: {e}", path.display());
-                status = status.max(crate::exit::PARTIAL);
+            if pipe.feed(&buf[..n]).is_err() {
                 break;
             }
+        }
+        if let Some((e, any)) = pipe.end_file() {
+            eprintln!("pcaplens: {}: {e}", path.display());
+            status = status.max(if any {
+                crate::exit::PARTIAL
+            } else {
+                crate::exit::BAD_INPUT
+            });
         }
     }
     let (verdicts, stats) = pipe.finish();

@@ -341,6 +341,16 @@ impl Pipeline {
         r
     }
 
+    /// End of the current input file: its flows are dispatched. Returns a
+    /// capture error (a file cut short, or not a capture) and whether any
+    /// frame was read before it.
+    pub fn end_file(&mut self) -> Option<(pcaplens_core::CaptureError, bool)> {
+        let err = self.reader.finish().err();
+        let any = self.reader.frames() > 0;
+        self.end_input();
+        err.map(|e| (e, any))
+    }
+
     /// End of the current input: every flow is finished and dispatched.
     fn end_input(&mut self) {
         let _ = self.reader.finish();
