@@ -51,6 +51,7 @@
 pub mod analyzer;
 pub mod anomaly;
 pub mod capture;
+pub mod classify;
 pub mod decode;
 pub mod detect;
 pub mod ecs;
@@ -61,6 +62,7 @@ pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod options;
+pub mod reassembly;
 pub mod report;
 pub(crate) mod rng;
 pub mod sanitize;

@@ -183,6 +183,13 @@ pub struct LiveArgs {
     /// warning and capturing without its entries
     #[arg(long)]
     pub strict: bool,
+    /// Classify flows (reassembled payload, sanitized, judged by an LLM or,
+    /// with no endpoint configured, the rules); alerts at or above
+    /// --confidence-threshold go to --alerts as they arrive
+    #[arg(long)]
+    pub classify: bool,
+    #[command(flatten, next_help_heading = "Flow classification (--classify)")]
+    pub classify_opts: crate::classify_cmd::ClassifyArgs,
     #[command(flatten)]
     pub options: OptionArgs,
 }
@@ -799,6 +806,24 @@ fn analyse(
 ) -> Result<u8> {
     let stop = signals.stop;
     let mut engine = Engine::new(cfg)?.with_events().preallocated();
+    let mut classifier = match args.classify {
+        false => None,
+        true => {
+            let (opts, llm) = args
+                .classify_opts
+                .resolve(true)
+                .map_err(|e| anyhow::anyhow!("--classify: {e}"))?;
+            log!(
+                "pcaplens live: classifying flows with {}",
+                llm.as_ref()
+                    .map(|c| c.model().to_string())
+                    .unwrap_or_else(
+                        || "the rule-based classifier (no model endpoint configured)".into()
+                    )
+            );
+            Some(crate::classify_pipeline::Pipeline::new(opts, llm)?)
+        }
+    };
     let mut alerts = match &args.alerts {
         Some(p) => Some(open_alerts(p, false)?),
         None => None,
@@ -878,7 +903,14 @@ fn analyse(
                 if !b.is_empty() {
                     newest_ts = newest_ts.max(b.packet(b.len() - 1).ts);
                 }
-                let taken = analyse_batch(&b, &mut engine, &mut writer, packets, args.count);
+                let taken = analyse_batch(
+                    &b,
+                    &mut engine,
+                    &mut writer,
+                    &mut classifier,
+                    packets,
+                    args.count,
+                );
                 rx.recycle(b);
                 packets += taken?;
             }
@@ -897,12 +929,16 @@ fn analyse(
         if last_tick.elapsed() >= CLOCK_TICK {
             last_tick = Instant::now();
             if let Some(off) = clock_offset {
-                if !replaying || args.realtime {
-                    engine.handle_timeout(wall_nanos() + off);
+                let now = if !replaying || args.realtime {
+                    wall_nanos() + off
                 } else {
                     // A file replayed at full speed: its own time is the
                     // clock (scans retire, busy sources forget old probes).
-                    engine.handle_timeout(newest_ts);
+                    newest_ts
+                };
+                engine.handle_timeout(now);
+                if let Some(c) = &mut classifier {
+                    c.handle_timeout(now as f64 / 1e9);
                 }
             }
             if let Some(w) = &mut writer {
@@ -910,6 +946,10 @@ fn analyse(
             }
         }
         alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows, &sink)?;
+        if let Some(c) = &mut classifier {
+            let verdicts = c.take_verdicts();
+            alert_count += write_verdicts(&verdicts, &eve, &mut alerts)?;
+        }
         if let (Some(m), true) = (signals.monitor, args.monitor_interval > 0) {
             if last_metrics.elapsed() >= Duration::from_secs(args.monitor_interval) {
                 let secs = last_metrics.elapsed().as_secs_f64();
@@ -985,7 +1025,14 @@ fn analyse(
     while let Ok(msg) = rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
         match msg {
             Msg::Batch(b) => {
-                let taken = analyse_batch(&b, &mut engine, &mut writer, packets, args.count);
+                let taken = analyse_batch(
+                    &b,
+                    &mut engine,
+                    &mut writer,
+                    &mut classifier,
+                    packets,
+                    args.count,
+                );
                 rx.recycle(b);
                 packets += taken?;
             }
@@ -999,6 +1046,12 @@ fn analyse(
     }
     engine.close();
     alert_count += write_events(&mut engine, &mut eve, &mut alerts, args.eve_flows, &sink)?;
+    let mut classify_stats = None;
+    if let Some(c) = classifier.take() {
+        let (verdicts, stats) = c.finish();
+        alert_count += write_verdicts(&verdicts, &eve, &mut alerts)?;
+        classify_stats = Some(stats);
+    }
     if let Some(a) = &mut alerts {
         a.flush()?;
     }
@@ -1026,6 +1079,7 @@ fn analyse(
         },
         "kernel_received": counters.received.total,
         "source_error": source_error,
+        "classify": classify_stats,
     });
     let mut out = io::stdout().lock();
     if args.json {
@@ -1064,6 +1118,7 @@ fn analyse_batch(
     batch: &Batch,
     engine: &mut Engine,
     writer: &mut Option<RotatingPcap>,
+    classifier: &mut Option<crate::classify_pipeline::Pipeline>,
     before: u64,
     count: Option<u64>,
 ) -> Result<u64> {
@@ -1075,8 +1130,45 @@ fn analyse_batch(
             w.write(p.ts, p.link, p.orig_len, p.data)?;
         }
         engine.handle_packet(p.ts, p.link, p.orig_len, p.data);
+        if let Some(c) = classifier {
+            c.feed_packet(p.ts.max(0) as u64, p.link, p.orig_len, p.data);
+        }
     }
     Ok(n as u64)
+}
+
+/// Classification verdicts that are alerts, as lines in the alerts file.
+/// Returns the number of alerts.
+fn write_verdicts(
+    verdicts: &[crate::classify_pipeline::FlowVerdict],
+    eve: &LineWriter,
+    out: &mut Option<Box<dyn Write>>,
+) -> Result<u64> {
+    let mut n = 0;
+    for v in verdicts.iter().filter(|v| v.alert) {
+        n += 1;
+        log!(
+            "pcaplens live: classify: {} {} -> {} ({:.2}): {}",
+            v.category,
+            v.client,
+            v.server,
+            v.confidence,
+            v.reason
+        );
+        if let Some(o) = out.as_mut() {
+            writeln!(
+                o,
+                "{}",
+                crate::classify_pipeline::alert_line(v, eve.is_ecs())
+            )?;
+        }
+    }
+    if n > 0 {
+        if let Some(o) = out.as_mut() {
+            o.flush()?;
+        }
+    }
+    Ok(n)
 }
 
 /// Azure Monitor and the name of the capture (interface or file).

@@ -4,6 +4,8 @@
 mod analyze_cmd;
 mod ask_cmd;
 mod azure;
+mod classify_cmd;
+mod classify_pipeline;
 mod generate_cmd;
 mod human;
 mod input;
@@ -139,9 +141,12 @@ enum Command {
     /// Ask an LLM (Azure OpenAI or OpenAI-compatible) for the root cause; `--offline`: the rules only
     #[command(after_help = EXIT_CODES_HELP)]
     Ask(ask_cmd::AskArgs),
+    /// Classify flows: reassembled, sanitized payload judged by an LLM (or the rules offline)
+    #[command(after_help = EXIT_CODES_HELP)]
+    Classify(classify_cmd::ClassifyCmdArgs),
     /// Capture live with libpcap (or replay a file) and alert as findings are decided
     #[command(after_help = LIVE_HELP)]
-    Live(live_cmd::LiveArgs),
+    Live(Box<live_cmd::LiveArgs>),
     /// Write a synthetic test capture for a scenario (deterministic for a seed)
     #[command(after_help = EXIT_CODES_HELP)]
     Generate(generate_cmd::GenerateArgs),
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Ask(args) => ask_cmd::run(args),
+        Command::Classify(args) => classify_cmd::run(args),
         Command::Live(args) => live_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Config(args) => options_args::run_config(args),

@@ -5,6 +5,7 @@ mod anomaly;
 mod azure_monitor;
 mod azure_table;
 mod chunking;
+mod classify;
 mod cli;
 mod conformance;
 mod conformance_app;

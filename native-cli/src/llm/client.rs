@@ -69,13 +69,35 @@ pub async fn chat(
     on_delta: &mut dyn FnMut(&str),
 ) -> Result<Answer> {
     install_crypto_provider();
-    let client = reqwest::Client::builder()
+    let client = http_client(cfg)?;
+    chat_with(&client, cfg, system, user, None, on_delta).await
+}
+
+/// The HTTP client for [`chat_with`] (one per worker: connections are reused).
+pub fn http_client(cfg: &LlmConfig) -> Result<reqwest::Client> {
+    install_crypto_provider();
+    reqwest::Client::builder()
         .connect_timeout(cfg.connect_timeout)
         .read_timeout(cfg.read_timeout)
         .build()
-        .context("building the HTTP client")?;
+        .context("building the HTTP client")
+}
+
+/// [`chat`] on a given client, with an optional `response_format` (structured
+/// output: a JSON schema the answer must follow).
+pub async fn chat_with(
+    client: &reqwest::Client,
+    cfg: &LlmConfig,
+    system: &str,
+    user: &str,
+    response_format: Option<&Value>,
+    on_delta: &mut dyn FnMut(&str),
+) -> Result<Answer> {
     let url = cfg.url();
-    let body = request_body(cfg, system, user);
+    let mut body = request_body(cfg, system, user);
+    if let Some(rf) = response_format {
+        body["response_format"] = rf.clone();
+    }
     let mut attempt = 0u32;
     loop {
         attempt += 1;
