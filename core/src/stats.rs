@@ -56,6 +56,8 @@ pub struct PacketStats {
     pub malformed: u64,
     pub snapped: u64,
     pub fragments: u64,
+    /// IP reassembly counters (`summary.ip_reassembly`).
+    pub reassembly: crate::report::IpReassembly,
     /// Frames and bytes per distinct protocol path; the protocol hierarchy
     /// is summed from them when the report is built.
     paths: Vec<PathCount>,
@@ -232,6 +234,7 @@ impl PacketStats {
         }
         if pkt.ip.iter().any(|l| l.fragment.is_some()) {
             self.fragments += 1;
+            self.count_reassembly(pkt);
         }
         if !pkt.protocols.is_empty() {
             let slot = pkt.protocols.fingerprint() as usize % PATH_CACHE;
@@ -243,6 +246,28 @@ impl PacketStats {
             p.frames += 1;
             p.bytes += wire_len as u64;
         }
+    }
+
+    /// What reassembly did on a frame with a fragment.
+    #[inline(never)]
+    fn count_reassembly(&mut self, pkt: &Packet<'_>) {
+        let r = &mut self.reassembly;
+        if pkt.ip.iter().any(|l| {
+            l.fragment
+                .is_some_and(|f| f.reassembly != crate::decode::Reassembly::NotQueued)
+        }) {
+            r.fragments_queued += 1;
+        }
+        let n = &pkt.defrag;
+        if n.reassembled_fragments > 0 {
+            r.datagrams_reassembled += 1;
+            r.fragments_reassembled += n.reassembled_fragments as u64;
+        }
+        r.overlapping_fragments += n.overlapping as u64;
+        r.conflicting_fragments += n.conflicting as u64;
+        r.datagrams_timed_out += n.timed_out as u64;
+        r.datagrams_evicted += n.evicted as u64;
+        r.fragments_dropped += n.dropped_fragments as u64;
     }
 
     /// Count a frame of another link type than the last frame's.
