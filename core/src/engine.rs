@@ -235,7 +235,9 @@ impl Engine {
         let mut packet = decode::Packet::default();
         decode::decode_into(&mut packet, record.link_type, record.data);
         if packet.has_fragment() {
-            whole = self.defrag.on_packet(&mut packet, record.data, record.ts_nanos);
+            whole = self
+                .defrag
+                .on_packet(&mut packet, record.data, record.ts_nanos);
             if let Some(w) = &whole {
                 decode::apply_reassembled(&mut packet, w);
             }
@@ -483,7 +485,11 @@ impl Pipeline {
         packet: &decode::Packet<'_>,
         flow: Option<&FlowCtx>,
     ) {
-        self.packet_stats.on_packet(record, packet);
+        // A version negotiation is QUIC only on a QUIC conversation, which
+        // the decoder cannot know: its protocol path gets `quic` here.
+        let quic_flow = packet.app.is_none()
+            && flow.is_some_and(|f| f.flow.service == Some(decode::AppProto::Quic));
+        self.packet_stats.on_packet(record, packet, quic_flow);
         if self.cfg.detect_enabled {
             self.detectors.on_packet(&PacketCtx {
                 record,

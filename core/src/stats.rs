@@ -203,7 +203,9 @@ impl Timeline {
 }
 
 impl PacketStats {
-    pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>) {
+    /// Count a frame; `quic_flow`: it is on a conversation seen as QUIC and
+    /// has no application protocol of its own.
+    pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>, quic_flow: bool) {
         let (link_type, ts, wire_len) = (rec.link_type, rec.ts_nanos, rec.orig_len);
         let cap_len = rec.data.len() as u32;
         self.packets += 1;
@@ -237,15 +239,36 @@ impl PacketStats {
             self.count_reassembly(pkt);
         }
         if !pkt.protocols.is_empty() {
-            let slot = pkt.protocols.fingerprint() as usize % PATH_CACHE;
+            let relabelled = if quic_flow {
+                Self::quic_version_negotiation_path(pkt)
+            } else {
+                None
+            };
+            let path = relabelled.as_ref().unwrap_or(&pkt.protocols);
+            let slot = path.fingerprint() as usize % PATH_CACHE;
             let i = match (self.path_cache[slot] as usize).checked_sub(1) {
-                Some(i) if self.paths[i].names == pkt.protocols => i,
-                _ => self.path_of(&pkt.protocols, slot),
+                Some(i) if self.paths[i].names == *path => i,
+                _ => self.path_of(path, slot),
             };
             let p = &mut self.paths[i];
             p.frames += 1;
             p.bytes += wire_len as u64;
         }
+    }
+
+    /// The protocol path of a frame on a QUIC conversation with no
+    /// application protocol of its own: a version negotiation's gets `quic`.
+    #[inline(never)]
+    fn quic_version_negotiation_path(pkt: &Packet<'_>) -> Option<Protocols> {
+        let Some(crate::decode::Transport::Udp(u)) = pkt.inner().map(|l| l.transport) else {
+            return None;
+        };
+        if !crate::decode::app::looks_like_version_negotiation(u.payload) {
+            return None;
+        }
+        let mut quic = pkt.protocols;
+        quic.push_app(crate::decode::AppProto::Quic);
+        Some(quic)
     }
 
     /// What reassembly did on a frame with a fragment.

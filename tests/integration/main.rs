@@ -10,6 +10,7 @@ mod conformance;
 mod conformance_app;
 mod conformance_tcp;
 mod corpus_manifest;
+mod defrag;
 mod ecs;
 mod engine;
 mod eve;

@@ -283,6 +283,11 @@ impl Protocols {
         }
     }
 
+    /// Add an application protocol's name (when there is room).
+    pub(crate) fn push_app(&mut self, a: AppProto) {
+        self.push(app_protocol_id(a));
+    }
+
     /// Drop the names after the last IP layer's (its transport and what that carried).
     fn truncate_after_last_ip(&mut self) {
         if let Some(i) = self.ids[..self.len()]

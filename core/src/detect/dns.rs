@@ -539,7 +539,8 @@ impl DnsDetector {
                 if inner
                     .fragment
                     .is_some_and(|f| f.reassembly == Reassembly::NotQueued)
-                    && ctx.record.data.len() >= inner.offset.saturating_add(inner.total_len as usize)
+                    && ctx.record.data.len()
+                        >= inner.offset.saturating_add(inner.total_len as usize)
                 {
                     return;
                 }

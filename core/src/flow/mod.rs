@@ -826,9 +826,9 @@ impl FlowTable {
                         .fragment
                         .is_none_or(|f| f.reassembly == Reassembly::Completed)
                         .then_some(
-                        t.payload_len
-                            .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
-                    ),
+                            t.payload_len
+                                .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
+                        ),
                     wscale: window_scale(t),
                     ts,
                     frame,
