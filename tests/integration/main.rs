@@ -12,6 +12,7 @@ mod conformance_tcp;
 mod corpus_manifest;
 mod defrag;
 mod ecs;
+mod encapsulation;
 mod engine;
 mod eve;
 mod findings;

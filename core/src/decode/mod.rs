@@ -218,7 +218,7 @@ protocol_names! {
     VRRP = "vrrp", SCTP = "sctp", DNS = "dns", MDNS = "mdns", LLMNR = "llmnr",
     HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
     DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
-    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns",
+    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns", NSH = "nsh",
 }
 
 /// The protocol-path id of an application protocol (its name).
@@ -511,7 +511,7 @@ fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
             let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
             if [src_port, dst_port]
                 .iter()
-                .any(|p| matches!(p, 4789 | 2152 | 3544 | 6081))
+                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 6081 | 6635))
             {
                 // A tunnel the general path may follow.
                 return false;
@@ -1101,7 +1101,7 @@ mod tests {
             v6: bool,
             tcp: bool,
             ports in (
-                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 2152, 3544, 6081, 5353, 22]),
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 6081, 6635, 5353, 22]),
                 proptest::prelude::any::<u16>(),
             ),
             payload in proptest::sample::select(vec![
