@@ -17,6 +17,7 @@ mod engine;
 mod eve;
 mod findings;
 mod fixtures;
+mod hostile;
 mod live_files;
 mod llm;
 mod options;
