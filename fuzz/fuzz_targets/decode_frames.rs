@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 use pcaplens_core::decode::{self, defrag::Defrag, Packet};
 
-const LINKS: [u32; 16] = [1, 0, 101, 228, 229, 113, 276, 9, 105, 127, 192, 239, 12, 14, 108, 147];
+const LINKS: [u32; 16] = [
+    1, 0, 101, 228, 229, 113, 276, 9, 105, 127, 192, 239, 12, 14, 108, 147,
+];
 
 fuzz_target!(|data: &[u8]| {
     let mut defrag = Defrag::default();

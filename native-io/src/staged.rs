@@ -36,9 +36,10 @@ pub struct ChunkStorage {
     /// own buffer, which the next chunk reuses) and metadata blocks: copied,
     /// one box each, so their addresses never move.
     spill: Vec<Box<[u8]>>,
-    /// Datagrams completed by IP reassembly in this chunk (their packets'
-    /// transports point into them), one box each.
-    reassembled: Vec<Box<decode::defrag::Reassembled>>,
+    /// Datagrams completed by IP reassembly in this chunk: their packets'
+    /// transports point into each one's heap buffer, which stays put when
+    /// this vector grows.
+    reassembled: Vec<decode::defrag::Reassembled>,
 }
 
 impl ChunkStorage {
@@ -122,16 +123,17 @@ impl DecodedChunk {
                 decode::decode_into(packet, record.link_type, record.data);
                 if packet.has_fragment() {
                     if let Some(whole) = defrag.on_packet(packet, record.data, record.ts_nanos) {
-                        // Kept with the chunk, boxed like a copied record
-                        // (SAFETY as for the transmutes: the box moves
-                        // unchanged into the `DecodedChunk`).
-                        reassembled.push(Box::new(whole));
+                        // Kept with the chunk (SAFETY as for the transmutes:
+                        // the packet keeps slices of the datagram's heap
+                        // buffer, which moves unchanged into the
+                        // `DecodedChunk` and is never written).
+                        reassembled.push(whole);
                         if let Some(whole) = reassembled.last() {
                             decode::apply_reassembled(packet, unsafe {
                                 std::mem::transmute::<
                                     &decode::defrag::Reassembled,
                                     &'static decode::defrag::Reassembled,
-                                >(&**whole)
+                                >(whole)
                             });
                         }
                     }

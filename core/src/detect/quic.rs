@@ -243,10 +243,8 @@ impl QuicDetector {
             return;
         };
         // A quoted version negotiation is QUIC only on a conversation seen as QUIC.
-        if !quic_by_bytes(p)
-            && !(looks_like_version_negotiation(p)
-                && quoted_key(quoted).is_some_and(|k| self.quic_keys.contains_key(&k)))
-        {
+        let on_quic = || quoted_key(quoted).is_some_and(|k| self.quic_keys.contains_key(&k));
+        if !(quic_by_bytes(p) || looks_like_version_negotiation(p) && on_quic()) {
             return;
         }
         let mut vn = false;
