@@ -57,8 +57,17 @@ def dns_response(tid, qname, rcode, size):
     return hdr + q + answers
 
 
-def udp(sport, dport, payload):
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+def udp(sport, dport, payload, src=None, dst=None):
+    """A UDP datagram; with addresses, its checksum (over the pseudo-header)."""
+    u = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    if src is None:
+        return u
+    if len(src) == 4:
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, len(u))
+    else:
+        pseudo = src + dst + struct.pack("!IxxxB", len(u), 17)
+    ck = csum(pseudo + u) or 0xFFFF
+    return u[:6] + struct.pack("!H", ck) + u[8:]
 
 
 def ipv4(src, dst, proto, ident, off, more, payload):
@@ -109,14 +118,14 @@ def main(out):
     case = [0]
 
     def query(v6, tid, qname, sport):
-        msg = udp(sport, 53, dns_query(tid, qname))
+        msg = udp(sport, 53, dns_query(tid, qname), *((C6, S6) if v6 else (C4, S4)))
         if v6:
             p.add(eth(True, ipv6(C6, S6, 17, msg)))
         else:
             p.add(eth(False, ipv4(C4, S4, 17, 0x100 + tid, 0, False, msg)))
 
     def v4_frags(tid, qname, sport, rcode=3, size=2600, fsize=1200):
-        body = udp(53, sport, dns_response(tid, qname, rcode, size))
+        body = udp(53, sport, dns_response(tid, qname, rcode, size), S4, C4)
         pieces = split(body, fsize)
         return [(off, data, i + 1 < len(pieces)) for i, (off, data) in enumerate(pieces)]
 
@@ -171,7 +180,7 @@ def main(out):
 
     def v6_case(tid, qname, sport, order, dest_opts=False):
         query(True, tid, qname, sport)
-        body = udp(53, sport, dns_response(tid, qname, 3, 2600))
+        body = udp(53, sport, dns_response(tid, qname, 3, 2600), S6, C6)
         nxt = 17
         if dest_opts:
             body = struct.pack("!BB", 17, 0) + b"\x01\x04\0\0\0\0" + body

@@ -720,16 +720,39 @@ impl<'f> Frame<'f> {
         }
         if pos > len {
             self.failed_closed = true;
+        } else {
+            // What follows the ARP body (padding, or bytes an ARP header with
+            // bogus sizes did not cover) is unknown payload (fuzz: sanitize):
+            // kept and scrubbed, or zeroed (never cut: the frame keeps its length).
+            if self.policy == PayloadPolicy::Keep {
+                self.policy(pos..len);
+            } else if self.orig[pos..len].iter().any(|&b| b != 0) {
+                self.out[pos..len].fill(0);
+                self.c.bytes_redacted += (len - pos) as u64;
+            }
         }
     }
 
-    /// An Ethernet header right before an inner IP layer (VXLAN, TEB over GRE).
+    /// An Ethernet header right before an inner IP layer (VXLAN, TEB over
+    /// GRE, ERSPAN), with up to four VLAN tags between its MACs and the IP
+    /// ethertype (the MACs are then 4 bytes further back per tag).
     fn inner_ethernet(&mut self, from: usize, ip_at: usize) {
         if ip_at >= from + 14 && ip_at <= self.len() {
             let et = [self.orig[ip_at - 2], self.orig[ip_at - 1]];
             if et == [0x08, 0x00] || et == [0x86, 0xdd] {
-                self.mac(ip_at - 14);
-                self.mac(ip_at - 8);
+                let mut tags = 0;
+                while tags < 4 && ip_at >= from + 14 + 4 * (tags + 1) {
+                    let t = ip_at - 6 - 4 * tags;
+                    if !matches!(
+                        [self.orig[t], self.orig[t + 1]],
+                        [0x81, 0x00] | [0x88, 0xa8] | [0x91, 0x00]
+                    ) {
+                        break;
+                    }
+                    tags += 1;
+                }
+                self.mac(ip_at - 14 - 4 * tags);
+                self.mac(ip_at - 8 - 4 * tags);
             }
         }
     }
