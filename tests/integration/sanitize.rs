@@ -534,3 +534,54 @@ fn arp_with_bogus_sizes_does_not_leak_the_mac_after_it() {
         );
     }
 }
+
+/// Found by the `sanitize` fuzz target: a malformed TCP option (its length
+/// running past the header) held an original MAC, and options were kept
+/// verbatim. Options the analysis reads stay; other options' bodies and a
+/// malformed tail are zeroed (the checksum still verifies).
+#[test]
+fn tcp_option_bodies_do_not_carry_identifiers_through() {
+    let mac = [0xaa, 0x34, 0x18, 0xbc, 0x08, 0x01];
+    let mut frame = vec![0x02, 0, 0, 0, 0, 0x01];
+    frame.extend_from_slice(&mac);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    // IPv4 + TCP with 24 bytes of options: MSS, an unknown option (kind 253)
+    // holding the MAC, NOP, then a malformed option (kind 88, length 31).
+    let mut opts = vec![2, 4, 5, 0xb4, 253, 8];
+    opts.extend_from_slice(&mac);
+    opts.push(1);
+    opts.extend_from_slice(&[88, 31]);
+    opts.extend_from_slice(&mac);
+    opts.resize(24, 0);
+    let tcp_len = 20 + opts.len();
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0, 10, 1, 30, 117, 17, 167, 193, 62]);
+    let mut tcp = vec![0xd8, 0x30, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0];
+    tcp.push(((tcp_len / 4) as u8) << 4);
+    tcp.extend_from_slice(&[0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    tcp.extend_from_slice(&opts);
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&tcp);
+    let mut pcap = Vec::new();
+    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&1u32.to_le_bytes());
+    pcap.extend_from_slice(&[0; 8]);
+    pcap.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    pcap.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    pcap.extend_from_slice(&frame);
+    let (out, _, ps) = sanitize_bytes(&pcap, cfg(PayloadPolicy::Redact)).unwrap();
+    assert_eq!(out.len(), pcap.len());
+    let audit = audit_bytes(&out, ps.originals());
+    assert!(audit.passed, "{:?}", audit.examples);
+    assert!(!out.windows(6).any(|w| w == mac), "the MAC is left");
+    // The MSS option is kept, and the analysis reads it the same.
+    let opts_at = pcap.len() - 24;
+    assert_eq!(out[opts_at..opts_at + 4], [2, 4, 5, 0xb4]);
+    let a = analyze_bytes(&pcap, AnalyzerConfig::default()).unwrap();
+    let b = analyze_bytes(&out, AnalyzerConfig::default()).unwrap();
+    assert_eq!(a.summary.packets, b.summary.packets);
+    assert_eq!(a.summary.malformed_frames, b.summary.malformed_frames);
+}

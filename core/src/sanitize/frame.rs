@@ -264,6 +264,9 @@ impl<'f> Frame<'f> {
                         (l4, (l4 + t.header_len as usize).min(ip_end))
                     };
                     self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
+                    if self.policy != PayloadPolicy::Keep {
+                        self.tcp_options(l4 + 20, p0.min(ip_end));
+                    }
                     let p_end = p0 + t.payload.len();
                     if innermost {
                         app::tcp(self, t, p0..p_end, layer);
@@ -730,6 +733,38 @@ impl<'f> Frame<'f> {
                 self.out[pos..len].fill(0);
                 self.c.bytes_redacted += (len - pos) as u64;
             }
+        }
+    }
+
+    /// TCP options (`at..end`): the ones the analysis reads (MSS, window
+    /// scale, SACK, timestamps) and padding stay; the body of any other
+    /// (Fast Open cookies, MPTCP keys, vendor options) and bytes past a
+    /// malformed option are unknown payload, zeroed (fuzz: sanitize found an
+    /// original MAC kept in a malformed option). The checksum fix-up covers them.
+    fn tcp_options(&mut self, mut at: usize, end: usize) {
+        let end = end.min(self.len());
+        while at < end {
+            let kind = self.orig[at];
+            if kind == 0 {
+                // End of options: what follows is padding.
+                if self.orig[at..end].iter().any(|&b| b != 0) {
+                    self.redact(at + 1..end);
+                }
+                return;
+            }
+            if kind == 1 {
+                at += 1;
+                continue;
+            }
+            let len = self.orig.get(at + 1).map_or(0, |&l| l as usize);
+            if len < 2 || at + len > end {
+                self.redact(at..end);
+                return;
+            }
+            if !matches!(kind, 2 | 3 | 4 | 5 | 8) {
+                self.redact(at + 2..at + len);
+            }
+            at += len;
         }
     }
 
