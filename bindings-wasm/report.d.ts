@@ -237,6 +237,8 @@ export interface Summary {
   malformed_frames: number;
   snaplen_truncated_frames: number;
   ip_fragments: number;
+  /** IP fragment reassembly; present only when a fragment was queued. */
+  ip_reassembly?: IpReassembly;
   protocol_hierarchy: ProtocolNode[];
   flows: FlowTotals;
   conversations: Record<string, number>;
@@ -359,3 +361,15 @@ export interface Failures {
 }
 
 export type FailureClass = { [kind: string]: Counted | unknown };
+
+export interface IpReassembly {
+  fragments_queued: number;
+  datagrams_reassembled: number;
+  fragments_reassembled: number;
+  overlapping_fragments: number;
+  conflicting_fragments: number;
+  datagrams_timed_out: number;
+  datagrams_evicted: number;
+  fragments_dropped: number;
+  fragments_incomplete: number;
+}

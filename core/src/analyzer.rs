@@ -10,7 +10,7 @@
 
 use crate::anomaly::FeatureMatrix;
 use crate::capture::{Event, Reader, Record};
-use crate::decode;
+use crate::decode::{self, defrag::Defrag};
 use crate::detect::FlowCtx;
 use crate::engine::{Accounting, Capture, Engine};
 use crate::error::{CaptureError, ConfigError, ErrorInfo};
@@ -62,6 +62,8 @@ pub struct FrameSource {
     bytes_fed: u64,
     error: Option<ErrorInfo>,
     accounting: Option<Accounting>,
+    /// IP fragment reassembly: this stage decodes the frames.
+    defrag: Defrag,
 }
 
 /// Where a [`FrameSource`] ended: what the report needs from the first stage.
@@ -87,6 +89,7 @@ impl FrameSource {
             bytes_fed: 0,
             error: None,
             accounting: Some(Accounting::new(cfg)),
+            defrag: Defrag::default(),
         }
     }
 
@@ -105,10 +108,17 @@ impl FrameSource {
         chunk: &[u8],
         sink: &mut dyn FnMut(SourceItem<'_, '_>),
     ) -> Result<(), CaptureError> {
-        self.push_accounting(chunk, |ev, acc| match ev {
+        self.push_accounting(chunk, |ev, acc, defrag| match ev {
             Event::Record(record) => {
+                let whole;
                 let mut packet = decode::Packet::default();
                 decode::decode_into(&mut packet, record.link_type, record.data);
+                if packet.has_fragment() {
+                    whole = defrag.on_packet(&mut packet, record.data, record.ts_nanos);
+                    if let Some(w) = &whole {
+                        decode::apply_reassembled(&mut packet, w);
+                    }
+                }
                 let Some(acc) = acc else {
                     sink(SourceItem::Packet {
                         record,
@@ -132,27 +142,30 @@ impl FrameSource {
     }
 
     /// The container events of the next chunk, for a sink that decodes each
-    /// record into storage of its own ([`decode::decode_into`]) and accounts
-    /// it with [`Accounting::on_packet`] and [`Accounting::ended_batch`] (when
-    /// this stage does the flow accounting).
+    /// record into storage of its own ([`decode::decode_into`]), hands a
+    /// frame with a fragment to the stage's [`Defrag`] (then
+    /// [`decode::apply_reassembled`] when it completes a datagram), and
+    /// accounts it with [`Accounting::on_packet`] and
+    /// [`Accounting::ended_batch`] (when this stage does the flow accounting).
     // Generic rather than `dyn`: the sink is inlined into the reader's loop,
     // so a record goes from the container straight to where it is kept.
     pub fn push_accounting(
         &mut self,
         chunk: &[u8],
-        mut sink: impl FnMut(&Event<'_>, Option<&mut Accounting>),
+        mut sink: impl FnMut(&Event<'_>, Option<&mut Accounting>, &mut Defrag),
     ) -> Result<(), CaptureError> {
         let FrameSource {
             reader,
             bytes_fed,
             error,
             accounting,
+            defrag,
         } = self;
         *bytes_fed += chunk.len() as u64;
         if error.is_some() {
             return reader.push(&[], &mut |_| {});
         }
-        let result = reader.push(chunk, &mut |ev| sink(&ev, accounting.as_mut()));
+        let result = reader.push(chunk, &mut |ev| sink(&ev, accounting.as_mut(), defrag));
         if let Err(e) = &result {
             *error = Some(ErrorInfo::new(e, reader.frames() + 1));
         }

@@ -155,6 +155,8 @@ pub struct Engine {
     events_enabled: bool,
     /// [`Engine::close`] ran (a packet after it opens the input again).
     closed: bool,
+    /// IP fragment reassembly of the frames this engine decodes itself.
+    defrag: decode::defrag::Defrag,
 }
 
 impl Engine {
@@ -175,6 +177,7 @@ impl Engine {
             events: VecDeque::new(),
             events_enabled: false,
             closed: false,
+            defrag: Default::default(),
         })
     }
 
@@ -228,8 +231,17 @@ impl Engine {
     pub(crate) fn handle_record(&mut self, record: &Record<'_>) {
         self.closed = false;
         // Filled in place: a ~600-byte packet is not moved around.
+        let whole;
         let mut packet = decode::Packet::default();
         decode::decode_into(&mut packet, record.link_type, record.data);
+        if packet.has_fragment() {
+            whole = self
+                .defrag
+                .on_packet(&mut packet, record.data, record.ts_nanos);
+            if let Some(w) = &whole {
+                decode::apply_reassembled(&mut packet, w);
+            }
+        }
         let acc = self
             .accounting
             .get_or_insert_with(|| Accounting::new(&self.pipe.cfg));
@@ -474,7 +486,11 @@ impl Pipeline {
         packet: &decode::Packet<'_>,
         flow: Option<&FlowCtx>,
     ) {
-        self.packet_stats.on_packet(record, packet);
+        // A version negotiation is QUIC only on a QUIC conversation, which
+        // the decoder cannot know: its protocol path gets `quic` here.
+        let quic_flow = packet.app.is_none()
+            && flow.is_some_and(|f| f.flow.service == Some(decode::AppProto::Quic));
+        self.packet_stats.on_packet(record, packet, quic_flow);
         if self.cfg.detect_enabled {
             self.detectors.on_packet(&PacketCtx {
                 record,
@@ -521,6 +537,13 @@ impl Pipeline {
             malformed_frames: s.malformed,
             snaplen_truncated_frames: s.snapped,
             ip_fragments: s.fragments,
+            ip_reassembly: {
+                let mut r = s.reassembly.clone();
+                r.fragments_incomplete = r
+                    .fragments_queued
+                    .saturating_sub(r.fragments_reassembled + r.fragments_dropped);
+                r
+            },
             protocol_hierarchy: s.protocol_hierarchy(),
             flows: flow_totals,
             conversations: table

@@ -88,6 +88,9 @@ pub struct Summary {
     pub snaplen_truncated_frames: u64,
     /// IPv4/IPv6 fragments (any fragment, first or not).
     pub ip_fragments: u64,
+    /// What IP fragment reassembly did (absent when no fragment was queued).
+    #[serde(default, skip_serializing_if = "IpReassembly::is_empty")]
+    pub ip_reassembly: IpReassembly,
     /// Protocol hierarchy like `tshark -z io,phs`, flattened depth-first.
     pub protocol_hierarchy: Vec<ProtocolNode>,
     pub flows: FlowTotals,
@@ -104,6 +107,34 @@ pub struct Summary {
     pub top_talkers: Vec<Talker>,
     /// Flows by total bytes, descending (ties: creation order).
     pub top_conversations: Vec<ConversationSummary>,
+}
+
+/// IP fragment reassembly (tshark's `ip.defragment`/`ipv6.defragment`): see
+/// `decode::defrag`. Every field sums over pieces of a capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpReassembly {
+    /// Fragments queued for reassembly (their IP payload all captured).
+    pub fragments_queued: u64,
+    /// Datagrams completed, and the fragments they were made of.
+    pub datagrams_reassembled: u64,
+    pub fragments_reassembled: u64,
+    /// Fragments of completed datagrams that overlapped bytes already placed
+    /// (the earlier bytes win, as in tshark), and those whose bytes differed.
+    pub overlapping_fragments: u64,
+    pub conflicting_fragments: u64,
+    /// Incomplete datagrams dropped: not completed within the timeout, or
+    /// evicted by a memory cap; and the fragments they held.
+    pub datagrams_timed_out: u64,
+    pub datagrams_evicted: u64,
+    pub fragments_dropped: u64,
+    /// Fragments still waiting at the end of the input (never completed).
+    pub fragments_incomplete: u64,
+}
+
+impl IpReassembly {
+    pub fn is_empty(&self) -> bool {
+        *self == IpReassembly::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -57,6 +57,8 @@ pub struct PacketStats {
     pub malformed: u64,
     pub snapped: u64,
     pub fragments: u64,
+    /// IP reassembly counters (`summary.ip_reassembly`).
+    pub reassembly: crate::report::IpReassembly,
     /// Frames and bytes per distinct protocol path; the protocol hierarchy
     /// is summed from them when the report is built.
     paths: Vec<PathCount>,
@@ -202,7 +204,9 @@ impl Timeline {
 }
 
 impl PacketStats {
-    pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>) {
+    /// Count a frame; `quic_flow`: it is on a conversation seen as QUIC and
+    /// has no application protocol of its own.
+    pub fn on_packet(&mut self, rec: &Record<'_>, pkt: &Packet<'_>, quic_flow: bool) {
         let (link_type, ts, wire_len) = (rec.link_type, rec.ts_nanos, rec.orig_len);
         let cap_len = rec.data.len() as u32;
         self.packets += 1;
@@ -233,17 +237,61 @@ impl PacketStats {
         }
         if pkt.ip.iter().any(|l| l.fragment.is_some()) {
             self.fragments += 1;
+            self.count_reassembly(pkt);
         }
         if !pkt.protocols.is_empty() {
-            let slot = pkt.protocols.fingerprint() as usize % PATH_CACHE;
+            let relabelled = if quic_flow {
+                Self::quic_version_negotiation_path(pkt)
+            } else {
+                None
+            };
+            let path = relabelled.as_ref().unwrap_or(&pkt.protocols);
+            let slot = path.fingerprint() as usize % PATH_CACHE;
             let i = match (self.path_cache[slot] as usize).checked_sub(1) {
-                Some(i) if self.paths[i].names == pkt.protocols => i,
-                _ => self.path_of(&pkt.protocols, slot),
+                Some(i) if self.paths[i].names == *path => i,
+                _ => self.path_of(path, slot),
             };
             let p = &mut self.paths[i];
             p.frames += 1;
             p.bytes += wire_len as u64;
         }
+    }
+
+    /// The protocol path of a frame on a QUIC conversation with no
+    /// application protocol of its own: a version negotiation's gets `quic`.
+    #[inline(never)]
+    fn quic_version_negotiation_path(pkt: &Packet<'_>) -> Option<Protocols> {
+        let Some(crate::decode::Transport::Udp(u)) = pkt.inner().map(|l| l.transport) else {
+            return None;
+        };
+        if !crate::decode::app::looks_like_version_negotiation(u.payload) {
+            return None;
+        }
+        let mut quic = pkt.protocols;
+        quic.push_app(crate::decode::AppProto::Quic);
+        Some(quic)
+    }
+
+    /// What reassembly did on a frame with a fragment.
+    #[inline(never)]
+    fn count_reassembly(&mut self, pkt: &Packet<'_>) {
+        let r = &mut self.reassembly;
+        if pkt.ip.iter().any(|l| {
+            l.fragment
+                .is_some_and(|f| f.reassembly != crate::decode::Reassembly::NotQueued)
+        }) {
+            r.fragments_queued += 1;
+        }
+        let n = &pkt.defrag;
+        if n.reassembled_fragments > 0 {
+            r.datagrams_reassembled += 1;
+            r.fragments_reassembled += n.reassembled_fragments as u64;
+        }
+        r.overlapping_fragments += n.overlapping as u64;
+        r.conflicting_fragments += n.conflicting as u64;
+        r.datagrams_timed_out += n.timed_out as u64;
+        r.datagrams_evicted += n.evicted as u64;
+        r.fragments_dropped += n.dropped_fragments as u64;
     }
 
     /// Count a frame of another link type than the last frame's.

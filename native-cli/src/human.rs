@@ -122,7 +122,19 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
         ));
     }
     if s.ip_fragments > 0 {
-        notes.push(format!("{} IP fragments", s.ip_fragments));
+        let r = &s.ip_reassembly;
+        if r.datagrams_reassembled > 0 {
+            notes.push(format!(
+                "{} IP fragments ({} datagrams reassembled)",
+                s.ip_fragments, r.datagrams_reassembled
+            ));
+        } else {
+            notes.push(format!("{} IP fragments", s.ip_fragments));
+        }
+        let incomplete = r.fragments_incomplete + r.fragments_dropped;
+        if incomplete > 0 {
+            notes.push(format!("{incomplete} fragments never completed a datagram"));
+        }
     }
     if !notes.is_empty() {
         writeln!(out, "{:<14}{}", "notes", st.warn(&notes.join("; ")))?;

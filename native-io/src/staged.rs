@@ -36,6 +36,10 @@ pub struct ChunkStorage {
     /// own buffer, which the next chunk reuses) and metadata blocks: copied,
     /// one box each, so their addresses never move.
     spill: Vec<Box<[u8]>>,
+    /// Datagrams completed by IP reassembly in this chunk: their packets'
+    /// transports point into each one's heap buffer, which stays put when
+    /// this vector grows.
+    reassembled: Vec<decode::defrag::Reassembled>,
 }
 
 impl ChunkStorage {
@@ -48,6 +52,7 @@ impl ChunkStorage {
             ended: Vec::new(),
             metas: Vec::new(),
             spill: Vec::new(),
+            reassembled: Vec::new(),
         }
     }
 }
@@ -72,12 +77,14 @@ impl DecodedChunk {
             mut ended,
             mut metas,
             mut spill,
+            mut reassembled,
         } = storage;
         records.clear();
         flows.clear();
         ended.clear();
         metas.clear();
         spill.clear();
+        reassembled.clear();
         let chunk = &buf[..len];
         let inside = |s: &[u8]| {
             let (start, end) = (
@@ -95,7 +102,7 @@ impl DecodedChunk {
         // which lends the views only for the length of a borrow of itself
         // (`for_each`) and clears `records` and `metas` before the storage is
         // reused. Stale packet slots past `records.len()` are never read.
-        let result = source.push_accounting(chunk, |ev, acc| match ev {
+        let result = source.push_accounting(chunk, |ev, acc, defrag| match ev {
             Event::Record(record) => {
                 let record = if inside(record.raw) && inside(record.data) {
                     *record
@@ -114,6 +121,23 @@ impl DecodedChunk {
                 }
                 let (record, packet) = (&records[i], &mut packets[i]);
                 decode::decode_into(packet, record.link_type, record.data);
+                if packet.has_fragment() {
+                    if let Some(whole) = defrag.on_packet(packet, record.data, record.ts_nanos) {
+                        // Kept with the chunk (SAFETY as for the transmutes:
+                        // the packet keeps slices of the datagram's heap
+                        // buffer, which moves unchanged into the
+                        // `DecodedChunk` and is never written).
+                        reassembled.push(whole);
+                        if let Some(whole) = reassembled.last() {
+                            decode::apply_reassembled(packet, unsafe {
+                                std::mem::transmute::<
+                                    &decode::defrag::Reassembled,
+                                    &'static decode::defrag::Reassembled,
+                                >(whole)
+                            });
+                        }
+                    }
+                }
                 if let Some(acc) = acc {
                     flows.push(acc.on_packet(record, packet));
                     if let Some(batch) = acc.ended_batch() {
@@ -157,6 +181,7 @@ impl DecodedChunk {
                 ended,
                 metas,
                 spill,
+                reassembled,
             },
             input_len: len,
             error: result.err(),
@@ -228,6 +253,7 @@ impl DecodedChunk {
         storage.ended.clear();
         storage.metas.clear();
         storage.spill.clear();
+        storage.reassembled.clear();
         storage
     }
 }

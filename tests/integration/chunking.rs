@@ -87,3 +87,20 @@ fn corpus_gives_identical_reports_for_any_chunking() {
         check(&f, small);
     }
 }
+
+/// Found by the `capture_chunks` fuzz target: the "not a capture" message
+/// quoted as many leading bytes as the first chunk held (8 fed whole, 4 fed
+/// byte by byte).
+#[test]
+fn not_a_capture_message_does_not_depend_on_chunking() {
+    let bytes = b"\0\0\0\0\0\0\0\x01\x01\x04\0\0\0\0\0\0\xff\xff\0\0";
+    let whole = feed_in(bytes, &mut || usize::MAX);
+    let single = feed_in(bytes, &mut || 1);
+    let e = whole.status.error.as_ref().expect("an error");
+    assert_eq!(e.code, "not_a_capture");
+    assert_eq!(
+        e.message,
+        "not a pcap or pcapng file (starts with 00 00 00 00 \"....\")"
+    );
+    assert_eq!(whole.to_json_pretty(), single.to_json_pretty());
+}

@@ -101,7 +101,38 @@ pub fn looks_like_dns(p: &[u8]) -> bool {
     opcode <= 6 && opcode != 3 && qd <= 32 && an <= 512 && ns <= 512 && ar <= 512
 }
 
-/// QUIC long header with a known version (or version negotiation).
+/// A QUIC version tshark 4.0's heuristic accepts (`quic_draft_version(v) >= 11`):
+/// IETF drafts 11 and later, v1, v2 (and its draft), the reserved
+/// 0x?a?a?a?a versions that force a negotiation, Facebook's mvfst and
+/// Google's Q050/T050/T051. Version 0 (version negotiation) is not one: it
+/// says nothing about the bytes being QUIC.
+pub fn known_quic_version(version: u32) -> bool {
+    matches!(
+        version,
+        1 | 0x6b33_43cf
+            | 0x709a_50c4
+            | 0xface_b001
+            | 0xface_b002
+            | 0xface_b00e
+            | 0x5130_3530
+            | 0x5430_3530
+            | 0x5430_3531
+    ) || (version >> 8 == 0x00ff_0000 && version & 0xff >= 11)
+        || version & 0x0f0f_0f0f == 0x0a0a_0a0a
+}
+
+/// Connection-ID lengths of a long header fit (tshark's checks: at least
+/// 13 bytes, each ID at most 20 bytes, the source ID's length present).
+fn long_header_ids_fit(p: &[u8]) -> bool {
+    if p.len() < 13 {
+        return false;
+    }
+    let dcid_len = p[5] as usize;
+    dcid_len <= 20 && p.get(6 + dcid_len).is_some_and(|&scid_len| scid_len <= 20)
+}
+
+/// The shape of a QUIC long header (version negotiation included), loosely:
+/// what the sanitizer rewrites as QUIC. Analysis uses [`quic_by_bytes`].
 pub fn looks_like_quic(p: &[u8]) -> bool {
     if p.len() < 7 || p[0] & 0x80 == 0 {
         return false;
@@ -118,6 +149,24 @@ pub fn looks_like_quic(p: &[u8]) -> bool {
         let dcid_len = p[5] as usize;
         dcid_len <= 20 && p.len() > 6 + dcid_len
     }
+}
+
+/// A QUIC long header with a known version: QUIC by its bytes alone, as
+/// tshark's heuristic decides. A version negotiation is not (see
+/// [`looks_like_version_negotiation`]).
+pub fn quic_by_bytes(p: &[u8]) -> bool {
+    if p.len() < 13 || p[0] & 0x80 == 0 {
+        return false;
+    }
+    let version = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
+    known_quic_version(version) && p[0] & 0x40 != 0 && long_header_ids_fit(p)
+}
+
+/// The shape of a QUIC version negotiation (long header, version 0). Only
+/// QUIC in a conversation already seen as QUIC: any UDP payload may start
+/// with a set bit and four zero bytes.
+pub fn looks_like_version_negotiation(p: &[u8]) -> bool {
+    p.len() >= 13 && p[0] & 0x80 != 0 && p[1..5] == [0, 0, 0, 0] && long_header_ids_fit(p)
 }
 
 pub fn probe_tcp(t: &Tcp<'_>) -> Option<AppProto> {
@@ -158,7 +207,7 @@ pub fn probe_udp(u: &Udp<'_>) -> Option<AppProto> {
     if has(53) && looks_like_dns(p) {
         return Some(AppProto::Dns);
     }
-    if looks_like_quic(p) {
+    if quic_by_bytes(p) {
         return Some(AppProto::Quic);
     }
     if has(123) && p.len() >= 48 && (p[0] >> 3) & 0x7 >= 1 {

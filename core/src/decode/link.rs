@@ -329,9 +329,13 @@ pub(crate) fn decode_gre<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
     };
     match proto {
         0x88BE => {
-            // ERSPAN type II: 8-byte header, then Ethernet.
             pkt.push_proto(proto::ERSPAN);
-            if body.len() >= 8 {
+            if flags & 0x10 == 0 {
+                // ERSPAN type I: no sequence number and no ERSPAN header,
+                // the mirrored Ethernet frame follows GRE (as Wireshark reads it).
+                decode_ethernet(pkt, body, depth);
+            } else if body.len() >= 8 {
+                // Type II: an 8-byte header, then Ethernet.
                 decode_ethernet(pkt, &body[8..], depth);
             }
         }
@@ -358,6 +362,34 @@ pub(crate) fn decode_gre<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
             }
         }
         p => decode_ethertype(pkt, p, body, depth),
+    }
+}
+
+/// What a VXLAN-GPE or NSH header's next-protocol field names: 1 IPv4,
+/// 2 IPv6, 3 Ethernet, 4 NSH, 5 MPLS.
+fn decode_gpe_next<'a>(pkt: &mut Packet<'a>, next: u8, body: &'a [u8], depth: u8) {
+    if depth > 12 {
+        return;
+    }
+    match next {
+        1 | 2 => decode_ip(pkt, body, depth),
+        3 => decode_ethernet(pkt, body, depth),
+        4 => {
+            // Network Service Header (RFC 8300): its length (6 bits, in
+            // 4-byte words) in byte 1, the next protocol in byte 3.
+            pkt.push_proto(proto::NSH);
+            let (Some(&b1), Some(&np)) = (body.get(1), body.get(3)) else {
+                pkt.mark("nsh");
+                return;
+            };
+            let len = (b1 & 0x3f) as usize * 4;
+            match body.get(len..) {
+                Some(inner) if len >= 8 => decode_gpe_next(pkt, np, inner, depth + 1),
+                _ => pkt.mark("nsh"),
+            }
+        }
+        5 => decode_mpls(pkt, body, depth),
+        _ => {}
     }
 }
 
@@ -409,6 +441,13 @@ pub(crate) fn decode_udp_tunnel<'a>(pkt: &mut Packet<'a>, udp: &Udp<'a>, depth: 
             pkt.push_proto(proto::TEREDO);
             decode_ip(pkt, rest, depth);
         }
+    } else if has(4790) && p.len() >= 8 {
+        // VXLAN-GPE: the next protocol is in its header.
+        pkt.push_proto(proto::VXLAN);
+        decode_gpe_next(pkt, p[3], &p[8..], depth);
+    } else if has(6635) && p.len() >= 4 {
+        // MPLS over UDP (RFC 7510).
+        decode_mpls(pkt, p, depth);
     } else if has(6081) && p.len() >= 8 {
         let opt_len = (p[0] & 0x3f) as usize * 4;
         let proto = u16::from_be_bytes([p[2], p[3]]);

@@ -9,6 +9,7 @@
 //! types do not leave this module.
 
 pub mod app;
+pub mod defrag;
 pub mod dns;
 pub mod http;
 pub mod keylog;
@@ -79,6 +80,22 @@ pub struct Fragment {
     /// Offset in bytes.
     pub offset: u32,
     pub more: bool,
+    /// What reassembly ([`defrag::Defrag`]) made of it.
+    pub reassembly: Reassembly,
+}
+
+/// A fragment's place in reassembly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reassembly {
+    /// Not queued: decoded on its own (no reassembly ran, or its payload was
+    /// not all captured); a first fragment shows its transport header.
+    #[default]
+    NotQueued,
+    /// Queued and waiting: the layer carries no transport.
+    Held,
+    /// This frame completed the datagram: the layer's transport (and what
+    /// it carries) is the whole datagram's.
+    Completed,
 }
 
 /// Decoded TCP header facts plus the captured payload.
@@ -230,7 +247,7 @@ protocol_names! {
     VRRP = "vrrp", SCTP = "sctp", DNS = "dns", MDNS = "mdns", LLMNR = "llmnr",
     HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
     DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
-    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns",
+    SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns", NSH = "nsh",
 }
 
 /// The protocol-path id of an application protocol (its name).
@@ -294,6 +311,22 @@ impl Protocols {
             self.len += 1;
         }
     }
+
+    /// Add an application protocol's name (when there is room).
+    pub(crate) fn push_app(&mut self, a: AppProto) {
+        self.push(app_protocol_id(a));
+    }
+
+    /// Drop the names after the last IP layer's (its transport and what that carried).
+    fn truncate_after_last_ip(&mut self) {
+        if let Some(i) = self.ids[..self.len()]
+            .iter()
+            .rposition(|&id| id == proto::IP || id == proto::IPV6)
+        {
+            self.ids[i + 1..].fill(0);
+            self.len = i as u8 + 1;
+        }
+    }
 }
 
 impl std::fmt::Debug for Protocols {
@@ -324,6 +357,8 @@ pub struct Packet<'a> {
     pub app: Option<AppProto>,
     /// False when the link type is not one we decode.
     pub link_decoded: bool,
+    /// What IP reassembly did on this frame (counters for the report).
+    pub defrag: defrag::DefragNote,
     /// IP layers outermost first; the last one is the innermost.
     pub ip: ArrayVec<IpLayer<'a>, MAX_IP_LAYERS>,
 }
@@ -332,6 +367,13 @@ impl<'a> Packet<'a> {
     /// The innermost IP layer, if any.
     pub fn inner(&self) -> Option<&IpLayer<'a>> {
         self.ip.last()
+    }
+
+    /// True when the innermost IP layer is a fragment (the one layer
+    /// reassembly looks at: decoding stops at a fragment).
+    #[inline]
+    pub fn has_fragment(&self) -> bool {
+        self.ip.last().is_some_and(|l| l.fragment.is_some())
     }
 
     /// Bytes from the start of the packet through its first IP layer (an
@@ -388,7 +430,9 @@ pub fn decode_into<'a>(pkt: &mut Packet<'a>, link_type: u32, data: &'a [u8]) {
         link_decoded,
         malformed,
         frame_base,
+        defrag,
     } = pkt;
+    *defrag = defrag::DefragNote::default();
     *protocols = Protocols::default();
     ip.clear();
     *eth_src = None;
@@ -496,7 +540,7 @@ fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
             let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
             if [src_port, dst_port]
                 .iter()
-                .any(|p| matches!(p, 4789 | 2152 | 3544 | 6081))
+                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 6081 | 6635))
             {
                 // A tunnel the general path may follow.
                 return false;
@@ -622,6 +666,7 @@ fn decode_ipv4<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
             id: hdr.identification() as u32,
             offset: frag_off,
             more,
+            reassembly: Reassembly::NotQueued,
         })
     } else {
         None
@@ -661,15 +706,25 @@ fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
     let wire_payload = if plen == 0 { data.len() - 40 } else { plen };
     let end = (40 + wire_payload).min(data.len());
     let body = &data[40..end];
-    let (exts, next, rest, err) = Ipv6ExtensionsSlice::from_slice_lax(hdr.next_header(), body);
+    let (exts, mut next, mut rest, mut err) =
+        Ipv6ExtensionsSlice::from_slice_lax(hdr.next_header(), body);
+    let mut fragment = None;
+    if hdr.next_header() != IpNumber::UDP && hdr.next_header() != IpNumber::TCP {
+        // After the fragment header of a later fragment comes payload data,
+        // not more headers: the chain ends there (etherparse reads on).
+        if let Some((f, nh, start)) = defrag::find_ipv6_fragment(hdr.next_header().0, body) {
+            if f.offset > 0 {
+                (next, rest, err, fragment) = (IpNumber(nh), &body[start..], None, Some(f));
+            }
+        }
+    }
     if err.is_some() {
         pkt.mark("ipv6");
     }
-    let mut fragment = None;
     // etherparse 0.21's iterator trusts the chain up to the header that failed
     // and reads past the slice (UB) when there was an error: iterate only a
     // chain that parsed cleanly.
-    let iterable = if err.is_none() {
+    let iterable = if err.is_none() && fragment.is_none() {
         Some(exts.clone())
     } else {
         None
@@ -683,6 +738,7 @@ fn decode_ipv6<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8, offset: usiz
                     id: f.identification(),
                     offset: off,
                     more,
+                    reassembly: Reassembly::NotQueued,
                 });
             }
         }
@@ -720,12 +776,11 @@ fn push_layer<'a>(
 ) {
     let proto = layer.proto;
     let transport = layer.transport;
-    let first_fragment_or_whole = layer.fragment.is_none_or(|f| f.offset == 0);
-    if pkt.ip.try_push(layer).is_err() {
-        return;
-    }
-    if !first_fragment_or_whole || layer.fragment.is_some() {
-        // Tunnelled payload in a fragment cannot be followed without reassembly.
+    // A fragment's tunnelled payload is followed only once reassembled.
+    let whole = layer
+        .fragment
+        .is_none_or(|f| f.reassembly == Reassembly::Completed);
+    if pkt.ip.try_push(layer).is_err() || !whole {
         return;
     }
     match (proto, transport) {
@@ -734,6 +789,43 @@ fn push_layer<'a>(
         (_, Transport::Udp(u)) => link::decode_udp_tunnel(pkt, &u, depth + 1),
         _ => {}
     }
+}
+
+/// Offset given to IP layers found inside a reassembled datagram: they are
+/// in no frame (`record.data.get(offset..)` is `None`).
+pub const NOT_IN_FRAME: usize = usize::MAX / 4;
+
+/// Decode the datagram [`defrag::Defrag::on_packet`] completed as the
+/// transport of the packet's innermost (fragment) layer, then what it
+/// carries (tunnels, the application protocol), as an unfragmented packet
+/// would be. `datagram` must outlive the packet.
+pub fn apply_reassembled<'a>(pkt: &mut Packet<'a>, datagram: &'a defrag::Reassembled) {
+    let Some(mut layer) = pkt.ip.pop() else {
+        return;
+    };
+    let depth = pkt.ip.len() as u8 + 1;
+    pkt.protocols.truncate_after_last_ip();
+    pkt.app = None;
+    let v6 = layer.src.is_ipv6();
+    let (proto, rest) = if v6 {
+        let (_, next, rest, err) =
+            Ipv6ExtensionsSlice::from_slice_lax(IpNumber(datagram.next_header), &datagram.data);
+        if err.is_some() {
+            pkt.mark("ipv6");
+        }
+        (next.0, rest)
+    } else {
+        (datagram.next_header, &datagram.data[..])
+    };
+    layer.proto = proto;
+    layer.total_len = datagram.header_len + datagram.data.len() as u32;
+    layer.transport = decode_transport(pkt, proto, rest, rest.len() as u32, depth, v6);
+    let first_inner = pkt.ip.len() + 1;
+    push_layer(pkt, layer, rest, rest.len() as u32, depth);
+    for inner in pkt.ip.iter_mut().skip(first_inner) {
+        inner.offset = NOT_IN_FRAME;
+    }
+    probe_app(pkt);
 }
 
 fn decode_transport<'a>(
@@ -1038,7 +1130,7 @@ mod tests {
             v6: bool,
             tcp: bool,
             ports in (
-                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 2152, 3544, 6081, 5353, 22]),
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 6081, 6635, 5353, 22]),
                 proptest::prelude::any::<u16>(),
             ),
             payload in proptest::sample::select(vec![

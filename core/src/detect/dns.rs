@@ -9,14 +9,16 @@
 //! which are counted apart and not analysed as DNS; a UDP datagram on other
 //! ports is DNS when it passes tshark's DNS heuristic. TCP messages carry a
 //! 2-byte length prefix and may be split across or packed into segments.
-//! A fully captured IP fragment is left to reassembly, as tshark does (we do
-//! not reassemble, so such datagrams are not read).
+//! IP fragments are reassembled first (`decode::defrag`), as tshark does: a
+//! datagram is read in the frame that completes it. A fully captured
+//! fragment that did not go through reassembly is skipped, as tshark would
+//! queue it.
 
 use super::doq::DoqReader;
 use super::stream::{HalfStream, Step};
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, PacketCtx};
 use crate::decode::dns::{heuristic_match, rcode_name, Header, Message};
-use crate::decode::{IpLayer, Transport};
+use crate::decode::{IpLayer, Reassembly, Transport};
 use crate::flow::CommunityIdSource;
 use crate::flow::{Flow, FxHashMap};
 use arrayvec::ArrayVec;
@@ -288,10 +290,12 @@ pub fn claimed_udp_port(p: u16) -> bool {
             | 3702
             | 4500
             | 4789
+            | 4790
             | 5060
             | 5246
             | 5247
             | 6081
+            | 6635
     )
 }
 
@@ -534,8 +538,11 @@ impl DnsDetector {
                 // tshark queues a fragment whose bytes are all captured for
                 // reassembly and reads the datagram only once it is whole; a
                 // first fragment cut short by the snap length is read as is.
-                if inner.fragment.is_some()
-                    && ctx.record.data.len() >= inner.offset + inner.total_len as usize
+                if inner
+                    .fragment
+                    .is_some_and(|f| f.reassembly == Reassembly::NotQueued)
+                    && ctx.record.data.len()
+                        >= inner.offset.saturating_add(inner.total_len as usize)
                 {
                     return;
                 }

@@ -14,7 +14,7 @@
 
 use super::icmp::quoted_udp_payload;
 use super::{Counted, DetectConfig, Detector, Evidence, Failures, Moment, PacketCtx};
-use crate::decode::app::looks_like_quic;
+use crate::decode::app::{looks_like_version_negotiation, quic_by_bytes};
 use crate::decode::quic::{
     frames, hello_length, initial_layout, long_headers, negotiated_versions, CryptoStream,
     HelloLength, QuicFrame,
@@ -22,10 +22,11 @@ use crate::decode::quic::{
 use crate::decode::quic_crypto::{initial_candidates, open_packet, PacketKeys};
 use crate::decode::tls::parse_client_hello;
 use crate::decode::{Icmp, Transport};
-use crate::flow::{Flow, FxHashMap};
+use crate::flow::{Flow, FlowKey, FxHashMap};
 use arrayvec::ArrayVec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -136,9 +137,35 @@ pub struct QuicDetector {
     cap: usize,
     report: QuicReport,
     conns: FxHashMap<u64, Conn>,
+    /// The flows seen as QUIC (by key), so a version negotiation quoted in
+    /// an ICMP error is recognised on them only.
+    quic_keys: FxHashMap<FlowKey, u64>,
     /// ClientHello handshake messages the current packet completed, for the
     /// TLS report and the blocklist (taken by [`super::Detectors`]).
     pub(crate) packet_hellos: Vec<Vec<u8>>,
+}
+
+/// Most flows remembered in `quic_keys` (bounded like every table).
+const MAX_QUIC_KEYS: usize = 1 << 16;
+
+/// The flow key of a quoted IPv4/IPv6 + UDP header (an ICMP error's quote).
+fn quoted_key(b: &[u8]) -> Option<FlowKey> {
+    let (src, dst, l4) = match *b.first()? >> 4 {
+        4 => {
+            let ihl = (b[0] & 0xF) as usize * 4;
+            let a: [u8; 4] = b.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = b.get(16..20)?.try_into().ok()?;
+            (IpAddr::from(a), IpAddr::from(d), b.get(ihl..)?)
+        }
+        6 => {
+            let a: [u8; 16] = b.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = b.get(24..40)?.try_into().ok()?;
+            (IpAddr::from(a), IpAddr::from(d), b.get(40..)?)
+        }
+        _ => return None,
+    };
+    let port = |i: usize| Some(u16::from_be_bytes([*l4.get(i)?, *l4.get(i + 1)?]));
+    Some(FlowKey::new(17, src, port(0)?, dst, port(2)?).0)
 }
 
 fn hex(v: u32) -> String {
@@ -152,6 +179,7 @@ impl QuicDetector {
             cap: cfg.max_instances,
             report: QuicReport::default(),
             conns: FxHashMap::default(),
+            quic_keys: FxHashMap::default(),
             packet_hellos: Vec::new(),
         }
     }
@@ -208,10 +236,15 @@ impl QuicDetector {
     /// A version negotiation quoted in an ICMP error still matches
     /// `quic.version==0` in tshark (any layer counts).
     fn on_quoted(&mut self, ctx: &PacketCtx<'_, '_>, icmp: &Icmp<'_>) {
-        let Some(p) = icmp.quoted().and_then(quoted_udp_payload) else {
+        let Some(quoted) = icmp.quoted() else {
             return;
         };
-        if !looks_like_quic(p) {
+        let Some(p) = quoted_udp_payload(quoted) else {
+            return;
+        };
+        // A quoted version negotiation is QUIC only on a conversation seen as QUIC.
+        let on_quic = || quoted_key(quoted).is_some_and(|k| self.quic_keys.contains_key(&k));
+        if !(quic_by_bytes(p) || looks_like_version_negotiation(p) && on_quic()) {
             return;
         }
         let mut vn = false;
@@ -251,7 +284,22 @@ impl QuicDetector {
         };
         let id = ctx.flow.map(|f| (f.flow.id, f.from_orig));
         let p = u.payload;
-        let quic = looks_like_quic(p);
+        // QUIC by its bytes, or a version negotiation on a conversation
+        // already seen as QUIC (never on other UDP).
+        let quic = quic_by_bytes(p)
+            || (looks_like_version_negotiation(p)
+                && ctx.flow.is_some_and(|f| {
+                    f.flow.service == Some(crate::decode::AppProto::Quic)
+                        || self.conns.contains_key(&f.flow.id)
+                }));
+        if let Some(f) = ctx
+            .flow
+            .filter(|f| quic && !self.conns.contains_key(&f.flow.id))
+        {
+            if self.quic_keys.len() < MAX_QUIC_KEYS {
+                self.quic_keys.insert(f.flow.key(), f.flow.id);
+            }
+        }
         if let Some((i, from_orig)) = id {
             if let Some(c) = self.conns.get_mut(&i) {
                 c.server_answered |= !from_orig;
@@ -432,6 +480,18 @@ impl Detector for QuicDetector {
     fn on_flow_end(&mut self, flow: &Flow) {
         if let Some(c) = self.conns.remove(&flow.id) {
             self.end_conn(c);
+        }
+        if !self.quic_keys.is_empty() {
+            let (key, _) = FlowKey::new(
+                flow.proto,
+                flow.orig_addr,
+                flow.orig_port,
+                flow.resp_addr,
+                flow.resp_port,
+            );
+            if self.quic_keys.get(&key) == Some(&flow.id) {
+                self.quic_keys.remove(&key);
+            }
         }
     }
 
@@ -686,6 +746,27 @@ mod tests {
     }
 
     #[test]
+    fn version_negotiation_shaped_udp_off_quic_is_not_quic() {
+        let mut p = Pcap::new();
+        // Other UDP whose payload starts like a version negotiation (a set
+        // bit, four zero bytes, plausible ID lengths), in both directions.
+        p.push(0, &udp(C, 40000, S, 9999, &vn(&[1])));
+        p.push(10, &udp(S, 9999, C, 40000, &vn(&[1, 2])));
+        // A draft version below 11 is not one tshark's heuristic accepts.
+        p.push(20, &udp(C, 40001, S, 443, &initial(0xff00_0005)));
+        // The VN quoted in an ICMP error about it is not QUIC either.
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&udp(S, 9999, C, 40000, &vn(&[1])));
+        p.push(30, &ipv4(C, S, 1, &icmp));
+        let f = p.failures().quic;
+        assert_eq!(f.version_negotiation.total, 0);
+        assert!(f.versions.is_empty(), "{:?}", f.versions);
+        assert!(!crate::decode::app::quic_by_bytes(&vn(&[1])));
+        assert!(crate::decode::app::quic_by_bytes(&initial(0xff00_001d)));
+        assert!(crate::decode::app::quic_by_bytes(&initial(0x5130_3530)));
+    }
+
+    #[test]
     fn version_negotiation_then_silence_is_a_failure() {
         let mut p = Pcap::new();
         // Connection A: VN, the client never retries with a supported version.
@@ -698,11 +779,14 @@ mod tests {
         let mut hs = vec![0xe0, 0, 0, 0, 1, 0, 0, 0x40, 0x10];
         hs.resize(0x13, 0);
         p.push(50, &udp(S, 443, C, 50001, &hs));
-        // A VN quoted in an ICMP port unreachable counts as well (any layer).
-        let quoted = udp(S, 443, C, 50002, &vn(&[1]));
-        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(&quoted);
-        p.push(60, &ipv4(C, S, 1, &icmp));
+        // A VN quoted in an ICMP port unreachable counts as well (any layer),
+        // on a conversation seen as QUIC (A); on another one it is not QUIC.
+        for port in [50000, 50002] {
+            let quoted = udp(S, 443, C, port, &vn(&[1]));
+            let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(&quoted);
+            p.push(60, &ipv4(C, S, 1, &icmp));
+        }
         let f = p.failures().quic;
         assert_eq!(f.version_negotiation.total, 3);
         assert_eq!(

@@ -11,7 +11,7 @@ pub mod features;
 pub mod tcp_analysis;
 pub mod zeek;
 
-use crate::decode::{tcp_flags, AppProto, IpLayer, Transport};
+use crate::decode::{tcp_flags, AppProto, IpLayer, Reassembly, Transport};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
@@ -620,7 +620,11 @@ impl FlowInput {
             // Ports unknown: keying it by (0, 0) would invent a flow.
             Transport::Truncated => return None,
             Transport::Other { .. } => {
-                if l.fragment.is_some_and(|f| f.offset > 0) {
+                // A later fragment, or one queued for reassembly, is in no flow.
+                if l.fragment.is_some_and(|f| {
+                    f.offset > 0 && f.reassembly != Reassembly::Completed
+                        || f.reassembly == Reassembly::Held
+                }) {
                     return None;
                 }
                 (0, 0)
@@ -872,10 +876,13 @@ impl FlowTable {
                     window: t.window,
                     // A fragment's TCP length is unknown without reassembly; an
                     // IP length past the end of the frame is clamped to it.
-                    seglen: layer.fragment.is_none().then_some(
-                        t.payload_len
-                            .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
-                    ),
+                    seglen: layer
+                        .fragment
+                        .is_none_or(|f| f.reassembly == Reassembly::Completed)
+                        .then_some(
+                            t.payload_len
+                                .min((t.payload.len() as u32).saturating_add(input.snapped_bytes)),
+                        ),
                     wscale: window_scale(t),
                     ts,
                     frame,

@@ -14,6 +14,7 @@ use super::quic_initial::quic;
 use super::rewrite::{sum16, u16_at, FrameRewrite};
 use super::stream::UdpPair;
 use super::tcp;
+use super::PayloadPolicy;
 use crate::decode::app::{looks_like_dns, looks_like_quic};
 use crate::decode::{self, IpLayer, Transport, Udp};
 use std::net::IpAddr;
@@ -107,6 +108,9 @@ impl FrameRewrite<'_> {
                         (l4, (l4 + t.header_len as usize).min(ip_end))
                     };
                     self.push_l4(o, v6, true, l4, ip_end, l4 + 16, false);
+                    if self.policy != PayloadPolicy::Keep {
+                        self.tcp_options(l4 + 20, p0.min(ip_end));
+                    }
                     let p_end = p0 + t.payload.len();
                     if innermost {
                         tcp::segment(self, t, p0..p_end, layer);
@@ -452,16 +456,71 @@ impl FrameRewrite<'_> {
         }
         if pos > len {
             self.mark_failed_closed();
+        } else {
+            // What follows the ARP body (padding, or bytes an ARP header with
+            // bogus sizes did not cover) is unknown payload (fuzz: sanitize):
+            // kept and scrubbed, or zeroed (never cut: the frame keeps its length).
+            if self.policy == PayloadPolicy::Keep {
+                self.policy(pos..len);
+            } else if self.orig[pos..len].iter().any(|&b| b != 0) {
+                self.out[pos..len].fill(0);
+                self.counters.bytes_redacted += (len - pos) as u64;
+            }
         }
     }
 
-    /// An Ethernet header right before an inner IP layer (VXLAN, TEB over GRE).
+    /// TCP options (`at..end`): the ones the analysis reads (MSS, window
+    /// scale, SACK, timestamps) and padding stay; the body of any other
+    /// (Fast Open cookies, MPTCP keys, vendor options) and bytes past a
+    /// malformed option are unknown payload, zeroed (fuzz: sanitize found an
+    /// original MAC kept in a malformed option). The checksum fix-up covers them.
+    fn tcp_options(&mut self, mut at: usize, end: usize) {
+        let end = end.min(self.len());
+        while at < end {
+            let kind = self.orig[at];
+            if kind == 0 {
+                // End of options: what follows is padding.
+                if self.orig[at..end].iter().any(|&b| b != 0) {
+                    self.redact(at + 1..end);
+                }
+                return;
+            }
+            if kind == 1 {
+                at += 1;
+                continue;
+            }
+            let len = self.orig.get(at + 1).map_or(0, |&l| l as usize);
+            if len < 2 || at + len > end {
+                self.redact(at..end);
+                return;
+            }
+            if !matches!(kind, 2 | 3 | 4 | 5 | 8) {
+                self.redact(at + 2..at + len);
+            }
+            at += len;
+        }
+    }
+
+    /// An Ethernet header right before an inner IP layer (VXLAN, TEB over
+    /// GRE, ERSPAN), with up to four VLAN tags between its MACs and the IP
+    /// ethertype (the MACs are then 4 bytes further back per tag).
     fn inner_ethernet(&mut self, from: usize, ip_at: usize) {
         if ip_at >= from + 14 && ip_at <= self.len() {
             let et = [self.orig[ip_at - 2], self.orig[ip_at - 1]];
             if et == [0x08, 0x00] || et == [0x86, 0xdd] {
-                self.mac(ip_at - 14);
-                self.mac(ip_at - 8);
+                let mut tags = 0;
+                while tags < 4 && ip_at >= from + 14 + 4 * (tags + 1) {
+                    let t = ip_at - 6 - 4 * tags;
+                    if !matches!(
+                        [self.orig[t], self.orig[t + 1]],
+                        [0x81, 0x00] | [0x88, 0xa8] | [0x91, 0x00]
+                    ) {
+                        break;
+                    }
+                    tags += 1;
+                }
+                self.mac(ip_at - 14 - 4 * tags);
+                self.mac(ip_at - 8 - 4 * tags);
             }
         }
     }
