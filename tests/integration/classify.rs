@@ -19,6 +19,8 @@ use std::time::Duration;
 
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+// One parameter per header field keeps each test's frames readable in place.
+#[allow(clippy::too_many_arguments)]
 fn frame(
     src: [u8; 4],
     sport: u16,
@@ -132,9 +134,12 @@ enum Reply {
     Script(Vec<String>),
 }
 
+/// One request the double received: path, headers, body.
+type Recorded = (String, Vec<(String, String)>, String);
+
 struct Server {
     base: String,
-    bodies: Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>,
+    bodies: Arc<Mutex<Vec<Recorded>>>,
     max_in_flight: Arc<AtomicUsize>,
 }
 
@@ -238,7 +243,7 @@ impl Server {
         }
     }
 
-    fn requests(&self) -> Vec<(String, Vec<(String, String)>, String)> {
+    fn requests(&self) -> Vec<Recorded> {
         self.bodies.lock().unwrap().clone()
     }
 }
