@@ -257,12 +257,13 @@ fn check_group(group: &str, inputs: Vec<Input>, depth: Depth) {
     let file = golden_dir().join(format!("{group}.digests"));
     if std::env::var(RECORD_ENV).as_deref() == Ok("1") {
         std::fs::write(&file, format_digests(&actual)).unwrap();
-        eprintln!(
-            "NOTICE: {RECORD_ENV}=1: re-recorded {} ({} inputs)",
+        // Recording compares nothing, so it never counts as a pass.
+        panic!(
+            "{RECORD_ENV}=1: re-recorded {} ({} inputs); nothing was compared: review \
+             `git diff tests/golden/` and run the test again without {RECORD_ENV}",
             file.display(),
             actual.len()
         );
-        return;
     }
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
         panic!(

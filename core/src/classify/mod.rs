@@ -18,7 +18,7 @@
 //! printable ASCII is escaped from (`\xNN`), so a payload cannot forge one.
 
 use crate::reassembly::{DirPayload, FlowPayload, Mark};
-use crate::sanitize::text::scrub_text;
+use crate::sanitize::text::{entropy, scrub_text};
 use crate::sanitize::Pseudonymizer;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -390,22 +390,6 @@ fn lower_decoded(b: &[u8]) -> String {
         cur = out;
     }
     String::from_utf8_lossy(&cur).to_ascii_lowercase()
-}
-
-fn entropy(b: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &c in b {
-        counts[c as usize] += 1;
-    }
-    let n = b.len() as f64;
-    counts
-        .iter()
-        .filter(|&&k| k > 0)
-        .map(|&k| {
-            let p = f64::from(k) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 const REVERSE_SHELL: &[&str] = &[

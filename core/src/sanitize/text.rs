@@ -18,7 +18,7 @@ fn is_host_char(c: u8) -> bool {
 }
 
 /// Shannon entropy in bits per byte.
-fn entropy(b: &[u8]) -> f64 {
+pub(crate) fn entropy(b: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     for &c in b {
         counts[c as usize] += 1;
