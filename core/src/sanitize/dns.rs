@@ -254,8 +254,49 @@ fn rdata(f: &mut FrameRewrite<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16
         6 => name_at(f, rd)
             .and_then(|n| name_at(f, n))
             .is_some_and(|n| n + 20 == rd_end),
-        46 => name_at(f, rd + 18).is_some(),
+        // DNSSEC signatures, keys, digests and hashed names, TLSA and SSHFP
+        // fingerprints, OpenPGP keys: opaque, yet each names its zone, host
+        // or owner to anyone who looks the value up in public DNS or CT
+        // logs (and an OpenPGP key carries user IDs): the payload policy
+        // decides, the fixed fields before them stay.
+        46 => match name_at(f, rd + 18) {
+            Some(n) => {
+                opaque(f, n, rd_end);
+                true
+            }
+            None => false,
+        },
         47 => name_at(f, rd).is_some(),
+        48 | 60 | 43 | 59 if rd_end - rd >= 4 => {
+            opaque(f, rd + 4, rd_end);
+            true
+        }
+        50 if rd_end - rd >= 5 => {
+            // NSEC3: salt and next hashed owner (a name's hash, open to a
+            // dictionary) by policy; lengths and type bitmaps stay.
+            let salt = rd + 5;
+            let salt_end = salt + f.orig[rd + 4] as usize;
+            match f.orig.get(salt_end).map(|&n| n as usize) {
+                Some(n) if salt_end + 1 + n <= rd_end => {
+                    opaque(f, salt, salt_end);
+                    opaque(f, salt_end + 1, salt_end + 1 + n);
+                }
+                _ => opaque(f, rd + 4, rd_end),
+            }
+            true
+        }
+        52 if rd_end - rd >= 3 => {
+            opaque(f, rd + 3, rd_end);
+            true
+        }
+        44 if rd_end - rd >= 2 => {
+            opaque(f, rd + 2, rd_end);
+            true
+        }
+        61 => {
+            opaque(f, rd, rd_end);
+            true
+        }
         32 if rd_end - rd >= 6 && (rd_end - rd) % 6 == 0 => {
             // NBNS NB record: (flags, IPv4) entries.
             let mut p = rd;
@@ -308,7 +349,9 @@ fn rdata(f: &mut FrameRewrite<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16
             }
             p == rd_end
         }
-        43 | 48 | 50 | 51 | 52 | 44 | 59 | 60 | 61 => true,
+        // NSEC3PARAM (a salt) and the records above too short for their
+        // fixed fields: nothing that names anyone.
+        43 | 48 | 50 | 51 | 52 | 44 | 59 | 60 => true,
         13 | 16 | 99 if char_strings_fit(f.orig, rd, rd_end) => {
             // HINFO, TXT, SPF: <character-string>s. The length bytes stay so
             // a reader sees as many strings of the same lengths; the text
@@ -331,6 +374,15 @@ fn rdata(f: &mut FrameRewrite<'_>, msg: usize, rd: usize, rd_end: usize, ty: u16
     };
     if !ok {
         f.fail_closed(rd..rd_end);
+    }
+}
+
+/// Opaque record data that identifies (see the DNSSEC arm of `rdata`): the
+/// payload policy decides, counted like the other rdata it decides.
+fn opaque(f: &mut FrameRewrite<'_>, r0: usize, r1: usize) {
+    if r0 < r1 {
+        f.policy(r0..r1);
+        f.counters.dns_rdata_by_policy += 1;
     }
 }
 

@@ -340,6 +340,111 @@ mod capture_rewrites {
     }
 }
 
+/// Leaks the fuzzer found (`fuzz/`, target `sanitize`), one test each,
+/// named after what leaked.
+mod fuzz_found_leaks {
+    use crate::sanitize::audit::audit_bytes;
+    use crate::sanitize::*;
+    use crate::{analyze_bytes, AnalyzerConfig};
+
+    /// A raw-IP (LINKTYPE 101) pcap of whole packets.
+    fn pcap(pkts: &[&[u8]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for (i, p) in pkts.iter().enumerate() {
+            for v in [1000 + i as u32, 0, p.len() as u32, p.len() as u32] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(p);
+        }
+        b
+    }
+
+    fn name_wire(name: &str) -> Vec<u8> {
+        let mut w = Vec::new();
+        for l in name.split('.') {
+            w.push(l.len() as u8);
+            w.extend_from_slice(l.as_bytes());
+        }
+        w.push(0);
+        w
+    }
+
+    /// DNSSEC signatures and keys were kept as they were: opaque, yet they
+    /// name their zone to anyone who looks them up (and the fuzzer put a
+    /// name's bytes in them, which the audit found). They follow the payload
+    /// policy now; the analysis of the message is unchanged.
+    #[test]
+    fn dnssec_signatures_and_keys_follow_the_payload_policy() {
+        let qname = name_wire("host.example.com");
+        let mut dns = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        dns.extend_from_slice(&qname);
+        dns.extend_from_slice(&[0, 1, 0, 1]);
+        // RRSIG over the A record: fixed fields, signer, then a signature
+        // that holds the query name in wire form.
+        let mut rrsig = vec![0, 1, 8, 3, 0, 0, 0x0e, 0x10];
+        rrsig.extend_from_slice(&[0x60, 0, 0, 0, 0x5f, 0, 0, 0, 0x12, 0x34]);
+        rrsig.extend_from_slice(&name_wire("example.com"));
+        let mut sig = qname.clone();
+        sig.resize(64, 0xa5);
+        rrsig.extend_from_slice(&sig);
+        // DNSKEY whose key bytes hold the name in dotted form.
+        let mut dnskey = vec![0x01, 0x01, 3, 8];
+        let mut key = b"host.example.com".to_vec();
+        key.resize(48, 0x5a);
+        dnskey.extend_from_slice(&key);
+        for (ty, rdata) in [(46u16, &rrsig), (48, &dnskey)] {
+            dns.extend_from_slice(&[0xc0, 0x0c]);
+            dns.extend_from_slice(&ty.to_be_bytes());
+            dns.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+            dns.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            dns.extend_from_slice(rdata);
+        }
+        let mut udp = vec![0, 53, 0xd4, 0x31];
+        udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&dns);
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 53, 198, 51, 100, 9]);
+        let ck = !(rewrite::sum16(&ip) as u16);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        ip.extend_from_slice(&udp);
+        let input = pcap(&[&ip]);
+        let (out, _, ps) = sanitize_bytes(&input, SanitizeConfig::new(vec![7; 32])).unwrap();
+        let audit = audit_bytes(&out, ps.originals());
+        assert!(audit.passed, "{:?}", audit.examples);
+        let find = |hay: &[u8], n: &[u8]| hay.windows(n.len()).position(|w| w == n);
+        let sig_at = find(&input, &sig).unwrap();
+        assert!(
+            out[sig_at..sig_at + sig.len()].iter().all(|&b| b == 0),
+            "signature zeroed"
+        );
+        let key_at = find(&input, &key).unwrap();
+        assert!(
+            out[key_at..key_at + key.len()].iter().all(|&b| b == 0),
+            "key zeroed"
+        );
+        assert_eq!(
+            out[key_at - 4..key_at],
+            input[key_at - 4..key_at],
+            "DNSKEY flags kept"
+        );
+        let dns_of = |b: &[u8]| {
+            let r = analyze_bytes(b, AnalyzerConfig::default()).unwrap();
+            serde_json::to_value(&r.failures.dns).unwrap()
+        };
+        assert_eq!(dns_of(&input), dns_of(&out));
+        // Kept payload keeps them (text in them scrubbed as in other kept payload).
+        let mut cfg = SanitizeConfig::new(vec![7; 32]);
+        cfg.payload_policy = PayloadPolicy::Keep;
+        let (kept, _, _) = sanitize_bytes(&input, cfg).unwrap();
+        assert_eq!(kept[key_at + 16..key_at + key.len()], key[16..]);
+    }
+}
+
 mod dns_tcp_tests {
     use crate::detect::testpcap::{tcp, Pcap, C, S};
     use crate::sanitize::*;
