@@ -634,7 +634,10 @@ fn tcp_header_with_bogus_data_offset_does_not_keep_its_payload() {
             .sum();
         assert_eq!(text_hits, 0, "{policy:?}: {:?}", audit.examples);
         let name = b"brightquill";
-        assert!(!out.windows(name.len()).any(|w| w == name), "{policy:?}: the name is left");
+        assert!(
+            !out.windows(name.len()).any(|w| w == name),
+            "{policy:?}: the name is left"
+        );
         if policy == PayloadPolicy::Redact {
             assert!(audit.passed, "{:?}", audit.examples);
             assert!(!out.windows(6).any(|w| w == mac), "the MAC is left");
