@@ -690,7 +690,8 @@ pub fn flow_summary(f: &Flow) -> FlowSummary {
             EndReason::CaptureEnd => "capture_end",
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::Evicted => "evicted",
-            EndReason::PortReuse => "port_reuse",
+            // Zeek's reopened connection is a new connection on the same ports too.
+            EndReason::PortReuse | EndReason::Reopened => "port_reuse",
             EndReason::Closed => "closed",
         }
         .to_string(),

@@ -585,3 +585,62 @@ fn tcp_option_bodies_do_not_carry_identifiers_through() {
     assert_eq!(a.summary.packets, b.summary.packets);
     assert_eq!(a.summary.malformed_frames, b.summary.malformed_frames);
 }
+
+/// Fuzz crash (`sanitize`, issue 24; the input was kept as
+/// `fuzz/open/sanitize-dns-name-dotted.bin`): a TCP header with a data offset
+/// under 5 words, which the decoder rejects, left everything after it verbatim
+/// — an HTTP head naming a host seen elsewhere in the capture, a cookie, MACs.
+#[test]
+fn tcp_header_with_bogus_data_offset_does_not_keep_its_payload() {
+    let mac = [0x88, 0x25, 0x93, 0x40, 0x6b, 0x6f];
+    let frame = |data_offset: u8, payload: &[u8]| {
+        let mut f = vec![0x02, 0, 0, 0, 0, 0x01];
+        f.extend_from_slice(&mac);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (20 + 20 + payload.len()) as u16;
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0, 172, 5, 5, 113, 14, 17, 32, 211]);
+        f.extend_from_slice(&[0xc1, 0x09, 0, 80, 0, 0, 0, 1, 0, 0, 0, 1]);
+        f.extend_from_slice(&[data_offset << 4, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    };
+    let good = frame(5, b"GET / HTTP/1.1\r\nHost: files.brightquill.io\r\n\r\n");
+    let mut body = b"GET /a HTTP/1.1\r\nReferer: http://files.brightquill.io/\r\n".to_vec();
+    body.extend_from_slice(&mac);
+    body.extend_from_slice(b"\r\n\r\n");
+    let bogus = frame(2, &body);
+    let mut pcap = Vec::new();
+    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&1u32.to_le_bytes());
+    for f in [&good, &bogus] {
+        pcap.extend_from_slice(&[0; 8]);
+        pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        pcap.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        pcap.extend_from_slice(f);
+    }
+    for policy in [PayloadPolicy::Redact, PayloadPolicy::Keep] {
+        let (out, _, ps) = sanitize_bytes(&pcap, cfg(policy)).unwrap();
+        assert_eq!(out.len(), pcap.len());
+        let audit = audit_bytes(&out, ps.originals());
+        let text_hits: u64 = audit
+            .hits_by_form
+            .iter()
+            .filter(|(form, _)| !(form.ends_with("/binary") || form.ends_with("/raw")))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(text_hits, 0, "{policy:?}: {:?}", audit.examples);
+        let name = b"brightquill";
+        assert!(
+            !out.windows(name.len()).any(|w| w == name),
+            "{policy:?}: the name is left"
+        );
+        if policy == PayloadPolicy::Redact {
+            assert!(audit.passed, "{:?}", audit.examples);
+            assert!(!out.windows(6).any(|w| w == mac), "the MAC is left");
+        }
+    }
+}

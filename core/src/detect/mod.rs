@@ -289,7 +289,9 @@ macro_rules! registry {
             /// Capture-quality observations (a concrete type: its report is not a
             /// failure nor a finding, and it reads the other sections at the end).
             quality: quality::QualityMonitor,
-            /// Per-connection state of `tcp`, `http` and `tls`, by flow id.
+            /// Per-connection state of `tcp`, `http` and `tls`, by tshark
+            /// conversation ([`Flow::conversation`]): it outlives a flow that
+            /// Zeek's boundary ended.
             tcp_conns: FxHashMap<u64, TcpConnState>,
         }
 
@@ -345,7 +347,10 @@ impl Detectors {
         // Static calls (the no-op ones vanish); the registry's order.
         self.tcp.on_packet(ctx);
         if let Some(seg) = Segment::of(ctx) {
-            let conn = self.tcp_conns.entry(seg.flow.flow.id).or_default();
+            let conn = self
+                .tcp_conns
+                .entry(seg.flow.flow.conversation)
+                .or_default();
             self.tcp.on_segment(ctx, &seg, &mut conn.tcp);
             self.http.on_segment(ctx, &seg, &mut conn.http);
             self.tls.on_segment(ctx, &seg, &mut conn.tls);
@@ -421,8 +426,11 @@ impl Detectors {
     }
 
     pub fn on_flow_end(&mut self, flow: &Flow) {
-        if let Some(conn) = self.tcp_conns.remove(&flow.id) {
-            self.end_tcp_conn(flow, conn);
+        // A reopened flow's conversation goes on in the next flow.
+        if flow.end_reason != crate::flow::EndReason::Reopened {
+            if let Some(conn) = self.tcp_conns.remove(&flow.conversation) {
+                self.end_tcp_conn(flow, conn);
+            }
         }
         for d in self.list() {
             d.on_flow_end(flow);

@@ -375,8 +375,13 @@ pub enum EndReason {
     Evicted,
     /// Closed (reset, or FIN each way) and quiet for `closed_timeout_secs`.
     Closed,
-    /// A new connection reused the same ports.
+    /// A new connection reused the same ports: a SYN with a new initial
+    /// sequence number (Wireshark's rule: a new conversation).
     PortReuse,
+    /// A SYN after a FIN or a reset, with the same initial sequence number (a
+    /// client retrying a refused connect): Zeek's next connection on the tuple,
+    /// a new flow; tshark's conversation and its TCP analysis go on in it.
+    Reopened,
 }
 
 /// One bidirectional flow.
@@ -384,6 +389,9 @@ pub enum EndReason {
 pub struct Flow {
     /// Creation order (0-based); makes every output order deterministic.
     pub id: u64,
+    /// The id of the first flow of this tshark conversation: `id`, unless
+    /// the flow continues one that Zeek's boundary ended ([`EndReason::Reopened`]).
+    pub conversation: u64,
     pub proto: u8,
     pub orig_addr: IpAddr,
     pub orig_port: u16,
@@ -452,6 +460,7 @@ impl Flow {
     pub fn view(&self) -> FlowView {
         FlowView {
             id: self.id,
+            conversation: self.conversation,
             proto: self.proto,
             service: self.service,
             orig: self.orig_addr,
@@ -514,6 +523,8 @@ impl Flow {
 #[derive(Clone, Copy, Debug)]
 pub struct FlowView {
     pub id: u64,
+    /// See [`Flow::conversation`].
+    pub conversation: u64,
     pub proto: u8,
     pub service: Option<AppProto>,
     orig: IpAddr,
@@ -752,6 +763,9 @@ impl FlowTable {
         // Port reuse: a new SYN whose sequence number differs from the side's
         // base sequence number starts a new connection (Wireshark's tcp.stream rule).
         let mut reused = false;
+        // Zeek's connection ended here but tshark's conversation goes on: the
+        // new flow continues the old one's TCP analysis and is no new conversation.
+        let mut continued: Option<(u64, Box<tcp_analysis::TcpAnalysis>)> = None;
         let pure_syn =
             tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         // Only pure SYNs can start a new connection: other packets skip this
@@ -767,12 +781,24 @@ impl FlowTable {
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
                 let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
-                if base.is_some_and(|s| s != t.seq) {
+                // Zeek (`IsReuse`): a SYN once either side sent a FIN or a
+                // reset opens a new connection, even with the same ISN (a
+                // client retrying a refused connect); tshark keeps one stream.
+                let zeek_closed = (existing.tcp_flags[0] | existing.tcp_flags[1])
+                    & (tcp_flags::FIN | tcp_flags::RST)
+                    != 0;
+                let new_isn = base.is_some_and(|s| s != t.seq);
+                if new_isn || zeek_closed {
                     let mut old = self.remove(&tkey).expect("present");
-                    old.end_reason = EndReason::PortReuse;
-                    self.departed.remove(&tkey.packed());
+                    if new_isn {
+                        old.end_reason = EndReason::PortReuse;
+                        self.departed.remove(&tkey.packed());
+                        reused = true;
+                    } else {
+                        old.end_reason = EndReason::Reopened;
+                        continued = Some((old.conversation, old.tcp.clone().unwrap_or_default()));
+                    }
                     self.finished.push(old);
-                    reused = true;
                 }
             }
         }
@@ -787,7 +813,7 @@ impl FlowTable {
             std::collections::hash_map::Entry::Occupied(o) => *o.get(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 new_flow = true;
-                if !self.departed.contains(&tkey.packed()) {
+                if continued.is_none() && !self.departed.contains(&tkey.packed()) {
                     *self.conversations.entry(input.proto).or_insert(0) += 1;
                 }
                 self.peak_live = self.peak_live.max(live_before + 1);
@@ -799,8 +825,10 @@ impl FlowTable {
                 } else {
                     (input.src, input.sport, input.dst, input.dport)
                 };
+                let conversation = continued.as_ref().map_or(id, |c| c.0);
                 let flow = Flow {
                     id,
+                    conversation,
                     proto: input.proto,
                     orig_addr: oa,
                     orig_port: op,
@@ -820,7 +848,10 @@ impl FlowTable {
                     base_seq: [None; 2],
                     end_reason: EndReason::CaptureEnd,
                     community_id: Default::default(),
-                    tcp: tcp.map(|_| Box::default()),
+                    tcp: match continued.take() {
+                        Some((_, analysis)) => Some(analysis),
+                        None => tcp.map(|_| Box::default()),
+                    },
                     anomaly: Default::default(),
                 };
                 // A free slot (fields apart from the map: the entry holds it).

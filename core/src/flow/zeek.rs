@@ -780,12 +780,12 @@ fn likely_tcp_server_port(p: u16) -> bool {
 }
 
 /// The same for UDP (DNS, DHCP, Kerberos, NTP, SNMP, syslog, RADIUS, SIP,
-/// QUIC/DTLS and the UDP tunnels).
+/// QUIC/DTLS and the UDP tunnels). DHCP adds 67 only (68 is the client's
+/// port), so a server's reply seen first is flipped to the client.
 fn likely_udp_server_port(p: u16) -> bool {
     matches!(
         p,
         53 | 67
-            | 68
             | 88
             | 123
             | 137
@@ -957,6 +957,29 @@ mod tests {
         assert!(flip_roles(&tcp(80, 443, ACK)));
         assert!(!flip_roles(&tcp(80, 443, SYN | ACK)));
         assert!(!flip_roles(&tcp(443, 80, ACK)));
+    }
+
+    fn udp(src_port: u16, dst_port: u16) -> crate::decode::Transport<'static> {
+        crate::decode::Transport::Udp(crate::decode::Udp {
+            src_port,
+            dst_port,
+            payload_len: 0,
+            payload: &[],
+        })
+    }
+
+    #[test]
+    fn udp_server_answering_first_is_flipped_as_zeek_does() {
+        // A DHCP server's offer or ack seen before the request: the client
+        // (port 68, not a server port in Zeek) is the originator.
+        assert!(flip_roles(&udp(67, 68)));
+        assert!(!flip_roles(&udp(68, 67)));
+        // A DNS answer first; but not between two server ports.
+        assert!(flip_roles(&udp(53, 41000)));
+        assert!(!flip_roles(&udp(41000, 53)));
+        assert!(!flip_roles(&udp(53, 5353)));
+        // History of a flipped UDP flow starts with '^'.
+        assert_eq!(connless_history(false, true, true), "^d");
     }
 
     #[test]

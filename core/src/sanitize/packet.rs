@@ -200,6 +200,15 @@ impl FrameRewrite<'_> {
                         let l4 = o + orig.get(o).map_or(20, |b| (b & 0xf) as usize * 4);
                         let ck = l4 + if layer.proto == 6 { 16 } else { 6 };
                         self.push_l4(o, false, true, l4, ip_end, ck, layer.proto == 17);
+                    } else if layer.fragment.is_none() {
+                        // A transport header the decoder rejected (cut short, or
+                        // a TCP data offset under 5 words): no walker reads what
+                        // follows, so it is unknown payload, never kept verbatim.
+                        match transport_start(orig, o, v6) {
+                            Some(l4) if l4 < ip_end => self.policy(l4..ip_end),
+                            Some(_) => {}
+                            None => self.fail_closed(o.min(self.len())..self.len()),
+                        }
                     }
                 }
             }
