@@ -146,6 +146,8 @@ export interface Diagnosis {
   flows: number;
   frames: number[];
   community_ids: string[];
+  /** Failure events that are part of this cause, by class (`"tcp.resets"`: a scan's provoked resets); absent when none. */
+  explains?: Record<string, number>;
 }
 
 /** The evidence pack (`evidence()`): what `pcaplens prepare` writes, for a language model. */
@@ -166,6 +168,8 @@ export interface EvidencePack {
   diagnoses: Diagnosis[];
   /** The coverage line and the ranked diagnosis as plain text (`pcaplens ask --offline`). */
   diagnosisText: string;
+  /** Community ID → rank of the item whose failures the flow's are part of (a scan's probes); empty when sanitized. */
+  explainedBy: Record<string, number>;
 }
 
 export interface Progress {

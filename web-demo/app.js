@@ -236,11 +236,17 @@ function renderDiagnosis(d) {
       it.flows ? `${nf.format(it.flows)} flow${it.flows > 1 ? "s" : ""}` : null,
       it.share != null ? `${(it.share * 100).toFixed(0)}% of its traffic` : null,
     ].filter(Boolean).join(" · ");
+    // The failure events that are part of this cause (the core's count: a scan's provoked resets).
+    const explains = Object.entries(it.explains || {});
+    const explained = explains.length ? h("div", { class: "diag-explains small", "data-explains": String(explains.reduce((a, [, n]) => a + n, 0)) },
+      "Includes ", explains.map(([k, n]) => `${nf.format(n)} ${humanize(k.split(".").pop())}`).join(" and "),
+      " it provoked: counted here, not as faults of their own.") : "";
     const frames = it.frames.map((f) => frameLink(f));
     const flows = it.community_ids.map((cid) => flowLink(cid, shortCid(cid)));
     list.append(h("li", { class: "diag", id: `diag-${it.rank}`, "data-rule": it.rule, "data-rank": String(it.rank) },
       h("div", { class: "diag-summary" }, ...summaryParts(it.summary)),
       h("div", { class: "diag-facts muted small" }, h("span", { class: `tag ${ruleTone(it.rule)}` }, humanize(it.rule)), " ", facts),
+      explained,
       h("div", { class: "diag-evidence small" },
         frames.length ? h("span", {}, "frames ", ...frames) : "",
         flows.length ? h("span", {}, " conversations ", ...flows.flatMap((a, i) => (i ? [", ", a] : [a]))) : "")));
@@ -280,7 +286,9 @@ function renderCards(r) {
       sub: Object.entries(s.flows.by_transport).map(([k, v]) => `${k} ${nf.format(v)}`).join(" · ") },
     // Raw event counts, not a verdict: a port scan alone provokes thousands of resets. The diagnosis above weighs them.
     { metric: "failures", label: "Failure events", value: failures, text: nf.format(failures),
-      sub: failures ? "grouped by conversation below" : "none detected" },
+      sub: !failures ? "none detected"
+        : explainedTotal() ? `${nf.format(Math.min(explainedTotal(), failures))} of them part of a diagnosed cause (see its item)`
+        : "grouped by conversation below" },
   ];
   const box = $("cards");
   box.replaceChildren();
@@ -745,8 +753,17 @@ function indexEvidence(r) {
 /** The diagnosis items that cite a flow: by Community ID, or by a frame the evidence ties to it. */
 function causesOf(cid) {
   if (!cid || !current || !current.diagnosis) return [];
-  const cites = (d) => d.community_ids.includes(cid) || d.frames.some((f) => (evidenceIndex.get(f) || {}).community_id === cid);
+  // The core says which cause a flow's failures are part of (a scan's probes); citations add the rest.
+  const explainer = (current.diagnosis.explainedBy || {})[cid];
+  const cites = (d) => d.rank === explainer || d.community_ids.includes(cid) || d.frames.some((f) => (evidenceIndex.get(f) || {}).community_id === cid);
   return current.diagnosis.diagnoses.filter(cites);
+}
+
+/** Failure events the diagnosis explains as part of a cause (the core's `explains` counts). */
+function explainedTotal() {
+  const d = current && current.diagnosis;
+  if (!d) return 0;
+  return d.diagnoses.reduce((a, it) => a + Object.values(it.explains || {}).reduce((x, n) => x + n, 0), 0);
 }
 
 function flowHref(cid) {

@@ -110,8 +110,8 @@ function llmEvidence(json) {
 function diagnosis(json) {
   if (typeof pcaplens.evidence !== "function") return {};
   try {
-    const { diagnoses, diagnosisText, coverageCounts } = pcaplens.evidence(json, { sanitize: false });
-    return { diagnosis: { diagnoses, text: diagnosisText, coverage: coverageCounts } };
+    const { diagnoses, diagnosisText, coverageCounts, explainedBy } = pcaplens.evidence(json, { sanitize: false });
+    return { diagnosis: { diagnoses, text: diagnosisText, coverage: coverageCounts, explainedBy: explainedBy || {} } };
   } catch {
     // Not a capture: the page shows that message instead.
     return {};

@@ -63,7 +63,7 @@ impl PyReport {
             .map(|info| capture_error(py, info).into_value(py).into_any())
     }
 
-    /// The core's ranked rule-based diagnosis as JSON `{coverage, diagnoses, text}`:
+    /// The core's ranked rule-based diagnosis as JSON `{coverage, diagnoses, text, explained_by}`:
     /// `pcaplens ask --offline --no-sanitize` (real identifiers, default evidence options).
     fn diagnosis_json(&self, py: Python<'_>) -> String {
         py.allow_threads(|| {
@@ -74,10 +74,12 @@ impl PyReport {
                 &mut Identity,
                 false,
             );
+            let cfg = EvidenceConfig::default();
             serde_json::json!({
                 "coverage": pack.coverage,
                 "text": pack.diagnosis_text(),
                 "diagnoses": pack.diagnoses,
+                "explained_by": evidence::explained_by(&self.report, cfg.focus, cfg.max_diagnoses),
             })
             .to_string()
         })

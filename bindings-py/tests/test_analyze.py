@@ -308,8 +308,15 @@ def test_diagnosis_is_ask_offline_and_the_html_view_shows_it_with_two_charts(tmp
     assert [d["summary"] for d in diagnosis["diagnoses"]] == items
     assert diagnosis["diagnoses"][0]["rule"] == "port_scan"
     assert diagnosis["coverage"]["failures_total"] > 0
+    # The resets the scan provoked are part of its item (the core counts them), flow by flow.
+    scan = diagnosis["diagnoses"][0]
+    assert scan["explains"]["tcp.resets"] > 0
+    assert set(diagnosis["explained_by"].values()) == {1}
+    assert len(diagnosis["explained_by"]) >= scan["explains"]["tcp.resets"] // 2
+    assert all("explains" not in d for d in diagnosis["diagnoses"][1:])
 
     page = report._repr_html_()
+    assert f"includes {scan['explains']['tcp.resets']:,} tcp.resets" in page
     # The diagnosis comes before the tables and charts, most likely cause first.
     first = page.index("<li data-rule='port_scan'>Port scan: 10.0.0.66 probed")
     assert first < page.index("pcaplens-protocols") < page.index("top talkers")

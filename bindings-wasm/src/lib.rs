@@ -461,6 +461,9 @@ struct EvidenceJs {
     diagnoses: Vec<Diagnosis>,
     /// `pcaplens ask --offline`.
     diagnosis_text: String,
+    /// Community ID → rank of the diagnosis item whose failures the flow's are
+    /// part of (a scan's probes); only when not sanitized (real IDs).
+    explained_by: std::collections::BTreeMap<String, u32>,
 }
 
 /// The core's evidence pack for a language model: byte for byte the
@@ -525,6 +528,11 @@ pub fn evidence(
         focus,
         ..Default::default()
     };
+    let explained_by = if key.is_none() {
+        evidence::explained_by(&report, cfg.focus, cfg.max_diagnoses)
+    } else {
+        Default::default()
+    };
     let pack = match key {
         // The sanitizer's pseudonyms, as `prepare` builds them.
         Some(key) => {
@@ -546,6 +554,7 @@ pub fn evidence(
         focus: pack.focus,
         sanitized: pack.sanitized,
         diagnoses: pack.diagnoses,
+        explained_by,
     })
 }
 

@@ -396,6 +396,162 @@ fn quality_offload_on_a_host_sending_mostly_large_segments_is_a_note() {
     );
 }
 
+/// Issue 26: the capturing host owns several addresses (network namespaces, veth pairs):
+/// each spoils the checksums of what it sends, so every conversation has wrong checksums
+/// in one direction only. That is offload however many addresses there are; the same
+/// hosts' conversations spoiled in both directions are corruption.
+#[test]
+fn quality_offload_from_several_own_addresses_is_one_directional() {
+    let g = gen("normal", 4000, 11);
+    let v4_tcp = |f: &[u8]| f.len() > 14 + 20 + 20 && f[12..14] == [8, 0] && f[14 + 9] == 6;
+    // Small TCP segments sent per source, and who talks to whom.
+    let mut small: std::collections::BTreeMap<[u8; 4], u64> = Default::default();
+    let mut pairs: std::collections::BTreeSet<([u8; 4], [u8; 4])> = Default::default();
+    let _ = rewrite(&g.bytes, |_, rec, _| {
+        let f = &rec[16..];
+        if v4_tcp(f) {
+            let (s, d): ([u8; 4], [u8; 4]) =
+                (f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+            pairs.insert((s, d));
+            let l4 = u16::from_be_bytes([f[16], f[17]]) as usize - (f[14] & 15) as usize * 4;
+            if l4 <= 128 {
+                *small.entry(s).or_default() += 1;
+            }
+        }
+    });
+    // Three busy senders, none of which talks to another.
+    let mut own: Vec<[u8; 4]> = Vec::new();
+    let mut by_small: Vec<_> = small.iter().collect();
+    by_small.sort_by_key(|(a, n)| (std::cmp::Reverse(**n), **a));
+    for (a, _) in by_small {
+        if own
+            .iter()
+            .all(|o| !pairs.contains(&(*a, *o)) && !pairs.contains(&(*o, *a)))
+        {
+            own.push(*a);
+        }
+        if own.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(own.len(), 3, "{small:?}");
+    let spoil = |both: bool| {
+        rewrite(&g.bytes, |_, rec, _| {
+            let f = &mut rec[16..];
+            if v4_tcp(f) {
+                let (s, d): ([u8; 4], [u8; 4]) =
+                    (f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+                if own.contains(&s) || (both && own.contains(&d)) {
+                    let ihl = (f[14] & 15) as usize * 4;
+                    f[14 + ihl + 16] ^= 0x5a;
+                }
+            }
+        })
+    };
+    let mut cfg = AnalyzerConfig::default();
+    cfg.detect.quality.checksum_sample_every = 1;
+    let r = analyze(&spoil(false), cfg.clone());
+    let c = check(&r, "checksum_offload");
+    assert_eq!(c.status, "note", "{c:#?}");
+    assert!(c.detail.contains("offload"), "{}", c.detail);
+    for a in &own {
+        assert!(
+            c.detail.contains(&std::net::Ipv4Addr::from(*a).to_string()),
+            "{}",
+            c.detail
+        );
+    }
+    assert_eq!(
+        r.quality.verdict, "good",
+        "offload alone never downgrades a capture"
+    );
+
+    let r = analyze(&spoil(true), cfg.clone());
+    let c = check(&r, "checksum_offload");
+    assert!(c.status == "degraded" || c.status == "poor", "{c:#?}");
+    assert!(c.detail.contains("corruption"), "{}", c.detail);
+    assert_ne!(r.quality.verdict, "good");
+
+    // The same conversations, both directions, but holding what Linux leaves for the NIC
+    // (CHECKSUM_PARTIAL: the pseudo-header sum), as a capture on a bridge of network
+    // namespaces shows: every sender is on the capturing machine. Offload, not corruption.
+    let partial = rewrite(&g.bytes, |_, rec, _| {
+        let f = &mut rec[16..];
+        if v4_tcp(f) {
+            let (s, d): ([u8; 4], [u8; 4]) =
+                (f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+            if own.contains(&s) || own.contains(&d) {
+                let ihl = (f[14] & 15) as usize * 4;
+                let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+                let mut sum = 6u32 + (total - ihl) as u32;
+                for w in f[26..34].chunks_exact(2) {
+                    sum += u16::from_be_bytes([w[0], w[1]]) as u32;
+                }
+                while sum > 0xffff {
+                    sum = (sum & 0xffff) + (sum >> 16);
+                }
+                f[14 + ihl + 16..14 + ihl + 18].copy_from_slice(&(sum as u16).to_be_bytes());
+            }
+        }
+    });
+    let r = analyze(&partial, cfg);
+    let c = check(&r, "checksum_offload");
+    assert!(c.count > 50, "{c:#?}");
+    assert_eq!(c.status, "note", "{c:#?}");
+    assert!(c.detail.contains("partial checksum"), "{}", c.detail);
+    assert_eq!(
+        r.quality.verdict, "good",
+        "offload alone never downgrades a capture"
+    );
+}
+
+/// Issue 26, on real traffic: three network namespaces on one bridge (all on the capturing
+/// machine) talking HTTP, captured by tcpdump on the bridge: the kernel leaves every TCP
+/// checksum partial, in both directions. Before, this read "poor: corruption"; it is offload.
+#[test]
+fn quality_offload_on_a_bridge_of_namespaces_is_a_note() {
+    if !pcaplens_tests::live_traffic(
+        "quality_offload_on_a_bridge_of_namespaces_is_a_note",
+        &["curl"],
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pcaplens-offload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("bridge.pcap");
+    let out = std::process::Command::new("bash")
+        .arg(pcaplens_tests::repo_root().join("tests/traffic/offload_bridge.sh"))
+        .arg(&pcap)
+        .output()
+        .expect("run offload_bridge.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&pcap).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Every frame verified (the default samples one in 16, which may miss a host).
+    let mut cfg = AnalyzerConfig::default();
+    cfg.detect.quality.checksum_sample_every = 1;
+    for cfg in [cfg, AnalyzerConfig::default()] {
+        let r = analyze(&bytes, cfg);
+        assert!(r.summary.packets > 100, "{} packets", r.summary.packets);
+        let c = check(&r, "checksum_offload");
+        assert!(c.status == "note" || c.status == "ok", "{c:#?}");
+        assert_eq!(r.quality.verdict, "good", "{:?}", r.quality.reasons);
+    }
+    let mut cfg = AnalyzerConfig::default();
+    cfg.detect.quality.checksum_sample_every = 1;
+    let r = analyze(&bytes, cfg);
+    let c = check(&r, "checksum_offload");
+    assert!(c.count > 50, "{c:#?}");
+    assert_eq!(c.status, "note", "{c:#?}");
+    for host in ["10.77.0.1", "10.77.0.2", "10.77.0.3"] {
+        assert!(c.detail.contains(host), "{}", c.detail);
+    }
+}
+
 /// Issue 26: loopback captures carry unfilled transport checksums (here in ::1 traffic,
 /// where most sampled segments are too large to verify): an artefact, not corruption.
 #[test]

@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { cli, cliPath, CORPUS, failureTotal, identifyingTalkers, loadWasm, mentions, scratchDir, WEB_DEMO } from "./helpers.mjs";
 import { spawnSync } from "node:child_process";
 
+const nf = (n) => new Intl.NumberFormat("en-US").format(n);
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const RESULTS = join(WEB_DEMO, "test-results");
 const TYPES = {
@@ -389,6 +390,15 @@ describe("web page in headless Chromium", () => {
         const scanRank = await page.getAttribute("#diagnosis-list > li[data-rule=port_scan]", "data-rank");
         const causes = await page.$$eval(".failure-class[data-class=tcp] .failure-kind[data-kind=resets] .causes a", (as) => as.map((a) => a.textContent));
         assert.ok(causes.length > 0 && causes.every((x) => x === `#${scanRank}`), `scan resets name cause #${scanRank}: ${causes}`);
+        // The core counts them under the scan (`ask --offline`'s "explains:" line); the page says so
+        // in the scan's item and in the failure card, not as a headline of their own.
+        const line = offline.match(/^ {3}explains: (.*) \(provoked by this cause/m);
+        assert.ok(line, `ask --offline names what the scan explains:\n${offline}`);
+        const explained = [...line[1].matchAll(/(\d+) tcp\.\w+/g)].reduce((a, m) => a + Number(m[1]), 0);
+        assert.ok(explained > 0);
+        assert.equal(Number(await page.getAttribute("#diagnosis-list > li[data-rule=port_scan] .diag-explains", "data-explains")), explained);
+        assert.match(await page.textContent("#diagnosis-list > li[data-rule=port_scan] .diag-explains"), /Includes [\d,]+ resets/);
+        assert.match(await page.textContent("[data-metric=failures] .card-sub"), new RegExp(`^${nf(Math.min(explained, failureTotal(report)))} of them part of a diagnosed cause`));
         // The README's screenshots (docs/img/, copied from test-results/): the top of the page at both
         // widths in both colour schemes; the page re-draws its charts when the scheme changes.
         for (const colorScheme of ["light", "dark"]) {

@@ -252,8 +252,11 @@ class Report:
         """The core's ranked rule-based diagnosis, as ``pcaplens ask --offline --no-sanitize``.
 
         ``{"coverage": {...}, "text": str, "diagnoses": [{rank, rule, score, summary, endpoint,
-        count, share, flows, frames, community_ids}, ...]}``, most likely cause first; strings
-        from the wire appear in ``summary`` as ``⟦wire "…"⟧``.
+        count, share, flows, frames, community_ids, explains?}, ...], "explained_by": {...}}``,
+        most likely cause first; strings from the wire appear in ``summary`` as ``⟦wire "…"⟧``.
+        ``explains`` (when present) counts the failure events that are part of the cause, by
+        class (``{"tcp.resets": 57}``: resets a port scan provoked); ``explained_by`` maps the
+        Community ID of each such flow to the rank of the cause it is part of.
         """
         parsed: dict[str, Any] = json.loads(self._native.diagnosis_json())
         return parsed
@@ -371,10 +374,19 @@ def _html_diagnosis(diagnosis: Mapping[str, Any]) -> str:
     lis = []
     for it in items:
         frames = ", ".join(str(f) for f in it["frames"]) or "–"
+        # Failures that are part of this cause (a scan's provoked resets), as the core counts them.
+        explains = it.get("explains") or {}
+        includes = (
+            "<br><small>includes "
+            + html.escape(" and ".join(f"{n:,} {k}" for k, n in sorted(explains.items())))
+            + " it provoked: counted here, not as faults of their own</small>"
+            if explains
+            else ""
+        )
         lis.append(
             f"<li data-rule='{html.escape(it['rule'])}'>{_wire_html(it['summary'])}"
             f"<br><small>{html.escape(it['rule'])} · {it['count']:,} events · frames {frames}"
-            f" · flows {html.escape(', '.join(it['community_ids']) or '–')}</small></li>"
+            f" · flows {html.escape(', '.join(it['community_ids']) or '–')}</small>{includes}</li>"
         )
     return (
         "<div class='pcaplens-diagnosis'><p><strong>diagnosis</strong> "

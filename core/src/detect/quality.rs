@@ -14,8 +14,11 @@
 //! - `checksum_offload`: IPv4/TCP/UDP checksums wrong on packets sent by one
 //!   host while everyone else's are fine — the capturing host hands its
 //!   packets to the NIC before the checksum is filled in (or loopback traffic,
-//!   whose checksums the kernel never fills in). An artefact, not a fault: it
-//!   is a note, never a downgrade (docs/report.md says how it is told apart).
+//!   whose checksums the kernel never fills in), or wrong transport checksums
+//!   that hold what offload leaves in the field (the pseudo-header sum, or
+//!   zero) from any number of senders on the capturing machine (namespaces on
+//!   a bridge, veth pairs: both directions). An artefact, not a fault: it is a
+//!   note, never a downgrade (docs/report.md says how it is told apart).
 //!
 //! Cost per packet stays tiny: checksums are verified on one frame in
 //! `checksum_sample_every` (IPv4 header always, TCP/UDP only on segments of
@@ -101,6 +104,10 @@ struct Sums {
     /// must not dilute its share of wrong ones.
     l4_checked: u64,
     l4_bad: u64,
+    /// Wrong TCP/UDP checksums that hold what offload leaves in the field: the
+    /// pseudo-header sum (Linux's CHECKSUM_PARTIAL, for the NIC to finish) or
+    /// zero. Corruption leaves arbitrary values, not these.
+    l4_partial: u64,
 }
 
 /// Per-run observations, turned into [`Quality`] at the end.
@@ -121,6 +128,9 @@ pub struct QualityMonitor {
     /// Checksums verified per sending host (only ever summed or sorted, so
     /// the hash order never shows).
     sums: FxHashMap<IpAddr, Sums>,
+    /// Wrong TCP/UDP checksums per (sender, receiver): offload spoils one
+    /// direction of a conversation (the capturing host's own), corruption both.
+    pair_bad: FxHashMap<(IpAddr, IpAddr), u64>,
 }
 
 /// Ones'-complement sum of 16-bit big-endian words (odd tail padded).
@@ -182,6 +192,7 @@ impl QualityMonitor {
             one_sided: 0,
             one_sided_evidence: Vec::new(),
             sums: FxHashMap::default(),
+            pair_bad: FxHashMap::default(),
         }
     }
 
@@ -207,7 +218,12 @@ impl QualityMonitor {
         }
         self.duplicate_check(ip, ctx);
         if ctx.frame() % self.cfg.checksum_sample_every.max(1) == 0 {
-            self.checksum_check(ip, layer.src, layer.proto, layer.fragment.is_some());
+            self.checksum_check(
+                ip,
+                (layer.src, layer.dst),
+                layer.proto,
+                layer.fragment.is_some(),
+            );
         }
     }
 
@@ -237,7 +253,13 @@ impl QualityMonitor {
             .any(|&(f, t)| f == h && t != i64::MIN && ts.saturating_sub(t).abs() <= gap)
     }
 
-    fn checksum_check(&mut self, ip: &[u8], src: IpAddr, proto: u8, fragment: bool) {
+    fn checksum_check(
+        &mut self,
+        ip: &[u8],
+        (src, dst): (IpAddr, IpAddr),
+        proto: u8,
+        fragment: bool,
+    ) {
         let mut bad = false;
         let mut l4_bad = None;
         let (l4, pseudo) = match ip.first().map(|b| b >> 4) {
@@ -249,7 +271,7 @@ impl QualityMonitor {
                 bad |= fold(sum16(&ip[..ihl], 0)) != 0xffff;
                 let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
                 let Some(l4) = ip.get(ihl..total.max(ihl)) else {
-                    return self.count(src, bad, bad, None);
+                    return self.count(src, bad, bad, None, false);
                 };
                 let pseudo = sum16(&ip[12..20], proto as u64 + l4.len() as u64);
                 (l4, pseudo)
@@ -270,23 +292,32 @@ impl QualityMonitor {
         };
         let ip_bad = bad;
         let small = l4.len() <= self.cfg.checksum_max_segment && !fragment;
-        match proto {
-            6 if small && l4.len() >= 20 => {
-                l4_bad = Some(fold(sum16(l4, pseudo)) != 0xffff);
-            }
+        let field_at = match proto {
+            6 if small && l4.len() >= 20 => Some(16),
             // UDP over IPv4 may leave the checksum out (zero).
             17 if small && l4.len() >= 8 && !(ip[0] >> 4 == 4 && l4[6] == 0 && l4[7] == 0) => {
-                l4_bad = Some(fold(sum16(l4, pseudo)) != 0xffff);
+                Some(6)
             }
-            _ => {}
+            _ => None,
+        };
+        let mut partial = false;
+        if let Some(at) = field_at {
+            let wrong = fold(sum16(l4, pseudo)) != 0xffff;
+            l4_bad = Some(wrong);
+            if wrong {
+                let field = u16::from_be_bytes([l4[at], l4[at + 1]]);
+                partial = field == 0 || field == fold(pseudo);
+                *self.pair_bad.entry((src, dst)).or_default() += 1;
+            }
         }
         bad |= l4_bad == Some(true);
-        self.count(src, bad, ip_bad, l4_bad);
+        self.count(src, bad, ip_bad, l4_bad, partial);
     }
 
-    fn count(&mut self, src: IpAddr, bad: bool, ip_bad: bool, l4_bad: Option<bool>) {
+    fn count(&mut self, src: IpAddr, bad: bool, ip_bad: bool, l4_bad: Option<bool>, partial: bool) {
         let s = self.sums.entry(src).or_default();
         s.checked += 1;
+        s.l4_partial += partial as u64;
         s.bad += bad as u64;
         s.ip_bad += ip_bad as u64;
         if let Some(b) = l4_bad {
@@ -445,10 +476,41 @@ impl QualityMonitor {
         offload.sort_by_key(|(a, _)| *a);
         let offload_bad: u64 = offload.iter().map(|(_, s)| s.bad).sum();
         let others_bad = bad - offload_bad;
+        // The capturing host's own addresses (several: namespaces, veth pairs,
+        // v4 and v6) spoil only what they send: every conversation with wrong
+        // transport checksums has them in one direction only, and no IPv4
+        // header is wrong. Corruption on a path spoils both directions.
+        let one_directional = !offload.is_empty()
+            && offload.iter().all(|(_, s)| s.ip_bad == 0)
+            && self
+                .pair_bad
+                .keys()
+                .all(|&(a, b)| a == b || !self.pair_bad.contains_key(&(b, a)));
+        // Offload's fingerprint: wrong transport checksums holding the
+        // pseudo-header sum (or zero), every IPv4 header right. Every sender on
+        // the capturing machine (namespaces, containers, veth pairs: both ends
+        // of their conversations) leaves it, however many there are; it is
+        // asked after the per-host rule so that rule's notes keep their words.
+        let ip_bad_all: u64 = self.sums.values().map(|s| s.ip_bad).sum();
+        let partial: u64 = self.sums.values().map(|s| s.l4_partial).sum();
+        let mut partial_hosts: Vec<IpAddr> = self
+            .sums
+            .iter()
+            .filter(|(_, s)| s.l4_partial > 0)
+            .map(|(a, _)| *a)
+            .collect();
+        partial_hosts.sort();
         let (status, detail) = if bad == 0 {
             ("ok", format!("{checked} checksums verified, all correct"))
-        } else if !offload.is_empty() && offload.len() <= 2 && others_bad * 100 <= checked {
-            let hosts: Vec<String> = offload.iter().map(|(a, _)| a.to_string()).collect();
+        } else if !offload.is_empty()
+            && (offload.len() <= 2 || one_directional)
+            && others_bad * 100 <= checked
+        {
+            let mut hosts: Vec<String> =
+                offload.iter().take(4).map(|(a, _)| a.to_string()).collect();
+            if offload.len() > 4 {
+                hosts.push(format!("{} more", offload.len() - 4));
+            }
             let loopback = offload.iter().all(|(a, _)| a.is_loopback());
             (
                 "note",
@@ -463,6 +525,22 @@ impl QualityMonitor {
                         hosts.join(", ")
                     )
                 },
+            )
+        } else if partial > 0 && ip_bad_all == 0 && (bad - partial) * 100 <= checked {
+            let mut hosts: Vec<String> = partial_hosts
+                .iter()
+                .take(4)
+                .map(|a| a.to_string())
+                .collect();
+            if partial_hosts.len() > 4 {
+                hosts.push(format!("{} more", partial_hosts.len() - 4));
+            }
+            (
+                "note",
+                format!(
+                    "{partial} packets sent by {} carry the partial checksum (pseudo-header sum or zero) that checksum offload leaves for the NIC: senders on the capturing machine (an artefact, not corruption)",
+                    hosts.join(", ")
+                ),
             )
         } else {
             (

@@ -144,6 +144,42 @@ pub struct Diagnosis {
     pub flows: u64,
     pub frames: Vec<u64>,
     pub community_ids: Vec<String>,
+    /// Failure events that are part of this cause, by failure class
+    /// (`"tcp.resets"`: the resets a port scan provoked). Those are not
+    /// faults of their own: fronts count them under this item.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub explains: BTreeMap<String, u64>,
+}
+
+impl Diagnosis {
+    /// Failure events this item accounts for: what it explains when it
+    /// explains failures of other classes (a scan's provoked resets), else its
+    /// own count.
+    pub fn failures_accounted(&self) -> u64 {
+        if self.explains.is_empty() {
+            self.count
+        } else {
+            self.explains.values().sum()
+        }
+    }
+}
+
+/// Which diagnosis item explains the failures of each flow: Community ID
+/// (raw, as in the report) → rank, for the flows whose failures are part of a
+/// cause rather than faults of their own (the probes of a port scan).
+pub fn explained_by(report: &Report, focus: Focus, max_diagnoses: usize) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for (i, f) in diagnose(report, focus)
+        .iter()
+        .take(max_diagnoses)
+        .enumerate()
+    {
+        for cid in &f.explained_flows {
+            // The higher-ranked cause keeps a flow two causes explain.
+            out.entry(cid.clone()).or_insert(i as u32 + 1);
+        }
+    }
+    out
 }
 
 /// "covers N of M flows, K of L failures".
@@ -221,8 +257,23 @@ pub fn diagnosis_text(coverage: &Coverage, diagnoses: &[Diagnosis]) -> String {
     for d in diagnoses {
         let _ = writeln!(s, "{}. {}", d.rank, d.summary);
         let _ = writeln!(s, "   {}", cite_line(d));
+        if let Some(line) = explains_line(d) {
+            let _ = writeln!(s, "   {line}");
+        }
     }
     s
+}
+
+/// "explains: 57 tcp.resets, 3 tcp.unanswered_syns (part of this cause, not faults of their own)".
+fn explains_line(d: &Diagnosis) -> Option<String> {
+    if d.explains.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = d.explains.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    Some(format!(
+        "explains: {} (provoked by this cause, not faults of their own)",
+        items.join(", ")
+    ))
 }
 
 fn cite_line(d: &Diagnosis) -> String {
@@ -413,6 +464,11 @@ pub fn build_pack(
             flows: f.flows,
             frames: f.frames.clone(),
             community_ids: f.community_ids.iter().map(|c| m.community_id(c)).collect(),
+            explains: f
+                .explains
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
         })
         .collect();
 
@@ -434,7 +490,7 @@ pub fn build_pack(
             flows_total,
             failures_covered: diag
                 .iter()
-                .map(|d| d.count)
+                .map(|d| d.failures_accounted())
                 .sum::<u64>()
                 .min(failures_total),
             failures_total,
@@ -562,9 +618,12 @@ fn render_blocks(
             .share
             .map(|s| format!(", share {:.1}%", s * 100.0))
             .unwrap_or_default();
+        let explains = explains_line(d)
+            .map(|l| format!("   {l}\n"))
+            .unwrap_or_default();
         blocks.push(Block {
             text: format!(
-                "{}. {} [rule {}, score {:.2}, count {}{share}]\n   {}\n",
+                "{}. {} [rule {}, score {:.2}, count {}{share}]\n   {}\n{explains}",
                 d.rank,
                 d.summary,
                 d.rule,

@@ -62,6 +62,12 @@ pub struct Finding {
     pub flows: u64,
     pub frames: Vec<u64>,
     pub community_ids: Vec<String>,
+    /// Failure events that are part of this finding rather than causes of
+    /// their own, by failure class ("tcp.resets": the resets a scan provoked).
+    pub explains: BTreeMap<&'static str, u64>,
+    /// Every flow whose failures this finding explains (raw Community IDs,
+    /// sorted, not capped): fronts show those failures under the finding.
+    pub explained_flows: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -225,6 +231,8 @@ fn resets_from_server(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.count,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -266,6 +274,8 @@ fn unanswered_syns(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.count,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -283,6 +293,7 @@ fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         let mut g = Group::default();
+        let mut explained = Explained::default();
         for f in ctx
             .report
             .flows
@@ -294,6 +305,7 @@ fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
                 "REJ" | "S0" | "RSTOS0" | "RSTO" | "SH" | "OTH"
             ) {
                 g.add(Some(f.first_frame), &f.community_id);
+                explained.probe(f);
             }
         }
         let ports = scan.port_count;
@@ -325,7 +337,40 @@ fn port_scan(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.count,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: explained.counts,
+            explained_flows: explained.flows.into_iter().collect(),
         });
+    }
+}
+
+/// The failures a scan's probe connections provoked: the target's resets of
+/// refused probes and the SYNs that got nothing back. They are the scan's
+/// doing, not faults of the target, so they are counted under the scan.
+#[derive(Default)]
+struct Explained {
+    counts: BTreeMap<&'static str, u64>,
+    flows: BTreeSet<String>,
+}
+
+impl Explained {
+    fn probe(&mut self, f: &FlowSummary) {
+        // Zeek history: 'r' a RST from the responder, 'R' from the originator
+        // (each letter once per direction; the TCP detector counts RST frames,
+        // which a probe sends one of).
+        let resets = f.history.contains('r') as u64 + f.history.contains('R') as u64;
+        let mut any = false;
+        if resets > 0 {
+            *self.counts.entry("tcp.resets").or_default() += resets;
+            any = true;
+        }
+        // As the TCP detector's `unanswered_syns`: a SYN and nothing back.
+        if f.conn_state == "S0" && f.resp_packets == 0 {
+            *self.counts.entry("tcp.unanswered_syns").or_default() += 1;
+            any = true;
+        }
+        if any && !f.community_id.is_empty() {
+            self.flows.insert(f.community_id.clone());
+        }
     }
 }
 
@@ -418,6 +463,8 @@ fn dns_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -449,6 +496,8 @@ fn dns_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -507,6 +556,8 @@ fn retransmissions_on_path(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -567,6 +618,8 @@ fn http_errors(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -609,6 +662,8 @@ fn tls_alerts(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }
@@ -653,6 +708,8 @@ fn quic_unanswered(ctx: &RuleCtx<'_>, out: &mut Vec<Finding>) {
             flows: g.cids.len() as u64,
             frames: g.frames(),
             community_ids: g.cids(),
+            explains: BTreeMap::new(),
+            explained_flows: Vec::new(),
         });
     }
 }

@@ -166,6 +166,63 @@ fn port_scan_outranks_its_own_resets() {
     assert_eq!(found[0].count, 100);
 }
 
+/// Issue 26: the resets and unanswered SYNs a scan provokes are part of the
+/// scan's item (counted and listed by flow), not causes of their own, and the
+/// offline diagnosis says so.
+#[test]
+fn port_scan_explains_the_failures_it_provoked() {
+    let mut r = empty_report();
+    with_background(&mut r);
+    let mut probes = Vec::new();
+    for p in 1..=100u16 {
+        let state = if p % 10 == 0 { "S0" } else { "REJ" };
+        let mut f = flow(1000 + p as u64, "10.9.9.66", 61000, "10.9.9.20", p, state);
+        f.history = if state == "S0" { "S" } else { "Sr" }.into();
+        probes.push(f.community_id.clone());
+        r.flows.push(f);
+    }
+    // A refused connection of someone else to the same target is no probe.
+    let mut other = flow(5000, "172.16.0.9", 50000, "10.9.9.20", 22, "REJ");
+    other.history = "Sr".into();
+    let other_cid = other.community_id.clone();
+    r.flows.push(other);
+    r.findings.scans.scans = vec![vertical_scan("10.9.9.66", "10.9.9.20", 100)];
+    finish(&mut r);
+    let found = diagnose(&r, Focus::General);
+    assert_eq!(found[0].rule, "port_scan");
+    let want: BTreeMap<&str, u64> = [("tcp.resets", 90), ("tcp.unanswered_syns", 10)].into();
+    assert_eq!(found[0].explains, want);
+    probes.sort();
+    assert_eq!(found[0].explained_flows, probes);
+    let by = explained_by(&r, Focus::General, 12);
+    assert_eq!(by.len(), 100);
+    assert!(by.values().all(|&rank| rank == 1));
+    assert!(!by.contains_key(&other_cid));
+    // Every other cause explains nothing.
+    assert!(found[1..].iter().all(|f| f.explains.is_empty()));
+
+    let pack = build_pack(
+        &r,
+        &EvidenceConfig::default(),
+        &ByteUpperBound,
+        &mut Identity,
+        false,
+    );
+    assert_eq!(pack.diagnoses[0].explains.get("tcp.resets"), Some(&90));
+    assert_eq!(pack.diagnoses[0].failures_accounted(), 100);
+    let text = pack.diagnosis_text();
+    assert!(
+        text.contains("explains: 90 tcp.resets, 10 tcp.unanswered_syns (provoked by this cause"),
+        "{text}"
+    );
+    // The serialized item carries `explains` only where there is something to say.
+    let json = serde_json::to_value(&pack.diagnoses).unwrap();
+    assert_eq!(json[0]["explains"]["tcp.resets"], 90);
+    assert!(json.as_array().unwrap()[1..]
+        .iter()
+        .all(|d| d.get("explains").is_none()));
+}
+
 /// Many refused connections to many ports are no port scan unless the scan
 /// detector says so: the product has one definition of a scan.
 #[test]
