@@ -17,11 +17,15 @@
 //!
 //! Without an endpoint, the rule-based classifier answers at once. Nothing
 //! here prints the API key; the model sees no raw identifier.
+//!
+//! It lives here, not in the CLI, so that `pcaplens classify`, `pcaplens live
+//! --classify` and Python's `pcaplens.classify()` run the same code and print
+//! the same report ([`report_json`]).
 
 use crate::llm::{client, pricing, LlmConfig};
 use anyhow::Result;
 use pcaplens_core::capture::{self, writer::PcapWriter};
-use pcaplens_core::classify::{self, Verdict};
+use pcaplens_core::classify::{self, ClassifyConfig, Verdict};
 use pcaplens_core::decode;
 use pcaplens_core::engine::Event;
 use pcaplens_core::reassembly::{FlowPayload, Reassembler, ReassemblyConfig, ReassemblyStats};
@@ -50,6 +54,115 @@ pub struct ClassifyOptions {
     /// When the queue is full: wait (files) or drop the flow (live).
     pub drop_when_full: bool,
     pub key: [u8; 32],
+    /// Most originals the leak guard remembers (see [`Pipeline::rotate_guard`]).
+    pub leak_guard_max_originals: usize,
+}
+
+impl ClassifyOptions {
+    /// The options' `classify` group (0 for a cap: no cap).
+    pub fn from_config(c: &ClassifyConfig, key: [u8; 32], drop_when_full: bool) -> Self {
+        ClassifyOptions {
+            reassembly: c.reassembly(),
+            confidence_threshold: c.confidence_threshold,
+            cache_size: c.cache_size,
+            workers: c.workers,
+            queue_size: c.queue_size,
+            max_requests_per_minute: (c.max_requests_per_minute > 0)
+                .then(|| c.max_requests_per_minute.min(u32::MAX as u64) as u32),
+            max_cost: (c.max_cost_usd > 0.0).then_some(c.max_cost_usd),
+            structured_output: c.structured_output,
+            drop_when_full,
+            key,
+            leak_guard_max_originals: c.leak_guard_max_originals.max(1),
+        }
+    }
+}
+
+/// The endpoint from the environment (or `.env`), as `ask` reads it; None:
+/// none configured (or `rules`), so the rule-based classifier runs. `Err`:
+/// an endpoint is configured but incomplete, or `max_cost` is set for a
+/// model with no price (its cost could not be counted).
+pub fn endpoint_from_env(
+    model: Option<&str>,
+    rules: bool,
+    max_cost: Option<f64>,
+) -> Result<Option<LlmConfig>, String> {
+    if rules {
+        return Ok(None);
+    }
+    let configured = ["AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+    let dotenv = std::path::Path::new(".env").exists();
+    let llm = if configured || dotenv {
+        match LlmConfig::from_env(model) {
+            Ok(c) => Some(c),
+            Err(e) if configured => return Err(format!("{e:#}")),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    if let (Some(c), Some(_)) = (&llm, max_cost) {
+        if pricing::price(c.model()).is_none() {
+            return Err(format!(
+                "max cost: model {:?} is not in the price table (prices as of {}), so its cost cannot be counted",
+                c.model(),
+                pricing::PRICES_AS_OF
+            ));
+        }
+    }
+    Ok(llm)
+}
+
+/// The report of a run, as `pcaplens classify --json` prints it and
+/// `pcaplens.classify()` returns it.
+pub fn report_json(files: &[String], verdicts: &[FlowVerdict], stats: &RunStats) -> Value {
+    serde_json::json!({
+        "schema": "pcaplens.classify/1",
+        "files": files,
+        "verdicts": verdicts,
+        "stats": stats,
+    })
+}
+
+/// Feed one capture (a file, or bytes in memory) through the pipeline as
+/// input number `index` (several inputs: verdicts say which). `Ok(Some((e,
+/// any)))`: the capture was cut short or is not a capture (`any`: frames were
+/// read before it); `Err`: the file could not be read.
+pub fn feed_input(
+    pipe: &mut Pipeline,
+    index: Option<usize>,
+    input: Input<'_>,
+) -> std::io::Result<Option<(pcaplens_core::CaptureError, bool)>> {
+    use std::io::Read;
+    pipe.start_file(index).map_err(std::io::Error::other)?;
+    match input {
+        Input::Bytes(b) => {
+            for chunk in b.chunks(1 << 20) {
+                if pipe.feed(chunk).is_err() {
+                    break;
+                }
+            }
+        }
+        Input::Path(path) => {
+            let mut f = std::fs::File::open(path)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 || pipe.feed(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(pipe.end_file())
+}
+
+/// One input of [`feed_input`].
+pub enum Input<'a> {
+    Path(&'a std::path::Path),
+    Bytes(&'a [u8]),
 }
 
 /// One flow's verdict as reported.
@@ -103,6 +216,13 @@ pub struct RunStats {
     pub skipped_rate_limit: u64,
     pub skipped_cost: u64,
     pub withheld_leak_guard: u64,
+    /// Flows classified by the rules because the leak guard had forgotten
+    /// originals of theirs (its list was full and started over).
+    pub withheld_leak_guard_full: u64,
+    /// Times the leak guard's list was full and started over, and the
+    /// originals it forgot then.
+    pub leak_guard_rotations: u64,
+    pub leak_guard_originals_dropped: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +320,12 @@ pub struct Pipeline {
     /// The pseudonyms of what the model is shown (same key as the sanitizer).
     snippets: pcaplens_core::sanitize::Pseudonymizer,
     unmask_memo: HashMap<String, String>,
+    /// The maps of the leak guard's previous generation (unmasking answers
+    /// to prompts sent before it started over).
+    previous: Vec<pcaplens_core::sanitize::Pseudonymizer>,
+    /// Flows of this input with a frame before this one had originals that
+    /// the leak guard forgot: they are never sent.
+    guard_from_frame: u64,
     /// Fed live packets: dispatch on the clock's ticks only.
     live: bool,
     san_out: Vec<u8>,
@@ -243,6 +369,8 @@ impl Pipeline {
             retired: Vec::new(),
             snippets: pcaplens_core::sanitize::Pseudonymizer::new(&opts.key, false, true),
             unmask_memo: HashMap::new(),
+            previous: Vec::new(),
+            guard_from_frame: 0,
             live: false,
             san_out: Vec::new(),
             reader: capture::Reader::new(),
@@ -271,8 +399,10 @@ impl Pipeline {
         self.analyzer = new_analyzer()?;
         self.reasm = Reassembler::new(self.opts.reassembly.clone());
         self.findings.clear();
+        self.guard_from_frame = 0;
         let old = std::mem::replace(&mut self.sanitizer, new_sanitizer(&self.opts.key)?);
         self.retired.push(old.into_pseudonymizer());
+        self.bound_guard();
         Ok(())
     }
 
@@ -334,11 +464,58 @@ impl Pipeline {
                 reasm.handle_packet(r.ts_nanos as f64 / 1e9, r.frame, &pkt);
             }
         });
+        self.bound_guard();
         if !self.live {
             self.dispatch_ready();
             self.collect(false);
         }
         r
+    }
+
+    fn originals_held(&self) -> usize {
+        self.sanitizer.pseudonymizer().originals().total()
+            + self.snippets.originals().total()
+            + self
+                .retired
+                .iter()
+                .map(|p| p.originals().total())
+                .sum::<usize>()
+    }
+
+    /// Keep the leak guard's list of originals bounded: when it holds more
+    /// than `leak_guard_max_originals`, it starts over (a fresh sanitizer and
+    /// snippet pseudonymizer, same key, so the same pseudonyms). Flows that
+    /// had a packet before that point may carry originals no longer listed,
+    /// so they are classified by the rules and never sent; flows entirely
+    /// after it are guarded by the new list, which learns every packet before
+    /// its flow is dispatched.
+    fn bound_guard(&mut self) {
+        if self.originals_held() > self.opts.leak_guard_max_originals {
+            self.rotate_guard();
+        }
+    }
+
+    fn rotate_guard(&mut self) {
+        let dropped = self.originals_held() as u64;
+        let fresh = match new_sanitizer(&self.opts.key) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let old = std::mem::replace(&mut self.sanitizer, fresh);
+        let old_snippets = std::mem::replace(
+            &mut self.snippets,
+            pcaplens_core::sanitize::Pseudonymizer::new(&self.opts.key, false, true),
+        );
+        // One previous generation is kept for unmasking answers in flight
+        // (bounded: the one before it is forgotten).
+        self.previous = vec![old.into_pseudonymizer(), old_snippets];
+        self.previous.append(&mut self.retired);
+        self.previous.retain(|p| p.map().is_some_and(|m| !m.is_empty()));
+        self.previous.truncate(2);
+        self.unmask_memo.clear();
+        self.guard_from_frame = self.reader.frames() + 1;
+        self.stats.leak_guard_rotations += 1;
+        self.stats.leak_guard_originals_dropped += dropped;
     }
 
     /// End of the current input file: its flows are dispatched. Returns a
@@ -476,6 +653,17 @@ impl Pipeline {
             // The same prompt is on its way to the model: share its answer.
             self.stats.cache_hits += 1;
             list.push(w);
+            return;
+        }
+        // Originals of this flow may have been forgotten by the guard.
+        if w.flow.first_frame < self.guard_from_frame {
+            self.stats.withheld_leak_guard_full += 1;
+            let mut v = classify::rule_verdict(&w.flow);
+            v.reason = format!(
+                "{} (rules: the leak guard's list of originals was full and started over during this flow, so its prompt was not sent)",
+                v.reason
+            );
+            self.record(w, Some(v), "classified", "rules_leak_guard");
             return;
         }
         // The last guard: no original identifier may leave the machine.
@@ -624,7 +812,7 @@ impl Pipeline {
         if let Some(m) = self.sanitizer.pseudonymizer().map() {
             t = unmask_text(m, &t);
         }
-        for p in &self.retired {
+        for p in self.retired.iter().chain(&self.previous) {
             if let Some(m) = p.map() {
                 t = unmask_text(m, &t);
             }
