@@ -26,7 +26,7 @@ use crate::llm::{client, pricing, LlmConfig};
 use anyhow::Result;
 use pcaplens_core::capture::{self, writer::PcapWriter};
 use pcaplens_core::classify::{self, ClassifyConfig, Verdict};
-use pcaplens_core::decode;
+use pcaplens_core::decode::{self, defrag::Defrag};
 use pcaplens_core::engine::Event;
 use pcaplens_core::reassembly::{FlowPayload, Reassembler, ReassemblyConfig, ReassemblyStats};
 use pcaplens_core::sanitize::audit::audit_text;
@@ -223,6 +223,9 @@ pub struct RunStats {
     /// originals it forgot then.
     pub leak_guard_rotations: u64,
     pub leak_guard_originals_dropped: u64,
+    /// Most originals the guard held at once (checked after each input chunk
+    /// or live packet).
+    pub leak_guard_originals_peak: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -330,6 +333,8 @@ pub struct Pipeline {
     live: bool,
     san_out: Vec<u8>,
     reader: capture::Reader,
+    /// IP fragments are reassembled before flows are (as the analyzer does).
+    defrag: Defrag,
     analyzer: Analyzer,
     reasm: Reassembler,
     findings: HashMap<String, BTreeSet<String>>,
@@ -374,6 +379,7 @@ impl Pipeline {
             live: false,
             san_out: Vec::new(),
             reader: capture::Reader::new(),
+            defrag: Defrag::default(),
             analyzer: new_analyzer()?,
             reasm: Reassembler::new(opts.reassembly.clone()),
             findings: HashMap::new(),
@@ -396,6 +402,7 @@ impl Pipeline {
         // keeping the old one for unmasking.
         self.file = index;
         self.reader = capture::Reader::new();
+        self.defrag = Defrag::default();
         self.analyzer = new_analyzer()?;
         self.reasm = Reassembler::new(self.opts.reassembly.clone());
         self.findings.clear();
@@ -442,6 +449,7 @@ impl Pipeline {
     fn push_raw(&mut self, chunk: &[u8]) -> Result<(), pcaplens_core::CaptureError> {
         let Pipeline {
             reader,
+            defrag,
             analyzer,
             reasm,
             findings,
@@ -460,7 +468,14 @@ impl Pipeline {
         }
         let r = reader.push(chunk, &mut |ev| {
             if let capture::Event::Record(r) = ev {
-                let pkt = decode::decode(r.link_type, r.data);
+                let whole;
+                let mut pkt = decode::decode(r.link_type, r.data);
+                if pkt.has_fragment() {
+                    whole = defrag.on_packet(&mut pkt, r.data, r.ts_nanos);
+                    if let Some(w) = &whole {
+                        decode::apply_reassembled(&mut pkt, w);
+                    }
+                }
                 reasm.handle_packet(r.ts_nanos as f64 / 1e9, r.frame, &pkt);
             }
         });
@@ -490,7 +505,10 @@ impl Pipeline {
     /// after it are guarded by the new list, which learns every packet before
     /// its flow is dispatched.
     fn bound_guard(&mut self) {
-        if self.originals_held() > self.opts.leak_guard_max_originals {
+        let held = self.originals_held();
+        let peak = &mut self.stats.leak_guard_originals_peak;
+        *peak = (*peak).max(held as u64);
+        if held > self.opts.leak_guard_max_originals {
             self.rotate_guard();
         }
     }
@@ -516,6 +534,11 @@ impl Pipeline {
         self.guard_from_frame = self.reader.frames() + 1;
         self.stats.leak_guard_rotations += 1;
         self.stats.leak_guard_originals_dropped += dropped;
+    }
+
+    /// Frames read from the current input so far.
+    pub fn frames(&self) -> u64 {
+        self.reader.frames()
     }
 
     /// End of the current input file: its flows are dispatched. Returns a
@@ -599,10 +622,26 @@ impl Pipeline {
                 self.record(w, Some(v), "classified", "rules");
                 continue;
             }
+            if w.flow.first_frame < self.guard_from_frame {
+                // Its originals may be forgotten: not even a prompt is made.
+                self.guard_full_rules(w);
+                continue;
+            }
             let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
             let user = classify::user_prompt(&shown, &w.findings);
             batch.push((w, user));
+            if self.originals_held() > self.opts.leak_guard_max_originals {
+                // The prompts so far are checked against the full list, then
+                // it starts over; the rest of the batch goes to the rules.
+                self.send_batch(std::mem::take(&mut batch));
+                self.bound_guard();
+            }
         }
+        self.send_batch(batch);
+    }
+
+    /// Leak-check a batch of prompts and dispatch them.
+    fn send_batch(&mut self, batch: Vec<(Waiting, String)>) {
         if batch.is_empty() {
             return;
         }
@@ -622,6 +661,18 @@ impl Pipeline {
             };
             self.dispatch(w, user, hit);
         }
+    }
+
+    /// A flow with a packet from before the leak guard started over: the
+    /// rules classify it, nothing is sent.
+    fn guard_full_rules(&mut self, w: Waiting) {
+        self.stats.withheld_leak_guard_full += 1;
+        let mut v = classify::rule_verdict(&w.flow);
+        v.reason = format!(
+            "{} (rules: the leak guard's list of originals was full and started over during this flow, so its prompt was not sent)",
+            v.reason
+        );
+        self.record(w, Some(v), "classified", "rules_leak_guard");
     }
 
     /// The classes of original identifiers found in `text` (None: none).
@@ -657,13 +708,7 @@ impl Pipeline {
         }
         // Originals of this flow may have been forgotten by the guard.
         if w.flow.first_frame < self.guard_from_frame {
-            self.stats.withheld_leak_guard_full += 1;
-            let mut v = classify::rule_verdict(&w.flow);
-            v.reason = format!(
-                "{} (rules: the leak guard's list of originals was full and started over during this flow, so its prompt was not sent)",
-                v.reason
-            );
-            self.record(w, Some(v), "classified", "rules_leak_guard");
+            self.guard_full_rules(w);
             return;
         }
         // The last guard: no original identifier may leave the machine.
@@ -1043,4 +1088,12 @@ pub fn alert_line(v: &FlowVerdict, ecs: bool) -> String {
         })
     };
     e.to_string()
+}
+
+/// A fresh pseudonym key from the OS generator (a run without a key file).
+pub fn fresh_key() -> Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no system randomness for a key: {e}"))?;
+    Ok(key)
 }
