@@ -25,6 +25,8 @@ __all__ = [
     "generate",
     "scenarios",
 ]
+# Flow classification (issue 20), kept apart from the list above.
+__all__ += ["CLASSIFY_OPTION_NAMES", "classify_inputs"]
 __version__: str
 SCHEMA_VERSION: int
 OPTION_NAMES: list[str]
