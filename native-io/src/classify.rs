@@ -329,6 +329,8 @@ pub struct Pipeline {
     /// Flows of this input with a frame before this one had originals that
     /// the leak guard forgot: they are never sent.
     guard_from_frame: u64,
+    /// Live: the packet sanitizer stopped on a packet (see [`Pipeline::feed`]).
+    sanitizer_failed: bool,
     /// Fed live packets: dispatch on the clock's ticks only.
     live: bool,
     san_out: Vec<u8>,
@@ -376,6 +378,7 @@ impl Pipeline {
             unmask_memo: HashMap::new(),
             previous: Vec::new(),
             guard_from_frame: 0,
+            sanitizer_failed: false,
             live: false,
             san_out: Vec::new(),
             reader: capture::Reader::new(),
@@ -409,7 +412,11 @@ impl Pipeline {
         self.guard_from_frame = 0;
         let old = std::mem::replace(&mut self.sanitizer, new_sanitizer(&self.opts.key)?);
         self.retired.push(old.into_pseudonymizer());
-        self.bound_guard();
+        // Between files the list can start over at no cost: no flow of the
+        // new file has been seen yet.
+        if self.originals_held() > self.opts.leak_guard_max_originals {
+            self.rotate_guard();
+        }
         Ok(())
     }
 
@@ -418,7 +425,14 @@ impl Pipeline {
         // The sanitizer first: the originals of these packets are known
         // before any of their flows is shown to the model.
         self.san_out.clear();
-        let _ = self.sanitizer.feed(chunk, &mut self.san_out);
+        let learned = self.sanitizer.feed(chunk, &mut self.san_out);
+        if learned.is_err() && self.live {
+            // The guard no longer learns while the capture goes on: it starts
+            // over with a fresh sanitizer after this packet, and no flow seen
+            // before is sent.
+            self.guard_from_frame = u64::MAX;
+            self.sanitizer_failed = true;
+        }
         self.san_out.clear();
         self.push_raw(chunk)
     }
@@ -504,11 +518,18 @@ impl Pipeline {
     /// so they are classified by the rules and never sent; flows entirely
     /// after it are guarded by the new list, which learns every packet before
     /// its flow is dispatched.
+    ///
+    /// Live only: the packet sanitizer reads a capture stream, and a fresh one
+    /// is started with a stream header of its own (live packets are made into
+    /// records here). A file's header cannot be replayed mid-file, so for
+    /// files the list starts over between files only; within a file it holds
+    /// that file's originals (bounded by the file).
     fn bound_guard(&mut self) {
         let held = self.originals_held();
         let peak = &mut self.stats.leak_guard_originals_peak;
         *peak = (*peak).max(held as u64);
-        if held > self.opts.leak_guard_max_originals {
+        if self.live && (held > self.opts.leak_guard_max_originals || self.sanitizer_failed) {
+            self.sanitizer_failed = false;
             self.rotate_guard();
         }
     }
@@ -519,6 +540,15 @@ impl Pipeline {
             Ok(s) => s,
             Err(_) => return,
         };
+        let mut fresh = fresh;
+        if let Some(w) = &self.writer {
+            // The live stream's header, so that the fresh sanitizer reads the
+            // records that follow (the reader keeps its stream).
+            let mut header = PcapWriter::new(w.link_type(), 262_144, true);
+            self.san_out.clear();
+            let _ = fresh.feed(&header.take_bytes(), &mut self.san_out);
+            self.san_out.clear();
+        }
         let old = std::mem::replace(&mut self.sanitizer, fresh);
         let old_snippets = std::mem::replace(
             &mut self.snippets,
@@ -630,7 +660,7 @@ impl Pipeline {
             let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
             let user = classify::user_prompt(&shown, &w.findings);
             batch.push((w, user));
-            if self.originals_held() > self.opts.leak_guard_max_originals {
+            if self.live && self.originals_held() > self.opts.leak_guard_max_originals {
                 // The prompts so far are checked against the full list, then
                 // it starts over; the rest of the batch goes to the rules.
                 self.send_batch(std::mem::take(&mut batch));

@@ -784,9 +784,11 @@ fn rules_on_the_corpus() {
             1,
             "protocol_mismatch",
         ),
+        // IP fragments reassembled: the datagram completed in frame 4 (a
+        // SYN carrying 1400 bytes of "X" to port 80, as frame 1's 1200).
         (
             "pcapanalyzer__frag_tcp_80_ipv4.pcap",
-            3,
+            4,
             "protocol_mismatch",
         ),
         (
@@ -947,8 +949,9 @@ fn clients_in(bodies: &[Recorded], n: usize) -> Vec<String> {
 }
 
 /// The leak guard's list of originals is bounded: over the cap it starts
-/// over, counts what it forgot, and a flow whose originals may be forgotten
-/// goes to the rules — nothing with an original is sent.
+/// over (live: at once; files: between files), counts what it forgot, and a
+/// flow whose originals may be forgotten goes to the rules — nothing with an
+/// original is sent.
 #[test]
 fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     let d = dir("guard-cap");
@@ -958,14 +961,16 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
         verdict(false, 0.2, "benign", "fine"),
         Duration::ZERO,
     ));
-    // A file is fed in 1 MiB chunks: this one is a single chunk, so the list
-    // is over the cap before any flow is dispatched — every flow goes to the
-    // rules, none to the model.
+    // Files: the list starts over between files (a file's header cannot be
+    // replayed mid-file), so the second file's flows are guarded by a fresh
+    // list and sent; what the first file left is counted as forgotten.
+    std::fs::copy(d.join("c.pcap"), d.join("c2.pcap")).unwrap();
     let r = json_of(&run(
         &d,
         Some(&server),
         &[
             "c.pcap",
+            "c2.pcap",
             "--json",
             "--set",
             "classify.leak_guard_max_originals=40",
@@ -974,14 +979,14 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     let s = &r["stats"];
     assert_eq!(s["leak_guard_rotations"], 1, "{s}");
     assert!(s["leak_guard_originals_dropped"].as_u64().unwrap() > 40, "{s}");
-    assert_eq!(s["withheld_leak_guard_full"], n, "{s}");
-    assert_eq!(s["flows_classified"], n, "{s}");
-    assert!(server.requests().is_empty());
-    assert!(r["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|v| v["source"] == "rules_leak_guard"));
+    assert_eq!(s["withheld_leak_guard_full"], 0, "{s}");
+    assert_eq!(s["flows_classified"], 2 * n, "{s}");
+    // The second file's prompts are the first's (same key): cache hits.
+    assert_eq!(s["model_requests"], n, "{s}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), n);
+    assert!(clients_in(&reqs, n).is_empty());
+    let served = reqs.len();
 
     // Live (a replay: packet by packet, flows dispatched on the clock): the
     // list starts over many times and stays near the cap; flows entirely after
@@ -1010,7 +1015,7 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     // Each flow brings a client address, a host name and a port's worth of
     // state; 120 flows cannot fit under 40 without starting over.
     let rotations = s["leak_guard_rotations"].as_u64().unwrap();
-    assert!(rotations >= 3, "{s}");
+    assert!(rotations >= 2, "{s}");
     let peak = s["leak_guard_originals_peak"].as_u64().unwrap();
     assert!(peak <= cap + 8, "the list grew to {peak} over a cap of {cap}: {s}");
     assert!(s["leak_guard_originals_dropped"].as_u64().unwrap() >= rotations * cap);
@@ -1019,7 +1024,9 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
         + s["withheld_leak_guard"].as_u64().unwrap();
     assert_eq!(s["flows_classified"], n as u64, "{s}");
     assert_eq!(sent + held_back, n as u64, "{s}");
-    let reqs = server.requests();
+    // Flows entirely after the last new start were guarded and sent.
+    assert!(sent >= 1, "{s}");
+    let reqs = server.requests().split_off(served);
     assert_eq!(reqs.len() as u64, sent);
     let leaked = clients_in(&reqs, n);
     assert!(leaked.is_empty(), "originals sent: {leaked:?}");
