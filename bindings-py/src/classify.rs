@@ -54,9 +54,8 @@ pub fn classify_inputs(
 ) -> PyResult<(String, Vec<(usize, bool, PyObject)>)> {
     let cfg: AnalyzerConfig = crate::options::config_from(options)?;
     let key = match key {
-        Some(k) => decode_key(&k).ok_or_else(|| {
-            PyValueError::new_err("key: expected 32 bytes or 64 hex digits")
-        })?,
+        Some(k) => decode_key(&k)
+            .ok_or_else(|| PyValueError::new_err("key: expected 32 bytes or 64 hex digits"))?,
         None => fresh_key().map_err(|e| PcaplensError::new_err(format!("{e:#}")))?,
     };
     let opts = ClassifyOptions::from_config(&cfg.classify, key, drop_when_busy);
@@ -73,15 +72,16 @@ pub fn classify_inputs(
             };
             match feed_input(&mut pipe, several.then_some(i), input) {
                 Ok(None) => {}
-                Ok(Some((e, any))) => {
-                    errors.push((i, any, ErrorInfo::new(&e, pipe.frames() + 1)))
-                }
+                Ok(Some((e, any))) => errors.push((i, any, ErrorInfo::new(&e, pipe.frames() + 1))),
                 Err(e) => return Err(format!("{}: {e}", names.get(i).map_or("", |s| s))),
             }
         }
         let (verdicts, stats) = pipe.finish();
         let json = report_json(&names, &verdicts, &stats);
-        Ok((serde_json::to_string(&json).map_err(|e| e.to_string())?, errors))
+        Ok((
+            serde_json::to_string(&json).map_err(|e| e.to_string())?,
+            errors,
+        ))
     });
     let (json, errors) = run.map_err(pyo3::exceptions::PyOSError::new_err)?;
     let errors = errors

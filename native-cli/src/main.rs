@@ -21,9 +21,9 @@ mod unmask_cmd;
 
 // The LLM client and the classification pipeline live in native-io (the
 // Python package runs the same pipeline); the CLI keeps its old paths.
+use clap::{Parser, Subcommand};
 use pcaplens_native_io::classify as classify_pipeline;
 use pcaplens_native_io::llm;
-use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Exit statuses (also listed in `--help`).

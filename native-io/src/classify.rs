@@ -558,7 +558,8 @@ impl Pipeline {
         // (bounded: the one before it is forgotten).
         self.previous = vec![old.into_pseudonymizer(), old_snippets];
         self.previous.append(&mut self.retired);
-        self.previous.retain(|p| p.map().is_some_and(|m| !m.is_empty()));
+        self.previous
+            .retain(|p| p.map().is_some_and(|m| !m.is_empty()));
         self.previous.truncate(2);
         self.unmask_memo.clear();
         self.guard_from_frame = self.reader.frames() + 1;

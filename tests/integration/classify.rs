@@ -978,7 +978,10 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     ));
     let s = &r["stats"];
     assert_eq!(s["leak_guard_rotations"], 1, "{s}");
-    assert!(s["leak_guard_originals_dropped"].as_u64().unwrap() > 40, "{s}");
+    assert!(
+        s["leak_guard_originals_dropped"].as_u64().unwrap() > 40,
+        "{s}"
+    );
     assert_eq!(s["withheld_leak_guard_full"], 0, "{s}");
     assert_eq!(s["flows_classified"], 2 * n, "{s}");
     // The second file's prompts are the first's (same key): cache hits.
@@ -1017,7 +1020,10 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     let rotations = s["leak_guard_rotations"].as_u64().unwrap();
     assert!(rotations >= 2, "{s}");
     let peak = s["leak_guard_originals_peak"].as_u64().unwrap();
-    assert!(peak <= cap + 8, "the list grew to {peak} over a cap of {cap}: {s}");
+    assert!(
+        peak <= cap + 8,
+        "the list grew to {peak} over a cap of {cap}: {s}"
+    );
     assert!(s["leak_guard_originals_dropped"].as_u64().unwrap() >= rotations * cap);
     let sent = s["model_requests"].as_u64().unwrap();
     let held_back = s["withheld_leak_guard_full"].as_u64().unwrap()
@@ -1031,7 +1037,10 @@ fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
     let leaked = clients_in(&reqs, n);
     assert!(leaked.is_empty(), "originals sent: {leaked:?}");
     for (_, _, body) in &reqs {
-        assert!(!body.contains("10.8.0.1") && !body.contains("corp.example"), "{body}");
+        assert!(
+            !body.contains("10.8.0.1") && !body.contains("corp.example"),
+            "{body}"
+        );
     }
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -280,7 +280,11 @@ fn live_classify_alerts_carry_the_categories_of_curls_attacks() {
     let res = &r.result;
     let ctx = format!("{} ({})", r.dir.display(), res["stderr"]);
     assert_eq!(res["rc"], 0, "{ctx}");
-    assert_eq!(res["alerts_while_running"], true, "{ctx}: {}", res["alerts"]);
+    assert_eq!(
+        res["alerts_while_running"], true,
+        "{ctx}: {}",
+        res["alerts"]
+    );
     let alerts = classify_alerts(res);
     let cats = categories(&alerts);
     assert!(
@@ -290,7 +294,11 @@ fn live_classify_alerts_carry_the_categories_of_curls_attacks() {
     // From the client to the web server, by the rules (no endpoint).
     for a in &alerts {
         assert_eq!(
-            (a["src_ip"].as_str(), a["dest_ip"].as_str(), a["dest_port"].as_u64()),
+            (
+                a["src_ip"].as_str(),
+                a["dest_ip"].as_str(),
+                a["dest_port"].as_u64()
+            ),
             (Some("10.6.0.1"), Some("10.6.0.2"), Some(80)),
             "{ctx}: {a}"
         );

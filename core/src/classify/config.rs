@@ -68,7 +68,10 @@ impl ClassifyConfig {
     /// Bounds the options' mapping cannot express: `Err((key, detail))`.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
-            return Err(("classify.confidence_threshold", "must be between 0 and 1".into()));
+            return Err((
+                "classify.confidence_threshold",
+                "must be between 0 and 1".into(),
+            ));
         }
         if self.flow_timeout_secs.is_nan() || self.flow_timeout_secs <= 0.0 {
             return Err(("classify.flow_timeout_secs", "must be positive".into()));
