@@ -36,6 +36,10 @@ fn decode_key(raw: &[u8]) -> Option<[u8; 32]> {
     })
 }
 
+/// A capture error of one input: its index, whether frames were read
+/// before it, and the exception (not raised).
+type InputError = (usize, bool, PyObject);
+
 /// Classify the inputs; returns the report's JSON (as `pcaplens classify
 /// --json` prints it) and, per input that ended in a capture error, its
 /// index and whether frames were read before it.
@@ -51,7 +55,7 @@ pub fn classify_inputs(
     rules: bool,
     key: Option<Vec<u8>>,
     drop_when_busy: bool,
-) -> PyResult<(String, Vec<(usize, bool, PyObject)>)> {
+) -> PyResult<(String, Vec<InputError>)> {
     let cfg: AnalyzerConfig = crate::options::config_from(options)?;
     let key = match key {
         Some(k) => decode_key(&k)
