@@ -555,9 +555,10 @@ impl Pipeline {
             pcaplens_core::sanitize::Pseudonymizer::new(&self.opts.key, false, true),
         );
         // One previous generation is kept for unmasking answers in flight
-        // (bounded: the one before it is forgotten).
+        // (bounded: the ones before it are forgotten): the sanitizer and
+        // snippet maps, or (between files) the last file's.
         self.previous = vec![old.into_pseudonymizer(), old_snippets];
-        self.previous.append(&mut self.retired);
+        self.previous.extend(self.retired.drain(..).rev());
         self.previous
             .retain(|p| p.map().is_some_and(|m| !m.is_empty()));
         self.previous.truncate(2);
