@@ -12,10 +12,12 @@
 //! | [`report::PyReport`] | the core `Report`, its exact JSON, and Arrow tables |
 //! | [`generate::generate`] | seeded synthetic captures (pcap bytes + truth) |
 //! | [`sanitize`] | keyed capture rewriting + leak audit, streamed |
+//! | [`classify::classify_inputs`] | flow classification (the CLI's pipeline), GIL released |
 //! | [`errors`] | the one place where core errors become Python exceptions |
 
 mod analyzer;
 mod arrow;
+mod classify;
 mod errors;
 mod generate;
 mod options;
@@ -41,5 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sanitize::PySanitizer>()?;
     m.add_class::<sanitize::PyLeakAudit>()?;
     m.add_function(wrap_pyfunction!(sanitize::sanitize_path, m)?)?;
+    m.add_function(wrap_pyfunction!(classify::classify_inputs, m)?)?;
+    m.add("CLASSIFY_OPTION_NAMES", classify::OPTION_KEYWORDS.to_vec())?;
     Ok(())
 }

@@ -20,6 +20,7 @@
 //!   the keys expected there; a bad value names its key.
 
 use crate::anomaly::AnomalyConfig;
+use crate::classify::ClassifyConfig;
 use crate::detect::DetectConfig;
 use crate::error::ConfigError;
 use crate::flow::FlowConfig;
@@ -43,6 +44,8 @@ pub struct AnalyzerConfig {
     /// Run the detectors (failures, findings). Off: statistics and flows only.
     pub detect_enabled: bool,
     pub anomaly: AnomalyConfig,
+    /// Flow classification (`classify`, `live --classify`); not used by `analyze`.
+    pub classify: ClassifyConfig,
 }
 
 /// The options type under its plain name.
@@ -58,6 +61,7 @@ impl Default for AnalyzerConfig {
             detect: DetectConfig::default(),
             detect_enabled: true,
             anomaly: AnomalyConfig::default(),
+            classify: ClassifyConfig::default(),
         }
     }
 }
@@ -101,6 +105,9 @@ impl AnalyzerConfig {
             1,
             "",
         )?;
+        self.classify
+            .check()
+            .map_err(|(name, detail)| ConfigError::Invalid { name, detail })?;
         Ok(())
     }
 
@@ -221,6 +228,18 @@ pub const OPTION_DOCS: &[(&str, &str)] = &[
     ("anomaly.per_packet", "Also score packets (the report lists the top frames)"),
     ("anomaly.max_training_flows", "Most flow feature vectors kept for training (beyond it: reservoir sampling)"),
     ("anomaly.max_packets", "Most packets kept for per-packet scoring (beyond it: reservoir sampling)"),
+    ("classify", "Flow classification (`pcaplens classify`, `live --classify`, `pcaplens.classify()`); 0 for a cap: no cap"),
+    ("classify.flow_max_bytes", "Payload bytes kept per flow, both directions together, before it is classified (at least 1)"),
+    ("classify.flow_timeout_secs", "Seconds without a packet (capture time for files, the clock live) after which a flow is classified (more than 0)"),
+    ("classify.flow_max_flows", "Flows reassembled at once; beyond it the longest idle are classified early (at least 1)"),
+    ("classify.confidence_threshold", "Suspicious verdicts at or above this confidence (0 to 1) are alerts"),
+    ("classify.cache_size", "Verdicts cached (LRU keyed by SHA-256 of the prompt); 0: no cache"),
+    ("classify.workers", "Model requests at once (at least 1)"),
+    ("classify.queue_size", "Flows waiting for a worker; when full, files wait and live capture drops the flow (at least 1)"),
+    ("classify.max_requests_per_minute", "Most model requests in any 60 seconds; beyond it flows are skipped (counted); 0: no cap"),
+    ("classify.max_cost_usd", "Most USD spent on model calls (the price table of `ask`); beyond it flows are skipped (counted); 0: no cap"),
+    ("classify.structured_output", "Ask the model for structured output (`response_format: json_schema`); false for servers that refuse it"),
+    ("classify.leak_guard_max_originals", "Most original identifiers the leak guard remembers (memory bound over long live runs); flows whose originals no longer fit are classified by the rules, never sent"),
 ];
 
 /// Every key the mapping accepts in its canonical spelling: the dotted keys

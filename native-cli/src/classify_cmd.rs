@@ -2,36 +2,43 @@
 //! ask a model (Azure OpenAI or OpenAI-compatible) whether it is suspicious —
 //! or, with no endpoint configured, the rule-based classifier.
 
-use crate::classify_pipeline::{ClassifyOptions, FlowVerdict, Pipeline, RunStats};
-use crate::llm::{pricing, LlmConfig};
+use crate::classify_pipeline::{
+    endpoint_from_env, feed_input, report_json, ClassifyOptions, FlowVerdict, Input, Pipeline,
+    RunStats,
+};
+use crate::llm::LlmConfig;
+use crate::options_args::OptionArgs;
 use crate::prepare_cmd::read_key;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use pcaplens_core::reassembly::ReassemblyConfig;
-use std::io::{Read, Write};
+use pcaplens_core::classify::ClassifyConfig;
+use serde_json::{Map, Value};
+use std::io::Write;
 use std::path::PathBuf;
 
-/// Options shared by `classify` and `live --classify`.
-#[derive(Args, Debug, Clone)]
+/// Options shared by `classify` and `live --classify`. The thresholds are
+/// keys of the options' `classify` group (`--config`, `--set classify.KEY=V`);
+/// a flag given here overrides them. Defaults: `docs/options.md`.
+#[derive(Args, Debug, Clone, Default)]
 pub struct ClassifyArgs {
-    /// Payload bytes kept per flow (both directions) before it is classified
-    #[arg(long, value_name = "BYTES", default_value_t = 2048)]
-    pub flow_max_bytes: usize,
-    /// Seconds without a packet after which a flow is classified
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub flow_timeout: f64,
-    /// Suspicious verdicts at or above this confidence are alerts
-    #[arg(long, value_name = "X", default_value_t = 0.6)]
-    pub confidence_threshold: f64,
-    /// Verdicts cached (LRU; keyed by SHA-256 of the prompt)
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    pub cache_size: usize,
-    /// Model requests at once
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub workers: usize,
-    /// Flows waiting for a worker; live: when full, a flow is dropped (counted)
-    #[arg(long, value_name = "N", default_value_t = 256)]
-    pub queue_size: usize,
+    /// Payload bytes kept per flow (both directions) before it is classified [default: 2048]
+    #[arg(long, value_name = "BYTES")]
+    pub flow_max_bytes: Option<u64>,
+    /// Seconds without a packet after which a flow is classified [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub flow_timeout: Option<f64>,
+    /// Suspicious verdicts at or above this confidence are alerts [default: 0.6]
+    #[arg(long, value_name = "X")]
+    pub confidence_threshold: Option<f64>,
+    /// Verdicts cached (LRU; keyed by SHA-256 of the prompt) [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub cache_size: Option<u64>,
+    /// Model requests at once [default: 4]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u64>,
+    /// Flows waiting for a worker; live: when full, a flow is dropped (counted) [default: 256]
+    #[arg(long, value_name = "N")]
+    pub queue_size: Option<u64>,
     /// Most model requests in any minute; beyond it flows are skipped (counted)
     #[arg(long, value_name = "N")]
     pub max_requests_per_minute: Option<u32>,
@@ -50,9 +57,9 @@ pub struct ClassifyArgs {
     /// Pseudonym key (64 hex digits or 32 bytes); default: a fresh one per run
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
-    /// Flows tracked at once (beyond it the longest idle are classified early)
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub flow_max_flows: usize,
+    /// Flows tracked at once (beyond it the longest idle are classified early) [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub flow_max_flows: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -71,75 +78,70 @@ pub struct ClassifyCmdArgs {
     pub drop_when_busy: bool,
     #[command(flatten)]
     pub classify: ClassifyArgs,
+    #[command(flatten)]
+    pub options: OptionArgs,
 }
 
 impl ClassifyArgs {
-    /// Options, and the endpoint (None: rules). `Err`: a usage error (exit 2).
-    pub fn resolve(
-        &self,
-        drop_when_full: bool,
-    ) -> Result<(ClassifyOptions, Option<LlmConfig>), String> {
-        if !(0.0..=1.0).contains(&self.confidence_threshold) {
-            return Err("--confidence-threshold must be between 0 and 1".into());
-        }
-        if self.flow_timeout.is_nan() || self.flow_timeout <= 0.0 {
-            return Err("--flow-timeout must be positive".into());
-        }
-        if self.flow_max_bytes == 0 || self.workers == 0 || self.queue_size == 0 {
-            return Err("--flow-max-bytes, --workers and --queue-size must be at least 1".into());
-        }
-        let key = read_key(self.key_file.as_deref()).map_err(|e| format!("{e:#}"))?;
-        let llm = if self.rules {
-            None
-        } else {
-            let configured = ["AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"]
-                .iter()
-                .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
-            let dotenv = std::path::Path::new(".env").exists();
-            if configured || dotenv {
-                match LlmConfig::from_env(self.model.as_deref()) {
-                    Ok(c) => Some(c),
-                    Err(e) if configured => return Err(format!("{e:#}")),
-                    Err(_) => None,
-                }
-            } else {
-                None
+    /// The flags as option keys (`classify.*`), to layer over `--config`.
+    pub fn option_flags(&self) -> Map<String, Value> {
+        let mut c = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                c.insert(k.to_string(), v);
             }
         };
-        if let (Some(c), Some(_)) = (&llm, self.max_cost) {
-            if pricing::price(c.model()).is_none() {
-                return Err(format!(
-                    "--max-cost: model {:?} is not in the price table (prices as of {}), so its cost cannot be counted",
-                    c.model(),
-                    pricing::PRICES_AS_OF
-                ));
-            }
+        put("flow_max_bytes", self.flow_max_bytes.map(Value::from));
+        put("flow_timeout_secs", self.flow_timeout.map(Value::from));
+        put("flow_max_flows", self.flow_max_flows.map(Value::from));
+        put(
+            "confidence_threshold",
+            self.confidence_threshold.map(Value::from),
+        );
+        put("cache_size", self.cache_size.map(Value::from));
+        put("workers", self.workers.map(Value::from));
+        put("queue_size", self.queue_size.map(Value::from));
+        put(
+            "max_requests_per_minute",
+            self.max_requests_per_minute.map(Value::from),
+        );
+        put("max_cost_usd", self.max_cost.map(Value::from));
+        if self.no_structured_output {
+            put("structured_output", Some(Value::Bool(false)));
         }
-        Ok((
-            ClassifyOptions {
-                reassembly: ReassemblyConfig {
-                    max_bytes: self.flow_max_bytes,
-                    idle_timeout_secs: self.flow_timeout,
-                    max_flows: self.flow_max_flows.max(1),
-                    ..Default::default()
-                },
-                confidence_threshold: self.confidence_threshold,
-                cache_size: self.cache_size,
-                workers: self.workers,
-                queue_size: self.queue_size,
-                max_requests_per_minute: self.max_requests_per_minute,
-                max_cost: self.max_cost,
-                structured_output: !self.no_structured_output,
-                drop_when_full,
-                key,
-            },
-            llm,
-        ))
+        let mut m = Map::new();
+        if !c.is_empty() {
+            m.insert("classify".into(), Value::Object(c));
+        }
+        m
+    }
+
+    /// Options (from the resolved options' `classify` group), and the
+    /// endpoint (None: rules). `Err`: a usage error (exit 2).
+    pub fn resolve(
+        &self,
+        cfg: &ClassifyConfig,
+        drop_when_full: bool,
+    ) -> Result<(ClassifyOptions, Option<LlmConfig>), String> {
+        if self.max_cost.is_some_and(|c| c.is_nan() || c <= 0.0) {
+            return Err("--max-cost must be more than 0 (use --rules to spend nothing)".into());
+        }
+        if self.max_requests_per_minute == Some(0) {
+            return Err("--max-requests-per-minute must be at least 1".into());
+        }
+        let key = read_key(self.key_file.as_deref()).map_err(|e| format!("{e:#}"))?;
+        let opts = ClassifyOptions::from_config(cfg, key, drop_when_full);
+        let llm = endpoint_from_env(self.model.as_deref(), self.rules, opts.max_cost)?;
+        Ok((opts, llm))
     }
 }
 
 pub fn run(args: ClassifyCmdArgs) -> Result<u8> {
-    let (opts, llm) = match args.classify.resolve(args.drop_when_busy) {
+    let resolved = args
+        .options
+        .resolve(args.classify.option_flags())
+        .and_then(|cfg| args.classify.resolve(&cfg.classify, args.drop_when_busy));
+    let (opts, llm) = match resolved {
         Ok(x) => x,
         Err(e) => {
             eprintln!("pcaplens: {e}");
@@ -160,46 +162,27 @@ pub fn run(args: ClassifyCmdArgs) -> Result<u8> {
     let several = args.files.len() > 1;
     let mut status = crate::exit::OK;
     for (i, path) in args.files.iter().enumerate() {
-        pipe.start_file(several.then_some(i))?;
-        let mut f = match std::fs::File::open(path) {
-            Ok(f) => f,
+        match feed_input(&mut pipe, several.then_some(i), Input::Path(path)) {
+            Ok(None) => {}
+            Ok(Some((e, any))) => {
+                eprintln!("pcaplens: {}: {e}", path.display());
+                status = status.max(if any {
+                    crate::exit::PARTIAL
+                } else {
+                    crate::exit::BAD_INPUT
+                });
+            }
             Err(e) => {
                 eprintln!("pcaplens: {}: {e}", path.display());
                 status = crate::exit::BAD_INPUT;
-                continue;
             }
-        };
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            if pipe.feed(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        if let Some((e, any)) = pipe.end_file() {
-            eprintln!("pcaplens: {}: {e}", path.display());
-            status = status.max(if any {
-                crate::exit::PARTIAL
-            } else {
-                crate::exit::BAD_INPUT
-            });
         }
     }
     let (verdicts, stats) = pipe.finish();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let report = serde_json::json!({
-            "schema": "pcaplens.classify/1",
-            "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "verdicts": verdicts,
-            "stats": stats,
-        });
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        let files: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        serde_json::to_writer_pretty(&mut out, &report_json(&files, &verdicts, &stats))?;
         writeln!(out)?;
     } else {
         print_table(&mut out, &verdicts, &stats, args.all)?;

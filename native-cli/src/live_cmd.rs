@@ -27,7 +27,7 @@ use pcaplens_core::capture::{Event as CaptureEvent, Reader};
 use pcaplens_core::detect::blocklist::Indicator;
 use pcaplens_core::eve::StatsCounters;
 use pcaplens_core::{AnalyzerConfig, Engine, Event};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -464,7 +464,9 @@ fn config(
             "tcp": {"max_rtt_samples": 100_000},
         },
     });
-    let mut cfg = args.options.resolve_over(&base, Map::new())?;
+    let mut cfg = args
+        .options
+        .resolve_over(&base, args.classify_opts.option_flags())?;
     let option_entries = cfg.detect.blocklist.entries.clone();
     let file_entries = read_blocklists(&args.blocklist)?;
     cfg.detect
@@ -805,13 +807,14 @@ fn analyse(
     source_stop: &AtomicBool,
 ) -> Result<u8> {
     let stop = signals.stop;
+    let classify_cfg = cfg.classify.clone();
     let mut engine = Engine::new(cfg)?.with_events().preallocated();
     let mut classifier = match args.classify {
         false => None,
         true => {
             let (opts, llm) = args
                 .classify_opts
-                .resolve(true)
+                .resolve(&classify_cfg, true)
                 .map_err(|e| anyhow::anyhow!("--classify: {e}"))?;
             log!(
                 "pcaplens live: classifying flows with {}",

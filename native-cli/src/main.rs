@@ -5,7 +5,6 @@ mod analyze_cmd;
 mod ask_cmd;
 mod azure;
 mod classify_cmd;
-mod classify_pipeline;
 mod generate_cmd;
 mod human;
 mod input;
@@ -14,14 +13,17 @@ mod live_cmd;
 mod live_log;
 mod live_queue;
 mod live_write;
-mod llm;
 mod mcp;
 mod options_args;
 mod prepare_cmd;
 mod sanitize_cmd;
 mod unmask_cmd;
 
+// The LLM client and the classification pipeline live in native-io (the
+// Python package runs the same pipeline); the CLI keeps its old paths.
 use clap::{Parser, Subcommand};
+use pcaplens_native_io::classify as classify_pipeline;
+use pcaplens_native_io::llm;
 use std::process::ExitCode;
 
 /// Exit statuses (also listed in `--help`).

@@ -14,6 +14,8 @@
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
+pub mod classify;
+pub mod llm;
 pub mod staged;
 
 use pcaplens_core::analyzer::{FrameSource, SourceEnd};

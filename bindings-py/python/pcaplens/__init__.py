@@ -799,3 +799,86 @@ def _sanitize_into(sanitizer: _native.Sanitizer, source: object, out: BinaryIO) 
         remaining -= len(data)
     out.seek(end)
     return {"sanitize": summary, "audit": json.loads(audit.finish())}
+
+
+# --- flow classification (issue 20) ------------------------------------------
+# Kept in its own block: the same pipeline as `pcaplens classify` (native-io),
+# run with the GIL released; this wrapper only maps keywords and errors.
+
+__all__ += ["CLASSIFY_OPTION_NAMES", "classify"]
+
+#: Keywords of :func:`classify` that stand for ``classify.*`` option keys
+#: (the CLI's flag names: ``flow_timeout`` is ``classify.flow_timeout_secs``,
+#: ``max_cost`` is ``classify.max_cost_usd``).
+CLASSIFY_OPTION_NAMES: tuple[str, ...] = tuple(_native.CLASSIFY_OPTION_NAMES)
+
+_CLASSIFY_KEYS = {"flow_timeout": "flow_timeout_secs", "max_cost": "max_cost_usd"}
+
+ClassifySource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+
+
+def classify(
+    source: ClassifySource | list[ClassifySource],
+    *,
+    model: str | None = None,
+    rules: bool = False,
+    key: bytes | str | None = None,
+    drop_when_busy: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Classify every flow of one or more captures: the report of ``pcaplens classify --json``.
+
+    Each flow's payload is reassembled, sanitized (keyed pseudonyms, secrets
+    replaced) and judged by the model configured in the environment or
+    ``.env`` exactly as for the CLI (``AZURE_OPENAI_ENDPOINT`` +
+    ``AZURE_OPENAI_API_KEY`` + ``AZURE_OPENAI_DEPLOYMENT``, or
+    ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` / ``OPENAI_MODEL``); with none
+    configured, or ``rules=True``, by the rule-based classifier
+    (``stats.classifier`` says which).
+
+    ``source``: a path, capture bytes, or a list of them. Keywords: the CLI's
+    flags (``flow_max_bytes``, ``flow_timeout``, ``flow_max_flows``,
+    ``confidence_threshold``, ``cache_size``, ``workers``, ``queue_size``,
+    ``max_requests_per_minute``, ``max_cost``, ``structured_output``,
+    ``leak_guard_max_originals``; see :data:`CLASSIFY_OPTION_NAMES`), and any
+    other option key (``classify={"workers": 2}``,
+    ``**{"classify.cache_size": 0}``). ``model``: the model or Azure
+    deployment; ``key``: the pseudonym key (32 bytes or 64 hex digits; default
+    a fresh one); ``drop_when_busy``: drop flows when the queue is full (as
+    live capture does) instead of waiting.
+
+    Raises :class:`OptionsError` for a bad option (or an endpoint configured
+    but incomplete), ``OSError`` when a file cannot be read, a capture error
+    when an input is not a capture; a capture cut short warns
+    (:class:`PartialCaptureWarning`) and its flows are still classified.
+    """
+    items = list(source) if isinstance(source, list) else [source]
+    sources: list[str | bytes] = []
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            sources.append(bytes(item))
+            names.append("<bytes>")
+        else:
+            path = os.fspath(item)
+            if not isinstance(path, str):
+                raise TypeError("classify: a path must be str or os.PathLike[str]")
+            sources.append(path)
+            names.append(path)
+    opts: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in CLASSIFY_OPTION_NAMES:
+            if value is not None:
+                opts["classify." + _CLASSIFY_KEYS.get(name, name)] = value
+        else:
+            opts[name] = value
+    raw_key = key.encode() if isinstance(key, str) else key
+    text, errors = _native.classify_inputs(
+        sources, names, opts, model, rules, raw_key, drop_when_busy
+    )
+    for index, any_frames, exc in errors:
+        if not any_frames:
+            raise exc
+        warnings.warn(f"{names[index]}: {exc}", PartialCaptureWarning, stacklevel=2)
+    result: dict[str, Any] = json.loads(text)
+    return result

@@ -25,6 +25,8 @@ __all__ = [
     "generate",
     "scenarios",
 ]
+# Flow classification (issue 20), kept apart from the list above.
+__all__ += ["CLASSIFY_OPTION_NAMES", "classify_inputs"]
 __version__: str
 SCHEMA_VERSION: int
 OPTION_NAMES: list[str]
@@ -122,3 +124,17 @@ class Sanitizer:
 def sanitize_path(
     src: str | bytes, dest: str | bytes, key: bytes, policy: dict[str, Any] | None = None
 ) -> str: ...
+
+# --- flow classification (issue 20) ---
+
+CLASSIFY_OPTION_NAMES: list[str]
+
+def classify_inputs(
+    sources: list[str | bytes],
+    names: list[str],
+    options: dict[str, Any] | None = None,
+    model: str | None = None,
+    rules: bool = False,
+    key: bytes | None = None,
+    drop_when_busy: bool = False,
+) -> tuple[str, list[tuple[int, bool, _CaptureError]]]: ...

@@ -17,6 +17,9 @@
 //! boundaries, truncation) use characters that every payload byte outside
 //! printable ASCII is escaped from (`\xNN`), so a payload cannot forge one.
 
+mod config;
+pub use config::ClassifyConfig;
+
 use crate::reassembly::{DirPayload, FlowPayload, Mark};
 use crate::sanitize::text::{entropy, scrub_text};
 use crate::sanitize::Pseudonymizer;

@@ -19,7 +19,7 @@
 //! holds at most `max_bytes`. Flows that carried no payload are forgotten
 //! without being reported (there is nothing to classify).
 
-use crate::decode::{tcp_flags, AppProto, Packet, Transport};
+use crate::decode::{tcp_flags, AppProto, Packet, Reassembly, Transport};
 use crate::flow::community_id::community_id_v1;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -236,7 +236,12 @@ impl Reassembler {
             self.handle_timeout(ts);
         }
         let Some(ip) = pkt.inner() else { return };
-        if ip.fragment.is_some_and(|f| f.offset > 0) {
+        // A later fragment alone carries no transport header; the frame that
+        // completed a datagram (IP reassembly) carries the whole of it.
+        if ip
+            .fragment
+            .is_some_and(|f| f.offset > 0 && f.reassembly != Reassembly::Completed)
+        {
             return;
         }
         let (sport, dport, payload, flags, seq) = match &ip.transport {

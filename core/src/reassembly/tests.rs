@@ -237,3 +237,67 @@ fn garbage_never_panics() {
     while r.poll_ready().is_some() {}
     assert_eq!(r.buffered_bytes(), 0);
 }
+
+/// An IPv4 fragment (Ethernet) of a datagram with identification 7.
+fn fragment(offset: usize, more: bool, proto: u8, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = 20 + data.len();
+    let frag = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
+    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 7]);
+    f.extend_from_slice(&frag.to_be_bytes());
+    f.extend_from_slice(&[64, proto, 0, 0]);
+    f.extend_from_slice(&C);
+    f.extend_from_slice(&S);
+    f.extend_from_slice(data);
+    f
+}
+
+/// A datagram completed by IP reassembly counts in the frame that completed
+/// it (a later fragment), with the whole payload; a lone later fragment
+/// (no reassembly ran) carries no transport and is skipped.
+#[test]
+fn a_datagram_completed_by_ip_reassembly_is_one_payload() {
+    let payload: Vec<u8> = (0..100u8).collect();
+    let mut udp = vec![0x9c, 0x40, 0, 53];
+    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(&payload);
+    let (first, second) = udp.split_at(48);
+    let frames = [
+        fragment(0, true, 17, first),
+        fragment(48, false, 17, second),
+    ];
+
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let mut defrag = crate::decode::defrag::Defrag::default();
+    for (i, f) in frames.iter().enumerate() {
+        let whole;
+        let mut pkt = decode(LINK_ETHERNET, f);
+        if pkt.has_fragment() {
+            whole = defrag.on_packet(&mut pkt, f, 1_000_000_000 * (i as i64 + 1));
+            if let Some(w) = &whole {
+                crate::decode::apply_reassembled(&mut pkt, w);
+            }
+        }
+        r.handle_packet(i as f64 + 1.0, i as u64 + 1, &pkt);
+    }
+    r.finish();
+    let flow = r.poll_ready().expect("one flow");
+    assert_eq!(flow.first_frame, 2);
+    assert_eq!(flow.server_port, 53);
+    assert_eq!(flow.client.data, payload);
+    assert!(r.poll_ready().is_none());
+
+    // Without reassembly the second fragment alone is no packet of a flow;
+    // the first is read as it is (its UDP header and first bytes).
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    for (i, f) in frames.iter().enumerate() {
+        r.handle_packet(i as f64 + 1.0, i as u64 + 1, &decode(LINK_ETHERNET, f));
+    }
+    r.finish();
+    let flow = r.poll_ready().expect("the first fragment's flow");
+    assert_eq!(flow.first_frame, 1);
+    assert_eq!(flow.client.data, payload[..40]);
+    assert!(r.poll_ready().is_none());
+}

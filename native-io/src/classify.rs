@@ -17,12 +17,16 @@
 //!
 //! Without an endpoint, the rule-based classifier answers at once. Nothing
 //! here prints the API key; the model sees no raw identifier.
+//!
+//! It lives here, not in the CLI, so that `pcaplens classify`, `pcaplens live
+//! --classify` and Python's `pcaplens.classify()` run the same code and print
+//! the same report ([`report_json`]).
 
 use crate::llm::{client, pricing, LlmConfig};
 use anyhow::Result;
 use pcaplens_core::capture::{self, writer::PcapWriter};
-use pcaplens_core::classify::{self, Verdict};
-use pcaplens_core::decode;
+use pcaplens_core::classify::{self, ClassifyConfig, Verdict};
+use pcaplens_core::decode::{self, defrag::Defrag};
 use pcaplens_core::engine::Event;
 use pcaplens_core::reassembly::{FlowPayload, Reassembler, ReassemblyConfig, ReassemblyStats};
 use pcaplens_core::sanitize::audit::audit_text;
@@ -50,6 +54,115 @@ pub struct ClassifyOptions {
     /// When the queue is full: wait (files) or drop the flow (live).
     pub drop_when_full: bool,
     pub key: [u8; 32],
+    /// Most originals the leak guard remembers (see [`Pipeline::rotate_guard`]).
+    pub leak_guard_max_originals: usize,
+}
+
+impl ClassifyOptions {
+    /// The options' `classify` group (0 for a cap: no cap).
+    pub fn from_config(c: &ClassifyConfig, key: [u8; 32], drop_when_full: bool) -> Self {
+        ClassifyOptions {
+            reassembly: c.reassembly(),
+            confidence_threshold: c.confidence_threshold,
+            cache_size: c.cache_size,
+            workers: c.workers,
+            queue_size: c.queue_size,
+            max_requests_per_minute: (c.max_requests_per_minute > 0)
+                .then(|| c.max_requests_per_minute.min(u32::MAX as u64) as u32),
+            max_cost: (c.max_cost_usd > 0.0).then_some(c.max_cost_usd),
+            structured_output: c.structured_output,
+            drop_when_full,
+            key,
+            leak_guard_max_originals: c.leak_guard_max_originals.max(1),
+        }
+    }
+}
+
+/// The endpoint from the environment (or `.env`), as `ask` reads it; None:
+/// none configured (or `rules`), so the rule-based classifier runs. `Err`:
+/// an endpoint is configured but incomplete, or `max_cost` is set for a
+/// model with no price (its cost could not be counted).
+pub fn endpoint_from_env(
+    model: Option<&str>,
+    rules: bool,
+    max_cost: Option<f64>,
+) -> Result<Option<LlmConfig>, String> {
+    if rules {
+        return Ok(None);
+    }
+    let configured = ["AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+    let dotenv = std::path::Path::new(".env").exists();
+    let llm = if configured || dotenv {
+        match LlmConfig::from_env(model) {
+            Ok(c) => Some(c),
+            Err(e) if configured => return Err(format!("{e:#}")),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    if let (Some(c), Some(_)) = (&llm, max_cost) {
+        if pricing::price(c.model()).is_none() {
+            return Err(format!(
+                "max cost: model {:?} is not in the price table (prices as of {}), so its cost cannot be counted",
+                c.model(),
+                pricing::PRICES_AS_OF
+            ));
+        }
+    }
+    Ok(llm)
+}
+
+/// The report of a run, as `pcaplens classify --json` prints it and
+/// `pcaplens.classify()` returns it.
+pub fn report_json(files: &[String], verdicts: &[FlowVerdict], stats: &RunStats) -> Value {
+    serde_json::json!({
+        "schema": "pcaplens.classify/1",
+        "files": files,
+        "verdicts": verdicts,
+        "stats": stats,
+    })
+}
+
+/// Feed one capture (a file, or bytes in memory) through the pipeline as
+/// input number `index` (several inputs: verdicts say which). `Ok(Some((e,
+/// any)))`: the capture was cut short or is not a capture (`any`: frames were
+/// read before it); `Err`: the file could not be read.
+pub fn feed_input(
+    pipe: &mut Pipeline,
+    index: Option<usize>,
+    input: Input<'_>,
+) -> std::io::Result<Option<(pcaplens_core::CaptureError, bool)>> {
+    use std::io::Read;
+    pipe.start_file(index).map_err(std::io::Error::other)?;
+    match input {
+        Input::Bytes(b) => {
+            for chunk in b.chunks(1 << 20) {
+                if pipe.feed(chunk).is_err() {
+                    break;
+                }
+            }
+        }
+        Input::Path(path) => {
+            let mut f = std::fs::File::open(path)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 || pipe.feed(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(pipe.end_file())
+}
+
+/// One input of [`feed_input`].
+pub enum Input<'a> {
+    Path(&'a std::path::Path),
+    Bytes(&'a [u8]),
 }
 
 /// One flow's verdict as reported.
@@ -103,6 +216,16 @@ pub struct RunStats {
     pub skipped_rate_limit: u64,
     pub skipped_cost: u64,
     pub withheld_leak_guard: u64,
+    /// Flows classified by the rules because the leak guard had forgotten
+    /// originals of theirs (its list was full and started over).
+    pub withheld_leak_guard_full: u64,
+    /// Times the leak guard's list was full and started over, and the
+    /// originals it forgot then.
+    pub leak_guard_rotations: u64,
+    pub leak_guard_originals_dropped: u64,
+    /// Most originals the guard held at once (checked after each input chunk
+    /// or live packet).
+    pub leak_guard_originals_peak: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,10 +323,20 @@ pub struct Pipeline {
     /// The pseudonyms of what the model is shown (same key as the sanitizer).
     snippets: pcaplens_core::sanitize::Pseudonymizer,
     unmask_memo: HashMap<String, String>,
+    /// The maps of the leak guard's previous generation (unmasking answers
+    /// to prompts sent before it started over).
+    previous: Vec<pcaplens_core::sanitize::Pseudonymizer>,
+    /// Flows of this input with a frame before this one had originals that
+    /// the leak guard forgot: they are never sent.
+    guard_from_frame: u64,
+    /// Live: the packet sanitizer stopped on a packet (see [`Pipeline::feed`]).
+    sanitizer_failed: bool,
     /// Fed live packets: dispatch on the clock's ticks only.
     live: bool,
     san_out: Vec<u8>,
     reader: capture::Reader,
+    /// IP fragments are reassembled before flows are (as the analyzer does).
+    defrag: Defrag,
     analyzer: Analyzer,
     reasm: Reassembler,
     findings: HashMap<String, BTreeSet<String>>,
@@ -243,9 +376,13 @@ impl Pipeline {
             retired: Vec::new(),
             snippets: pcaplens_core::sanitize::Pseudonymizer::new(&opts.key, false, true),
             unmask_memo: HashMap::new(),
+            previous: Vec::new(),
+            guard_from_frame: 0,
+            sanitizer_failed: false,
             live: false,
             san_out: Vec::new(),
             reader: capture::Reader::new(),
+            defrag: Defrag::default(),
             analyzer: new_analyzer()?,
             reasm: Reassembler::new(opts.reassembly.clone()),
             findings: HashMap::new(),
@@ -268,11 +405,18 @@ impl Pipeline {
         // keeping the old one for unmasking.
         self.file = index;
         self.reader = capture::Reader::new();
+        self.defrag = Defrag::default();
         self.analyzer = new_analyzer()?;
         self.reasm = Reassembler::new(self.opts.reassembly.clone());
         self.findings.clear();
+        self.guard_from_frame = 0;
         let old = std::mem::replace(&mut self.sanitizer, new_sanitizer(&self.opts.key)?);
         self.retired.push(old.into_pseudonymizer());
+        // Between files the list can start over at no cost: no flow of the
+        // new file has been seen yet.
+        if self.originals_held() > self.opts.leak_guard_max_originals {
+            self.rotate_guard();
+        }
         Ok(())
     }
 
@@ -281,7 +425,14 @@ impl Pipeline {
         // The sanitizer first: the originals of these packets are known
         // before any of their flows is shown to the model.
         self.san_out.clear();
-        let _ = self.sanitizer.feed(chunk, &mut self.san_out);
+        let learned = self.sanitizer.feed(chunk, &mut self.san_out);
+        if learned.is_err() && self.live {
+            // The guard no longer learns while the capture goes on: it starts
+            // over with a fresh sanitizer after this packet, and no flow seen
+            // before is sent.
+            self.guard_from_frame = u64::MAX;
+            self.sanitizer_failed = true;
+        }
         self.san_out.clear();
         self.push_raw(chunk)
     }
@@ -312,6 +463,7 @@ impl Pipeline {
     fn push_raw(&mut self, chunk: &[u8]) -> Result<(), pcaplens_core::CaptureError> {
         let Pipeline {
             reader,
+            defrag,
             analyzer,
             reasm,
             findings,
@@ -330,15 +482,95 @@ impl Pipeline {
         }
         let r = reader.push(chunk, &mut |ev| {
             if let capture::Event::Record(r) = ev {
-                let pkt = decode::decode(r.link_type, r.data);
+                let whole;
+                let mut pkt = decode::decode(r.link_type, r.data);
+                if pkt.has_fragment() {
+                    whole = defrag.on_packet(&mut pkt, r.data, r.ts_nanos);
+                    if let Some(w) = &whole {
+                        decode::apply_reassembled(&mut pkt, w);
+                    }
+                }
                 reasm.handle_packet(r.ts_nanos as f64 / 1e9, r.frame, &pkt);
             }
         });
+        self.bound_guard();
         if !self.live {
             self.dispatch_ready();
             self.collect(false);
         }
         r
+    }
+
+    fn originals_held(&self) -> usize {
+        self.sanitizer.pseudonymizer().originals().total()
+            + self.snippets.originals().total()
+            + self
+                .retired
+                .iter()
+                .map(|p| p.originals().total())
+                .sum::<usize>()
+    }
+
+    /// Keep the leak guard's list of originals bounded: when it holds more
+    /// than `leak_guard_max_originals`, it starts over (a fresh sanitizer and
+    /// snippet pseudonymizer, same key, so the same pseudonyms). Flows that
+    /// had a packet before that point may carry originals no longer listed,
+    /// so they are classified by the rules and never sent; flows entirely
+    /// after it are guarded by the new list, which learns every packet before
+    /// its flow is dispatched.
+    ///
+    /// Live only: the packet sanitizer reads a capture stream, and a fresh one
+    /// is started with a stream header of its own (live packets are made into
+    /// records here). A file's header cannot be replayed mid-file, so for
+    /// files the list starts over between files only; within a file it holds
+    /// that file's originals (bounded by the file).
+    fn bound_guard(&mut self) {
+        let held = self.originals_held();
+        let peak = &mut self.stats.leak_guard_originals_peak;
+        *peak = (*peak).max(held as u64);
+        if self.live && (held > self.opts.leak_guard_max_originals || self.sanitizer_failed) {
+            self.sanitizer_failed = false;
+            self.rotate_guard();
+        }
+    }
+
+    fn rotate_guard(&mut self) {
+        let dropped = self.originals_held() as u64;
+        let fresh = match new_sanitizer(&self.opts.key) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let mut fresh = fresh;
+        if let Some(w) = &self.writer {
+            // The live stream's header, so that the fresh sanitizer reads the
+            // records that follow (the reader keeps its stream).
+            let mut header = PcapWriter::new(w.link_type(), 262_144, true);
+            self.san_out.clear();
+            let _ = fresh.feed(&header.take_bytes(), &mut self.san_out);
+            self.san_out.clear();
+        }
+        let old = std::mem::replace(&mut self.sanitizer, fresh);
+        let old_snippets = std::mem::replace(
+            &mut self.snippets,
+            pcaplens_core::sanitize::Pseudonymizer::new(&self.opts.key, false, true),
+        );
+        // One previous generation is kept for unmasking answers in flight
+        // (bounded: the ones before it are forgotten): the sanitizer and
+        // snippet maps, or (between files) the last file's.
+        self.previous = vec![old.into_pseudonymizer(), old_snippets];
+        self.previous.extend(self.retired.drain(..).rev());
+        self.previous
+            .retain(|p| p.map().is_some_and(|m| !m.is_empty()));
+        self.previous.truncate(2);
+        self.unmask_memo.clear();
+        self.guard_from_frame = self.reader.frames() + 1;
+        self.stats.leak_guard_rotations += 1;
+        self.stats.leak_guard_originals_dropped += dropped;
+    }
+
+    /// Frames read from the current input so far.
+    pub fn frames(&self) -> u64 {
+        self.reader.frames()
     }
 
     /// End of the current input file: its flows are dispatched. Returns a
@@ -422,10 +654,26 @@ impl Pipeline {
                 self.record(w, Some(v), "classified", "rules");
                 continue;
             }
+            if w.flow.first_frame < self.guard_from_frame {
+                // Its originals may be forgotten: not even a prompt is made.
+                self.guard_full_rules(w);
+                continue;
+            }
             let shown = classify::sanitized_flow(&mut self.snippets, &w.flow);
             let user = classify::user_prompt(&shown, &w.findings);
             batch.push((w, user));
+            if self.live && self.originals_held() > self.opts.leak_guard_max_originals {
+                // The prompts so far are checked against the full list, then
+                // it starts over; the rest of the batch goes to the rules.
+                self.send_batch(std::mem::take(&mut batch));
+                self.bound_guard();
+            }
         }
+        self.send_batch(batch);
+    }
+
+    /// Leak-check a batch of prompts and dispatch them.
+    fn send_batch(&mut self, batch: Vec<(Waiting, String)>) {
         if batch.is_empty() {
             return;
         }
@@ -445,6 +693,18 @@ impl Pipeline {
             };
             self.dispatch(w, user, hit);
         }
+    }
+
+    /// A flow with a packet from before the leak guard started over: the
+    /// rules classify it, nothing is sent.
+    fn guard_full_rules(&mut self, w: Waiting) {
+        self.stats.withheld_leak_guard_full += 1;
+        let mut v = classify::rule_verdict(&w.flow);
+        v.reason = format!(
+            "{} (rules: the leak guard's list of originals was full and started over during this flow, so its prompt was not sent)",
+            v.reason
+        );
+        self.record(w, Some(v), "classified", "rules_leak_guard");
     }
 
     /// The classes of original identifiers found in `text` (None: none).
@@ -476,6 +736,11 @@ impl Pipeline {
             // The same prompt is on its way to the model: share its answer.
             self.stats.cache_hits += 1;
             list.push(w);
+            return;
+        }
+        // Originals of this flow may have been forgotten by the guard.
+        if w.flow.first_frame < self.guard_from_frame {
+            self.guard_full_rules(w);
             return;
         }
         // The last guard: no original identifier may leave the machine.
@@ -624,7 +889,7 @@ impl Pipeline {
         if let Some(m) = self.sanitizer.pseudonymizer().map() {
             t = unmask_text(m, &t);
         }
-        for p in &self.retired {
+        for p in self.retired.iter().chain(&self.previous) {
             if let Some(m) = p.map() {
                 t = unmask_text(m, &t);
             }
@@ -855,4 +1120,12 @@ pub fn alert_line(v: &FlowVerdict, ecs: bool) -> String {
         })
     };
     e.to_string()
+}
+
+/// A fresh pseudonym key from the OS generator (a run without a key file).
+pub fn fresh_key() -> Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no system randomness for a key: {e}"))?;
+    Ok(key)
 }
