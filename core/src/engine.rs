@@ -332,6 +332,11 @@ impl Engine {
         std::mem::take(&mut self.pipe.collected)
     }
 
+    /// The packet statistics so far (for a mergeable partial, `crate::partial`).
+    pub(crate) fn packet_stats(&self) -> &PacketStats {
+        &self.pipe.packet_stats
+    }
+
     /// Packets seen and flows live now (progress only).
     pub fn packets(&self) -> u64 {
         self.pipe.packet_stats.packets
@@ -598,6 +603,7 @@ impl Pipeline {
             findings,
             anomalies,
             flows,
+            merge: None,
         };
         (report, matrix)
     }
