@@ -337,6 +337,25 @@ impl Engine {
         &self.pipe.packet_stats
     }
 
+    /// IP datagrams whose fragments are still waiting for the rest.
+    pub(crate) fn pending_fragments(&self) -> usize {
+        self.defrag.pending()
+    }
+
+    /// Whether a QUIC flow is still live (a piece's end, `crate::partial`: the
+    /// next piece's frames on it are relabelled by the flow's service, which
+    /// that piece alone does not know). Ends the live flows.
+    pub(crate) fn end_with_quic_live(&mut self) -> bool {
+        let Some(acc) = &mut self.accounting else {
+            return false;
+        };
+        acc.table.finish_all();
+        acc.table
+            .take_finished()
+            .iter()
+            .any(|f| f.service == Some(decode::AppProto::Quic))
+    }
+
     /// Packets seen and flows live now (progress only).
     pub fn packets(&self) -> u64 {
         self.pipe.packet_stats.packets

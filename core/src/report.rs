@@ -39,8 +39,12 @@ pub struct Report {
 pub struct MergeInfo {
     /// Pieces merged (files, or pieces of a file cut at record boundaries).
     pub pieces: u64,
-    /// Report fields (dotted paths) left empty: a merge does not make them
-    /// exactly yet. Every other field is the whole capture's.
+    /// Report fields (dotted paths) a merge does not make exactly, sorted:
+    /// the flow, detector and anomaly sections (always; left empty), and
+    /// those a cut made inexact in this merge (IP fragments of a datagram
+    /// on both sides of a cut: `summary.ip_reassembly` and
+    /// `summary.protocol_hierarchy` hold the pieces' sum). Every other field
+    /// is the whole capture's.
     pub not_mergeable: Vec<String>,
 }
 

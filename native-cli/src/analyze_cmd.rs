@@ -403,6 +403,9 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     // A large buffer: a report lists thousands of flows, and stdout's line
     // buffering would otherwise turn every 8 KiB into two system calls.
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    if let (Some(jobs), false) = (args.jobs, args.independent) {
+        return run_merged(&args, &cfg, format, jobs, &mut out);
+    }
     let mut results: Vec<(String, Outcome)> = Vec::new();
     if let Some(jobs) = args.jobs {
         results = analyze_parallel(&args.files, &cfg, &args, jobs)?;
@@ -520,12 +523,6 @@ fn jobs_refusal(
     if jobs == 0 {
         return Some("--jobs must be at least 1".into());
     }
-    if !args.independent {
-        return Some(
-            "--jobs without --independent (one merged report) is not built yet: give --independent"
-                .into(),
-        );
-    }
     let other = if args.flows.is_some() {
         Some("--flows")
     } else if args.anomaly_features.is_some() {
@@ -540,6 +537,59 @@ fn jobs_refusal(
         None
     };
     other.map(|o| format!("--jobs does not combine with {o} yet"))
+}
+
+/// `--jobs N` without `--independent`: the files as consecutive pieces of
+/// one capture (a single file cut into N pieces at record boundaries), their
+/// partials made on N threads and merged into one report (docs/scale.md).
+fn run_merged(
+    args: &AnalyzeArgs,
+    cfg: &AnalyzerConfig,
+    format: OutputFormat,
+    jobs: usize,
+    out: &mut impl Write,
+) -> Result<u8> {
+    use pcaplens_native_io::pieces::{self, Piece};
+    let label = match args.files.as_slice() {
+        [one] => one.display().to_string(),
+        many => format!("{} files", many.len()),
+    };
+    let plan = match args.files.as_slice() {
+        [one] => pieces::cut_file(one, jobs),
+        many => Ok(many
+            .iter()
+            .map(|p| Piece {
+                path: p.clone(),
+                spec: None,
+            })
+            .collect()),
+    };
+    let merged = plan.and_then(|p| pieces::merged_partial(&p, cfg, jobs));
+    let report = match merged {
+        Ok(p) => pcaplens_core::partial::finish(&p),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let mut status = exit::OK;
+    if let Some(err) = &report.status.error {
+        eprintln!("pcaplens: {label}: {}", err.message);
+        status = if err.code == "not_a_capture" {
+            exit::BAD_INPUT
+        } else {
+            exit::PARTIAL
+        };
+    }
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        out.write_all(b"\n")?;
+    } else {
+        let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        human::print_report(out, &label, &report, color)?;
+    }
+    out.flush()?;
+    Ok(status)
 }
 
 /// `--jobs N --independent`: every file analysed alone on one of N threads

@@ -14,6 +14,7 @@
 //! memory-mapping here: the kernel's copy leaves the bytes hot for the parser,
 //! while first touches of mapped pages miss the cache in the parser itself.
 
+pub mod pieces;
 pub mod staged;
 
 use pcaplens_core::analyzer::{FrameSource, SourceEnd};

@@ -20,7 +20,7 @@ use crate::report::{
 use crate::stats::{self, PacketStats, MAX_TIMELINE_BUCKETS};
 use crate::time::{rfc3339, ts_secs};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the binary layout of [`Partial`]; bumped on any change to it.
 pub const PARTIAL_VERSION: u16 = 1;
@@ -84,7 +84,15 @@ pub struct TimelinePart {
     pub origin: Option<i64>,
     pub width: i64,
     pub buckets: Vec<(u64, u64)>,
+    /// Buckets of later pieces that start before `origin` (timestamps
+    /// stepping back across a cut), by start (ns): kept apart until
+    /// [`finish`] adds them to bucket 0, so a merge stays associative.
+    pub early: BTreeMap<i64, (u64, u64)>,
 }
+
+/// Most `early` buckets kept; past it they join bucket 0 at once (and the
+/// timeline is named inexact).
+const MAX_EARLY_BUCKETS: usize = 4096;
 
 /// The mergeable state of one or more consecutive pieces of a capture.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -116,7 +124,27 @@ pub struct Partial {
     /// Frames and bytes per protocol path.
     pub paths: BTreeMap<Vec<String>, (u64, u64)>,
     pub timeline: TimelinePart,
+    /// The last piece ended with IP datagrams still waiting for fragments:
+    /// the next piece may hold the rest, which a merge cannot join yet.
+    pub fragments_pending_at_end: bool,
+    /// The last piece ended with a QUIC flow live: the next piece's QUIC
+    /// version negotiations on it are labelled by that flow's service, which
+    /// the next piece alone does not know (`summary.protocol_hierarchy`).
+    pub quic_live_at_end: bool,
+    /// The first piece had frames earlier than its first frame's timeline
+    /// bucket (timestamps stepping back), which its timeline keeps in bucket
+    /// 0 — as the whole run does for the first piece, not for later ones.
+    pub first_piece_clamped: bool,
+    /// A piece after the first did so: `summary.timeline` is inexact.
+    pub later_piece_clamped: bool,
+    /// Fields (beyond [`NOT_MERGEABLE`]) a cut made inexact in this merge.
+    pub inexact: BTreeSet<String>,
 }
+
+/// Fields a cut with IP datagrams pending on its left makes inexact: the
+/// defragmenter's queue is not carried across a cut yet.
+pub const INEXACT_AFTER_PENDING_FRAGMENTS: &[&str] =
+    &["summary.ip_reassembly", "summary.protocol_hierarchy"];
 
 /// Why a partial cannot be read or two partials cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +169,8 @@ impl Partial {
     /// and what its reader said.
     pub(crate) fn of_piece(
         stats: &PacketStats,
+        fragments_pending: bool,
+        quic_live: bool,
         info: &CaptureInfo,
         consumed: u64,
         error: Option<ErrorInfo>,
@@ -200,7 +230,13 @@ impl Partial {
                 origin,
                 width,
                 buckets: buckets.to_vec(),
+                early: BTreeMap::new(),
             },
+            fragments_pending_at_end: fragments_pending,
+            quic_live_at_end: quic_live,
+            first_piece_clamped: matches!((stats.first_ts, origin), (Some(f), Some(o)) if f < o),
+            later_piece_clamped: false,
+            inexact: BTreeSet::new(),
         }
     }
 
@@ -250,6 +286,9 @@ impl Partial {
             if t.origin.is_some_and(|o| o % w != 0) {
                 return bad("timeline origin not aligned to its width");
             }
+        }
+        if t.early.len() > MAX_EARLY_BUCKETS || (t.origin.is_none() && !t.early.is_empty()) {
+            return bad("bad early timeline buckets");
         }
         if t.buckets.len() > MAX_TIMELINE_BUCKETS {
             return bad("too many timeline buckets");
@@ -342,14 +381,28 @@ pub fn merge(a: &Partial, b: &Partial) -> Result<Partial, PartialError> {
         fragments_dropped: ra.fragments_dropped + rb.fragments_dropped,
         fragments_incomplete: ra.fragments_incomplete + rb.fragments_incomplete,
     };
+    let mut inexact: BTreeSet<String> = a.inexact.union(&b.inexact).cloned().collect();
+    if a.fragments_pending_at_end {
+        inexact.extend(
+            INEXACT_AFTER_PENDING_FRAGMENTS
+                .iter()
+                .map(|s| s.to_string()),
+        );
+    }
+    if a.quic_live_at_end {
+        inexact.insert("summary.protocol_hierarchy".to_string());
+    }
+    let mut early_overflow = false;
     let (ca, cb) = (&a.capture, &b.capture);
-    // The container facts are the first piece's (its header is the capture's).
-    let head = if ca.format.is_some() { ca } else { cb };
+    // The format is the first header's; a pcapng section header sets the
+    // byte order again, so that is the last header's, as in a whole run.
+    let first = if ca.format.is_some() { ca } else { cb };
+    let head = if cb.format.is_some() { cb } else { ca };
     Ok(Partial {
         pieces: a.pieces + b.pieces,
         span,
         capture: CapturePart {
-            format: head.format.clone(),
+            format: first.format.clone(),
             big_endian: head.big_endian,
             ts_precision: head.ts_precision.clone(),
             snaplen: head.snaplen,
@@ -373,7 +426,20 @@ pub fn merge(a: &Partial, b: &Partial) -> Result<Partial, PartialError> {
         fragments: a.fragments + b.fragments,
         reassembly,
         paths,
-        timeline: merge_timelines(&a.timeline, &b.timeline, max_opt(a.last_ts, b.last_ts)),
+        timeline: merge_timelines(
+            &a.timeline,
+            &b.timeline,
+            max_opt(a.last_ts, b.last_ts),
+            &mut early_overflow,
+        ),
+        fragments_pending_at_end: b.fragments_pending_at_end,
+        quic_live_at_end: b.quic_live_at_end,
+        first_piece_clamped: a.first_piece_clamped,
+        later_piece_clamped: a.later_piece_clamped
+            || b.first_piece_clamped
+            || b.later_piece_clamped
+            || early_overflow,
+        inexact,
     })
 }
 
@@ -397,8 +463,13 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// narrowest (no narrower than either piece's) at which its latest frame
 /// fits in [`MAX_TIMELINE_BUCKETS`] from the first frame's origin; buckets
 /// before that origin join bucket 0, as earlier frames do in a whole run.
-fn merge_timelines(a: &TimelinePart, b: &TimelinePart, last_ts: Option<i64>) -> TimelinePart {
-    let (Some(oa), Some(ob)) = (a.origin, b.origin) else {
+fn merge_timelines(
+    a: &TimelinePart,
+    b: &TimelinePart,
+    last_ts: Option<i64>,
+    overflow: &mut bool,
+) -> TimelinePart {
+    let (Some(oa), Some(_)) = (a.origin, b.origin) else {
         return if a.origin.is_some() {
             a.clone()
         } else {
@@ -415,25 +486,51 @@ fn merge_timelines(a: &TimelinePart, b: &TimelinePart, last_ts: Option<i64>) -> 
     }
     let origin = origin_at(width);
     let mut buckets: Vec<(u64, u64)> = Vec::new();
-    for (o, t) in [(oa, a), (ob, b)] {
-        for (i, &(p, by)) in t.buckets.iter().enumerate() {
-            let start = i128::from(o) + i as i128 * i128::from(t.width);
-            let j = ((start - origin).max(0) / width) as usize;
+    let mut early: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    let mut add = |start: i128, p: u64, by: u64| {
+        // Every width divides the wider ones: a bucket lies in one wider bucket.
+        let aligned = start.div_euclid(width) * width;
+        let slot = if aligned < origin {
+            match i64::try_from(aligned) {
+                Ok(k) if early.len() < MAX_EARLY_BUCKETS || early.contains_key(&k) => {
+                    early.entry(k).or_default()
+                }
+                _ => {
+                    *overflow = true;
+                    if buckets.is_empty() {
+                        buckets.push((0, 0));
+                    }
+                    &mut buckets[0]
+                }
+            }
+        } else {
+            let j = ((aligned - origin) / width) as usize;
             if j >= MAX_TIMELINE_BUCKETS {
                 // Only a damaged partial (timestamps past its own last_ts) gets here.
-                continue;
+                return;
             }
             if j >= buckets.len() {
                 buckets.resize(j + 1, (0, 0));
             }
-            buckets[j].0 += p;
-            buckets[j].1 += by;
+            &mut buckets[j]
+        };
+        slot.0 += p;
+        slot.1 += by;
+    };
+    for t in [a, b] {
+        let Some(o) = t.origin else { continue };
+        for (i, &(p, by)) in t.buckets.iter().enumerate() {
+            add(i128::from(o) + i as i128 * i128::from(t.width), p, by);
+        }
+        for (&start, &(p, by)) in &t.early {
+            add(i128::from(start), p, by);
         }
     }
     TimelinePart {
         origin: i64::try_from(origin).ok(),
         width: i64::try_from(width).unwrap_or(i64::MAX),
         buckets,
+        early,
     }
 }
 
@@ -447,9 +544,16 @@ pub fn finish(p: &Partial) -> Report {
         _ => 0.0,
     };
     let t = &p.timeline;
+    // Frames earlier than the first frame's bucket join bucket 0, as in a whole run.
+    let mut first_buckets = t.buckets.clone();
+    if let Some(b0) = first_buckets.first_mut() {
+        for &(p, by) in t.early.values() {
+            b0.0 += p;
+            b0.1 += by;
+        }
+    }
     let timeline = match t.origin {
-        Some(origin) => t
-            .buckets
+        Some(origin) => first_buckets
             .iter()
             .enumerate()
             .map(|(i, &(packets, bytes))| TimelineBucket {
@@ -530,7 +634,17 @@ pub fn finish(p: &Partial) -> Report {
         flows: Vec::new(),
         merge: Some(MergeInfo {
             pieces: p.pieces,
-            not_mergeable: NOT_MERGEABLE.iter().map(|s| s.to_string()).collect(),
+            not_mergeable: NOT_MERGEABLE
+                .iter()
+                .map(|s| s.to_string())
+                .chain(p.inexact.iter().cloned())
+                .chain(
+                    p.later_piece_clamped
+                        .then(|| "summary.timeline".to_string()),
+                )
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }),
     }
 }
