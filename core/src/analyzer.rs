@@ -375,8 +375,7 @@ impl Analyzer {
         let quic_live = self.engine.end_with_quic_live();
         crate::partial::Partial::of_piece(
             self.engine.packet_stats(),
-            self.engine.pending_fragments() > 0,
-            quic_live,
+            (self.engine.pending_fragments() > 0, quic_live),
             self.reader.info(),
             self.reader.consumed(),
             self.error,

@@ -165,12 +165,12 @@ impl Partial {
         Partial::default()
     }
 
-    /// The partial of one piece analysed alone, from its packet statistics
-    /// and what its reader said.
+    /// The partial of one piece analysed alone, from its packet statistics,
+    /// what was open at its end (IP datagrams waiting for fragments, a live
+    /// QUIC flow) and what its reader said.
     pub(crate) fn of_piece(
         stats: &PacketStats,
-        fragments_pending: bool,
-        quic_live: bool,
+        (fragments_pending, quic_live): (bool, bool),
         info: &CaptureInfo,
         consumed: u64,
         error: Option<ErrorInfo>,

@@ -6,6 +6,9 @@
 //! only the few header bytes of each record are asked for, and the plan
 //! holds one entry per piece, so a file of any size is cut in bounded memory.
 
+/// The caller's reading: fill the buffer from this file offset.
+pub type ReadAt<'a, E> = dyn FnMut(u64, &mut [u8]) -> Result<(), E> + 'a;
+
 /// What a stretch of the file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnitKind {
@@ -48,7 +51,7 @@ pub enum SplitError<E> {
 /// reader reports it as a whole run would.
 pub fn scan<E>(
     len: u64,
-    read_at: &mut dyn FnMut(u64, &mut [u8]) -> Result<(), E>,
+    read_at: &mut ReadAt<'_, E>,
     visit: &mut dyn FnMut(Unit),
 ) -> Result<(), SplitError<E>> {
     if len < 12 {
@@ -142,7 +145,7 @@ pub fn scan<E>(
 /// header (pcap) or of its section's header and interfaces so far (pcapng).
 pub fn plan<E>(
     len: u64,
-    read_at: &mut dyn FnMut(u64, &mut [u8]) -> Result<(), E>,
+    read_at: &mut ReadAt<'_, E>,
     cut_here: &mut dyn FnMut(&Unit) -> bool,
 ) -> Result<Vec<PieceSpec>, SplitError<E>> {
     let mut pieces = vec![PieceSpec {
@@ -184,7 +187,7 @@ pub fn plan<E>(
 pub fn plan_even<E>(
     len: u64,
     n: usize,
-    read_at: &mut dyn FnMut(u64, &mut [u8]) -> Result<(), E>,
+    read_at: &mut ReadAt<'_, E>,
 ) -> Result<Vec<PieceSpec>, SplitError<E>> {
     let n = n.max(1) as u64;
     let mut k = 1u64;
