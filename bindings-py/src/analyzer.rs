@@ -119,3 +119,52 @@ pub fn analyze_path(
     })?;
     Ok(PyReport::new(report))
 }
+
+/// Analyse many capture files, each alone (one report per file, in the
+/// order given), on `jobs` threads with the GIL released: every file by the
+/// same call as [`analyze_path`]. The first file that cannot be read (in
+/// the order given) raises.
+#[pyfunction]
+#[pyo3(signature = (paths, jobs, options = None))]
+pub fn analyze_many(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    jobs: usize,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<PyReport>> {
+    if jobs == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "jobs must be at least 1",
+        ));
+    }
+    let cfg = config_from(options)?;
+    let results = py.allow_threads(|| {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<_>>> = paths.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..jobs.min(paths.len()) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let r = pcaplens_native_io::analyze_path(path, cfg.clone());
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect::<Vec<_>>()
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            let r = r.ok_or_else(|| PcaplensError::new_err("worker thread ended early"))?;
+            r.map(PyReport::new).map_err(|e| match e {
+                pcaplens_native_io::Error::Read(e) => PyErr::from(e),
+                pcaplens_native_io::Error::Config(e) => crate::errors::options_error(e),
+                pcaplens_native_io::Error::Analyse(never) => match never {},
+            })
+        })
+        .collect()
+}

@@ -37,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::PyReport>()?;
     m.add_class::<arrow::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(analyzer::analyze_path, m)?)?;
+    m.add_function(wrap_pyfunction!(analyzer::analyze_many, m)?)?;
     m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add_function(wrap_pyfunction!(generate::scenarios, m)?)?;
     m.add("SANITIZE_OPTION_NAMES", sanitize::POLICY_NAMES.to_vec())?;

@@ -358,6 +358,32 @@ impl Analyzer {
         self.engine.finish_parts(capture, None)
     }
 
+    /// End of input of one piece of a capture: its mergeable partial
+    /// (`crate::partial`). `prefix` is what was fed before the piece's own
+    /// records (a copied file header), `span` where the piece lies in the
+    /// file it was cut from.
+    pub fn finish_partial(
+        mut self,
+        prefix: &crate::partial::Prefix,
+        span: Option<crate::partial::Span>,
+    ) -> crate::partial::Partial {
+        if self.error.is_none() {
+            if let Err(e) = self.reader.finish() {
+                self.error = Some(ErrorInfo::new(&e, self.reader.frames() + 1));
+            }
+        }
+        let quic_live = self.engine.end_with_quic_live();
+        crate::partial::Partial::of_piece(
+            self.engine.packet_stats(),
+            (self.engine.pending_fragments() > 0, quic_live),
+            self.reader.info(),
+            self.reader.consumed(),
+            self.error,
+            prefix,
+            span,
+        )
+    }
+
     /// Like [`Analyzer::finish_with_features`], for frames that came from an
     /// external [`FrameSource`] through [`Analyzer::feed_frame`].
     pub fn finish_from(self, end: SourceEnd) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {

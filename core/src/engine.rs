@@ -332,6 +332,30 @@ impl Engine {
         std::mem::take(&mut self.pipe.collected)
     }
 
+    /// The packet statistics so far (for a mergeable partial, `crate::partial`).
+    pub(crate) fn packet_stats(&self) -> &PacketStats {
+        &self.pipe.packet_stats
+    }
+
+    /// IP datagrams whose fragments are still waiting for the rest.
+    pub(crate) fn pending_fragments(&self) -> usize {
+        self.defrag.pending()
+    }
+
+    /// Whether a QUIC flow is still live (a piece's end, `crate::partial`: the
+    /// next piece's frames on it are relabelled by the flow's service, which
+    /// that piece alone does not know). Ends the live flows.
+    pub(crate) fn end_with_quic_live(&mut self) -> bool {
+        let Some(acc) = &mut self.accounting else {
+            return false;
+        };
+        acc.table.finish_all();
+        acc.table
+            .take_finished()
+            .iter()
+            .any(|f| f.service == Some(decode::AppProto::Quic))
+    }
+
     /// Packets seen and flows live now (progress only).
     pub fn packets(&self) -> u64 {
         self.pipe.packet_stats.packets
@@ -598,6 +622,7 @@ impl Pipeline {
             findings,
             anomalies,
             flows,
+            merge: None,
         };
         (report, matrix)
     }

@@ -62,6 +62,7 @@ pub mod evidence;
 pub mod flow;
 pub mod generate;
 pub mod options;
+pub mod partial;
 pub mod reassembly;
 pub mod report;
 pub(crate) mod rng;

@@ -28,6 +28,24 @@ pub struct Report {
     pub anomalies: crate::anomaly::AnomalyReport,
     /// Flows in creation order (first packet order), at most `flows_limit` of them.
     pub flows: Vec<FlowSummary>,
+    /// Only in a report merged from pieces (`crate::partial`, docs/scale.md):
+    /// how many, and which sections a merge cannot give exactly yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeInfo>,
+}
+
+/// How a merged report was made (docs/scale.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MergeInfo {
+    /// Pieces merged (files, or pieces of a file cut at record boundaries).
+    pub pieces: u64,
+    /// Report fields (dotted paths) a merge does not make exactly, sorted:
+    /// the flow, detector and anomaly sections (always; left empty), and
+    /// those a cut made inexact in this merge (IP fragments of a datagram
+    /// on both sides of a cut: `summary.ip_reassembly` and
+    /// `summary.protocol_hierarchy` hold the pieces' sum). Every other field
+    /// is the whole capture's.
+    pub not_mergeable: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -48,6 +48,10 @@ pub struct PacketStats {
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
     prev_ts: Option<i64>,
+    /// Timestamp of the first timed frame (in capture order, unlike
+    /// `first_ts`): a merge of pieces compares it with the previous piece's
+    /// last (`core/src/partial`).
+    first_in_order: Option<i64>,
     pub ts_backwards: u64,
     /// Frames per link type; a capture has one or a few, so a short list
     /// with the last hit checked first beats any map.
@@ -132,7 +136,7 @@ impl NameCounts {
 
 /// Most buckets of the traffic-over-time series; the bucket width doubles
 /// whenever the capture outgrows it, so the series stays this small.
-const MAX_TIMELINE_BUCKETS: usize = 600;
+pub(crate) const MAX_TIMELINE_BUCKETS: usize = 600;
 
 /// Packets and bytes per time bucket, with an adaptive bucket width.
 #[derive(Clone, Debug, Default)]
@@ -219,8 +223,10 @@ impl PacketStats {
         if rec.has_ts {
             self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
             self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
-            if self.prev_ts.is_some_and(|p| ts < p) {
-                self.ts_backwards += 1;
+            match self.prev_ts {
+                Some(p) if ts < p => self.ts_backwards += 1,
+                Some(_) => {}
+                None => self.first_in_order = Some(ts),
             }
             self.prev_ts = Some(ts);
             self.timeline.add(ts, wire_len as u64);
@@ -342,66 +348,36 @@ impl PacketStats {
             .collect()
     }
 
+    /// The timestamps of the first and the last timed frame, in capture order.
+    pub(crate) fn ts_in_order(&self) -> (Option<i64>, Option<i64>) {
+        (self.first_in_order, self.prev_ts)
+    }
+
+    /// Frames per link type, by link type.
+    pub(crate) fn link_type_frames(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.link_types.iter().copied()
+    }
+
+    /// Every protocol path (its names) with its frames and bytes.
+    pub(crate) fn path_counts(&self) -> Vec<(Vec<&'static str>, u64, u64)> {
+        self.paths
+            .iter()
+            .map(|p| (p.names.iter().copied().collect(), p.frames, p.bytes))
+            .collect()
+    }
+
+    /// The timeline's origin, bucket width (ns) and buckets.
+    pub(crate) fn timeline_parts(&self) -> (Option<i64>, i64, &[(u64, u64)]) {
+        let t = &self.timeline;
+        (t.origin, t.width, &t.buckets)
+    }
+
     pub fn protocol_hierarchy(&self) -> Vec<ProtocolNode> {
-        struct PhsNode {
-            name: &'static str,
-            frames: u64,
-            bytes: u64,
-            children: Vec<usize>,
-        }
-        // Sum every path into the tree of its prefixes (nodes matched by name).
-        let mut nodes = vec![PhsNode {
-            name: "",
-            frames: 0,
-            bytes: 0,
-            children: Vec::new(),
-        }];
-        for p in &self.paths {
-            let mut node = 0;
-            for &name in p.names.iter() {
-                let found = nodes[node]
-                    .children
-                    .iter()
-                    .copied()
-                    .find(|&c| nodes[c].name == name);
-                let child = found.unwrap_or_else(|| {
-                    nodes.push(PhsNode {
-                        name,
-                        frames: 0,
-                        bytes: 0,
-                        children: Vec::new(),
-                    });
-                    let c = nodes.len() - 1;
-                    nodes[node].children.push(c);
-                    c
-                });
-                nodes[child].frames += p.frames;
-                nodes[child].bytes += p.bytes;
-                node = child;
-            }
-        }
-        let mut out = Vec::new();
-        fn walk(nodes: &[PhsNode], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
-            let mut kids = nodes[i].children.clone();
-            // Busiest first, then by name, as a stable order.
-            kids.sort_by(|&a, &b| {
-                nodes[b]
-                    .frames
-                    .cmp(&nodes[a].frames)
-                    .then(nodes[a].name.cmp(nodes[b].name))
-            });
-            for c in kids {
-                out.push(ProtocolNode {
-                    depth,
-                    protocol: nodes[c].name.to_string(),
-                    frames: nodes[c].frames,
-                    bytes: nodes[c].bytes,
-                });
-                walk(nodes, c, depth + 1, out);
-            }
-        }
-        walk(&nodes, 0, 0, &mut out);
-        out
+        protocol_hierarchy(
+            self.paths
+                .iter()
+                .map(|p| (p.names.iter().copied(), p.frames, p.bytes)),
+        )
     }
 
     /// The traffic-over-time series and its bucket width in seconds.
@@ -609,6 +585,72 @@ impl std::fmt::Display for ServiceLabel {
             ServiceLabel::Port(p, port) => write!(f, "{}/{port}", transport_name(p)),
         }
     }
+}
+
+/// The protocol hierarchy of protocol paths with their frames and bytes
+/// (the order of the paths does not matter).
+pub(crate) fn protocol_hierarchy<'a, N: IntoIterator<Item = &'a str>>(
+    paths: impl IntoIterator<Item = (N, u64, u64)>,
+) -> Vec<ProtocolNode> {
+    struct PhsNode<'a> {
+        name: &'a str,
+        frames: u64,
+        bytes: u64,
+        children: Vec<usize>,
+    }
+    // Sum every path into the tree of its prefixes (nodes matched by name).
+    let mut nodes = vec![PhsNode {
+        name: "",
+        frames: 0,
+        bytes: 0,
+        children: Vec::new(),
+    }];
+    for (names, frames, bytes) in paths {
+        let mut node = 0;
+        for name in names {
+            let found = nodes[node]
+                .children
+                .iter()
+                .copied()
+                .find(|&c| nodes[c].name == name);
+            let child = found.unwrap_or_else(|| {
+                nodes.push(PhsNode {
+                    name,
+                    frames: 0,
+                    bytes: 0,
+                    children: Vec::new(),
+                });
+                let c = nodes.len() - 1;
+                nodes[node].children.push(c);
+                c
+            });
+            nodes[child].frames += frames;
+            nodes[child].bytes += bytes;
+            node = child;
+        }
+    }
+    let mut out = Vec::new();
+    fn walk(nodes: &[PhsNode<'_>], i: usize, depth: u32, out: &mut Vec<ProtocolNode>) {
+        let mut kids = nodes[i].children.clone();
+        // Busiest first, then by name, as a stable order.
+        kids.sort_by(|&a, &b| {
+            nodes[b]
+                .frames
+                .cmp(&nodes[a].frames)
+                .then(nodes[a].name.cmp(nodes[b].name))
+        });
+        for c in kids {
+            out.push(ProtocolNode {
+                depth,
+                protocol: nodes[c].name.to_string(),
+                frames: nodes[c].frames,
+                bytes: nodes[c].bytes,
+            });
+            walk(nodes, c, depth + 1, out);
+        }
+    }
+    walk(&nodes, 0, 0, &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -94,6 +94,14 @@ pub struct AnalyzeArgs {
     /// Write the anomaly feature matrix and scores (CSV, one row per scored flow)
     #[arg(long, value_name = "FILE", conflicts_with = "no_anomaly")]
     pub anomaly_features: Option<PathBuf>,
+    /// Analyse the files on N threads (docs/scale.md); with --independent, one
+    /// report per file as without --jobs, else one merged report of the files
+    /// as consecutive pieces of one capture
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// With --jobs: one report per file (the same bytes as without --jobs)
+    #[arg(long, requires = "jobs")]
+    pub independent: bool,
 }
 
 /// What `analyze` prints on standard output.
@@ -367,6 +375,13 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     };
+    if let Some(e) = args
+        .jobs
+        .and_then(|jobs| jobs_refusal(&args, format, monitor.is_some(), jobs))
+    {
+        eprintln!("pcaplens: {e}");
+        return Ok(exit::BAD_INPUT);
+    }
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     let outputs: Vec<&Path> = [&args.flows, &args.anomaly_features]
         .into_iter()
@@ -388,8 +403,14 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     // A large buffer: a report lists thousands of flows, and stdout's line
     // buffering would otherwise turn every 8 KiB into two system calls.
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    if let (Some(jobs), false) = (args.jobs, args.independent) {
+        return run_merged(&args, &cfg, format, jobs, &mut out);
+    }
     let mut results: Vec<(String, Outcome)> = Vec::new();
-    for path in &args.files {
+    if let Some(jobs) = args.jobs {
+        results = analyze_parallel(&args.files, &cfg, &args, jobs)?;
+    }
+    for path in args.files.iter().filter(|_| args.jobs.is_none()) {
         let label = path.display().to_string();
         let outcome = if format.is_lines() || monitor.is_some() {
             let sinks = Sinks {
@@ -490,10 +511,132 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     Ok(status)
 }
 
+/// Why `--jobs` cannot run with these arguments (None: it can). The sinks
+/// written while a file is read (flow and feature files, EVE/ECS lines,
+/// Azure Monitor) would interleave across threads: not supported yet.
+fn jobs_refusal(
+    args: &AnalyzeArgs,
+    format: OutputFormat,
+    monitor: bool,
+    jobs: usize,
+) -> Option<String> {
+    if jobs == 0 {
+        return Some("--jobs must be at least 1".into());
+    }
+    let other = if args.flows.is_some() {
+        Some("--flows")
+    } else if args.anomaly_features.is_some() {
+        Some("--anomaly-features")
+    } else if format.is_lines() {
+        Some("--format eve/ecs")
+    } else if monitor {
+        Some("Azure Monitor")
+    } else if args.files.iter().any(|f| f.as_os_str() == "-") {
+        Some("standard input (-)")
+    } else {
+        None
+    };
+    other.map(|o| format!("--jobs does not combine with {o} yet"))
+}
+
+/// `--jobs N` without `--independent`: the files as consecutive pieces of
+/// one capture (a single file cut into N pieces at record boundaries), their
+/// partials made on N threads and merged into one report (docs/scale.md).
+fn run_merged(
+    args: &AnalyzeArgs,
+    cfg: &AnalyzerConfig,
+    format: OutputFormat,
+    jobs: usize,
+    out: &mut impl Write,
+) -> Result<u8> {
+    use pcaplens_native_io::pieces::{self, Piece};
+    let label = match args.files.as_slice() {
+        [one] => one.display().to_string(),
+        many => format!("{} files", many.len()),
+    };
+    let plan = match args.files.as_slice() {
+        [one] => pieces::cut_file(one, jobs),
+        many => Ok(many
+            .iter()
+            .map(|p| Piece {
+                path: p.clone(),
+                spec: None,
+            })
+            .collect()),
+    };
+    let merged = plan.and_then(|p| pieces::merged_partial(&p, cfg, jobs));
+    let report = match merged {
+        Ok(p) => pcaplens_core::partial::finish(&p),
+        Err(e) => {
+            eprintln!("pcaplens: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let mut status = exit::OK;
+    if let Some(err) = &report.status.error {
+        eprintln!("pcaplens: {label}: {}", err.message);
+        status = if err.code == "not_a_capture" {
+            exit::BAD_INPUT
+        } else {
+            exit::PARTIAL
+        };
+    }
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        out.write_all(b"\n")?;
+    } else {
+        let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        human::print_report(out, &label, &report, color)?;
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// `--jobs N --independent`: every file analysed alone on one of N threads
+/// (each by the same call as without --jobs), the outcomes in the order given.
+fn analyze_parallel(
+    files: &[PathBuf],
+    cfg: &AnalyzerConfig,
+    args: &AnalyzeArgs,
+    jobs: usize,
+) -> Result<Vec<(String, Outcome)>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<Outcome>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(files.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let label = path.display().to_string();
+                let outcome = analyze_one(path, cfg, args, &label, None, None);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+            });
+        }
+    });
+    files
+        .iter()
+        .zip(slots)
+        .map(|(path, slot)| {
+            let outcome = slot
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(anyhow::anyhow!("worker thread ended early")))?;
+            Ok((path.display().to_string(), outcome))
+        })
+        .collect()
+}
+
 /// A progress bar on stderr for a large input, when stderr is a terminal.
 fn progress_bar(size: Option<u64>, args: &AnalyzeArgs) -> Option<indicatif::ProgressBar> {
     match size {
-        Some(n) if n >= PROGRESS_MIN_BYTES && !args.no_progress && io::stderr().is_terminal() => {
+        // Several bars from --jobs threads would overwrite each other.
+        Some(n)
+            if n >= PROGRESS_MIN_BYTES
+                && !args.no_progress
+                && args.jobs.is_none()
+                && io::stderr().is_terminal() =>
+        {
             let pb = indicatif::ProgressBar::new(n);
             pb.set_style(
                 indicatif::ProgressStyle::with_template(

@@ -16,6 +16,7 @@
 
 pub mod classify;
 pub mod llm;
+pub mod pieces;
 pub mod staged;
 
 use pcaplens_core::analyzer::{FrameSource, SourceEnd};

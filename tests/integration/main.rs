@@ -25,6 +25,7 @@ mod llm;
 mod options;
 mod robustness;
 mod sanitize;
+mod scale;
 mod traffic_apps;
 mod traffic_live;
 mod traffic_sanitize;

@@ -17,6 +17,7 @@ __all__ = [
     "TruncatedCaptureError",
     "__version__",
     "analyze_path",
+    "analyze_many",
     "capture_error_from_parts",
     "LeakAudit",
     "SANITIZE_OPTION_NAMES",
@@ -95,6 +96,9 @@ class Analyzer:
     def finish(self) -> NativeReport: ...
 
 def analyze_path(path: str | bytes, options: dict[str, Any] | None = None) -> NativeReport: ...
+def analyze_many(
+    paths: list[str], jobs: int, options: dict[str, Any] | None = None
+) -> list[NativeReport]: ...
 def generate(
     scenario: str, packets: int = 2000, seed: int = 1, flows: int | None = None
 ) -> tuple[bytes, str]: ...
