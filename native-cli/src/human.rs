@@ -139,20 +139,22 @@ pub fn print_report(out: &mut impl Write, label: &str, r: &Report, color: bool) 
     if !notes.is_empty() {
         writeln!(out, "{:<14}{}", "notes", st.warn(&notes.join("; ")))?;
     }
-    let f = &s.flows;
-    let by_t: Vec<String> = f
-        .by_transport
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    writeln!(out, "{:<14}{} ({})", "flows", f.total, by_t.join(", "))?;
-    let mut states: Vec<(&String, &u64)> = f.by_state.iter().collect();
-    states.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let states: Vec<String> = states.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    writeln!(out, "{:<14}{}", "flow states", states.join(", "))?;
-    print_failures(out, &st, r)?;
-    print_findings(out, &st, r)?;
-    print_anomalies(out, &st, r)?;
+    // A merged report leaves the flow, detector and anomaly sections empty:
+    // say so instead of printing zero flows and no failures.
+    if let Some(m) = r.merge.as_ref().filter(|m| !m.not_mergeable.is_empty()) {
+        writeln!(
+            out,
+            "{:<14}{}",
+            "merged",
+            st.warn(&format!(
+                "{} pieces; not merged yet, so left out: {}",
+                m.pieces,
+                m.not_mergeable.join(", ")
+            ))
+        )?;
+    } else {
+        print_flows_and_findings(out, &st, r)?;
+    }
 
     writeln!(out, "\n{}", st.head("Protocols"))?;
     for p in s.protocol_hierarchy.iter().take(24) {
@@ -319,6 +321,25 @@ fn instance_line(v: &serde_json::Value) -> String {
         Some(f) => format!("frame {f}: {who}"),
         None => who,
     }
+}
+
+/// The flow counts, failures, findings and anomalies of a report.
+fn print_flows_and_findings(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
+    let f = &r.summary.flows;
+    let by_t: Vec<String> = f
+        .by_transport
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    writeln!(out, "{:<14}{} ({})", "flows", f.total, by_t.join(", "))?;
+    let mut states: Vec<(&String, &u64)> = f.by_state.iter().collect();
+    states.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let states: Vec<String> = states.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    writeln!(out, "{:<14}{}", "flow states", states.join(", "))?;
+    print_failures(out, st, r)?;
+    print_findings(out, st, r)?;
+    print_anomalies(out, st, r)?;
+    Ok(())
 }
 
 fn print_failures(out: &mut impl Write, st: &Style, r: &Report) -> io::Result<()> {
