@@ -111,6 +111,34 @@ export interface SanitizeSummary {
   error: ErrorInfo | null;
 }
 
+/** One packet of a flow (`FlowPacketScan.finish()`). */
+export interface FlowPacket {
+  /** 1-based frame number, as Wireshark counts. */
+  frame: number;
+  /** Seconds since the Unix epoch. */
+  ts: number;
+  src: string;
+  src_port: number | null;
+  dst: string;
+  dst_port: number | null;
+  wire_len: number;
+  /** TCP flags by name ("SYN,ACK"); null for other transports. */
+  tcp_flags: string | null;
+  seq: number | null;
+  ack: number | null;
+  window: number | null;
+  payload_len: number;
+}
+
+/** The packets of one flow: the first `max`, and how many there were. */
+export interface FlowPackets {
+  community_id: string;
+  packets: FlowPacket[];
+  total: number;
+  /** Set when the capture could not be read to its end. */
+  error: string | null;
+}
+
 /** Options of the evidence pack, named like `pcaplens prepare` flags. */
 export interface EvidenceOptions {
   /** `--key-file`: exactly 32 bytes; the same key gives the pseudonyms of `sanitize`. Required unless `sanitize` is false. */

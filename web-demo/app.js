@@ -42,6 +42,9 @@ function onWorkerMessage(ev) {
       analyze(new File([msg.bytes], name, { type: "application/vnd.tcpdump.pcap" }));
       break;
     }
+    case "flowPackets":
+      showFlowPackets(msg.communityId, msg.result);
+      break;
     case "csv":
       download(`${baseName(current.file.name)}.flows.csv`, msg.text, "text/csv");
       break;
@@ -436,7 +439,39 @@ function renderTimeline(r, diagnosis) {
     datasets.push({ label: "diagnosis evidence", type: "scatter", data: marks, yAxisID: "y", pointStyle: "triangle", pointRadius: 6,
       borderColor: cssVar("--bad"), backgroundColor: cssVar("--bad") });
   }
-  $("timeline-note").textContent = note || (marks.length ? "▲ frames cited by the diagnosis (hover for which cause)." : "");
+  // Every failure instance and finding the report lists, at its time (the lists are capped, so are the marks).
+  const failMarks = [];
+  for (const [cls, body] of Object.entries(r.failures || {})) {
+    for (const [kind, c] of counted(body)) {
+      for (const inst of c.instances) {
+        const ev = Array.isArray(inst.evidence) ? inst.evidence[0] : inst.evidence || inst;
+        if (ev && typeof ev.ts === "number") failMarks.push({ x: Math.max(0, ev.ts - origin), y: 0, what: `${cls} ${humanize(kind)}`, frame: ev.frame });
+      }
+    }
+  }
+  const findMarks = [];
+  const walkFindings = (v, path) => {
+    if (Array.isArray(v)) { for (const x of v) walkFindings(x, path); return; }
+    if (!v || typeof v !== "object") return;
+    if (typeof v.first_ts === "number") { findMarks.push({ x: Math.max(0, v.first_ts - origin), y: 0, what: humanize(path) }); return; }
+    for (const [k, x] of Object.entries(v)) if (k !== "evidence" && x && typeof x === "object") walkFindings(x, path);
+  };
+  for (const [k, v] of Object.entries(r.findings || {})) walkFindings(v, k);
+  const MAX_MARKS = 400;
+  if (failMarks.length) {
+    datasets.push({ label: "failures", type: "scatter", data: failMarks.slice(0, MAX_MARKS), yAxisID: "y", pointStyle: "crossRot", pointRadius: 5,
+      borderColor: cssVar("--warn"), backgroundColor: cssVar("--warn") });
+  }
+  if (findMarks.length) {
+    datasets.push({ label: "findings", type: "scatter", data: findMarks.slice(0, MAX_MARKS), yAxisID: "y", pointStyle: "rectRot", pointRadius: 5,
+      borderColor: cssVar("--accent2"), backgroundColor: cssVar("--accent2") });
+  }
+  const legend = [
+    marks.length ? "▲ frames cited by the diagnosis" : "",
+    failMarks.length ? "✕ failures" : "",
+    findMarks.length ? "◆ findings (first seen)" : "",
+  ].filter(Boolean);
+  $("timeline-note").textContent = note || (legend.length ? `${legend.join(", ")}; hover for which.` : "");
   $("timeline-chart").setAttribute("aria-label", `${$("timeline-title").textContent} over ${fmtDuration(r.summary.duration_secs)}` +
     (marks.length ? `; diagnosis evidence at ${[...new Set(marks.map((m) => `+${fmtSecs(m.x)}`))].slice(0, 8).join(", ")}` : ""));
   const scales = {
@@ -453,7 +488,9 @@ function renderTimeline(r, diagnosis) {
         legend: { display: datasets.length > 1 },
         tooltip: { callbacks: {
           title: (c) => `+${fmtSecs(c[0].parsed.x)}`,
-          label: (c) => (c.raw && c.raw.rank ? `#${c.raw.rank} ${humanize(c.raw.rule)} (frame ${c.raw.frame})` : `${c.dataset.label}: ${nf.format(c.parsed.y)}`),
+          label: (c) => (c.raw && c.raw.rank ? `#${c.raw.rank} ${humanize(c.raw.rule)} (frame ${c.raw.frame})`
+            : c.raw && c.raw.what ? `${c.raw.what}${c.raw.frame != null ? ` (frame ${c.raw.frame})` : ""}`
+            : `${c.dataset.label}: ${nf.format(c.parsed.y)}`),
         } },
       },
       scales,
@@ -846,10 +883,45 @@ function showFlowFromHash() {
   parts.push(h("h3", {}, "Anomaly score"), h("div", { class: anomaly ? "" : "muted small", id: "flow-anomaly" }, anomaly
     ? `${anomaly.score.toFixed(3)} (rank ${anomaly.rank}; median ${r.anomalies.median_score}): ${(anomaly.explanation || []).map(explainFeature).join("; ")}`
     : "Not among the top anomalies."));
+  // Its packets: the worker reads the file again for them (the report lists flows, not packets).
+  parts.push(h("h3", {}, "Packets"), h("div", { id: "flow-packets", class: "muted small", "aria-live": "polite" }, "Reading the flow's packets…"));
   box.replaceChildren(...parts);
+  if (current.file && capabilities && capabilities.flowPackets) {
+    worker.postMessage({ type: "flowPackets", file: current.file, communityId: flow.community_id, max: FLOW_PACKETS_SHOWN });
+  } else {
+    $("flow-packets").textContent = "Not available in this build of the analyzer.";
+  }
   box.hidden = false;
   box.scrollIntoView({ block: "start" });
   box.focus({ preventScroll: true });
+}
+
+/** Packets listed in a flow's detail (the rest are counted). */
+const FLOW_PACKETS_SHOWN = 200;
+
+function showFlowPackets(cid, res) {
+  const box = $("flow-detail");
+  const slot = $("flow-packets");
+  if (!slot || box.dataset.cid !== cid) return; // another flow is open by now
+  const flow = flowByCid.get(cid);
+  const fromOrig = (p) => flow && p.src === flow.orig_addr && (p.src_port == null || p.src_port === flow.orig_port);
+  const rows = res.packets.map((p) => [
+    { node: frameLink(p.frame, cid) },
+    relCell(p.ts),
+    fromOrig(p) ? "→ orig to resp" : "← resp to orig",
+    nf.format(p.wire_len),
+    p.tcp_flags ?? "",
+    p.tcp_flags != null ? `seq ${p.seq} ack ${p.ack} win ${p.window}` : "",
+    nf.format(p.payload_len),
+  ]);
+  const note = [];
+  if (res.total > res.packets.length) note.push(`The first ${nf.format(res.packets.length)} of ${nf.format(res.total)} packets.`);
+  if (res.error) note.push(`The capture could not be read to its end: ${res.error}.`);
+  slot.className = "";
+  slot.replaceChildren(
+    rows.length ? dataTable(["Frame", "Time", "Direction", "Bytes", "TCP flags", "Numbers", "Payload"], rows, { compactRows: true }) : h("div", { class: "muted small" }, "No packet of this flow was found."),
+    ...(note.length ? [h("div", { class: "muted small" }, note.join(" "))] : []),
+  );
 }
 
 // ---------- flow table ----------

@@ -16,6 +16,7 @@ const ready = init().then(() => {
     // The sanitizer binding arrives with the core's sanitizer; offer it only when present.
     sanitize: typeof pcaplens.sanitize === "function",
     evidence: typeof pcaplens.evidence === "function",
+    flowPackets: typeof pcaplens.FlowPacketScan === "function",
   });
 });
 ready.catch((e) => postMessage({ type: "fatal", message: `The analyzer could not start: ${e}` }));
@@ -28,6 +29,7 @@ onmessage = async (ev) => {
     else if (msg.type === "sample") sample(msg.scenario, msg.options);
     else if (msg.type === "sanitize") await sanitizeFile(msg.file, msg.options);
     else if (msg.type === "csv") postMessage({ type: "csv", text: pcaplens.flowsCsv(msg.flows) });
+    else if (msg.type === "flowPackets") await flowPackets(msg.file, msg.communityId, msg.max);
   } catch (e) {
     postMessage({ type: "fatal", message: String(e && e.message ? e.message : e) });
   }
@@ -136,4 +138,17 @@ async function sanitizeFile(file, options) {
   // A Blob of the parts: the browser may keep large ones on disk rather than in memory.
   const blob = new Blob(parts, { type: "application/vnd.tcpdump.pcap" });
   postMessage({ type: "sanitized", blob, summary, name: file.name });
+}
+
+/**
+ * The packets of one flow for its detail: the file is read again (the page
+ * keeps the File, not its bytes) through the core's FlowPacketScan.
+ */
+async function flowPackets(file, communityId, max) {
+  const scan = new pcaplens.FlowPacketScan(communityId, max);
+  for (let offset = 0; offset < file.size; offset += SLICE_BYTES) {
+    const buf = await file.slice(offset, offset + SLICE_BYTES).arrayBuffer();
+    if (!scan.feed(new Uint8Array(buf))) break;
+  }
+  postMessage({ type: "flowPackets", communityId, result: scan.finish() });
 }

@@ -285,6 +285,40 @@ impl Analyzer {
     }
 }
 
+/// The packets of one flow, picked out of a capture by Community ID (the
+/// page's flow detail): feed the capture again in chunks, then `finish`.
+#[wasm_bindgen]
+pub struct FlowPacketScan {
+    inner: Option<pcaplens_core::flow_packets::FlowPacketScan>,
+}
+
+#[wasm_bindgen]
+impl FlowPacketScan {
+    /// `communityId`: the flow's Community ID; `max`: the most packets listed
+    /// (the rest are only counted).
+    #[wasm_bindgen(constructor)]
+    pub fn new(community_id: &str, max: u32) -> FlowPacketScan {
+        FlowPacketScan {
+            inner: Some(pcaplens_core::flow_packets::FlowPacketScan::new(
+                community_id,
+                max as usize,
+            )),
+        }
+    }
+
+    /// Feed the next chunk; false once the capture cannot be read further.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<bool, Error> {
+        Ok(self.inner.as_mut().ok_or_else(finished_error)?.feed(chunk))
+    }
+
+    /// `{community_id, packets, total, error}`, as the core serialises it.
+    #[wasm_bindgen(unchecked_return_type = "FlowPackets")]
+    pub fn finish(&mut self) -> Result<JsValue, Error> {
+        let inner = self.inner.take().ok_or_else(finished_error)?;
+        to_js(&inner.finish())
+    }
+}
+
 /// Streaming sanitizer: a keyed, length-preserving rewrite of a capture
 /// (`pcaplens sanitize`). `feed` returns the sanitized bytes ready so far.
 #[wasm_bindgen]

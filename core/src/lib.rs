@@ -60,6 +60,7 @@ pub mod error;
 pub mod eve;
 pub mod evidence;
 pub mod flow;
+pub mod flow_packets;
 pub mod generate;
 pub mod options;
 pub mod partial;

@@ -375,6 +375,13 @@ describe("web page in headless Chromium", () => {
         assert.match(await page.textContent("#flow-detail h2"), new RegExp(flow.resp_addr.replace(/[.[\]]/g, "\\$&")));
         assert.match(page.url(), /#flow=/);
         assert.match(await page.textContent("#flow-detail"), /In the diagnosis/, "the detail says which cause cites the flow");
+        // Its packets, read again from the file by the worker: every one of the flow's, the cited frame among them.
+        await page.waitForSelector("#flow-packets table");
+        const listed = await page.$$eval("#flow-packets tbody tr td:first-child", (tds) => tds.map((td) => Number(td.textContent.replace("#", ""))));
+        assert.equal(listed.length, Math.min(200, flow.orig_packets + flow.resp_packets), "one row per packet of the flow");
+        assert.equal(listed[0], flow.first_frame);
+        assert.ok(listed.includes(frame), `frame ${frame} is among the flow's packets`);
+        assert.ok(listed.every((f, i) => i === 0 || f > listed[i - 1]), "in capture order");
         await page.goBack();
         await page.waitForSelector("#flow-detail", { state: "hidden" });
         await page.goForward();
@@ -386,6 +393,8 @@ describe("web page in headless Chromium", () => {
         await page.waitForSelector("#flow-detail", { state: "hidden" });
       }
       if (c.name === "mixed") {
+        // The timeline marks failures and findings, not only the diagnosis's frames.
+        assert.match(await page.textContent("#timeline-note"), /✕ failures.*◆ findings/);
         // Resets the scan provoked are shown as part of it: their conversations name the scan's cause.
         const scanRank = await page.getAttribute("#diagnosis-list > li[data-rule=port_scan]", "data-rank");
         const causes = await page.$$eval(".failure-class[data-class=tcp] .failure-kind[data-kind=resets] .causes a", (as) => as.map((a) => a.textContent));
