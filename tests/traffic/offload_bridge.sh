@@ -30,13 +30,20 @@ for n in a b c; do
   ip -n "${p}hub" link set "p$n" up
   i=$((i + 1))
 done
-ip netns exec "${p}hub" tcpdump -i br0 -w "$out" -U -s 0 2>/dev/null &
+ip netns exec "${p}hub" tcpdump -i br0 -w "$out" -U -s 0 2>"$out.tcpdump.log" &
 pids+=($!)
+# tcpdump says "listening on" once it captures; traffic before that is lost
+# (on a loaded machine it takes seconds to get there).
+for _ in $(seq 300); do
+  grep -q "listening on" "$out.tcpdump.log" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "listening on" "$out.tcpdump.log" || { echo "tcpdump did not start: $(cat "$out.tcpdump.log")" >&2; exit 1; }
 for n in a b c; do
   ip netns exec "${p}$n" python3 -m http.server 8000 --bind 0.0.0.0 >/dev/null 2>&1 &
   pids+=($!)
 done
-# Until every server answers (and tcpdump is up: it started first).
+# Until every server answers.
 for addr in 10.77.0.1 10.77.0.2 10.77.0.3; do
   for _ in $(seq 50); do
     ip netns exec "${p}a" curl -s -o /dev/null "http://$addr:8000/" && break
