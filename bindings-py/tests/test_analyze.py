@@ -167,7 +167,7 @@ UNKNOWN_KEY_MESSAGE = (
 
 #: sha256 of ",".join(OPTION_NAMES); web-demo/test/parity.test.mjs asserts the
 #: same digest for the wasm front's optionNames(), so both accept the same keys.
-OPTION_NAMES_SHA256 = "345fc4ff23e451f4e8dd9e80d1a230dc1686d77bc52d4b9fe298d80e4783866f"
+OPTION_NAMES_SHA256 = "e070484f8d4f11961152ef89d46b7b2f06511df50b8745941b5cd4ec1cc65fee"
 
 
 @pytest.mark.parametrize(
