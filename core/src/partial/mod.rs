@@ -66,18 +66,6 @@ pub struct Prefix {
     pub interfaces: u32,
 }
 
-/// The container facts of the first piece, and counts that add up.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CapturePart {
-    pub format: Option<String>,
-    pub big_endian: bool,
-    pub ts_precision: Option<String>,
-    pub snaplen: Option<u32>,
-    pub sections: u32,
-    pub interfaces: u32,
-    pub bytes_read: u64,
-}
-
 /// The timeline of a piece: bucket `i` starts at `origin + i * width` (ns).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimelinePart {
@@ -101,7 +89,9 @@ pub struct Partial {
     pub pieces: u64,
     /// Byte range in the file the pieces were cut from, when they were.
     pub span: Option<Span>,
-    pub capture: CapturePart,
+    /// The container facts of the first piece, and counts that add up (the
+    /// report's own section, so `finish` hands it over as it is).
+    pub capture: CaptureSummary,
     /// The first capture error, in capture order (frame and offset are the
     /// whole capture's).
     pub error: Option<ErrorInfo>,
@@ -198,7 +188,7 @@ impl Partial {
         Partial {
             pieces: 1,
             span,
-            capture: CapturePart {
+            capture: CaptureSummary {
                 format: info.format.map(|f| match f {
                     Format::Pcap => "pcap".to_string(),
                     Format::Pcapng => "pcapng".to_string(),
@@ -401,7 +391,7 @@ pub fn merge(a: &Partial, b: &Partial) -> Result<Partial, PartialError> {
     Ok(Partial {
         pieces: a.pieces + b.pieces,
         span,
-        capture: CapturePart {
+        capture: CaptureSummary {
             format: first.format.clone(),
             big_endian: head.big_endian,
             ts_precision: head.ts_precision.clone(),
@@ -538,7 +528,6 @@ fn merge_timelines(
 /// has, except those [`NOT_MERGEABLE`] lists (left empty, and named in the
 /// report's `merge` field).
 pub fn finish(p: &Partial) -> Report {
-    let c = &p.capture;
     let duration = match (p.first_ts, p.last_ts) {
         (Some(a), Some(b)) => (b - a).max(0) as f64 / 1e9,
         _ => 0.0,
@@ -612,15 +601,7 @@ pub fn finish(p: &Partial) -> Report {
             name: "pcaplens".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        capture: CaptureSummary {
-            format: c.format.clone(),
-            big_endian: c.big_endian,
-            ts_precision: c.ts_precision.clone(),
-            snaplen: c.snaplen,
-            sections: c.sections,
-            interfaces: c.interfaces,
-            bytes_read: c.bytes_read,
-        },
+        capture: p.capture.clone(),
         status: Status {
             complete: p.error.is_none(),
             partial: p.error.is_some(),
