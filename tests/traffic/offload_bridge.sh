@@ -30,8 +30,12 @@ for n in a b c; do
   ip -n "${p}hub" link set "p$n" up
   i=$((i + 1))
 done
-ip netns exec "${p}hub" tcpdump -i br0 -w "$out" -U -s 0 2>"$out.tcpdump.log" &
-pids+=($!)
+# --immediate-mode: without it libpcap hands packets over only when a ring
+# block fills or its one-second timeout passes, and a stop before that loses
+# every packet of this short exchange.
+ip netns exec "${p}hub" tcpdump --immediate-mode -i br0 -w "$out" -U -s 0 2>"$out.tcpdump.log" &
+tcpdump_pid=$!
+pids+=($tcpdump_pid)
 # tcpdump says "listening on" once it captures; traffic before that is lost
 # (on a loaded machine it takes seconds to get there).
 for _ in $(seq 300); do
@@ -57,3 +61,12 @@ for _ in 1 2 3 4; do
   ip netns exec "${p}a" curl -sf -o /dev/null http://10.77.0.3:8000/
 done
 sleep 0.5
+# Stop tcpdump ourselves and wait for it to close the file, so what the
+# caller reads is complete, and fail here (with tcpdump's words) if it saw
+# nothing rather than hand back an empty capture.
+kill -INT "$tcpdump_pid"
+wait "$tcpdump_pid" || true
+grep -Eq "^[1-9][0-9]* packets? captured" "$out.tcpdump.log" || {
+  echo "tcpdump captured nothing: $(cat "$out.tcpdump.log")" >&2
+  exit 1
+}
