@@ -12,6 +12,7 @@
 //! Memory is bounded: at most [`MAX_STREAMS`] directions are tracked (the
 //! table is cleared when full; an untracked segment is treated fail-safe).
 
+use super::der::CertWalk;
 use crate::decode::quic::CryptoStream;
 use arrayvec::ArrayVec;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +23,11 @@ pub const MAX_STREAMS: usize = 65_536;
 const RING: usize = 8;
 
 /// Where a direction's byte stream stands at a segment boundary.
+// The TLS variant carries a certificate walk (~200 bytes): copied per
+// segment, so boxing it would allocate per segment; at most MAX_STREAMS
+// directions hold one (~13 MB at worst), and the retransmission ring keeps
+// the compact form.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StreamState {
     /// Nothing known: the next segment must start a message we recognise.
@@ -339,8 +345,8 @@ pub struct Handshake {
     /// The first bytes of a message header that the record or segment cut.
     pub(super) head: [u8; 3],
     pub(super) head_len: u8,
-    /// A DER element (in a certificate) the record or segment cut.
-    pub(super) der: Option<DerCut>,
+    /// The walk of a Certificate message.
+    pub(super) cert: CertWalk,
     /// The walk's details were not kept (a retransmission replayed from
     /// the ring): the rest of the message is zeroed.
     pub(super) lost: bool,
@@ -352,8 +358,7 @@ impl Handshake {
     pub fn compact(&self) -> (u8, u32, bool) {
         let detailed = self.lost
             || self.head_len > 0
-            || self.der.is_some()
-            || (self.msg_type == 1 && self.remaining > 0);
+            || (matches!(self.msg_type, 1 | 11 | 13) && self.remaining > 0);
         (self.msg_type, self.remaining, detailed)
     }
 
@@ -409,17 +414,6 @@ pub struct HelloWalk {
     pub(super) list_end: u32,
     /// The whole name's length, to tell a name that started in this piece.
     pub(super) name_len: u32,
-}
-
-// ---- DER (certificates) -----------------------------------------------------
-
-/// A DER element that the end of a piece (segment or record) cut.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DerCut {
-    /// Its header: the first byte or two (tag, length or long-form marker).
-    Head([u8; 2], u8),
-    /// A string or address of `len` bytes, `left` of them in the next piece.
-    Body { len: u32, left: u32, kind: CutKind },
 }
 
 // ---- QUIC -------------------------------------------------------------------

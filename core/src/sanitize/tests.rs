@@ -372,6 +372,68 @@ mod fuzz_found_leaks {
         w
     }
 
+    /// Inputs of the 2026-12-07 fuzz campaign (`fuzz/fixed/`) whose
+    /// certificates (and one encrypted pre-master secret) held names and
+    /// addresses the old heuristic DER scan kept: with the structural walk,
+    /// the audit finds no original in any form, binary included.
+    #[test]
+    fn fuzzed_certificates_leave_no_original_in_any_form() {
+        let inputs: &[(&str, &[u8])] = &[
+            (
+                "x509-aia-url-host",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-aia-url-host.bin"),
+            ),
+            (
+                "x509-cert-across-segments-1",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-cert-across-segments-1.bin"),
+            ),
+            (
+                "x509-cert-across-segments-2",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-cert-across-segments-2.bin"),
+            ),
+            (
+                "x509-cert-across-segments-3",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-cert-across-segments-3.bin"),
+            ),
+            (
+                "x509-cert-across-segments-4",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-cert-across-segments-4.bin"),
+            ),
+            (
+                "x509-extension-name",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-extension-name.bin"),
+            ),
+            (
+                "x509-public-key-name",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-public-key-name.bin"),
+            ),
+            (
+                "x509-rdn-name",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-rdn-name.bin"),
+            ),
+            (
+                "x509-san-name-after-punctuation",
+                include_bytes!("../../../fuzz/fixed/sanitize-x509-san-name-after-punctuation.bin"),
+            ),
+            (
+                "tls-encrypted-premaster-name",
+                include_bytes!("../../../fuzz/fixed/sanitize-tls-encrypted-premaster-name.bin"),
+            ),
+        ];
+        for (what, input) in inputs {
+            let cfg = SanitizeConfig::new(b"fuzz-key-fuzz-key-fuzz-key-0123".to_vec());
+            let (out, summary, ps) = sanitize_bytes(input, cfg).expect(what);
+            assert!(summary.format.is_some(), "{what}");
+            let audit = audit_bytes(&out, ps.originals());
+            let hits: u64 = audit.hits_by_form.values().sum();
+            assert_eq!(
+                hits, 0,
+                "{what}: {:?} {:?}",
+                audit.hits_by_form, audit.examples
+            );
+        }
+    }
+
     /// DNSSEC signatures and keys were kept as they were: opaque, yet they
     /// name their zone to anyone who looks them up (and the fuzzer put a
     /// name's bytes in them, which the audit found). They follow the payload

@@ -1,7 +1,7 @@
 //! TLS records and handshake messages from a record boundary, and the
 //! ClientHello walked in pieces, so its server name is rewritten wherever
-//! the TCP segments (or TLS records) cut the message. Certificates, CA lists
-//! and OCSP responses go to the DER walker (`der`).
+//! the TCP segments (or TLS records) cut the message. Certificates go to the
+//! DER walker (`der`).
 //!
 //! A browser's hello with a post-quantum key share is ~1,800 bytes: over a
 //! 1,500-byte MTU it takes two segments, and with the extension order
@@ -12,7 +12,7 @@
 //! pieces are zeroed (fail closed), never kept.
 
 use super::cut::{cut_first, cut_rest};
-use super::der::der_strings;
+use super::der::{certificate, CertWalk};
 use super::rewrite::FrameRewrite;
 use super::stream::{CutKind, Handshake, HelloField as Field, HelloWalk, StreamState};
 use std::ops::Range;
@@ -266,8 +266,8 @@ fn rewrite_whole_name(f: &mut FrameRewrite<'_>, _kind: CutKind, whole: &[u8]) ->
 }
 
 /// Handshake bytes `r` of a record, from the message state `handshake`; returns the
-/// state at their end. ClientHellos are walked; certificates, CA lists, OCSP
-/// responses (and messages we do not know) are scanned for DER strings.
+/// state at their end. ClientHellos and certificates are walked, ServerHellos
+/// kept; other messages follow the payload policy.
 pub fn walk_handshake(
     f: &mut FrameRewrite<'_>,
     r: Range<usize>,
@@ -282,9 +282,19 @@ pub fn walk_handshake(
                 handshake.lost = e - q < handshake.remaining as usize;
             } else if handshake.msg_type == 1 {
                 handshake.hello = handshake.hello.walk(f, q..e);
-            } else if !matches!(handshake.msg_type, 2 | 4 | 14 | 15 | 16 | 20) {
+            } else if matches!(handshake.msg_type, 11 | 13) {
                 let more = e - q < handshake.remaining as usize;
-                handshake.der = der_strings(f, q..e, more, handshake.der.take());
+                certificate(f, q..e, more, &mut handshake.cert);
+            } else if handshake.msg_type == 22 {
+                // OCSP responses name their responder and hold certificates
+                // in DER the walk does not follow yet: zeroed under every
+                // policy, since `--payload keep` would keep those names.
+                f.fail_closed(q..e);
+            } else if handshake.msg_type != 2 {
+                // Key exchanges, signatures, tickets, messages we do not
+                // know: nothing the analysis reads, and opaque to us, so
+                // the payload policy.
+                f.policy(q..e);
             }
             handshake.remaining -= (e - q) as u32;
             q = e;
@@ -310,7 +320,12 @@ pub fn walk_handshake(
             return handshake;
         }
         handshake.head_len = 0;
-        handshake.der = None;
+        let len = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+        handshake.cert = if h[0] == 13 {
+            CertWalk::start_request(len)
+        } else {
+            CertWalk::start(len)
+        };
         handshake.msg_type = h[0];
         handshake.remaining = u32::from_be_bytes([0, h[1], h[2], h[3]]);
         handshake.hello = HelloWalk::start();
@@ -515,8 +530,17 @@ mod tests {
             ],
         );
         push(0x82, b"www.segmentcut-corp.example");
-        let mut msg = vec![11, 0, (body.len() >> 8) as u8, body.len() as u8];
-        msg.extend_from_slice(&body);
+        // TLS 1.2 framing: the list's length, the certificate's length, the
+        // certificate (one SEQUENCE, two-byte long-form length).
+        let u24 = |n: usize| [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        let mut cert = vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8];
+        cert.extend_from_slice(&body);
+        let mut list = u24(cert.len()).to_vec();
+        list.extend_from_slice(&cert);
+        let mut msg = vec![11];
+        msg.extend_from_slice(&u24(list.len() + 3));
+        msg.extend_from_slice(&u24(list.len()));
+        msg.extend_from_slice(&list);
         let originals = vec![
             host,
             org,
@@ -540,7 +564,19 @@ mod tests {
         for o in &originals {
             assert!(!contains(&want, o), "{o:?} in one piece");
         }
-        assert_eq!(want[..9], stream[..9], "record and message headers kept");
+        assert_eq!(
+            want[..19],
+            stream[..19],
+            "record, message, list and DER headers kept"
+        );
+        // The INTEGERs between the strings are kept; the strings are
+        // rewritten, not zeroed.
+        let kept = want.windows(3).filter(|w| w == &[0x02, 0x01, 0x05]).count();
+        assert_eq!(kept, 8, "{want:?}");
+        assert!(
+            want.windows(8).any(|w| w == b".example"),
+            "names rewritten to pseudonyms: {want:?}"
+        );
         for cut in 5..stream.len() {
             let (capture, starts) = segments(&stream, &[cut]);
             let out = stream_of(&sanitized(&capture), &starts, stream.len());
