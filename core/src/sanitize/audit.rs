@@ -187,7 +187,10 @@ impl LeakAudit {
             if n.contains(&b'.') {
                 add(n.to_vec(), "dns_name", "dotted", Boundary::Word);
             }
-            if let Some(w) = dns_wire(n) {
+            // A single label that some name keeps as its top-level domain
+            // is public; its wire form is the tail of every such name.
+            let public_tld = !n.contains(&b'.') && originals.kept_tlds.contains(n);
+            if let Some(w) = dns_wire(n).filter(|_| !public_tld) {
                 add(w, "dns_name", "wire", Boundary::None);
             }
         }

@@ -146,6 +146,9 @@ pub(super) fn dns_name(
         let (lp, ll) = labels[k];
         let text = &orig[lp..lp + ll];
         let kept = super::pseudo::Pseudonymizer::label_is_kept(text, k, count);
+        if kept && count >= 2 && k == count - 1 {
+            f.pseudonymizer.note_kept_tld(text);
+        }
         let newl: &[u8] = if k >= physical {
             // Reached through a compression pointer: the label is rewritten
             // where it is stored (as part of that name), so the name reads

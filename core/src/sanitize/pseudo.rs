@@ -31,6 +31,10 @@ pub struct Originals {
     /// leak where it appears as that pseudonym: the audit knows both).
     pub produced_ipv4: HashSet<[u8; 4]>,
     pub produced_ipv6: HashSet<[u8; 16]>,
+    /// Last labels kept as they are (lowercase): a single-label name that
+    /// is also some name's top-level domain is public, so the audit does
+    /// not look for it (its wire form is the tail of every such name).
+    pub kept_tlds: HashSet<Box<[u8]>>,
 }
 
 impl Originals {
@@ -582,6 +586,15 @@ impl Pseudonymizer {
             || (index + 2 == count && (label_eq(label, b"ip6") || label_eq(label, b"in-addr")))
     }
 
+    /// Record that `label` was kept as the last label of a name (bounded:
+    /// a capture of random names could otherwise grow the set per name).
+    pub fn note_kept_tld(&mut self, label: &[u8]) {
+        if self.originals.kept_tlds.len() < 4096 {
+            let lower: Box<[u8]> = label.to_ascii_lowercase().into();
+            self.originals.kept_tlds.insert(lower);
+        }
+    }
+
     /// Record that the dotted name `orig` (any case) became `pseudo`.
     pub fn note_dns_name(&mut self, orig: &[u8], pseudo: &[u8]) {
         if orig.len() < 4 || orig.eq_ignore_ascii_case(pseudo) {
@@ -613,6 +626,8 @@ impl Pseudonymizer {
                 if !label.is_empty() {
                     if !Self::label_is_kept(label, idx, count) {
                         self.pseudonymize_label(label, &mut name[start..i]);
+                    } else if count >= 2 && idx == count - 1 {
+                        self.note_kept_tld(label);
                     }
                     idx += 1;
                 }

@@ -372,6 +372,57 @@ mod fuzz_found_leaks {
         w
     }
 
+    /// A query for the single label `test` is pseudonymised, while `test`
+    /// as the last label of other names stays: the audit looked for the
+    /// label's wire form, which is the tail of every `*.test` name, and
+    /// called each one a leak. A label some name keeps as its top-level
+    /// domain is public; a single-label name no name keeps is still audited.
+    #[test]
+    fn a_single_label_name_that_is_also_a_kept_tld_is_not_a_leak() {
+        let query = |id: u16, name: &str| {
+            let mut dns = id.to_be_bytes().to_vec();
+            dns.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+            dns.extend_from_slice(&name_wire(name));
+            dns.extend_from_slice(&[0, 1, 0, 1]);
+            let mut udp = vec![0xd4, 0x31, 0, 53];
+            udp.extend_from_slice(&((8 + dns.len()) as u16).to_be_bytes());
+            udp.extend_from_slice(&[0, 0]);
+            udp.extend_from_slice(&dns);
+            let mut ip = vec![
+                0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 53,
+            ];
+            let total = (20 + udp.len()) as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            ip.extend_from_slice(&udp);
+            ip
+        };
+        for (names, leak) in [
+            (&["test", "host.brightquill.test"][..], false),
+            (&["fileserver", "host.brightquill.test"][..], true),
+        ] {
+            let pkts: Vec<Vec<u8>> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| query(i as u16, n))
+                .collect();
+            let refs: Vec<&[u8]> = pkts.iter().map(|p| &p[..]).collect();
+            let input = pcap(&refs);
+            let cfg = SanitizeConfig::new(b"fuzz-key-fuzz-key-fuzz-key-0123".to_vec());
+            let (out, _, ps) = sanitize_bytes(&input, cfg).unwrap();
+            let audit = audit_bytes(&out, ps.originals());
+            assert!(audit.passed, "{names:?}: {:?}", audit.hits_by_form);
+            // The single label is audited unless some name keeps it.
+            let raw = audit_bytes(&input, ps.originals());
+            let wire_hits = raw.hits_by_form.get("dns_name/wire").copied().unwrap_or(0);
+            assert_eq!(
+                wire_hits >= names.len() as u64,
+                leak,
+                "{names:?}: {:?}",
+                raw.hits_by_form
+            );
+        }
+    }
+
     /// Inputs of the 2026-12-07 fuzz campaign (`fuzz/fixed/`) whose
     /// certificates (and one encrypted pre-master secret) held names and
     /// addresses the old heuristic DER scan kept: with the structural walk,
