@@ -43,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partial::partial_path, m)?)?;
     m.add_function(wrap_pyfunction!(partial::partial_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(partial::merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::merge_partials_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(partial::analyze_merged, m)?)?;
     m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add_function(wrap_pyfunction!(generate::scenarios, m)?)?;

@@ -51,26 +51,40 @@ pub fn partial_bytes<'py>(
 }
 
 /// Read every value (naming the first bad one), then merge them left to
-/// right from `Partial::empty()`; the report of the result.
+/// right from `Partial::empty()`.
+fn fold(partials: &[PyBackedBytes]) -> Result<Partial, (String, partial::PartialError)> {
+    let mut acc = Partial::empty();
+    for (i, bytes) in partials.iter().enumerate() {
+        let p = Partial::from_bytes(bytes).map_err(|e| (format!("partials[{i}]"), e))?;
+        acc = partial::merge(&acc, &p).map_err(|e| {
+            let before = match i {
+                1 => "partials[0]".to_string(),
+                _ => format!("partials[0..{i}]"),
+            };
+            (format!("partials[{i}] cannot follow {before}"), e)
+        })?;
+    }
+    Ok(acc)
+}
+
+/// The report of the partials merged in the order given.
 #[pyfunction]
 pub fn merge_partials(py: Python<'_>, partials: Vec<PyBackedBytes>) -> PyResult<PyReport> {
-    let report = py.allow_threads(|| {
-        let mut acc = Partial::empty();
-        for (i, bytes) in partials.iter().enumerate() {
-            let p = Partial::from_bytes(bytes).map_err(|e| (format!("partials[{i}]"), e))?;
-            acc = partial::merge(&acc, &p).map_err(|e| {
-                let before = match i {
-                    1 => "partials[0]".to_string(),
-                    _ => format!("partials[0..{i}]"),
-                };
-                (format!("partials[{i}] cannot follow {before}"), e)
-            })?;
-        }
-        Ok(partial::finish(&acc))
-    });
-    report
+    py.allow_threads(|| fold(&partials).map(|p| partial::finish(&p)))
         .map(PyReport::new)
         .map_err(|(what, e)| partial_error(&what, &e))
+}
+
+/// The partials merged in the order given, as one partial value (to merge further).
+#[pyfunction]
+pub fn merge_partials_bytes<'py>(
+    py: Python<'py>,
+    partials: Vec<PyBackedBytes>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = py
+        .allow_threads(|| fold(&partials).map(|p| p.to_bytes()))
+        .map_err(|(what, e)| partial_error(&what, &e))?;
+    Ok(PyBytes::new(py, &bytes))
 }
 
 /// `pcaplens analyze --jobs N PATHS…`: the files as consecutive pieces of

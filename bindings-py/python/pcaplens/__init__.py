@@ -64,6 +64,7 @@ __all__ = [
     "flow_batches",
     "flows_schema",
     "merge",
+    "merge_partials",
     "partial",
     "LeakAuditError",
     "SanitizeResult",
@@ -720,6 +721,16 @@ def merge(partials: Sequence[bytes | bytearray], *, strict: bool = False) -> Rep
             raise TypeError(f"merge: partials[{i}] is {type(p).__name__}, not bytes")
         items.append(bytes(p))
     return _checked(_native.merge_partials(items), strict)
+
+
+def merge_partials(partials: Sequence[bytes | bytearray]) -> bytes:
+    """The :func:`partial` values of consecutive captures merged into one partial value.
+
+    What :func:`merge` computes before it makes the report: merging is
+    associative, so partials can be merged in any grouping (a tree across a
+    cluster) as long as their order is kept. Errors as for :func:`merge`.
+    """
+    return _native.merge_partials_bytes([bytes(p) for p in partials])
 
 
 #: Rows per record batch of :func:`flow_batches` by default.
