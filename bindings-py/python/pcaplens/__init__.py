@@ -167,7 +167,7 @@ class Section(Mapping[str, Any]):
 def _optional_pyarrow() -> Any:
     """pyarrow when installed, else None (it only speeds DataFrames up)."""
     try:
-        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow
     except ImportError:
         return None
     return pyarrow

@@ -16,16 +16,17 @@ the order of ``paths`` whichever way Ray combines blocks.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import pyarrow as pa  # type: ignore[import-untyped]
-import ray.data  # type: ignore[import-untyped]
-from ray.data.aggregate import AggregateFnV2  # type: ignore[import-untyped]
-from ray.data.block import BlockAccessor, BlockMetadata  # type: ignore[import-untyped]
-from ray.data.datasource import Datasource, ReadTask  # type: ignore[import-untyped]
+import pyarrow as pa
+import ray.data
+from ray.data.aggregate import AggregateFnV2
+from ray.data.block import BlockAccessor, BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
 
 import pcaplens
 
@@ -51,7 +52,7 @@ def _read_files(paths: list[str], options: dict[str, Any], batch_rows: int) -> I
             yield _with_file(batch, path)
 
 
-class PcapDatasource(Datasource):  # type: ignore[misc]
+class PcapDatasource(Datasource):
     """Flow rows of capture files: each read task analyses its files one after another.
 
     Blocks are ``pa.Table`` s of at most ``batch_rows`` rows with the columns
@@ -84,12 +85,12 @@ class PcapDatasource(Datasource):  # type: ignore[misc]
             meta = BlockMetadata(
                 num_rows=None,
                 size_bytes=None,
-                input_files=group,
+                input_files=tuple(group),
                 exec_stats=None,
             )
             tasks.append(
                 ReadTask(
-                    lambda group=group, options=options, rows=rows: _read_files(group, options, rows),
+                    functools.partial(_read_files, group, options, rows),
                     meta,
                     schema=schema,
                 )
@@ -114,7 +115,8 @@ def read_pcaps(
     """
     opts = {"flows_limit": None, **options}
     source = PcapDatasource(list(paths), opts, batch_rows)
-    return ray.data.read_datasource(source, override_num_blocks=override_num_blocks)
+    ds: ray.data.Dataset = ray.data.read_datasource(source, override_num_blocks=override_num_blocks)
+    return ds
 
 
 # -- merged summary -------------------------------------------------------------
@@ -159,7 +161,7 @@ def _combine(x: bytes, y: bytes) -> bytes:
     return _encode(out)
 
 
-class MergePartials(AggregateFnV2):  # type: ignore[misc]
+class MergePartials(AggregateFnV2[bytes, bytes]):
     """Merges the ``summary`` column of :func:`partials` rows into one partial (bytes).
 
     Runs of consecutive files are merged as soon as both ends are known, so
@@ -186,7 +188,7 @@ class MergePartials(AggregateFnV2):  # type: ignore[misc]
     def combine(self, current_accumulator: bytes, new: bytes) -> bytes:
         return _combine(current_accumulator, new)
 
-    def finalize(self, accumulator: bytes) -> bytes:
+    def finalize(self, accumulator: bytes) -> bytes:  # type: ignore[override]
         runs = _decode(accumulator)
         if len(runs) != 1 or runs[0][0] != 0:
             have = ", ".join(f"{a}-{b}" for a, b, _ in runs) or "none"

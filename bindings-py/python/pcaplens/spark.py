@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pyarrow as pa  # type: ignore[import-untyped]
-from pyspark.sql import DataFrame  # type: ignore[import-untyped]
+import pyarrow as pa
+from pyspark.sql import DataFrame
 
 import pcaplens
 
