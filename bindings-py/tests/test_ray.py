@@ -48,7 +48,8 @@ def test_ray_summary_is_the_cli_jobs_report_and_the_whole_capture(
 def test_ray_summary_refuses_files_out_of_order(ray_cluster: Any, cut_dir: list[Path]) -> None:
     import pcaplens.ray
 
-    with pytest.raises(Exception, match="out of order"):
+    # Ray re-raises the task's error as an instance of its class.
+    with pytest.raises(pcaplens.PartialOrderError, match="out of order"):
         pcaplens.ray.summary([str(p) for p in reversed(cut_dir)], override_num_blocks=2)
 
 
