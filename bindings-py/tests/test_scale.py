@@ -86,6 +86,38 @@ def test_merge_of_partials_is_the_cli_jobs_report_and_the_whole_capture(cut_dir:
     assert pcaplens.partial(cut_dir[1].read_bytes()) == parts[1]
 
 
+def test_partial_releases_the_gil(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "big.pcap"
+    path.write_bytes(pcaplens.generate("normal", packets=100_000))
+    seen: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            if n % 1000 == 0:
+                seen.append(time.perf_counter())
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        while not seen:
+            time.sleep(0.001)
+        for source in (path, path.read_bytes()):
+            t0 = time.perf_counter()
+            pcaplens.partial(source)
+            t1 = time.perf_counter()
+            # The other thread ran in the middle of the call: impossible if it held the GIL.
+            lo, hi = t0 + (t1 - t0) / 4, t1 - (t1 - t0) / 4
+            assert any(lo < x < hi for x in seen), f"no tick during {t1 - t0:.3f} s in Rust"
+    finally:
+        done.set()
+        t.join()
+
+
 def test_merge_is_associative_with_an_identity(cut_dir: list[Path]) -> None:
     a, b, c, d = (pcaplens.partial(p) for p in cut_dir)
     left = pcaplens.merge_partials([pcaplens.merge_partials([a, b]), c, d])
