@@ -75,13 +75,13 @@ class PcapDatasource(Datasource):
     ) -> list[ReadTask]:
         n = max(1, min(parallelism, len(self._paths)))
         # Contiguous groups keep each task's files in the order given.
-        groups = [self._paths[i * len(self._paths) // n : (i + 1) * len(self._paths) // n] for i in range(n)]
+        k = len(self._paths)
+        groups = [self._paths[i * k // n : (i + 1) * k // n] for i in range(n)]
         schema = _flows_schema()
         tasks = []
         for group in groups:
             if not group:
                 continue
-            options, rows = self._options, self._batch_rows
             meta = BlockMetadata(
                 num_rows=None,
                 size_bytes=None,
@@ -90,7 +90,7 @@ class PcapDatasource(Datasource):
             )
             tasks.append(
                 ReadTask(
-                    functools.partial(_read_files, group, options, rows),
+                    functools.partial(_read_files, group, self._options, self._batch_rows),
                     meta,
                     schema=schema,
                 )
