@@ -35,6 +35,9 @@ def test_spark_summary_is_the_cli_jobs_report_and_the_whole_capture(
     expected = cli_merged(cut_dir)
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
     assert_mergeable_fields_equal(cli_whole(WHOLE_CAPTURE), got, len(cut_dir))
+    # Rows come back in any order; the driver merges in order of path.
+    again = pcaplens.spark.summary(paths_df(spark_session, list(reversed(cut_dir))))
+    assert again.to_json() == report.to_json()
 
 
 def test_spark_flow_rows_are_each_files_flows(spark_session: Any) -> None:
