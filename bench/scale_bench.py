@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -158,6 +159,7 @@ def main() -> int:
                 t, count = timed(lambda: pr.read_pcaps(names).count(), runs)
                 rows.append((f"ray read_pcaps().count() ({count:,} flows), {n} CPU", n, t, "flows"))
                 ray.shutdown()
+                shutil.rmtree(temp, ignore_errors=True)
 
         if "spark" not in skip:
             from pyspark.sql import SparkSession
