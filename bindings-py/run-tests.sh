@@ -16,6 +16,10 @@ echo "== python tools"
 "$py" -m pip install -q --disable-pip-version-check \
     "maturin>=1.7,<2" pytest pandas pyarrow polars mypy pandas-stubs \
     scikit-learn scipy aioquic
+# Ray Data and Spark for the cluster-engine tests (tests/test_ray.py,
+# test_spark.py: they fail, never skip, without them); large, so only when missing.
+"$py" -c "import ray.data, pyspark.sql" 2>/dev/null \
+    || "$py" -m pip install -q --disable-pip-version-check "ray[data]" "pyspark[sql]"
 
 echo "== native CLI (parity oracle)"
 (cd "$root" && cargo build -q -p pcaplens-cli --release)

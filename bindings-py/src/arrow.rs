@@ -5,10 +5,10 @@
 use arrow_array::ffi::FFI_ArrowSchema;
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{
-    ArrayRef, Float64Array, RecordBatch, RecordBatchIterator, StringArray, UInt16Array,
-    UInt64Array, UInt8Array,
+    ArrayRef, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, RecordBatchIterator,
+    StringArray, UInt16Array, UInt64Array, UInt8Array,
 };
-use arrow_schema::{ArrowError, Field, Schema};
+use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 use pcaplens_core::FlowSummary;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,9 +16,19 @@ use pyo3::types::PyCapsule;
 use std::ffi::CString;
 use std::sync::Arc;
 
+/// A counter as a signed 64-bit value (the portable layout): no real count
+/// reaches 2^63, but a value that did is an error, never a wrapped number.
+fn signed(v: u64) -> Result<i64, ArrowError> {
+    i64::try_from(v)
+        .map_err(|_| ArrowError::ComputeError(format!("{v} does not fit a signed 64-bit column")))
+}
+
 /// The flows of a report as one record batch, columns in `FlowSummary` field
-/// order with the JSON names (numbers keep their Rust widths; absent → null).
-pub fn flows_batch(flows: &[FlowSummary]) -> Result<RecordBatch, ArrowError> {
+/// order with the JSON names (absent → null). Numbers keep their Rust widths,
+/// or with `portable` become the next wider signed type (u64 → int64, u16 →
+/// int32, u8 → int16): Spark's `mapInArrow` and Ray both refuse unsigned
+/// columns, and the values stay exact.
+pub fn flows_batch(flows: &[FlowSummary], portable: bool) -> Result<RecordBatch, ArrowError> {
     let mut fields: Vec<Field> = Vec::with_capacity(FlowSummary::CSV_COLUMNS.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(FlowSummary::CSV_COLUMNS.len());
     let mut push = |name: &str, nullable: bool, array: ArrayRef| {
@@ -27,18 +37,37 @@ pub fn flows_batch(flows: &[FlowSummary]) -> Result<RecordBatch, ArrowError> {
     };
     macro_rules! col {
         ($name:literal, u64, $get:expr) => {
-            push(
-                $name,
-                false,
-                Arc::new(UInt64Array::from_iter_values(flows.iter().map($get))),
-            )
+            if portable {
+                let values = flows
+                    .iter()
+                    .map($get)
+                    .map(signed)
+                    .collect::<Result<Vec<i64>, _>>()?;
+                push($name, false, Arc::new(Int64Array::from(values)))
+            } else {
+                push(
+                    $name,
+                    false,
+                    Arc::new(UInt64Array::from_iter_values(flows.iter().map($get))),
+                )
+            }
         };
         ($name:literal, u16, $get:expr) => {
-            push(
-                $name,
-                false,
-                Arc::new(UInt16Array::from_iter_values(flows.iter().map($get))),
-            )
+            if portable {
+                push(
+                    $name,
+                    false,
+                    Arc::new(Int32Array::from_iter_values(
+                        flows.iter().map($get).map(i32::from),
+                    )),
+                )
+            } else {
+                push(
+                    $name,
+                    false,
+                    Arc::new(UInt16Array::from_iter_values(flows.iter().map($get))),
+                )
+            }
         };
         ($name:literal, f64, $get:expr) => {
             push(
@@ -62,18 +91,46 @@ pub fn flows_batch(flows: &[FlowSummary]) -> Result<RecordBatch, ArrowError> {
             )
         };
         ($name:literal, opt_u8, $get:expr) => {
-            push(
-                $name,
-                true,
-                Arc::new(flows.iter().map($get).collect::<UInt8Array>()),
-            )
+            if portable {
+                push(
+                    $name,
+                    true,
+                    Arc::new(
+                        flows
+                            .iter()
+                            .map($get)
+                            .map(|v| v.map(i16::from))
+                            .collect::<Int16Array>(),
+                    ),
+                )
+            } else {
+                push(
+                    $name,
+                    true,
+                    Arc::new(flows.iter().map($get).collect::<UInt8Array>()),
+                )
+            }
         };
         ($name:literal, opt_u16, $get:expr) => {
-            push(
-                $name,
-                true,
-                Arc::new(flows.iter().map($get).collect::<UInt16Array>()),
-            )
+            if portable {
+                push(
+                    $name,
+                    true,
+                    Arc::new(
+                        flows
+                            .iter()
+                            .map($get)
+                            .map(|v| v.map(i32::from))
+                            .collect::<Int32Array>(),
+                    ),
+                )
+            } else {
+                push(
+                    $name,
+                    true,
+                    Arc::new(flows.iter().map($get).collect::<UInt16Array>()),
+                )
+            }
         };
     }
     col!("id", u64, |f| f.id);
@@ -112,12 +169,32 @@ pub fn flows_batch(flows: &[FlowSummary]) -> Result<RecordBatch, ArrowError> {
 /// `pyarrow.table(t)`, `polars.DataFrame(t)` or DuckDB read it without copies.
 #[pyclass(module = "pcaplens._native", name = "ArrowTable", frozen)]
 pub struct ArrowTable {
-    batch: RecordBatch,
+    schema: SchemaRef,
+    /// Slices of one batch (zero-copy), so a consumer can take the rows in
+    /// bounded pieces.
+    batches: Vec<RecordBatch>,
 }
 
 impl ArrowTable {
-    pub fn new(batch: RecordBatch) -> Self {
-        ArrowTable { batch }
+    /// `batch` exported as slices of at most `batch_rows` rows (all in one
+    /// when None).
+    pub fn new(batch: RecordBatch, batch_rows: Option<usize>) -> Self {
+        let schema = batch.schema();
+        let n = batch.num_rows();
+        let step = batch_rows.unwrap_or(n).max(1);
+        let batches = if n <= step {
+            vec![batch]
+        } else {
+            (0..n)
+                .step_by(step)
+                .map(|off| batch.slice(off, step.min(n - off)))
+                .collect()
+        };
+        ArrowTable { schema, batches }
+    }
+
+    fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 }
 
@@ -129,7 +206,7 @@ fn capsule_name(name: &str) -> CString {
 impl ArrowTable {
     /// Export the schema as an `arrow_schema` PyCapsule.
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        let schema = FFI_ArrowSchema::try_from(self.batch.schema().as_ref())
+        let schema = FFI_ArrowSchema::try_from(self.schema.as_ref())
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         PyCapsule::new(py, schema, Some(capsule_name("arrow_schema")))
     }
@@ -143,22 +220,29 @@ impl ArrowTable {
         requested_schema: Option<PyObject>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let schema = self.batch.schema();
         // Cloning a batch clones Arc pointers, not the column buffers.
-        let reader = RecordBatchIterator::new(vec![Ok(self.batch.clone())], schema);
+        let reader = RecordBatchIterator::new(
+            self.batches.iter().cloned().map(Ok).collect::<Vec<_>>(),
+            self.schema.clone(),
+        );
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new(py, stream, Some(capsule_name("arrow_array_stream")))
     }
 
     #[getter]
     fn num_rows(&self) -> usize {
-        self.batch.num_rows()
+        self.rows()
+    }
+
+    /// Record batches the stream yields.
+    #[getter]
+    fn num_batches(&self) -> usize {
+        self.batches.len()
     }
 
     #[getter]
     fn column_names(&self) -> Vec<String> {
-        self.batch
-            .schema()
+        self.schema
             .fields()
             .iter()
             .map(|f| f.name().clone())
@@ -166,14 +250,14 @@ impl ArrowTable {
     }
 
     fn __len__(&self) -> usize {
-        self.batch.num_rows()
+        self.rows()
     }
 
     fn __repr__(&self) -> String {
         format!(
             "<pcaplens ArrowTable: {} rows × {} columns>",
-            self.batch.num_rows(),
-            self.batch.num_columns()
+            self.rows(),
+            self.schema.fields().len()
         )
     }
 }

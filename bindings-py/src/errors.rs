@@ -7,7 +7,9 @@
 //!  ├── CaptureFormatError     not a pcap/pcapng capture at all   (core code "not_a_capture")
 //!  ├── TruncatedCaptureError  cut short inside a header/record   ("truncated")
 //!  ├── CorruptCaptureError    malformed, oversized or unsupported ("malformed", "record_too_large", "unsupported")
-//!  └── OptionsError           bad analysis options
+//!  ├── OptionsError           bad analysis options
+//!  └── PartialError           a partial value that cannot be read (damaged, another version)
+//!       └── PartialOrderError  partials merged out of capture order
 //! ```
 //!
 //! Capture exceptions carry `code`, `offset` (byte offset of the damage) and
@@ -51,6 +53,19 @@ create_exception!(
     "An analysis option is unknown or has an invalid value."
 );
 
+create_exception!(
+    pcaplens,
+    PartialError,
+    PcaplensError,
+    "A partial result (pcaplens.partial) cannot be read: not one, damaged, or another format version."
+);
+create_exception!(
+    pcaplens,
+    PartialOrderError,
+    PartialError,
+    "Partial results were merged out of capture order (byte ranges that do not meet, or time stepping back)."
+);
+
 pub fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PcaplensError", py.get_type::<PcaplensError>())?;
     m.add("CaptureFormatError", py.get_type::<CaptureFormatError>())?;
@@ -60,6 +75,8 @@ pub fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("CorruptCaptureError", py.get_type::<CorruptCaptureError>())?;
     m.add("OptionsError", py.get_type::<OptionsError>())?;
+    m.add("PartialError", py.get_type::<PartialError>())?;
+    m.add("PartialOrderError", py.get_type::<PartialOrderError>())?;
     m.add_function(wrap_pyfunction!(capture_error_from_parts, m)?)?;
     Ok(())
 }
@@ -91,6 +108,28 @@ pub fn capture_error(py: Python<'_>, info: &ErrorInfo) -> PyErr {
 
 pub fn options_error(err: ConfigError) -> PyErr {
     OptionsError::new_err(err.to_string())
+}
+
+/// A partial that cannot be read or merged, naming the item (`what`).
+pub fn partial_error(what: &str, err: &pcaplens_core::partial::PartialError) -> PyErr {
+    use pcaplens_core::partial::PartialError as E;
+    match err {
+        E::OutOfOrder(_) => PartialOrderError::new_err(format!("{what}: {err}")),
+        _ => PartialError::new_err(format!("{what}: {err}")),
+    }
+}
+
+/// A failure of native-io's piece reading as the Python exception it maps
+/// to: OSError (kind kept, so a missing file is FileNotFoundError) with the
+/// file named, a file that cannot be cut as CaptureFormatError.
+pub fn pieces_error(err: pcaplens_native_io::pieces::PiecesError) -> PyErr {
+    use pcaplens_native_io::pieces::PiecesError as E;
+    match err {
+        E::Read(label, e) => PyErr::from(std::io::Error::new(e.kind(), format!("{label}: {e}"))),
+        E::Cut(label, m) => CaptureFormatError::new_err(format!("{label}: {m}")),
+        E::Config(e) => options_error(e),
+        E::Merge(e) => partial_error("merging the pieces", &e),
+    }
 }
 
 /// The exception (not raised) for a capture error given by its report fields,

@@ -13,6 +13,7 @@
 //! | [`generate::generate`] | seeded synthetic captures (pcap bytes + truth) |
 //! | [`sanitize`] | keyed capture rewriting + leak audit, streamed |
 //! | [`classify::classify_inputs`] | flow classification (the CLI's pipeline), GIL released |
+//! | [`partial`] | mergeable partials (bytes), their merge, `analyze --jobs` merged |
 //! | [`errors`] | the one place where core errors become Python exceptions |
 
 mod analyzer;
@@ -21,6 +22,7 @@ mod classify;
 mod errors;
 mod generate;
 mod options;
+mod partial;
 mod report;
 mod sanitize;
 
@@ -38,6 +40,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(analyzer::analyze_path, m)?)?;
     m.add_function(wrap_pyfunction!(analyzer::analyze_many, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::partial_path, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::partial_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::merge_partials_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(partial::analyze_merged, m)?)?;
     m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add_function(wrap_pyfunction!(generate::scenarios, m)?)?;
     m.add("SANITIZE_OPTION_NAMES", sanitize::POLICY_NAMES.to_vec())?;

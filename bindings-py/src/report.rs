@@ -5,7 +5,7 @@ use crate::arrow::{flows_batch, ArrowTable};
 use crate::errors::capture_error;
 use pcaplens_core::evidence::{self, mask::Identity, ByteUpperBound, EvidenceConfig};
 use pcaplens_core::Report;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::OnceLock;
 
@@ -86,10 +86,21 @@ impl PyReport {
     }
 
     /// The listed flows as an Arrow table (PyCapsule stream interface).
-    fn flows_table(&self, py: Python<'_>) -> PyResult<ArrowTable> {
+    /// `portable`: signed integer columns only (Spark and Ray accept them);
+    /// `batch_rows`: the stream yields batches of at most that many rows.
+    #[pyo3(signature = (portable = false, batch_rows = None))]
+    fn flows_table(
+        &self,
+        py: Python<'_>,
+        portable: bool,
+        batch_rows: Option<usize>,
+    ) -> PyResult<ArrowTable> {
+        if batch_rows == Some(0) {
+            return Err(PyValueError::new_err("batch_rows must be at least 1"));
+        }
         let batch = py
-            .allow_threads(|| flows_batch(&self.report.flows))
+            .allow_threads(|| flows_batch(&self.report.flows, portable))
             .map_err(|e| PyRuntimeError::new_err(format!("building the flows table: {e}")))?;
-        Ok(ArrowTable::new(batch))
+        Ok(ArrowTable::new(batch, batch_rows))
     }
 }

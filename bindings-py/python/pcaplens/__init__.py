@@ -24,8 +24,8 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, Union
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Union, overload
 
 from . import _native
 from ._native import (
@@ -33,12 +33,15 @@ from ._native import (
     CaptureFormatError,
     CorruptCaptureError,
     OptionsError,
+    PartialError,
+    PartialOrderError,
     PcaplensError,
     TruncatedCaptureError,
 )
 
 if TYPE_CHECKING:
     import pandas
+    import pyarrow
 
 __all__ = [
     "Analyzer",
@@ -48,6 +51,8 @@ __all__ = [
     "OPTION_NAMES",
     "OptionsError",
     "PartialCaptureWarning",
+    "PartialError",
+    "PartialOrderError",
     "PcaplensError",
     "Report",
     "SCHEMA_VERSION",
@@ -55,6 +60,12 @@ __all__ = [
     "TruncatedCaptureError",
     "analyze",
     "analyze_many",
+    "FLOW_BATCH_ROWS",
+    "flow_batches",
+    "flows_schema",
+    "merge",
+    "merge_partials",
+    "partial",
     "LeakAuditError",
     "SanitizeResult",
     "generate",
@@ -156,7 +167,7 @@ class Section(Mapping[str, Any]):
 def _optional_pyarrow() -> Any:
     """pyarrow when installed, else None (it only speeds DataFrames up)."""
     try:
-        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow
     except ImportError:
         return None
     return pyarrow
@@ -620,6 +631,28 @@ def analyze(source: Source, *, strict: bool = False, **options: Any) -> Report:
     return _checked(native.finish(), strict)
 
 
+@overload
+def analyze_many(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    jobs: int | None = None,
+    independent: Literal[True] = True,
+    strict: bool = False,
+    **options: Any,
+) -> list[Report]: ...
+
+
+@overload
+def analyze_many(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    jobs: int | None = None,
+    independent: Literal[False],
+    strict: bool = False,
+    **options: Any,
+) -> Report: ...
+
+
 def analyze_many(
     paths: Iterable[str | os.PathLike[str]],
     *,
@@ -627,23 +660,118 @@ def analyze_many(
     independent: bool = True,
     strict: bool = False,
     **options: Any,
-) -> list[Report]:
+) -> list[Report] | Report:
     """Analyse many capture files on ``jobs`` threads (default: the CPU count)
-    in Rust, with the GIL released, and return one :class:`Report` per file in
-    the order given: each the same report as ``analyze(path)``.
+    in Rust, with the GIL released.
 
-    ``independent=False`` (one merged report of the files as consecutive
-    pieces of one capture, docs/scale.md) is not built yet and raises
-    ``NotImplementedError``. Options and ``strict`` are as for :func:`analyze`;
-    the first file (in the order given) that cannot be read raises.
+    ``independent=True`` (the default): one :class:`Report` per file in the
+    order given, each the same report as ``analyze(path)``.
+
+    ``independent=False``: ONE merged report of the files as consecutive
+    pieces of one capture (a single file is cut at record boundaries into
+    ``jobs`` pieces), byte-identical to ``pcaplens analyze --jobs N --json
+    PATHS…``. Its ``merge.not_mergeable`` names the sections a merge leaves
+    empty (flows, failures, findings, anomalies, …; docs/scale.md); every
+    other field is the whole capture's. Files out of time order raise
+    :class:`PartialOrderError`.
+
+    Options and ``strict`` are as for :func:`analyze`; the first file (in
+    the order given) that cannot be read raises.
     """
-    if not independent:
-        raise NotImplementedError(
-            "analyze_many(independent=False): merged reports are not built yet (docs/scale.md)"
-        )
     names = [os.fspath(p) for p in paths]
     n = jobs if jobs is not None else (os.cpu_count() or 1)
+    if not independent:
+        return _checked(_native.analyze_merged(names, n, options), strict)
     return [_checked(r, strict) for r in _native.analyze_many(names, n, options)]
+
+
+def partial(source: str | os.PathLike[str] | bytes | bytearray, **options: Any) -> bytes:
+    """The mergeable partial result of one capture (a path, or the whole capture as bytes).
+
+    A versioned binary value (docs/scale.md) that can travel between
+    processes and machines; :func:`merge` joins the partials of consecutive
+    captures (rotated files, in time order) into one report. It is what
+    ``pcaplens analyze --jobs`` computes per piece: the detectors and the
+    anomaly scoring are off, since a merge leaves their sections empty.
+    Options are those of :func:`analyze`. A damaged capture gives a partial
+    that carries its error (the merged report is then partial); a missing
+    file raises ``FileNotFoundError``.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        return _native.partial_bytes(bytes(source), options)
+    if isinstance(source, (str, os.PathLike)):
+        return _native.partial_path(os.fspath(source), options)
+    raise TypeError(f"partial: source must be a path or bytes, not {type(source).__name__}")
+
+
+def merge(partials: Sequence[bytes | bytearray], *, strict: bool = False) -> Report:
+    """One :class:`Report` from the :func:`partial` values of consecutive captures, in capture order.
+
+    A left fold of the core's merge (associative, the empty value its
+    identity) followed by its ``finish``: the same report as ``analyze_many(
+    paths, independent=False)`` over the same files. A value that is not a
+    partial, is damaged or of another format version raises
+    :class:`PartialError`; one that cannot follow the values before it
+    (pieces out of order) raises :class:`PartialOrderError`; both name the
+    item (``partials[3]``). ``strict`` is as for :func:`analyze`.
+    """
+    items = []
+    for i, p in enumerate(partials):
+        if not isinstance(p, (bytes, bytearray)):
+            raise TypeError(f"merge: partials[{i}] is {type(p).__name__}, not bytes")
+        items.append(bytes(p))
+    return _checked(_native.merge_partials(items), strict)
+
+
+def merge_partials(partials: Sequence[bytes | bytearray]) -> bytes:
+    """The :func:`partial` values of consecutive captures merged into one partial value.
+
+    What :func:`merge` computes before it makes the report: merging is
+    associative, so partials can be merged in any grouping (a tree across a
+    cluster) as long as their order is kept. Errors as for :func:`merge`.
+    """
+    return _native.merge_partials_bytes([bytes(p) for p in partials])
+
+
+#: Rows per record batch of :func:`flow_batches` by default.
+FLOW_BATCH_ROWS = 65536
+
+
+def flow_batches(
+    source: Source,
+    *,
+    batch_rows: int = FLOW_BATCH_ROWS,
+    strict: bool = False,
+    **options: Any,
+) -> Iterator[pyarrow.RecordBatch]:
+    """The flows of one capture as ``pyarrow.RecordBatch`` es of at most ``batch_rows`` rows.
+
+    The columns of :meth:`Report.flows_table` with types Spark's
+    ``mapInArrow`` and Ray Data both accept: unsigned counters become the next
+    wider signed type (``int64``, ports ``int32``, ICMP type/code ``int16``);
+    timestamps stay float seconds, as in the JSON. The capture is analysed
+    first (``source`` and options as for :func:`analyze`; ``flows_limit``
+    caps the rows as it caps the report's list, ``flows_limit=None`` gives
+    every flow). Needs pyarrow.
+    """
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise ImportError("flow_batches needs pyarrow: pip install pyarrow") from None
+    report = analyze(source, strict=strict, **options)
+    table = pa.table(report._native.flows_table(True, batch_rows))
+    yield from table.to_batches()
+
+
+def flows_schema() -> pyarrow.Schema:
+    """The Arrow schema of :func:`flow_batches` (also when a capture has no flow)."""
+    import pyarrow as pa
+
+    empty = _native.Analyzer(None).finish()
+    schema: pyarrow.Schema = pa.table(empty.flows_table(True)).schema
+    return schema
 
 
 def _chunks(source: object) -> Iterator[bytes | bytearray]:

@@ -12,12 +12,19 @@ __all__ = [
     "NativeReport",
     "OPTION_NAMES",
     "OptionsError",
+    "PartialError",
+    "PartialOrderError",
     "PcaplensError",
     "SCHEMA_VERSION",
     "TruncatedCaptureError",
     "__version__",
     "analyze_path",
     "analyze_many",
+    "analyze_merged",
+    "merge_partials",
+    "merge_partials_bytes",
+    "partial_bytes",
+    "partial_path",
     "capture_error_from_parts",
     "LeakAudit",
     "SANITIZE_OPTION_NAMES",
@@ -54,6 +61,12 @@ class CorruptCaptureError(_CaptureError):
 class OptionsError(PcaplensError):
     """An analysis option is unknown or has an invalid value."""
 
+class PartialError(PcaplensError):
+    """A partial result (pcaplens.partial) cannot be read: not one, damaged, or another format version."""
+
+class PartialOrderError(PartialError):
+    """Partial results were merged out of capture order (byte ranges that do not meet, or time stepping back)."""
+
 @final
 class ArrowTable:
     """An immutable Arrow table exported with the Arrow PyCapsule interface."""
@@ -62,6 +75,8 @@ class ArrowTable:
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> CapsuleType: ...
     @property
     def num_rows(self) -> int: ...
+    @property
+    def num_batches(self) -> int: ...
     @property
     def column_names(self) -> list[str]: ...
     def __len__(self) -> int: ...
@@ -79,7 +94,7 @@ class NativeReport:
     def packets(self) -> int: ...
     def exception(self) -> _CaptureError | None: ...
     def diagnosis_json(self) -> str: ...
-    def flows_table(self) -> ArrowTable: ...
+    def flows_table(self, portable: bool = False, batch_rows: int | None = None) -> ArrowTable: ...
 
 @final
 class Analyzer:
@@ -99,6 +114,13 @@ def analyze_path(path: str | bytes, options: dict[str, Any] | None = None) -> Na
 def analyze_many(
     paths: list[str], jobs: int, options: dict[str, Any] | None = None
 ) -> list[NativeReport]: ...
+def partial_path(path: str | bytes, options: dict[str, Any] | None = None) -> bytes: ...
+def partial_bytes(data: bytes, options: dict[str, Any] | None = None) -> bytes: ...
+def merge_partials(partials: list[bytes]) -> NativeReport: ...
+def merge_partials_bytes(partials: list[bytes]) -> bytes: ...
+def analyze_merged(
+    paths: list[str], jobs: int, options: dict[str, Any] | None = None
+) -> NativeReport: ...
 def generate(
     scenario: str, packets: int = 2000, seed: int = 1, flows: int | None = None
 ) -> tuple[bytes, str]: ...
