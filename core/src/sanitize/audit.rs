@@ -380,16 +380,27 @@ impl LeakAudit {
         }
         let _ = self.rescan.finish();
         // Structured: identifiers present in the output that were originals.
+        // An original that is also a pseudonym written by the same key
+        // (Crypto-PAn permutes the address space, so one original's
+        // pseudonym may be another original) stands there for the pseudonym.
         let present = self.rescan.pseudonymizer().originals().clone();
         let o = &self.originals;
         let structured = [
             (
                 "ipv4",
-                present.ipv4.iter().filter(|a| o.ipv4.contains(*a)).count(),
+                present
+                    .ipv4
+                    .iter()
+                    .filter(|a| o.ipv4.contains(*a) && !o.produced_ipv4.contains(*a))
+                    .count(),
             ),
             (
                 "ipv6",
-                present.ipv6.iter().filter(|a| o.ipv6.contains(*a)).count(),
+                present
+                    .ipv6
+                    .iter()
+                    .filter(|a| o.ipv6.contains(*a) && !o.produced_ipv6.contains(*a))
+                    .count(),
             ),
             (
                 "mac",

@@ -600,6 +600,14 @@ impl Pseudonymizer {
         if orig.len() < 4 || orig.eq_ignore_ascii_case(pseudo) {
             return;
         }
+        // A name with control bytes in its labels (NULs, lengths: binary
+        // that a damaged or crafted message put where a name goes) is still
+        // rewritten, but it names no host, and its wire form is ordinary
+        // record bytes (a type, a class, a TTL) that the audit would find
+        // everywhere: not an original to look for.
+        if orig.iter().any(|&c| c < 0x20 || c == 0x7f) {
+            return;
+        }
         let lower: Box<[u8]> = orig.to_ascii_lowercase().into();
         if !self.originals.dns_names.contains(&lower) {
             self.note(

@@ -180,16 +180,13 @@ fn tcp_stream(
                 } else if rest.starts_with(b"SSH-") || ports.contains(&22) {
                     // SSH: banner and key exchange hold no identifiers, the
                     // rest is ciphertext; zeroing it would break its framing.
+                    // Text that reads as an address or a name (in a banner's
+                    // comment, or planted in ciphertext) is still replaced.
                     f.out[p..r.end].copy_from_slice(&f.orig[p..r.end]);
-                    let le = rest
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .map_or(r.end, |i| p + i + 1);
                     if !rest.starts_with(b"SSH-") {
                         f.counters.bytes_kept += (r.end - p) as u64;
-                    } else {
-                        scrub_text(f.pseudonymizer, &mut f.out[p..le]);
                     }
+                    scrub_text(f.pseudonymizer, &mut f.out[p..r.end]);
                     return StreamState::Unknown;
                 } else if ports.contains(&53) && rest.len() >= 14 {
                     return dns_tcp(f, p..r.end);
