@@ -6,7 +6,7 @@ use super::dns::dns_tcp;
 use super::http::{http_body, http_headers, redacted_json_body, request_line};
 use super::rewrite::FrameRewrite;
 use super::stream::{Body, DirectionKey, Handshake, StreamState};
-use super::text::scrub_text;
+use super::text::{scrub_address_text, scrub_text};
 use super::tls::{tls, walk_handshake};
 use crate::decode::app::{looks_like_http_request, looks_like_http_response, looks_like_tls};
 
@@ -180,13 +180,22 @@ fn tcp_stream(
                 } else if rest.starts_with(b"SSH-") || ports.contains(&22) {
                     // SSH: banner and key exchange hold no identifiers, the
                     // rest is ciphertext; zeroing it would break its framing.
-                    // Text that reads as an address or a name (in a banner's
-                    // comment, or planted in ciphertext) is still replaced.
+                    // The banner's comment is text; after it, an address
+                    // written as text (planted in ciphertext) is still
+                    // replaced, but not the algorithm lists' public names.
                     f.out[p..r.end].copy_from_slice(&f.orig[p..r.end]);
-                    if !rest.starts_with(b"SSH-") {
+                    let le = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(r.end, |i| p + i + 1);
+                    let after = if rest.starts_with(b"SSH-") {
+                        scrub_text(f.pseudonymizer, &mut f.out[p..le]);
+                        le
+                    } else {
                         f.counters.bytes_kept += (r.end - p) as u64;
-                    }
-                    scrub_text(f.pseudonymizer, &mut f.out[p..r.end]);
+                        p
+                    };
+                    scrub_address_text(f.pseudonymizer, &mut f.out[after..r.end]);
                     return StreamState::Unknown;
                 } else if ports.contains(&53) && rest.len() >= 14 {
                     return dns_tcp(f, p..r.end);

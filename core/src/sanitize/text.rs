@@ -113,6 +113,54 @@ pub(crate) fn skip_zeros(b: &[u8], mut i: usize) -> usize {
 
 /// Scrub `buf` in place. `orig` is the same bytes before any rewrite (used
 /// to recognise patterns; `buf` may already differ where earlier passes wrote).
+/// Only the addresses written as text (dotted IPv4, IPv6) in `buf`: for bytes
+/// kept as they are whose other text is public by nature (SSH's algorithm
+/// lists name `…@openssh.com` and `lysator.liu.se`, which `scrub_text`
+/// would take for an e-mail address and a host).
+pub fn scrub_address_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
+    let n = buf.len();
+    let mut i = 0;
+    while i < n {
+        let c = buf[i];
+        if c.is_ascii_digit() && (i == 0 || !(buf[i - 1].is_ascii_digit() || buf[i - 1] == b'.')) {
+            if let Some((a, len)) = parse_dotted_v4(&buf[i..]) {
+                let text: arrayvec::ArrayVec<u8, 15> = buf[i..i + len].iter().copied().collect();
+                ps.ip_text_same_len(&text, a, &mut buf[i..i + len]);
+                i += len;
+                continue;
+            }
+        }
+        if (c.is_ascii_hexdigit() || c == b':')
+            && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
+        {
+            let mut e = i;
+            while e < n
+                && e - i < 45
+                && (buf[e].is_ascii_hexdigit() || buf[e] == b':' || buf[e] == b'.')
+            {
+                e += 1;
+            }
+            let tok = &buf[i..e];
+            // As in `scrub_text`: fewer hex digits is what ciphertext spells by chance.
+            if tok.iter().filter(|&&c| c == b':').count() >= 2
+                && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
+            {
+                if let Some(a) = std::str::from_utf8(tok)
+                    .ok()
+                    .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
+                {
+                    if u128::from(a) > 1 {
+                        ps.ipv6_text_same_len(&mut buf[i..e], a.octets());
+                    }
+                    i = e;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+}
+
 pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
     let n = buf.len();
     let mut i = 0;
