@@ -248,6 +248,7 @@ protocol_names! {
     HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
     DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
     SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns", NSH = "nsh",
+    AYIYA = "ayiya", CAPWAP = "capwap.data", CMD = "cmd",
 }
 
 /// The protocol-path id of an application protocol (its name).
@@ -540,7 +541,7 @@ fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
             let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
             if [src_port, dst_port]
                 .iter()
-                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 6081 | 6635))
+                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 5072 | 5247 | 6081 | 6635))
             {
                 // A tunnel the general path may follow.
                 return false;
@@ -601,7 +602,10 @@ pub(crate) fn decode_ethertype<'a>(
             let tci = u16::from_be_bytes([data[0], data[1]]);
             let _ = pkt.vlan_ids.try_push(tci & 0x0FFF);
             let next = u16::from_be_bytes([data[2], data[3]]);
-            if depth < 8 {
+            if next < 0x0600 {
+                // A length, not an ethertype: LLC follows (PVST+ BPDUs, …).
+                link::decode_llc(pkt, &data[4..], depth);
+            } else if depth < 8 {
                 decode_ethertype(pkt, next, &data[4..], depth + 1);
             }
         }
@@ -1130,7 +1134,7 @@ mod tests {
             v6: bool,
             tcp: bool,
             ports in (
-                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 6081, 6635, 5353, 22]),
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 5072, 5247, 6081, 6635, 5353, 22]),
                 proptest::prelude::any::<u16>(),
             ),
             payload in proptest::sample::select(vec![
