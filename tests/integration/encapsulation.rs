@@ -76,26 +76,24 @@ fn wireless_and_vendor_tunnels_decode_like_tshark_through_the_transport() {
     let tunnel = |name: &str| matches!(name, "ayiya" | "capwap.data" | "vxlan" | "teredo");
     let prune = |nodes: Vec<(u64, String, u64)>| {
         let mut out = BTreeSet::new();
-        let mut cut: Option<u64> = None;
-        let mut transport_at: Option<u64> = None;
+        // Ancestors of the node at hand: (depth, name, pruned).
+        let mut stack: Vec<(u64, String, bool)> = Vec::new();
         for (depth, name, frames) in nodes {
-            if cut.is_some_and(|c| depth > c) {
-                continue;
+            while stack.last().is_some_and(|(d, _, _)| *d >= depth) {
+                stack.pop();
             }
-            cut = None;
-            if transport_at.is_some_and(|t| depth <= t) {
-                transport_at = None;
+            let under_pruned = stack.iter().any(|(_, _, p)| *p);
+            // Below a transport with no tunnel between: an application protocol.
+            let below_transport = stack
+                .iter()
+                .rev()
+                .take_while(|(_, n, _)| !tunnel(n))
+                .any(|(_, n, _)| matches!(n.as_str(), "tcp" | "udp" | "icmp" | "icmpv6"));
+            let pruned = under_pruned || unnamed(&name) || (below_transport && !tunnel(&name));
+            if !pruned {
+                out.insert((depth, name.clone(), frames));
             }
-            if unnamed(&name) || (transport_at.is_some_and(|t| depth > t) && !tunnel(&name)) {
-                cut = Some(depth);
-                continue;
-            }
-            if matches!(name.as_str(), "tcp" | "udp" | "icmp" | "icmpv6") {
-                transport_at = Some(depth);
-            } else if tunnel(&name) {
-                transport_at = None;
-            }
-            out.insert((depth, name, frames));
+            stack.push((depth, name, pruned));
         }
         out
     };
