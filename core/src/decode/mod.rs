@@ -1250,12 +1250,14 @@ mod tests {
         // A heartbeat (opcode 0) carries no packet.
         let mut beat = ayiya.clone();
         beat[2] = 0x10;
-        let p = decode(101, &ipv4(17, &udp(5072, 5072, &beat)));
+        let frame = ipv4(17, &udp(5072, 5072, &beat));
+        let p = decode(101, &frame);
         assert!(p.protocols.iter().eq(&["raw", "ip", "udp", "ayiya"]));
         // An identity longer than the datagram: flagged, no inner layer.
         let mut long = ayiya[..8].to_vec();
         long[0] = 0xF1;
-        let p = decode(101, &ipv4(17, &udp(5072, 5072, &long)));
+        let frame = ipv4(17, &udp(5072, 5072, &long));
+        let p = decode(101, &frame);
         assert_eq!((p.ip.len(), p.malformed), (1, Some("ayiya")));
     }
 
@@ -1283,10 +1285,8 @@ mod tests {
         // T bit clear: an Ethernet frame.
         let eth: Vec<u8> = [&[0u8; 12][..], &[0x08, 0x00], &ipv4(6, &[])].concat();
         let hdr = [0u8, 0x10, 0x02, 0x00, 0, 0, 0, 0];
-        let p = decode(
-            101,
-            &ipv4(17, &udp(41264, 5247, &[&hdr[..], &eth].concat())),
-        );
+        let frame = ipv4(17, &udp(41264, 5247, &[&hdr[..], &eth].concat()));
+        let p = decode(101, &frame);
         assert!(p
             .protocols
             .iter()
@@ -1326,7 +1326,8 @@ mod tests {
             [&[0x01u8, 0x59, 0, 0x48][..], &inner].concat(),
             inner.clone(),
         ] {
-            let p = decode(101, &ipv4(47, &gre(0x883E, &body)));
+            let frame = ipv4(47, &gre(0x883E, &body));
+            let p = decode(101, &frame);
             assert!(p.protocols.iter().eq(&["raw", "ip", "gre", "ip", "tcp"]));
         }
         // Cisco MetaData: inner ethertype first, 8 bytes, then the packet.
