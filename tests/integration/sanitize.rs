@@ -150,6 +150,11 @@ const KEEP_KNOWN_LEAKS: &[&str] = &[
     "gopacket__test202.pcapng",    // a MAC inside an unknown binary payload
     "ndpi__fuzz-2006-06-26-2594.pcap", // fuzzed frames: names/MACs in garbage
     "tcpdump__erspan-type-i-4.pcap", // a switch's MAC inside H3C's ethertype 0x88a7 payload
+    // CDP device ids (text MACs) and Cisco vendor elements of 802.11 probe
+    // requests in CAPWAP (binary MACs): payloads no walker reads
+    "ndpi__capwap.pcap",
+    // LWAPP is not opened (docs/conformance.md): its 802.11 MACs are unknown payload
+    "tcpdump__lwapp-data.pcap",
 ];
 
 fn check_all(policy: PayloadPolicy, label: &str) {
@@ -236,13 +241,22 @@ fn sanitize_keep_every_capture_zero_leaks_and_same_analysis() {
 }
 
 /// (capture, frames, why) tshark flags after sanitizing, known and explained.
-const TSHARK_KNOWN_FLAGGED: &[(&str, &[u64], &str)] = &[(
-    "pcaplens__frag-dns-ping-netns.pcap",
-    &[28],
-    "an IPv6 DNS answer in three fragments: the sanitizer's checksum fix-up of a first IPv6 \
+const TSHARK_KNOWN_FLAGGED: &[(&str, &[u64], &str)] = &[
+    (
+        "pcaplens__frag-dns-ping-netns.pcap",
+        &[28],
+        "an IPv6 DNS answer in three fragments: the sanitizer's checksum fix-up of a first IPv6 \
      fragment (rewritten names, redacted records) does not cover the whole datagram, so \
      tshark's check of the reassembled UDP checksum fails (the same before issue 24's work)",
-)];
+    ),
+    (
+        "tcpdump__lwapp-data.pcap",
+        &[5, 6],
+        "LWAPP is not opened (docs/conformance.md: no capture of it carrying IP): its 802.11 \
+     frames are unknown UDP payload, zeroed under redact, and tshark's LWAPP dissector reads \
+     the zeroed 802.11 data frames as malformed",
+    ),
+];
 
 /// Frames tshark flags (malformed or a bad checksum), by frame number.
 fn tshark_flagged(file: &Path) -> Vec<u64> {
@@ -731,4 +745,131 @@ fn certificate_serials_keys_signatures_and_scts_follow_the_payload_policy() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(checked, 2);
+
+/// Identifiers tshark reads in a capture (IPv4/IPv6 addresses at every
+/// layer, Ethernet and 802.11 MACs, AYIYA identities), as raw bytes.
+fn tshark_identifiers(file: &Path) -> Vec<Vec<u8>> {
+    let fields = [
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+        "eth.src",
+        "eth.dst",
+        "wlan.ra",
+        "wlan.ta",
+        "wlan.sa",
+        "wlan.da",
+        "wlan.bssid",
+        "ayiya.identity",
+    ];
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(file).args([
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .expect("tshark is required for this test (apt-get install tshark)");
+    assert!(out.status.success(), "tshark failed on {}", file.display());
+    let mut ids = std::collections::BTreeSet::new();
+    for tok in String::from_utf8_lossy(&out.stdout).split(['\t', ',', '\n']) {
+        let tok = tok.trim();
+        if let Ok(ip) = tok.parse::<std::net::IpAddr>() {
+            ids.insert(match ip {
+                std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+            });
+        } else if tok.len() == 17 && tok.split(':').count() == 6 {
+            let m: Vec<u8> = tok
+                .split(':')
+                .map(|h| u8::from_str_radix(h, 16).unwrap())
+                .collect();
+            ids.insert(m);
+        } else if tok.len() == 32 && tok.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // An AYIYA identity (16 bytes: the client's IPv6 address).
+            ids.insert(
+                (0..16)
+                    .map(|i| u8::from_str_radix(&tok[2 * i..2 * i + 2], 16).unwrap())
+                    .collect(),
+            );
+        }
+    }
+    ids.into_iter().collect()
+}
+
+/// The tunnels opened for issue 24 carry identifiers between the outer and
+/// the inner IP layer (AYIYA's identity, the MACs of the 802.11 frames in
+/// Aruba's GRE and in CAPWAP data, with or without an IP packet inside):
+/// every identifier tshark reads in them is replaced, and none is left in
+/// the output, under both payload policies.
+#[test]
+fn sanitize_walks_ayiya_aruba_capwap_and_wccp() {
+    let mut checked = 0;
+    for name in [
+        "zeek__ayiya3.pcap",
+        "zeek__ayiya-large-identity.pcap",
+        "zeek__gre-aruba.pcap",
+        "zeek__gre-aruba-ccmp.pcap",
+        "ndpi__capwap.pcap",
+        "ndpi__capwap_data.pcapng",
+        "tcpdump__wccp_redirect_gre.pcap",
+        "tcpdump__various_gre.pcap",
+    ] {
+        let path = pcaplens_tests::corpus_dir().join(name);
+        let input = std::fs::read(&path).unwrap();
+        let ids = tshark_identifiers(&path);
+        assert!(
+            ids.len() >= 2,
+            "{name}: tshark found {} identifiers",
+            ids.len()
+        );
+        for policy in [PayloadPolicy::Redact, PayloadPolicy::Keep] {
+            let (out, _summary, ps) = sanitize_bytes(&input, cfg(policy)).unwrap();
+            let o = ps.originals();
+            let mut probe = pcaplens_core::sanitize::pseudo::Pseudonymizer::new(&KEY, false, false);
+            for id in &ids {
+                let (replaced, changes) = match id.len() {
+                    4 => {
+                        let a: [u8; 4] = id[..].try_into().unwrap();
+                        (o.ipv4.contains(&a), probe.pseudonymize_ipv4(a) != a)
+                    }
+                    16 => {
+                        let a: [u8; 16] = id[..].try_into().unwrap();
+                        (o.ipv6.contains(&a), probe.pseudonymize_ipv6(a) != a)
+                    }
+                    _ => {
+                        let m: [u8; 6] = id[..].try_into().unwrap();
+                        (o.mac.contains(&m), probe.pseudonymize_mac(m) != m)
+                    }
+                };
+                if changes {
+                    assert!(
+                        replaced,
+                        "{name} ({policy:?}): {id:02x?} was never replaced by the sanitizer"
+                    );
+                }
+            }
+            let audit = audit_bytes(&out, o);
+            let known = policy == PayloadPolicy::Keep && KEEP_KNOWN_LEAKS.contains(&name);
+            if !known {
+                assert_eq!(
+                    audit.hits.values().sum::<u64>(),
+                    0,
+                    "{name} ({policy:?}): leaks {:?}",
+                    audit.examples
+                );
+            }
+            assert_eq!(invariant(&out), invariant(&input), "{name} ({policy:?})");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16);
 }

@@ -183,17 +183,20 @@ pub(crate) fn decode_ethernet<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u
     }
     let et = u16::from_be_bytes([data[12], data[13]]);
     if et < 0x0600 {
-        // IEEE 802.3 length field: LLC follows (STP, CDP, …); SNAP may carry an ethertype.
-        let llc = &data[14..];
-        if llc.len() >= 8 && llc[0] == 0xAA && llc[1] == 0xAA && llc[2] == 0x03 {
-            let et = u16::from_be_bytes([llc[6], llc[7]]);
-            decode_ethertype(pkt, et, &llc[8..], depth);
-        } else {
-            pkt.push_proto(proto::LLC);
-        }
+        decode_llc(pkt, &data[14..], depth);
         return;
     }
     decode_ethertype(pkt, et, &data[14..], depth);
+}
+
+/// After an IEEE 802.3 length field (Ethernet or 802.1Q): LLC (STP, CDP, …),
+/// named `llc` as tshark names it also when SNAP carries an ethertype.
+pub(crate) fn decode_llc<'a>(pkt: &mut Packet<'a>, llc: &'a [u8], depth: u8) {
+    pkt.push_proto(proto::LLC);
+    if llc.len() >= 8 && llc[0] == 0xAA && llc[1] == 0xAA && llc[2] == 0x03 {
+        let et = u16::from_be_bytes([llc[6], llc[7]]);
+        decode_ethertype(pkt, et, &llc[8..], depth);
+    }
 }
 
 fn decode_sll_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [u8], depth: u8) {
@@ -214,13 +217,23 @@ pub(crate) fn decode_ppp_proto<'a>(pkt: &mut Packet<'a>, proto: u16, data: &'a [
 }
 
 fn decode_80211<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
+    decode_80211_fc(pkt, data, false, depth)
+}
+
+/// An 802.11 frame; `swapped`: its two frame-control bytes are in the
+/// other order (Cisco's CAPWAP data, as Wireshark's default "swap frame
+/// control" reads it).
+fn decode_80211_fc<'a>(pkt: &mut Packet<'a>, data: &'a [u8], swapped: bool, depth: u8) {
     pkt.push_proto(proto::WLAN);
     if data.len() < 24 {
         pkt.mark("wlan");
         return;
     }
-    let fc0 = data[0];
-    let fc1 = data[1];
+    let (fc0, fc1) = if swapped {
+        (data[1], data[0])
+    } else {
+        (data[0], data[1])
+    };
     let ftype = (fc0 >> 2) & 0x3;
     let subtype = fc0 >> 4;
     if ftype != 2 || subtype & 0x4 != 0 {
@@ -349,6 +362,32 @@ pub(crate) fn decode_gre<'a>(pkt: &mut Packet<'a>, data: &'a [u8], depth: u8) {
                 }
             }
         }
+        // WCCP redirect (Cisco): WCCPv2 puts a 4-byte redirect header before
+        // the IPv4 packet, WCCPv1 none; Wireshark tells them apart by whether
+        // the first nibble is an IPv4 version.
+        0x883E => {
+            let ip = if body.first().is_some_and(|b| b >> 4 != 4) {
+                body.get(4..).unwrap_or(&[])
+            } else {
+                body
+            };
+            decode_ip(pkt, ip, depth);
+        }
+        // Aruba's wireless controllers: an 802.11 frame without FCS follows
+        // GRE. Wireshark 4.0 opens exactly 0x8200-0x8370 in steps of 0x10
+        // (checked with tshark on every value of the range and its neighbours).
+        0x8200..=0x8370 if proto & 0x000F == 0 => decode_80211(pkt, body, depth),
+        // Cisco MetaData (TrustSec) in GRE: the inner ethertype, version,
+        // length, options and SGT (8 bytes), then the packet.
+        0x8909 => {
+            pkt.push_proto(proto::CMD);
+            if body.len() < 8 {
+                pkt.mark("cmd");
+                return;
+            }
+            let et = u16::from_be_bytes([body[0], body[1]]);
+            decode_ethertype(pkt, et, &body[8..], depth);
+        }
         0x880B => {
             if body.len() >= 2 {
                 let d = if body[0] == 0xff && body[1] == 0x03 {
@@ -448,6 +487,10 @@ pub(crate) fn decode_udp_tunnel<'a>(pkt: &mut Packet<'a>, udp: &Udp<'a>, depth: 
     } else if has(6635) && p.len() >= 4 {
         // MPLS over UDP (RFC 7510).
         decode_mpls(pkt, p, depth);
+    } else if has(5072) && p.len() >= 8 {
+        decode_ayiya(pkt, p, depth);
+    } else if has(5247) && !p.is_empty() {
+        decode_capwap_data(pkt, p, depth);
     } else if has(6081) && p.len() >= 8 {
         let opt_len = (p[0] & 0x3f) as usize * 4;
         let proto = u16::from_be_bytes([p[2], p[3]]);
@@ -459,5 +502,64 @@ pub(crate) fn decode_udp_tunnel<'a>(pkt: &mut Packet<'a>, udp: &Udp<'a>, depth: 
                 decode_ethertype(pkt, proto, body, depth);
             }
         }
+    }
+}
+
+/// AYIYA (Anything In Anything, UDP 5072), as Wireshark and Zeek read it: an
+/// 8-byte header, the identity (2^n bytes) and the signature (4·n bytes);
+/// only a forward message (opcode 1) carries a packet, of the IP protocol
+/// its next-header field names.
+fn decode_ayiya<'a>(pkt: &mut Packet<'a>, p: &'a [u8], depth: u8) {
+    pkt.push_proto(proto::AYIYA);
+    let id_len = 1usize << (p[0] >> 4);
+    let sig_len = (p[1] >> 4) as usize * 4;
+    let opcode = p[2] & 0x0F;
+    let next = p[3];
+    if opcode != 1 {
+        return;
+    }
+    let Some(inner) = p.get(8 + id_len + sig_len..) else {
+        pkt.mark("ayiya");
+        return;
+    };
+    // IPv4 (4) or IPv6 (41); the version nibble must agree.
+    match (next, inner.first().map(|b| b >> 4)) {
+        (4, Some(4)) | (41, Some(6)) => decode_ip(pkt, inner, depth),
+        (4 | 41, _) => pkt.mark("ayiya"),
+        _ => {}
+    }
+}
+
+/// CAPWAP data channel (RFC 5415, UDP 5247), as Wireshark 4.0 reads it by
+/// default: the header (its length in 4-byte words), then an 802.11 frame
+/// with swapped frame-control bytes (the T bit: native frame of binding 1)
+/// or an Ethernet frame. Fragments (F bit) and DTLS (preamble type 1) are
+/// not opened.
+fn decode_capwap_data<'a>(pkt: &mut Packet<'a>, p: &'a [u8], depth: u8) {
+    pkt.push_proto(proto::CAPWAP);
+    if p[0] != 0 {
+        // Version 0, type 0 (plain header); type 1 is a DTLS-protected payload.
+        return;
+    }
+    if p.len() < 8 {
+        pkt.mark("capwap");
+        return;
+    }
+    let hlen = (p[1] >> 3) as usize * 4;
+    let wbid = ((u16::from_be_bytes([p[2], p[3]]) >> 9) & 0x1F) as u8;
+    let t = p[2] & 0x01 != 0;
+    let f = p[3] & 0x80 != 0;
+    let keepalive = p[3] & 0x08 != 0;
+    let Some(body) = p.get(hlen..).filter(|_| hlen >= 8) else {
+        pkt.mark("capwap");
+        return;
+    };
+    if f || keepalive || body.is_empty() {
+        return;
+    }
+    if !t {
+        decode_ethernet(pkt, body, depth + 1);
+    } else if wbid == 1 {
+        decode_80211_fc(pkt, body, true, depth);
     }
 }

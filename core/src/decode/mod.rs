@@ -248,6 +248,7 @@ protocol_names! {
     HTTP = "http", TLS = "tls", QUIC = "quic", SSH = "ssh", NTP = "ntp",
     DHCP = "dhcp", DHCPV6 = "dhcpv6", SMTP = "smtp", FTP = "ftp", SNMP = "snmp",
     SYSLOG = "syslog", SSDP = "ssdp", NBNS = "nbns", NSH = "nsh",
+    AYIYA = "ayiya", CAPWAP = "capwap.data", CMD = "cmd",
 }
 
 /// The protocol-path id of an application protocol (its name).
@@ -540,7 +541,7 @@ fn decode_common_ethernet<'a>(pkt: &mut Packet<'a>, frame: &'a [u8]) -> bool {
             let (src_port, dst_port) = (be16(payload, 0), be16(payload, 2));
             if [src_port, dst_port]
                 .iter()
-                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 6081 | 6635))
+                .any(|p| matches!(p, 4789 | 4790 | 2152 | 3544 | 5072 | 5247 | 6081 | 6635))
             {
                 // A tunnel the general path may follow.
                 return false;
@@ -601,7 +602,10 @@ pub(crate) fn decode_ethertype<'a>(
             let tci = u16::from_be_bytes([data[0], data[1]]);
             let _ = pkt.vlan_ids.try_push(tci & 0x0FFF);
             let next = u16::from_be_bytes([data[2], data[3]]);
-            if depth < 8 {
+            if next < 0x0600 {
+                // A length, not an ethertype: LLC follows (PVST+ BPDUs, …).
+                link::decode_llc(pkt, &data[4..], depth);
+            } else if depth < 8 {
                 decode_ethertype(pkt, next, &data[4..], depth + 1);
             }
         }
@@ -1130,7 +1134,7 @@ mod tests {
             v6: bool,
             tcp: bool,
             ports in (
-                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 6081, 6635, 5353, 22]),
+                proptest::sample::select(vec![53u16, 80, 443, 123, 4789, 4790, 2152, 3544, 5072, 5247, 6081, 6635, 5353, 22]),
                 proptest::prelude::any::<u16>(),
             ),
             payload in proptest::sample::select(vec![
@@ -1190,5 +1194,150 @@ mod tests {
                 assert!(p.inner().is_some(), "ip layer survives a cut at {cut}");
             }
         }
+    }
+
+    /// IPv4 header (no options, checksum not filled) around `payload`.
+    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let len = (20 + payload.len()) as u16;
+        let mut h = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 7,
+        ];
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        [h, payload.to_vec()].concat()
+    }
+
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&sport.to_be_bytes());
+        h.extend_from_slice(&dport.to_be_bytes());
+        h.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        h.extend_from_slice(&[0, 0]);
+        [h, payload.to_vec()].concat()
+    }
+
+    /// An 802.11 data frame (to DS) with LLC/SNAP and an IPv4 packet;
+    /// `swapped`: frame-control bytes in CAPWAP's order.
+    fn wlan_ip(swapped: bool) -> Vec<u8> {
+        let fc = if swapped { [0x01, 0x08] } else { [0x08, 0x01] };
+        let mut f = fc.to_vec();
+        f.extend_from_slice(&[0; 22]); // duration, three addresses, sequence
+        f.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]);
+        f.extend(ipv4(17, &udp(1234, 9999, b"x")));
+        f
+    }
+
+    fn assert_prefixes_do_not_panic(link: u32, frame: &[u8]) {
+        for cut in 0..frame.len() {
+            let _ = decode(link, &frame[..cut]);
+        }
+    }
+
+    #[test]
+    fn ayiya_opens_forward_messages_only() {
+        // Identity 2^4 = 16 bytes, signature 5·4 = 20 bytes, opcode 1, next header 4.
+        let mut ayiya = vec![0x41, 0x52, 0x11, 4, 0, 0, 0, 0];
+        ayiya.extend_from_slice(&[0xEE; 36]);
+        ayiya.extend(ipv4(17, &udp(40000, 53, b"")));
+        let frame = ipv4(17, &udp(5072, 5072, &ayiya));
+        let p = decode(101, &frame);
+        assert!(p
+            .protocols
+            .iter()
+            .eq(&["raw", "ip", "udp", "ayiya", "ip", "udp"]));
+        assert_eq!(p.ip.len(), 2);
+        assert!(p.malformed.is_none());
+        assert_prefixes_do_not_panic(101, &frame);
+        // A heartbeat (opcode 0) carries no packet.
+        let mut beat = ayiya.clone();
+        beat[2] = 0x10;
+        let frame = ipv4(17, &udp(5072, 5072, &beat));
+        let p = decode(101, &frame);
+        assert!(p.protocols.iter().eq(&["raw", "ip", "udp", "ayiya"]));
+        // An identity longer than the datagram: flagged, no inner layer.
+        let mut long = ayiya[..8].to_vec();
+        long[0] = 0xF1;
+        let frame = ipv4(17, &udp(5072, 5072, &long));
+        let p = decode(101, &frame);
+        assert_eq!((p.ip.len(), p.malformed), (1, Some("ayiya")));
+    }
+
+    #[test]
+    fn capwap_data_opens_swapped_80211_and_ethernet() {
+        // HLEN 2 words, WBID 1, T bit.
+        let hdr = [0u8, 0x10, 0x03, 0x00, 0, 0, 0, 0];
+        let frame = ipv4(17, &udp(41264, 5247, &[&hdr[..], &wlan_ip(true)].concat()));
+        let p = decode(101, &frame);
+        let want = [
+            "raw",
+            "ip",
+            "udp",
+            "capwap.data",
+            "wlan",
+            "llc",
+            "ip",
+            "udp",
+        ];
+        assert!(p.protocols.iter().eq(&want), "{:?}", p.protocols);
+        assert_prefixes_do_not_panic(101, &frame);
+        // Not swapped, the frame control reads as a management frame: no IP.
+        let frame = ipv4(17, &udp(41264, 5247, &[&hdr[..], &wlan_ip(false)].concat()));
+        assert_eq!(decode(101, &frame).ip.len(), 1);
+        // T bit clear: an Ethernet frame.
+        let eth: Vec<u8> = [&[0u8; 12][..], &[0x08, 0x00], &ipv4(6, &[])].concat();
+        let hdr = [0u8, 0x10, 0x02, 0x00, 0, 0, 0, 0];
+        let frame = ipv4(17, &udp(41264, 5247, &[&hdr[..], &eth].concat()));
+        let p = decode(101, &frame);
+        assert!(p
+            .protocols
+            .iter()
+            .eq(&["raw", "ip", "udp", "capwap.data", "eth", "ip", "tcp"]));
+        // A fragment (F bit) is not opened.
+        let hdr = [0u8, 0x10, 0x03, 0x80, 0, 0, 0, 0];
+        let frame = ipv4(17, &udp(41264, 5247, &[&hdr[..], &wlan_ip(true)].concat()));
+        assert_eq!(decode(101, &frame).ip.len(), 1);
+    }
+
+    #[test]
+    fn gre_aruba_wccp_and_cisco_metadata() {
+        let gre = |proto: u16, body: &[u8]| [&[0u8, 0][..], &proto.to_be_bytes(), body].concat();
+        for proto in [0x8200u16, 0x8210, 0x8370] {
+            let frame = ipv4(47, &gre(proto, &wlan_ip(false)));
+            let p = decode(101, &frame);
+            let want = ["raw", "ip", "gre", "wlan", "llc", "ip", "udp"];
+            assert!(
+                p.protocols.iter().eq(&want),
+                "{proto:#x}: {:?}",
+                p.protocols
+            );
+            assert_prefixes_do_not_panic(101, &frame);
+        }
+        // tshark 4.0 opens no other value of the range.
+        for proto in [0x8201u16, 0x820F, 0x8380, 0x9000] {
+            assert_eq!(
+                decode(101, &ipv4(47, &gre(proto, &wlan_ip(false))))
+                    .ip
+                    .len(),
+                1
+            );
+        }
+        // WCCPv2: a 4-byte redirect header; WCCPv1: the IPv4 packet directly.
+        let inner = ipv4(6, &[0; 20]);
+        for body in [
+            [&[0x01u8, 0x59, 0, 0x48][..], &inner].concat(),
+            inner.clone(),
+        ] {
+            let frame = ipv4(47, &gre(0x883E, &body));
+            let p = decode(101, &frame);
+            assert!(p.protocols.iter().eq(&["raw", "ip", "gre", "ip", "tcp"]));
+        }
+        // Cisco MetaData: inner ethertype first, 8 bytes, then the packet.
+        let cmd = [&[0x08u8, 0x00, 1, 1, 0, 1, 0, 0][..], &inner].concat();
+        let frame = ipv4(47, &gre(0x8909, &cmd));
+        let p = decode(101, &frame);
+        assert!(p
+            .protocols
+            .iter()
+            .eq(&["raw", "ip", "gre", "cmd", "ip", "tcp"]));
+        assert_prefixes_do_not_panic(101, &frame);
     }
 }

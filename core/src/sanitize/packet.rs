@@ -138,7 +138,10 @@ impl FrameRewrite<'_> {
                         // IP payload beyond the UDP length: disowned bytes.
                         self.redact(p_end..ip_end);
                     } else if let Some(n) = next {
-                        self.inner_ethernet(p0, n);
+                        // A walked tunnel header has no Ethernet header to find.
+                        if self.udp_tunnel_header(u, p0, n).is_none() {
+                            self.inner_ethernet(p0, n);
+                        }
                     }
                 }
                 Transport::Icmp(ic) => {
@@ -151,8 +154,27 @@ impl FrameRewrite<'_> {
                 Transport::Other { payload } => {
                     let p0 = self.off(payload);
                     let frag_off = layer.fragment.map_or(0, |f| f.offset as usize);
+                    let aruba = (innermost
+                        && layer.proto == 47
+                        && !non_first_fragment
+                        && pkt.malformed.is_none())
+                    .then(|| self.gre_wlan_at(p0, p0 + payload.len()))
+                    .flatten();
                     if let (false, Some(n)) = (innermost, next) {
-                        self.inner_ethernet(p0, n);
+                        // 802.11 then LLC/SNAP: no Ethernet header before the IP.
+                        match self.gre_wlan_at(p0, n) {
+                            Some(at) => {
+                                self.wlan(at);
+                            }
+                            None => self.inner_ethernet(p0, n),
+                        }
+                    } else if let Some(at) = aruba {
+                        // Aruba's 802.11 without an IP packet (management,
+                        // protected): MACs walked, the body under the policy.
+                        let body = self.wlan(at);
+                        if let Some(rest) = self.wlan_payload(body) {
+                            self.policy(rest..p0 + payload.len());
+                        }
                     } else if layer.proto == 2 && !non_first_fragment && pkt.malformed.is_none() {
                         self.push_l4(o, v6, false, p0, ip_end, p0 + 2, false);
                         self.igmp(p0, ip_end);
@@ -414,11 +436,17 @@ impl FrameRewrite<'_> {
     }
 
     fn wlan(&mut self, at: usize) -> usize {
+        self.wlan_fc(at, false)
+    }
+
+    /// An 802.11 header; `swapped`: frame-control bytes in the other order
+    /// (CAPWAP data, as the decoder reads it).
+    fn wlan_fc(&mut self, at: usize, swapped: bool) -> usize {
         let len = self.len();
-        let Some(&fc) = self.orig.get(at) else {
+        let (Some(&b0), Some(&b1)) = (self.orig.get(at), self.orig.get(at + 1)) else {
             return len;
         };
-        let flags = self.orig.get(at + 1).copied().unwrap_or(0);
+        let (fc, flags) = if swapped { (b1, b0) } else { (b0, b1) };
         let ftype = (fc >> 2) & 3;
         let subtype = fc >> 4;
         self.mac(at + 4);
@@ -534,6 +562,93 @@ impl FrameRewrite<'_> {
         }
     }
 
+    /// Identifiers in the header of a UDP tunnel (`from`: its first byte)
+    /// before the tunnelled packet or frame at `to`: AYIYA's identity and
+    /// signature, CAPWAP's radio MAC and its 802.11 frame's MACs. Returns
+    /// where the tunnelled frame's own payload starts, when it is walked.
+    fn udp_tunnel_header(&mut self, u: &Udp<'_>, from: usize, to: usize) -> Option<usize> {
+        let has = |port: u16| u.src_port == port || u.dst_port == port;
+        let to = to.min(self.len());
+        let h = self.orig.get(from..to)?;
+        if has(5072) && h.len() >= 8 {
+            // AYIYA: the identity (2^n bytes; an IPv6 address when 16) is the
+            // tunnel client's, the signature a hash of the packet.
+            let id_len = 1usize << (h[0] >> 4);
+            let sig_len = (h[1] >> 4) as usize * 4;
+            let id = from + 8;
+            if id_len == 16 && id + 16 <= to {
+                self.v6(id);
+            } else {
+                self.redact(id..(id + id_len).min(to));
+            }
+            let sig = id + id_len;
+            self.redact(sig.min(to)..(sig + sig_len).min(to));
+            return Some((sig + sig_len).min(to));
+        }
+        if has(5247) && h.len() >= 8 && h[0] == 0 {
+            // CAPWAP data: optional radio MAC (M bit: length byte, address),
+            // then an 802.11 frame (T bit, binding 1; frame-control bytes
+            // swapped) or an Ethernet frame.
+            let hlen = (h[1] >> 3) as usize * 4;
+            let wbid = (u16::from_be_bytes([h[2], h[3]]) >> 9) & 0x1F;
+            let t = h[2] & 0x01 != 0;
+            if h[3] & 0x10 != 0 && h.len() >= 9 {
+                if h[8] == 6 {
+                    self.mac(from + 9);
+                } else {
+                    self.redact(from + 9..(from + 9 + h[8] as usize).min(from + hlen).min(to));
+                }
+            }
+            if hlen < 8 || h[3] & 0x80 != 0 || from + hlen >= to {
+                return None;
+            }
+            let body = from + hlen;
+            if !t {
+                let (end, arp) = self.ethernet(body);
+                return (!arp).then_some(end);
+            }
+            if wbid == 1 {
+                let payload = self.wlan_fc(body, true);
+                return Some(self.wlan_payload(payload).unwrap_or(to));
+            }
+        }
+        None
+    }
+
+    /// What follows a tunnelled 802.11 header at `at`: LLC/SNAP is kept (the
+    /// analysis names it) and ARP walked. Where the policy applies from,
+    /// or `None` when nothing is left to it.
+    fn wlan_payload(&mut self, at: usize) -> Option<usize> {
+        let snap = self.orig.get(at..at + 8)?;
+        if snap[..3] != [0xAA, 0xAA, 0x03] {
+            return Some(at);
+        }
+        if snap[6..8] == [0x08, 0x06] {
+            self.arp(at + 8);
+            return None;
+        }
+        Some(at + 8)
+    }
+
+    /// Where Aruba's 802.11 frame starts in a GRE packet (`from`: the GRE
+    /// header), for protocol types 0x8200-0x8370 as the decoder opens them.
+    fn gre_wlan_at(&self, from: usize, to: usize) -> Option<usize> {
+        let g = self.orig.get(from..to.min(self.len()))?;
+        if g.len() < 4 {
+            return None;
+        }
+        let proto = u16::from_be_bytes([g[2], g[3]]);
+        if !(0x8200..=0x8370).contains(&proto) || proto & 0x000F != 0 {
+            return None;
+        }
+        let hlen = 4 + [0x80u8, 0x20, 0x10]
+            .iter()
+            .filter(|&&bit| g[0] & bit != 0)
+            .count()
+            * 4;
+        (hlen + 24 <= g.len()).then_some(from + hlen)
+    }
+
     /// Start of an IP header after an MPLS label stack the decoder skipped.
     fn mpls_ip(&self, link_type: u32, end: usize) -> Option<usize> {
         // PPP protocol or ethertype: the two bytes before the payload.
@@ -628,6 +743,40 @@ impl FrameRewrite<'_> {
             // 802.3 length + LLC: spanning tree BPDUs carry bridge MACs.
             n if n < 0x600 && self.orig.get(end..end + 3) == Some(&[0x42, 0x42, 0x03]) => {
                 let b = end + 3;
+                self.mac(b + 7);
+                self.mac(b + 19);
+                true
+            }
+            // Cisco's DTP (SNAP, PID 0x2004): a version byte, then TLVs (type,
+            // length with the 4-byte header); the neighbor's MAC in type 4,
+            // the VTP domain name (type 1) under the policy.
+            n if n < 0x600
+                && self.orig.get(end..end + 8)
+                    == Some(&[0xAA, 0xAA, 0x03, 0x00, 0x00, 0x0C, 0x20, 0x04]) =>
+            {
+                let mut p = end + 9;
+                while p + 4 <= len {
+                    let t = u16::from_be_bytes([self.orig[p], self.orig[p + 1]]);
+                    let l = u16::from_be_bytes([self.orig[p + 2], self.orig[p + 3]]) as usize;
+                    if l < 4 {
+                        break;
+                    }
+                    match (t, l) {
+                        (4, 10) => self.mac(p + 4),
+                        (1, _) => self.policy(p + 4..(p + l).min(len)),
+                        _ => {}
+                    }
+                    p += l;
+                }
+                self.redact(p.min(len)..len);
+                true
+            }
+            // Cisco's PVST+ BPDUs: the same BPDU after SNAP (OUI 00000c, PID 0x010b).
+            n if n < 0x600
+                && self.orig.get(end..end + 8)
+                    == Some(&[0xAA, 0xAA, 0x03, 0x00, 0x00, 0x0C, 0x01, 0x0B]) =>
+            {
+                let b = end + 8;
                 self.mac(b + 7);
                 self.mac(b + 19);
                 true
@@ -857,6 +1006,13 @@ pub(crate) fn udp(f: &mut FrameRewrite<'_>, u: &Udp<'_>, r: Range<usize>, layer:
             f.v4(r.start + 12); // reference ID = upstream server's IPv4
         }
         f.policy(r.start + 48..r.end);
+    } else if (has(5072) && p.len() >= 8) || (has(5247) && p.len() >= 8 && p[0] == 0) {
+        // AYIYA or CAPWAP data carrying no IP packet (heartbeats, 802.11
+        // management frames): their identifiers walked, the rest by policy.
+        match f.udp_tunnel_header(u, r.start, r.end) {
+            Some(body) => f.policy(body..r.end),
+            None => f.policy(r.start + 8..r.end),
+        }
     } else if has(4789) && p.len() >= 8 + 14 {
         // VXLAN without an inner IP layer (ARP, …): walk the inner Ethernet.
         let (end, arp) = f.ethernet(r.start + 8);
