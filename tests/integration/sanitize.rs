@@ -745,6 +745,7 @@ fn certificate_serials_keys_signatures_and_scts_follow_the_payload_policy() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(checked, 2);
+}
 
 /// Identifiers tshark reads in a capture (IPv4/IPv6 addresses at every
 /// layer, Ethernet and 802.11 MACs, AYIYA identities), as raw bytes.
