@@ -582,7 +582,14 @@ impl Pseudonymizer {
             || (count == 1
                 && (WELL_KNOWN.iter().any(|w| label_eq(label, w))
                     || (label.len() == 2 && label.iter().all(u8::is_ascii_alphabetic))))
-            || (count >= 2 && index == count - 1)
+            // A top-level domain is letters, digits and hyphens (`xn--…`):
+            // a last label of anything else (binary a damaged or crafted
+            // message put there) is no TLD, and is rewritten.
+            || (count >= 2
+                && index == count - 1
+                && label
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-'))
             || (index + 2 == count && (label_eq(label, b"ip6") || label_eq(label, b"in-addr")))
     }
 

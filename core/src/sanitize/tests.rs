@@ -471,12 +471,65 @@ mod fuzz_found_leaks {
                 include_bytes!("../../../fuzz/fixed/sanitize-tls-encrypted-premaster-name.bin"),
             ),
         ];
+        check_fuzzed(inputs, true);
+    }
+
+    /// The other inputs of that campaign: an IPv4 address as text planted
+    /// in SSH ciphertext (kept, for SSH's framing, but text in it that reads
+    /// as an address is replaced now); a "name" of binary labels whose wire
+    /// form is ordinary record bytes (no longer an original to look for);
+    /// an original address that is also another original's pseudonym
+    /// (Crypto-PAn permutes the space), found by the structured rescan
+    /// where it stands for the pseudonym; a 16-label name whose last,
+    /// binary label (kept as a "TLD") held another name's wire form; SSH
+    /// algorithm lists whose public `…@openssh.com` names the text scrub
+    /// took for e-mail addresses. Audited as the fuzz target audits: an
+    /// identifier's raw bytes in kept binary only in the strict mode.
+    #[test]
+    fn fuzzed_ssh_dns_and_colliding_addresses_pass_the_audit() {
+        let inputs: &[(&str, &[u8])] = &[
+            (
+                "ssh-encrypted-ipv4-text",
+                include_bytes!("../../../fuzz/fixed/sanitize-ssh-encrypted-ipv4-text.bin"),
+            ),
+            (
+                "udp-unknown-payload-dns-wire",
+                include_bytes!("../../../fuzz/fixed/sanitize-udp-unknown-payload-dns-wire.bin"),
+            ),
+            (
+                "structured-ipv4-on-rescan",
+                include_bytes!("../../../fuzz/fixed/sanitize-structured-ipv4-on-rescan.bin"),
+            ),
+            (
+                "dns-binary-last-label-kept-as-tld",
+                include_bytes!(
+                    "../../../fuzz/fixed/sanitize-dns-binary-last-label-kept-as-tld.bin"
+                ),
+            ),
+            (
+                "ssh-algorithm-names-taken-for-email",
+                include_bytes!(
+                    "../../../fuzz/fixed/sanitize-ssh-algorithm-names-taken-for-email.bin"
+                ),
+            ),
+        ];
+        check_fuzzed(inputs, false);
+    }
+
+    fn check_fuzzed(inputs: &[(&str, &[u8])], strict: bool) {
         for (what, input) in inputs {
             let cfg = SanitizeConfig::new(b"fuzz-key-fuzz-key-fuzz-key-0123".to_vec());
             let (out, summary, ps) = sanitize_bytes(input, cfg).expect(what);
             assert!(summary.format.is_some(), "{what}");
             let audit = audit_bytes(&out, ps.originals());
-            let hits: u64 = audit.hits_by_form.values().sum();
+            let hits: u64 = audit
+                .hits_by_form
+                .iter()
+                .filter(|(form, _)| {
+                    strict || !(form.ends_with("/binary") || form.ends_with("/raw"))
+                })
+                .map(|(_, n)| n)
+                .sum();
             assert_eq!(
                 hits, 0,
                 "{what}: {:?} {:?}",
