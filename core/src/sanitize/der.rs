@@ -13,7 +13,7 @@
 use super::cut::{cut_first, cut_rest};
 use super::pseudo::looks_like_hostname;
 use super::rewrite::{url, FrameRewrite};
-use super::stream::CutKind;
+use super::stream::{CertWalk, CutKind, Frame, Prim, CERT_DEPTH};
 use super::text::scrub_text;
 use super::PayloadPolicy;
 use std::ops::Range;
@@ -113,11 +113,6 @@ fn stringy_tag(tag: u8) -> bool {
     )
 }
 
-/// Nesting the walk follows: the list, a certificate, and DER elements
-/// (an X.509 certificate with name constraints or policy notices takes 15;
-/// deeper is damage, zeroed).
-pub(super) const CERT_DEPTH: usize = 18;
-
 /// Cut strings longer than this follow the payload policy instead of being
 /// carried to the next piece (policy texts, not names).
 const MAX_CUT_STRING: u32 = 1024;
@@ -139,47 +134,6 @@ const KNOWN_OID_ARCS: &[&[u8]] = &[
     &[0x2b, 0x65],                               // 1.3.101 (EdDSA, X25519)
     &[0x2b, 0x0e, 0x03, 0x02],                   // 1.3.14.3.2 (OIW: SHA-1)
 ];
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Frame {
-    /// The Certificate message's body: a 24-bit list length comes next.
-    #[default]
-    Message,
-    /// The certificate list: 24-bit certificate lengths and certificates.
-    List,
-    /// A CertificateRequest's CA list: 16-bit name lengths and names.
-    CaList,
-    /// One certificate's bytes (its length from the list): DER elements.
-    Cert,
-    /// A constructed DER element.
-    Der,
-    /// An OCTET STRING holding DER (an extension's value), before its
-    /// first element: if that is not DER, the rest is opaque, not damage.
-    WrappedFresh,
-    Wrapped,
-}
-
-/// The primitive element (or the stretch) being walked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Prim {
-    #[default]
-    None,
-    Keep,
-    Policy,
-    /// Zeroed: damage, or a cut text whose rest was lost.
-    Zero,
-    /// The rest of a string or address the previous piece cut (`len` in all).
-    Text {
-        len: u32,
-        kind: CutKind,
-    },
-    /// A certificate's embedded SCT list (`len` bytes from message offset
-    /// `start`), written anew: see [`sct_byte`].
-    Sct {
-        start: u32,
-        len: u32,
-    },
-}
 
 /// The embedded SCT list extension (1.3.6.1.4.1.11129.2.4.2).
 const SCT_LIST_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
@@ -205,32 +159,6 @@ fn sct_byte(k: u32, len: u32) -> u8 {
         49 | 50 => be(len - FIXED, k == 49),
         _ => 0,
     }
-}
-
-/// Progress through one Certificate message, carried between pieces
-/// (records, segments): message offsets of the open elements' ends, a
-/// header the piece cut, the primitive in progress.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CertWalk {
-    /// Message offset of the next byte.
-    at: u32,
-    /// The message's length (its handshake header's).
-    len: u32,
-    /// The open elements, innermost last: what each is, and its end
-    /// (kept apart so the state packs tight: one per TCP direction).
-    kinds: [Frame; CERT_DEPTH],
-    ends: [u32; CERT_DEPTH],
-    depth: u8,
-    head: [u8; 6],
-    head_len: u8,
-    prim: Prim,
-    prim_end: u32,
-    /// The last OID was the SCT list extension's: its value comes next.
-    sct_next: bool,
-    /// A CertificateRequest (CA names), not a Certificate.
-    request: bool,
-    /// Fields of the message read before its list: 3 when the list began.
-    stage: u8,
 }
 
 impl CertWalk {

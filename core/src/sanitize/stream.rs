@@ -12,7 +12,6 @@
 //! Memory is bounded: at most [`MAX_STREAMS`] directions are tracked (the
 //! table is cleared when full; an untracked segment is treated fail-safe).
 
-use super::der::CertWalk;
 use crate::decode::quic::CryptoStream;
 use arrayvec::ArrayVec;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -414,6 +413,80 @@ pub struct HelloWalk {
     pub(super) list_end: u32,
     /// The whole name's length, to tell a name that started in this piece.
     pub(super) name_len: u32,
+}
+
+// ---- Certificates ------------------------------------------------------------
+
+/// Nesting the walk follows: the list, a certificate, and DER elements
+/// (an X.509 certificate with name constraints or policy notices takes 15;
+/// deeper is damage, zeroed).
+pub(super) const CERT_DEPTH: usize = 18;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Frame {
+    /// The Certificate message's body: a 24-bit list length comes next.
+    #[default]
+    Message,
+    /// The certificate list: 24-bit certificate lengths and certificates.
+    List,
+    /// A CertificateRequest's CA list: 16-bit name lengths and names.
+    CaList,
+    /// One certificate's bytes (its length from the list): DER elements.
+    Cert,
+    /// A constructed DER element.
+    Der,
+    /// An OCTET STRING holding DER (an extension's value), before its
+    /// first element: if that is not DER, the rest is opaque, not damage.
+    WrappedFresh,
+    Wrapped,
+}
+
+/// The primitive element (or the stretch) being walked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Prim {
+    #[default]
+    None,
+    Keep,
+    Policy,
+    /// Zeroed: damage, or a cut text whose rest was lost.
+    Zero,
+    /// The rest of a string or address the previous piece cut (`len` in all).
+    Text {
+        len: u32,
+        kind: CutKind,
+    },
+    /// A certificate's embedded SCT list (`len` bytes from message offset
+    /// `start`), written anew: see `der::sct_byte`.
+    Sct {
+        start: u32,
+        len: u32,
+    },
+}
+
+/// Progress through one Certificate message, carried between pieces
+/// (records, segments): message offsets of the open elements' ends, a
+/// header the piece cut, the primitive in progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CertWalk {
+    /// Message offset of the next byte.
+    pub(super) at: u32,
+    /// The message's length (its handshake header's).
+    pub(super) len: u32,
+    /// The open elements, innermost last: what each is, and its end
+    /// (kept apart so the state packs tight: one per TCP direction).
+    pub(super) kinds: [Frame; CERT_DEPTH],
+    pub(super) ends: [u32; CERT_DEPTH],
+    pub(super) depth: u8,
+    pub(super) head: [u8; 6],
+    pub(super) head_len: u8,
+    pub(super) prim: Prim,
+    pub(super) prim_end: u32,
+    /// The last OID was the SCT list extension's: its value comes next.
+    pub(super) sct_next: bool,
+    /// A CertificateRequest (CA names), not a Certificate.
+    pub(super) request: bool,
+    /// Fields of the message read before its list: 3 when the list began.
+    pub(super) stage: u8,
 }
 
 // ---- QUIC -------------------------------------------------------------------

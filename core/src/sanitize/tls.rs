@@ -12,8 +12,9 @@
 //! pieces are zeroed (fail closed), never kept.
 
 use super::cut::{cut_first, cut_rest};
-use super::der::{certificate, CertWalk};
+use super::der::certificate;
 use super::rewrite::FrameRewrite;
+use super::stream::CertWalk;
 use super::stream::{CutKind, Handshake, HelloField as Field, HelloWalk, StreamState};
 use std::ops::Range;
 
