@@ -69,9 +69,10 @@ pub struct FrameSource {
 /// Where a [`FrameSource`] ended: what the report needs from the first stage.
 pub struct SourceEnd {
     capture: Capture,
-    /// The flow accounting, with every flow still in the table at the end
-    /// (in creation order); None when the engine did the accounting.
-    flows: Option<(Accounting, Vec<Flow>)>,
+    /// The flow accounting, with the flows that ended and were not handed
+    /// over yet and every flow still in the table; None when the engine did
+    /// the accounting.
+    flows: Option<Accounting>,
 }
 
 impl Default for FrameSource {
@@ -201,7 +202,7 @@ impl FrameSource {
                 consumed: self.reader.consumed(),
                 error: self.error,
             },
-            flows: self.accounting.map(Accounting::finish),
+            flows: self.accounting,
         }
     }
 }

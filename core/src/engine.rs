@@ -121,11 +121,20 @@ impl Accounting {
         self.table.live()
     }
 
-    /// End of input: every flow still in the table ends.
-    pub fn finish(mut self) -> (Accounting, Vec<Flow>) {
-        self.table.finish_all();
-        let ended = self.take_ended();
-        (self, ended)
+    /// End of input: every flow that ended and every flow still in the
+    /// table, handed to `f` one by one (ended ones first, then the live ones in
+    /// creation order), each counted by the anomaly features on its way.
+    pub fn drain(&mut self, mut f: impl FnMut(Flow)) {
+        for flow in self.take_ended() {
+            f(flow);
+        }
+        let anomaly = &mut self.anomaly;
+        self.table.drain_live(|flow| {
+            if let Some(a) = anomaly.as_mut() {
+                a.on_flow_end(&flow);
+            }
+            f(flow)
+        });
     }
 }
 
@@ -379,10 +388,10 @@ impl Engine {
         if self.closed {
             return;
         }
-        if let Some(acc) = &mut self.accounting {
-            acc.table.finish_all();
+        if let Some(mut acc) = self.accounting.take() {
+            acc.drain(|f| self.end_flow(&f));
+            self.accounting = Some(acc);
         }
-        self.end_flows();
         self.input_end();
     }
 
@@ -396,13 +405,11 @@ impl Engine {
     pub(crate) fn finish_parts(
         mut self,
         capture: Capture,
-        first_stage: Option<(Accounting, Vec<Flow>)>,
+        first_stage: Option<Accounting>,
     ) -> (Report, Vec<FlowSummary>, Option<FeatureMatrix>) {
         let accounting = match first_stage {
-            Some((accounting, ended)) => {
-                for f in &ended {
-                    self.end_flow(f);
-                }
+            Some(mut accounting) => {
+                accounting.drain(|f| self.end_flow(&f));
                 self.input_end();
                 accounting
             }

@@ -223,6 +223,10 @@ pub struct TcpDetector {
     /// RTT of the last entry kept by the latest trim of `slowest`.
     slowest_floor: Option<i64>,
     unanswered: Vec<UnansweredSyn>,
+    /// Once `unanswered` was cut back to the earliest `cap`: the last one's
+    /// frame. A later instance at or past it can never be among them (the
+    /// sort is stable), so it is not built at all.
+    unanswered_floor: Option<u64>,
     worst: Vec<FlowRetransmissions>,
     slow_handshake_ns: i64,
     high_rate: f64,
@@ -245,6 +249,7 @@ impl TcpDetector {
             slowest: Vec::new(),
             slowest_floor: None,
             unanswered: Vec::new(),
+            unanswered_floor: None,
             worst: Vec::new(),
             slow_handshake_ns: (cfg.perf.slow_handshake_ms * 1e6) as i64,
             high_rate: cfg.perf.high_retransmission_rate,
@@ -410,6 +415,7 @@ impl TcpDetector {
         if self.unanswered.len() > 4 * self.cap.max(1) {
             self.unanswered.sort_by_key(|u| u.frame);
             self.unanswered.truncate(self.cap);
+            self.unanswered_floor = self.unanswered.last().map(|u| u.frame);
         }
     }
 }
@@ -626,7 +632,10 @@ impl TcpDetector {
                 flow.resp_addr,
                 flow.resp_port,
             ));
-            if cap > 0 {
+            let kept = self
+                .unanswered_floor
+                .is_none_or(|floor| conn.first_syn_frame < floor);
+            if cap > 0 && kept {
                 self.unanswered.push(UnansweredSyn {
                     frame: conn.first_syn_frame,
                     ts: ts_secs(conn.first_syn_ts),

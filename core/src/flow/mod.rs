@@ -1055,6 +1055,15 @@ impl FlowTable {
 
     /// End of capture: every live flow is finished (in creation order).
     pub fn finish_all(&mut self) {
+        let mut finished = std::mem::take(&mut self.finished);
+        self.drain_live(|f| finished.push(f));
+        self.finished = finished;
+    }
+
+    /// End of capture: every live flow leaves the table, handed to `f` one by
+    /// one in creation order. Nothing gathers them all first: the flows of a
+    /// big table would otherwise be held twice at the very end.
+    pub fn drain_live(&mut self, mut f: impl FnMut(Flow)) {
         let mut order: Vec<(u64, u32)> = self
             .slots
             .iter()
@@ -1062,15 +1071,14 @@ impl FlowTable {
             .filter_map(|(i, s)| s.as_ref().map(|(_, f)| (f.id, i as u32)))
             .collect();
         order.sort_unstable();
-        self.finished.reserve(order.len());
+        self.map.clear();
+        self.free.clear();
         for (_, slot) in order {
-            if let Some((_, f)) = self.slots[slot as usize].take() {
-                self.finished.push(f);
+            if let Some((_, flow)) = self.slots[slot as usize].take() {
+                f(flow);
             }
         }
-        self.map.clear();
         self.slots = Vec::new();
-        self.free.clear();
     }
 }
 
