@@ -49,14 +49,17 @@ pub enum Event {
     Failure(FailureEvent),
 }
 
-/// The first half of the per-packet work: the flow table and the anomaly
-/// features. It needs only decoded frames, so a front with two cores may run
-/// it beside the decoding while the detectors run on the other core
-/// (`pcaplens-native-io`).
+/// The first half of the per-packet work: the flow table, the anomaly
+/// features and the flow statistics (totals, talkers, top conversations). It
+/// needs only decoded frames, so a front with two cores may run it beside the
+/// decoding while the detectors run on the other core (`pcaplens-native-io`).
 #[derive(Clone)]
 pub struct Accounting {
     pub(crate) table: FlowTable,
     pub(crate) anomaly: Option<AnomalyEngine>,
+    /// Counted as flows end, on this stage's thread: a pure function of the
+    /// ended flows, taken off the detectors' core.
+    pub(crate) flow_stats: FlowStats,
 }
 
 /// Ended flows handed from a first stage to the detectors in batches of
@@ -71,6 +74,7 @@ impl Accounting {
                 .anomaly
                 .enabled
                 .then(|| AnomalyEngine::new(&cfg.anomaly)),
+            flow_stats: FlowStats::new(cfg.top_n),
         }
     }
 
@@ -108,10 +112,8 @@ impl Accounting {
     /// Every flow that ended and was not taken yet, in the order they ended.
     pub fn take_ended(&mut self) -> Vec<Flow> {
         let ended = self.table.take_finished();
-        if let Some(a) = &mut self.anomaly {
-            for f in &ended {
-                a.on_flow_end(f);
-            }
+        for f in &ended {
+            count_ended(&mut self.anomaly, &mut self.flow_stats, f);
         }
         ended
     }
@@ -128,14 +130,23 @@ impl Accounting {
         for flow in self.take_ended() {
             f(flow);
         }
-        let anomaly = &mut self.anomaly;
+        let (anomaly, flow_stats) = (&mut self.anomaly, &mut self.flow_stats);
         self.table.drain_live(|flow| {
-            if let Some(a) = anomaly.as_mut() {
-                a.on_flow_end(&flow);
-            }
+            count_ended(anomaly, flow_stats, &flow);
             f(flow)
         });
     }
+}
+
+/// What the first stage counts of every flow that ends.
+fn count_ended(anomaly: &mut Option<AnomalyEngine>, flow_stats: &mut FlowStats, f: &Flow) {
+    if let Some(a) = anomaly {
+        a.on_flow_end(f);
+    }
+    let service = stats::service_label(f);
+    flow_stats.on_flow(f, service, || {
+        conversation_row(&flow_summary(f), &service.to_string())
+    });
 }
 
 /// The second half: packet statistics, detectors, flow statistics and the
@@ -144,7 +155,6 @@ impl Accounting {
 struct Pipeline {
     cfg: AnalyzerConfig,
     packet_stats: PacketStats,
-    flow_stats: FlowStats,
     detectors: Detectors,
     listed: BTreeMap<u64, FlowSummary>,
     omitted: u64,
@@ -175,7 +185,6 @@ impl Engine {
             accounting: Some(Accounting::new(&cfg)),
             pipe: Pipeline {
                 packet_stats: PacketStats::default(),
-                flow_stats: FlowStats::new(cfg.top_n),
                 detectors: Detectors::new(&cfg.detect),
                 listed: BTreeMap::new(),
                 omitted: 0,
@@ -481,10 +490,6 @@ impl Pipeline {
         if self.cfg.detect_enabled {
             self.detectors.on_flow_end(f);
         }
-        let service = stats::service_label(f);
-        self.flow_stats.on_flow(f, service, || {
-            conversation_row(&flow_summary(f), &service.to_string())
-        });
         // Build the row only when someone keeps it: most flows of a big
         // capture fall past `flows_limit` and are only counted.
         let listed = self.listed.len() < self.cfg.flows_limit
@@ -534,7 +539,11 @@ impl Pipeline {
     fn build_report(
         mut self,
         capture: Capture,
-        Accounting { table, anomaly }: Accounting,
+        Accounting {
+            table,
+            anomaly,
+            flow_stats,
+        }: Accounting,
     ) -> (Report, Option<FeatureMatrix>) {
         let Capture {
             info,
@@ -543,7 +552,7 @@ impl Pipeline {
         } = capture;
         let info = info.unwrap_or_default();
         let s = &self.packet_stats;
-        let mut flow_totals = self.flow_stats.flow_totals();
+        let mut flow_totals = flow_stats.flow_totals();
         flow_totals.peak_live = table.peak_live as u64;
         flow_totals.idle_timeouts = table.timed_out;
         flow_totals.evicted = table.evicted;
@@ -584,8 +593,8 @@ impl Pipeline {
                 .collect(),
             timeline_bucket_secs: s.timeline().0,
             timeline: s.timeline().1,
-            top_talkers: self.flow_stats.top_talkers(),
-            top_conversations: self.flow_stats.top_conversations(),
+            top_talkers: flow_stats.top_talkers(),
+            top_conversations: flow_stats.top_conversations(),
         };
         let flows: Vec<FlowSummary> = std::mem::take(&mut self.listed).into_values().collect();
         let failures = self.detectors.finish();

@@ -384,6 +384,24 @@ pub enum EndReason {
     Reopened,
 }
 
+/// What only a TCP flow carries.
+#[derive(Clone, Debug)]
+pub struct TcpState {
+    /// Wireshark-style sequence analysis.
+    pub analysis: tcp_analysis::TcpAnalysis,
+    /// Zeek's connection state and history.
+    pub zeek: zeek::ZeekConn,
+}
+
+impl TcpState {
+    fn new(analysis: tcp_analysis::TcpAnalysis, flipped: bool) -> Box<TcpState> {
+        Box::new(TcpState {
+            analysis,
+            zeek: zeek::ZeekConn::new(flipped),
+        })
+    }
+}
+
 /// One bidirectional flow.
 #[derive(Clone, Debug)]
 pub struct Flow {
@@ -408,7 +426,8 @@ pub struct Flow {
     pub dir: [DirStats; 2],
     /// OR of TCP flags per direction.
     pub tcp_flags: [u8; 2],
-    pub zeek: zeek::ZeekConn,
+    /// Zeek flipped the roles: the originator received the first packet.
+    flipped: bool,
     pub service: Option<AppProto>,
     /// ICMP type/code of the first message (for ICMP flows).
     pub icmp: Option<(u8, u8)>,
@@ -419,8 +438,9 @@ pub struct Flow {
     /// Community ID v1 (seed 0), computed when first asked for: most flows of
     /// a big capture are only counted and never need one.
     community_id: std::cell::OnceCell<CommunityId>,
-    /// Wireshark-style sequence analysis (TCP flows only; boxed to keep other flows small).
-    pub tcp: Option<Box<tcp_analysis::TcpAnalysis>>,
+    /// TCP's sequence analysis and Zeek state (TCP flows only: one
+    /// allocation for them, and other flows stay small).
+    pub tcp: Option<Box<TcpState>>,
     /// Running statistics for anomaly scoring (updated by the analyzer when enabled).
     pub anomaly: features::FlowAcc,
 }
@@ -495,7 +515,11 @@ impl Flow {
 
     pub fn conn_state(&self) -> &'static str {
         if self.proto == 6 {
-            self.zeek.tcp_conn_state()
+            match &self.tcp {
+                Some(t) => t.zeek.tcp_conn_state(),
+                // A TCP flow of fragments or headers too short to read.
+                None => zeek::ZeekConn::new(self.flipped).tcp_conn_state(),
+            }
         } else {
             zeek::connless_conn_state(self.proto, self.dir[0].packets > 0, self.dir[1].packets > 0)
         }
@@ -504,13 +528,16 @@ impl Flow {
     /// Zeek's history string.
     pub fn history(&self) -> String {
         match self.proto {
-            6 => self.zeek.history().to_string(),
+            6 => match &self.tcp {
+                Some(t) => t.zeek.history().to_string(),
+                None => zeek::ZeekConn::new(self.flipped).history().to_string(),
+            },
             // Zeek marks each side of a UDP flow that sent a datagram; other
             // transports have no history.
             17 => zeek::connless_history(
                 self.dir[0].packets > 0,
                 self.dir[1].packets > 0,
-                self.zeek.history().starts_with('^'),
+                self.flipped,
             ),
             _ => String::new(),
         }
@@ -765,7 +792,7 @@ impl FlowTable {
         let mut reused = false;
         // Zeek's connection ended here but tshark's conversation goes on: the
         // new flow continues the old one's TCP analysis and is no new conversation.
-        let mut continued: Option<(u64, Box<tcp_analysis::TcpAnalysis>)> = None;
+        let mut continued: Option<(u64, tcp_analysis::TcpAnalysis)> = None;
         let pure_syn =
             tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         // Only pure SYNs can start a new connection: other packets skip this
@@ -780,7 +807,10 @@ impl FlowTable {
                 let from_orig =
                     existing.orig_addr == input.src && existing.orig_port == input.sport;
                 let side = if from_orig { 0 } else { 1 };
-                let base = existing.tcp.as_ref().and_then(|a| a.dir[side].base_seq());
+                let base = existing
+                    .tcp
+                    .as_ref()
+                    .and_then(|t| t.analysis.dir[side].base_seq());
                 // Zeek (`IsReuse`): a SYN once either side sent a FIN or a
                 // reset opens a new connection, even with the same ISN (a
                 // client retrying a refused connect); tshark keeps one stream.
@@ -796,7 +826,8 @@ impl FlowTable {
                         reused = true;
                     } else {
                         old.end_reason = EndReason::Reopened;
-                        continued = Some((old.conversation, old.tcp.clone().unwrap_or_default()));
+                        let analysis = old.tcp.as_ref().map(|t| t.analysis.clone());
+                        continued = Some((old.conversation, analysis.unwrap_or_default()));
                     }
                     self.finished.push(old);
                 }
@@ -841,7 +872,7 @@ impl FlowTable {
                     last_frame: frame,
                     dir: [DirStats::default(); 2],
                     tcp_flags: [0; 2],
-                    zeek: zeek::ZeekConn::new(flipped),
+                    flipped,
                     service: None,
                     icmp: None,
                     vlan,
@@ -849,8 +880,8 @@ impl FlowTable {
                     end_reason: EndReason::CaptureEnd,
                     community_id: Default::default(),
                     tcp: match continued.take() {
-                        Some((_, analysis)) => Some(analysis),
-                        None => tcp.map(|_| Box::default()),
+                        Some((_, analysis)) => Some(TcpState::new(analysis, flipped)),
+                        None => tcp.map(|_| TcpState::new(Default::default(), flipped)),
                     },
                     anomaly: Default::default(),
                 };
@@ -891,7 +922,11 @@ impl FlowTable {
                 if flow.base_seq[d].is_none() {
                     flow.base_seq[d] = Some(t.seq);
                 }
-                flow.zeek.on_tcp(zeek::TcpSegment {
+                let flipped = flow.flipped;
+                let state = flow
+                    .tcp
+                    .get_or_insert_with(|| TcpState::new(Default::default(), flipped));
+                state.zeek.on_tcp(zeek::TcpSegment {
                     is_orig: from_orig,
                     flags: t.flags,
                     seq: t.seq,
@@ -918,11 +953,7 @@ impl FlowTable {
                     ts,
                     frame,
                 };
-                tcp_result = flow.tcp.get_or_insert_with(Box::default).on_segment(
-                    d,
-                    &seg,
-                    reused && new_flow,
-                );
+                tcp_result = state.analysis.on_segment(d, &seg, reused && new_flow);
             }
             Transport::Udp(u) => st.payload_bytes += u.payload_len as u64,
             Transport::Icmp(i) => {
