@@ -36,7 +36,32 @@ struct TalkerAcc {
     packets_received: u64,
     flows: u64,
     /// Bytes by service label (a scanned server sees one label per probed port).
-    by_service: FxHashMap<ServiceLabel, u64>,
+    by_service: ServiceBytes,
+}
+
+/// Bytes by service label. Most talkers have one service: it is kept inline,
+/// and only further labels go to a map (no allocation for most talkers).
+#[derive(Clone, Debug, Default)]
+struct ServiceBytes {
+    first: Option<(ServiceLabel, u64)>,
+    rest: FxHashMap<ServiceLabel, u64>,
+}
+
+impl ServiceBytes {
+    fn add(&mut self, service: ServiceLabel, bytes: u64) {
+        match &mut self.first {
+            Some((label, b)) if *label == service => *b += bytes,
+            None => self.first = Some((service, bytes)),
+            Some(_) => *self.rest.entry(service).or_insert(0) += bytes,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ServiceLabel, &u64)> {
+        self.first
+            .iter()
+            .map(|(l, b)| (l, b))
+            .chain(self.rest.iter())
+    }
 }
 
 /// Per-packet statistics: totals, link types, protocol hierarchy, timeline.
@@ -473,7 +498,7 @@ impl FlowStats {
         acc.packets_sent += sent.packets;
         acc.packets_received += recv.packets;
         acc.flows += 1;
-        *acc.by_service.entry(service).or_insert(0) += sent.bytes + recv.bytes;
+        acc.by_service.add(service, sent.bytes + recv.bytes);
     }
 
     fn fold_talkers(&mut self) {

@@ -186,11 +186,95 @@ impl Probe {
     }
 }
 
+/// A probe as a source keeps it: the target in its own family's size
+/// (IPv4: 32 bytes a probe rather than 48; most probes of a big capture
+/// are kept until its end).
+#[derive(Clone, Copy)]
+struct Stored<A> {
+    dst: A,
+    port: u16,
+    sport: u16,
+    proto: u8,
+    kind: ProbeKind,
+    /// `open`, `responded`, `vertical_only` as bits 0, 1, 2.
+    flags: u8,
+    ts: i64,
+    frame: u64,
+}
+
+impl<A: Copy + Into<IpAddr>> Stored<A> {
+    fn of(p: &Probe, dst: A) -> Self {
+        Stored {
+            dst,
+            port: p.port,
+            sport: p.sport,
+            proto: p.proto,
+            kind: p.kind,
+            flags: p.open as u8 | (p.responded as u8) << 1 | (p.vertical_only as u8) << 2,
+            ts: p.ts,
+            frame: p.frame,
+        }
+    }
+
+    fn probe(&self) -> Probe {
+        Probe {
+            dst: self.dst.into(),
+            port: self.port,
+            sport: self.sport,
+            proto: self.proto,
+            kind: self.kind,
+            open: self.flags & 1 != 0,
+            responded: self.flags & 2 != 0,
+            vertical_only: self.flags & 4 != 0,
+            ts: self.ts,
+            frame: self.frame,
+        }
+    }
+}
+
+/// A source's probes, IPv4 and IPv6 targets apart. Every use of them sorts
+/// by target first, so which family's probes come first never shows.
+#[derive(Clone, Default)]
+struct Probes {
+    v4: Vec<Stored<std::net::Ipv4Addr>>,
+    v6: Vec<Stored<std::net::Ipv6Addr>>,
+}
+
+impl Probes {
+    fn push(&mut self, p: Probe) {
+        match p.dst {
+            IpAddr::V4(a) => self.v4.push(Stored::of(&p, a)),
+            IpAddr::V6(a) => self.v6.push(Stored::of(&p, a)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Every probe, whole (for the findings: one source at a time).
+    fn all(&self) -> Vec<Probe> {
+        let v4 = self.v4.iter().map(Stored::probe);
+        v4.chain(self.v6.iter().map(Stored::probe)).collect()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Probe) -> bool) {
+        self.v4.retain(|p| keep(&p.probe()));
+        self.v6.retain(|p| keep(&p.probe()));
+        if self.v4.len() < self.v4.capacity() / 4 {
+            self.v4.shrink_to_fit();
+        }
+        if self.v6.len() < self.v6.capacity() / 4 {
+            self.v6.shrink_to_fit();
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 struct Source {
     /// First time of the newest probe (for `retire_after_secs`).
     newest: i64,
-    probes: Vec<Probe>,
+    probes: Probes,
     /// With events on: each group's distinct targets and when each was first
     /// probed, to decide a scan as its probes arrive.
     live: HashMap<GroupKey, LiveGroup>,
@@ -404,9 +488,9 @@ impl ScanDetector {
             window,
             out: found,
         };
+        let all = s.probes.all();
         // Vertical: per target host, distinct (transport, port).
-        let mut p: Vec<&Probe> = s
-            .probes
+        let mut p: Vec<&Probe> = all
             .iter()
             .filter(|p| p.kind != ProbeKind::IcmpEcho)
             .collect();
@@ -416,8 +500,7 @@ impl ScanDetector {
             ctx.emit(key, announced(key), group, |p| (p.proto, p.port, None));
         }
         // Ping sweep: echo requests, distinct hosts.
-        let mut e: Vec<&Probe> = s
-            .probes
+        let mut e: Vec<&Probe> = all
             .iter()
             .filter(|p| p.kind == ProbeKind::IcmpEcho)
             .collect();
@@ -543,9 +626,6 @@ impl ScanDetector {
             let scan = |key: GroupKey| announced.contains(&(*src, key));
             s.probes
                 .retain(|p| p.ts >= cutoff || probe_groups(p).into_iter().flatten().any(scan));
-            if s.probes.len() < s.probes.capacity() / 4 {
-                s.probes.shrink_to_fit();
-            }
             s.live.retain(|&key, g| {
                 if scan(key) {
                     return true;
