@@ -260,14 +260,20 @@ impl Forest {
         let n = self.trees.len();
         // A margin far above the rounding of a sum of a hundred path lengths.
         let floor_with_margin = floor * (1.0 - 1e-9);
+        // The score falls as the total path length grows: a total above this
+        // cannot reach the floor. Compared in path lengths, the bound needs
+        // no exp2 per check; it only prunes (the score itself is computed as
+        // before), and its own rounding is covered by a further margin.
+        let longest = if floor_with_margin > 0.0 {
+            -floor_with_margin.log2() * self.norm * n as f64 * (1.0 + 1e-9)
+        } else {
+            f64::INFINITY
+        };
         let mut total = 0.0;
         for (k, t) in self.trees.iter().enumerate() {
             total += t.flat.as_ref().map_or(0.0, |f| f.path_length(&padded));
-            if (k + 1) % CHECK_EVERY == 0 && k + 1 < n {
-                let least = total + self.min_rest[k + 1];
-                if exp2(-(least / n as f64) / self.norm) < floor_with_margin {
-                    return None;
-                }
+            if (k + 1) % CHECK_EVERY == 0 && k + 1 < n && total + self.min_rest[k + 1] > longest {
+                return None;
             }
         }
         let score = exp2(-(total / n as f64) / self.norm);
