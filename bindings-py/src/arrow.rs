@@ -6,7 +6,7 @@ use arrow_array::ffi::FFI_ArrowSchema;
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{
     ArrayRef, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, RecordBatchIterator,
-    StringArray, UInt16Array, UInt64Array, UInt8Array,
+    StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array, UInt8Array,
 };
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 use pcaplens_core::FlowSummary;
@@ -23,11 +23,19 @@ fn signed(v: u64) -> Result<i64, ArrowError> {
         .map_err(|_| ArrowError::ComputeError(format!("{v} does not fit a signed 64-bit column")))
 }
 
+/// Seconds since the epoch (whole microseconds, as the JSON writes them) as
+/// microseconds: rounding undoes the float's last-bit error.
+fn micros(secs: f64) -> i64 {
+    (secs * 1e6).round() as i64
+}
+
 /// The flows of a report as one record batch, columns in `FlowSummary` field
-/// order with the JSON names (absent → null). Numbers keep their Rust widths,
-/// or with `portable` become the next wider signed type (u64 → int64, u16 →
-/// int32, u8 → int16): Spark's `mapInArrow` and Ray both refuse unsigned
-/// columns, and the values stay exact.
+/// order with the JSON names (absent → null). Numbers keep their Rust widths
+/// and times are the JSON's float seconds, or with `portable` numbers become
+/// the next wider signed type (u64 → int64, u16 → int32, u8 → int16) and
+/// times `timestamp[us, UTC]`: Spark's `mapInArrow` and Ray both refuse
+/// unsigned columns, both read such timestamps as their own time type, and
+/// the values stay exact (the JSON's times are whole microseconds).
 pub fn flows_batch(flows: &[FlowSummary], portable: bool) -> Result<RecordBatch, ArrowError> {
     let mut fields: Vec<Field> = Vec::with_capacity(FlowSummary::CSV_COLUMNS.len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(FlowSummary::CSV_COLUMNS.len());
@@ -66,6 +74,24 @@ pub fn flows_batch(flows: &[FlowSummary], portable: bool) -> Result<RecordBatch,
                     $name,
                     false,
                     Arc::new(UInt16Array::from_iter_values(flows.iter().map($get))),
+                )
+            }
+        };
+        ($name:literal, time, $get:expr) => {
+            if portable {
+                let micros = flows.iter().map($get).map(micros);
+                push(
+                    $name,
+                    false,
+                    Arc::new(
+                        TimestampMicrosecondArray::from_iter_values(micros).with_timezone("UTC"),
+                    ),
+                )
+            } else {
+                push(
+                    $name,
+                    false,
+                    Arc::new(Float64Array::from_iter_values(flows.iter().map($get))),
                 )
             }
         };
@@ -141,8 +167,8 @@ pub fn flows_batch(flows: &[FlowSummary], portable: bool) -> Result<RecordBatch,
     col!("resp_addr", str, |f| f.resp_addr.as_str());
     col!("resp_port", u16, |f| f.resp_port);
     col!("service", opt_str, |f| f.service.as_deref());
-    col!("first_ts", f64, |f| f.first_ts);
-    col!("last_ts", f64, |f| f.last_ts);
+    col!("first_ts", time, |f| f.first_ts);
+    col!("last_ts", time, |f| f.last_ts);
     col!("duration_secs", f64, |f| f.duration_secs);
     col!("first_frame", u64, |f| f.first_frame);
     col!("last_frame", u64, |f| f.last_frame);

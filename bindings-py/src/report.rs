@@ -86,7 +86,9 @@ impl PyReport {
     }
 
     /// The listed flows as an Arrow table (PyCapsule stream interface).
-    /// `portable`: signed integer columns only (Spark and Ray accept them);
+    /// `portable`: signed integer columns only and times as
+    /// `timestamp[us, UTC]` (Spark and Ray accept them; without it, times are
+    /// the JSON's float seconds);
     /// `batch_rows`: the stream yields batches of at most that many rows.
     #[pyo3(signature = (portable = false, batch_rows = None))]
     fn flows_table(

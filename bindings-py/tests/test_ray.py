@@ -21,14 +21,30 @@ from conftest import (
 pytestmark = pytest.mark.ray
 
 
+TIME_COLUMNS = ("first_ts", "last_ts")
+
+
+def micros(value: Any) -> int:
+    """A flow time as whole microseconds since the epoch: the JSON's float
+    seconds, or a datetime (pyarrow's aware UTC one, or Spark's naive one in
+    this process's local time: ``timestamp()`` reads both as the instant)."""
+    seconds = value.timestamp() if hasattr(value, "timestamp") else value
+    return round(seconds * 1_000_000)
+
+
+def with_micros(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: micros(v) if k in TIME_COLUMNS else v for k, v in row.items()}
+
+
 def expected_flow_rows(paths: list[Path]) -> list[dict[str, Any]]:
-    """flows_table of each file analysed alone, with its file, by file then flow id."""
+    """flows_table of each file analysed alone, with its file, by file then
+    flow id; times as whole microseconds (compare rows through `with_micros`)."""
     import pyarrow as pa
 
     rows = []
     for p in paths:
         table = pa.table(pcaplens.analyze(p, flows_limit=None).flows_table())
-        rows += [{"file": str(p), **r} for r in table.to_pylist()]
+        rows += [with_micros({"file": str(p), **r}) for r in table.to_pylist()]
     return sorted(rows, key=lambda r: (r["file"], r["id"]))
 
 
@@ -61,8 +77,12 @@ def test_ray_flow_rows_are_each_files_flows(ray_cluster: Any) -> None:
     rows = sorted(ds.take_all(), key=lambda r: (r["file"], r["id"]))
     expected = expected_flow_rows(paths)
     assert len(rows) == len(expected) > 100
-    assert [dict(r) for r in rows] == expected
-    # Types both engines accept: signed integers, no unsigned.
+    assert [with_micros(dict(r)) for r in rows] == expected
+    # Types both engines accept: signed integers, no unsigned; UTC timestamps.
     schema = ds.schema().base_schema
     assert schema.names[0] == "file"
     assert not any(str(t).startswith("uint") for t in schema.types)
+    import pyarrow as pa
+
+    for name in TIME_COLUMNS:
+        assert schema.field(name).type == pa.timestamp("us", tz="UTC")

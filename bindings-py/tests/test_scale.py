@@ -171,11 +171,22 @@ def test_flow_batches_are_the_flows_table_in_portable_types() -> None:
     got = pa.Table.from_batches(batches)
     assert got.schema == pcaplens.flows_schema()
     assert got.column_names == expected.column_names
+    utc_micros = pa.timestamp("us", tz="UTC")
     for field in got.schema:
-        # Types Spark's mapInArrow and Ray both take: no unsigned integers.
+        # Types Spark's mapInArrow and Ray both take: no unsigned integers,
+        # times as UTC timestamps.
         assert not pa.types.is_unsigned_integer(field.type), field
-        assert field.type in (pa.int16(), pa.int32(), pa.int64(), pa.float64(), pa.string())
-    assert got.to_pylist() == expected.to_pylist()
+        allowed = (pa.int16(), pa.int32(), pa.int64(), pa.float64(), pa.string(), utc_micros)
+        assert field.type in allowed, field
+    assert got.schema.field("first_ts").type == utc_micros
+    assert got.schema.field("last_ts").type == utc_micros
+    # The same instants, to the microsecond.
+    for name in ("first_ts", "last_ts"):
+        as_micros = got.column(name).cast(pa.int64()).to_pylist()
+        assert as_micros == [round(s * 1_000_000) for s in expected.column(name).to_pylist()]
+    times = {"first_ts", "last_ts"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in times} for r in rows]  # noqa: E731
+    assert strip(got.to_pylist()) == strip(expected.to_pylist())
     # The options reach the analysis.
     assert sum(b.num_rows for b in pcaplens.flow_batches(path, flows_limit=7)) == 7
     with pytest.raises(ValueError):

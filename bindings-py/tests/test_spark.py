@@ -15,7 +15,7 @@ from conftest import (
     cli_whole,
     complete_corpus_captures,
 )
-from test_ray import expected_flow_rows
+from test_ray import expected_flow_rows, with_micros
 
 pytestmark = pytest.mark.spark
 
@@ -45,9 +45,12 @@ def test_spark_flow_rows_are_each_files_flows(spark_session: Any) -> None:
 
     paths = complete_corpus_captures(12)
     df = pcaplens.spark.flows(paths_df(spark_session, paths), batch_rows=50)
-    rows = sorted((r.asDict() for r in df.collect()), key=lambda r: (r["file"], r["id"]))
+    rows = sorted(
+        (with_micros(r.asDict()) for r in df.collect()), key=lambda r: (r["file"], r["id"])
+    )
     expected = expected_flow_rows(paths)
     assert len(rows) == len(expected) > 100
     assert rows == expected
     assert df.columns[0] == "file"
     assert dict(df.dtypes)["orig_bytes"] == "bigint"
+    assert dict(df.dtypes)["first_ts"] == "timestamp"

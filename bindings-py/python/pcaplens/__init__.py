@@ -749,7 +749,8 @@ def flow_batches(
     The columns of :meth:`Report.flows_table` with types Spark's
     ``mapInArrow`` and Ray Data both accept: unsigned counters become the next
     wider signed type (``int64``, ports ``int32``, ICMP type/code ``int16``);
-    timestamps stay float seconds, as in the JSON. The capture is analysed
+    ``first_ts`` and ``last_ts`` are ``timestamp[us, tz=UTC]`` (the JSON's
+    float seconds, which are whole microseconds). The capture is analysed
     first (``source`` and options as for :func:`analyze`; ``flows_limit``
     caps the rows as it caps the report's list, ``flows_limit=None`` gives
     every flow). Needs pyarrow.

@@ -38,6 +38,8 @@ _SQL_TYPES = {
     pa.string(): "string",
     pa.large_string(): "string",
     pa.binary(): "binary",
+    # Spark reads a UTC timestamp column as its TimestampType (an instant).
+    pa.timestamp("us", tz="UTC"): "timestamp",
 }
 
 
