@@ -118,47 +118,54 @@ pub(crate) fn skip_zeros(b: &[u8], mut i: usize) -> usize {
 /// lists name `…@openssh.com` and `lysator.liu.se`, which `scrub_text`
 /// would take for an e-mail address and a host).
 pub fn scrub_address_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
-    let n = buf.len();
     let mut i = 0;
-    while i < n {
-        let c = buf[i];
-        if c.is_ascii_digit() && (i == 0 || !(buf[i - 1].is_ascii_digit() || buf[i - 1] == b'.')) {
-            if let Some((a, len)) = parse_dotted_v4(&buf[i..]) {
-                let text: arrayvec::ArrayVec<u8, 15> = buf[i..i + len].iter().copied().collect();
-                ps.ip_text_same_len(&text, a, &mut buf[i..i + len]);
-                i += len;
-                continue;
-            }
-        }
-        if (c.is_ascii_hexdigit() || c == b':')
-            && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
-        {
-            let mut e = i;
-            while e < n
-                && e - i < 45
-                && (buf[e].is_ascii_hexdigit() || buf[e] == b':' || buf[e] == b'.')
-            {
-                e += 1;
-            }
-            let tok = &buf[i..e];
-            // As in `scrub_text`: fewer hex digits is what ciphertext spells by chance.
-            if tok.iter().filter(|&&c| c == b':').count() >= 2
-                && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
-            {
-                if let Some(a) = std::str::from_utf8(tok)
-                    .ok()
-                    .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
-                {
-                    if u128::from(a) > 1 {
-                        ps.ipv6_text_same_len(&mut buf[i..e], a.octets());
-                    }
-                    i = e;
-                    continue;
-                }
-            }
-        }
-        i += 1;
+    while i < buf.len() {
+        i = address_text_at(ps, buf, i).unwrap_or(i + 1);
     }
+}
+
+/// An IPv6 or dotted IPv4 address written as text at `buf[i..]`, replaced
+/// in place: the position after it, or None when none starts there.
+fn address_text_at(ps: &mut Pseudonymizer, buf: &mut [u8], i: usize) -> Option<usize> {
+    let n = buf.len();
+    let c = buf[i];
+    // IPv6 text: hex groups with at least two colons.
+    if (c.is_ascii_hexdigit() || c == b':')
+        && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
+    {
+        let mut e = i;
+        while e < n
+            && e - i < 45
+            && (buf[e].is_ascii_hexdigit() || buf[e] == b':' || buf[e] == b'.')
+        {
+            e += 1;
+        }
+        let tok = &buf[i..e];
+        // Fewer than four hex digits ("::4", "a::b") is what ciphertext
+        // and binary spell by chance, and too little to identify a host.
+        if tok.iter().filter(|&&c| c == b':').count() >= 2
+            && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
+        {
+            if let Some(a) = std::str::from_utf8(tok)
+                .ok()
+                .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
+            {
+                if u128::from(a) > 1 {
+                    ps.ipv6_text_same_len(&mut buf[i..e], a.octets());
+                }
+                return Some(e);
+            }
+        }
+    }
+    // Dotted IPv4 text.
+    if c.is_ascii_digit() && (i == 0 || !(buf[i - 1].is_ascii_digit() || buf[i - 1] == b'.')) {
+        if let Some((a, len)) = parse_dotted_v4(&buf[i..]) {
+            let text: arrayvec::ArrayVec<u8, 15> = buf[i..i + len].iter().copied().collect();
+            ps.ip_text_same_len(&text, a, &mut buf[i..i + len]);
+            return Some(i + len);
+        }
+    }
+    None
 }
 
 pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
@@ -220,43 +227,10 @@ pub fn scrub_text(ps: &mut Pseudonymizer, buf: &mut [u8]) {
                 }
             }
         }
-        // IPv6 text: hex groups with at least two colons.
-        if (c.is_ascii_hexdigit() || c == b':')
-            && (i == 0 || !(buf[i - 1].is_ascii_hexdigit() || buf[i - 1] == b':'))
-        {
-            let mut e = i;
-            while e < n
-                && e - i < 45
-                && (buf[e].is_ascii_hexdigit() || buf[e] == b':' || buf[e] == b'.')
-            {
-                e += 1;
-            }
-            let tok = &buf[i..e];
-            // Fewer than four hex digits ("::4", "a::b") is what ciphertext
-            // and binary spell by chance, and too little to identify a host.
-            if tok.iter().filter(|&&c| c == b':').count() >= 2
-                && tok.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 4
-            {
-                if let Some(a) = std::str::from_utf8(tok)
-                    .ok()
-                    .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
-                {
-                    if u128::from(a) > 1 {
-                        ps.ipv6_text_same_len(&mut buf[i..e], a.octets());
-                    }
-                    i = e;
-                    continue;
-                }
-            }
-        }
-        // Dotted IPv4 text.
-        if c.is_ascii_digit() && (i == 0 || !(buf[i - 1].is_ascii_digit() || buf[i - 1] == b'.')) {
-            if let Some((a, len)) = parse_dotted_v4(&buf[i..]) {
-                let text: arrayvec::ArrayVec<u8, 15> = buf[i..i + len].iter().copied().collect();
-                ps.ip_text_same_len(&text, a, &mut buf[i..i + len]);
-                i += len;
-                continue;
-            }
+        // Addresses written as text.
+        if let Some(e) = address_text_at(ps, buf, i) {
+            i = e;
+            continue;
         }
         // E-mail addresses.
         if c == b'@' && i > 0 && is_email_local(buf[i - 1]) {
