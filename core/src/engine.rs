@@ -125,7 +125,8 @@ impl Accounting {
 
     /// End of input: every flow that ended and every flow still in the
     /// table, handed to `f` one by one (ended ones first, then the live ones in
-    /// creation order), each counted by the anomaly features on its way.
+    /// creation order), each counted by the anomaly features and the flow
+    /// statistics on its way.
     pub fn drain(&mut self, mut f: impl FnMut(Flow)) {
         for flow in self.take_ended() {
             f(flow);
@@ -149,8 +150,7 @@ fn count_ended(anomaly: &mut Option<AnomalyEngine>, flow_stats: &mut FlowStats, 
     });
 }
 
-/// The second half: packet statistics, detectors, flow statistics and the
-/// flow list.
+/// The second half: packet statistics, detectors and the flow list.
 #[derive(Clone)]
 struct Pipeline {
     cfg: AnalyzerConfig,
